@@ -1,0 +1,57 @@
+import { formatFingerprint, formatSize } from '@bookcrate/format';
+import { readPublicKey } from '@bookcrate/pack';
+import { findVolumes, verifyVolume, type VerifyReport } from '@bookcrate/volume';
+import { EXIT } from '../exit-codes.js';
+import { detectLang, messages } from '../i18n.js';
+import { printJson } from '../output.js';
+import { ProgressView } from '../progress.js';
+
+export interface VerifyFlags {
+  fast?: boolean;
+  pubkey?: string;
+  json?: boolean;
+  lang?: string;
+}
+
+export async function verifyCommand(target: string, flags: VerifyFlags): Promise<number> {
+  const trustedKey = flags.pubkey ? await readPublicKey(flags.pubkey) : undefined;
+  const dirs = await findVolumes(target);
+  const view = new ProgressView(ProgressView.modeFor(!!flags.json));
+  const m = messages(detectLang(flags.lang));
+  let worst: number = EXIT.OK;
+  for (const dir of dirs) {
+    const report = await verifyVolume(dir, {
+      mode: flags.fast ? 'fast' : 'full',
+      ...(trustedKey ? { trustedKey } : {}),
+      onProgress: (p) => view.update({ ...p }),
+    });
+    view.stop();
+    if (flags.json) printJson({ event: 'result', ...report });
+    else printReport(report, m);
+    if (!report.ok) worst = EXIT.DAMAGE;
+  }
+  return worst;
+}
+
+function printReport(r: VerifyReport, m: ReturnType<typeof messages>): void {
+  const out: string[] = [];
+  out.push(m.volumeOf(r.volume, r.volumes, r.bundle.title, r.bundle.version, r.set));
+  out.push(`  ${r.dir}`);
+  const fp = formatFingerprint(r.key.fingerprint);
+  out.push(r.key.source === 'trusted' ? m.keyTrusted(fp) : m.keyFromVolume(fp));
+  const secs = r.seconds.toFixed(1);
+  if (r.mode === 'full') out.push(m.checked(r.checked.segments, r.checked.files, formatSize(r.checked.bytes), secs, formatSize(r.checked.bytes / Math.max(r.seconds, 0.001))));
+  else out.push(m.checkedFast(r.checked.segments, r.checked.files, secs));
+  if (r.ok) out.push(r.mode === 'full' ? m.ok : m.okFast);
+  else {
+    out.push(m.damaged(r.problemCount, r.damagedFiles));
+    for (const p of r.problems.slice(0, 500)) {
+      const where = [p.path, p.segment && `${p.segment}${p.offset !== undefined ? `@${p.offset}` : ''}`].filter(Boolean).join('  ');
+      const hashes = p.expected ? `  expected ${p.expected}  actual ${p.actual}` : '';
+      out.push(`  ${m.problem(p.kind).padEnd(16)} ${where}${hashes}`);
+    }
+    if (r.problemCount > 500) out.push(`  ${m.more(r.problemCount - 500)}`);
+    out.push(m.damagedNext);
+  }
+  process.stdout.write(out.join('\n') + '\n\n');
+}

@@ -1,0 +1,90 @@
+import { Command, CommanderError, Option } from 'commander';
+import { BookcrateError } from '@bookcrate/format';
+import { EXIT, EXIT_HELP } from './exit-codes.js';
+import { reportError } from './output.js';
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/**
+ * The `bookcrate` command: parses flags, calls a library function, maps its outcome to an exit
+ * code. No bookcrate logic lives here.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let code: number = EXIT.OK;
+  let json = argv.includes('--json');
+  const run = (fn: () => Promise<number>) => async () => {
+    code = await fn();
+  };
+  const program = new Command('bookcrate')
+    .description('Ship a national library\'s digital resources to county libraries on disks, verifiably.')
+    .version('0.1.0')
+    .addHelpText('after', EXIT_HELP)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('keygen')
+    .description('create the center\'s Ed25519 signing key pair: <prefix>.key (mode 0600) and <prefix>.pub')
+    .requiredOption('--out <prefix>', 'path prefix of the two files')
+    .option('--force', 'replace an existing key pair')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', `\nExample:\n  bookcrate keygen --out /secure/center\n${EXIT_HELP}`)
+    .action((o) => run(async () => (await import('./commands/keygen.js')).keygenCommand(o))());
+
+  program
+    .command('pack')
+    .description('pack a recipe or a folder into signed, verified disk volumes')
+    .argument('<recipe.json|source-dir>', 'a shipment recipe (see manifests/) or a bare folder')
+    .option('--out <dir>', 'target folder or disk; repeat to write the same volumes to several disks at once', collect)
+    .option('--key <file.key>', 'the center\'s private key (from bookcrate keygen)')
+    .option('--disk-size <size>', 'capacity of each target disk, e.g. 4TB, 3.6TiB, 500GB', '4TB')
+    .option('--segment-size <size>', 'largest segment file (default 4GiB minus 1MiB, fits FAT32)')
+    .option('--dry-run', 'print the plan (volumes, bytes, files, name problems) and write nothing')
+    .option('--no-verify', 'skip reading the written volumes back')
+    .option('--volume <n>', 'write only volume n (repeatable); the others are still read to sign the set', collect)
+    .option('--follow-symlinks', 'pack the targets of symbolic links instead of listing them as skipped')
+    .option('--allow-unportable-names', 'pack names Windows cannot hold (reported as warnings instead of refusing)')
+    .addOption(new Option('--non-utf8 <policy>', 'file names that are not UTF-8: gb18030 recodes them (legacy GBK), error refuses').default('gb18030'))
+    .option('--include-junk', 'keep .DS_Store, Thumbs.db, desktop.ini and similar clutter')
+    .option('--restart', 'discard an unfinished pack in the first --out and start over')
+    .option('--json', 'progress and result as JSON lines on stdout')
+    .addHelpText('after', `
+Examples:
+  bookcrate pack manifests/example.recipe.json --dry-run --disk-size 4TB
+  bookcrate pack shipment.json --key center.key --out /mnt/disk1 --out /mnt/disk2
+  bookcrate pack /data/selection --key center.key --out /mnt/disk1 --volume 2
+
+An interrupted pack (power loss, Ctrl-C, kill) resumes when the same command is run again:
+finished segments are kept and the result is byte-identical to an uninterrupted run.
+Set SOURCE_DATE_EPOCH to fix the creation time recorded in the bundle.
+${EXIT_HELP}`)
+    .action((input, o) => run(async () => (await import('./commands/pack.js')).packCommand(input, o))());
+
+  program
+    .command('verify')
+    .description('check a volume against its signed manifest: every byte, or --fast')
+    .argument('<volume-dir>', 'a volume folder, or a disk / folder holding volume folders')
+    .option('--fast', 'signature, manifest, presence and sizes only (seconds, even for 4 TB)')
+    .option('--pubkey <file.pub>', 'the center\'s public key to trust (default: the key on the volume, which proves integrity only)')
+    .option('--lang <lang>', 'zh or en (default: from LANG)')
+    .option('--json', 'progress and the full report as JSON lines on stdout')
+    .addHelpText('after', `
+Examples:
+  bookcrate verify /media/usb/ndlp-2026-vol1-of-2 --pubkey center.pub
+  bookcrate verify E:\\ --fast
+${EXIT_HELP}`)
+    .action((target, o) => run(async () => (await import('./commands/verify.js')).verifyCommand(target, o))());
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
+      return EXIT.USAGE;
+    }
+    json ||= false;
+    return reportError(e instanceof Error || e instanceof BookcrateError ? e : new Error(String(e)), json);
+  }
+}

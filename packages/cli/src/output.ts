@@ -1,0 +1,40 @@
+import { BookcrateError, isBookcrateError } from '@bookcrate/format';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+
+/** Thrown by a command to end with a given exit code after it has printed its own result. */
+export class ExitWith extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + '\n');
+}
+
+/** The one place that turns an error into text and an exit code. */
+export function reportError(e: unknown, json: boolean): number {
+  if (e instanceof ExitWith) return e.code;
+  if (isBookcrateError(e)) {
+    const code = exitCodeFor(e.code);
+    if (json) {
+      printJson({ event: 'error', code: e.code, exitCode: code, message: e.message, hint: e.hint, details: e.details });
+    } else {
+      process.stderr.write(`bookcrate: ${e.message}\n`);
+      if (e.hint) process.stderr.write(`  what to do: ${e.hint}\n`);
+      printDetails(e);
+    }
+    return code;
+  }
+  const err = e as Error;
+  if (json) printJson({ event: 'error', code: 'INTERNAL', exitCode: EXIT.INTERNAL, message: err?.message ?? String(e) });
+  else process.stderr.write(`bookcrate: internal error: ${err?.stack ?? String(e)}\n  what to do: this is a bug; please report it with this output\n`);
+  return EXIT.INTERNAL;
+}
+
+function printDetails(e: BookcrateError): void {
+  const d = e.details as { kept?: { severity: string; kind: string; path: string; detail: string }[] } | undefined;
+  if (d?.kept) {
+    for (const i of d.kept.filter((x) => x.severity === 'error').slice(0, 200)) process.stderr.write(`  ${i.kind}: ${i.path}: ${i.detail}\n`);
+  }
+}

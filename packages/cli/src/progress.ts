@@ -1,0 +1,91 @@
+import cliProgress from 'cli-progress';
+import { formatSize } from '@bookcrate/format';
+
+export interface ProgressEvent {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+  filesDone: number;
+  filesTotal: number;
+  [k: string]: unknown;
+}
+
+export type OutputMode = 'tty' | 'plain' | 'json';
+
+/**
+ * Turns the libraries' progress events into what the person at the keyboard sees: bars with
+ * throughput and ETA on a terminal, a plain line every few seconds in a log, JSON lines with --json.
+ * The libraries never print; this is the only place that draws progress.
+ */
+export class ProgressView {
+  private bar: cliProgress.SingleBar | undefined;
+  private phase = '';
+  private lastPlain = 0;
+  private lastJson = 0;
+  private started = Date.now();
+  private phaseStart = Date.now();
+  private phaseBytes = 0;
+
+  constructor(private readonly mode: OutputMode) {}
+
+  static modeFor(json: boolean): OutputMode {
+    return json ? 'json' : process.stderr.isTTY ? 'tty' : 'plain';
+  }
+
+  update(e: ProgressEvent): void {
+    const now = Date.now();
+    const newPhase = e.phase !== this.phase;
+    if (newPhase) {
+      this.stop();
+      this.phase = e.phase;
+      this.phaseStart = now;
+      this.phaseBytes = e.bytesDone;
+    }
+    if (this.mode === 'json') {
+      if (newPhase || now - this.lastJson >= 1000 || (e.bytesTotal > 0 && e.bytesDone === e.bytesTotal)) {
+        this.lastJson = now;
+        process.stdout.write(JSON.stringify({ event: 'progress', ...e }) + '\n');
+      }
+      return;
+    }
+    const rate = (e.bytesDone - this.phaseBytes) / Math.max(0.001, (now - this.phaseStart) / 1000);
+    const eta = rate > 0 && e.bytesTotal > 0 ? (e.bytesTotal - e.bytesDone) / rate : NaN;
+    const payload = {
+      phase: e.phase.padEnd(8),
+      bytes: `${formatSize(e.bytesDone)}/${formatSize(e.bytesTotal)}`,
+      files: e.filesTotal ? `${e.filesDone}/${e.filesTotal} files` : `${e.filesDone} files`,
+      rate: `${formatSize(rate)}/s`,
+      etaText: Number.isFinite(eta) ? formatDuration(eta) : '--',
+    };
+    if (this.mode === 'tty') {
+      if (!this.bar) {
+        this.bar = new cliProgress.SingleBar(
+          { format: '{phase} [{bar}] {percentage}% | {bytes} | {files} | {rate} | ETA {etaText}', stream: process.stderr, hideCursor: true, barsize: 30, fps: 5 },
+          cliProgress.Presets.shades_classic,
+        );
+        this.bar.start(Math.max(1, e.bytesTotal || e.filesTotal), 0, payload);
+      }
+      this.bar.setTotal(Math.max(1, e.bytesTotal || e.filesTotal));
+      this.bar.update(e.bytesTotal ? e.bytesDone : e.filesDone, payload);
+      return;
+    }
+    if (newPhase || now - this.lastPlain >= 5000) {
+      this.lastPlain = now;
+      const pct = e.bytesTotal > 0 ? ` ${((100 * e.bytesDone) / e.bytesTotal).toFixed(1)}%` : '';
+      process.stderr.write(`[${formatDuration((now - this.started) / 1000)}] ${e.phase}${pct} ${payload.bytes} ${payload.files} ${payload.rate} ETA ${payload.etaText}\n`);
+    }
+  }
+
+  stop(): void {
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+}
+
+export function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(r).padStart(2, '0')}s` : `${r}s`;
+}

@@ -1,0 +1,118 @@
+/**
+ * Name policy (docs/format.md, "Names"). A bundle travels to old Windows PCs, exFAT and NTFS disks
+ * and Linux servers; a name that one of them cannot hold must be found at pack time and reported,
+ * never dropped silently. Pure functions: the packer feeds raw names (bytes) and sibling lists.
+ */
+export type NameIssueKind =
+  | 'windows-reserved' // CON, PRN, AUX, NUL, COM1–9, LPT1–9, with or without extension
+  | 'windows-char' // < > : " \ | ? * or a control character
+  | 'trailing-dot-space' // Windows strips them, so two names can become one
+  | 'too-long' // a component over 255 UTF-8 bytes (ext4, NTFS and exFAT limits)
+  | 'long-path' // a whole path over 240 characters: past Windows' classic MAX_PATH once placed in a store
+  | 'case-collision' // siblings equal when case is ignored (NTFS, exFAT, macOS)
+  | 'unicode-collision' // siblings equal after NFC normalisation
+  | 'nfd-name' // stored in NFD (as macOS writes); normalised to NFC in the bundle
+  | 'non-utf8' // the name's bytes are not UTF-8
+  | 'symlink' // not followed unless --follow-symlinks
+  | 'special-file' // FIFO, socket, device: never packed
+  | 'junk' // OS clutter (.DS_Store, Thumbs.db, desktop.ini …), left out by default
+  | 'unreadable'; // could not be read (permission): never silently skipped
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface NameIssue {
+  kind: NameIssueKind;
+  severity: Severity;
+  path: string; // bundle path (or the source-relative path for names that never made it in)
+  detail: string;
+}
+
+const RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
+// eslint-disable-next-line no-control-regex
+const WINDOWS_CHARS = /[<>:"\\|?*\x00-\x1f]/;
+
+const JUNK = new Set([
+  '.ds_store', 'thumbs.db', 'ehthumbs.db', 'desktop.ini', '.spotlight-v100', '.trashes', '.fseventsd',
+  '.temporaryitems', '$recycle.bin', 'system volume information', '.localized', 'icon\r',
+]);
+
+export function isJunkName(name: string): boolean {
+  return JUNK.has(name.toLowerCase()) || name.startsWith('._');
+}
+
+/** Problems of one path component on its own. `unportable` ones are errors unless allowed. */
+export function componentIssues(name: string, path: string): NameIssue[] {
+  const out: NameIssue[] = [];
+  if (RESERVED.test(name)) out.push({ kind: 'windows-reserved', severity: 'error', path, detail: `"${name}" is a reserved device name on Windows` });
+  if (WINDOWS_CHARS.test(name)) out.push({ kind: 'windows-char', severity: 'error', path, detail: `"${name}" contains a character Windows forbids (< > : " \\ | ? * or a control character)` });
+  if (/[. ]$/.test(name)) out.push({ kind: 'trailing-dot-space', severity: 'error', path, detail: `"${name}" ends with a dot or a space, which Windows removes` });
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes > 255) out.push({ kind: 'too-long', severity: 'error', path, detail: `"${name.slice(0, 40)}…" is ${bytes} bytes long; most filesystems hold at most 255` });
+  return out;
+}
+
+export function pathLengthIssue(path: string): NameIssue | undefined {
+  return path.length > 240
+    ? { kind: 'long-path', severity: 'warning', path, detail: `the path is ${path.length} characters; old Windows programs stop at 260` }
+    : undefined;
+}
+
+/**
+ * Siblings that would land on one name on a normalising or case-insensitive filesystem. `names`
+ * are one directory's decoded names as found on the source (not yet normalised). Returns one
+ * issue per colliding name: `unicode-collision` when they are equal after NFC, `case-collision`
+ * when they differ only in letter case.
+ */
+export function siblingCollisions(names: string[], dir: string): NameIssue[] {
+  const out: NameIssue[] = [];
+  const at = (n: string): string => (dir ? `${dir}/${n.normalize('NFC')}` : n.normalize('NFC'));
+  const others = (list: string[], n: string): string => list.filter((m) => m !== n).map((m) => JSON.stringify(m)).join(', ');
+  const groups = (key: (n: string) => string, list: string[]): string[][] => {
+    const m = new Map<string, string[]>();
+    for (const n of list) {
+      const k = key(n);
+      const g = m.get(k);
+      if (g) g.push(n);
+      else m.set(k, [n]);
+    }
+    return [...m.values()];
+  };
+  const distinctNfc: string[] = [];
+  for (const g of groups((n) => n.normalize('NFC'), names)) {
+    distinctNfc.push(g[0]!);
+    if (g.length > 1) for (const n of g) out.push({ kind: 'unicode-collision', severity: 'error', path: at(n), detail: `is the same name as ${others(g, n)} after Unicode (NFC) normalisation` });
+  }
+  for (const g of groups((n) => n.normalize('NFC').toLowerCase(), distinctNfc)) {
+    if (g.length > 1) for (const n of g) out.push({ kind: 'case-collision', severity: 'error', path: at(n), detail: `differs only in letter case from ${others(g, n)}` });
+  }
+  return out;
+}
+
+export type NonUtf8Policy = 'gb18030' | 'error';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const gb18030 = new TextDecoder('gb18030', { fatal: true });
+
+/**
+ * Decodes a raw file name. UTF-8 is taken as is; other bytes are, under the default policy, read
+ * as GB18030 (a superset of GBK, the legacy encoding of Chinese Windows) and reported as recoded;
+ * bytes that are neither are an error naming the bytes in hex.
+ */
+export function decodeName(raw: Buffer, policy: NonUtf8Policy, parentPath: string): { name?: string; issue?: NameIssue } {
+  try {
+    return { name: utf8.decode(raw) };
+  } catch {
+    /* not UTF-8: fall through */
+  }
+  const hex = raw.toString('hex');
+  const where = parentPath ? `${parentPath}/<${hex}>` : `<${hex}>`;
+  if (policy === 'gb18030') {
+    try {
+      const name = gb18030.decode(raw);
+      return { name, issue: { kind: 'non-utf8', severity: 'warning', path: parentPath ? `${parentPath}/${name}` : name, detail: `name bytes ${hex} are not UTF-8; read as GB18030/GBK and stored as UTF-8 "${name}"` } };
+    } catch {
+      /* not GB18030 either */
+    }
+  }
+  return { issue: { kind: 'non-utf8', severity: 'error', path: where, detail: `name bytes ${hex} are not UTF-8${policy === 'gb18030' ? ' nor GB18030' : ''}; rename the file` } };
+}

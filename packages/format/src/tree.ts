@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto';
+import { BookcrateError } from './errors.js';
+import { compareKeys } from './paths.js';
+
+/**
+ * Manifest trees (docs/format.md, "Manifest parts"). A long sorted list (files, resources, tar
+ * members) is cut into parts of JSON Lines; each part is stored under its SHA-256; a level of index
+ * parts lists the parts below it; the signed root lists the top level. Cuts are content-defined: a
+ * part ends after an entry whose key hashes to 0 modulo the average fan-out. Inserting or changing
+ * k entries therefore changes about k leaf parts and their ancestors, and everything else keeps its
+ * hash: a mirror fetches metadata in proportion to the change, and no reader or writer ever holds
+ * more than one part per level in memory.
+ */
+export interface PartRef {
+  sha256: string;
+  size: number;
+  count: number; // entries in this part (for an index part: entries in all leaves below it)
+  first: string; // key of the first entry below this part
+}
+
+export interface TreeRef {
+  depth: number; // levels of parts below the root (1: the root lists leaf parts)
+  count: number; // leaf entries in the whole tree
+  parts: PartRef[];
+}
+
+export interface TreeShape {
+  leafAverage: number; // average entries per leaf part
+  indexAverage: number; // average refs per index part
+  maxPartBytes: number; // a part is cut before it grows past this
+  rootMax: number; // at most this many refs stand in the root before another index level is added
+}
+
+export const DEFAULT_TREE_SHAPE: TreeShape = { leafAverage: 256, indexAverage: 64, maxPartBytes: 1 << 20, rootMax: 256 };
+
+/** Receives each finished part; the caller stores it (on a volume, in a repository) under its hash. */
+export type PartSink = (bytes: Buffer, sha256: string) => void | Promise<void>;
+
+interface Level {
+  lines: string[];
+  bytes: number;
+  count: number;
+  first: string | undefined;
+  emitted: number;
+}
+
+function isCut(key: string, average: number): boolean {
+  const h = createHash('sha256').update(key).digest();
+  return h.readUInt32BE(0) % average === 0;
+}
+
+export function encodePartRef(r: PartRef): string {
+  return JSON.stringify({ sha256: r.sha256, size: r.size, count: r.count, first: r.first });
+}
+
+export class PartTreeWriter {
+  private readonly levels: Level[] = [];
+  private lastKey: string | undefined;
+  private total = 0;
+
+  /** `repeats`: keys may repeat (the members list names a split file once per part). */
+  constructor(
+    private readonly sink: PartSink,
+    private readonly shape: TreeShape = DEFAULT_TREE_SHAPE,
+    private readonly repeats = false,
+  ) {}
+
+  /** Adds one entry; keys must arrive in increasing canonical order. */
+  async add(key: string, line: string): Promise<void> {
+    const order = this.lastKey === undefined ? -1 : compareKeys(this.lastKey, key);
+    if (order > 0 || (order === 0 && !this.repeats)) {
+      throw new BookcrateError('INTERNAL', `manifest keys out of order: ${JSON.stringify(this.lastKey)} then ${JSON.stringify(key)}`);
+    }
+    this.lastKey = key;
+    this.total++;
+    await this.push(0, key, line, 1);
+  }
+
+  private level(i: number): Level {
+    while (this.levels.length <= i) this.levels.push({ lines: [], bytes: 0, count: 0, first: undefined, emitted: 0 });
+    return this.levels[i]!;
+  }
+
+  private async push(i: number, key: string, line: string, count: number): Promise<void> {
+    const lv = this.level(i);
+    const len = Buffer.byteLength(line) + 1;
+    if (lv.lines.length > 0 && lv.bytes + len > this.shape.maxPartBytes) await this.cut(i);
+    lv.first ??= key;
+    lv.lines.push(line);
+    lv.bytes += len;
+    lv.count += count;
+    const average = i === 0 ? this.shape.leafAverage : this.shape.indexAverage;
+    if (isCut(key, average) || lv.lines.length >= average * 8) await this.cut(i);
+  }
+
+  private async cut(i: number): Promise<void> {
+    const lv = this.level(i);
+    if (lv.lines.length === 0) return;
+    const bytes = Buffer.from(lv.lines.join('\n') + '\n', 'utf8');
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    await this.sink(bytes, sha256);
+    const ref: PartRef = { sha256, size: bytes.length, count: lv.count, first: lv.first! };
+    lv.lines = [];
+    lv.bytes = 0;
+    lv.count = 0;
+    lv.first = undefined;
+    lv.emitted++;
+    await this.push(i + 1, ref.first, encodePartRef(ref), ref.count);
+  }
+
+  async finish(): Promise<TreeRef> {
+    for (let i = 0; ; i++) {
+      const lv = this.level(i);
+      // Level i's pending refs (i ≥ 1) become the root when nothing at this level was cut yet and
+      // they are few enough; otherwise cut what is pending and go one level up.
+      if (i >= 1 && lv.emitted === 0 && lv.lines.length <= this.shape.rootMax) {
+        const parts = lv.lines.map((l) => JSON.parse(l) as PartRef);
+        return { depth: i, count: this.total, parts };
+      }
+      await this.cut(i);
+    }
+  }
+}
+
+export type PartLoader = (ref: PartRef) => Promise<Buffer>;
+
+function decodePartRef(line: string, where: string): PartRef {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    throw new BookcrateError('FORMAT', `${where}: index entry is not JSON`);
+  }
+  if (
+    typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256) ||
+    !Number.isSafeInteger(o.size) || (o.size as number) < 0 ||
+    !Number.isSafeInteger(o.count) || (o.count as number) < 0 ||
+    typeof o.first !== 'string'
+  ) {
+    throw new BookcrateError('FORMAT', `${where}: index entry is malformed`);
+  }
+  return { sha256: o.sha256, size: o.size as number, count: o.count as number, first: o.first };
+}
+
+export function assertTreeRef(v: unknown, where: string): TreeRef {
+  const t = v as TreeRef;
+  if (typeof t !== 'object' || t === null || !Number.isSafeInteger(t.depth) || t.depth < 1 || t.depth > 8 ||
+      !Number.isSafeInteger(t.count) || !Array.isArray(t.parts)) {
+    throw new BookcrateError('FORMAT', `${where}: tree reference is malformed`);
+  }
+  return { depth: t.depth, count: t.count, parts: t.parts.map((p) => decodePartRef(JSON.stringify(p), where)) };
+}
+
+/**
+ * Streams the leaf lines of a tree in order, loading one part per level at a time. Every part is
+ * checked against the hash and size its parent gives before a byte of it is parsed, so a tree read
+ * this way is exactly the tree the root was signed over.
+ */
+export async function* readTreeLines(tree: TreeRef, load: PartLoader, name: string): AsyncGenerator<string> {
+  async function* walk(refs: PartRef[], depth: number): AsyncGenerator<string> {
+    for (const ref of refs) {
+      const bytes = await load(ref);
+      if (bytes.length !== ref.size || createHash('sha256').update(bytes).digest('hex') !== ref.sha256) {
+        throw new BookcrateError('DAMAGED', `manifest part ${ref.sha256} of the ${name} list is damaged (its hash does not match)`, {
+          hint: 'the manifest on this volume is corrupt; verify the volume and ask for a new copy',
+          details: { part: ref.sha256 },
+        });
+      }
+      const text = bytes.toString('utf8');
+      if (!text.endsWith('\n') && text.length > 0) throw new BookcrateError('FORMAT', `manifest part ${ref.sha256} does not end with a newline`);
+      const lines = text.length === 0 ? [] : text.slice(0, -1).split('\n');
+      if (depth === 1) {
+        yield* lines;
+      } else {
+        yield* walk(lines.map((l) => decodePartRef(l, `index part ${ref.sha256}`)), depth - 1);
+      }
+    }
+  }
+  yield* walk(tree.parts, tree.depth);
+}

@@ -1,0 +1,716 @@
+import type { KeyObject } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, statfs, truncate, writeFile, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { spawnSync } from 'node:child_process';
+import {
+  BookcrateError, DualHasher, FORMAT, PartTreeWriter, VolumePlanner, compareKeys, encodeFileEntry, encodeMemberEntry,
+  encodeMemberHeader, encodeResourceEntry, encodeRoot, encodeVolumeDoc, initHashing, keyFingerprint, padTo512,
+  publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE,
+  type CollectionInfo, type FileEntry, type NameIssue, type NonUtf8Policy, type Placement, type ResourceEntry, type Root,
+  type SegmentInfo, type TreeRef, type VolumePlan,
+} from '@bookcrate/format';
+import { directReadWorks, dropCachedPages, segmentName, verifyVolume, volumeDirName, volumePaths, type VerifyReport } from '@bookcrate/volume';
+import pLimit from 'p-limit';
+import { asIoError, fsyncDir, writeFileAtomic } from './fsutil.js';
+import { IssueLog, readInventory, encodeInventoryItem, tallyItem, type CollectionTally } from './inventory.js';
+import { volumeReadme } from './readme.js';
+import { SegmentWriter } from './segment-writer.js';
+import { loadSource, type PackSource } from './source.js';
+import { walkSource, type InventoryItem } from './walk.js';
+
+export interface PackOptions {
+  input: string; // recipe (.json) or source directory
+  outs: string[]; // target directories (disks); every one gets the same volumes
+  key?: KeyObject; // the center's Ed25519 private key (not needed for a dry run)
+  diskSize?: number; // default 4 TB
+  segmentSize?: number; // default fits FAT32
+  dryRun?: boolean;
+  verify?: boolean; // read every written volume back (default true)
+  volumes?: number[]; // write only these volumes (the others are still hashed for the manifest)
+  followSymlinks?: boolean;
+  allowUnportable?: boolean;
+  nonUtf8?: NonUtf8Policy;
+  includeJunk?: boolean;
+  restart?: boolean; // discard a previous unfinished pack instead of resuming it
+  created?: string; // ISO time recorded in the root (default: SOURCE_DATE_EPOCH, else now)
+  onProgress?: (p: PackProgress) => void;
+}
+
+export interface PackProgress {
+  phase: 'scan' | 'plan' | 'write' | 'finalize' | 'verify';
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  volume?: number;
+  target?: string;
+}
+
+export interface PackResult {
+  dryRun: boolean;
+  bundle: Root['bundle'];
+  set: string;
+  plan: VolumePlan;
+  issues: { errors: number; counts: Record<string, number>; kept: NameIssue[] };
+  written: { volume: number; dirs: string[] }[];
+  resumedSegments: number;
+  verify: VerifyReport[];
+  verifyMethod?: 'direct' | 'dropped-cache' | 'cached';
+  seconds: number;
+  bytesRead: number;
+}
+
+interface State {
+  args: string;
+  created: string;
+  scanned: boolean;
+  collections?: CollectionInfo[];
+  issues?: PackResult['issues'];
+  totals?: { files: number; dirs: number; bytes: number; resources: number };
+  spans?: [string, number][];
+}
+
+interface JournalLine {
+  segment: number;
+  volume: number;
+  info: SegmentInfo;
+  entriesBytes: number;
+  membersBytes: number;
+}
+
+const STATE_DIR = '.bookcrate-pack';
+export const DEFAULT_DISK_SIZE = 4e12;
+
+function createdTime(opts: PackOptions): string {
+  if (opts.created) return opts.created;
+  const epoch = process.env.SOURCE_DATE_EPOCH;
+  if (epoch && /^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000).toISOString();
+  return new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
+}
+
+/** What makes two runs "the same pack": a resume is only allowed when all of it matches. */
+function argsDigest(source: PackSource, opts: PackOptions, outs: string[]): string {
+  return sha256Hex(JSON.stringify({
+    format: FORMAT, origin: source.origin, bundle: source.bundle,
+    collections: source.collections.map((c) => [c.id, c.title, c.path, c.dir, c.resources.length]),
+    diskSize: opts.diskSize ?? DEFAULT_DISK_SIZE, segmentSize: opts.segmentSize ?? DEFAULT_SEGMENT_SIZE,
+    names: [!!opts.followSymlinks, !!opts.allowUnportable, opts.nonUtf8 ?? 'gb18030', !!opts.includeJunk],
+    volumes: opts.volumes ?? null, outs, key: opts.key ? keyFingerprint(opts.key) : null,
+  }));
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readJournal(path: string): Promise<JournalLine[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: JournalLine[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      out.push(JSON.parse(line) as JournalLine);
+    } catch {
+      break; // a line torn by a crash: everything before it is good
+    }
+  }
+  // Lines are written in segment order; keep the unbroken prefix 1..k.
+  const good: JournalLine[] = [];
+  for (const l of out) if (l.segment === good.length + 1) good.push(l);
+  return good;
+}
+
+async function* lines(path: string): AsyncGenerator<string> {
+  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+  for await (const l of rl) if (l) yield l;
+}
+
+/** Appends lines in 1 MiB batches; `sync` makes everything so far durable and returns the file length. */
+class LineLog {
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  length: number;
+  constructor(readonly path: string, length: number) {
+    this.length = length;
+  }
+  async add(line: string): Promise<void> {
+    this.pending.push(line);
+    this.pendingBytes += Buffer.byteLength(line) + 1;
+    if (this.pendingBytes > 1 << 20) await this.flush();
+  }
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const text = this.pending.join('\n') + '\n';
+    this.pending = [];
+    this.pendingBytes = 0;
+    await appendFile(this.path, text);
+    this.length += Buffer.byteLength(text);
+  }
+  async sync(): Promise<number> {
+    await this.flush();
+    const h = await open(this.path, 'a');
+    await h.sync();
+    await h.close();
+    return this.length;
+  }
+}
+
+export async function pack(opts: PackOptions): Promise<PackResult> {
+  const started = Date.now();
+  await initHashing();
+  const source = await loadSource(opts.input);
+  const outs = opts.outs.map((o) => resolve(o));
+  if (!opts.dryRun && outs.length === 0) throw new BookcrateError('USAGE', 'no target given', { hint: 'add --out <dir> (once per disk)' });
+  if (!opts.dryRun && !opts.key) throw new BookcrateError('USAGE', 'no signing key given', { hint: 'add --key center.key (create one with `bookcrate keygen --out center`)' });
+  if (new Set(outs).size !== outs.length) throw new BookcrateError('USAGE', 'the same --out is given twice', { hint: 'give each target disk once' });
+  for (const o of outs) if (o === source.origin || source.collections.some((c) => o.startsWith(c.dir + '/') || o === c.dir)) {
+    throw new BookcrateError('USAGE', `--out ${o} is inside the source`, { hint: 'write the bundle to another disk or folder' });
+  }
+  const progress = (p: PackProgress): void => opts.onProgress?.(p);
+
+  // ---- state: resume or start ----
+  const stateDir = opts.dryRun ? await mkdtemp(join(tmpdir(), 'bookcrate-plan-')) : join(outs[0]!, STATE_DIR);
+  const statePath = join(stateDir, 'state.json');
+  const digest = argsDigest(source, opts, outs);
+  let state = opts.dryRun ? undefined : await readJson<State>(statePath);
+  if (state && state.args !== digest) {
+    if (!opts.restart) {
+      throw new BookcrateError('RESUME_MISMATCH', `${outs[0]} holds an unfinished pack made with other arguments or another key`, {
+        hint: 'run the earlier command again to finish it, or add --restart to discard it and start over',
+      });
+    }
+  }
+  if (opts.restart && state) {
+    await rm(stateDir, { recursive: true, force: true });
+    state = undefined;
+  }
+  try {
+    await mkdir(stateDir, { recursive: true });
+  } catch (e) {
+    throw asIoError(e, stateDir);
+  }
+  if (!state) {
+    state = { args: digest, created: createdTime(opts), scanned: false };
+    if (!opts.dryRun) {
+      await rm(join(stateDir, 'journal.jsonl'), { force: true });
+      await writeFileAtomic(statePath, JSON.stringify(state));
+    }
+  }
+  const inventoryPath = join(stateDir, 'inventory.jsonl');
+  const resourcesPath = join(stateDir, 'resources.jsonl');
+  const entriesPath = join(stateDir, 'entries.jsonl');
+  const membersPath = join(stateDir, 'members.jsonl');
+  const journalPath = join(stateDir, 'journal.jsonl');
+
+  try {
+    // ---- scan: walk, check names, write the inventory ----
+    if (!state.scanned) {
+      const log = new IssueLog();
+      const tallies = new Map<string, CollectionTally>();
+      const resources = new Map<string, ResourceEntry>();
+      for (const c of source.collections) {
+        for (const r of c.resources) {
+          const e: ResourceEntry = { id: r.id, collection: c.id, title: r.title };
+          for (const k of ['creator', 'type', 'language', 'date', 'description'] as const) if (r[k]) e[k] = r[k];
+          e.type ??= c.type;
+          e.language ??= c.language;
+          if (e.type === undefined) delete e.type;
+          if (e.language === undefined) delete e.language;
+          resources.set(r.id, e);
+        }
+      }
+      const h = await open(inventoryPath, 'w');
+      let buf: string[] = [];
+      let files = 0;
+      let bytes = 0;
+      for await (const item of walkSource(source, {
+        followSymlinks: !!opts.followSymlinks, allowUnportable: !!opts.allowUnportable, nonUtf8: opts.nonUtf8 ?? 'gb18030',
+        includeJunk: !!opts.includeJunk, onIssue: (i) => log.add(i),
+      })) {
+        tallyItem(tallies, item);
+        if (item.resource && !resources.has(item.resource)) {
+          const name = item.resource.split('/').pop()!;
+          resources.set(item.resource, { id: item.resource, collection: item.collection, title: name.replace(/\.[^.]+$/, '') || name });
+        }
+        files++;
+        bytes += item.size;
+        buf.push(encodeInventoryItem(item));
+        if (buf.length >= 4096) {
+          await h.write(buf.join('\n') + '\n');
+          buf = [];
+          progress({ phase: 'scan', filesDone: files, filesTotal: 0, bytesDone: bytes, bytesTotal: 0 });
+        }
+      }
+      if (buf.length) await h.write(buf.join('\n') + '\n');
+      await h.sync();
+      await h.close();
+      const sorted = [...resources.values()].sort((a, b) => compareKeys(a.id, b.id));
+      await writeFile(resourcesPath, sorted.map((r) => encodeResourceEntry(r) + '\n').join(''));
+      const titles = new Map(source.collections.map((c) => [c.id, c]));
+      state.collections = [...tallies.values()].map((t) => {
+        const c = titles.get(t.id);
+        return { id: t.id, title: c?.title || t.id || source.bundle.title, path: c ? c.path : t.id, files: t.files, bytes: t.bytes };
+      });
+      let dirs = 0;
+      for (const t of tallies.values()) dirs += t.dirs;
+      state.totals = { files: files - dirs, dirs, bytes, resources: sorted.length };
+      state.spans = [...tallies.values()].map((t) => [t.id, t.span]);
+      state.issues = { errors: log.errors, counts: log.counts, kept: log.kept };
+      state.scanned = true;
+      if (log.errors > 0 && !opts.dryRun) {
+        await rm(stateDir, { recursive: true, force: true });
+        throw new BookcrateError('NAME_POLICY', `${log.errors} name problem(s) stop the pack; nothing was written`, {
+          hint: 'rename the files listed, or pass --allow-unportable-names to keep names Windows cannot hold; run with --dry-run to list them again',
+          details: state.issues,
+        });
+      }
+      if (!opts.dryRun) await writeFileAtomic(statePath, JSON.stringify(state));
+    }
+    const totals = state.totals!;
+
+    // ---- plan ----
+    const layoutOpts = {
+      segmentSize: opts.segmentSize ?? DEFAULT_SEGMENT_SIZE,
+      volumeCapacity: volumeCapacity(opts.diskSize ?? DEFAULT_DISK_SIZE, totals.files + totals.dirs, totals.resources),
+    };
+    const spans = new Map(state.spans!);
+    const planner = new VolumePlanner(layoutOpts, spans);
+    let planned = 0;
+    for await (const item of readInventory(inventoryPath)) {
+      planner.add(item);
+      if (++planned % 65536 === 0) progress({ phase: 'plan', filesDone: planned, filesTotal: totals.files + totals.dirs, bytesDone: 0, bytesTotal: 0 });
+    }
+    const plan = planner.finish();
+    const set = sha256Hex(`${source.bundle.id}\n${source.bundle.version}\n${state.created}`).slice(0, 16);
+    const bundle = { id: source.bundle.id, version: source.bundle.version, title: source.bundle.title, created: state.created };
+    const result: PackResult = {
+      dryRun: !!opts.dryRun, bundle, set, plan, issues: state.issues!, written: [], resumedSegments: 0, verify: [],
+      seconds: 0, bytesRead: 0,
+    };
+    if (opts.dryRun) {
+      result.seconds = (Date.now() - started) / 1000;
+      return result;
+    }
+    const selected = new Set(opts.volumes ?? plan.volumes.map((v) => v.index));
+    for (const v of selected) {
+      if (v < 1 || v > plan.volumes.length) throw new BookcrateError('USAGE', `--volume ${v}: the plan has ${plan.volumes.length} volume(s)`, { hint: 'run with --dry-run to see the plan' });
+    }
+    const volDir = (out: string, v: number): string => join(out, volumeDirName(source.bundle.id, v, plan.volumes.length));
+
+    // ---- write segments ----
+    const journal = await readJournal(journalPath);
+    const done = journal.length;
+    result.resumedSegments = done;
+    const last = journal[done - 1];
+    await truncateOrCreate(entriesPath, last?.entriesBytes ?? 0);
+    await truncateOrCreate(membersPath, last?.membersBytes ?? 0);
+    await checkSpace(outs, plan, selected, journal);
+    const entries = new LineLog(entriesPath, last?.entriesBytes ?? 0);
+    const members = new LineLog(membersPath, last?.membersBytes ?? 0);
+    const segInfos: SegmentInfo[] = journal.map((j) => j.info);
+    const bytesTotal = plan.volumes.reduce((a, v) => a + v.segmentBytes, 0);
+    let bytesDone = journal.reduce((a, j) => a + j.info.size, 0);
+    let filesDone = 0;
+    const filesTotal = totals.files + totals.dirs;
+    let writer: SegmentWriter | undefined;
+    let writerSeg = 0;
+    let writerVol = 0;
+    const closeSegment = async (): Promise<void> => {
+      if (!writer) return;
+      const info = await writer.finish();
+      segInfos.push(info);
+      const line: JournalLine = { segment: writerSeg, volume: writerVol, info, entriesBytes: await entries.sync(), membersBytes: await members.sync() };
+      await appendFile(journalPath, JSON.stringify(line) + '\n');
+      const jh = await open(journalPath, 'a');
+      await jh.sync();
+      await jh.close();
+      writer = undefined;
+    };
+    const writePlanner = new VolumePlanner(layoutOpts, spans);
+    const reads = new ReadAhead();
+    let lastProgress = 0;
+    try {
+      const items = readInventory(inventoryPath);
+      const queue: { item: InventoryItem; placements: Placement[] }[] = [];
+      const fillQueue = async (): Promise<boolean> => {
+        const r = await items.next();
+        if (r.done) return false;
+        const placements = writePlanner.add(r.value);
+        const needsBytes = placements.some((p) => p.segment > done);
+        queue.push({ item: r.value, placements });
+        if (needsBytes && r.value.type === 'file') reads.hint(r.value);
+        return true;
+      };
+      for (;;) {
+        while (queue.length < 64 && reads.room() && (await fillQueue()));
+        const next = queue.shift();
+        if (!next) break;
+        const { item, placements } = next;
+        filesDone++;
+        if (placements.every((p) => p.segment <= done)) continue; // recorded before the interruption
+        const hasher = item.type === 'file' ? new DualHasher() : undefined;
+        const src = item.type === 'file' ? await reads.take(item) : undefined;
+        try {
+          for (const p of placements) {
+            if (p.segment <= done) {
+              // A split file that began in a finished segment: re-hash its bytes, write nothing.
+              await src!.read(p.length, (b) => hasher!.update(b));
+              continue;
+            }
+            if (p.segment !== writerSeg) {
+              await closeSegment();
+              writerSeg = p.segment;
+              writerVol = p.volume;
+              const name = segmentName(p.volume, p.segment);
+              const targets = selected.has(p.volume) ? outs.map((o) => volumePaths(volDir(o, p.volume)).segment(name)) : [];
+              writer = await SegmentWriter.create(name, targets);
+            }
+            if (writer!.size !== p.offset) throw new BookcrateError('INTERNAL', `layout out of step at ${item.path}`);
+            const part = p.at !== undefined ? { part: { offset: p.at, total: item.size } } : {};
+            await writer!.write(encodeMemberHeader({ path: item.path, type: item.type, length: p.length, mtime: item.mtime, ...part }));
+            if (src) {
+              await src.read(p.length, async (b) => {
+                hasher!.update(b);
+                await writer!.write(b);
+              });
+            }
+            await writer!.zeros(padTo512(p.length));
+            await members.add(encodeMemberEntry({ path: item.path, segment: p.segment, offset: p.offset, length: p.length, ...(p.at !== undefined ? { at: p.at } : {}) }));
+            bytesDone += p.length;
+          }
+          if (src) await src.finish();
+        } finally {
+          await src?.close();
+        }
+        const entry: FileEntry = { path: item.path, type: item.type, size: item.size, mtime: item.mtime };
+        if (hasher) Object.assign(entry, hasher.digest());
+        if (item.resource !== undefined) entry.resource = item.resource;
+        await entries.add(encodeFileEntry(entry));
+        if (Date.now() - lastProgress > 200) {
+          lastProgress = Date.now();
+          progress({ phase: 'write', filesDone, filesTotal, bytesDone, bytesTotal, volume: writerVol });
+        }
+      }
+      await closeSegment();
+    } catch (e) {
+      await writer?.abort();
+      throw e;
+    } finally {
+      await reads.close();
+    }
+    result.bytesRead = reads.bytesRead;
+    progress({ phase: 'write', filesDone, filesTotal, bytesDone: bytesTotal, bytesTotal });
+
+    // ---- finalize: manifest trees, root, signature, per-volume files ----
+    const key = opts.key!;
+    const metaDirs: string[] = [];
+    for (const v of selected) for (const o of outs) metaDirs.push(volDir(o, v));
+    progress({ phase: 'finalize', filesDone, filesTotal, bytesDone: bytesTotal, bytesTotal });
+    const sink = async (bytes: Buffer, sha: string): Promise<void> => {
+      for (const d of metaDirs) {
+        const p = volumePaths(d).part(sha);
+        await mkdir(volumePaths(d).parts, { recursive: true });
+        try {
+          await writeFile(p, bytes);
+        } catch (e) {
+          throw asIoError(e, p);
+        }
+      }
+    };
+    const buildTree = async (path: string, keyOf: (line: string) => string, repeats = false): Promise<TreeRef> => {
+      const w = new PartTreeWriter(sink, undefined, repeats);
+      for await (const l of lines(path)) await w.add(keyOf(l), l);
+      return w.finish();
+    };
+    const pathOf = (l: string): string => (JSON.parse(l) as { path: string }).path;
+    const filesTree = await buildTree(entriesPath, pathOf);
+    const membersTree = await buildTree(membersPath, pathOf, true);
+    const resourcesTree = await buildTree(resourcesPath, (l) => (JSON.parse(l) as { id: string }).id);
+    const volumes = plan.volumes.map((v) => ({ index: v.index, segments: [] as SegmentInfo[] }));
+    segInfos.forEach((info, i) => {
+      const vol = journalVolume(i + 1, journal, plan, info);
+      volumes[vol - 1]!.segments.push(info);
+    });
+    const root: Root = {
+      format: FORMAT, bundle, totals, collections: state.collections!,
+      files: filesTree, resources: resourcesTree,
+      layout: { set, segmentSize: layoutOpts.segmentSize, volumes, members: membersTree },
+    };
+    const rootBytes = encodeRoot(root);
+    const sig = signRoot(rootBytes, key);
+    const fp = keyFingerprint(key);
+    for (const v of selected) {
+      for (const o of outs) {
+        const d = volDir(o, v);
+        const p = volumePaths(d);
+        await flushTree(p.parts);
+        await writeFileAtomic(p.root, rootBytes);
+        await writeFileAtomic(p.sig, sig);
+        await writeFileAtomic(p.pubkey, publicKeyPem(key));
+        await writeFileAtomic(p.readme, volumeReadme(root, v, fp));
+        // volume.json last: its presence is what makes the folder a volume.
+        await writeFileAtomic(p.volume, encodeVolumeDoc({ format: FORMAT, set, volume: v, volumes: plan.volumes.length, root: sha256Hex(rootBytes) }));
+        await fsyncDir(o);
+        result.written.find((w) => w.volume === v)?.dirs.push(d) ?? result.written.push({ volume: v, dirs: [d] });
+      }
+    }
+
+    // ---- read back every written volume, past the page cache ----
+    if (opts.verify !== false) {
+      const firstSeg = result.written[0] && volumes[result.written[0].volume - 1]!.segments[0];
+      const probe = firstSeg ? volumePaths(result.written[0]!.dirs[0]!).segment(firstSeg.name) : undefined;
+      const direct = probe ? await directReadWorks(probe) : false;
+      result.verifyMethod = direct ? 'direct' : 'dropped-cache';
+      for (const w of result.written) {
+        for (const d of w.dirs) {
+          if (!direct) {
+            for (const s of volumes[w.volume - 1]!.segments) {
+              if (!(await dropCachedPages(volumePaths(d).segment(s.name)))) result.verifyMethod = 'cached';
+            }
+          }
+          const report = await verifyVolume(d, {
+            mode: 'full', trustedKey: key, readMode: direct ? 'direct' : 'cached',
+            onProgress: (p) => progress({ phase: 'verify', filesDone: p.filesDone, filesTotal: p.filesTotal, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, volume: w.volume, target: d }),
+          });
+          result.verify.push(report);
+        }
+      }
+    }
+    await rm(stateDir, { recursive: true, force: true });
+    await fsyncDir(outs[0]!);
+    result.seconds = (Date.now() - started) / 1000;
+    return result;
+  } finally {
+    if (opts.dryRun) await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
+function journalVolume(segment: number, journal: JournalLine[], plan: VolumePlan, _info: SegmentInfo): number {
+  const j = journal[segment - 1];
+  if (j) return j.volume;
+  let n = 0;
+  for (const v of plan.volumes) {
+    n += v.segments;
+    if (segment <= n) return v.index;
+  }
+  throw new BookcrateError('INTERNAL', `segment ${segment} is beyond the plan`);
+}
+
+async function truncateOrCreate(path: string, length: number): Promise<void> {
+  try {
+    await truncate(path, length);
+  } catch {
+    await writeFile(path, '');
+  }
+}
+
+/** Makes a folder of freshly written small files durable: syncfs through `sync -f`, else fsync each. */
+async function flushTree(dir: string): Promise<void> {
+  const r = spawnSync('sync', ['-f', dir], { stdio: 'ignore' });
+  if (r.status === 0) return;
+  for (const n of await readdir(dir).catch(() => [] as string[])) {
+    const h = await open(join(dir, n), 'r');
+    await h.sync();
+    await h.close();
+  }
+  await fsyncDir(dir);
+}
+
+/** Refuses to start when a target cannot hold what is left to write (the check a full disk would make hours later). */
+async function checkSpace(outs: string[], plan: VolumePlan, selected: Set<number>, journal: JournalLine[]): Promise<void> {
+  const written = new Map<number, number>();
+  for (const j of journal) written.set(j.volume, (written.get(j.volume) ?? 0) + j.info.size);
+  let need = 0;
+  for (const v of plan.volumes) if (selected.has(v.index)) need += v.segmentBytes - (written.get(v.index) ?? 0);
+  for (const o of outs) {
+    await mkdir(o, { recursive: true }).catch((e) => {
+      throw asIoError(e, o);
+    });
+    const fs = await statfs(o);
+    const free = fs.bavail * fs.bsize;
+    if (free < need) {
+      throw new BookcrateError('NO_SPACE', `${o} has ${free} bytes free, the volume(s) to write need ${need}`, {
+        hint: 'use a larger disk, a smaller --disk-size, or write one volume per disk with --volume N',
+      });
+    }
+  }
+}
+
+/**
+ * Reads source files ahead of the writer: small files are read whole, up to 64 at a time and
+ * 64 MiB in flight, so a cold disk sees a queue of requests instead of one at a time; large files
+ * are streamed in 4 MiB chunks with one chunk ahead. Every file is checked for changes
+ * (size and mtime against the inventory) after it was read.
+ */
+class ReadAhead {
+  private readonly small = new Map<string, Promise<Buffer>>();
+  private inflight = 0;
+  private readonly limit = pLimit(16);
+  bytesRead = 0;
+  static readonly SMALL = 1 << 20;
+
+  room(): boolean {
+    return this.inflight < 64 * 1024 * 1024;
+  }
+
+  private key(item: InventoryItem): string {
+    return typeof item.src === 'string' ? item.src : item.src.toString('hex');
+  }
+
+  hint(item: InventoryItem): void {
+    if (item.size > ReadAhead.SMALL || this.small.has(this.key(item))) return;
+    this.inflight += item.size;
+    const p = this.limit(() => readSmall(item));
+    p.catch(() => undefined);
+    this.small.set(this.key(item), p);
+  }
+
+  async take(item: InventoryItem): Promise<SourceFile> {
+    const k = this.key(item);
+    const p = this.small.get(k);
+    if (p) {
+      this.small.delete(k);
+      const buf = await p.finally(() => (this.inflight -= item.size));
+      this.bytesRead += buf.length;
+      return new BufferedSource(item, buf);
+    }
+    const s = await StreamedSource.open(item);
+    return {
+      read: async (n, fn) => {
+        await s.read(n, fn);
+        this.bytesRead += n;
+      },
+      finish: () => s.finish(),
+      close: () => s.close(),
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.small.values());
+  }
+}
+
+interface SourceFile {
+  read(n: number, fn: (b: Buffer) => void | Promise<void>): Promise<void>;
+  finish(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function changed(item: InventoryItem, what: string): BookcrateError {
+  return new BookcrateError('SOURCE_CHANGED', `${item.path} changed while it was being packed (${what})`, {
+    hint: 'make sure nothing writes to the source while packing, then run the same command with --restart',
+  });
+}
+
+function srcName(item: InventoryItem): string {
+  return typeof item.src === 'string' ? item.src : item.src.toString('latin1');
+}
+
+async function openSource(item: InventoryItem): Promise<FileHandle> {
+  try {
+    return await open(item.src, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw changed(item, 'it was deleted');
+    throw new BookcrateError('IO', `cannot read ${srcName(item)}: ${(e as Error).message}`, { hint: 'check permissions and that the source disk is connected', cause: e });
+  }
+}
+
+async function assertUnchanged(item: InventoryItem, h: FileHandle): Promise<void> {
+  const st = await h.stat();
+  if (st.size !== item.size) throw changed(item, `its size went from ${item.size} to ${st.size} bytes`);
+  if (Math.floor(st.mtimeMs / 1000) !== item.mtime) throw changed(item, 'its modification time moved');
+}
+
+async function readSmall(item: InventoryItem): Promise<Buffer> {
+  const h = await openSource(item);
+  try {
+    const buf = Buffer.allocUnsafe(item.size);
+    let off = 0;
+    while (off < item.size) {
+      const { bytesRead } = await h.read(buf, off, item.size - off, off);
+      if (bytesRead === 0) throw changed(item, 'it became shorter');
+      off += bytesRead;
+    }
+    await assertUnchanged(item, h);
+    return buf;
+  } finally {
+    await h.close();
+  }
+}
+
+class BufferedSource implements SourceFile {
+  private pos = 0;
+  constructor(private readonly item: InventoryItem, private readonly buf: Buffer) {}
+  async read(n: number, fn: (b: Buffer) => void | Promise<void>): Promise<void> {
+    await fn(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+  }
+  async finish(): Promise<void> {
+    if (this.pos !== this.item.size) throw new BookcrateError('INTERNAL', `read ${this.pos} of ${this.item.size} bytes of ${this.item.path}`);
+  }
+  async close(): Promise<void> {}
+}
+
+const CHUNK = 4 * 1024 * 1024;
+
+class StreamedSource {
+  private pos = 0;
+  private ahead: Promise<Buffer> | undefined;
+  private constructor(private readonly item: InventoryItem, private readonly h: FileHandle) {}
+  static async open(item: InventoryItem): Promise<StreamedSource> {
+    return new StreamedSource(item, await openSource(item));
+  }
+  private fetch(at: number): Promise<Buffer> {
+    const len = Math.min(CHUNK, this.item.size - at);
+    const buf = Buffer.allocUnsafe(len);
+    return (async () => {
+      let off = 0;
+      while (off < len) {
+        const { bytesRead } = await this.h.read(buf, off, len - off, at + off);
+        if (bytesRead === 0) throw changed(this.item, 'it became shorter');
+        off += bytesRead;
+      }
+      return buf;
+    })();
+  }
+  private chunkStart = 0;
+  private chunk: Buffer | undefined;
+  async read(n: number, fn: (b: Buffer) => void | Promise<void>): Promise<void> {
+    let left = n;
+    while (left > 0) {
+      if (!this.chunk || this.pos >= this.chunkStart + this.chunk.length) {
+        this.chunkStart = this.chunk ? this.chunkStart + this.chunk.length : 0;
+        this.chunk = await (this.ahead ?? this.fetch(this.chunkStart));
+        const nextAt = this.chunkStart + this.chunk.length;
+        this.ahead = nextAt < this.item.size ? this.fetch(nextAt) : undefined;
+        this.ahead?.catch(() => undefined);
+      }
+      const from = this.pos - this.chunkStart;
+      const k = Math.min(left, this.chunk.length - from);
+      await fn(this.chunk.subarray(from, from + k));
+      this.pos += k;
+      left -= k;
+    }
+  }
+  async finish(): Promise<void> {
+    await assertUnchanged(this.item, this.h);
+  }
+  async close(): Promise<void> {
+    await this.ahead?.catch(() => undefined);
+    await this.h.close();
+  }
+}
+

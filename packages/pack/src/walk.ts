@@ -1,0 +1,157 @@
+import { lstat, readdir, stat, realpath } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import {
+  compareBundlePaths, componentIssues, decodeName, isJunkName, pathLengthIssue, siblingCollisions,
+  type NameIssue, type NonUtf8Policy,
+} from '@bookcrate/format';
+import type { PackSource, SourceCollection } from './source.js';
+
+export interface WalkOptions {
+  followSymlinks: boolean;
+  /** Keep names Windows cannot hold (reported as warnings instead of errors). */
+  allowUnportable: boolean;
+  nonUtf8: NonUtf8Policy;
+  includeJunk: boolean;
+  onIssue: (issue: NameIssue) => void;
+}
+
+/** One thing to pack, in manifest order. */
+export interface InventoryItem {
+  path: string; // bundle path (NFC)
+  src: string | Buffer; // where to read it (a Buffer when the name on disk is not UTF-8)
+  type: 'file' | 'dir';
+  size: number;
+  mtime: number;
+  collection: string; // collection id
+  resource?: string;
+}
+
+interface Child {
+  name: string; // decoded, NFC
+  src: string | Buffer;
+  st: Stats;
+  isDir: boolean;
+}
+
+/** A source path stays a string while every name on it is UTF-8, and becomes raw bytes below a name that is not. */
+function joinSrc(dir: string | Buffer, raw: Buffer, utf8Name: boolean): string | Buffer {
+  if (typeof dir === 'string' && utf8Name) return `${dir}/${raw.toString('utf8')}`;
+  const d = typeof dir === 'string' ? Buffer.from(dir, 'utf8') : dir;
+  return Buffer.concat([d, Buffer.from('/'), raw]);
+}
+
+/**
+ * Walks the source in manifest order — a depth-first walk that sorts every directory's names the
+ * way bundle paths are ordered — checking every name against the policy as it goes. Memory is one
+ * directory listing per level, so a million files walk in flat memory. Errors are reported through
+ * `onIssue` and the offending entry is not yielded; the caller refuses to pack if any error was seen.
+ */
+export async function* walkSource(source: PackSource, opts: WalkOptions): AsyncGenerator<InventoryItem> {
+  const roots = [...source.collections].sort((a, b) => compareBundlePaths(a.path, b.path));
+  for (const c of roots) {
+    const visiting = new Set<string>();
+    yield* walkDir(c.dir, c.path, c, source, opts, visiting, true);
+  }
+}
+
+async function* walkDir(
+  dir: string | Buffer, prefix: string, col: SourceCollection, source: PackSource, opts: WalkOptions, visiting: Set<string>, top: boolean,
+): AsyncGenerator<InventoryItem> {
+  const real = opts.followSymlinks ? await realpath(dir).catch(() => String(dir)) : '';
+  if (opts.followSymlinks) {
+    if (visiting.has(real)) {
+      opts.onIssue({ kind: 'symlink', severity: 'warning', path: prefix, detail: 'a symbolic link loops back to a folder above it; not followed' });
+      return;
+    }
+    visiting.add(real);
+  }
+  let raws: Buffer[];
+  try {
+    raws = await readdir(dir, { encoding: 'buffer' });
+  } catch (e) {
+    opts.onIssue({ kind: 'unreadable', severity: 'error', path: prefix || String(dir), detail: `cannot list the folder: ${(e as Error).message}` });
+    return;
+  }
+  const children: Child[] = [];
+  const decoded: string[] = [];
+  for (const raw of raws) {
+    const { name, issue } = decodeName(raw, opts.nonUtf8, prefix);
+    if (issue) opts.onIssue(issue);
+    if (name === undefined) continue;
+    const utf8 = issue === undefined;
+    const nfc = name.normalize('NFC');
+    const path = prefix ? `${prefix}/${nfc}` : nfc;
+    if (!opts.includeJunk && isJunkName(name)) {
+      opts.onIssue({ kind: 'junk', severity: 'info', path, detail: 'operating-system clutter, left out (use --include-junk to keep it)' });
+      continue;
+    }
+    const src = joinSrc(dir, raw, utf8);
+    let st: Stats;
+    try {
+      st = await lstat(src);
+      if (st.isSymbolicLink()) {
+        if (!opts.followSymlinks) {
+          opts.onIssue({ kind: 'symlink', severity: 'warning', path, detail: 'a symbolic link, not followed (use --follow-symlinks to pack its target)' });
+          continue;
+        }
+        st = await stat(src);
+      }
+    } catch (e) {
+      opts.onIssue({ kind: 'unreadable', severity: 'error', path, detail: `cannot read: ${(e as Error).message}` });
+      continue;
+    }
+    if (!st.isFile() && !st.isDirectory()) {
+      opts.onIssue({ kind: 'special-file', severity: 'warning', path, detail: 'a device, pipe or socket, not a file; left out' });
+      continue;
+    }
+    if (nfc !== name) opts.onIssue({ kind: 'nfd-name', severity: 'info', path, detail: 'the name is not in Unicode NFC (as macOS writes it); stored in NFC' });
+    for (const issue of componentIssues(nfc, path)) opts.onIssue(opts.allowUnportable ? { ...issue, severity: 'warning' } : issue);
+    const long = pathLengthIssue(path);
+    if (long) opts.onIssue(long);
+    decoded.push(name);
+    children.push({ name: nfc, src, st, isDir: st.isDirectory() });
+  }
+  const collisions = siblingCollisions(decoded, prefix);
+  const colliding = new Set(collisions.map((i) => i.path));
+  for (const issue of collisions) opts.onIssue(opts.allowUnportable && issue.kind === 'case-collision' ? { ...issue, severity: 'warning' } : issue);
+  children.sort((a, b) => compareBundlePaths(a.name, b.name));
+  let previous: string | undefined;
+  for (const ch of children) {
+    const path = prefix ? `${prefix}/${ch.name}` : ch.name;
+    // Two source names that are one NFC name cannot both be in the bundle: both were reported.
+    if (ch.name === previous || (colliding.has(path) && !opts.allowUnportable)) continue;
+    previous = ch.name;
+    const src = ch.src;
+    const collection = col.id === '' ? (top && !ch.isDir ? '' : path.split('/')[0]!) : col.id;
+    if (ch.isDir) {
+      let any = false;
+      for await (const item of walkDir(src, path, col, source, opts, visiting, false)) {
+        any = true;
+        yield item;
+      }
+      if (!any) {
+        yield { path, src, type: 'dir', size: 0, mtime: Math.floor(ch.st.mtimeMs / 1000), collection };
+      }
+    } else {
+      const item: InventoryItem = { path, src, type: 'file', size: ch.st.size, mtime: Math.floor(ch.st.mtimeMs / 1000), collection };
+      const resource = resourceOf(path, col);
+      if (resource) item.resource = resource;
+      yield item;
+    }
+  }
+  if (opts.followSymlinks) visiting.delete(real);
+}
+
+/**
+ * The resource a file belongs to: the catalog record that claims it, else one derived from the
+ * tree — the file or folder directly inside the collection.
+ */
+function resourceOf(path: string, col: SourceCollection): string | undefined {
+  if (col.id === '') {
+    // Bare directory: collection = top folder, resource = the item directly inside it.
+    const parts = path.split('/');
+    return parts.length === 1 ? parts[0] : `${parts[0]}/${parts[1]}`;
+  }
+  const rel = col.path ? path.slice(col.path.length + 1) : path;
+  return col.index.lookup(rel) ?? `${col.id}/${rel.split('/')[0]}`;
+}

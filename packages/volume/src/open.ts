@@ -1,0 +1,121 @@
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import {
+  BookcrateError, decodeRoot, decodeVolumeDoc, encodeVolumeDoc, keyFingerprint, loadPublicKey, readTreeLines,
+  sha256Hex, verifyRootSignature, decodeFileEntry, decodeMemberEntry, decodeResourceEntry, compareBundlePaths, compareKeys,
+  type FileEntry, type MemberEntry, type ResourceEntry, type Root, type TreeRef, type VolumeDoc, type PartRef,
+} from '@bookcrate/format';
+import { volumePaths } from './layout.js';
+
+async function readOrThrow(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new BookcrateError('FORMAT', `${what} is missing: ${path}`, { hint: 'is this a bookcrate volume? point the command at the folder that holds bookcrate/volume.json' });
+    }
+    throw new BookcrateError('IO', `cannot read ${what} at ${path}: ${(e as Error).message}`, { hint: 'check that the disk is connected and readable', cause: e });
+  }
+}
+
+async function isVolumeDir(dir: string): Promise<boolean> {
+  try {
+    return (await stat(volumePaths(dir).volume)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The volume directories at `dir`: `dir` itself when it is a volume, else the volumes directly
+ * inside it (a pack target or a disk's root), in name order.
+ */
+export async function findVolumes(dir: string): Promise<string[]> {
+  if (await isVolumeDir(dir)) return [dir];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    throw new BookcrateError('IO', `cannot read ${dir}: ${(e as Error).message}`, { hint: 'check the path and that the disk is connected', cause: e });
+  }
+  const found: string[] = [];
+  for (const n of names.sort()) if (await isVolumeDir(join(dir, n))) found.push(join(dir, n));
+  if (found.length === 0) {
+    throw new BookcrateError('USAGE', `no bookcrate volume at ${dir}`, { hint: 'point the command at the disk or at the folder that holds bookcrate/volume.json' });
+  }
+  return found;
+}
+
+export interface OpenVolume {
+  dir: string;
+  doc: VolumeDoc;
+  root: Root;
+  rootBytes: Buffer;
+  /** Fingerprint of the key the root is signed by, and where trust in it came from. */
+  key: { fingerprint: string; source: 'trusted' | 'volume' };
+  loadPart: (ref: PartRef) => Promise<Buffer>;
+}
+
+/**
+ * Opens a volume and establishes trust: the root's signature is checked against `trustedKey`
+ * (the pinned or --pubkey key), or, when none is given, against the key the volume carries, which
+ * proves integrity but not origin (the report says so). volume.json must be byte-identical to the
+ * document the root implies, so a flipped byte there is caught too.
+ */
+export async function openVolume(dir: string, opts: { trustedKey?: KeyObject } = {}): Promise<OpenVolume> {
+  const p = volumePaths(dir);
+  const docBytes = await readOrThrow(p.volume, 'volume.json');
+  const rootBytes = await readOrThrow(p.root, 'the manifest root (root.json)');
+  const sigBytes = await readOrThrow(p.sig, 'the signature (root.sig)');
+  let key = opts.trustedKey;
+  let source: 'trusted' | 'volume' = 'trusted';
+  if (!key) {
+    key = loadPublicKey((await readOrThrow(p.pubkey, 'the center\'s public key (center.pub)')).toString('utf8'), p.pubkey);
+    source = 'volume';
+  }
+  verifyRootSignature(rootBytes, sigBytes, key);
+  const root = decodeRoot(rootBytes);
+  const doc = decodeVolumeDoc(docBytes);
+  const volumes = root.layout?.volumes.length ?? 0;
+  const expected = encodeVolumeDoc({ format: root.format, set: root.layout?.set ?? '', volume: doc.volume, volumes, root: sha256Hex(rootBytes) });
+  if (!root.layout || doc.volume < 1 || doc.volume > volumes || !expected.equals(docBytes)) {
+    throw new BookcrateError('DAMAGED', `volume.json does not match the signed manifest: ${p.volume}`, {
+      hint: 'this volume\'s description is damaged or belongs to another set; ask for a new copy',
+    });
+  }
+  return {
+    dir, doc, root, rootBytes,
+    key: { fingerprint: keyFingerprint(key), source },
+    loadPart: (ref) => readOrThrow(p.part(ref.sha256), `manifest part ${ref.sha256}`),
+  };
+}
+
+async function* decodeTree<T>(tree: TreeRef, load: OpenVolume['loadPart'], name: string, decode: (line: string, where: string) => T, key: (t: T) => string, cmp: (a: string, b: string) => number): AsyncGenerator<T> {
+  let last: string | undefined;
+  let n = 0;
+  for await (const line of readTreeLines(tree, load, name)) {
+    n++;
+    const item = decode(line, `${name} entry ${n}`);
+    const k = key(item);
+    if (last !== undefined && cmp(last, k) > 0) throw new BookcrateError('FORMAT', `${name} list is out of order at ${JSON.stringify(k)}`);
+    last = k;
+    yield item;
+  }
+  if (n !== tree.count) throw new BookcrateError('FORMAT', `${name} list has ${n} entries, the root says ${tree.count}`);
+}
+
+export function fileEntries(v: OpenVolume): AsyncGenerator<FileEntry> {
+  return decodeTree(v.root.files, v.loadPart, 'files', decodeFileEntry, (e) => e.path, (a, b) => (compareBundlePaths(a, b) === 0 ? 1 : compareBundlePaths(a, b)));
+}
+
+export function resourceEntries(v: OpenVolume): AsyncGenerator<ResourceEntry> {
+  return decodeTree(v.root.resources, v.loadPart, 'resources', decodeResourceEntry, (e) => e.id, (a, b) => (compareKeys(a, b) === 0 ? 1 : compareKeys(a, b)));
+}
+
+/** Members may repeat a path (parts of one split file), so only a decrease is an error. */
+export function memberEntries(v: OpenVolume): AsyncGenerator<MemberEntry> {
+  if (!v.root.layout) throw new BookcrateError('FORMAT', 'this bundle has no disk layout');
+  return decodeTree(v.root.layout.members, v.loadPart, 'members', decodeMemberEntry, (e) => e.path, compareBundlePaths);
+}

@@ -1,0 +1,279 @@
+import { createHash, type Hash, type KeyObject } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import {
+  BookcrateError, FastHasher, encodeMemberHeader, padTo512, END_OF_ARCHIVE_BYTES, initHashing, segmentTable,
+  type FileEntry, type MemberEntry, type SegmentInfo,
+} from '@bookcrate/format';
+import { fileEntries, memberEntries, openVolume, resourceEntries, type OpenVolume } from './open.js';
+import { ChunkReader, segmentChunks, type ReadMode } from './reader.js';
+import { volumePaths } from './layout.js';
+
+export type ProblemKind =
+  | 'segment-missing' // a segment file of this volume is absent
+  | 'segment-size' // a segment file has the wrong size (truncated or extended)
+  | 'segment-hash' // a segment's SHA-256 differs from the signed one
+  | 'header' // a tar header differs from the one the manifest implies
+  | 'padding' // non-zero bytes where tar padding or the end-of-archive marker must be zero
+  | 'file-hash' // a file's content differs from its manifest hash
+  | 'file-missing'; // a file's bytes are not on the volume (segment missing or cut short)
+
+export interface Problem {
+  kind: ProblemKind;
+  detail: string;
+  path?: string;
+  segment?: string;
+  offset?: number;
+  expected?: string;
+  actual?: string;
+}
+
+export interface VerifyProgress {
+  phase: 'manifest' | 'segments';
+  bytesDone: number;
+  bytesTotal: number;
+  filesDone: number;
+  filesTotal: number;
+  segment?: string;
+}
+
+export interface VerifyOptions {
+  mode: 'fast' | 'full';
+  trustedKey?: KeyObject;
+  /** 'direct' reads past the page cache (read-back after packing); default 'cached'. */
+  readMode?: ReadMode;
+  onProgress?: (p: VerifyProgress) => void;
+  /** Problems kept in the report; beyond it they are only counted. */
+  maxProblems?: number;
+}
+
+export interface VerifyReport {
+  dir: string;
+  set: string;
+  volume: number;
+  volumes: number;
+  bundle: { id: string; version: number; title: string; created: string };
+  key: { fingerprint: string; source: 'trusted' | 'volume' };
+  mode: 'fast' | 'full';
+  readMode: ReadMode;
+  ok: boolean;
+  problems: Problem[];
+  problemCount: number;
+  damagedFiles: number;
+  checked: { segments: number; files: number; bytes: number };
+  seconds: number;
+}
+
+interface OpenSegment {
+  index: number;
+  info: SegmentInfo;
+  reader?: ChunkReader; // absent when the file is missing or could not be read
+  sha: Hash;
+  short: boolean; // ended before its signed size
+}
+
+/**
+ * Verifies one volume (docs/format.md, "Verification"). Fast: signature, manifest parts, presence
+ * and size of every segment. Full: additionally reads every segment once, sequentially, checking its
+ * SHA-256 whole and, member by member, the tar header bytes, the padding and each file's XXH64, so
+ * damage is named down to the file and offset while the cryptographic check costs one SHA-256 pass.
+ * Every problem is collected; the first one never hides the rest.
+ */
+export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<VerifyReport> {
+  const started = Date.now();
+  await initHashing();
+  const vol = await openVolume(dir, opts.trustedKey ? { trustedKey: opts.trustedKey } : {});
+  const layout = vol.root.layout!;
+  const readMode = opts.readMode ?? 'cached';
+  const max = opts.maxProblems ?? 100_000;
+  const report: VerifyReport = {
+    dir, set: layout.set, volume: vol.doc.volume, volumes: layout.volumes.length,
+    bundle: vol.root.bundle, key: vol.key, mode: opts.mode, readMode, ok: true,
+    problems: [], problemCount: 0, damagedFiles: 0, checked: { segments: 0, files: 0, bytes: 0 }, seconds: 0,
+  };
+  const damaged = new Set<string>();
+  const add = (p: Problem): void => {
+    report.problemCount++;
+    if (report.problems.length < max) report.problems.push(p);
+    if (p.path && (p.kind === 'file-hash' || p.kind === 'file-missing') && !damaged.has(p.path)) {
+      damaged.add(p.path);
+      report.damagedFiles++;
+    }
+  };
+
+  const table = segmentTable(vol.root);
+  const mine = new Set<number>();
+  table.forEach((s, i) => s.volume === vol.doc.volume && mine.add(i + 1));
+  const bytesTotal = opts.mode === 'full' ? [...mine].reduce((a, i) => a + table[i - 1]!.info.size, 0) : 0;
+  const filesTotal = vol.root.totals.files + vol.root.totals.dirs;
+  const progress = (phase: VerifyProgress['phase'], segment?: string): void =>
+    opts.onProgress?.({ phase, bytesDone: report.checked.bytes, bytesTotal, filesDone: report.checked.files, filesTotal, ...(segment ? { segment } : {}) });
+
+  // Presence and size of this volume's segments: the whole of --fast, and the first step of full.
+  const sizeOk = new Map<number, boolean>();
+  const absent = new Set<number>();
+  for (const i of mine) {
+    const info = table[i - 1]!.info;
+    const path = volumePaths(dir).segment(info.name);
+    try {
+      const st = await stat(path);
+      sizeOk.set(i, st.size === info.size);
+      if (st.size !== info.size) add({ kind: 'segment-size', segment: info.name, expected: String(info.size), actual: String(st.size), detail: `segment ${info.name} is ${st.size} bytes, the manifest says ${info.size}` });
+    } catch {
+      sizeOk.set(i, false);
+      absent.add(i);
+      add({ kind: 'segment-missing', segment: info.name, detail: `segment ${info.name} is missing from ${volumePaths(dir).segments}` });
+    }
+  }
+
+  for await (const _ of resourceEntries(vol)) {
+    /* walking checks every resource part's hash and every record's shape */
+  }
+
+  let seg: OpenSegment | undefined;
+  const finishSegment = async (): Promise<void> => {
+    if (!seg) return;
+    const s = seg;
+    seg = undefined;
+    report.checked.segments++;
+    if (!s.reader || opts.mode === 'fast') return;
+    // After the last member: the end-of-archive marker, then nothing.
+    if (!s.short) {
+      const at = s.reader.offset;
+      let nonZero = -1;
+      const got = await s.reader.take(END_OF_ARCHIVE_BYTES, (b) => {
+        if (nonZero < 0) {
+          const k = b.findIndex((x) => x !== 0);
+          if (k >= 0) nonZero = at + k;
+        }
+      });
+      if (got < END_OF_ARCHIVE_BYTES) s.short = true;
+      if (nonZero >= 0) add({ kind: 'padding', segment: s.info.name, offset: nonZero, detail: `segment ${s.info.name}: the end-of-archive marker is damaged at offset ${nonZero}` });
+    }
+    await s.reader.drain();
+    const actual = s.sha.digest('hex');
+    if (actual !== s.info.sha256) {
+      add({ kind: 'segment-hash', segment: s.info.name, expected: s.info.sha256, actual, detail: `segment ${s.info.name}: SHA-256 differs from the signed manifest` });
+    }
+  };
+  const openSegment = async (index: number): Promise<OpenSegment> => {
+    await finishSegment();
+    const info = table[index - 1]!.info;
+    const sha = createHash('sha256');
+    const s: OpenSegment = { index, info, sha, short: false };
+    if (opts.mode === 'full' && !absent.has(index)) {
+      s.reader = new ChunkReader(segmentChunks(volumePaths(dir).segment(info.name), readMode), (chunk) => {
+        sha.update(chunk);
+        report.checked.bytes += chunk.length;
+        progress('segments', info.name);
+      });
+    }
+    seg = s;
+    return s;
+  };
+
+  const members = memberEntries(vol);
+  let pending: MemberEntry | undefined;
+  const nextMember = async (): Promise<MemberEntry | undefined> => {
+    if (pending) {
+      const m = pending;
+      pending = undefined;
+      return m;
+    }
+    const r = await members.next();
+    return r.done ? undefined : r.value;
+  };
+
+  for await (const entry of fileEntries(vol)) {
+    report.checked.files++;
+    const parts: MemberEntry[] = [];
+    for (;;) {
+      const m = await nextMember();
+      if (!m) break;
+      if (m.path !== entry.path) {
+        pending = m;
+        break;
+      }
+      parts.push(m);
+    }
+    checkMembersAgreeWithEntry(entry, parts, table.length);
+    const hasher = entry.type === 'file' ? new FastHasher() : undefined;
+    let allHere = true;
+    let missing = false;
+    for (const m of parts) {
+      if (!mine.has(m.segment)) {
+        allHere = false;
+        continue;
+      }
+      const s = seg?.index === m.segment ? seg : await openSegment(m.segment);
+      if (!s.reader || s.short) {
+        if (absent.has(m.segment) || s.short) missing = true;
+        continue;
+      }
+      if (s.reader.offset !== m.offset) {
+        throw new BookcrateError('FORMAT', `members list: ${entry.path} is said to start at offset ${m.offset} of ${s.info.name}, but the previous member ends at ${s.reader.offset}`);
+      }
+      const header = encodeMemberHeader({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
+      let hpos = 0;
+      let headerBad = -1;
+      const hgot = await s.reader.take(header.length, (b) => {
+        if (headerBad < 0 && !header.subarray(hpos, hpos + b.length).equals(b)) {
+          for (let k = 0; k < b.length; k++) if (b[k] !== header[hpos + k]) { headerBad = m.offset + hpos + k; break; }
+        }
+        hpos += b.length;
+      });
+      if (headerBad >= 0) add({ kind: 'header', path: entry.path, segment: s.info.name, offset: headerBad, detail: `the tar header of ${entry.path} is damaged at offset ${headerBad} of ${s.info.name}` });
+      const dataAt = m.offset + header.length;
+      const dgot = hgot < header.length ? 0 : await s.reader.take(m.length, (b) => hasher?.update(b));
+      const pad = padTo512(m.length);
+      let padBad = -1;
+      const pgot = dgot < m.length ? 0 : await s.reader.take(pad, (b) => {
+        const k = b.findIndex((x) => x !== 0);
+        if (padBad < 0 && k >= 0) padBad = dataAt + m.length + k;
+      });
+      if (padBad >= 0) add({ kind: 'padding', path: entry.path, segment: s.info.name, offset: padBad, detail: `non-zero padding after ${entry.path} at offset ${padBad} of ${s.info.name}` });
+      if (hgot < header.length || dgot < m.length || pgot < pad) {
+        s.short = true;
+        missing = true;
+        add({ kind: 'file-missing', path: entry.path, segment: s.info.name, offset: s.reader.offset, detail: `${s.info.name} ends at offset ${s.reader.offset}, inside ${entry.path}` });
+      }
+    }
+    if (parts.some((m) => mine.has(m.segment))) {
+      if (missing) {
+        if (!damaged.has(entry.path)) {
+          const m0 = parts.find((m) => mine.has(m.segment))!;
+          add({ kind: 'file-missing', path: entry.path, segment: table[m0.segment - 1]!.info.name, offset: m0.offset, detail: `${entry.path} is not on the volume (its segment is missing or cut short)` });
+        }
+      } else if (hasher && allHere && opts.mode === 'full') {
+        const actual = hasher.digest();
+        if (actual !== entry.xxh64) {
+          const m0 = parts[0]!;
+          add({ kind: 'file-hash', path: entry.path, segment: table[m0.segment - 1]!.info.name, offset: m0.offset, expected: entry.xxh64!, actual, detail: `${entry.path} is damaged: XXH64 ${actual}, expected ${entry.xxh64}` });
+        }
+      }
+    }
+    if (report.checked.files % 1024 === 0) progress(opts.mode === 'full' ? 'segments' : 'manifest');
+  }
+  if (pending || !(await members.next()).done) throw new BookcrateError('FORMAT', 'members list names a path that is not in the files list');
+  await finishSegment();
+  progress(opts.mode === 'full' ? 'segments' : 'manifest');
+  report.ok = report.problemCount === 0;
+  report.seconds = (Date.now() - started) / 1000;
+  return report;
+}
+
+/** The members of one file must cover it exactly, in order, in segments that exist. */
+function checkMembersAgreeWithEntry(entry: FileEntry, parts: MemberEntry[], segments: number): void {
+  const bad = (what: string): never => {
+    throw new BookcrateError('FORMAT', `members list: ${entry.path} ${what}`, { hint: 'the manifest is inconsistent; do not use this volume' });
+  };
+  if (parts.length === 0) bad('has no tar member');
+  let at = 0;
+  for (const m of parts) {
+    if (m.segment > segments) bad(`names segment ${m.segment}, but the set has ${segments}`);
+    if (parts.length === 1 ? m.at !== undefined : m.at !== at) bad('has parts that do not follow each other');
+    at += m.length;
+  }
+  if (at !== entry.size) bad(`has members of ${at} bytes in all, but its size is ${entry.size}`);
+}
+
+export type { OpenVolume };
