@@ -42,7 +42,8 @@ function floor512(n: number): number {
 export class Layouter {
   volume = 0;
   segment = 0;
-  private segUsed = 0; // bytes in the open segment, end marker excluded; 0 = none open
+  private segOpen = false;
+  private segUsed = 0; // bytes in the open segment, end marker excluded
   private volUsed = 0; // bytes of closed segments of the current volume, end markers included
   private volumeHasContent = false;
   private forceNewVolume = false;
@@ -63,7 +64,7 @@ export class Layouter {
 
   /** Called before the first entry of a collection: keeps it on one volume when it fits on one. */
   startCollection(spanBytes: number): void {
-    const room = this.opts.volumeCapacity - this.volUsed - (this.segUsed > 0 ? this.segUsed + END_OF_ARCHIVE_BYTES : 0);
+    const room = this.opts.volumeCapacity - this.volUsed - (this.segOpen ? this.segUsed + END_OF_ARCHIVE_BYTES : 0);
     if (this.volumeHasContent && spanBytes + END_OF_ARCHIVE_BYTES > room && spanBytes + END_OF_ARCHIVE_BYTES * 2 <= this.opts.volumeCapacity) {
       this.forceNewVolume = true;
     }
@@ -71,17 +72,18 @@ export class Layouter {
 
   /** Room for member bytes in the open segment, limited by the segment and by the volume. */
   private room(): number {
-    if (this.segUsed === 0 || this.forceNewVolume) return 0;
+    if (!this.segOpen || this.forceNewVolume) return 0;
     const segCap = this.opts.segmentSize - END_OF_ARCHIVE_BYTES;
     return Math.min(segCap - this.segUsed, this.opts.volumeCapacity - this.volUsed - END_OF_ARCHIVE_BYTES - this.segUsed);
   }
 
   private closeSegment(): void {
-    if (this.segUsed === 0) return;
+    if (!this.segOpen) return;
     const size = this.segUsed + END_OF_ARCHIVE_BYTES;
     this.closed.push({ volume: this.volume, segment: this.segment, size });
     this.volUsed += size;
     this.segUsed = 0;
+    this.segOpen = false;
   }
 
   /** Opens a segment that can take at least `need` member bytes, on a new volume if this one is full. */
@@ -94,6 +96,7 @@ export class Layouter {
       this.forceNewVolume = false;
     }
     this.segment++;
+    this.segOpen = true;
   }
 
   private put(length: number, span: number, extra: { at?: number; total?: number } = {}): Placement {

@@ -1,0 +1,203 @@
+import { describe, expect, it, beforeAll } from 'vitest';
+import { Readable } from 'node:stream';
+import { extract } from 'tar-stream';
+import { generateKeyPairSync } from 'node:crypto';
+import {
+  BookcrateError, PartTreeWriter, compareBundlePaths, encodeMemberHeader, encodeRoot, initHashing, memberSpan,
+  padTo512, parseCsv, parseSize, planVolumes, readTreeLines, signRoot, verifyRootSignature, decodeName,
+  siblingCollisions, componentIssues, bundlePathProblem, Layouter, DualHasher, END_OF_ARCHIVE_BYTES,
+  type PartRef, type Root,
+} from './index.js';
+
+beforeAll(() => initHashing());
+
+describe('sizes', () => {
+  it('parses decimal and binary units', () => {
+    expect(parseSize('4TB')).toBe(4e12);
+    expect(parseSize('3.6TiB')).toBe(Math.floor(3.6 * 1024 ** 4));
+    expect(parseSize('512MiB')).toBe(512 * 1024 ** 2);
+    expect(parseSize('1000')).toBe(1000);
+    expect(() => parseSize('four')).toThrow(BookcrateError);
+  });
+});
+
+describe('tar members', () => {
+  it('are standard pax tar that tar-stream reads back with UTF-8 names and part records', async () => {
+    const data = Buffer.from('你好，县图书馆');
+    const h1 = encodeMemberHeader({ path: '国图公开课/第1讲/讲义.txt', type: 'file', length: data.length, mtime: 1_700_000_000 });
+    const h2 = encodeMemberHeader({ path: '老照片/待整理', type: 'dir', length: 0, mtime: 1_700_000_001 });
+    const h3 = encodeMemberHeader({ path: 'big.bin', type: 'file', length: 1024, mtime: 1, part: { offset: 2048, total: 4096 } });
+    const seg = Buffer.concat([h1, data, Buffer.alloc(padTo512(data.length)), h2, h3, Buffer.alloc(1024), Buffer.alloc(END_OF_ARCHIVE_BYTES)]);
+    expect(h1.length + data.length + padTo512(data.length)).toBe(memberSpan({ path: '国图公开课/第1讲/讲义.txt', type: 'file', length: data.length, mtime: 1_700_000_000 }));
+    const seen: { name: string; type: string; size: number; pax: Record<string, string>; body: string }[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const ex = extract();
+      ex.on('entry', (header, stream, next) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          seen.push({ name: header.name, type: header.type!, size: header.size!, pax: (header.pax ?? {}) as Record<string, string>, body: Buffer.concat(chunks).toString() });
+          next();
+        });
+      });
+      ex.on('finish', resolve);
+      ex.on('error', reject);
+      Readable.from([seg]).pipe(ex);
+    });
+    expect(seen.map((s) => [s.name, s.type, s.size])).toEqual([
+      ['国图公开课/第1讲/讲义.txt', 'file', data.length],
+      ['老照片/待整理/', 'directory', 0],
+      ['big.bin', 'file', 1024],
+    ]);
+    expect(seen[0]!.body).toBe('你好，县图书馆');
+    expect(seen[2]!.pax['BOOKCRATE.part']).toBe('2048/4096');
+  });
+
+  it('are a pure function of their fields', () => {
+    const m = { path: 'a/b.pdf', type: 'file' as const, length: 10, mtime: 5 };
+    expect(encodeMemberHeader(m).equals(encodeMemberHeader({ ...m }))).toBe(true);
+    expect(encodeMemberHeader(m).equals(encodeMemberHeader({ ...m, mtime: 6 }))).toBe(false);
+  });
+});
+
+describe('paths', () => {
+  it('order component by component, like a sorted depth-first walk', () => {
+    const paths = ['a-b', 'a/b', 'a/c', 'ab', '中文/x', 'Z', 'a.txt', '\u{20000}', '\uFFFD'];
+    const sorted = [...paths].sort(compareBundlePaths);
+    expect(sorted).toEqual(['Z', 'a/b', 'a/c', 'a-b', 'a.txt', 'ab', '中文/x', '\uFFFD', '\u{20000}']);
+  });
+  it('refuse hostile paths', () => {
+    for (const p of ['/etc/passwd', '../x', 'a/../b', 'a//b', 'C:/x', 'a\\b', 'a/./b', '', 'x\u0000y', 'e\u0301']) {
+      expect(bundlePathProblem(p), p).toBeDefined();
+    }
+    expect(bundlePathProblem('国图公开课/第1讲.mp4')).toBeUndefined();
+  });
+});
+
+describe('manifest trees', () => {
+  async function build(keys: string[], shape = { leafAverage: 8, indexAverage: 4, maxPartBytes: 1 << 20, rootMax: 4 }) {
+    const store = new Map<string, Buffer>();
+    const w = new PartTreeWriter((bytes, sha) => void store.set(sha, bytes), shape);
+    for (const k of keys) await w.add(k, JSON.stringify({ path: k }));
+    const tree = await w.finish();
+    return { tree, store };
+  }
+  const keys = Array.from({ length: 2000 }, (_, i) => `dir${String(i % 37).padStart(2, '0')}/file${String(i).padStart(5, '0')}`).sort(compareBundlePaths);
+
+  it('round-trip in order through several index levels, loading each part by hash', async () => {
+    const { tree, store } = await build(keys);
+    expect(tree.depth).toBeGreaterThan(1);
+    expect(tree.count).toBe(keys.length);
+    const out: string[] = [];
+    for await (const l of readTreeLines(tree, async (r: PartRef) => store.get(r.sha256)!, 'files')) out.push((JSON.parse(l) as { path: string }).path);
+    expect(out).toEqual(keys);
+  });
+
+  it('change only a few parts when a few entries change (content-defined cuts)', async () => {
+    const a = await build(keys);
+    const changed = [...keys];
+    changed.splice(1000, 1, `${keys[1000]}-renamed`);
+    changed.push('zzz/new-file');
+    const b = await build(changed.sort(compareBundlePaths));
+    const fresh = [...b.store.keys()].filter((k) => !a.store.has(k));
+    expect(fresh.length).toBeGreaterThan(0);
+    expect(fresh.length).toBeLessThanOrEqual(2 * b.tree.depth + 2);
+    expect(b.store.size).toBeGreaterThan(50);
+  });
+
+  it('detect a damaged part', async () => {
+    const { tree, store } = await build(keys.slice(0, 100));
+    const first = [...store.keys()][0]!;
+    const bytes = Buffer.from(store.get(first)!);
+    bytes[3] ^= 1;
+    store.set(first, bytes);
+    await expect(async () => {
+      for await (const _ of readTreeLines(tree, async (r) => store.get(r.sha256)!, 'files')) void _;
+    }).rejects.toMatchObject({ code: 'DAMAGED' });
+  });
+});
+
+describe('layout planning', () => {
+  const seg = 8 * 1024 * 1024;
+  it('splits a file larger than a segment into consecutive parts that fill each segment', () => {
+    const l = new Layouter({ segmentSize: seg, volumeCapacity: 10 * seg });
+    const small = l.place({ path: 'a.txt', type: 'file', size: 100, mtime: 0 });
+    const big = l.place({ path: 'b.mp4', type: 'file', size: 20 * 1024 * 1024, mtime: 0 });
+    expect(small).toHaveLength(1);
+    expect(big.length).toBe(3);
+    expect(big.map((p) => p.at)).toEqual([0, big[0]!.length, big[0]!.length + big[1]!.length]);
+    expect(big.reduce((a, p) => a + p.length, 0)).toBe(20 * 1024 * 1024);
+    expect(big[0]!.segment).toBe(1);
+    const sizes = l.finish();
+    for (const s of sizes) expect(s.size).toBeLessThanOrEqual(seg);
+    expect(sizes[0]!.size).toBeGreaterThan(seg - 4096);
+  });
+
+  it('keeps a file exactly at a segment boundary whole', () => {
+    const exact = seg - END_OF_ARCHIVE_BYTES - 1536; // header of a short ASCII name is 1536 bytes
+    const l = new Layouter({ segmentSize: seg, volumeCapacity: 4 * seg });
+    const p = l.place({ path: 'x.bin', type: 'file', size: exact, mtime: 0 });
+    expect(p).toHaveLength(1);
+    expect(l.finish()[0]!.size).toBe(seg);
+  });
+
+  it('keeps a collection on one volume when it fits there, and counts every file', () => {
+    const files = [
+      ...Array.from({ length: 6 }, (_, i) => ({ path: `A/f${i}`, type: 'file' as const, size: 3 * 1024 * 1024, mtime: 0, collection: 'A' })),
+      ...Array.from({ length: 6 }, (_, i) => ({ path: `B/f${i}`, type: 'file' as const, size: 3 * 1024 * 1024, mtime: 0, collection: 'B' })),
+    ];
+    const plan = planVolumes(files, { segmentSize: seg, volumeCapacity: 26 * 1024 * 1024 });
+    expect(plan.volumes).toHaveLength(2);
+    expect(plan.volumes.map((v) => v.collections)).toEqual([['A'], ['B']]);
+    expect(plan.totals.files).toBe(12);
+  });
+});
+
+describe('names', () => {
+  it('flags what Windows and case-insensitive disks cannot hold', () => {
+    expect(componentIssues('CON.txt', 'CON.txt').map((i) => i.kind)).toContain('windows-reserved');
+    expect(componentIssues('a:b', 'a:b').map((i) => i.kind)).toContain('windows-char');
+    expect(componentIssues('name.', 'name.').map((i) => i.kind)).toContain('trailing-dot-space');
+    expect(componentIssues('长'.repeat(90), 'x').map((i) => i.kind)).toContain('too-long');
+    expect(componentIssues('第1讲.mp4', 'x')).toEqual([]);
+    const coll = siblingCollisions(['Readme.txt', 'README.txt', 'caf\u00e9', 'cafe\u0301', 'ok'], 'd');
+    expect(coll.filter((i) => i.kind === 'case-collision')).toHaveLength(2);
+    expect(coll.filter((i) => i.kind === 'unicode-collision')).toHaveLength(2);
+  });
+  it('recodes GBK names and refuses undecodable ones', () => {
+    const gbk = Buffer.from([0xd6, 0xd0, 0xce, 0xc4, 0x2e, 0x74, 0x78, 0x74]); // 中文.txt in GBK
+    expect(decodeName(gbk, 'gb18030', '').name).toBe('中文.txt');
+    expect(decodeName(gbk, 'error', '').issue?.severity).toBe('error');
+    expect(decodeName(Buffer.from([0xff, 0xff, 0xff]), 'gb18030', '').issue?.severity).toBe('error');
+  });
+});
+
+describe('csv', () => {
+  it('reads quoted fields, embedded commas and newlines, and a BOM', () => {
+    const rows = parseCsv('\ufeffid,title,files\r\nCDOI-1,"三国, 第一册","a;b"\r\nCDOI-2,"line1\nline2",c\r\n', 't.csv');
+    expect(rows).toEqual([{ id: 'CDOI-1', title: '三国, 第一册', files: 'a;b' }, { id: 'CDOI-2', title: 'line1\nline2', files: 'c' }]);
+  });
+});
+
+describe('signature', () => {
+  const root = { format: 'bookcrate/1', bundle: { id: 'b', version: 1, title: 't', created: 'x' } } as unknown as Root;
+  it('verifies with the right key and names the problem otherwise', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const other = generateKeyPairSync('ed25519');
+    const bytes = encodeRoot(root);
+    const sig = signRoot(bytes, privateKey);
+    expect(verifyRootSignature(bytes, sig, publicKey).alg).toBe('ed25519');
+    expect(() => verifyRootSignature(bytes, sig, other.publicKey)).toThrow(/not the trusted key/);
+    const tampered = Buffer.from(bytes);
+    tampered[5] ^= 1;
+    expect(() => verifyRootSignature(tampered, sig, publicKey)).toThrow(/changed after signing/);
+  });
+});
+
+describe('hashing', () => {
+  it('computes SHA-256 and XXH64 in one pass', () => {
+    const h = new DualHasher();
+    h.update(Buffer.from('abc'));
+    expect(h.digest()).toEqual({ sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad', xxh64: '44bc2cf5ad770999' });
+  });
+});
