@@ -183,8 +183,8 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
     return r.done ? undefined : r.value;
   };
 
+  let seen = 0;
   for await (const entry of fileEntries(vol)) {
-    report.checked.files++;
     const parts: MemberEntry[] = [];
     for (;;) {
       const m = await nextMember();
@@ -196,6 +196,7 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
       parts.push(m);
     }
     checkMembersAgreeWithEntry(entry, parts, table.length);
+    if (parts.some((m) => mine.has(m.segment))) report.checked.files++;
     const hasher = entry.type === 'file' ? new FastHasher() : undefined;
     let allHere = true;
     let missing = false;
@@ -251,7 +252,7 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
         }
       }
     }
-    if (report.checked.files % 1024 === 0) progress(opts.mode === 'full' ? 'segments' : 'manifest');
+    if (++seen % 1024 === 0) progress(opts.mode === 'full' ? 'segments' : 'manifest');
   }
   if (pending || !(await members.next()).done) throw new BookcrateError('FORMAT', 'members list names a path that is not in the files list');
   await finishSegment();
