@@ -254,6 +254,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         }
       }
       if (buf.length) await h.write(buf.join('\n') + '\n');
+      progress({ phase: 'scan', filesDone: files, filesTotal: files, bytesDone: bytes, bytesTotal: bytes });
       await h.sync();
       await h.close();
       const sorted = [...resources.values()].sort((a, b) => compareKeys(a.id, b.id));
@@ -293,6 +294,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       if (++planned % 65536 === 0) progress({ phase: 'plan', filesDone: planned, filesTotal: totals.files + totals.dirs, bytesDone: 0, bytesTotal: 0 });
     }
     const plan = planner.finish();
+    progress({ phase: 'plan', filesDone: planned, filesTotal: planned, bytesDone: 0, bytesTotal: 0 });
     const set = sha256Hex(`${source.bundle.id}\n${source.bundle.version}\n${state.created}`).slice(0, 16);
     const bundle = { id: source.bundle.id, version: source.bundle.version, title: source.bundle.title, created: state.created };
     const result: PackResult = {

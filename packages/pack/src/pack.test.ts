@@ -1,0 +1,57 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileEntries, findVolumes, openVolume, resourceEntries } from '@bookcrate/volume';
+import type { FileEntry, ResourceEntry } from '@bookcrate/format';
+import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
+import { pack, type PackProgress } from './pack.js';
+
+let work: string;
+beforeAll(async () => {
+  work = await tempDir('bookcrate-pack-');
+  await buildTree(join(work, 'src'), SAMPLE_TREE);
+});
+
+describe('pack from a recipe with catalog metadata', () => {
+  it('records catalog resources, derives the rest from the tree, and reports progress', async () => {
+    await mkdir(join(work, 'recipe'), { recursive: true });
+    await writeFile(join(work, 'recipe', 'courses.csv'), 'id,title,creator,date,files\r\nCDOI-1,中国古代书籍史,"李明, 国家图书馆",2026-03-01,第1讲 中国古代书籍史\r\n');
+    await writeFile(join(work, 'recipe', 'comics.jsonl'), JSON.stringify({ id: 'CDOI-2', title: '西游记', files: '西游记.pdf' }) + '\n');
+    await writeFile(join(work, 'recipe', 'r.json'), JSON.stringify({
+      bundle: { id: 'test-bundle', title: '测试资源包', version: 3 },
+      collections: [
+        { id: 'courses', title: '国图公开课', source: '../src/国图公开课', metadata: 'courses.csv', type: 'course', language: 'zh' },
+        { id: 'comics', title: '中华连环画', source: '../src/中华连环画', metadata: 'comics.jsonl' },
+      ],
+    }));
+    const events: PackProgress[] = [];
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const r = await pack({
+      input: join(work, 'recipe', 'r.json'), outs: [join(work, 'out')], key: privateKey,
+      diskSize: 64e6, segmentSize: 8 * 1024 * 1024, onProgress: (e) => events.push(e),
+    });
+    expect(r.verify.every((v) => v.ok)).toBe(true);
+    expect(new Set(events.map((e) => e.phase))).toEqual(new Set(['scan', 'plan', 'write', 'finalize', 'verify']));
+    const [dir] = await findVolumes(join(work, 'out'));
+    const vol = await openVolume(dir!);
+    expect(vol.root.bundle).toMatchObject({ id: 'test-bundle', version: 3, title: '测试资源包' });
+    expect(vol.root.collections.map((c) => [c.id, c.title, c.files])).toEqual([['comics', '中华连环画', 4], ['courses', '国图公开课', 4]]); // bundle path order
+    const resources: ResourceEntry[] = [];
+    for await (const e of resourceEntries(vol)) resources.push(e);
+    expect(resources.find((x) => x.id === 'CDOI-1')).toMatchObject({ title: '中国古代书籍史', creator: '李明, 国家图书馆', type: 'course', language: 'zh', collection: 'courses' });
+    expect(resources.find((x) => x.id === 'comics/三国演义 第一册')).toMatchObject({ title: '三国演义 第一册', collection: 'comics' });
+    const files: FileEntry[] = [];
+    for await (const e of fileEntries(vol)) files.push(e);
+    expect(files.find((f) => f.path === '国图公开课/第1讲 中国古代书籍史/讲义.pdf')?.resource).toBe('CDOI-1');
+    expect(files.find((f) => f.path === '中华连环画/西游记.pdf')?.resource).toBe('CDOI-2');
+    expect(files.find((f) => f.path === '国图公开课/第2讲 敦煌遗书/第1集.mp4')?.resource).toBe('courses/第2讲 敦煌遗书');
+  });
+
+  it('names the recipe problem and the way out', async () => {
+    await writeFile(join(work, 'bad.json'), JSON.stringify({ bundle: { id: 'x', title: 't' }, collections: [{ id: 'a', title: 'A', source: 'nowhere' }] }));
+    await expect(pack({ input: join(work, 'bad.json'), outs: [], dryRun: true })).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/not a directory/) });
+    await writeFile(join(work, 'bad2.json'), '{"bundle": {"id": "x"}}');
+    await expect(pack({ input: join(work, 'bad2.json'), outs: [], dryRun: true })).rejects.toMatchObject({ code: 'RECIPE', hint: expect.stringMatching(/schema/) });
+  });
+});
