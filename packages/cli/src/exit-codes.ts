@@ -8,6 +8,7 @@ export const EXIT = {
   SIGNATURE: 3, // signature invalid, or signed by a key that is not trusted
   ENVIRONMENT: 4, // unreadable or unwritable disk, permission, full target
   REFUSED: 5, // the source cannot be packed as it is: unportable names, files changing while read
+  BUSY: 6, // another bookcrate is writing to the same store
   INTERNAL: 70,
 } as const;
 
@@ -21,7 +22,11 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'RESUME_MISMATCH':
       return EXIT.USAGE;
     case 'SIGNATURE':
+    case 'STALE':
+    case 'UNTRUSTED':
       return EXIT.SIGNATURE;
+    case 'BUSY':
+      return EXIT.BUSY;
     case 'IO':
     case 'NO_SPACE':
       return EXIT.ENVIRONMENT;
@@ -38,7 +43,8 @@ Exit codes:
   0   all good
   1   damage found: a file, segment or manifest does not match what was signed
   2   usage error: a wrong flag or argument, a bad recipe, a resume with other arguments
-  3   signature invalid, or the volume is signed by a key that is not trusted
+  3   signature invalid, signed by a key that is not trusted, or older than the version held
   4   environment error: a disk that cannot be read or written, or a full target
   5   refused: names that cannot be packed portably, or a source file that changed while read
+  6   busy: another bookcrate is writing to the same store (retry, or use --wait)
   70  internal error (a bug: please report it with the output)`;

@@ -14,6 +14,9 @@ export type ErrorCode =
   | 'SIGNATURE' // signature invalid, or signed by a key that is not trusted
   | 'RESUME_MISMATCH' // a resume journal written by different arguments or a different source
   | 'NO_SPACE' // the target filesystem is full
+  | 'BUSY' // another process is writing to the same store
+  | 'STALE' // a version older than the one held (rollback), or an expired pointer (freeze)
+  | 'UNTRUSTED' // no key is pinned yet and none was confirmed
   | 'IO' // the environment failed us: unreadable disk, permission, missing path
   | 'INTERNAL';
 

@@ -119,3 +119,50 @@ export function memberEntries(v: OpenVolume): AsyncGenerator<MemberEntry> {
   if (!v.root.layout) throw new BookcrateError('FORMAT', 'this bundle has no disk layout');
   return decodeTree(v.root.layout.members, v.loadPart, 'members', decodeMemberEntry, (e) => e.path, compareBundlePaths);
 }
+
+/** A file of the manifest with its tar members (one, or one per part), zipped from the two trees. */
+export interface PlacedEntry {
+  entry: FileEntry;
+  members: MemberEntry[];
+}
+
+/**
+ * Walks the files and members trees together (both are in manifest order), checking that the
+ * members of each file cover it exactly. Memory: one file's members at a time.
+ */
+export async function* placedEntries(v: OpenVolume): AsyncGenerator<PlacedEntry> {
+  const segments = v.root.layout ? v.root.layout.volumes.reduce((a, x) => a + x.segments.length, 0) : 0;
+  const members = memberEntries(v);
+  let pending: MemberEntry | undefined;
+  for await (const entry of fileEntries(v)) {
+    const parts: MemberEntry[] = [];
+    for (;;) {
+      const r = pending ? { done: false as const, value: pending } : await members.next();
+      pending = undefined;
+      if (r.done) break;
+      if (r.value.path !== entry.path) {
+        pending = r.value;
+        break;
+      }
+      parts.push(r.value);
+    }
+    checkMembersAgreeWithEntry(entry, parts, segments);
+    yield { entry, members: parts };
+  }
+  if (pending || !(await members.next()).done) throw new BookcrateError('FORMAT', 'members list names a path that is not in the files list');
+}
+
+/** The members of one file must cover it exactly, in order, in segments that exist. */
+export function checkMembersAgreeWithEntry(entry: FileEntry, parts: MemberEntry[], segments: number): void {
+  const bad = (what: string): never => {
+    throw new BookcrateError('FORMAT', `members list: ${entry.path} ${what}`, { hint: 'the manifest is inconsistent; do not use this volume' });
+  };
+  if (parts.length === 0) bad('has no tar member');
+  let at = 0;
+  for (const m of parts) {
+    if (m.segment > segments) bad(`names segment ${m.segment}, but the set has ${segments}`);
+    if (parts.length === 1 ? m.at !== undefined : m.at !== at) bad('has parts that do not follow each other');
+    at += m.length;
+  }
+  if (at !== entry.size) bad(`has members of ${at} bytes in all, but its size is ${entry.size}`);
+}

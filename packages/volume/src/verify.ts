@@ -2,9 +2,9 @@ import { createHash, type Hash, type KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import {
   BookcrateError, FastHasher, encodeMemberHeader, padTo512, END_OF_ARCHIVE_BYTES, initHashing, segmentTable,
-  type FileEntry, type MemberEntry, type SegmentInfo,
+  type SegmentInfo,
 } from '@bookcrate/format';
-import { fileEntries, memberEntries, openVolume, resourceEntries, type OpenVolume } from './open.js';
+import { openVolume, placedEntries, resourceEntries, type OpenVolume } from './open.js';
 import { ChunkReader, segmentChunks, type ReadMode } from './reader.js';
 import { volumePaths } from './layout.js';
 
@@ -171,31 +171,8 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
     return s;
   };
 
-  const members = memberEntries(vol);
-  let pending: MemberEntry | undefined;
-  const nextMember = async (): Promise<MemberEntry | undefined> => {
-    if (pending) {
-      const m = pending;
-      pending = undefined;
-      return m;
-    }
-    const r = await members.next();
-    return r.done ? undefined : r.value;
-  };
-
   let seen = 0;
-  for await (const entry of fileEntries(vol)) {
-    const parts: MemberEntry[] = [];
-    for (;;) {
-      const m = await nextMember();
-      if (!m) break;
-      if (m.path !== entry.path) {
-        pending = m;
-        break;
-      }
-      parts.push(m);
-    }
-    checkMembersAgreeWithEntry(entry, parts, table.length);
+  for await (const { entry, members: parts } of placedEntries(vol)) {
     if (parts.some((m) => mine.has(m.segment))) report.checked.files++;
     const hasher = entry.type === 'file' ? new FastHasher() : undefined;
     let allHere = true;
@@ -254,27 +231,11 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
     }
     if (++seen % 1024 === 0) progress(opts.mode === 'full' ? 'segments' : 'manifest');
   }
-  if (pending || !(await members.next()).done) throw new BookcrateError('FORMAT', 'members list names a path that is not in the files list');
   await finishSegment();
   progress(opts.mode === 'full' ? 'segments' : 'manifest');
   report.ok = report.problemCount === 0;
   report.seconds = (Date.now() - started) / 1000;
   return report;
-}
-
-/** The members of one file must cover it exactly, in order, in segments that exist. */
-function checkMembersAgreeWithEntry(entry: FileEntry, parts: MemberEntry[], segments: number): void {
-  const bad = (what: string): never => {
-    throw new BookcrateError('FORMAT', `members list: ${entry.path} ${what}`, { hint: 'the manifest is inconsistent; do not use this volume' });
-  };
-  if (parts.length === 0) bad('has no tar member');
-  let at = 0;
-  for (const m of parts) {
-    if (m.segment > segments) bad(`names segment ${m.segment}, but the set has ${segments}`);
-    if (parts.length === 1 ? m.at !== undefined : m.at !== at) bad('has parts that do not follow each other');
-    at += m.length;
-  }
-  if (at !== entry.size) bad(`has members of ${at} bytes in all, but its size is ${entry.size}`);
 }
 
 export type { OpenVolume };

@@ -1,0 +1,53 @@
+import Database from 'better-sqlite3';
+import { readFileSync, readdirSync } from 'node:fs';
+import { BookcrateError } from '@bookcrate/format';
+
+export type DB = Database.Database;
+
+/** Schema files live beside the package (not in src/ or dist/), so tests and builds read the same ones. */
+const SQL_DIR = new URL('../sql/', import.meta.url);
+
+/**
+ * Opens the catalog: WAL (readers — `serve`, `status` — never block the importer), a busy timeout
+ * for the moments two processes touch it, foreign keys on, and every numbered migration in sql/
+ * applied in order inside one transaction, each recorded in schema_migrations.
+ */
+export function openCatalog(path: string, opts: { readonly?: boolean } = {}): DB {
+  let db: DB;
+  try {
+    db = new Database(path, { readonly: !!opts.readonly, fileMustExist: !!opts.readonly });
+  } catch (e) {
+    throw new BookcrateError('IO', `cannot open the catalog ${path}: ${(e as Error).message}`, {
+      hint: opts.readonly ? 'is this a bookcrate store? import a volume into it first' : 'check the --store path and its permissions',
+      cause: e,
+    });
+  }
+  db.pragma('busy_timeout = 10000');
+  if (!opts.readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  }
+  return db;
+}
+
+function migrate(db: DB): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  const applied = new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+  const files = readdirSync(SQL_DIR).filter((f) => /^\d+-.*\.sql$/.test(f)).sort();
+  const known = Math.max(0, ...files.map((f) => parseInt(f, 10)));
+  const newest = Math.max(0, ...applied);
+  if (newest > known) {
+    throw new BookcrateError('USAGE', `this store was written by a newer bookcrate (schema ${newest}, this one knows ${known})`, { hint: 'install the newer bookcrate on this PC' });
+  }
+  const run = db.transaction(() => {
+    for (const f of files) {
+      const v = parseInt(f, 10);
+      if (applied.has(v)) continue;
+      db.exec(readFileSync(new URL(f, SQL_DIR), 'utf8'));
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(v, new Date().toISOString());
+    }
+  });
+  run.immediate();
+}

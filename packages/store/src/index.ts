@@ -1,0 +1,5 @@
+export * from './db.js';
+export * from './lock.js';
+export * from './store.js';
+export * from './objects.js';
+export * from './tree.js';
