@@ -38,7 +38,6 @@ const zh: typeof en = {
     ({
       'segment-missing': '分段缺失',
       'segment-size': '分段大小不符',
-      'segment-hash': '分段校验值不符',
       header: '文件头损坏',
       padding: '填充区损坏',
       'file-hash': '文件内容损坏',

@@ -126,7 +126,18 @@ describe('pack and verify a two-volume set', () => {
       const fileProblems = problems.filter((p) => p.kind === 'file-hash');
       expect(fileProblems.length).toBe(2);
       expect(fileProblems[0]!.expected).not.toBe(fileProblems[0]!.actual);
-      expect(problems.some((p) => p.kind === 'segment-hash')).toBe(true);
+    });
+
+    it('with --strict, checks SHA-256 too and reports it', async () => {
+      const copy = await tempDir('bookcrate-strict-');
+      await cp(vols[0]!, copy, { recursive: true });
+      expect((await run(['verify', copy, '--strict', '--pubkey', pub])).code).toBe(0);
+      await flip(seg1(copy), 5000);
+      const r = await run(['verify', copy, '--strict', '--pubkey', pub, '--json']);
+      expect(r.code).toBe(1);
+      const report = jsonLines(r.stdout).find((e) => e.event === 'result') as { strict: boolean; problems: { kind: string; detail: string }[] };
+      expect(report.strict).toBe(true);
+      expect(report.problems[0]!.kind).toBe('file-hash');
     });
 
     it('finds a flipped byte in a tar header', async () => {

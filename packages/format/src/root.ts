@@ -4,10 +4,14 @@ import { assertTreeRef, type TreeRef } from './tree.js';
 
 export const FORMAT = 'bookcrate/1';
 
+/**
+ * A segment's name, size and XXH64. No SHA-256: a segment's bytes are the signed headers plus the
+ * files, whose SHA-256 are signed, so a segment-wide SHA-256 would add no protection and cost a
+ * second cryptographic pass over every byte. XXH64 lets anyone check a segment with `xxhsum`.
+ */
 export interface SegmentInfo {
   name: string; // file name under segments/
   size: number;
-  sha256: string;
   xxh64: string;
 }
 
@@ -88,7 +92,7 @@ export function decodeRoot(bytes: Buffer): Root {
       if (!v || v.index !== i + 1 || !Array.isArray(v.segments)) fail(`volume ${i + 1} of "layout" is malformed`);
       for (const s of v.segments) {
         if (!s || typeof s.name !== 'string' || !/^[a-z0-9-]+\.tar$/.test(s.name) || !isCount(s.size) ||
-            typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256) || typeof s.xxh64 !== 'string' || !/^[0-9a-f]{16}$/.test(s.xxh64)) {
+            typeof s.xxh64 !== 'string' || !/^[0-9a-f]{16}$/.test(s.xxh64)) {
           fail(`a segment of volume ${i + 1} is malformed`);
         }
       }

@@ -6,10 +6,10 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { spawnSync } from 'node:child_process';
 import {
-  BookcrateError, DualHasher, FORMAT, PartTreeWriter, VolumePlanner, compareKeys, encodeFileEntry, encodeMemberEntry,
+  BookcrateError, FORMAT, PartTreeWriter, VolumePlanner, compareKeys, encodeFileEntry, encodeMemberEntry,
   encodeMemberHeader, encodeResourceEntry, encodeRoot, encodeVolumeDoc, initHashing, keyFingerprint, padTo512,
   publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE,
-  type CollectionInfo, type FileEntry, type NameIssue, type NonUtf8Policy, type Placement, type ResourceEntry, type Root,
+  type CollectionInfo, type Digests, type FileEntry, type NameIssue, type NonUtf8Policy, type Placement, type ResourceEntry, type Root,
   type SegmentInfo, type TreeRef, type VolumePlan,
 } from '@bookcrate/format';
 import { directReadWorks, dropCachedPages, segmentName, verifyVolume, volumeDirName, volumePaths, type VerifyReport } from '@bookcrate/volume';
@@ -18,6 +18,7 @@ import { asIoError, fsyncDir, writeFileAtomic } from './fsutil.js';
 import { IssueLog, readInventory, encodeInventoryItem, tallyItem, type CollectionTally } from './inventory.js';
 import { volumeReadme } from './readme.js';
 import { SegmentWriter } from './segment-writer.js';
+import { HashThread } from './hash-pool.js';
 import { loadSource, type PackSource } from './source.js';
 import { walkSource, type InventoryItem } from './walk.js';
 
@@ -332,6 +333,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     const closeSegment = async (): Promise<void> => {
       if (!writer) return;
       const info = await writer.finish();
+      await drainEntries(true);
       segInfos.push(info);
       const line: JournalLine = { segment: writerSeg, volume: writerVol, info, entriesBytes: await entries.sync(), membersBytes: await members.sync() };
       await appendFile(journalPath, JSON.stringify(line) + '\n');
@@ -342,6 +344,16 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     };
     const writePlanner = new VolumePlanner(layoutOpts, spans);
     const reads = new ReadAhead();
+    const hashes = new HashThread();
+    await hashes.start();
+    // Entries wait for their digests from the hashing thread; they are logged in manifest order.
+    let pendingEntries: Promise<string>[] = [];
+    const drainEntries = async (all: boolean): Promise<void> => {
+      while (pendingEntries.length > 0 && (all || pendingEntries.length > 4096)) {
+        const batch = pendingEntries.splice(0, all ? pendingEntries.length : 1024);
+        for (const line of await Promise.all(batch)) await entries.add(line);
+      }
+    };
     let lastProgress = 0;
     try {
       const items = readInventory(inventoryPath);
@@ -362,13 +374,14 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         const { item, placements } = next;
         filesDone++;
         if (placements.every((p) => p.segment <= done)) continue; // recorded before the interruption
-        const hasher = item.type === 'file' ? new DualHasher() : undefined;
+        const fileId = item.type === 'file' ? hashes.newFile() : undefined;
         const src = item.type === 'file' ? await reads.take(item) : undefined;
+        let digest: Promise<Digests> | undefined;
         try {
           for (const p of placements) {
             if (p.segment <= done) {
               // A split file that began in a finished segment: re-hash its bytes, write nothing.
-              await src!.read(p.length, (b) => hasher!.update(b));
+              await src!.read(p.length, (b) => hashes.rehash(fileId!, b));
               continue;
             }
             if (p.segment !== writerSeg) {
@@ -377,16 +390,15 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
               writerVol = p.volume;
               const name = segmentName(p.volume, p.segment);
               const targets = selected.has(p.volume) ? outs.map((o) => volumePaths(volDir(o, p.volume)).segment(name)) : [];
-              writer = await SegmentWriter.create(name, targets);
+              writer = await SegmentWriter.create(name, p.segment, targets, hashes);
             }
             if (writer!.size !== p.offset) throw new BookcrateError('INTERNAL', `layout out of step at ${item.path}`);
             const part = p.at !== undefined ? { part: { offset: p.at, total: item.size } } : {};
             await writer!.write(encodeMemberHeader({ path: item.path, type: item.type, length: p.length, mtime: item.mtime, ...part }));
-            if (src) {
-              await src.read(p.length, async (b) => {
-                hasher!.update(b);
-                await writer!.write(b);
-              });
+            if (src) await src.read(p.length, (b) => writer!.write(b, fileId));
+            if (fileId !== undefined && p === placements[placements.length - 1]) {
+              writer!.endFile(fileId);
+              digest = hashes.fileDigest(fileId);
             }
             await writer!.zeros(padTo512(p.length));
             await members.add(encodeMemberEntry({ path: item.path, segment: p.segment, offset: p.offset, length: p.length, ...(p.at !== undefined ? { at: p.at } : {}) }));
@@ -397,9 +409,9 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
           await src?.close();
         }
         const entry: FileEntry = { path: item.path, type: item.type, size: item.size, mtime: item.mtime };
-        if (hasher) Object.assign(entry, hasher.digest());
         if (item.resource !== undefined) entry.resource = item.resource;
-        await entries.add(encodeFileEntry(entry));
+        pendingEntries.push(digest ? digest.then((d) => encodeFileEntry({ ...entry, ...d })) : Promise.resolve(encodeFileEntry(entry)));
+        await drainEntries(false);
         if (Date.now() - lastProgress > 200) {
           lastProgress = Date.now();
           progress({ phase: 'write', filesDone, filesTotal, bytesDone, bytesTotal, volume: writerVol });
@@ -411,6 +423,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       throw e;
     } finally {
       await reads.close();
+      await hashes.close();
     }
     result.bytesRead = reads.bytesRead;
     progress({ phase: 'write', filesDone, filesTotal, bytesDone: bytesTotal, bytesTotal });

@@ -1,21 +1,22 @@
-import { createHash, type Hash } from 'node:crypto';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { END_OF_ARCHIVE_BYTES, FastHasher, type SegmentInfo } from '@bookcrate/format';
+import { END_OF_ARCHIVE_BYTES, type SegmentInfo } from '@bookcrate/format';
 import { asIoError, fsyncDir } from './fsutil.js';
+import type { HashThread } from './hash-pool.js';
+import type { HashOp } from './hash-worker.js';
 
 const BUFFER_BYTES = 8 * 1024 * 1024;
 
 /**
- * One segment being written to every target at once. Bytes are hashed (SHA-256 and XXH64 of the
- * whole segment) as they pass, gathered into an 8 MiB buffer so thousands of small files become a
- * few large sequential writes, and written to `<name>.partial`. `finish` adds the end-of-archive
- * marker, fsyncs, and renames: a segment file under its final name is always complete.
+ * One segment being written to every target at once. Bytes are gathered into an 8 MiB buffer so
+ * thousands of small files become a few large sequential writes to `<name>.partial`; each full
+ * buffer also goes to the hashing thread with the byte ranges of the files in it, which returns the
+ * digests of every file and of the whole segment. `finish` adds the end-of-archive marker, fsyncs
+ * and renames: a segment file under its final name is always complete.
  */
 export class SegmentWriter {
-  private readonly sha: Hash = createHash('sha256');
-  private readonly xxh = new FastHasher();
   private buf = Buffer.allocUnsafe(BUFFER_BYTES);
+  private ops: HashOp[] = [];
   private used = 0;
   size = 0;
   private handles: FileHandle[] = [];
@@ -23,12 +24,14 @@ export class SegmentWriter {
 
   private constructor(
     readonly name: string,
+    private readonly id: number,
     private readonly finalPaths: string[],
+    private readonly hashes: HashThread,
   ) {}
 
   /** `paths`: the segment's final path in each target (none when this volume is only hashed). */
-  static async create(name: string, paths: string[]): Promise<SegmentWriter> {
-    const w = new SegmentWriter(name, paths);
+  static async create(name: string, id: number, paths: string[], hashes: HashThread): Promise<SegmentWriter> {
+    const w = new SegmentWriter(name, id, paths, hashes);
     for (const p of paths) {
       try {
         await mkdir(dirname(p), { recursive: true });
@@ -41,19 +44,23 @@ export class SegmentWriter {
     return w;
   }
 
-  async write(data: Uint8Array): Promise<void> {
-    this.sha.update(data);
-    this.xxh.update(data);
+  /** Appends bytes; `file` marks them as that file's content for its digest. */
+  async write(data: Uint8Array, file?: number): Promise<void> {
     this.size += data.length;
-    if (this.handles.length === 0) return;
     let off = 0;
     while (off < data.length) {
       const k = Math.min(data.length - off, this.buf.length - this.used);
       this.buf.set(data.subarray(off, off + k), this.used);
+      if (file !== undefined) this.ops.push([0, file, this.used, k]);
       this.used += k;
       off += k;
       if (this.used === this.buf.length) await this.flush();
     }
+  }
+
+  /** The file's last byte has been written: its digest follows once its bytes are hashed. */
+  endFile(file: number): void {
+    this.ops.push([1, file]);
   }
 
   async zeros(n: number): Promise<void> {
@@ -62,8 +69,14 @@ export class SegmentWriter {
 
   /** Hands the full buffer to the disks and keeps filling a fresh one while they write. */
   private async flush(): Promise<void> {
-    if (this.used === 0) return;
+    if (this.used === 0 && this.ops.length === 0) return;
     const chunk = this.buf.subarray(0, this.used);
+    await this.hashes.send(chunk, this.ops);
+    this.ops = [];
+    if (this.handles.length === 0) {
+      this.used = 0;
+      return;
+    }
     await this.inflight;
     this.inflight = Promise.all(
       this.handles.map(async (h, i) => {
@@ -81,6 +94,8 @@ export class SegmentWriter {
 
   async finish(): Promise<SegmentInfo> {
     await this.zeros(END_OF_ARCHIVE_BYTES);
+    this.ops.push([2, this.id]);
+    const digest = this.hashes.segmentDigest(this.id);
     await this.flush();
     await this.inflight;
     await Promise.all(
@@ -98,7 +113,8 @@ export class SegmentWriter {
       await rename(`${p}.partial`, p);
       await fsyncDir(dirname(p));
     }
-    return { name: this.name, size: this.size, sha256: this.sha.digest('hex'), xxh64: this.xxh.digest() };
+    const { xxh64 } = await digest;
+    return { name: this.name, size: this.size, xxh64 };
   }
 
   async abort(): Promise<void> {

@@ -8,6 +8,7 @@ import { ProgressView } from '../progress.js';
 
 export interface VerifyFlags {
   fast?: boolean;
+  strict?: boolean;
   pubkey?: string;
   json?: boolean;
   lang?: string;
@@ -22,6 +23,7 @@ export async function verifyCommand(target: string, flags: VerifyFlags): Promise
   for (const dir of dirs) {
     const report = await verifyVolume(dir, {
       mode: flags.fast ? 'fast' : 'full',
+      strict: !!flags.strict,
       ...(trustedKey ? { trustedKey } : {}),
       onProgress: (p) => view.update({ ...p }),
     });
