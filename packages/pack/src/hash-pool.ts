@@ -10,15 +10,21 @@ export class HashThread {
   private readonly worker: Worker;
   private readonly waiting = new Map<string, (d: Digests) => void>();
   private readonly arrived = new Map<string, Digests>();
-  private inflight = 0;
-  private drained: (() => void) | undefined;
-  static readonly MAX_INFLIGHT = 4;
+  /** Buffers shared with the thread; one is free when the writer, the disks and the hasher are done with it. */
+  private readonly buffers: Buffer[];
+  private readonly holds: number[];
+  private waiters: (() => void)[] = [];
+  static readonly BUFFERS = 4;
+  static readonly BUFFER_BYTES = 8 * 1024 * 1024;
   private failed: Error | undefined;
   private nextFile = 1;
   private readonly ready: Promise<void>;
 
   constructor() {
-    this.worker = new Worker(WORKER_URL);
+    const shared = Array.from({ length: HashThread.BUFFERS }, () => new SharedArrayBuffer(HashThread.BUFFER_BYTES));
+    this.buffers = shared.map((b) => Buffer.from(b));
+    this.holds = shared.map(() => 0);
+    this.worker = new Worker(WORKER_URL, { workerData: { buffers: shared } });
     this.ready = new Promise((resolve, reject) => {
       this.worker.once('message', () => resolve());
       this.worker.once('error', reject);
@@ -26,9 +32,7 @@ export class HashThread {
     this.worker.on('message', (m: FromWorker | { t: 'ready' }) => {
       if (m.t === 'ready') return;
       if (m.t === 'ack') {
-        this.inflight--;
-        this.drained?.();
-        this.drained = undefined;
+        this.release(m.index);
         return;
       }
       const key = `${m.t}:${m.id}`;
@@ -41,7 +45,7 @@ export class HashThread {
     });
     this.worker.on('error', (e) => {
       this.failed = e;
-      this.drained?.();
+      for (const w of this.waiters.splice(0)) w();
     });
   }
 
@@ -64,16 +68,27 @@ export class HashThread {
     return new Promise((resolve) => this.waiting.set(key, resolve));
   }
 
-  /**
-   * Sends a copy of `bytes` (the caller keeps its buffer) with the operations over it; waits while
-   * the thread is more than MAX_INFLIGHT buffers behind.
-   */
-  async send(bytes: Uint8Array, ops: HashOp[]): Promise<void> {
-    while (this.inflight >= HashThread.MAX_INFLIGHT && !this.failed) await new Promise<void>((r) => (this.drained = r));
-    if (this.failed) throw this.failed;
-    const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
-    this.inflight++;
-    this.worker.postMessage({ t: 'chunk', buf: copy, ops } satisfies ToWorker, [copy]);
+  /** A free shared buffer for the writer to fill (waits while all are busy: the backpressure). */
+  async acquire(): Promise<{ index: number; buf: Buffer }> {
+    for (;;) {
+      if (this.failed) throw this.failed;
+      const index = this.holds.indexOf(0);
+      if (index >= 0) {
+        this.holds[index] = 1;
+        return { index, buf: this.buffers[index]! };
+      }
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+
+  /** Hands the first `used` bytes of a buffer to the thread; it releases its hold when hashed. */
+  submit(index: number, used: number, ops: HashOp[]): void {
+    this.holds[index]!++;
+    this.worker.postMessage({ t: 'chunk', index, used, ops } satisfies ToWorker);
+  }
+
+  release(index: number): void {
+    if (--this.holds[index]! === 0) for (const w of this.waiters.splice(0)) w();
   }
 
   /** Bytes of a file that are hashed but not written (a resumed pack re-reading a split file's start). */

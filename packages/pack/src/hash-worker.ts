@@ -5,7 +5,7 @@
  * with digests, in order, and acknowledges every buffer so the writer never runs ahead by more than
  * a few buffers (memory stays flat).
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { DualHasher, FastHasher, initHashing } from '@bookcrate/format';
 
 export type HashOp =
@@ -14,15 +14,17 @@ export type HashOp =
   | [2, number]; // segment ended: segmentId
 
 export type ToWorker =
-  | { t: 'chunk'; buf: ArrayBuffer; ops: HashOp[] }
+  | { t: 'chunk'; index: number; used: number; ops: HashOp[] } // a shared buffer, by index
   | { t: 'rehash'; file: number; buf: ArrayBuffer };
 
 export type FromWorker =
   | { t: 'file'; id: number; sha256: string; xxh64: string }
   | { t: 'segment'; id: number; xxh64: string }
-  | { t: 'ack' };
+  | { t: 'ack'; index: number };
 
 const port = parentPort!;
+// The writer's buffers, shared with this thread: no copy of the data crosses threads.
+const shared = (workerData as { buffers: SharedArrayBuffer[] }).buffers.map((b) => new Uint8Array(b));
 await initHashing();
 const files = new Map<number, DualHasher>();
 let segment = new FastHasher();
@@ -33,11 +35,11 @@ const fileHasher = (id: number): DualHasher => {
 };
 
 port.on('message', (m: ToWorker) => {
-  const buf = new Uint8Array(m.buf);
   if (m.t === 'rehash') {
-    fileHasher(m.file).update(buf);
+    fileHasher(m.file).update(new Uint8Array(m.buf));
     return;
   }
+  const buf = shared[m.index]!.subarray(0, m.used);
   segment.update(buf);
   for (const op of m.ops) {
     if (op[0] === 0) fileHasher(op[1]).update(buf.subarray(op[2], op[2] + op[3]));
@@ -51,6 +53,6 @@ port.on('message', (m: ToWorker) => {
       port.postMessage({ t: 'segment', id: op[1], xxh64 } satisfies FromWorker);
     }
   }
-  port.postMessage({ t: 'ack' } satisfies FromWorker);
+  port.postMessage({ t: 'ack', index: m.index } satisfies FromWorker);
 });
 port.postMessage({ t: 'ready' });

@@ -577,7 +577,7 @@ class ReadAhead {
   static readonly SMALL = 1 << 20;
 
   room(): boolean {
-    return this.inflight < 64 * 1024 * 1024;
+    return this.inflight < 16 * 1024 * 1024;
   }
 
   private key(item: InventoryItem): string {

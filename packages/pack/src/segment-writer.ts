@@ -5,7 +5,6 @@ import { asIoError, fsyncDir } from './fsutil.js';
 import type { HashThread } from './hash-pool.js';
 import type { HashOp } from './hash-worker.js';
 
-const BUFFER_BYTES = 8 * 1024 * 1024;
 
 /**
  * One segment being written to every target at once. Bytes are gathered into an 8 MiB buffer so
@@ -15,7 +14,7 @@ const BUFFER_BYTES = 8 * 1024 * 1024;
  * and renames: a segment file under its final name is always complete.
  */
 export class SegmentWriter {
-  private buf = Buffer.allocUnsafe(BUFFER_BYTES);
+  private buf: { index: number; buf: Buffer } | undefined;
   private ops: HashOp[] = [];
   private used = 0;
   size = 0;
@@ -49,12 +48,14 @@ export class SegmentWriter {
     this.size += data.length;
     let off = 0;
     while (off < data.length) {
-      const k = Math.min(data.length - off, this.buf.length - this.used);
-      this.buf.set(data.subarray(off, off + k), this.used);
+      this.buf ??= await this.hashes.acquire();
+      const b = this.buf.buf;
+      const k = Math.min(data.length - off, b.length - this.used);
+      b.set(data.subarray(off, off + k), this.used);
       if (file !== undefined) this.ops.push([0, file, this.used, k]);
       this.used += k;
       off += k;
-      if (this.used === this.buf.length) await this.flush();
+      if (this.used === b.length) await this.flush();
     }
   }
 
@@ -67,18 +68,17 @@ export class SegmentWriter {
     if (n > 0) await this.write(Buffer.alloc(n));
   }
 
-  /** Hands the full buffer to the disks and keeps filling a fresh one while they write. */
+  /** Hands the full buffer to the hashing thread and the disks, and goes on filling another. */
   private async flush(): Promise<void> {
     if (this.used === 0 && this.ops.length === 0) return;
-    const chunk = this.buf.subarray(0, this.used);
-    await this.hashes.send(chunk, this.ops);
+    const { index, buf } = this.buf ?? (await this.hashes.acquire());
+    const chunk = buf.subarray(0, this.used);
+    this.hashes.submit(index, this.used, this.ops);
     this.ops = [];
-    if (this.handles.length === 0) {
-      this.used = 0;
-      return;
-    }
-    await this.inflight;
-    this.inflight = Promise.all(
+    this.buf = undefined;
+    this.used = 0;
+    const previous = this.inflight;
+    this.inflight = previous.then(() => Promise.all(
       this.handles.map(async (h, i) => {
         try {
           let off = 0;
@@ -87,9 +87,14 @@ export class SegmentWriter {
           throw asIoError(e, `${this.finalPaths[i]}.partial`);
         }
       }),
-    ).then(() => undefined);
-    this.buf = Buffer.allocUnsafe(BUFFER_BYTES);
-    this.used = 0;
+    )).then(
+      () => this.hashes.release(index),
+      (e: unknown) => {
+        this.hashes.release(index);
+        throw e;
+      },
+    );
+    this.inflight.catch(() => undefined); // surfaced by the next await of inflight
   }
 
   async finish(): Promise<SegmentInfo> {
@@ -119,6 +124,8 @@ export class SegmentWriter {
 
   async abort(): Promise<void> {
     await this.inflight.catch(() => undefined);
+    if (this.buf) this.hashes.release(this.buf.index);
+    this.buf = undefined;
     for (const h of this.handles) await h.close().catch(() => undefined);
     this.handles = [];
     for (const p of this.finalPaths) await unlink(`${p}.partial`).catch(() => undefined);
