@@ -21,6 +21,23 @@ const en = {
   damagedNext: 'Import still loads every good file; the damaged ones are listed and can be fetched over the network later.',
   more: (n: number) => `… and ${n} more (use --json for the full list)`,
   problem: (kind: string) => kind,
+  confirmKey: (fp: string) => `First import into this store. The disk is signed by the center key\n  ${fp}\nCompare it with the fingerprint the national center published. Trust this key? [y/N] `,
+  importHead: (i: number, n: number, title: string, version: number) => `Imported volume ${i} of ${n} of "${title}" (version ${version})`,
+  importCounts: (files: number, size: string, presentFiles: number, presentSize: string, secs: string, rate: string) =>
+    `  ${files} file(s), ${size} copied in ${secs} s (${rate}/s); ${presentFiles} file(s), ${presentSize} were already in the store`,
+  resumed: (n: number) => `  resumed: ${n} segment(s) finished by an earlier run were skipped`,
+  notSelected: (n: number) => `  ${n} file(s) not selected (--only)`,
+  importOk: 'Result: every file of this volume is in the store and matches its signature.',
+  importDamaged: (n: number) => `Result: ${n} damaged file(s) were NOT imported (everything else was). They are recorded as missing and can be fetched over the network later:`,
+  headerWarn: (n: number) => `  note: ${n} tar header(s) differ from the manifest; those files' content was checked and is fine`,
+  awaiting: (list: string) => `  still awaited: volume(s) ${list}; import them in any order`,
+  current: (dir: string) => `  this version is complete and now visible to readers: ${dir}`,
+  statusNone: 'This store holds no bundle yet.',
+  statusVersion: (title: string, id: string, version: number, state: string, current: boolean) => `${title} (${id}) version ${version}: ${state === 'complete' ? 'complete' : 'importing'}${current ? ', visible to readers' : ''}`,
+  statusVolumes: (inList: string, awaited: string) => `  volumes in: ${inList || '-'}; awaited: ${awaited || 'none'}`,
+  statusFiles: (files: number, present: number, damaged: number, pending: number) => `  files: ${files} (present ${present}, damaged ${damaged}, awaiting a volume ${pending})`,
+  statusKey: (fp: string) => `Trusted center key: ${fp}`,
+  statusImports: 'Recent imports:',
 };
 
 const zh: typeof en = {
@@ -42,7 +59,26 @@ const zh: typeof en = {
       padding: '填充区损坏',
       'file-hash': '文件内容损坏',
       'file-missing': '文件缺失',
+      hash: '内容损坏',
+      missing: '缺失',
     })[kind] ?? kind,
+  confirmKey: (fp) => `这是本资源库的首次导入。本盘由以下中心密钥签名：\n  ${fp}\n请与国家中心公布的指纹核对。是否信任此密钥？[y/N] `,
+  importHead: (i, n, title, version) => `已导入「${title}」（版本 ${version}）第 ${i} 盘，共 ${n} 盘`,
+  importCounts: (files, size, presentFiles, presentSize, secs, rate) =>
+    `  复制 ${files} 个文件，共 ${size}，用时 ${secs} 秒（${rate}/秒）；另有 ${presentFiles} 个文件（${presentSize}）库中已有，未重复复制`,
+  resumed: (n) => `  续传：跳过了上次已完成的 ${n} 个分段`,
+  notSelected: (n) => `  有 ${n} 个文件未选择（--only）`,
+  importOk: '结论：本盘所有文件均已导入，且与签名一致。',
+  importDamaged: (n) => `结论：有 ${n} 个损坏文件未导入（其余文件均已导入）。这些文件已记录为缺失，之后可通过网络补齐：`,
+  headerWarn: (n) => `  提示：${n} 个 tar 文件头与清单不符；这些文件的内容已单独校验，完好`,
+  awaiting: (list) => `  尚待导入：第 ${list} 盘，可按任意顺序导入`,
+  current: (dir) => `  该版本已完整，读者现在可以访问：${dir}`,
+  statusNone: '本资源库尚未导入任何资源包。',
+  statusVersion: (title, id, version, state, current) => `${title}（${id}）版本 ${version}：${state === 'complete' ? '已完整' : '导入中'}${current ? '，读者可见' : ''}`,
+  statusVolumes: (inList, awaited) => `  已导入的盘：${inList || '无'}；尚待导入：${awaited || '无'}`,
+  statusFiles: (files, present, damaged, pending) => `  文件：共 ${files} 个（已有 ${present}，损坏 ${damaged}，待导入 ${pending}）`,
+  statusKey: (fp) => `已信任的中心密钥：${fp}`,
+  statusImports: '最近的导入：',
 };
 
 export function messages(lang: Lang): typeof en {

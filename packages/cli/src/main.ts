@@ -77,6 +77,40 @@ Examples:
 ${EXIT_HELP}`)
     .action((target, o) => run(async () => (await import('./commands/verify.js')).verifyCommand(target, o))());
 
+  program
+    .command('import')
+    .description('load a verified volume into the local library store (county libraries)')
+    .argument('<volume-dir>', 'a volume folder, or a disk / folder holding volume folders')
+    .requiredOption('--store <dir>', 'the library store (created on first import)')
+    .option('--trust <center.pub>', 'the center\'s public key to pin on first import')
+    .option('--yes', 'pin the key the disk carries without asking (check its fingerprint first)')
+    .option('--only <collection>', 'import only this collection (id, title or folder); repeatable', collect)
+    .option('--wait', 'wait for another import into the same store instead of refusing')
+    .option('--lang <lang>', 'zh or en (default: from LANG)')
+    .option('--json', 'progress and the report as JSON lines on stdout')
+    .addHelpText('after', `
+Examples:
+  bookcrate import /media/usb --store /srv/library --trust center.pub
+  bookcrate import E:\\ --store D:\\library --only 国图公开课
+
+Volumes of a set go in any order. Damaged files do not stop the import: the rest goes in, the
+damaged ones are listed and recorded as missing. After an interruption (power cut, Ctrl-C), run
+the same command again: finished segments are skipped.
+${EXIT_HELP}`)
+    .action((target, o) => run(async () => (await import('./commands/import.js')).importCommand(target, o))());
+
+  program
+    .command('status')
+    .description('what a library store holds: versions, volumes in and awaited, damaged files, imports')
+    .requiredOption('--store <dir>', 'the library store')
+    .option('--lang <lang>', 'zh or en (default: from LANG)')
+    .option('--json', 'the status as JSON')
+    .addHelpText('after', `
+Example:
+  bookcrate status --store /srv/library
+${EXIT_HELP}`)
+    .action((o) => run(async () => (await import('./commands/status.js')).statusCommand(o))());
+
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;

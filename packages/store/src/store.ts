@@ -186,10 +186,10 @@ export class Store {
   }
 
   /**
-   * Commits one imported segment: its objects become durable, its files present or damaged, and the
-   * segment is journaled as done, all in one transaction (after the objects were synced to disk).
+   * Commits imported segments: their objects become durable, their files present or damaged, and
+   * the segments are journaled as done, all in one transaction (after the objects were synced to disk).
    */
-  commitSegment(versionId: number, segment: number, importId: number,
+  commitSegments(versionId: number, segments: number[], importId: number,
     present: { path: string; sha256: string; size: number }[],
     damaged: { path: string; sha256: string | null; reason: string; detail: string }[],
     dirs: string[]): void {
@@ -211,8 +211,15 @@ export class Store {
         dam.run(versionId, d.path);
         damRow.run(versionId, d.path, d.sha256, d.reason, d.detail, importId);
       }
-      db.prepare('INSERT OR REPLACE INTO import_segments (version_id, segment, done_at) VALUES (?, ?, ?)').run(versionId, segment, t);
+      const seg = db.prepare('INSERT OR REPLACE INTO import_segments (version_id, segment, done_at) VALUES (?, ?, ?)');
+      for (const s of segments) seg.run(versionId, s, t);
     })();
+  }
+
+  fileCounts(versionId: number): { present: number; damaged: number; pending: number } {
+    const out = { present: 0, damaged: 0, pending: 0 };
+    for (const r of this.db.prepare('SELECT state, count(*) AS n FROM files WHERE version_id = ? GROUP BY state').all(versionId) as { state: keyof typeof out; n: number }[]) out[r.state] = r.n;
+    return out;
   }
 
   /** Files of this version still waiting for a volume. */

@@ -32,12 +32,13 @@ export class ChunkReader {
   }
 
   /** Delivers up to n bytes; returns how many there were (fewer only at end of file). */
-  async take(n: number, fn: (slice: Buffer) => void): Promise<number> {
+  async take(n: number, fn: (slice: Buffer) => void | Promise<void>): Promise<number> {
     let left = n;
     while (left > 0) {
       if (this.pos >= this.buf.length && !(await this.fill())) break;
       const k = Math.min(left, this.buf.length - this.pos);
-      fn(this.buf.subarray(this.pos, this.pos + k));
+      const r = fn(this.buf.subarray(this.pos, this.pos + k));
+      if (r) await r;
       this.pos += k;
       left -= k;
       this.offset += k;

@@ -1,0 +1,66 @@
+import { createInterface } from 'node:readline/promises';
+import { formatSize } from '@bookcrate/format';
+import { importVolume, type ImportReport } from '@bookcrate/importer';
+import { readPublicKey } from '@bookcrate/pack';
+import { findVolumes } from '@bookcrate/volume';
+import { EXIT } from '../exit-codes.js';
+import { detectLang, messages } from '../i18n.js';
+import { printJson } from '../output.js';
+import { ProgressView } from '../progress.js';
+
+export interface ImportFlags {
+  store: string;
+  trust?: string;
+  yes?: boolean;
+  only?: string[];
+  wait?: boolean;
+  json?: boolean;
+  lang?: string;
+}
+
+export async function importCommand(target: string, flags: ImportFlags): Promise<number> {
+  const m = messages(detectLang(flags.lang));
+  const trust = flags.trust ? await readPublicKey(flags.trust) : undefined;
+  const view = new ProgressView(ProgressView.modeFor(!!flags.json));
+  // Asked only on a first import, at a terminal: the librarian compares the fingerprint by eye.
+  const confirmKey = process.stdin.isTTY && !flags.json
+    ? async (fp: string): Promise<boolean> => {
+        view.stop();
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        const answer = await rl.question(m.confirmKey(fp));
+        rl.close();
+        return /^(y|yes|是|信任)$/i.test(answer.trim());
+      }
+    : undefined;
+  let worst: number = EXIT.OK;
+  for (const dir of await findVolumes(target)) {
+    const report = await importVolume({
+      volume: dir, store: flags.store,
+      ...(trust ? { trust } : {}), ...(confirmKey ? { confirmKey } : {}),
+      yes: !!flags.yes, wait: !!flags.wait, ...(flags.only?.length ? { only: flags.only } : {}),
+      onProgress: (p) => view.update({ ...p }),
+    }).finally(() => view.stop());
+    if (flags.json) printJson({ event: 'result', ...report });
+    else printReport(report, m);
+    if (report.damaged.length > 0) worst = EXIT.DAMAGE;
+  }
+  return worst;
+}
+
+function printReport(r: ImportReport, m: ReturnType<typeof messages>): void {
+  const out: string[] = [m.importHead(r.volume.index, r.volume.of, r.bundle.title, r.bundle.version)];
+  const secs = r.seconds.toFixed(1);
+  out.push(m.importCounts(r.imported.files, formatSize(r.imported.bytes), r.alreadyPresent.files, formatSize(r.alreadyPresent.bytes), secs, formatSize(r.bytesRead / Math.max(r.seconds, 0.001))));
+  if (r.resumedSegments) out.push(m.resumed(r.resumedSegments));
+  if (r.notSelected) out.push(m.notSelected(r.notSelected));
+  if (r.headerProblems.length) out.push(m.headerWarn(r.headerProblems.length));
+  if (r.damaged.length === 0) out.push(m.importOk);
+  else {
+    out.push(m.importDamaged(r.damaged.length));
+    for (const d of r.damaged.slice(0, 500)) out.push(`  ${m.problem(d.reason).padEnd(10)} ${d.path}${d.segment ? `  ${d.segment}@${d.offset}` : ''}${d.expected ? `  expected ${d.expected} actual ${d.actual}` : ''}`);
+    if (r.damaged.length > 500) out.push(`  ${m.more(r.damaged.length - 500)}`);
+  }
+  if (r.awaitingVolumes.length) out.push(m.awaiting(r.awaitingVolumes.join(', ')));
+  if (r.current && r.libraryDir) out.push(m.current(r.libraryDir));
+  process.stdout.write(out.join('\n') + '\n\n');
+}

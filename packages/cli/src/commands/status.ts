@@ -1,0 +1,44 @@
+import { formatFingerprint } from '@bookcrate/format';
+import { Store } from '@bookcrate/store';
+import { detectLang, messages } from '../i18n.js';
+import { printJson } from '../output.js';
+
+/** What the store holds: versions, volumes in and awaited, damaged files, recent imports. */
+export async function statusCommand(flags: { store: string; json?: boolean; lang?: string }): Promise<number> {
+  const store = await Store.open(flags.store, { readonly: true });
+  try {
+    const versions = store.allVersions().map((v) => {
+      const states = new Map(store.volumeStates(v.id).map((s) => [s.volume, s.state]));
+      const all = Array.from({ length: v.volumes }, (_, i) => i + 1);
+      return {
+        bundle: v.bundle_id, version: v.version, title: v.title, set: v.set_id, state: v.state, current: v.is_current === 1,
+        volumesIn: all.filter((i) => states.get(i) === 'done'), volumesAwaited: all.filter((i) => states.get(i) !== 'done'),
+        files: v.files, ...store.fileCounts(v.id), damagedFiles: store.damagedFiles(v.id),
+      };
+    });
+    const keys = store.trustedKeys().map((k) => ({ fingerprint: k.fingerprint, source: k.source, pinnedAt: k.pinned_at }));
+    const imports = store.imports(10).map((i) => ({ id: i.id, volume: i.volume, source: i.source, state: i.state, started: i.started_at, finished: i.finished_at }));
+    if (flags.json) {
+      printJson({ event: 'result', store: flags.store, keys, versions, imports });
+      return 0;
+    }
+    const m = messages(detectLang(flags.lang));
+    const out: string[] = [];
+    for (const k of keys) out.push(m.statusKey(formatFingerprint(k.fingerprint)));
+    if (versions.length === 0) out.push(m.statusNone);
+    for (const v of versions) {
+      out.push(m.statusVersion(v.title, v.bundle, v.version, v.state, v.current));
+      out.push(m.statusVolumes(v.volumesIn.join(', '), v.volumesAwaited.join(', ')));
+      out.push(m.statusFiles(v.files, v.present, v.damaged, v.pending));
+      for (const d of v.damagedFiles.slice(0, 50)) out.push(`    ${m.problem(d.reason).padEnd(10)} ${d.path}`);
+    }
+    if (imports.length) {
+      out.push(m.statusImports);
+      for (const i of imports) out.push(`  #${i.id} ${i.started} ${i.state} volume ${i.volume} ${i.source}`);
+    }
+    process.stdout.write(out.join('\n') + '\n');
+    return 0;
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,365 @@
+import type { KeyObject } from 'node:crypto';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  BookcrateError, encodeMemberHeader, formatFingerprint, initHashing, keyFingerprint,
+  loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, type FileEntry, type MemberEntry,
+} from '@bookcrate/format';
+import { ChunkReader, openVolume, placedEntries, resourceEntries, segmentChunks, volumePaths, type OpenVolume } from '@bookcrate/volume';
+import { ObjectWriter, Store, publishTree, storeIoError, syncObjects, type VersionRow } from '@bookcrate/store';
+
+export interface ImportOptions {
+  volume: string; // a volume directory
+  store: string;
+  /** the center's key given with --trust */
+  trust?: KeyObject;
+  /** pin the key the disk carries without asking (scripts) */
+  yes?: boolean;
+  /** asks the librarian to confirm the disk key's fingerprint on a first import */
+  confirmKey?: (fingerprint: string) => Promise<boolean>;
+  /** import only these collections (ids, titles or folder names) */
+  only?: string[];
+  /** wait for another import into the same store instead of refusing */
+  wait?: boolean;
+  onProgress?: (p: ImportProgress) => void;
+}
+
+export interface ImportProgress {
+  phase: 'manifest' | 'import' | 'publish';
+  bytesDone: number;
+  bytesTotal: number;
+  filesDone: number;
+  filesTotal: number;
+}
+
+export interface DamagedFile {
+  path: string;
+  reason: 'hash' | 'missing' | 'header';
+  detail: string;
+  segment?: string;
+  offset?: number;
+  expected?: string;
+  actual?: string;
+}
+
+export interface ImportReport {
+  store: string;
+  volume: { dir: string; set: string; index: number; of: number };
+  bundle: { id: string; version: number; title: string; created: string };
+  key: { fingerprint: string; pinnedNow: boolean };
+  imported: { files: number; bytes: number };
+  alreadyPresent: { files: number; bytes: number };
+  notSelected: number;
+  resumedSegments: number;
+  damaged: DamagedFile[];
+  /** tar headers that differ from the signed manifest (the files' content was checked on its own) */
+  headerProblems: DamagedFile[];
+  versionComplete: boolean;
+  current: boolean;
+  awaitingVolumes: number[];
+  libraryDir?: string;
+  seconds: number;
+  bytesRead: number;
+}
+
+/**
+ * Imports one volume into a library store (docs/store.md, "Import"). The disk is read once,
+ * sequentially; every file is hashed while it is written to a temp file and admitted only when its
+ * SHA-256 is the signed one. Damaged files are recorded and skipped; everything else goes in. Work
+ * is committed segment by segment, so after a crash the same command skips what was finished.
+ */
+export async function importVolume(opts: ImportOptions): Promise<ImportReport> {
+  const started = Date.now();
+  await initHashing();
+  const store = await Store.open(opts.store, { create: true });
+  const unlock = await store.lock('import', !!opts.wait);
+  try {
+    return await run(store, opts, started);
+  } finally {
+    await unlock();
+    store.close();
+  }
+}
+
+async function establishTrust(store: Store, opts: ImportOptions): Promise<{ key: KeyObject; pin?: { pem: string; source: string } }> {
+  const pinned = store.trustedKeys();
+  if (pinned.length > 0) {
+    const key = loadPublicKey(pinned[0]!.pem, 'the store\'s pinned key');
+    if (opts.trust && keyFingerprint(opts.trust) !== pinned[0]!.fingerprint) {
+      throw new BookcrateError('SIGNATURE', `this store already trusts the center key ${formatFingerprint(pinned[0]!.fingerprint)}; --trust names ${formatFingerprint(keyFingerprint(opts.trust))}`, {
+        hint: 'a store trusts one center key; if the center really changed its key, ask it for instructions',
+      });
+    }
+    return { key };
+  }
+  if (opts.trust) return { key: opts.trust, pin: { pem: publicKeyPem(opts.trust), source: 'trust-flag' } };
+  const pubPath = volumePaths(opts.volume).pubkey;
+  let pem: string;
+  try {
+    pem = await readFile(pubPath, 'utf8');
+  } catch {
+    throw new BookcrateError('UNTRUSTED', `no center key is trusted yet, and the volume has none at ${pubPath}`, { hint: 'pass the center\'s public key: --trust center.pub' });
+  }
+  const key = loadPublicKey(pem, pubPath);
+  const fp = formatFingerprint(keyFingerprint(key));
+  if (opts.yes) return { key, pin: { pem, source: 'disk-yes' } };
+  if (opts.confirmKey && (await opts.confirmKey(fp))) return { key, pin: { pem, source: 'disk-confirmed' } };
+  throw new BookcrateError('UNTRUSTED', `this is the first import into this store, and the disk's center key ${fp} has not been confirmed`, {
+    hint: 'compare the fingerprint with the one the national center published; if it matches, run again with --yes (or pass --trust center.pub)',
+  });
+}
+
+function checkVersion(store: Store, vol: OpenVolume): VersionRow | undefined {
+  const b = vol.root.bundle;
+  const newest = store.newestVersion(b.id);
+  if (newest && newest.version > b.version) {
+    throw new BookcrateError('STALE', `this disk holds version ${b.version} of "${b.title}", but the store already has the newer version ${newest.version}`, {
+      hint: 'an older disk cannot replace newer content; use the newest disk, or let the mirror keep the store current',
+    });
+  }
+  const existing = store.version(b.id, b.version);
+  if (existing && existing.root_sha256 !== sha256Hex(vol.rootBytes)) {
+    throw new BookcrateError('STALE', `version ${b.version} of "${b.title}" in the store was signed with different content than this disk's`, {
+      hint: 'two different disks claim the same version; ask the national center which one is right',
+    });
+  }
+  return existing;
+}
+
+interface Pending {
+  segments: number[];
+  present: { path: string; sha256: string; size: number }[];
+  damaged: { path: string; sha256: string | null; reason: string; detail: string }[];
+  dirs: string[];
+  written: string[];
+}
+
+async function run(store: Store, opts: ImportOptions, started: number): Promise<ImportReport> {
+  const progress = (p: ImportProgress): void => opts.onProgress?.(p);
+  const trust = await establishTrust(store, opts);
+  const vol = await openVolume(opts.volume, { trustedKey: trust.key });
+  if (trust.pin) store.pinKey(keyFingerprint(trust.key), trust.pin.pem, trust.pin.source);
+  const layout = vol.root.layout!;
+  const table = segmentTable(vol.root);
+  const me = vol.doc.volume;
+  const volumeOf = (segment: number): number => table[segment - 1]!.volume;
+
+  // ---- the version and its manifest in the catalog ----
+  progress({ phase: 'manifest', bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: vol.root.totals.files + vol.root.totals.dirs });
+  let version = checkVersion(store, vol);
+  if (!version) {
+    version = await store.addVersion(vol.root, vol.rootBytes, await readFile(volumePaths(opts.volume).sig), sha256Hex(vol.rootBytes),
+      (async function* () {
+        for await (const { entry, members } of placedEntries(vol)) yield { entry, volume: volumeOf(members[0]!.segment) };
+      })(),
+      resourceEntries(vol));
+  }
+  const vid = version.id;
+  store.startVolume(vid, me);
+  const importId = store.startImport(vid, me, opts.volume);
+
+  // ---- what to import ----
+  const wanted = selection(vol, opts.only);
+  const mine = new Set<number>();
+  table.forEach((s, i) => s.volume === me && mine.add(i + 1));
+  const done = store.segmentsDone(vid);
+  const report: ImportReport = {
+    store: opts.store, volume: { dir: opts.volume, set: layout.set, index: me, of: layout.volumes.length }, bundle: vol.root.bundle,
+    key: { fingerprint: keyFingerprint(trust.key), pinnedNow: !!trust.pin },
+    imported: { files: 0, bytes: 0 }, alreadyPresent: { files: 0, bytes: 0 }, notSelected: 0,
+    resumedSegments: [...mine].filter((s) => done.has(s)).length, damaged: [], headerProblems: [], versionComplete: false, current: false,
+    awaitingVolumes: [], seconds: 0, bytesRead: 0,
+  };
+  const bytesTotal = [...mine].filter((s) => !done.has(s)).reduce((a, s) => a + table[s - 1]!.info.size, 0);
+  let filesDone = 0;
+  let lastProgress = 0;
+  const tick = (force = false): void => {
+    if (!force && Date.now() - lastProgress < 200) return;
+    lastProgress = Date.now();
+    progress({ phase: 'import', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: vol.root.totals.files + vol.root.totals.dirs });
+  };
+
+  let pending: Pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
+  const commit = async (): Promise<void> => {
+    if (pending.segments.length === 0) return;
+    await syncObjects(store.dir, pending.written);
+    store.commitSegments(vid, pending.segments, importId, pending.present, pending.damaged, pending.dirs);
+    pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
+  };
+  const damage = (entry: FileEntry, d: DamagedFile): void => {
+    report.damaged.push(d);
+    pending.damaged.push({ path: entry.path, sha256: entry.sha256 ?? null, reason: d.reason, detail: d.detail });
+  };
+
+  let seg: { index: number; reader?: ChunkReader; short: boolean } | undefined;
+  const closeSegment = async (): Promise<void> => {
+    if (!seg) return;
+    if (seg.reader && !seg.short) await seg.reader.drain();
+    pending.segments.push(seg.index);
+    seg = undefined;
+  };
+  const openSegment = async (index: number): Promise<NonNullable<typeof seg>> => {
+    await closeSegment();
+    const path = volumePaths(opts.volume).segment(table[index - 1]!.info.name);
+    const present = await stat(path).then((s) => s.isFile(), () => false);
+    seg = { index, short: false };
+    if (present) {
+      seg.reader = new ChunkReader(segmentChunks(path, 'cached'), (chunk) => {
+        report.bytesRead += chunk.length;
+        tick();
+      });
+    }
+    return seg;
+  };
+
+  await mkdir(join(store.paths.tmp, 'parts'), { recursive: true });
+  for await (const { entry, members } of placedEntries(vol)) {
+    const here = members.filter((m) => mine.has(m.segment));
+    if (here.length === 0) continue;
+    filesDone++;
+    // Committed by an earlier run (a segment of this volume that holds it is journaled): only its bytes are passed over.
+    const committed = here.some((m) => done.has(m.segment));
+    const selected = wanted(entry.path);
+    if (!selected && !committed) report.notSelected++;
+    const act = !committed && selected;
+    const isFile = entry.type === 'file';
+    const durable = isFile && store.isObjectDurable(entry.sha256!);
+    const allHere = here.length === members.length;
+    const obj = act && isFile && !durable && allHere ? await ObjectWriter.create(store.paths.tmp, true) : undefined;
+    const parts = act && isFile && !durable && !allHere;
+    let missing: DamagedFile | undefined;
+    for (const m of here) {
+      if (done.has(m.segment)) continue;
+      const s = seg && seg.index === m.segment ? seg : await openSegment(m.segment);
+      const name = table[m.segment - 1]!.info.name;
+      if (!s.reader || s.short) {
+        missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `segment ${name} is missing or cut short` };
+        continue;
+      }
+      if (s.reader.offset !== m.offset) throw new BookcrateError('FORMAT', `members list: ${entry.path} should start at offset ${m.offset} of ${name}, the previous member ends at ${s.reader.offset}`);
+      // The tar header must be exactly the one the signed manifest implies: a link, a device, an
+      // absolute or `..` name, or a size that disagrees would all show up here — and none is ever used.
+      const header = encodeMemberHeader({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
+      let hpos = 0;
+      let headerOk = true;
+      const hgot = await s.reader.take(header.length, (b) => {
+        if (headerOk && !header.subarray(hpos, hpos + b.length).equals(b)) headerOk = false;
+        hpos += b.length;
+      });
+      if (!headerOk && act) report.headerProblems.push({ path: entry.path, reason: 'header', segment: name, offset: m.offset, detail: `the tar header of ${entry.path} in ${name} differs from the signed manifest; the file's content is checked on its own` });
+      const partPath = parts ? join(store.paths.tmp, 'parts', `${entry.sha256}-${m.at ?? 0}`) : undefined;
+      const part = partPath ? await open(partPath, 'w').catch((e) => { throw storeIoError(e, partPath); }) : undefined;
+      let dgot = 0;
+      try {
+        if (hgot === header.length) {
+          dgot = await s.reader.take(m.length, async (b) => {
+            if (obj) await obj.write(b);
+            else if (part) await part.write(b).catch((e) => { throw storeIoError(e, partPath!); });
+          });
+        }
+      } finally {
+        await part?.close();
+      }
+      if (partPath) pending.written.push(partPath);
+      const pad = padTo512(m.length);
+      const pgot = dgot === m.length ? await s.reader.take(pad, () => undefined) : 0;
+      if (hgot < header.length || dgot < m.length || pgot < pad) {
+        s.short = true;
+        missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `${name} ends inside ${entry.path} (the segment is cut short)` };
+      }
+    }
+    if (act) {
+      if (!isFile) {
+        if (missing) damage(entry, missing);
+        else pending.dirs.push(entry.path);
+      } else if (missing) {
+        await obj?.discard();
+        damage(entry, missing);
+      } else if (durable) {
+        pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
+        report.alreadyPresent.files++;
+        report.alreadyPresent.bytes += entry.size;
+      } else if (obj) {
+        const d = obj.digest();
+        if (d.sha256 === entry.sha256) {
+          const path = store.paths.object(entry.sha256);
+          await obj.commit(path);
+          pending.written.push(path);
+          pending.present.push({ path: entry.path, sha256: entry.sha256, size: entry.size });
+          report.imported.files++;
+          report.imported.bytes += entry.size;
+        } else {
+          await obj.discard();
+          const m0 = here[0]!;
+          damage(entry, { path: entry.path, reason: 'hash', segment: table[m0.segment - 1]!.info.name, offset: m0.offset, expected: entry.sha256!, actual: d.sha256, detail: `${entry.path} is damaged on the disk: SHA-256 ${d.sha256}, expected ${entry.sha256}` });
+        }
+      } else if (parts) {
+        // A file split across volumes: its parts wait in tmp/parts until every volume holding one is in.
+        const assembled = await assembleParts(store, entry, members, pending);
+        if (assembled === 'present') {
+          pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
+          report.imported.files++;
+          report.imported.bytes += entry.size;
+        } else if (assembled === 'damaged') {
+          damage(entry, { path: entry.path, reason: 'hash', detail: `${entry.path}, assembled from its parts on several volumes, does not match its SHA-256` });
+        }
+      }
+    }
+    if (pending.segments.length > 0) await commit();
+    tick();
+  }
+  await closeSegment();
+  await commit();
+  store.finishVolume(vid, me);
+
+  // ---- complete? then publish the version to readers in one step ----
+  const states = new Map(store.volumeStates(vid).map((v) => [v.volume, v.state]));
+  report.awaitingVolumes = layout.volumes.map((v) => v.index).filter((i) => states.get(i) !== 'done');
+  report.versionComplete = report.awaitingVolumes.length === 0 && store.pendingCount(vid) === 0;
+  if (report.versionComplete) {
+    const newest = store.newestVersion(vol.root.bundle.id);
+    if (!newest || newest.id === vid) {
+      progress({ phase: 'publish', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: filesDone });
+      const tree = await publishTree(store, vid);
+      store.makeCurrent(vid);
+      report.current = true;
+      report.libraryDir = tree.dir;
+    }
+  }
+  report.seconds = (Date.now() - started) / 1000;
+  store.finishImport(importId, 'done', report);
+  tick(true);
+  return report;
+}
+
+/** Writes the object of a split file once all its parts are in tmp/parts; 'waiting' while some are not. */
+async function assembleParts(store: Store, entry: FileEntry, members: MemberEntry[], pending: Pending): Promise<'present' | 'damaged' | 'waiting'> {
+  const paths = members.map((m) => join(store.paths.tmp, 'parts', `${entry.sha256}-${m.at ?? 0}`));
+  for (const p of paths) if (!(await stat(p).then(() => true, () => false))) return 'waiting';
+  const obj = await ObjectWriter.create(store.paths.tmp, true);
+  for (const p of paths) await obj.write(await readFile(p));
+  if (obj.digest().sha256 !== entry.sha256) {
+    await obj.discard();
+    for (const p of paths) await rm(p, { force: true });
+    return 'damaged';
+  }
+  const path = store.paths.object(entry.sha256!);
+  await obj.commit(path);
+  pending.written.push(path);
+  for (const p of paths) await rm(p, { force: true });
+  return 'present';
+}
+
+/** Which bundle paths `--only` selects: collections named by id, title or folder. */
+function selection(vol: OpenVolume, only: string[] | undefined): (path: string) => boolean {
+  if (!only || only.length === 0) return () => true;
+  const folders = new Set<string>();
+  for (const c of vol.root.collections) if (only.includes(c.id) || only.includes(c.title) || only.includes(c.path)) folders.add(c.path);
+  if (folders.size === 0) {
+    throw new BookcrateError('USAGE', `--only ${only.join(', ')}: no such collection in this bundle`, {
+      hint: `collections: ${vol.root.collections.map((c) => `${c.id} (${c.title})`).join(', ')}`,
+    });
+  }
+  return (path) => folders.has(path.split('/')[0]!) || folders.has('');
+}
+
