@@ -59,6 +59,7 @@ const zh: typeof en = {
       padding: '填充区损坏',
       'file-hash': '文件内容损坏',
       'file-missing': '文件缺失',
+      'segment-hash': '分段校验值不符',
       hash: '内容损坏',
       missing: '缺失',
     })[kind] ?? kind,

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BookcrateError, encodeMemberHeader, formatFingerprint, initHashing, keyFingerprint,
@@ -74,6 +74,8 @@ export async function importVolume(opts: ImportOptions): Promise<ImportReport> {
   const store = await Store.open(opts.store, { create: true });
   const unlock = await store.lock('import', !!opts.wait);
   try {
+    // Under the lock no other writer exists: temp files left by a killed run are garbage.
+    for (const n of await readdir(store.paths.tmp).catch(() => [] as string[])) if (n.startsWith('obj-')) await rm(join(store.paths.tmp, n), { force: true });
     return await run(store, opts, started);
   } finally {
     await unlock();

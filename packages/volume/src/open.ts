@@ -2,7 +2,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import {
-  BookcrateError, decodeRoot, decodeVolumeDoc, encodeVolumeDoc, keyFingerprint, loadPublicKey, readTreeLines,
+  BookcrateError, FORMAT, decodeRoot, decodeVolumeDoc, encodeVolumeDoc, keyFingerprint, loadPublicKey, readTreeLines,
   sha256Hex, verifyRootSignature, decodeFileEntry, decodeMemberEntry, decodeResourceEntry, compareBundlePaths, compareKeys,
   type FileEntry, type MemberEntry, type ResourceEntry, type Root, type TreeRef, type VolumeDoc, type PartRef,
 } from '@bookcrate/format';
@@ -74,6 +74,16 @@ export async function openVolume(dir: string, opts: { trustedKey?: KeyObject } =
   if (!key) {
     key = loadPublicKey((await readOrThrow(p.pubkey, 'the center\'s public key (center.pub)')).toString('utf8'), p.pubkey);
     source = 'volume';
+  }
+  // Name an unknown format as such (not as a bad signature); the field is trusted only after the check.
+  let declared: unknown;
+  try {
+    declared = (JSON.parse(rootBytes.toString('utf8')) as { format?: unknown }).format;
+  } catch {
+    declared = undefined;
+  }
+  if (typeof declared === 'string' && declared !== FORMAT && /^bookcrate\/\d+$/.test(declared)) {
+    throw new BookcrateError('FORMAT', `this volume is in format ${declared}; this bookcrate reads ${FORMAT}`, { hint: 'install a newer bookcrate' });
   }
   verifyRootSignature(rootBytes, sigBytes, key);
   const root = decodeRoot(rootBytes);

@@ -13,6 +13,7 @@ export type ProblemKind =
   | 'segment-size' // a segment file has the wrong size (truncated or extended)
   | 'header' // a tar header differs from the one the manifest implies
   | 'padding' // non-zero bytes where tar padding or the end-of-archive marker must be zero
+  | 'segment-hash' // a volume's first or last segment differs from its signed XXH64
   | 'file-hash' // a file's content differs from its manifest hash
   | 'file-missing'; // a file's bytes are not on the volume (segment missing or cut short)
 
@@ -68,6 +69,8 @@ export interface VerifyReport {
 interface OpenSegment {
   index: number;
   info: SegmentInfo;
+  /** XXH64 of the whole segment, kept for the volume's first and last segments (see below) */
+  whole?: FastHasher;
   reader?: ChunkReader; // absent when the file is missing or could not be read
   short: boolean; // ended before its signed size
 }
@@ -105,6 +108,8 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
   const table = segmentTable(vol.root);
   const mine = new Set<number>();
   table.forEach((s, i) => s.volume === vol.doc.volume && mine.add(i + 1));
+  const firstMine = Math.min(...mine);
+  const lastMine = Math.max(...mine);
   const bytesTotal = opts.mode === 'full' ? [...mine].reduce((a, i) => a + table[i - 1]!.info.size, 0) : 0;
   const filesTotal = vol.root.totals.files + vol.root.totals.dirs;
   const progress = (phase: VerifyProgress['phase'], segment?: string): void =>
@@ -153,13 +158,21 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
     }
     const extra = await s.reader.drain();
     if (extra > 0 && !s.short) add({ kind: 'padding', segment: s.info.name, offset: s.info.size, detail: `segment ${s.info.name}: ${extra} byte(s) after the end-of-archive marker` });
+    if (s.whole && !s.short) {
+      const actual = s.whole.digest();
+      if (actual !== s.info.xxh64) add({ kind: 'segment-hash', segment: s.info.name, expected: s.info.xxh64, actual, detail: `segment ${s.info.name}: XXH64 differs from the signed manifest` });
+    }
   };
   const openSegment = async (index: number): Promise<OpenSegment> => {
     await finishSegment();
     const info = table[index - 1]!.info;
     const s: OpenSegment = { index, info, short: false };
+    // Only the first and last segments of a volume can hold part of a file that continues on
+    // another volume, whose whole-file hash cannot be checked here: their segment XXH64 covers it.
+    if (index === firstMine || index === lastMine) s.whole = new FastHasher();
     if (opts.mode === 'full' && !absent.has(index)) {
       s.reader = new ChunkReader(segmentChunks(volumePaths(dir).segment(info.name), readMode), (chunk) => {
+        s.whole?.update(chunk);
         report.checked.bytes += chunk.length;
         progress('segments', info.name);
       });

@@ -1,0 +1,271 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { createHash, createPrivateKey } from 'node:crypto';
+import { cp, mkdir, open, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { encodeMemberHeader, encodeVolumeDoc, signRoot, sha256Hex } from '@bookcrate/format';
+import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
+import { jsonLines, run, snapshot, start, exists } from './testkit.js';
+
+const MiB = 1024 * 1024;
+const EPOCH = { SOURCE_DATE_EPOCH: '1764374400' };
+let work: string;
+let src: string;
+let key: string;
+let pub: string;
+let vols: string[];
+
+async function flip(path: string, offset: number): Promise<void> {
+  const h = await open(path, 'r+');
+  const b = Buffer.alloc(1);
+  await h.read(b, 0, 1, offset);
+  b[0] ^= 0x01;
+  await h.write(b, 0, 1, offset);
+  await h.close();
+}
+
+/** The catalog's view of a store, for comparing two stores: versions, files and their states, damaged. */
+function catalog(store: string): unknown {
+  const db = new Database(join(store, 'catalog.sqlite'), { readonly: true });
+  try {
+    return {
+      versions: db.prepare('SELECT bundle_id, version, set_id, state, is_current, files, bytes FROM versions ORDER BY id').all(),
+      volumes: db.prepare('SELECT volume, state FROM volumes ORDER BY volume').all(),
+      files: db.prepare('SELECT path, type, size, sha256, resource, volume, state FROM files ORDER BY path').all(),
+      resources: db.prepare('SELECT id, collection, title, creator FROM resources ORDER BY id').all(),
+      objects: db.prepare('SELECT sha256, size FROM objects ORDER BY sha256').all(),
+      damaged: db.prepare('SELECT path, reason FROM damaged ORDER BY path').all(),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+async function importJson(args: string[], env: Record<string, string> = {}) {
+  const r = await run(['import', ...args, '--json'], env);
+  return { ...r, report: jsonLines(r.stdout).find((e) => e.event === 'result') as Record<string, unknown> | undefined };
+}
+
+beforeAll(async () => {
+  work = await tempDir('bookcrate-import-');
+  src = join(work, 'src');
+  await buildTree(src, SAMPLE_TREE);
+  await buildTree(src, { 地方戏专题视频: { '黄梅戏.mp4': 9 * MiB + 123 } });
+  expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
+  key = join(work, 'center.key');
+  pub = join(work, 'center.pub');
+  const out = join(work, 'disks');
+  expect((await run(['pack', src, '--key', key, '--out', out, '--disk-size', '16MB', '--segment-size', '4MiB'], EPOCH)).code).toBe(0);
+  vols = (await readdir(out)).sort().map((n) => join(out, n));
+  expect(vols.length).toBeGreaterThanOrEqual(2);
+});
+
+describe('import', () => {
+  let reference: string;
+  it('imports a multi-volume set in reverse order; the version appears to readers only when complete', async () => {
+    reference = join(work, 'store-ref');
+    const last = await importJson([vols[vols.length - 1]!, '--store', reference, '--trust', pub]);
+    expect(last.code, last.stderr).toBe(0);
+    expect(last.report!.versionComplete).toBe(false);
+    expect(await exists(join(reference, 'library', 'src'))).toBe(false);
+    const st = await run(['status', '--store', reference, '--json']);
+    const status = jsonLines(st.stdout)[0] as { versions: { volumesIn: number[]; volumesAwaited: number[] }[] };
+    expect(status.versions[0]!.volumesIn).toEqual([vols.length]);
+    expect(status.versions[0]!.volumesAwaited.length).toBe(vols.length - 1);
+    for (const v of vols.slice(0, -1).reverse()) expect((await importJson([v, '--store', reference])).code).toBe(0);
+    const zh = await run(['status', '--store', reference], { LANG: 'zh_CN.UTF-8' });
+    expect(zh.stdout).toMatch(/已完整，读者可见/);
+    // the browsable tree: readable paths hard-linked to the objects, byte-identical to the source
+    const lib = join(reference, 'library', 'src');
+    expect(await readlink(lib)).toMatch(/^\.versions\//);
+    const a = await readFile(join(src, '国图公开课/第1讲 中国古代书籍史/第1集.mp4'));
+    expect((await readFile(join(lib, '国图公开课/第1讲 中国古代书籍史/第1集.mp4'))).equals(a)).toBe(true);
+    expect((await stat(join(lib, '地方戏专题视频/黄梅戏.mp4'))).nlink).toBeGreaterThanOrEqual(2);
+    expect((await stat(join(lib, '老照片/待整理'))).isDirectory()).toBe(true);
+    // a second import of the same volume copies nothing again
+    const again = await importJson([vols[0]!, '--store', reference]);
+    expect((again.report!.imported as { files: number }).files).toBe(0);
+  });
+
+  it('imports everything but the damaged file, records it as missing, and says so', async () => {
+    const disk = join(work, 'damaged-disk');
+    await cp(vols[0]!, disk, { recursive: true });
+    const seg = join(disk, 'segments', (await readdir(join(disk, 'segments'))).sort()[0]!);
+    await flip(seg, 5000);
+    const store = join(work, 'store-damaged');
+    const r = await importJson([disk, '--store', store, '--trust', pub]);
+    expect(r.code).toBe(1);
+    const damaged = r.report!.damaged as { path: string; reason: string; expected: string; actual: string }[];
+    expect(damaged).toHaveLength(1);
+    expect(damaged[0]!.reason).toBe('hash');
+    expect((r.report!.imported as { files: number }).files).toBeGreaterThan(1);
+    const st = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { damaged: number; damagedFiles: { path: string }[] }[] };
+    expect(st.versions[0]!.damaged).toBe(1);
+    expect(st.versions[0]!.damagedFiles[0]!.path).toBe(damaged[0]!.path);
+    const text = await run(['import', disk, '--store', store], { LANG: 'zh_CN.UTF-8' });
+    expect(text.stdout).toMatch(/结论/);
+  });
+
+  it('refuses a volume signed by another key once a key is pinned, and a first import nobody confirmed', async () => {
+    const other = join(work, 'other');
+    expect((await run(['keygen', '--out', other])).code).toBe(0);
+    const out = join(work, 'other-disks');
+    expect((await run(['pack', src, '--key', `${other}.key`, '--out', out, '--disk-size', '16MB', '--segment-size', '4MiB', '--no-verify'], EPOCH)).code).toBe(0);
+    const foreign = join(out, (await readdir(out)).sort()[0]!);
+    const r = await run(['import', foreign, '--store', reference]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/not the trusted key/);
+    const fresh = await run(['import', vols[0]!, '--store', join(work, 'store-unconfirmed')]);
+    expect(fresh.code).toBe(3);
+    expect(fresh.stderr).toMatch(/--yes/);
+    expect((await run(['import', vols[0]!, '--store', join(work, 'store-yes'), '--yes'])).code).toBe(0);
+  });
+
+  it('refuses an older version once a newer one is in the store', async () => {
+    const v2src = join(work, 'src-v2');
+    await cp(src, v2src, { recursive: true });
+    await writeFile(join(v2src, '政府公开信息', '新通知.pdf'), 'new');
+    const recipe = (version: number, dir: string) => JSON.stringify({ bundle: { id: 'county', title: '县级资源包', version }, collections: [{ id: 'gov', title: '政府公开信息', source: join(dir, '政府公开信息') }] });
+    await writeFile(join(work, 'r1.json'), recipe(1, src));
+    await writeFile(join(work, 'r2.json'), recipe(2, v2src));
+    for (const n of [1, 2]) expect((await run(['pack', join(work, `r${n}.json`), '--key', key, '--out', join(work, `ver${n}`), '--disk-size', '16MB', '--segment-size', '4MiB', '--no-verify'])).code).toBe(0);
+    const store = join(work, 'store-versions');
+    expect((await run(['import', join(work, 'ver2'), '--store', store, '--trust', pub])).code).toBe(0);
+    const old = await run(['import', join(work, 'ver1'), '--store', store]);
+    expect(old.code).toBe(3);
+    expect(old.stderr).toMatch(/newer version 2/);
+  });
+
+  it('a second import into the same store at once is refused clearly, or waits with --wait', async () => {
+    const store = join(work, 'store-busy');
+    const first = start(['import', vols[0]!, '--store', store, '--trust', pub]);
+    const done = new Promise((r) => first.on('close', r));
+    while (!(await exists(join(store, 'lock')))) await new Promise((r) => setTimeout(r, 2));
+    const second = await run(['import', vols[1]!, '--store', store]);
+    await done;
+    if (second.code !== 0) {
+      expect(second.code).toBe(6);
+      expect(second.stderr).toMatch(/another bookcrate/);
+    }
+    const waited = start(['import', vols[0]!, '--store', store, '--wait']);
+    const waitedCode = new Promise((r) => waited.on('close', r));
+    expect((await run(['import', vols[1]!, '--store', store, '--wait'])).code).toBe(0);
+    expect(await waitedCode).toBe(0);
+  });
+});
+
+describe('hostile input', () => {
+  it('a tar member rewritten as a symlink to ../../ is never followed; nothing is written outside the store', async () => {
+    const disk = join(work, 'hostile-disk');
+    await cp(vols[0]!, disk, { recursive: true });
+    const seg = join(disk, 'segments', (await readdir(join(disk, 'segments'))).sort()[0]!);
+    // Replace the first member's headers (1536 bytes) with a symlink member of the same length.
+    const evil = encodeMemberHeader({ path: '../../evil-link', type: 'file', length: 0, mtime: 0 });
+    evil[1024 + 156] = '2'.charCodeAt(0); // typeflag: symlink
+    Buffer.from('/etc/passwd').copy(evil, 1024 + 157);
+    const h = await open(seg, 'r+');
+    await h.write(evil, 0, evil.length, 0);
+    await h.close();
+    const store = join(work, 'deep', 'a', 'store-hostile');
+    await mkdir(store, { recursive: true });
+    const r = await importJson([disk, '--store', store, '--trust', pub]);
+    expect([0, 1]).toContain(r.code);
+    expect((r.report!.headerProblems as unknown[]).length + (r.report!.damaged as unknown[]).length).toBeGreaterThan(0);
+    expect(await readdir(join(work, 'deep'))).toEqual(['a']);
+    expect((await readdir(join(work, 'deep', 'a'))).sort()).toEqual(['store-hostile']);
+    expect(await exists(join(store, 'evil-link'))).toBe(false);
+  });
+
+  it('a manifest with a path that escapes, even correctly signed, is refused before anything is written', async () => {
+    const disk = join(work, 'escape-disk');
+    await cp(vols[0]!, disk, { recursive: true });
+    const rootPath = join(disk, 'bookcrate', 'root.json');
+    const root = JSON.parse(await readFile(rootPath, 'utf8'));
+    const ref = root.files.parts[0];
+    expect(root.files.depth).toBe(1);
+    const part = (await readFile(join(disk, 'bookcrate', 'parts', `${ref.sha256}.jsonl`), 'utf8')).split('\n');
+    const first = JSON.parse(part[0]!);
+    first.path = '../../escaped.txt';
+    part[0] = JSON.stringify(first);
+    const bytes = Buffer.from(part.join('\n'));
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    await writeFile(join(disk, 'bookcrate', 'parts', `${sha}.jsonl`), bytes);
+    root.files.parts[0] = { ...ref, sha256: sha, size: bytes.length, first: first.path };
+    const rootBytes = Buffer.from(JSON.stringify(root, null, 1) + '\n');
+    await writeFile(rootPath, rootBytes);
+    await writeFile(join(disk, 'bookcrate', 'root.sig'), signRoot(rootBytes, createPrivateKey(await readFile(key, 'utf8'))));
+    const doc = JSON.parse(await readFile(join(disk, 'bookcrate', 'volume.json'), 'utf8'));
+    await writeFile(join(disk, 'bookcrate', 'volume.json'), encodeVolumeDoc({ ...doc, root: sha256Hex(rootBytes) }));
+    const store = join(work, 'store-escape');
+    const r = await run(['import', disk, '--store', store, '--trust', pub]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\.\.|escaped|path/);
+    expect(await exists(join(work, 'escaped.txt'))).toBe(false);
+    expect((await readdir(join(store, 'objects')))).toEqual([]);
+  });
+
+  it('a tampered manifest root is refused', async () => {
+    const disk = join(work, 'tampered-disk');
+    await cp(vols[0]!, disk, { recursive: true });
+    await flip(join(disk, 'bookcrate', 'root.json'), 50);
+    const r = await run(['import', disk, '--store', join(work, 'store-tampered'), '--trust', pub]);
+    expect(r.code).toBe(3);
+  });
+});
+
+describe('import killed with SIGKILL, then run again', () => {
+  for (const delay of [30, 120, 250, 400]) {
+    it(`after ${delay} ms: finishes with the same content and catalog as an uninterrupted import`, async () => {
+      const store = join(work, `store-killed-${delay}`);
+      // First volume fully; then kill the import of the last one at a point in its run.
+      for (const v of vols.slice(0, -1)) expect((await run(['import', v, '--store', store, '--trust', pub])).code).toBe(0);
+      const child = start(['import', vols[vols.length - 1]!, '--store', store]);
+      const closed = new Promise((r) => child.on('close', r));
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      await closed;
+      const r = await run(['import', vols[vols.length - 1]!, '--store', store]);
+      expect(r.code, r.stderr).toBe(0);
+      const ref = join(work, 'store-ref');
+      expect(catalog(store)).toEqual(catalog(ref));
+      const a = await snapshot(join(store, 'objects'));
+      const b = await snapshot(join(ref, 'objects'));
+      expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+      expect((await readdir(join(store, 'tmp'))).filter((n) => n !== 'parts')).toEqual([]); // no temp file left behind
+      const lib = await snapshot(join(store, 'library', 'src'));
+      expect(lib.size).toBeGreaterThan(10);
+    });
+  }
+});
+
+describe('a full disk', () => {
+  let mnt: string | undefined;
+  afterAll(() => {
+    if (mnt) execFileSync('umount', [mnt]);
+  });
+  it('stops with a clear message, keeps what was good, and resumes once there is room', async (ctx) => {
+    mnt = join(work, 'smallfs');
+    await mkdir(mnt);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=7m', 'tmpfs', mnt], { stdio: 'pipe' });
+    } catch {
+      mnt = undefined;
+      ctx.skip();
+    }
+    const store = join(mnt!, 'store');
+    const big = vols[0]!;
+    const r = await run(['import', big, '--store', store, '--trust', pub]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/full/);
+    expect(r.stderr).toMatch(/what to do/);
+    const before = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { present: number }[] };
+    execFileSync('mount', ['-o', 'remount,size=64m', mnt!]);
+    const again = await run(['import', big, '--store', store]);
+    expect(again.code, again.stderr).toBe(0);
+    const after = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { present: number; damaged: number }[] };
+    expect(after.versions[0]!.present).toBeGreaterThanOrEqual(before.versions[0]?.present ?? 0);
+    expect(after.versions[0]!.damaged).toBe(0);
+    await rm(store, { recursive: true, force: true });
+  });
+});
