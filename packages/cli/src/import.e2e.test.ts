@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { encodeMemberHeader, encodeVolumeDoc, signRoot, sha256Hex } from '@bookcrate/format';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
 import { jsonLines, run, snapshot, start, exists } from './testkit.js';
+import { flip } from './testkit.js';
 
 const MiB = 1024 * 1024;
 const EPOCH = { SOURCE_DATE_EPOCH: '1764374400' };
@@ -15,15 +16,6 @@ let src: string;
 let key: string;
 let pub: string;
 let vols: string[];
-
-async function flip(path: string, offset: number): Promise<void> {
-  const h = await open(path, 'r+');
-  const b = Buffer.alloc(1);
-  await h.read(b, 0, 1, offset);
-  b[0] ^= 0x01;
-  await h.write(b, 0, 1, offset);
-  await h.close();
-}
 
 /** The catalog's view of a store, for comparing two stores: versions, files and their states, damaged. */
 function catalog(store: string): unknown {

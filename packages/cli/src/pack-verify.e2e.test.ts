@@ -4,6 +4,7 @@ import { chmod, cp, readFile, readdir, rm, stat, symlink, truncate, writeFile, m
 import { join } from 'node:path';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
 import { run, jsonLines, snapshot, exists } from './testkit.js';
+import { flip } from './testkit.js';
 
 const MiB = 1024 * 1024;
 const EPOCH = { SOURCE_DATE_EPOCH: '1764374400' };
@@ -11,15 +12,6 @@ let work: string;
 let src: string;
 let key: string;
 let pub: string;
-
-async function flip(path: string, offset: number): Promise<void> {
-  const h = await open(path, 'r+');
-  const b = Buffer.alloc(1);
-  await h.read(b, 0, 1, offset);
-  b[0] ^= 0x01;
-  await h.write(b, 0, 1, offset);
-  await h.close();
-}
 
 async function volumes(out: string): Promise<string[]> {
   return (await readdir(out)).filter((n) => n.includes('-vol')).sort().map((n) => join(out, n));

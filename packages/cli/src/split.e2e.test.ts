@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cp, open, readFile, readdir, stat } from 'node:fs/promises';
+import { cp, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
-import { jsonLines, run } from './testkit.js';
+import { flip, jsonLines, run } from './testkit.js';
 
 const MiB = 1024 * 1024;
 let work: string;
@@ -30,13 +30,7 @@ describe('a file that spans volumes', () => {
     await cp(vols[0]!, copy, { recursive: true });
     const segs = (await readdir(join(copy, 'segments'))).sort();
     const last = join(copy, 'segments', segs[segs.length - 1]!);
-    const h = await open(last, 'r+');
-    const b = Buffer.alloc(1);
-    const at = (await stat(last)).size - 4096;
-    await h.read(b, 0, 1, at);
-    b[0] ^= 4;
-    await h.write(b, 0, 1, at);
-    await h.close();
+    await flip(last, (await stat(last)).size - 4096, 4);
     const r = await run(['verify', copy, '--pubkey', pub, '--json']);
     expect(r.code).toBe(1);
     const report = jsonLines(r.stdout).find((e) => e.event === 'result') as { problems: { kind: string }[] };

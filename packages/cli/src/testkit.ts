@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,4 +48,14 @@ export async function exists(p: string): Promise<boolean> {
 
 export function jsonLines(text: string): Record<string, unknown>[] {
   return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Flips one bit of the byte at `offset`: the smallest damage a disk can suffer. */
+export async function flip(path: string, offset: number, bit = 0x01): Promise<void> {
+  const h = await open(path, 'r+');
+  const b = Buffer.alloc(1);
+  await h.read(b, 0, 1, offset);
+  b[0] ^= bit;
+  await h.write(b, 0, 1, offset);
+  await h.close();
 }

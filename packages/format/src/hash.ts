@@ -55,7 +55,3 @@ export class FastHasher {
 export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
-
-export function xxh64OfHex(data: Uint8Array): string {
-  return xxh64Hex(xx().h64Raw(data));
-}

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { BookcrateError, memberSpan, type NameIssue, type ResourceEntry } from '@bookcrate/format';
+import { memberSpan, type NameIssue } from '@bookcrate/format';
 import type { InventoryItem } from './walk.js';
 
 /**
@@ -67,12 +67,4 @@ export function tallyItem(t: Map<string, CollectionTally>, item: InventoryItem):
   else c.files++;
   c.bytes += item.size;
   c.span += memberSpan({ path: item.path, type: item.type, length: item.size, mtime: item.mtime });
-}
-
-export function sortResources(map: Map<string, ResourceEntry>, compare: (a: string, b: string) => number): ResourceEntry[] {
-  return [...map.values()].sort((a, b) => compare(a.id, b.id));
-}
-
-export function badInventory(path: string): never {
-  throw new BookcrateError('RESUME_MISMATCH', `the pack journal at ${path} is unreadable`, { hint: 'run the same command with --restart to pack from the beginning' });
 }

@@ -455,7 +455,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     const resourcesTree = await buildTree(resourcesPath, (l) => (JSON.parse(l) as { id: string }).id);
     const volumes = plan.volumes.map((v) => ({ index: v.index, segments: [] as SegmentInfo[] }));
     segInfos.forEach((info, i) => {
-      const vol = journalVolume(i + 1, journal, plan, info);
+      const vol = volumeOfSegment(i + 1, journal, plan);
       volumes[vol - 1]!.segments.push(info);
     });
     const root: Root = {
@@ -512,7 +512,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   }
 }
 
-function journalVolume(segment: number, journal: JournalLine[], plan: VolumePlan, _info: SegmentInfo): number {
+function volumeOfSegment(segment: number, journal: JournalLine[], plan: VolumePlan): number {
   const j = journal[segment - 1];
   if (j) return j.volume;
   let n = 0;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { link, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BookcrateError, FastHasher } from '@bookcrate/format';
 
@@ -107,14 +107,6 @@ export async function syncObjects(storeDir: string, paths: string[]): Promise<vo
     const h = await open(p, 'r');
     await h.sync();
     await h.close();
-  }
-}
-
-export async function objectSize(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return undefined;
   }
 }
 

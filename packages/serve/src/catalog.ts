@@ -1,0 +1,21 @@
+import type { DB } from '@bookcrate/store';
+
+/**
+ * The few read-only queries `serve` needs beyond the Store's methods. They take the catalog
+ * connection (opened read-only) and never write.
+ */
+
+export interface DamagedRow {
+  version_id: number;
+  path: string;
+  sha256: string | null;
+  reason: string;
+  detail: string;
+}
+
+/** Damaged or missing files of every version, the first `limit`, and how many there are in all. */
+export function damagedPage(db: DB, limit: number): { rows: DamagedRow[]; total: number } {
+  const rows = db.prepare('SELECT version_id, path, sha256, reason, detail FROM damaged ORDER BY version_id DESC, path LIMIT ?').all(limit) as DamagedRow[];
+  const total = (db.prepare('SELECT count(*) AS n FROM damaged').get() as { n: number }).n;
+  return { rows, total };
+}

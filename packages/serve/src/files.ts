@@ -1,0 +1,266 @@
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { ZipArchive, type ZipEntryData } from 'archiver';
+
+/**
+ * Streaming files out of the object store: content types, single HTTP ranges, validators
+ * (ETag = the quoted SHA-256, Last-Modified = the manifest mtime), and zip downloads built while
+ * they are sent. Callers hand in an object path they built from a validated SHA-256 they looked up
+ * in the catalog; nothing here ever sees a path from a request.
+ */
+
+const TYPES: Record<string, string> = {
+  mp4: 'video/mp4',
+  m4v: 'video/mp4',
+  webm: 'video/webm',
+  ogv: 'video/ogg',
+  mp3: 'audio/mpeg',
+  m4a: 'audio/mp4',
+  ogg: 'audio/ogg',
+  wav: 'audio/wav',
+  pdf: 'application/pdf',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  txt: 'text/plain; charset=utf-8',
+  // HTML (and anything else a browser would run) is sent as text: a hostile page in a bundle must
+  // not run with this server's origin.
+  html: 'text/plain; charset=utf-8',
+  htm: 'text/plain; charset=utf-8',
+  csv: 'text/plain; charset=utf-8',
+  epub: 'application/epub+zip',
+  zip: 'application/zip',
+};
+
+export function extension(name: string): string {
+  const base = name.slice(name.lastIndexOf('/') + 1);
+  const dot = base.lastIndexOf('.');
+  return dot <= 0 ? '' : base.slice(dot + 1).toLowerCase();
+}
+
+export function contentType(name: string): string {
+  return TYPES[extension(name)] ?? 'application/octet-stream';
+}
+
+export type Kind = 'video' | 'audio' | 'image' | 'pdf' | 'text' | 'other';
+
+export function kindOf(name: string): Kind {
+  const t = contentType(name);
+  if (t.startsWith('video/')) return 'video';
+  if (t.startsWith('audio/')) return 'audio';
+  if (t.startsWith('image/')) return 'image';
+  if (t === 'application/pdf') return 'pdf';
+  if (t.startsWith('text/')) return 'text';
+  return 'other';
+}
+
+/** Types a browser shows by itself; everything else is offered as a download. */
+function showsInline(name: string): boolean {
+  return kindOf(name) !== 'other';
+}
+
+/** Media that is already compressed goes into a zip as is (store): deflating it again costs CPU and saves nothing. */
+const COMPRESSED = new Set(['mp4', 'm4v', 'webm', 'ogv', 'mkv', 'avi', 'flv', 'mov', 'mp3', 'm4a', 'ogg', 'aac', 'flac',
+  'jpg', 'jpeg', 'png', 'gif', 'webp', 'pdf', 'epub', 'zip', 'rar', '7z', 'gz', 'bz2', 'xz', 'docx', 'xlsx', 'pptx']);
+
+/**
+ * Content-Disposition with an ASCII fallback `filename` for old clients and the exact UTF-8 name in
+ * `filename*` (RFC 6266 / RFC 5987), which every current browser prefers.
+ */
+export function contentDisposition(kind: 'inline' | 'attachment', name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\%;]/g, '_');
+  const ext = encodeURIComponent(name).replace(/['()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+  return `${kind}; filename="${ascii}"; filename*=UTF-8''${ext}`;
+}
+
+export type RangeResult = { start: number; end: number } | 'unsatisfiable' | undefined;
+
+/**
+ * One range of `bytes=a-b`, `bytes=a-` or `bytes=-n`. Returns undefined when the header is absent,
+ * malformed or asks for several ranges (RFC 9110 lets a server ignore Range and send everything),
+ * 'unsatisfiable' when it names no byte of the file (→ 416).
+ */
+export function parseRange(header: string | undefined, size: number): RangeResult {
+  if (header === undefined) return undefined;
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!m) return undefined;
+  const [, a, b] = m as unknown as [string, string, string];
+  if (a === '' && b === '') return undefined;
+  if (a === '') {
+    const n = Number(b);
+    if (n === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(a);
+  const end = b === '' ? Infinity : Number(b);
+  if (end < start) return undefined; // an invalid range-spec: the header is ignored
+  if (start >= size) return 'unsatisfiable';
+  return { start, end: Math.min(end, size - 1) };
+}
+
+function tagsOf(header: string): string[] {
+  return header.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** If-None-Match uses the weak comparison: W/"x" matches "x". */
+export function noneMatch(header: string, etag: string): boolean {
+  return tagsOf(header).some((t) => t === '*' || t.replace(/^W\//, '') === etag);
+}
+
+export interface ObjectToSend {
+  objectPath: string;
+  sha256: string;
+  size: number;
+  mtime: number; // seconds
+  name: string; // the file's own name, for Content-Type and Content-Disposition
+  download: boolean;
+}
+
+/**
+ * Sends one object with validators and ranges. Returns 'missing' (having sent nothing) when the
+ * object file is absent or its size differs from the catalog's, so the caller can answer with a
+ * friendly page.
+ */
+export async function sendObject(req: IncomingMessage, res: ServerResponse, o: ObjectToSend): Promise<'sent' | 'missing'> {
+  let h: FileHandle;
+  try {
+    h = await open(o.objectPath, 'r');
+  } catch {
+    return 'missing';
+  }
+  let streaming = false;
+  try {
+    const st = await h.stat();
+    if (!st.isFile() || st.size !== o.size) return 'missing';
+    const etag = `"${o.sha256}"`;
+    const lastModified = new Date(o.mtime * 1000).toUTCString();
+    res.setHeader('ETag', etag);
+    res.setHeader('Last-Modified', lastModified);
+    res.setHeader('Accept-Ranges', 'bytes');
+    // The URL names a version, and a version never changes: caching is safe.
+    res.setHeader('Cache-Control', 'public, max-age=86400');
+    res.setHeader('Content-Type', contentType(o.name));
+    res.setHeader('Content-Disposition', contentDisposition(o.download || !showsInline(o.name) ? 'attachment' : 'inline', o.name));
+
+    const inm = req.headers['if-none-match'];
+    const ims = req.headers['if-modified-since'];
+    if (inm !== undefined ? noneMatch(inm, etag) : ims !== undefined && Date.parse(ims) >= Math.floor(o.mtime) * 1000) {
+      res.removeHeader('Content-Type');
+      res.removeHeader('Content-Disposition');
+      res.writeHead(304).end();
+      return 'sent';
+    }
+
+    let range = parseRange(req.headers.range, o.size);
+    const ifRange = req.headers['if-range'];
+    if (range !== undefined && ifRange !== undefined) {
+      const v = String(ifRange).trim();
+      // Strong comparison for an entity tag; an HTTP date must equal Last-Modified exactly.
+      const fresh = v.startsWith('"') || v.startsWith('W/') ? v === etag : Date.parse(v) === Date.parse(lastModified);
+      if (!fresh) range = undefined;
+    }
+    if (range === 'unsatisfiable') {
+      res.setHeader('Content-Range', `bytes */${o.size}`);
+      res.removeHeader('Content-Disposition');
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.setHeader('Content-Length', 0);
+      res.writeHead(416).end();
+      return 'sent';
+    }
+    const start = range ? range.start : 0;
+    const end = range ? range.end : o.size - 1;
+    const length = end - start + 1;
+    res.setHeader('Content-Length', length);
+    if (range) res.setHeader('Content-Range', `bytes ${start}-${end}/${o.size}`);
+    res.writeHead(range ? 206 : 200);
+    if (req.method === 'HEAD' || length === 0) {
+      res.end();
+      return 'sent';
+    }
+    streaming = true;
+    const stream = h.createReadStream({ start, end, highWaterMark: 256 * 1024, autoClose: true });
+    try {
+      await pipeline(stream, res);
+    } catch {
+      // The reader went away mid-file (a seek in a video does this all the time): nothing to do.
+      stream.destroy();
+      res.destroy();
+    }
+    return 'sent';
+  } finally {
+    if (!streaming) await h.close().catch(() => undefined);
+  }
+}
+
+export interface ZipEntry {
+  objectPath: string;
+  name: string; // the entry's name inside the zip
+  size: number;
+  mtime: number; // seconds
+}
+
+/** Keeps only entries whose object is really there with the catalog's size. */
+export async function presentEntries(entries: ZipEntry[]): Promise<ZipEntry[]> {
+  const out: ZipEntry[] = [];
+  for (const e of entries) {
+    const st = await stat(e.objectPath).catch(() => undefined);
+    if (st?.isFile() && st.size === e.size) out.push(e);
+  }
+  return out;
+}
+
+/**
+ * Streams a zip of `entries` while it is built: nothing is staged on disk or held in memory, the
+ * reader's download starts at once, and backpressure from a slow client pauses the file reads.
+ *
+ * Names: archiver (zip-stream/compress-commons) writes names as UTF-8 and sets general-purpose bit 11
+ * (the "language encoding" flag) on every entry whose name is not plain ASCII. Windows 10 (1903+)
+ * and 11 Explorer, 7-Zip, WinRAR, Bandizip, macOS and Linux unzip honour that flag, so 国图公开课/第1讲.mp4
+ * opens correctly on a Chinese Windows PC. The alternative — writing GBK (CP936) names without the
+ * flag, which only Windows 7 Explorer needs — would garble the names everywhere else and needs a GBK
+ * encoder, so we chose the standard flag.
+ *
+ * Entry times are written as local time (forceLocalTime): DOS timestamps carry no zone and Explorer
+ * shows them as they are, and the library server and its readers share a time zone.
+ */
+export async function sendZip(req: IncomingMessage, res: ServerResponse, zipName: string, entries: ZipEntry[]): Promise<void> {
+  res.setHeader('Content-Type', 'application/zip');
+  res.setHeader('Content-Disposition', contentDisposition('attachment', zipName));
+  res.setHeader('Cache-Control', 'no-store');
+  if (req.method === 'HEAD') {
+    res.writeHead(200).end();
+    return;
+  }
+  res.writeHead(200);
+  const archive = new ZipArchive({ forceLocalTime: true, zlib: { level: 6 } });
+  let failed = false;
+  const fail = () => {
+    if (failed) return;
+    failed = true;
+    archive.abort();
+    res.destroy();
+  };
+  archive.on('error', fail);
+  archive.on('warning', fail); // a missing object: a short zip must not look complete
+  res.on('close', () => {
+    if (!res.writableFinished) fail();
+  });
+  const done = new Promise<void>((resolve) => res.once('close', resolve));
+  archive.pipe(res);
+  for (const e of entries) {
+    const data: ZipEntryData = {
+      name: e.name,
+      date: new Date(e.mtime * 1000),
+      mode: 0o644,
+      store: COMPRESSED.has(extension(e.name)),
+    };
+    archive.file(e.objectPath, data); // opened lazily, one at a time
+  }
+  // finalize() settles when the zip is written, but never after an abort: the response's end is
+  // what tells the caller this download is over.
+  archive.finalize().catch(fail);
+  await done;
+}

@@ -1,0 +1,287 @@
+import { formatSize } from '@bookcrate/format';
+import type { FileRow, ResourceRow, VersionRow } from '@bookcrate/store';
+import type { DamagedRow } from './catalog.js';
+import { kindOf } from './files.js';
+import { strings, type Lang, type Strings } from './i18n.js';
+
+/**
+ * Server-rendered pages: no scripts, no external assets, one small inline style sheet. Every value
+ * is escaped by the `html` template tag; only other `html` fragments pass through unescaped.
+ */
+
+export class Html {
+  constructor(readonly text: string) {}
+  toString(): string {
+    return this.text;
+  }
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function render(v: unknown): string {
+  if (v instanceof Html) return v.text;
+  if (v === undefined || v === null || v === false) return '';
+  if (Array.isArray(v)) return v.map(render).join('');
+  return escapeHtml(String(v));
+}
+
+export function html(parts: TemplateStringsArray, ...values: unknown[]): Html {
+  let out = parts[0]!;
+  for (let i = 0; i < values.length; i++) out += render(values[i]) + parts[i + 1]!;
+  return new Html(out);
+}
+
+// ---- URLs ----
+
+export const urls = {
+  collection: (vid: number, cid: string) => `/c/${vid}/${encodeURIComponent(cid)}`,
+  resource: (vid: number, rid: string) => `/r/${vid}/${encodeURIComponent(rid)}`,
+  file: (vid: number, path: string) => `/file/${vid}/${path.split('/').map(encodeURIComponent).join('/')}`,
+  zip: (vid: number, rid: string) => `/zip/${vid}/${encodeURIComponent(rid)}`,
+};
+
+/** What every page needs: the language, its strings, and how to build links that keep the language. */
+export interface PageCtx {
+  lang: Lang;
+  t: Strings;
+  /** The language a link without `lang=` gets. */
+  defaultLang: Lang;
+  /** This request's path and query, for the language switch link. */
+  path: string;
+  query: URLSearchParams;
+}
+
+export function pageCtx(lang: Lang, defaultLang: Lang, path: string, query: URLSearchParams): PageCtx {
+  return { lang, t: strings(lang), defaultLang, path, query };
+}
+
+/** A page link with its query; `lang` is added when the page is not in the default language. */
+export function link(ctx: PageCtx, path: string, params: Record<string, string | number | undefined> = {}): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+  if (ctx.lang !== ctx.defaultLang) q.set('lang', ctx.lang);
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+function switchLink(ctx: PageCtx): string {
+  const q = new URLSearchParams(ctx.query);
+  q.set('lang', ctx.lang === 'zh' ? 'en' : 'zh');
+  return `${ctx.path}?${q.toString()}`;
+}
+
+// ---- layout ----
+
+const CSS = `
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.6 system-ui,-apple-system,"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;color:#1d1d1f;background:#f6f5f2}
+a{color:#8a2b10;text-decoration:none}a:hover{text-decoration:underline}
+header{background:#8a2b10;color:#fff;padding:.6rem 0}
+header .bar{max-width:60rem;margin:0 auto;padding:0 1rem;display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center}
+header a{color:#fff}header .site{font-weight:700;font-size:1.15rem;margin-right:auto}
+form.search{max-width:60rem;margin:.8rem auto 0;padding:0 1rem;display:flex;gap:.4rem}
+form.search input{flex:1;min-width:0;font:inherit;padding:.45rem .6rem;border:1px solid #bbb;border-radius:6px}
+form.search button{font:inherit;padding:.45rem 1rem;border:0;border-radius:6px;background:#8a2b10;color:#fff}
+main{max-width:60rem;margin:0 auto;padding:.5rem 1rem 2rem}
+h1{font-size:1.45rem;margin:.8rem 0}h2{font-size:1.15rem;margin:1.4rem 0 .6rem}
+.crumbs{font-size:.9rem;color:#666;margin-top:.6rem}
+ul.cards{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(15rem,1fr));gap:.7rem}
+ul.cards li{background:#fff;border-radius:8px;padding:.8rem 1rem;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+ul.cards a{font-weight:600;font-size:1.05rem}
+.meta{color:#666;font-size:.9rem}
+ol.list{list-style:none;padding:0;margin:0}ol.list li{background:#fff;padding:.6rem .9rem;border-bottom:1px solid #eee}
+dl.md{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;background:#fff;padding:.8rem 1rem;border-radius:8px}
+dl.md dt{color:#666}dl.md dd{margin:0;white-space:pre-wrap;overflow-wrap:anywhere}
+.file{background:#fff;border-radius:8px;padding:.7rem 1rem;margin:.6rem 0;overflow-wrap:anywhere}
+video,img.photo{display:block;width:100%;max-height:70vh;background:#000;margin:.5rem 0;border-radius:4px}
+img.photo{background:none;object-fit:contain}audio{width:100%;margin:.5rem 0}
+.unavailable{color:#a33}
+.btn{display:inline-block;padding:.45rem .9rem;border-radius:6px;background:#8a2b10;color:#fff}
+.pager{display:flex;gap:1rem;align-items:center;margin:1rem 0}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;background:#fff;width:100%;font-size:.9rem}
+th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #eee;vertical-align:top}
+td.path{overflow-wrap:anywhere}
+footer{max-width:60rem;margin:0 auto;padding:1rem;color:#888;font-size:.8rem}
+`;
+
+function layout(ctx: PageCtx, title: string, body: Html, q = ''): string {
+  const t = ctx.t;
+  return '<!doctype html>\n' + html`<html lang="${t.htmlLang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · ${t.site}</title>
+<style>${new Html(CSS)}</style>
+</head>
+<body>
+<header><nav class="bar">
+<a class="site" href="${link(ctx, '/')}">${t.site}</a>
+<a href="${link(ctx, '/')}">${t.home}</a>
+<a href="${link(ctx, '/status')}">${t.status}</a>
+<a href="${switchLink(ctx)}" hreflang="${ctx.lang === 'zh' ? 'en' : 'zh'}" lang="${ctx.lang === 'zh' ? 'en' : 'zh-CN'}" id="lang-switch">${t.switchTo}</a>
+</nav></header>
+<form class="search" action="/search" method="get" role="search">
+<input type="search" name="q" value="${q}" placeholder="${t.searchPlaceholder}" aria-label="${t.search}" maxlength="200">
+${ctx.lang !== ctx.defaultLang ? html`<input type="hidden" name="lang" value="${ctx.lang}">` : ''}
+<button type="submit">${t.search}</button>
+</form>
+<main>
+${body}
+</main>
+<footer>bookcrate</footer>
+</body>
+</html>
+`.text;
+}
+
+// ---- pages ----
+
+export interface CollectionView {
+  id: string;
+  title: string;
+  files: number;
+  bytes: number;
+  resources: number;
+}
+
+export function homePage(ctx: PageCtx, groups: { version: VersionRow; collections: CollectionView[] }[]): string {
+  const t = ctx.t;
+  const many = groups.length > 1;
+  const body = groups.length === 0 || groups.every((g) => g.collections.length === 0)
+    ? html`<h1>${t.collections}</h1><p>${t.noCollections}</p>`
+    : html`<h1>${t.collections}</h1>${groups.map((g) => html`
+${many ? html`<h2>${g.version.title}</h2>` : ''}
+<ul class="cards">${g.collections.map((c) => html`
+<li><a href="${link(ctx, urls.collection(g.version.id, c.id))}">${c.title}</a>
+<div class="meta">${t.resourceCount(c.resources)} · ${formatSize(c.bytes)}</div></li>`)}
+</ul>`)}`;
+  return layout(ctx, t.collections, body);
+}
+
+function resourceItem(ctx: PageCtx, vid: number, r: ResourceRow, collectionTitle?: string): Html {
+  const bits = [r.creator, r.date, r.type, collectionTitle].filter((x): x is string => !!x);
+  return html`<li><a href="${link(ctx, urls.resource(vid, r.id))}">${r.title}</a>${bits.length ? html`<div class="meta">${bits.join(' · ')}</div>` : ''}</li>`;
+}
+
+export function collectionPage(ctx: PageCtx, v: VersionRow, c: CollectionView, rows: ResourceRow[], page: number, pages: number): string {
+  const t = ctx.t;
+  const pager = pages > 1
+    ? html`<nav class="pager">
+${page > 1 ? html`<a rel="prev" href="${link(ctx, urls.collection(v.id, c.id), { page: page - 1 })}">${t.prev}</a>` : ''}
+<span>${t.page(page, pages)}</span>
+${page < pages ? html`<a rel="next" href="${link(ctx, urls.collection(v.id, c.id), { page: page + 1 })}">${t.next}</a>` : ''}
+</nav>`
+    : '';
+  const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a> › ${c.title}</div>
+<h1>${c.title}</h1>
+<p class="meta">${t.resourceCount(c.resources)} · ${formatSize(c.bytes)}</p>
+${rows.length === 0 ? html`<p>${t.noResources}</p>` : html`<ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r))}</ol>`}
+${pager}`;
+  return layout(ctx, c.title, body);
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: string; title: string } | undefined, r: ResourceRow, files: FileRow[]): string {
+  const t = ctx.t;
+  // Players first (what a reader came for), then documents and images, each in path order.
+  const rank: Record<string, number> = { video: 0, audio: 1, pdf: 2, image: 3, text: 4, other: 5 };
+  const shown = files.filter((f) => f.type === 'file')
+    .map((f, i) => ({ f, i, k: rank[kindOf(basename(f.path))] ?? 5 }))
+    .sort((a, b) => a.k - b.k || a.i - b.i)
+    .map((x) => x.f);
+  const present = shown.filter((f) => f.state === 'present');
+  const md: [string, string | null][] = [
+    [t.title, r.title], [t.creator, r.creator], [t.type, r.type], [t.language, r.language],
+    [t.date, r.date], [t.description, r.description], [t.id, r.id],
+  ];
+  const fileBlock = (f: FileRow): Html => {
+    const name = basename(f.path);
+    if (f.state !== 'present') {
+      return html`<div class="file"><strong>${name}</strong> <span class="meta">${formatSize(f.size)}</span>
+<div class="unavailable">${f.state === 'damaged' ? t.damagedFile : t.pendingFile}</div></div>`;
+    }
+    const href = urls.file(v.id, f.path);
+    const kind = kindOf(name);
+    const player = kind === 'video'
+      ? html`<video controls preload="metadata" src="${href}">${t.videoUnsupported}</video>`
+      : kind === 'audio'
+        ? html`<audio controls preload="metadata" src="${href}"></audio>`
+        : kind === 'image'
+          ? html`<a href="${href}"><img class="photo" loading="lazy" src="${href}" alt="${name}"></a>`
+          : '';
+    return html`<div class="file">${player}<a href="${href}">${name}</a> <span class="meta">${formatSize(f.size)}</span>
+· <a href="${href}?download=1" download="${name}">${t.download}</a></div>`;
+  };
+  const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a>${collection ? html` › <a href="${link(ctx, urls.collection(v.id, collection.id))}">${collection.title}</a>` : ''}</div>
+<h1>${r.title}</h1>
+<dl class="md">${md.filter(([, val]) => val).map(([k, val]) => html`<dt>${k}</dt><dd>${val}</dd>`)}</dl>
+<h2>${t.files}</h2>
+${present.length > 1 ? html`<p><a class="btn" id="download-all" href="${urls.zip(v.id, r.id)}">${t.downloadAll(present.length)}</a></p>` : ''}
+${shown.length === 0 ? html`<p>${t.noFiles}</p>` : shown.map(fileBlock)}`;
+  return layout(ctx, r.title, body);
+}
+
+export function searchPage(ctx: PageCtx, q: string, results: { vid: number; r: ResourceRow; collectionTitle?: string }[], truncated: boolean, limit: number): string {
+  const t = ctx.t;
+  const body = q === ''
+    ? html`<h1>${t.search}</h1><p>${t.searchHint}</p>`
+    : html`<h1>${t.results(q, results.length)}</h1>
+${results.length === 0 ? html`<p>${t.noResults}</p>` : html`<ol class="list" id="results">${results.map((x) => resourceItem(ctx, x.vid, x.r, x.collectionTitle))}</ol>`}
+${truncated ? html`<p class="meta">${t.moreResults(limit)}</p>` : ''}`;
+  return layout(ctx, q ? `${t.search}: ${q}` : t.search, body, q);
+}
+
+export interface StatusView {
+  versions: {
+    v: VersionRow;
+    counts: { present: number; damaged: number; pending: number };
+    volumesIn: number[];
+    volumesAwaited: number[];
+  }[];
+  imports: { id: number; version_id: number; volume: number; source: string; started_at: string; finished_at: string | null; state: string }[];
+  damaged: { rows: DamagedRow[]; total: number };
+}
+
+const when = (s: string | null | undefined): string => (s ? s.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC') : '');
+
+export function statusPage(ctx: PageCtx, s: StatusView): string {
+  const t = ctx.t;
+  const titleOf = new Map(s.versions.map((x) => [x.v.id, `${x.v.title} v${x.v.version}`]));
+  const reason = (r: string) => (r === 'hash' ? t.reasonHash : r === 'missing' ? t.reasonMissing : r === 'header' ? t.reasonHeader : r);
+  const importState = (st: string) => (st === 'done' ? t.importDone : st === 'failed' ? t.importFailed : st === 'running' ? t.importRunning : st);
+  const body = html`<h1>${t.status}</h1>
+<h2>${t.versions}</h2>
+<div class="scroll"><table id="versions">
+<tr><th>${t.bundle}</th><th>${t.version}</th><th>${t.state}</th><th>${t.current}</th><th>${t.volumes}</th><th>${t.filesPresent}</th><th>${t.filesDamaged}</th><th>${t.filesPending}</th><th>${t.size}</th><th>${t.created}</th><th>${t.completed}</th></tr>
+${s.versions.map(({ v, counts, volumesIn, volumesAwaited }) => html`<tr>
+<td>${v.title}<div class="meta">${v.bundle_id}</div></td><td>${v.version}</td>
+<td>${v.state === 'complete' ? t.stateComplete : t.stateImporting}</td><td>${v.is_current ? t.yes : t.no}</td>
+<td>${t.volumesIn}: ${volumesIn.length ? volumesIn.join(', ') : t.none}<br>${t.volumesAwaited}: ${volumesAwaited.length ? volumesAwaited.join(', ') : t.none}</td>
+<td>${counts.present}</td><td>${counts.damaged}</td><td>${counts.pending}</td><td>${formatSize(v.bytes)}</td>
+<td>${when(v.created)}</td><td>${when(v.completed_at)}</td></tr>`)}
+</table></div>
+<h2>${t.imports}</h2>
+${s.imports.length === 0 ? html`<p>${t.none}</p>` : html`<div class="scroll"><table id="imports">
+<tr><th>#</th><th>${t.bundle}</th><th>${t.volumes}</th><th>${t.importSource}</th><th>${t.state}</th><th>${t.started}</th><th>${t.finished}</th></tr>
+${s.imports.map((i) => html`<tr><td>${i.id}</td><td>${titleOf.get(i.version_id) ?? i.version_id}</td><td>${i.volume}</td><td class="path">${i.source}</td>
+<td>${importState(i.state)}</td><td>${when(i.started_at)}</td><td>${when(i.finished_at)}</td></tr>`)}
+</table></div>`}
+<h2>${t.damagedList}</h2>
+${s.damaged.total === 0 ? html`<p>${t.noDamaged}</p>` : html`<div class="scroll"><table id="damaged">
+<tr><th>${t.bundle}</th><th>${t.path}</th><th>${t.reason}</th></tr>
+${s.damaged.rows.map((d) => html`<tr><td>${titleOf.get(d.version_id) ?? d.version_id}</td><td class="path">${d.path}</td><td>${reason(d.reason)}<div class="meta">${d.detail}</div></td></tr>`)}
+</table></div>
+${s.damaged.total > s.damaged.rows.length ? html`<p class="meta">${t.moreDamaged(s.damaged.total - s.damaged.rows.length)}</p>` : ''}`}`;
+  return layout(ctx, t.status, body);
+}
+
+export function errorPage(ctx: PageCtx, title: string, text: string): string {
+  const t = ctx.t;
+  return layout(ctx, title, html`<h1>${title}</h1><p>${text}</p><p><a href="${link(ctx, '/')}">${t.backHome}</a></p>`);
+}

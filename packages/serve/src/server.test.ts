@@ -1,0 +1,527 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inflateRawSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isBookcrateError } from '@bookcrate/format';
+import { contentDisposition, parseRange } from './files.js';
+import { parseListen, startServer, type RunningServer } from './server.js';
+import { buildFixture, IDS, sha256, type Fixture } from './testkit.js';
+
+let fx: Fixture;
+let srv: RunningServer;
+const logs: string[] = [];
+
+beforeAll(async () => {
+  fx = await buildFixture();
+  srv = await startServer({ store: fx.dir, listen: '127.0.0.1:0', log: (l) => logs.push(l) });
+});
+
+afterAll(async () => {
+  await srv?.close();
+  if (fx) await rm(fx.dir, { recursive: true, force: true });
+});
+
+interface Res { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer; text: string }
+
+/** A raw HTTP request: the path goes out exactly as written (no client-side normalisation). */
+function http(path: string, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<Res> {
+  const u = new URL(srv.url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path, method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode!, headers: res.headers, body, text: body.toString('utf8') });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const fileUrl = (vid: number, path: string) => `/file/${vid}/${path.split('/').map(encodeURIComponent).join('/')}`;
+const MP4 = '国图公开课/敦煌壁画艺术/第1讲.mp4';
+const BIN = '国图公开课/中国古代建筑/资料.bin';
+
+describe('pages', () => {
+  it('home lists the current collections in Chinese, with counts, and security headers', async () => {
+    const r = await http('/');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(r.text).toContain('<html lang="zh-CN">');
+    for (const t of ['国图公开课', '中华连环画', '地方戏专题视频', '老照片', '120 种资源']) expect(r.text).toContain(t);
+    expect(r.text).not.toContain('互动学习动漫数据库'); // a version still importing
+    expect(r.text).not.toContain('旧讲座');
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+    expect(r.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(r.headers['content-security-policy']).toContain("style-src 'self' 'unsafe-inline'");
+    expect(r.headers['content-security-policy']).toContain("media-src 'self'");
+    expect(r.headers['referrer-policy']).toBe('no-referrer');
+    expect(r.text).not.toMatch(/<script|https?:\/\/(?!www\.w3)/);
+    expect(r.text).toContain('href="/?lang=en"');
+  });
+
+  it('speaks English with ?lang=en and keeps the language in links', async () => {
+    const r = await http('/?lang=en');
+    expect(r.text).toContain('<html lang="en">');
+    expect(r.text).toContain('Collections');
+    expect(r.text).toContain('120 resources');
+    expect(r.text).toContain(`href="/c/${fx.vid}/gtgkk?lang=en"`);
+    const zhDefault = await startServer({ store: fx.dir, listen: '127.0.0.1:0', lang: 'en' });
+    try {
+      const e = await fetch(zhDefault.url + '/').then((x) => x.text());
+      expect(e).toContain('<html lang="en">');
+      expect(e).toContain('href="/?lang=zh"');
+    } finally {
+      await zhDefault.close();
+    }
+  });
+
+  it('pages a collection 50 resources at a time', async () => {
+    const p1 = await http(`/c/${fx.vid}/lhh`);
+    expect(p1.status).toBe(200);
+    expect(p1.text.match(/<li><a href="\/r\//g)).toHaveLength(50);
+    expect(p1.text).toContain('三国演义连环画 第001册');
+    expect(p1.text).not.toContain('三国演义连环画 第051册');
+    expect(p1.text).toContain('第 1 页，共 3 页');
+    expect(p1.text).toContain(`href="/c/${fx.vid}/lhh?page=2"`);
+    const p3 = await http(`/c/${fx.vid}/lhh?page=3`);
+    expect(p3.text.match(/<li><a href="\/r\//g)).toHaveLength(20);
+    expect(p3.text).toContain('三国演义连环画 第120册');
+    expect((await http(`/c/${fx.vid}/lhh?page=999`)).text).toContain('第 3 页，共 3 页');
+    expect((await http(`/c/${fx.vid}/lhh?page=-1`)).text).toContain('第 1 页，共 3 页');
+    expect((await http(`/c/${fx.vid}/nope`)).status).toBe(404);
+  });
+
+  it('shows a resource: metadata, a video player, file links and download-all', async () => {
+    const r = await http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`);
+    expect(r.status).toBe(200);
+    for (const t of ['敦煌壁画艺术讲座（第一讲）', '樊锦诗', '视频', 'chi', '2019-05-18', '莫高窟', IDS.dunhuang, '第1讲.mp4', '讲义.pdf']) expect(r.text).toContain(t);
+    expect(r.text).toContain(`<video controls preload="metadata" src="${fileUrl(fx.vid, MP4)}">`);
+    expect(r.text).toContain(`href="${fileUrl(fx.vid, '国图公开课/敦煌壁画艺术/讲义.pdf')}"`);
+    expect(r.text).toContain(`href="/zip/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}"`);
+    expect(r.text).toContain('全部下载（zip，3 个文件）');
+    expect(r.text).toContain(`href="/c/${fx.vid}/gtgkk"`);
+  });
+
+  it('escapes everything from the catalog', async () => {
+    const r = await http(`/r/${fx.vid}/${encodeURIComponent(IDS.hostile)}`);
+    expect(r.status).toBe(200);
+    expect(r.text).not.toContain('<script>');
+    expect(r.text).not.toContain('<b>nobody');
+    expect(r.text).not.toContain('<img src=x');
+    expect(r.text).toContain('&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; &#34;测试&#34;');
+    const s = await http('/search?q=' + encodeURIComponent('"><script>alert(1)</script>'));
+    expect(s.status).toBe(200);
+    expect(s.text).not.toContain('<script>alert(1)');
+  });
+
+  it('marks damaged and pending files unavailable and does not link them', async () => {
+    const r = await http(`/r/${fx.vid}/${encodeURIComponent(IDS.opera)}`);
+    expect(r.text).toContain('已损坏，暂不可用');
+    expect(r.text).toContain('等待导入，暂不可用');
+    expect(r.text).not.toContain('href="/file/');
+    expect(r.text).not.toContain('/zip/');
+    expect((await http(`/r/${fx.vid}/${encodeURIComponent(IDS.opera)}?lang=en`)).text).toContain('damaged, not available');
+  });
+
+  it('searches titles, creators and descriptions in Chinese, short queries included', async () => {
+    const two = await http('/search?q=' + encodeURIComponent('敦煌'));
+    expect(two.status).toBe(200);
+    expect(two.text).toContain('敦煌壁画艺术讲座（第一讲）');
+    expect(two.text).toContain('国图公开课'); // the collection beside the hit
+    expect((await http('/search?q=' + encodeURIComponent('壁画艺术讲座'))).text).toContain('敦煌壁画艺术讲座');
+    expect((await http('/search?q=' + encodeURIComponent('梁思成'))).text).toContain('中国古代建筑');
+    expect((await http('/search?q=' + encodeURIComponent('应县木塔'))).text).toContain('中国古代建筑');
+    expect((await http('/search?q=' + encodeURIComponent('门'))).text).toContain('北京老城门');
+    const many = await http('/search?q=' + encodeURIComponent('三国演义'));
+    expect(many.text).toContain('只显示前 100 条');
+    const none = await http('/search?q=' + encodeURIComponent('不存在的词语'));
+    expect(none.text).toContain('没有找到');
+    expect(none.text).toContain('value="不存在的词语"');
+    expect((await http('/search?q=' + encodeURIComponent('字母歌'))).text).toContain('没有找到'); // importing bundle
+    expect((await http('/search?q=' + encodeURIComponent('旧讲座'))).text).toContain('没有找到'); // old version
+    expect((await http('/search?q=' + encodeURIComponent('NEAR(a b) OR "'))).status).toBe(200);
+    expect((await http('/search')).text).toContain('中文一个字也能搜');
+  });
+
+  it('status shows versions, volumes, imports and damaged files', async () => {
+    const r = await http('/status');
+    expect(r.status).toBe(200);
+    for (const t of ['县级图书馆资源包 2024', '少儿资源包', '导入中', '完整', '/media/usb0/nlc-county-v2-vol1', '地方戏专题视频/天仙配/上集.mp4', '内容校验不符']) {
+      expect(r.text).toContain(t);
+    }
+    expect(r.text).toMatch(/等待中: 2/);
+    const en = await http('/status?lang=en');
+    expect(en.text).toContain('content does not match its hash');
+    expect(en.text).toContain('importing');
+  });
+
+  it('friendly 404 and 405 pages, never a stack trace', async () => {
+    const r = await http('/no/such/page');
+    expect(r.status).toBe(404);
+    expect(r.text).toContain('找不到这个页面');
+    expect((await http('/no/such/page?lang=en')).text).toContain('Not found');
+    for (const m of ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']) {
+      const x = await http('/', { method: m });
+      expect(x.status).toBe(405);
+      expect(x.headers.allow).toBe('GET, HEAD');
+    }
+    expect((await http('/', { method: 'POST' })).text).toContain('不支持这种请求');
+    for (const p of ['//evil.example/x', '/\\evil.example/x']) {
+      const e = await http(p);
+      expect(e.status).toBe(404);
+      expect(e.text).toContain('href="/?lang=en"');
+      expect(e.text).not.toContain('evil.example');
+    }
+    const h = await http('/', { method: 'HEAD' });
+    expect(h.status).toBe(200);
+    expect(h.body.length).toBe(0);
+    expect(Number(h.headers['content-length'])).toBeGreaterThan(500);
+    expect(logs).toEqual([]);
+  });
+
+  it('redirects a URL of a replaced version to the current one, hides importing versions', async () => {
+    const r = await http(`/c/${fx.oldVid}/gtgkk?lang=en`);
+    expect(r.status).toBe(302);
+    expect(r.headers.location).toBe(`/c/${fx.vid}/gtgkk?lang=en`);
+    expect((await http(`/r/${fx.importingVid}/${encodeURIComponent('CDOI:NLC/HDXX/0001')}`)).status).toBe(404);
+    expect((await http(fileUrl(fx.importingVid, '互动学习动漫数据库/字母歌/字母歌.mp4'))).status).toBe(404);
+    expect((await http(`/c/999/gtgkk`)).status).toBe(404);
+  });
+});
+
+describe('files', () => {
+  it('sends a whole file with type, length, ETag, Accept-Ranges and a UTF-8 filename', async () => {
+    const want = fx.bytes.get(MP4)!;
+    const r = await http(fileUrl(fx.vid, MP4));
+    expect(r.status).toBe(200);
+    expect(r.body.equals(want)).toBe(true);
+    expect(r.headers['content-type']).toBe('video/mp4');
+    expect(r.headers['content-length']).toBe(String(want.length));
+    expect(r.headers.etag).toBe(`"${sha256(want)}"`);
+    expect(r.headers['accept-ranges']).toBe('bytes');
+    expect(r.headers['last-modified']).toBe(new Date(fx.mtime * 1000).toUTCString());
+    expect(r.headers['content-disposition']).toBe(`inline; filename="_1_.mp4"; filename*=UTF-8''${encodeURIComponent('第1讲.mp4')}`);
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+    expect(r.headers['content-security-policy']).toContain("default-src 'self'");
+  });
+
+  it('answers single ranges with 206 and the exact bytes', async () => {
+    const want = fx.bytes.get(BIN)!;
+    const url = fileUrl(fx.vid, BIN);
+    const cases: [string, number, number][] = [
+      ['bytes=0-0', 0, 0],
+      ['bytes=10-99', 10, 99],
+      ['bytes=300000-800000', 300000, 800000],
+      ['bytes=999990-', 999990, want.length - 1],
+      ['bytes=-100', want.length - 100, want.length - 1],
+      ['bytes=-5000000', 0, want.length - 1],
+      ['bytes=999000-99999999', 999000, want.length - 1],
+    ];
+    for (const [range, a, b] of cases) {
+      const r = await http(url, { headers: { Range: range } });
+      expect(r.status, range).toBe(206);
+      expect(r.headers['content-range'], range).toBe(`bytes ${a}-${b}/${want.length}`);
+      expect(r.headers['content-length'], range).toBe(String(b - a + 1));
+      expect(r.body.equals(want.subarray(a, b + 1)), range).toBe(true);
+    }
+  });
+
+  it('416 for unsatisfiable ranges; malformed or multiple ranges get the whole file', async () => {
+    const want = fx.bytes.get(BIN)!;
+    const url = fileUrl(fx.vid, BIN);
+    for (const range of [`bytes=${want.length}-`, `bytes=${want.length + 10}-${want.length + 20}`, 'bytes=-0']) {
+      const r = await http(url, { headers: { Range: range } });
+      expect(r.status, range).toBe(416);
+      expect(r.headers['content-range']).toBe(`bytes */${want.length}`);
+      expect(r.body.length).toBe(0);
+    }
+    for (const range of ['bytes=0-1,5-6', 'bytes=5-1', 'items=0-1', 'bytes=abc', 'bytes=-']) {
+      const r = await http(url, { headers: { Range: range } });
+      expect(r.status, range).toBe(200);
+      expect(r.body.equals(want)).toBe(true);
+    }
+  });
+
+  it('ETag / If-None-Match gives 304; If-Range is honoured', async () => {
+    const want = fx.bytes.get(MP4)!;
+    const url = fileUrl(fx.vid, MP4);
+    const etag = `"${sha256(want)}"`;
+    for (const inm of [etag, `W/${etag}`, `"other", ${etag}`, '*']) {
+      const r = await http(url, { headers: { 'If-None-Match': inm } });
+      expect(r.status, inm).toBe(304);
+      expect(r.body.length).toBe(0);
+      expect(r.headers.etag).toBe(etag);
+    }
+    expect((await http(url, { headers: { 'If-None-Match': '"other"' } })).status).toBe(200);
+    const ims = await http(url, { headers: { 'If-Modified-Since': new Date(fx.mtime * 1000).toUTCString() } });
+    expect(ims.status).toBe(304);
+    const ok = await http(url, { headers: { Range: 'bytes=4-11', 'If-Range': etag } });
+    expect(ok.status).toBe(206);
+    expect(ok.body.equals(want.subarray(4, 12))).toBe(true);
+    const byDate = await http(url, { headers: { Range: 'bytes=4-11', 'If-Range': new Date(fx.mtime * 1000).toUTCString() } });
+    expect(byDate.status).toBe(206);
+    for (const stale of ['"0000"', `W/${etag}`, new Date((fx.mtime - 3600) * 1000).toUTCString()]) {
+      const r = await http(url, { headers: { Range: 'bytes=4-11', 'If-Range': stale } });
+      expect(r.status, stale).toBe(200);
+      expect(r.body.equals(want)).toBe(true);
+    }
+  });
+
+  it('HEAD gives the headers without a body', async () => {
+    const want = fx.bytes.get(BIN)!;
+    const h = await http(fileUrl(fx.vid, BIN), { method: 'HEAD' });
+    expect(h.status).toBe(200);
+    expect(h.headers['content-length']).toBe(String(want.length));
+    expect(h.headers.etag).toBe(`"${sha256(want)}"`);
+    expect(h.body.length).toBe(0);
+    const hr = await http(fileUrl(fx.vid, BIN), { method: 'HEAD', headers: { Range: 'bytes=100-199' } });
+    expect(hr.status).toBe(206);
+    expect(hr.headers['content-range']).toBe(`bytes 100-199/${want.length}`);
+    expect(hr.body.length).toBe(0);
+  });
+
+  it('content types by extension; HTML as plain text; unknown types as downloads', async () => {
+    const cases: [string, string, string][] = [
+      ['国图公开课/敦煌壁画艺术/讲义.pdf', 'application/pdf', 'inline'],
+      ['国图公开课/敦煌壁画艺术/字幕.txt', 'text/plain; charset=utf-8', 'inline'],
+      ['国图公开课/中国古代建筑/介绍.html', 'text/plain; charset=utf-8', 'inline'],
+      ['老照片/北京老城门/前门 1900.jpg', 'image/jpeg', 'inline'],
+      ['老照片/北京老城门/德胜门.png', 'image/png', 'inline'],
+      ['老照片/北京老城门/正阳门.gif', 'image/gif', 'inline'],
+      [BIN, 'application/octet-stream', 'attachment'],
+    ];
+    for (const [p, type, disp] of cases) {
+      const r = await http(fileUrl(fx.vid, p), { method: 'HEAD' });
+      expect(r.status, p).toBe(200);
+      expect(r.headers['content-type'], p).toBe(type);
+      expect(String(r.headers['content-disposition']).split(';')[0], p).toBe(disp);
+    }
+    const dl = await http(fileUrl(fx.vid, '国图公开课/敦煌壁画艺术/讲义.pdf') + '?download=1', { method: 'HEAD' });
+    expect(dl.headers['content-disposition']).toMatch(/^attachment; filename="__.pdf"; filename\*=UTF-8''%E8%AE%B2%E4%B9%89\.pdf$/);
+    expect(contentDisposition('inline', "前门 (1900)'s.jpg")).toBe(`inline; filename="__ (1900)'s.jpg"; filename*=UTF-8''%E5%89%8D%E9%97%A8%20%281900%29%27s.jpg`);
+    expect(parseRange(undefined, 10)).toBeUndefined();
+    expect(parseRange('bytes=0-', 0)).toBe('unsatisfiable');
+  });
+
+  it('never serves damaged, pending or missing objects', async () => {
+    for (const p of ['地方戏专题视频/天仙配/上集.mp4', '地方戏专题视频/天仙配/下集.mp4']) {
+      const r = await http(fileUrl(fx.vid, p));
+      expect(r.status, p).toBe(404);
+      expect(r.text).toContain('这个文件暂不可用');
+      expect(r.headers.etag).toBeUndefined();
+      expect(r.headers['content-type']).toBe('text/html; charset=utf-8');
+    }
+    const missing = await http(fileUrl(fx.vid, '老照片/颐和园旧影/佛香阁.jpg'));
+    expect(missing.status).toBe(404);
+    expect(missing.text).toContain('这个文件暂不可用');
+    expect(logs.some((l) => l.includes('佛香阁.jpg'))).toBe(true);
+    logs.length = 0;
+  });
+
+  it('refuses path traversal and hostile paths before touching the filesystem', async () => {
+    const v = fx.vid;
+    const bad = [
+      `/file/${v}/../../../../etc/passwd`,
+      `/file/${v}/%2e%2e/%2e%2e/%2e%2e/etc/passwd`,
+      `/file/${v}/${encodeURIComponent('国图公开课/../../../etc/passwd')}`,
+      `/file/${v}/${encodeURIComponent('..\\..\\etc\\passwd')}`,
+      `/file/${v}//etc/passwd`,
+      `/file/${v}/%00`,
+      `/file/${v}/a%00.mp4`,
+      `/file/${v}/${'a'.repeat(9000)}`,
+      `/file/${v}/%E0%A4%A`,
+      `/file/${v}/`,
+      `/r/${v}/%00`,
+      `/c/${v}/${'x'.repeat(2000)}`,
+    ];
+    for (const p of bad) {
+      const r = await http(p);
+      expect([400, 404], p.slice(0, 80)).toContain(r.status);
+      expect(r.text).not.toContain('root:');
+      expect(r.text).not.toMatch(/at .*\.(js|ts):\d+/);
+    }
+    expect((await http(`/file/${v}/%2e%2e/%2e%2e/etc/passwd`)).status).toBe(400);
+    expect((await http(fileUrl(v, '国图公开课/不存在.mp4'))).status).toBe(404);
+    expect((await http(`/file/${v}/objects/ab`)).status).toBe(404);
+    expect((await http(`/file/abc/x`)).status).toBe(404);
+    expect((await http(`/file/${fx.vid}/catalog.sqlite`)).status).toBe(404);
+    expect(logs).toEqual([]);
+  });
+});
+
+/** Reads a zip's central directory (no dependency): names, flags, method, sizes, and entry bytes. */
+function readZip(buf: Buffer): { name: string; flags: number; method: number; size: number; data: Buffer }[] {
+  let eocd = -1;
+  for (let i = buf.length - 22; i >= 0; i--) if (buf.readUInt32LE(i) === 0x06054b50) { eocd = i; break; }
+  expect(eocd).toBeGreaterThan(0);
+  const count = buf.readUInt16LE(eocd + 10);
+  let p = buf.readUInt32LE(eocd + 16);
+  const out = [];
+  for (let n = 0; n < count; n++) {
+    expect(buf.readUInt32LE(p)).toBe(0x02014b50);
+    const flags = buf.readUInt16LE(p + 8);
+    const method = buf.readUInt16LE(p + 10);
+    const csize = buf.readUInt32LE(p + 20);
+    const size = buf.readUInt32LE(p + 24);
+    const nlen = buf.readUInt16LE(p + 28);
+    const xlen = buf.readUInt16LE(p + 30);
+    const clen = buf.readUInt16LE(p + 32);
+    const local = buf.readUInt32LE(p + 42);
+    const name = buf.subarray(p + 46, p + 46 + nlen).toString('utf8');
+    expect(buf.readUInt32LE(local)).toBe(0x04034b50);
+    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    const raw = buf.subarray(start, start + csize);
+    out.push({ name, flags, method, size, data: method === 8 ? inflateRawSync(raw) : Buffer.from(raw) });
+    p += 46 + nlen + xlen + clen;
+  }
+  return out;
+}
+
+describe('zip', () => {
+  it('streams a resource as a valid zip with UTF-8 Chinese names', async () => {
+    const r = await http(`/zip/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`);
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/zip');
+    expect(r.headers['transfer-encoding']).toBe('chunked'); // streamed while built
+    expect(r.headers['content-disposition']).toBe(`attachment; filename="${'_'.repeat(13)}.zip"; filename*=UTF-8''${encodeURIComponent('敦煌壁画艺术讲座（第一讲）.zip')}`);
+    const entries = readZip(r.body);
+    const base = '国图公开课/敦煌壁画艺术/';
+    expect(entries.map((e) => e.name).sort()).toEqual(['字幕.txt', '第1讲.mp4', '讲义.pdf'].sort());
+    for (const e of entries) {
+      expect(e.flags & 0x800, e.name).toBe(0x800); // the UTF-8 ("language encoding") flag
+      expect(e.data.equals(fx.bytes.get(base + e.name)!), e.name).toBe(true);
+      expect(e.size).toBe(fx.bytes.get(base + e.name)!.length);
+    }
+    expect(entries.find((e) => e.name === '第1讲.mp4')!.method).toBe(0); // stored
+    expect(entries.find((e) => e.name === '字幕.txt')!.method).toBe(8); // deflated
+
+    const unzip = spawnSync('unzip', ['-v'], { stdio: 'ignore' });
+    if (unzip.status === 0) {
+      const dir = await mkdtemp(join(tmpdir(), 'bookcrate-zip-'));
+      try {
+        const zf = join(dir, 'a.zip');
+        await writeFile(zf, r.body);
+        const t = spawnSync('unzip', ['-t', zf], { encoding: 'utf8' });
+        expect(t.status, t.stdout + t.stderr).toBe(0);
+        const l = spawnSync('unzip', ['-l', zf], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C.UTF-8' } });
+        expect(l.status).toBe(0);
+        for (const n of ['第1讲.mp4', '讲义.pdf', '字幕.txt']) expect(l.stdout).toContain(n);
+        const x = spawnSync('unzip', ['-p', zf, '第1讲.mp4'], { env: { ...process.env, LC_ALL: 'C.UTF-8' }, maxBuffer: 1 << 26 });
+        expect(x.status).toBe(0);
+        expect(Buffer.from(x.stdout).equals(fx.bytes.get(base + '第1讲.mp4')!)).toBe(true);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
+  it('a zip of photos keeps every name and byte; HEAD does not build it', async () => {
+    const r = await http(`/zip/${fx.vid}/${encodeURIComponent(IDS.gates)}`);
+    expect(r.status).toBe(200);
+    const entries = readZip(r.body);
+    expect(entries.map((e) => e.name).sort()).toEqual(['前门 1900.jpg', '德胜门.png', '正阳门.gif'].sort());
+    for (const e of entries) expect(e.data.equals(fx.bytes.get('老照片/北京老城门/' + e.name)!)).toBe(true);
+    const h = await http(`/zip/${fx.vid}/${encodeURIComponent(IDS.gates)}`, { method: 'HEAD' });
+    expect(h.status).toBe(200);
+    expect(h.body.length).toBe(0);
+  });
+
+  it('no zip of unavailable files; unknown resources 404', async () => {
+    expect((await http(`/zip/${fx.vid}/${encodeURIComponent(IDS.opera)}`)).status).toBe(404);
+    expect((await http(`/zip/${fx.vid}/nope`)).status).toBe(404);
+    const r = await http(`/zip/${fx.vid}/${encodeURIComponent(IDS.summerPalace)}`);
+    expect(r.status).toBe(404);
+    expect(r.text).toContain('这个文件暂不可用');
+    logs.length = 0;
+  });
+
+  it('too many zips at once get a busy page', async () => {
+    const one = await startServer({ store: fx.dir, listen: '127.0.0.1:0', maxZips: 0 });
+    try {
+      const r = await fetch(`${one.url}/zip/${fx.vid}/${encodeURIComponent(IDS.gates)}`);
+      expect(r.status).toBe(503);
+      expect(await r.text()).toContain('服务器正忙');
+    } finally {
+      await one.close();
+    }
+  });
+});
+
+/** Starts a download, reads its first chunk, and hangs up. */
+function abandon(url: string, headers: Record<string, string> = {}): Promise<void> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, headers }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+      res.once('end', resolve);
+    });
+    req.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? resolve() : reject(e)));
+    req.end();
+  });
+}
+
+const openFds = async (): Promise<number> => (await readdir('/proc/self/fd').catch(() => [])).length;
+
+describe('readers who go away', () => {
+  it('abandoned file and zip downloads free their files and zip slots', async () => {
+    const one = await startServer({ store: fx.dir, listen: '127.0.0.1:0', maxZips: 1 });
+    try {
+      // A big enough file that the response cannot fit in the socket buffers at once.
+      const before = await openFds();
+      for (let i = 0; i < 10; i++) {
+        await abandon(`${one.url}/zip/${fx.vid}/${encodeURIComponent(IDS.architecture)}`);
+        await abandon(`${one.url}${fileUrl(fx.vid, BIN)}`);
+        await abandon(`${one.url}${fileUrl(fx.vid, BIN)}`, { Range: 'bytes=1000-' });
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const after = await openFds();
+      if (before > 0) expect(after - before).toBeLessThan(5);
+      // The single zip slot is free again, and the zip is whole.
+      const r = await fetch(`${one.url}/zip/${fx.vid}/${encodeURIComponent(IDS.architecture)}`);
+      expect(r.status).toBe(200);
+      const entries = readZip(Buffer.from(await r.arrayBuffer()));
+      expect(entries.map((e) => e.name).sort()).toEqual(['介绍.html', '资料.bin']);
+      expect(entries.find((e) => e.name === '资料.bin')!.data.equals(fx.bytes.get(BIN)!)).toBe(true);
+    } finally {
+      await one.close();
+    }
+  });
+});
+
+describe('startServer', () => {
+  it('parses --listen and binds to 127.0.0.1 by default', async () => {
+    expect(parseListen('127.0.0.1:8080')).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(parseListen('[::1]:0')).toEqual({ host: '::1', port: 0 });
+    expect(parseListen('9000')).toEqual({ host: '127.0.0.1', port: 9000 });
+    expect(parseListen('0.0.0.0:80')).toEqual({ host: '0.0.0.0', port: 80 });
+    for (const bad of ['', 'localhost', '1.2.3.4:99999', '::1:80', 'a:b']) expect(() => parseListen(bad), bad).toThrow(/host:port/);
+    try {
+      const d = await startServer({ store: fx.dir });
+      expect(d.url).toBe('http://127.0.0.1:8080');
+      await d.close();
+    } catch (e) {
+      expect(isBookcrateError(e) && /already in use/.test(e.message)).toBe(true); // 8080 taken on this machine
+    }
+  });
+
+  it('refuses a folder that is not a store, and a port in use', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bookcrate-nostore-'));
+    try {
+      await expect(startServer({ store: dir, listen: '127.0.0.1:0' })).rejects.toThrow(/not a bookcrate store/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const port = new URL(srv.url).port;
+    await expect(startServer({ store: fx.dir, listen: `127.0.0.1:${port}` })).rejects.toThrow(/already in use/);
+  });
+});

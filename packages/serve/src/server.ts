@@ -1,0 +1,330 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { BookcrateError, bundlePathProblem } from '@bookcrate/format';
+import { Store, type ResourceRow, type VersionRow } from '@bookcrate/store';
+import { damagedPage } from './catalog.js';
+import { presentEntries, sendObject, sendZip, type ZipEntry } from './files.js';
+import { isLang, type Lang } from './i18n.js';
+import {
+  collectionPage, errorPage, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx,
+} from './pages.js';
+
+export interface ServeOptions {
+  /** The store directory (as given to `bookcrate import --store`). */
+  store: string;
+  /** host:port, [v6]:port or a bare port; default 127.0.0.1:8080 (only this PC). */
+  listen?: string;
+  /** The language pages use unless the reader asks for the other one with ?lang=. Default zh. */
+  lang?: Lang;
+  /** Zip downloads built at the same time; more get a "busy" page. Default 4. */
+  maxZips?: number;
+  /** Receives one line per unexpected error (the reader only ever sees a friendly page). */
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+const PER_PAGE = 50;
+const SEARCH_LIMIT = 100;
+const MAX_URL = 8192;
+const MAX_ID = 1024;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** Page responses: nothing but our own styles, media and images; no scripts, no framing. */
+const PAGE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; media-src 'self'; img-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/** File responses (a PDF opens in the browser's own viewer, which `object-src 'none'` would block). */
+const FILE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; media-src 'self'";
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen) ?? /^()()(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) {
+    throw new BookcrateError('USAGE', `--listen "${listen}" is not host:port`, { hint: 'for example --listen 127.0.0.1:8080, or --listen 0.0.0.0:8080 to let the whole library network in' });
+  }
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+class HttpError extends Error {
+  constructor(readonly status: 400 | 404 | 405 | 503, readonly kind: 'bad' | 'notFound' | 'unavailable' | 'method' | 'busy') {
+    super(kind);
+  }
+}
+const notFound = () => new HttpError(404, 'notFound');
+const badRequest = () => new HttpError(400, 'bad');
+
+function parseVid(s: string | undefined): number {
+  if (!s || !/^[1-9][0-9]{0,9}$/.test(s)) throw notFound();
+  return Number(s);
+}
+
+function checkId(s: string | undefined): string {
+  if (s === undefined || s.length === 0 || s.length > MAX_ID || s.includes('\0')) throw badRequest();
+  return s;
+}
+
+export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const defaultLang: Lang = opts.lang ?? 'zh';
+  const { host, port } = parseListen(opts.listen ?? '127.0.0.1:8080');
+  const store = await Store.open(opts.store, { readonly: true });
+  const maxZips = opts.maxZips ?? 4;
+  let zips = 0;
+
+  const current = (): VersionRow[] => store.currentVersions().filter((v) => v.state === 'complete');
+
+  /**
+   * The version a URL names, if readers may see it. A URL naming an older version of a bundle that
+   * has a newer current one is redirected there (a bookmark survives an update).
+   */
+  const versionFor = (vid: number, res: ServerResponse, rawPath: string, rawQuery: string): VersionRow | undefined => {
+    const cur = current();
+    const v = cur.find((x) => x.id === vid);
+    if (v) return v;
+    const old = store.versionById(vid);
+    const now = old && cur.find((x) => x.bundle_id === old.bundle_id);
+    if (!now) throw notFound();
+    const parts = rawPath.split('/');
+    parts[2] = String(now.id);
+    res.writeHead(302, { Location: parts.join('/') + (rawQuery ? `?${rawQuery}` : ''), 'Content-Length': 0 }).end();
+    return undefined;
+  };
+
+  const sendPage = (req: IncomingMessage, res: ServerResponse, status: number, body: string): void => {
+    const buf = Buffer.from(body, 'utf8');
+    res.setHeader('Content-Security-Policy', PAGE_CSP);
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.setHeader('Content-Length', buf.length);
+    res.setHeader('Cache-Control', 'no-cache');
+    res.writeHead(status);
+    res.end(req.method === 'HEAD' ? undefined : buf);
+  };
+
+  const sendError = (req: IncomingMessage, res: ServerResponse, ctx: PageCtx, e: HttpError | 'internal'): void => {
+    const t = ctx.t;
+    const [status, title, text] =
+      e === 'internal' ? [500, t.errorTitle, t.errorText]
+      : e.kind === 'bad' ? [400, t.badRequestTitle, t.badRequestText]
+      : e.kind === 'method' ? [405, t.methodTitle, t.methodText]
+      : e.kind === 'busy' ? [503, t.busyTitle, t.busyText]
+      : e.kind === 'unavailable' ? [404, t.fileUnavailableTitle, t.fileUnavailableText]
+      : [404, t.notFoundTitle, t.notFoundText];
+    if (status === 405) res.setHeader('Allow', 'GET, HEAD');
+    if (status === 503) res.setHeader('Retry-After', '60');
+    for (const h of ['Content-Disposition', 'Content-Range', 'ETag', 'Last-Modified', 'Accept-Ranges']) res.removeHeader(h);
+    sendPage(req, res, status, errorPage(ctx, title, text));
+  };
+
+  async function route(req: IncomingMessage, res: ServerResponse, ctx: PageCtx, segs: string[], rawPath: string, rawQuery: string): Promise<void> {
+    const q = ctx.query;
+    const [head, a, b] = segs;
+    if (head === '' && segs.length === 1) {
+      const groups = current().map((v) => ({ version: v, collections: store.collections(v.id) }));
+      return sendPage(req, res, 200, homePage(ctx, groups));
+    }
+    if (head === 'c' && segs.length === 3) {
+      const v = versionFor(parseVid(a), res, rawPath, rawQuery);
+      if (!v) return;
+      const cid = checkId(b);
+      const c = store.collections(v.id).find((x) => x.id === cid);
+      if (!c) throw notFound();
+      const pages = Math.max(1, Math.ceil(c.resources / PER_PAGE));
+      const pageParam = q.get('page') ?? '1';
+      const page = /^[1-9][0-9]{0,6}$/.test(pageParam) ? Math.min(Number(pageParam), pages) : 1;
+      const rows = store.resources(v.id, c.id, PER_PAGE, (page - 1) * PER_PAGE);
+      return sendPage(req, res, 200, collectionPage(ctx, v, c, rows, page, pages));
+    }
+    if (head === 'r' && segs.length === 3) {
+      const v = versionFor(parseVid(a), res, rawPath, rawQuery);
+      if (!v) return;
+      const r = store.resource(v.id, checkId(b));
+      if (!r) throw notFound();
+      const col = store.collections(v.id).find((x) => x.id === r.collection);
+      return sendPage(req, res, 200, resourcePage(ctx, v, col, r, store.filesOf(v.id, r.id)));
+    }
+    if (head === 'file' && segs.length >= 3) {
+      const v = versionFor(parseVid(a), res, rawPath, rawQuery);
+      if (!v) return;
+      const path = segs.slice(2).join('/');
+      if (bundlePathProblem(path)) throw badRequest();
+      const f = store.file(v.id, path);
+      if (!f || f.type !== 'file') throw notFound();
+      if (f.state !== 'present' || !f.sha256 || !SHA256.test(f.sha256)) throw new HttpError(404, 'unavailable');
+      res.setHeader('Content-Security-Policy', FILE_CSP);
+      const sent = await sendObject(req, res, {
+        objectPath: store.paths.object(f.sha256), sha256: f.sha256, size: f.size, mtime: f.mtime,
+        name: path.slice(path.lastIndexOf('/') + 1), download: q.get('download') === '1',
+      });
+      if (sent === 'missing') {
+        opts.log?.(`serve: object ${f.sha256} of ${path} (version ${v.id}) is missing or has the wrong size in the store`);
+        throw new HttpError(404, 'unavailable');
+      }
+      return;
+    }
+    if (head === 'zip' && segs.length === 3) {
+      const v = versionFor(parseVid(a), res, rawPath, rawQuery);
+      if (!v) return;
+      const r = store.resource(v.id, checkId(b));
+      if (!r) throw notFound();
+      const files = store.filesOf(v.id, r.id).filter((f) => f.type === 'file' && f.state === 'present' && !!f.sha256 && SHA256.test(f.sha256));
+      if (files.length === 0) throw new HttpError(404, 'unavailable');
+      // Entry names are the paths below the resource's common folder.
+      const dirs = files.map((f) => f.path.split('/').slice(0, -1));
+      let common = dirs[0]!.length;
+      for (const d of dirs) {
+        let i = 0;
+        while (i < common && d[i] === dirs[0]![i]) i++;
+        common = i;
+      }
+      const entries: ZipEntry[] = files.map((f) => ({
+        objectPath: store.paths.object(f.sha256!), size: f.size, mtime: f.mtime,
+        name: f.path.split('/').slice(common).join('/'),
+      }));
+      if (zips >= maxZips) throw new HttpError(503, 'busy');
+      zips++;
+      try {
+        const ok = await presentEntries(entries);
+        if (ok.length !== entries.length) {
+          opts.log?.(`serve: ${entries.length - ok.length} object(s) of resource ${r.id} (version ${v.id}) are missing from the store`);
+        }
+        if (ok.length === 0) throw new HttpError(404, 'unavailable');
+        res.setHeader('Content-Security-Policy', FILE_CSP);
+        const zipName = `${r.title.replace(/[\\/:*?"<>|\x00-\x1f]/g, '_').slice(0, 120) || 'download'}.zip`;
+        await sendZip(req, res, zipName, ok);
+      } finally {
+        zips--;
+      }
+      return;
+    }
+    if (head === 'search' && segs.length === 1) {
+      const query = (q.get('q') ?? '').trim().slice(0, 200);
+      const results: { vid: number; r: ResourceRow; collectionTitle?: string }[] = [];
+      let truncated = false;
+      if (query) {
+        for (const v of current()) {
+          const titles = new Map(store.collections(v.id).map((c) => [c.id, c.title]));
+          let rows: ResourceRow[] = [];
+          try {
+            rows = store.search(v.id, query, SEARCH_LIMIT + 1);
+          } catch {
+            rows = []; // a query FTS cannot parse finds nothing, it is not an error
+          }
+          for (const r of rows) results.push({ vid: v.id, r, collectionTitle: titles.get(r.collection) });
+        }
+        if (results.length > SEARCH_LIMIT) {
+          truncated = true;
+          results.length = SEARCH_LIMIT;
+        }
+      }
+      return sendPage(req, res, 200, searchPage(ctx, query, results, truncated, SEARCH_LIMIT));
+    }
+    if (head === 'status' && segs.length === 1) {
+      const versions = store.allVersions().reverse().map((v) => {
+        const vols = store.volumeStates(v.id);
+        const done = vols.filter((x) => x.state === 'done').map((x) => x.volume);
+        const awaited: number[] = [];
+        for (let i = 1; i <= v.volumes; i++) if (!done.includes(i)) awaited.push(i);
+        return { v, counts: store.fileCounts(v.id), volumesIn: done, volumesAwaited: awaited };
+      });
+      return sendPage(req, res, 200, statusPage(ctx, { versions, imports: store.imports(20), damaged: damagedPage(store.db, 500) }));
+    }
+    if (head === 'favicon.ico' && segs.length === 1) {
+      res.writeHead(204).end();
+      return;
+    }
+    throw notFound();
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('Content-Security-Policy', PAGE_CSP);
+    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    const raw = req.url ?? '/';
+    const qi = raw.indexOf('?');
+    const rawPath = qi < 0 ? raw : raw.slice(0, qi);
+    const rawQuery = qi < 0 ? '' : raw.slice(qi + 1);
+    let query: URLSearchParams;
+    try {
+      query = new URLSearchParams(rawQuery);
+    } catch {
+      query = new URLSearchParams();
+    }
+    const asked = query.get('lang');
+    const lang: Lang = isLang(asked) ? asked : defaultLang;
+    // The language switch links back to this path: never one a browser would read as another host (//x, /\x).
+    const selfPath = rawPath.length <= MAX_URL && /^\/(?![/\\])/.test(rawPath) && !/[\\\s]/.test(rawPath) ? rawPath : '/';
+    const ctx = pageCtx(lang, defaultLang, selfPath, query);
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method');
+      if (raw.length > MAX_URL || !rawPath.startsWith('/')) throw badRequest();
+      const rawSegs = rawPath.split('/').slice(1);
+      // Dot segments are refused before anything else: in raw or percent-encoded form.
+      const segs = rawSegs.map((s) => {
+        let d: string;
+        try {
+          d = decodeURIComponent(s);
+        } catch {
+          throw badRequest();
+        }
+        if (d === '.' || d === '..' || d.includes('\0')) throw badRequest();
+        return d;
+      });
+      await route(req, res, ctx, segs, rawPath, rawQuery);
+    } catch (e) {
+      if (res.headersSent) {
+        if (!(e instanceof HttpError)) opts.log?.(`serve: ${req.method} ${raw}: ${(e as Error)?.stack ?? String(e)}`);
+        res.destroy();
+        return;
+      }
+      if (e instanceof HttpError) return sendError(req, res, ctx, e);
+      opts.log?.(`serve: ${req.method} ${raw}: ${(e as Error)?.stack ?? String(e)}`);
+      sendError(req, res, ctx, 'internal');
+    }
+  }
+
+  const server = createServer({ requestTimeout: 60_000, headersTimeout: 30_000 }, (req, res) => {
+    void handle(req, res);
+  });
+  // A request Node cannot parse gets a bare 400 and the connection is closed.
+  server.on('clientError', (_e, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    store.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new BookcrateError(code === 'EADDRINUSE' ? 'USAGE' : 'IO', `cannot listen on ${host}:${port}: ${code === 'EADDRINUSE' ? 'the port is already in use' : (e as Error).message}`, {
+      hint: code === 'EADDRINUSE' ? 'stop the other server or choose another port with --listen 127.0.0.1:8081' : 'check the --listen address: it must be an address of this PC',
+      cause: e,
+    });
+  }
+  const addr = server.address();
+  const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closed = false;
+  return {
+    url: `http://${urlHost}:${actualPort}`,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // Downloads in flight are cut: the reader's browser can resume them with Range.
+        setTimeout(() => server.closeAllConnections(), 1000).unref();
+      });
+      store.close();
+    },
+  };
+}
