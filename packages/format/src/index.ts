@@ -10,3 +10,5 @@ export * from './names.js';
 export * from './plan.js';
 export * from './csv.js';
 export * from './recipe.js';
+export * from './chunks.js';
+export * from './pointer.js';

@@ -43,6 +43,8 @@ export interface Root {
     volumes: VolumeInfo[];
     members: TreeRef;
   };
+  /** The network form only: chunk lists of large files (docs/repository.md, "Chunks"). */
+  chunks?: TreeRef;
 }
 
 function fail(what: string): never {
@@ -99,6 +101,7 @@ export function decodeRoot(bytes: Buffer): Root {
     });
     root.layout = { set: l.set, segmentSize: l.segmentSize, volumes: l.volumes, members: assertTreeRef(l.members, 'root.json layout.members') };
   }
+  if ((o as { chunks?: unknown }).chunks !== undefined) root.chunks = assertTreeRef(o.chunks, 'root.json chunks');
   return root;
 }
 

@@ -37,3 +37,23 @@ export function formatSize(bytes: number): string {
   }
   return i === 0 ? `${bytes} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[i]}`;
 }
+
+/** Parses a duration like 10m, 2h, 14d, 90s. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m) {
+    throw new BookcrateError('USAGE', `${flag} "${text}" is not a duration`, { hint: 'write it like 90s, 10m, 2h or 14d' });
+  }
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** Parses a transfer rate like 2MB/s, 500KiB/s or 1.5MiB (per second implied); 0 means unlimited. */
+export function parseRate(text: string, flag: string): number {
+  const body = text.trim().replace(/\/s$/i, '');
+  try {
+    return parseSize(body, flag);
+  } catch {
+    throw new BookcrateError('USAGE', `${flag} "${text}" is not a rate`, { hint: 'write it like 2MB/s or 500KiB/s (bytes per second; 135 Mbit/s is about 16MB/s)' });
+  }
+}

@@ -31,7 +31,7 @@ export interface TreeShape {
   rootMax: number; // at most this many refs stand in the root before another index level is added
 }
 
-export const DEFAULT_TREE_SHAPE: TreeShape = { leafAverage: 256, indexAverage: 64, maxPartBytes: 1 << 20, rootMax: 256 };
+export const DEFAULT_TREE_SHAPE: TreeShape = { leafAverage: 64, indexAverage: 64, maxPartBytes: 1 << 20, rootMax: 256 };
 
 /** Receives each finished part; the caller stores it (on a volume, in a repository) under its hash. */
 export type PartSink = (bytes: Buffer, sha256: string) => void | Promise<void>;
@@ -177,4 +177,60 @@ export async function* readTreeLines(tree: TreeRef, load: PartLoader, name: stri
     }
   }
   yield* walk(tree.parts, tree.depth);
+}
+
+/**
+ * Finds entries by key in a tree without reading the whole tree: from the root down, it loads only
+ * the one part per level whose range can hold the key. Lookups in increasing key order reuse the
+ * parts already loaded (one per level is kept), so walking a sorted list of k keys loads about the
+ * parts those keys live in and nothing else. Every part is checked against its parent's hash.
+ */
+export class TreeLookup {
+  /** levels[d]: the loaded part at depth d (0 = just below the root) and its decoded lines. */
+  private readonly levels: { sha256: string; lines: string[]; refs?: PartRef[] }[] = [];
+
+  constructor(
+    private readonly tree: TreeRef,
+    private readonly load: PartLoader,
+    private readonly keyOf: (line: string) => string,
+    private readonly name: string,
+  ) {}
+
+  async get(key: string): Promise<string | undefined> {
+    let refs = this.tree.parts;
+    for (let d = 0; d < this.tree.depth; d++) {
+      const ref = lastAtOrBefore(refs, key);
+      if (!ref) return undefined;
+      let level = this.levels[d];
+      if (level?.sha256 !== ref.sha256) {
+        const bytes = await this.load(ref);
+        if (bytes.length !== ref.size || createHash('sha256').update(bytes).digest('hex') !== ref.sha256) {
+          throw new BookcrateError('DAMAGED', `manifest part ${ref.sha256} of the ${this.name} list is damaged (its hash does not match)`, { details: { part: ref.sha256 } });
+        }
+        const text = bytes.toString('utf8');
+        const lines = text.length === 0 ? [] : text.slice(0, -1).split('\n');
+        level = { sha256: ref.sha256, lines };
+        if (d < this.tree.depth - 1) level.refs = lines.map((l) => decodePartRef(l, `index part ${ref.sha256}`));
+        this.levels[d] = level;
+        this.levels.length = d + 1;
+      }
+      if (d === this.tree.depth - 1) {
+        for (const line of level.lines) if (this.keyOf(line) === key) return line;
+        return undefined;
+      }
+      refs = level.refs!;
+    }
+    return undefined;
+  }
+}
+
+function lastAtOrBefore(refs: PartRef[], key: string): PartRef | undefined {
+  let lo = 0;
+  let hi = refs.length; // first index whose `first` is after key
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareKeys(refs[mid]!.first, key) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo === 0 ? undefined : refs[lo - 1];
 }
