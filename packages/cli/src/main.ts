@@ -111,6 +111,22 @@ Example:
 ${EXIT_HELP}`)
     .action((o) => run(async () => (await import('./commands/status.js')).statusCommand(o))());
 
+  program
+    .command('serve')
+    .description('the county library\'s web server for readers: browse, search, stream, download')
+    .requiredOption('--store <dir>', 'the library store (filled by bookcrate import or mirror)')
+    .option('--listen <host:port>', 'where to listen; 0.0.0.0:8080 lets the whole library network in', '127.0.0.1:8080')
+    .option('--lang <lang>', 'zh or en: the language of pages unless a reader picks the other (default zh)')
+    .addHelpText('after', `
+Examples:
+  bookcrate serve --store /srv/library
+  bookcrate serve --store D:\\library --listen 0.0.0.0:8080
+
+Read-only: it never changes the store, so it can run while an import or a mirror round works;
+readers see the previous version until the new one is complete. Stop it with Ctrl-C.
+${EXIT_HELP}`)
+    .action((o) => run(async () => (await import('./commands/serve.js')).serveCommand(o))());
+
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;
