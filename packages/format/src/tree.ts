@@ -234,3 +234,24 @@ function lastAtOrBefore(refs: PartRef[], key: string): PartRef | undefined {
   }
   return lo === 0 ? undefined : refs[lo - 1];
 }
+
+/**
+ * Every part of a tree (index parts and leaves), reading only the index parts: what a store keeps
+ * or a collector must not delete. Index parts are checked against their parent's hash.
+ */
+export async function* treePartRefs(tree: TreeRef, load: PartLoader, name: string): AsyncGenerator<PartRef> {
+  async function* walk(refs: PartRef[], depth: number): AsyncGenerator<PartRef> {
+    for (const ref of refs) {
+      yield ref;
+      if (depth === 1) continue;
+      const bytes = await load(ref);
+      if (bytes.length !== ref.size || createHash('sha256').update(bytes).digest('hex') !== ref.sha256) {
+        throw new BookcrateError('DAMAGED', `manifest part ${ref.sha256} of the ${name} list is damaged (its hash does not match)`, { details: { part: ref.sha256 } });
+      }
+      const text = bytes.toString('utf8');
+      const lines = text.length === 0 ? [] : text.slice(0, -1).split('\n');
+      yield* walk(lines.map((l) => decodePartRef(l, `index part ${ref.sha256}`)), depth - 1);
+    }
+  }
+  yield* walk(tree.parts, tree.depth);
+}

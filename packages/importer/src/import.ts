@@ -3,10 +3,10 @@ import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BookcrateError, encodeMemberHeader, formatFingerprint, initHashing, keyFingerprint,
-  loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, type FileEntry, type MemberEntry,
+  loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry,
 } from '@bookcrate/format';
 import { ChunkReader, openVolume, placedEntries, resourceEntries, segmentChunks, volumePaths, type OpenVolume } from '@bookcrate/volume';
-import { ObjectWriter, Store, publishTree, storeIoError, syncObjects, type VersionRow } from '@bookcrate/store';
+import { ObjectWriter, Store, publishTree, savePart, storeIoError, syncObjects, type VersionRow } from '@bookcrate/store';
 
 export interface ImportOptions {
   volume: string; // a volume directory
@@ -156,6 +156,7 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
       })(),
       resourceEntries(vol));
   }
+  await keepManifestParts(store, vol);
   const vid = version.id;
   store.startVolume(vid, me);
   const importId = store.startImport(vid, me, opts.volume);
@@ -335,6 +336,23 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
 }
 
 /** Writes the object of a split file once all its parts are in tmp/parts; 'waiting' while some are not. */
+/**
+ * Keeps the files and resources parts of the disk's manifest in the store: a mirror round after
+ * this import then reads every unchanged part locally and fetches only the parts that changed
+ * (the network form shares these parts, docs/repository.md). Cheap: the parts are small and
+ * already in the page cache from reading the manifest.
+ */
+async function keepManifestParts(store: Store, vol: OpenVolume): Promise<void> {
+  for (const [tree, name] of [[vol.root.files, 'files'], [vol.root.resources, 'resources']] as const) {
+    for await (const ref of treePartRefs(tree, vol.loadPart, name)) {
+      if (await stat(store.paths.part(ref.sha256)).then((st) => st.size === ref.size, () => false)) continue;
+      const bytes = await vol.loadPart(ref);
+      // A damaged part is not kept (the import itself reports the damage when it reads the tree).
+      if (bytes.length === ref.size && sha256Hex(bytes) === ref.sha256) await savePart(store, ref.sha256, bytes);
+    }
+  }
+}
+
 async function assembleParts(store: Store, entry: FileEntry, members: MemberEntry[], pending: Pending): Promise<'present' | 'damaged' | 'waiting'> {
   const paths = members.map((m) => join(store.paths.tmp, 'parts', `${entry.sha256}-${m.at ?? 0}`));
   for (const p of paths) if (!(await stat(p).then(() => true, () => false))) return 'waiting';

@@ -3,3 +3,4 @@ export * from './lock.js';
 export * from './store.js';
 export * from './objects.js';
 export * from './tree.js';
+export * from './parts.js';

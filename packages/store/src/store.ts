@@ -9,6 +9,8 @@ export const storePaths = (dir: string) => ({
   catalog: join(dir, 'catalog.sqlite'),
   objects: join(dir, 'objects'),
   object: (sha256: string) => join(dir, 'objects', sha256.slice(0, 2), sha256),
+  parts: join(dir, 'parts'),
+  part: (sha256: string) => join(dir, 'parts', sha256.slice(0, 2), `${sha256}.jsonl`),
   tmp: join(dir, 'tmp'),
   library: join(dir, 'library'),
   versions: join(dir, 'library', '.versions'),
@@ -29,6 +31,7 @@ export interface VersionRow {
   state: 'importing' | 'complete';
   is_current: number;
   completed_at: string | null;
+  origin: 'disk' | 'network';
 }
 
 const now = (): string => new Date().toISOString();
@@ -48,7 +51,7 @@ export class Store {
   static async open(dir: string, opts: { create?: boolean; readonly?: boolean } = {}): Promise<Store> {
     const p = storePaths(dir);
     if (opts.create) {
-      for (const d of [dir, p.objects, p.tmp, p.library, p.versions]) {
+      for (const d of [dir, p.objects, p.parts, p.tmp, p.library, p.versions]) {
         try {
           await mkdir(d, { recursive: true });
         } catch (e) {
@@ -109,6 +112,7 @@ export class Store {
   async addVersion(
     root: Root, rootBytes: Buffer, sigBytes: Buffer, rootSha256: string,
     files: AsyncIterable<{ entry: FileEntry; volume: number }>, resources: AsyncIterable<ResourceEntry>,
+    origin: 'disk' | 'network' = 'disk',
   ): Promise<VersionRow> {
     const db = this.db;
     const existing = this.version(root.bundle.id, root.bundle.version);
@@ -150,10 +154,10 @@ export class Store {
       db.transaction(() => {
         const insCol = db.prepare('INSERT INTO collections (version_id, id, title, path, files, bytes, position) VALUES (?, ?, ?, ?, ?, ?, ?)');
         root.collections.forEach((c: CollectionInfo, i) => insCol.run(id, c.id, c.title, c.path, c.files, c.bytes, i));
-        db.prepare(`INSERT INTO versions (id, bundle_id, version, set_id, title, created, root_sha256, root_json, root_sig, volumes, files, bytes, state)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'importing')`).run(
-          id, root.bundle.id, root.bundle.version, root.layout?.set ?? '', root.bundle.title, root.bundle.created, rootSha256,
-          rootBytes, sigBytes, root.layout?.volumes.length ?? 0, root.totals.files + root.totals.dirs, root.totals.bytes,
+        db.prepare(`INSERT INTO versions (id, bundle_id, version, set_id, title, created, root_sha256, root_json, root_sig, volumes, files, bytes, state, origin)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'importing', ?)`).run(
+          id, root.bundle.id, root.bundle.version, root.layout?.set ?? rootSha256.slice(0, 16), root.bundle.title, root.bundle.created, rootSha256,
+          rootBytes, sigBytes, root.layout?.volumes.length ?? 0, root.totals.files + root.totals.dirs, root.totals.bytes, origin,
         );
       })();
     } finally {
@@ -257,6 +261,133 @@ export class Store {
 
   imports(limit = 50): { id: number; version_id: number; volume: number; source: string; started_at: string; finished_at: string | null; state: string; report: string | null }[] {
     return this.db.prepare('SELECT * FROM imports ORDER BY id DESC LIMIT ?').all(limit) as never;
+  }
+
+  // ---- the network (mirror): pointers, missing content, rounds, collection ----
+
+  versionByRoot(rootSha256: string): (VersionRow & { root_json: Buffer; root_sig: Buffer }) | undefined {
+    return this.db.prepare('SELECT * FROM versions WHERE root_sha256 = ?').get(rootSha256) as never;
+  }
+
+  currentVersion(bundleId: string): VersionRow | undefined {
+    return this.db.prepare('SELECT * FROM versions WHERE bundle_id = ? AND is_current = 1').get(bundleId) as VersionRow | undefined;
+  }
+
+  /** Keeps the newest verified pointer of a version (a renewed pointer replaces an older one). */
+  savePointer(p: { bundle: string; version: number; issued: string; expires: string }, bytes: Buffer): void {
+    this.db.prepare(`INSERT INTO pointers (bundle_id, version, issued, expires, bytes, fetched_at) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (bundle_id, version) DO UPDATE SET issued = excluded.issued, expires = excluded.expires, bytes = excluded.bytes, fetched_at = excluded.fetched_at
+      WHERE excluded.issued > pointers.issued`).run(p.bundle, p.version, p.issued, p.expires, bytes, now());
+  }
+
+  /** The pointer a mirror serves on: the one of the bundle's current (complete) version. */
+  servedPointer(bundleId?: string): { bundle_id: string; version: number; bytes: Buffer; expires: string } | undefined {
+    return this.db.prepare(`SELECT p.bundle_id, p.version, p.bytes, p.expires FROM pointers p
+      JOIN versions v ON v.bundle_id = p.bundle_id AND v.version = p.version AND v.is_current = 1
+      WHERE (? IS NULL OR p.bundle_id = ?) ORDER BY p.issued DESC LIMIT 1`).get(bundleId ?? null, bundleId ?? null) as never;
+  }
+
+  /** Files and empty folders whose object is already durable become present (renames cost nothing). */
+  markPresentFromObjects(versionId: number): number {
+    return this.db.prepare(`UPDATE files SET state = 'present' WHERE version_id = ? AND state <> 'present'
+      AND (type = 'dir' OR EXISTS (SELECT 1 FROM objects o WHERE o.sha256 = files.sha256))`).run(versionId).changes;
+  }
+
+  /** Content a version still lacks (pending or damaged), one row per object, in path order of its first file. */
+  *missingObjects(versionId: number): IterableIterator<{ sha256: string; size: number; path: string }> {
+    yield* this.db.prepare(`SELECT sha256, size, min(path) AS path FROM files
+      WHERE version_id = ? AND type = 'file' AND state <> 'present' GROUP BY sha256 ORDER BY path`).iterate(versionId) as IterableIterator<never>;
+  }
+
+  missingCount(versionId: number): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state <> \'present\'').get(versionId) as { n: number }).n;
+  }
+
+  /** Admits fetched objects (already synced to disk): their rows, every file of the version with their hash, no longer damaged. */
+  commitObjects(versionId: number, objects: { sha256: string; size: number }[]): void {
+    if (objects.length === 0) return;
+    const db = this.db;
+    const t = now();
+    db.transaction(() => {
+      const obj = db.prepare('INSERT OR IGNORE INTO objects (sha256, size, added_at) VALUES (?, ?, ?)');
+      const pres = db.prepare('UPDATE files SET state = \'present\' WHERE version_id = ? AND sha256 = ?');
+      const undam = db.prepare('DELETE FROM damaged WHERE version_id = ? AND sha256 = ?');
+      const ungc = db.prepare('DELETE FROM gc_candidates WHERE sha256 = ?');
+      for (const o of objects) {
+        obj.run(o.sha256, o.size, t);
+        pres.run(versionId, o.sha256);
+        undam.run(versionId, o.sha256);
+        ungc.run(o.sha256);
+      }
+    })();
+  }
+
+  /** The present file of a version at a path, if its object is durable (a mirror's seed for chunk reuse). */
+  presentFile(versionId: number, path: string): { sha256: string; size: number } | undefined {
+    return this.db.prepare(`SELECT f.sha256, f.size FROM files f JOIN objects o ON o.sha256 = f.sha256
+      WHERE f.version_id = ? AND f.path = ? AND f.type = 'file' AND f.state = 'present'`).get(versionId, path) as never;
+  }
+
+  startRound(upstream: string): number {
+    return Number(this.db.prepare('INSERT INTO mirror_rounds (upstream, started_at) VALUES (?, ?)').run(upstream, now()).lastInsertRowid);
+  }
+
+  finishRound(id: number, r: { outcome: string; version: number | null; bytes: number; objects: number; report: unknown }): void {
+    this.db.prepare('UPDATE mirror_rounds SET finished_at = ?, outcome = ?, version = ?, bytes = ?, objects = ?, report = ? WHERE id = ?')
+      .run(now(), r.outcome, r.version, r.bytes, r.objects, JSON.stringify(r.report), id);
+  }
+
+  rounds(limit = 20): { id: number; upstream: string; started_at: string; finished_at: string | null; outcome: string | null; version: number | null; bytes: number; objects: number; report: string | null }[] {
+    return this.db.prepare('SELECT * FROM mirror_rounds ORDER BY id DESC LIMIT ?').all(limit) as never;
+  }
+
+  /**
+   * Forgets versions of a bundle other than its current one and the one before it (the catalog
+   * rows only; the browsable tree of a non-current version is already gone).
+   */
+  dropOldVersions(bundleId: string): number[] {
+    const keep = this.db.prepare(`SELECT id FROM versions WHERE bundle_id = ? AND state = 'complete' ORDER BY version DESC LIMIT 2`).all(bundleId) as { id: number }[];
+    const newest = this.newestVersion(bundleId);
+    const keepIds = new Set([...keep.map((k) => k.id), ...(newest ? [newest.id] : [])]);
+    const drop = (this.db.prepare('SELECT id FROM versions WHERE bundle_id = ?').all(bundleId) as { id: number }[]).map((r) => r.id).filter((id) => !keepIds.has(id));
+    if (drop.length === 0) return [];
+    this.db.transaction(() => {
+      for (const id of drop) {
+        for (const t of ['files', 'resources', 'collections', 'volumes', 'import_segments', 'damaged']) this.db.prepare(`DELETE FROM ${t} WHERE version_id = ?`).run(id);
+        this.db.prepare('DELETE FROM imports WHERE version_id = ?').run(id);
+        this.db.prepare('DELETE FROM versions WHERE id = ?').run(id);
+      }
+    })();
+    return drop;
+  }
+
+  /**
+   * Objects no file of any version uses: newly unused ones are noted with the time, and those
+   * unused for longer than `retentionMs` are returned and forgotten (the caller deletes the files,
+   * after this commit, so a crash in between leaves only untracked files, never a row without bytes).
+   */
+  collectObjects(retentionMs: number): string[] {
+    const t = now();
+    const cutoff = new Date(Date.now() - retentionMs).toISOString();
+    let expired: string[] = [];
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT OR IGNORE INTO gc_candidates (sha256, since)
+        SELECT o.sha256, ? FROM objects o WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = o.sha256)`).run(t);
+      this.db.prepare('DELETE FROM gc_candidates WHERE EXISTS (SELECT 1 FROM files f WHERE f.sha256 = gc_candidates.sha256)').run();
+      expired = (this.db.prepare('SELECT sha256 FROM gc_candidates WHERE since <= ?').all(cutoff) as { sha256: string }[]).map((r) => r.sha256);
+      const delObj = this.db.prepare('DELETE FROM objects WHERE sha256 = ?');
+      const delCand = this.db.prepare('DELETE FROM gc_candidates WHERE sha256 = ?');
+      for (const sha of expired) {
+        delObj.run(sha);
+        delCand.run(sha);
+      }
+    })();
+    return expired;
+  }
+
+  /** Whether an object is durable and its size (for serving it on to a lower tier). */
+  objectInfo(sha256: string): { size: number } | undefined {
+    return this.db.prepare('SELECT size FROM objects WHERE sha256 = ?').get(sha256) as never;
   }
 
   // ---- reading, for serve ----
