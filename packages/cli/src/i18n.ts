@@ -38,6 +38,8 @@ const en = {
   statusFiles: (files: number, present: number, damaged: number, pending: number) => `  files: ${files} (present ${present}, damaged ${damaged}, awaiting a volume ${pending})`,
   statusKey: (fp: string) => `Trusted center key: ${fp}`,
   statusImports: 'Recent imports:',
+  statusRounds: 'Recent mirror rounds:',
+  statusRunning: 'running',
 };
 
 const zh: typeof en = {
@@ -80,6 +82,8 @@ const zh: typeof en = {
   statusFiles: (files, present, damaged, pending) => `  文件：共 ${files} 个（已有 ${present}，损坏 ${damaged}，待导入 ${pending}）`,
   statusKey: (fp) => `已信任的中心密钥：${fp}`,
   statusImports: '最近的导入：',
+  statusRounds: '最近的同步：',
+  statusRunning: '进行中',
 };
 
 export function messages(lang: Lang): typeof en {

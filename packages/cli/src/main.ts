@@ -127,6 +127,40 @@ readers see the previous version until the new one is complete. Stop it with Ctr
 ${EXIT_HELP}`)
     .action((o) => run(async () => (await import('./commands/serve.js')).serveCommand(o))());
 
+  program
+    .command('mirror')
+    .description('keep a store current from an upstream repository, and serve it to the tier below')
+    .requiredOption('--upstream <url>', 'the repository: the center\'s (nginx) or another mirror\'s --listen address')
+    .requiredOption('--store <dir>', 'the library store to keep current (created if missing)')
+    .option('--trust <center.pub>', 'the center\'s public key, pinned if the store has none yet')
+    .option('--interval <duration>', 'time between rounds', '10m')
+    .option('--bwlimit <rate>', 'bandwidth limit for all transfers, e.g. 2MB/s (default: none)')
+    .option('--concurrency <n>', 'objects fetched at the same time', '4')
+    .option('--once', 'one round, then exit with a code that says how it ended (for cron)')
+    .option('--listen <host:port>', 'serve the store to the tier below, plus /status and /metrics')
+    .option('--token-file <file>', 'send the bearer token in this file to the upstream')
+    .option('--ca <file.pem>', 'also trust this CA certificate for an https upstream')
+    .option('--gc-after <duration>', 'delete objects no version uses after this long', '7d')
+    .option('--stall-timeout <duration>', 'give up on a request that receives nothing for this long (it is retried)', '30s')
+    .option('--json', 'with --once: the result as JSON (logs are always JSON lines on stdout)')
+    .addHelpText('after', `
+Examples:
+  bookcrate mirror --upstream http://repo.center.lan/ndlp-2026/ --store /srv/library --trust center.pub --listen 0.0.0.0:8081
+  bookcrate mirror --upstream http://mirror.city.lan:8081/ --store /srv/library --once --bwlimit 2MB/s
+
+Each round: the signed pointer (one small request when nothing changed), the manifest parts that
+changed, the content that is missing (changed ranges only for large files), then one atomic switch.
+Files an import recorded as damaged or missing are fetched too. SIGTERM ends the round cleanly.
+
+With --once the exit code says how the round ended:
+  0   the store holds a verified version at least as new as the one it held
+  1   the upstream served bytes that do not match what the center signed (nothing was admitted)
+  3   refused: bad signature, key not trusted, an older version (rollback) or an expired pointer
+  4   could not finish (network, upstream errors, full disk); the next round continues
+  6   another bookcrate is writing to the store
+${EXIT_HELP}`)
+    .action((o) => run(async () => (await import('./commands/mirror.js')).mirrorCommand(o))());
+
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;

@@ -293,10 +293,19 @@ export class Store {
       AND (type = 'dir' OR EXISTS (SELECT 1 FROM objects o WHERE o.sha256 = files.sha256))`).run(versionId).changes;
   }
 
-  /** Content a version still lacks (pending or damaged), one row per object, in path order of its first file. */
-  *missingObjects(versionId: number): IterableIterator<{ sha256: string; size: number; path: string }> {
-    yield* this.db.prepare(`SELECT sha256, size, min(path) AS path FROM files
-      WHERE version_id = ? AND type = 'file' AND state <> 'present' GROUP BY sha256 ORDER BY path`).iterate(versionId) as IterableIterator<never>;
+  /**
+   * A page of the files a version still lacks (pending or damaged), in path order after `after`:
+   * pages keep a first sync of a million files in flat memory.
+   */
+  missingPage(versionId: number, after: string, limit = 500): { sha256: string; size: number; path: string }[] {
+    return this.db.prepare(`SELECT sha256, size, path FROM files WHERE version_id = ? AND type = 'file' AND state <> 'present' AND path > ?
+      ORDER BY path LIMIT ?`).all(versionId, after, limit) as never;
+  }
+
+  /** Distinct objects a version still lacks, and their bytes. */
+  missingTotals(versionId: number): { objects: number; bytes: number } {
+    return this.db.prepare(`SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM
+      (SELECT sha256, max(size) AS size FROM files WHERE version_id = ? AND type = 'file' AND state <> 'present' GROUP BY sha256)`).get(versionId) as never;
   }
 
   missingCount(versionId: number): number {

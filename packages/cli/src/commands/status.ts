@@ -1,4 +1,4 @@
-import { formatFingerprint } from '@bookcrate/format';
+import { formatFingerprint, formatSize } from '@bookcrate/format';
 import { Store } from '@bookcrate/store';
 import { detectLang, messages } from '../i18n.js';
 import { printJson } from '../output.js';
@@ -18,8 +18,9 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     });
     const keys = store.trustedKeys().map((k) => ({ fingerprint: k.fingerprint, source: k.source, pinnedAt: k.pinned_at }));
     const imports = store.imports(10).map((i) => ({ id: i.id, volume: i.volume, source: i.source, state: i.state, started: i.started_at, finished: i.finished_at }));
+    const rounds = store.rounds(10).map((r) => ({ id: r.id, upstream: r.upstream, started: r.started_at, finished: r.finished_at, outcome: r.outcome, version: r.version, bytes: r.bytes, objects: r.objects }));
     if (flags.json) {
-      printJson({ event: 'result', store: flags.store, keys, versions, imports });
+      printJson({ event: 'result', store: flags.store, keys, versions, imports, mirror: { rounds } });
       return 0;
     }
     const m = messages(detectLang(flags.lang));
@@ -35,6 +36,10 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     if (imports.length) {
       out.push(m.statusImports);
       for (const i of imports) out.push(`  #${i.id} ${i.started} ${i.state} volume ${i.volume} ${i.source}`);
+    }
+    if (rounds.length) {
+      out.push(m.statusRounds);
+      for (const r of rounds) out.push(`  #${r.id} ${r.started} ${r.outcome ?? m.statusRunning} ${r.version !== null ? `v${r.version} ` : ''}${formatSize(r.bytes)} ${r.upstream}`);
     }
     process.stdout.write(out.join('\n') + '\n');
     return 0;

@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { BookcrateError } from '@bookcrate/format';
+import { readStoredPart, savePart, type Store } from '@bookcrate/store';
+import type { Upstream } from './http.js';
+
+/**
+ * A mirror's face to the tier below: its store served in the repository layout
+ * (docs/repository.md, "Layout"), so a county syncs from its municipal mirror exactly as the
+ * municipality syncs from the province. Nothing here needs trust: the lower tier checks every byte
+ * against the center's signatures. Only what the store holds durably is served; a manifest part it
+ * lacks (it came on disk, or was never needed) is fetched from its own upstream on demand — safe,
+ * because the request names the part's hash and the bytes are checked against it.
+ *
+ * Also `/status` (JSON) and `/metrics` (Prometheus text).
+ */
+export interface RepoServerOptions {
+  store: Store;
+  listen: string; // host:port
+  upstream?: Upstream;
+  status: () => unknown;
+  metrics: () => string;
+  log?: (event: Record<string, unknown>) => void;
+}
+
+export interface RunningRepoServer {
+  url: string;
+  served: { requests: number; bytes: number };
+  close(): Promise<void>;
+}
+
+const HEX = /^[0-9a-f]{64}$/;
+
+export function parseListenAddress(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) {
+    throw new BookcrateError('USAGE', `--listen "${listen}" is not host:port`, { hint: 'for example --listen 127.0.0.1:8081, or 0.0.0.0:8081 to serve the tier below' });
+  }
+  return { host: m[1] ?? m[2]!, port };
+}
+
+export async function startRepoServer(o: RepoServerOptions): Promise<RunningRepoServer> {
+  const { host, port } = parseListenAddress(o.listen);
+  const served = { requests: 0, bytes: 0 };
+  const server = createServer((req, res) => {
+    served.requests++;
+    handle(o, req, res, served).catch((e: unknown) => {
+      o.log?.({ event: 'serve-error', url: req.url, error: (e as Error).message });
+      if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new BookcrateError('IO', `cannot listen on ${o.listen}: ${e.message}`, { hint: 'pick another --listen port, or stop what uses it' })));
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as { port: number };
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}/`,
+    served,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void {
+  const b = typeof body === 'string' ? Buffer.from(body) : body;
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(b.length), ...extra });
+  res.end(res.req.method === 'HEAD' ? undefined : b);
+}
+
+const IMMUTABLE = { 'Cache-Control': 'public, max-age=31536000, immutable' };
+
+async function handle(o: RepoServerOptions, req: IncomingMessage, res: ServerResponse, served: { bytes: number }): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n', { Allow: 'GET, HEAD' });
+  const path = (req.url ?? '/').split('?')[0]!;
+  let m: RegExpExecArray | null;
+  if (path === '/latest.json') {
+    const p = o.store.servedPointer();
+    if (!p) return send(res, 404, 'text/plain', 'this mirror holds no complete version yet\n');
+    served.bytes += p.bytes.length;
+    return send(res, 200, 'application/json', p.bytes, { 'Cache-Control': 'no-cache' });
+  }
+  if ((m = /^\/roots\/([0-9a-f]{64})\.(json|sig)$/.exec(path))) {
+    const v = o.store.versionByRoot(m[1]!);
+    if (!v || v.origin !== 'network') return send(res, 404, 'text/plain', 'not found\n');
+    const body = m[2] === 'json' ? v.root_json : v.root_sig;
+    served.bytes += body.length;
+    return send(res, 200, m[2] === 'json' ? 'application/json' : 'application/json', body, IMMUTABLE);
+  }
+  if ((m = /^\/parts\/([0-9a-f]{2})\/([0-9a-f]{64})\.jsonl$/.exec(path)) && m[2]!.startsWith(m[1]!)) {
+    const sha = m[2]!;
+    let bytes = await readStoredPart(o.store, sha);
+    if (bytes && createHash('sha256').update(bytes).digest('hex') !== sha) bytes = undefined;
+    if (!bytes && o.upstream) {
+      const got = await o.upstream.getSmall(path.slice(1), 8 * 1024 * 1024).catch(() => null);
+      if (got && createHash('sha256').update(got).digest('hex') === sha) {
+        await savePart(o.store, sha, got);
+        bytes = got;
+      }
+    }
+    if (!bytes) return send(res, 404, 'text/plain', 'not found\n');
+    served.bytes += bytes.length;
+    return send(res, 200, 'application/x-ndjson', bytes, IMMUTABLE);
+  }
+  if ((m = /^\/objects\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(path)) && m[2]!.startsWith(m[1]!) && HEX.test(m[2]!)) {
+    const sha = m[2]!;
+    const info = o.store.objectInfo(sha);
+    const file = o.store.paths.object(sha);
+    const st = info ? await stat(file).catch(() => undefined) : undefined;
+    if (!info || !st || st.size !== info.size) return send(res, 404, 'text/plain', 'not found\n');
+    return sendRange(req, res, file, info.size, sha, served);
+  }
+  if (path === '/status') return send(res, 200, 'application/json', JSON.stringify(o.status(), null, 1) + '\n', { 'Cache-Control': 'no-store' });
+  if (path === '/metrics') return send(res, 200, 'text/plain; version=0.0.4', o.metrics(), { 'Cache-Control': 'no-store' });
+  return send(res, 404, 'text/plain', 'not found\n');
+}
+
+/** One byte range (what mirrors ask for), or the whole object. */
+function sendRange(req: IncomingMessage, res: ServerResponse, file: string, size: number, sha: string, served: { bytes: number }): void {
+  let start = 0;
+  let end = size; // exclusive
+  let status = 200;
+  const range = req.headers.range;
+  if (range) {
+    const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+    if (m && (m[1] !== '' || m[2] !== '')) {
+      if (m[1] === '') {
+        start = Math.max(0, size - Number(m[2]));
+      } else {
+        start = Number(m[1]);
+        if (m[2] !== '') end = Math.min(size, Number(m[2]) + 1);
+      }
+      if (start >= size || start >= end) {
+        res.writeHead(416, { 'Content-Range': `bytes */${size}` });
+        res.end();
+        return;
+      }
+      status = 206;
+    }
+  }
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/octet-stream', 'Content-Length': String(end - start), 'Accept-Ranges': 'bytes', ETag: `"${sha}"`, ...IMMUTABLE,
+  };
+  if (status === 206) headers['Content-Range'] = `bytes ${start}-${end - 1}/${size}`;
+  res.writeHead(status, headers);
+  if (req.method === 'HEAD' || end === start) {
+    res.end();
+    return;
+  }
+  const stream = createReadStream(file, { start, end: end - 1, highWaterMark: 1 << 20 });
+  stream.on('data', (c) => (served.bytes += c.length));
+  stream.on('error', () => res.destroy());
+  res.on('close', () => stream.destroy());
+  stream.pipe(res);
+}

@@ -1,0 +1,568 @@
+import { createHash, type KeyObject } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import pLimit from 'p-limit';
+import {
+  BookcrateError, CHUNKED_MIN_SIZE, ChunkListBuilder, POINTER_MAX_BYTES, TreeLookup, decodeChunkEntry, decodeFileEntry,
+  decodeResourceEntry, decodeRoot, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths,
+  treePartRefs, verifyPointerFile, verifyRootSignature, type Chunk, type ChunkEntry, type PartRef, type Pointer, type Root,
+} from '@bookcrate/format';
+import { Store, publishTree, readStoredPart, savePart, syncObjects, storeIoError, type VersionRow } from '@bookcrate/store';
+import type { Upstream } from './http.js';
+
+/**
+ * One mirror round (docs/repository.md, "Mirroring"): pointer → root → the manifest parts the store
+ * lacks → the objects it lacks (whole, or rebuilt from the old copy's chunks plus Range requests) →
+ * one atomic switch. Every byte is checked against a hash chained to the center's signature before
+ * it enters the store; a round that cannot finish leaves the previous version in place, and the
+ * next round reuses everything already committed.
+ */
+
+export interface RoundOptions {
+  upstream: Upstream;
+  store: Store; // opened for writing and locked by the caller
+  /** The key to pin when the store has none yet (--trust). */
+  trust?: KeyObject;
+  /** Objects fetched at the same time. Default 4. */
+  concurrency?: number;
+  /** How long an object no version uses is kept before it is deleted. Default 7 days. */
+  gcAfterMs?: number;
+  /** The clock for pointer expiry (tests move it). */
+  now?: () => number;
+  signal?: AbortSignal;
+  log?: (event: Record<string, unknown>) => void;
+  onProgress?: (p: RoundProgress) => void;
+}
+
+export interface RoundProgress {
+  phase: 'pointer' | 'manifest' | 'content' | 'switch';
+  objectsDone: number;
+  objectsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface RoundReport {
+  outcome: 'up-to-date' | 'updated' | 'repaired';
+  bundle: string;
+  version: number;
+  previous: number | null;
+  pointerExpires: string;
+  fetched: {
+    bytes: number; // everything received from the upstream in this round
+    metadataBytes: number; // pointer, root, manifest parts
+    objects: number; // objects admitted from the network
+    chunkedFiles: number; // large files rebuilt from an older copy plus ranges
+    reusedBytes: number; // bytes of those files taken from the local older copy
+    adoptedObjects: number; // objects found complete on disk from an interrupted round
+  };
+  presentBefore: number; // files of the version already in the store when the round began (renames, earlier rounds, disks)
+  seconds: number;
+}
+
+export const DEFAULT_GC_AFTER_MS = 7 * 86_400_000;
+const COMMIT_EVERY_OBJECTS = 256;
+const COMMIT_EVERY_BYTES = 256 * 1024 * 1024;
+const COMMIT_EVERY_MS = 5_000;
+const PART_MAX_BYTES = 8 * 1024 * 1024;
+const SIG_MAX_BYTES = 4096;
+/** Ranges are at most this long: what a kill can cost, and what one retry refetches. */
+const RANGE_MAX_BYTES = 2 * 1024 * 1024;
+
+/** The pointer moved on during the round and an object of the old version is gone: start over. */
+class PointerMoved extends Error {}
+
+const sha256Hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** The key that decides what this store accepts: the pinned one, or --trust on a store that has none. */
+export function roundKey(store: Store, trust?: KeyObject): { key: KeyObject; pin?: string } {
+  const pinned = store.trustedKeys();
+  if (pinned.length > 0) {
+    const key = loadPublicKey(pinned[0]!.pem, 'the store\'s pinned key');
+    if (trust && keyFingerprint(trust) !== keyFingerprint(key)) {
+      throw new BookcrateError('UNTRUSTED', 'the key given with --trust is not the key this store already trusts', {
+        hint: 'a store trusts one center key, pinned at its first import or sync; drop --trust, or use a new store for another center',
+      });
+    }
+    return { key };
+  }
+  if (!trust) {
+    throw new BookcrateError('UNTRUSTED', 'this store trusts no center key yet, so nothing from the upstream can be checked', {
+      hint: 'pass --trust center.pub (compare its fingerprint with the one the national center published)',
+    });
+  }
+  return { key: trust, pin: publicKeyPem(trust) };
+}
+
+export async function syncRound(o: RoundOptions): Promise<RoundReport> {
+  const started = Date.now();
+  const bytesAtStart = o.upstream.stats.bytes;
+  const meta = { bytes: 0 };
+  const { key, pin } = roundKey(o.store, o.trust);
+  for (let attempt = 1; ; attempt++) {
+    o.onProgress?.({ phase: 'pointer', objectsDone: 0, objectsTotal: 0, bytesDone: 0, bytesTotal: 0 });
+    const pointerBytes = await getMeta(o.upstream, meta, repoPaths.pointer, POINTER_MAX_BYTES, true);
+    if (!pointerBytes) {
+      throw new BookcrateError('IO', `the upstream has no ${repoPaths.pointer}`, {
+        hint: 'check --upstream: it must be the folder `bookcrate publish` writes (served by nginx or similar) or another mirror\'s --listen address',
+      });
+    }
+    const pointer = verifyPointerFile(pointerBytes, key, repoPaths.pointer);
+    if (pin) o.store.pinKey(keyFingerprint(key), pin, 'mirror'); // only once something signed by it verified
+    checkPointer(o.store, pointer, o.now?.() ?? Date.now());
+    try {
+      const r = await toVersion(o, key, pointer, pointerBytes, meta);
+      return { ...r, pointerExpires: pointer.expires, seconds: (Date.now() - started) / 1000, fetched: { ...r.fetched, bytes: o.upstream.stats.bytes - bytesAtStart, metadataBytes: meta.bytes } };
+    } catch (e) {
+      if (e instanceof PointerMoved && attempt < 3) {
+        o.log?.({ event: 'pointer-moved', version: pointer.version });
+        continue;
+      }
+      if (e instanceof PointerMoved) throw new BookcrateError('IO', 'the upstream keeps changing during the round', { hint: 'the next round will try again' });
+      throw e;
+    }
+  }
+}
+
+/** Freeze and rollback protection (docs/repository.md, "The pointer"). */
+function checkPointer(store: Store, p: Pointer, now: number): void {
+  if (Date.parse(p.expires) <= now) {
+    throw new BookcrateError('STALE', `the upstream's pointer to version ${p.version} expired at ${p.expires}`, {
+      hint: 'the upstream is not being kept current (or something replays an old pointer); the store keeps its version. Tell the upstream\'s operator',
+      details: { reason: 'expired', version: p.version, expires: p.expires },
+    });
+  }
+  const newest = store.newestVersion(p.bundle);
+  if (newest && p.version < newest.version) {
+    throw new BookcrateError('STALE', `the upstream offers version ${p.version} of "${p.bundle}", older than version ${newest.version} which this store holds`, {
+      hint: 'a rollback is refused; the upstream may be behind or replaying an old pointer. The store keeps its version',
+      details: { reason: 'rollback', offered: p.version, held: newest.version },
+    });
+  }
+}
+
+async function getMeta(up: Upstream, meta: { bytes: number }, path: string, max: number, noCache = false): Promise<Buffer | null> {
+  const b = await up.getSmall(path, max, { noCache });
+  if (b) meta.bytes += b.length;
+  return b;
+}
+
+type Fetched = RoundReport['fetched'];
+
+async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, pointerBytes: Buffer, meta: { bytes: number }): Promise<Omit<RoundReport, 'seconds' | 'pointerExpires'>> {
+  const { store } = o;
+  const current = store.currentVersion(pointer.bundle);
+  const fetched: Fetched = { bytes: 0, metadataBytes: 0, objects: 0, chunkedFiles: 0, reusedBytes: 0, adoptedObjects: 0 };
+  let version = store.version(pointer.bundle, pointer.version);
+  const base = { bundle: pointer.bundle, version: pointer.version, previous: current?.version ?? null };
+
+  // A no-op round: the version is held, whole. One request, and the renewed pointer is kept.
+  if (version?.is_current && store.missingCount(version.id) === 0) {
+    if (version.root_sha256 === pointer.root.sha256) store.savePointer(pointer, pointerBytes);
+    return { ...base, outcome: 'up-to-date', fetched, presentBefore: version.files };
+  }
+
+  const loader = partLoader(o, meta);
+  let root: Root | undefined;
+  if (!version) {
+    const rootBytes = await getMeta(o.upstream, meta, repoPaths.root(pointer.root.sha256), pointer.root.size);
+    const sigBytes = await getMeta(o.upstream, meta, repoPaths.rootSig(pointer.root.sha256), SIG_MAX_BYTES);
+    if (!rootBytes || !sigBytes) throw new PointerMoved();
+    if (rootBytes.length !== pointer.root.size || sha256Hex(rootBytes) !== pointer.root.sha256) {
+      throw new BookcrateError('DAMAGED', `the upstream's root of version ${pointer.version} does not match its signed pointer`, { hint: 'the upstream or the network altered it; nothing was admitted. The next round will try again' });
+    }
+    verifyRootSignature(rootBytes, sigBytes, key);
+    root = decodeRoot(rootBytes);
+    if (root.bundle.id !== pointer.bundle || root.bundle.version !== pointer.version || root.layout) {
+      throw new BookcrateError('FORMAT', `the upstream's root does not describe version ${pointer.version} of "${pointer.bundle}" in the network form`, { hint: 'the upstream is misconfigured; tell its operator' });
+    }
+    o.onProgress?.({ phase: 'manifest', objectsDone: 0, objectsTotal: root.totals.files, bytesDone: 0, bytesTotal: 0 });
+    const r = root;
+    version = await store.addVersion(r, rootBytes, sigBytes, pointer.root.sha256,
+      (async function* () {
+        for await (const line of readTreeLines(r.files, loader, 'files')) yield { entry: decodeFileEntry(line, 'files'), volume: 0 };
+      })(),
+      (async function* () {
+        for await (const line of readTreeLines(r.resources, loader, 'resources')) yield decodeResourceEntry(line, 'resources');
+      })(),
+      'network');
+  } else if (version.root_sha256 === pointer.root.sha256) {
+    root = decodeRoot((store.versionByRoot(version.root_sha256)!).root_json);
+  }
+  // else: the same version came on disks (another root, same signed files): only its missing files are fetched.
+  const vid = version.id;
+  store.markPresentFromObjects(vid);
+  const presentBefore = version.files - store.missingCount(vid);
+
+  const failures = await fetchMissing(o, version, root, loader, current && current.id !== vid ? current : undefined, fetched);
+  const missing = store.missingCount(vid);
+  if (missing > 0) {
+    const first = failures[0] as Error | undefined;
+    // Wrong bytes outrank a flaky network in the report: the operator must hear about them.
+    const damaged = failures.find((e) => isBookcrateError(e, 'DAMAGED')) as BookcrateError | undefined;
+    throw new BookcrateError(damaged ? 'DAMAGED' : 'IO', `${missing} files of version ${pointer.version} could not be fetched this round${first ? ` (${(damaged ?? first).message})` : ''}`, {
+      hint: 'nothing wrong was admitted; the store keeps its current version and the next round continues where this one stopped',
+      details: { missing, failures: failures.length },
+    });
+  }
+
+  o.onProgress?.({ phase: 'switch', objectsDone: 0, objectsTotal: 0, bytesDone: 0, bytesTotal: 0 });
+  const wasCurrent = version.is_current === 1;
+  await publishTree(store, vid);
+  store.makeCurrent(vid);
+  if (version.root_sha256 === pointer.root.sha256) store.savePointer(pointer, pointerBytes);
+  await collect(o, pointer.bundle);
+  return { ...base, outcome: wasCurrent || current?.id === vid ? 'repaired' : 'updated', fetched, presentBefore };
+}
+
+/** Manifest parts: from the store when it holds them (and they check out), else from the upstream, then kept. */
+function partLoader(o: RoundOptions, meta: { bytes: number }): (ref: PartRef) => Promise<Buffer> {
+  return async (ref) => {
+    const local = await readStoredPart(o.store, ref.sha256);
+    if (local && local.length === ref.size && sha256Hex(local) === ref.sha256) return local;
+    const bytes = await getMeta(o.upstream, meta, repoPaths.part(ref.sha256), Math.min(ref.size, PART_MAX_BYTES));
+    if (!bytes) throw new PointerMoved();
+    if (bytes.length !== ref.size || sha256Hex(bytes) !== ref.sha256) {
+      throw new BookcrateError('DAMAGED', `manifest part ${ref.sha256} from the upstream does not match its hash`, { hint: 'the upstream or the network altered it; nothing was admitted. The next round will try again' });
+    }
+    await savePart(o.store, ref.sha256, bytes);
+    return bytes;
+  };
+}
+
+/**
+ * Admits objects in batches: one syncfs, then one transaction. A killed round loses at most a
+ * batch's bookkeeping, and the objects themselves are adopted by the next round after a local hash.
+ */
+class CommitBatch {
+  private items: { sha256: string; size: number; path: string }[] = [];
+  private bytes = 0;
+  private last = Date.now();
+  private flushing: Promise<void> = Promise.resolve();
+  readonly inFlight = new Set<string>();
+
+  constructor(private readonly store: Store, private readonly vid: number) {}
+
+  add(item: { sha256: string; size: number; path: string }): Promise<void> {
+    this.items.push(item);
+    this.bytes += item.size;
+    if (this.items.length >= COMMIT_EVERY_OBJECTS || this.bytes >= COMMIT_EVERY_BYTES || Date.now() - this.last >= COMMIT_EVERY_MS) return this.flush();
+    return Promise.resolve();
+  }
+
+  flush(): Promise<void> {
+    const items = this.items;
+    this.items = [];
+    this.bytes = 0;
+    this.last = Date.now();
+    this.flushing = this.flushing.then(async () => {
+      if (items.length === 0) return;
+      await syncObjects(this.store.dir, items.map((i) => i.path));
+      this.store.commitObjects(this.vid, items);
+      for (const i of items) this.inFlight.delete(i.sha256);
+    });
+    return this.flushing;
+  }
+}
+
+/** Fetches what the version lacks; returns the errors of objects that could not be had this round. */
+async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | undefined, loader: (ref: PartRef) => Promise<Buffer>, previous: VersionRow | undefined, fetched: Fetched): Promise<unknown[]> {
+  const { store } = o;
+  const limit = pLimit(o.concurrency ?? 4);
+  const batch = new CommitBatch(store, version.id);
+  const chunks = root?.chunks ? new TreeLookup(root.chunks, loader, (l) => (JSON.parse(l) as { path: string }).path, 'chunks') : undefined;
+  let lookupChain: Promise<unknown> = Promise.resolve();
+  // TreeLookup keeps one part per level, so lookups are serialised (they are cheap and mostly local).
+  const chunkEntry = (path: string): Promise<ChunkEntry | undefined> => {
+    const next = lookupChain.then(async () => {
+      const line = await chunks!.get(path);
+      return line === undefined ? undefined : decodeChunkEntry(line, 'chunks');
+    });
+    lookupChain = next.catch(() => undefined);
+    return next;
+  };
+
+  const total = { objects: 0, bytes: 0 };
+  const done = { objects: 0, bytes: 0 };
+  const progress = () => o.onProgress?.({ phase: 'content', objectsDone: done.objects, objectsTotal: total.objects, bytesDone: done.bytes, bytesTotal: total.bytes });
+  const failures: unknown[] = [];
+  const tasks: Promise<void>[] = [];
+  Object.assign(total, store.missingTotals(version.id));
+  progress();
+  // Pages of the missing list (keyset by path) so a first sync of a million files stays in flat memory.
+  let after = '';
+  for (;;) {
+    const page = store.missingPage(version.id, after);
+    if (page.length === 0) break;
+    after = page[page.length - 1]!.path;
+    for (const miss of page) {
+      if (o.signal?.aborted) break;
+      if (batch.inFlight.has(miss.sha256)) continue;
+      batch.inFlight.add(miss.sha256);
+      tasks.push(limit(async () => {
+        if (o.signal?.aborted) return;
+        try {
+          const how = await fetchObject(o, miss, chunks && miss.size >= CHUNKED_MIN_SIZE ? chunkEntry : undefined, previous);
+          if (how.kind === 'chunked') {
+            fetched.chunkedFiles++;
+            fetched.reusedBytes += how.reused;
+          }
+          if (how.kind === 'adopted') fetched.adoptedObjects++;
+          else fetched.objects++;
+          await batch.add({ sha256: miss.sha256, size: miss.size, path: store.paths.object(miss.sha256) });
+          done.objects++;
+          done.bytes += miss.size;
+          progress();
+        } catch (e) {
+          batch.inFlight.delete(miss.sha256);
+          if (e instanceof PointerMoved || (isBookcrateError(e) && (e.code === 'NO_SPACE'))) throw e;
+          if ((e as Error).name === 'AbortError') return;
+          failures.push(e);
+          o.log?.({ event: 'object-failed', sha256: miss.sha256, path: miss.path, error: (e as Error).message });
+        }
+      }));
+    }
+    // Let the pool drain a page before reading the next one, so in-flight state stays bounded.
+    await Promise.all(tasks.splice(0));
+    if (o.signal?.aborted) break;
+  }
+  await Promise.all(tasks);
+  await batch.flush();
+  if (o.signal?.aborted) {
+    const e = new Error('the round was stopped');
+    e.name = 'AbortError';
+    throw e;
+  }
+  return failures;
+}
+
+type How = { kind: 'whole' } | { kind: 'adopted' } | { kind: 'chunked'; reused: number };
+
+/**
+ * Gets one object into objects/: adopted if a complete copy is already there from an interrupted
+ * round, rebuilt from the previous version's file at the same path when a chunk list allows it, or
+ * downloaded whole (resumable). Admitted only when its SHA-256 is the signed one.
+ */
+async function fetchObject(
+  o: RoundOptions, miss: { sha256: string; size: number; path: string },
+  chunkEntry: ((path: string) => Promise<ChunkEntry | undefined>) | undefined, previous: VersionRow | undefined,
+): Promise<How> {
+  const { store } = o;
+  const final = store.paths.object(miss.sha256);
+  if (await stat(final).then((s) => s.size === miss.size, () => false)) {
+    if ((await hashFile(final)) === miss.sha256) return { kind: 'adopted' };
+    await unlink(final).catch(() => undefined);
+  }
+  const tmp = join(store.paths.tmp, `net-${miss.sha256}`); // a fixed name: a later round resumes it with Range
+  const rebuilt = join(store.paths.tmp, `net-${miss.sha256}.rebuild`);
+  let how: How = { kind: 'whole' };
+  let from = tmp;
+  let sha: string | undefined;
+  if (chunkEntry && previous) {
+    const seed = store.presentFile(previous.id, miss.path);
+    const entry = seed && seed.sha256 !== miss.sha256 ? await chunkEntry(miss.path) : undefined;
+    if (seed && entry && entry.sha256 === miss.sha256) {
+      const r = await rebuild(o, entry, store.paths.object(seed.sha256), rebuilt).catch((e: unknown) => {
+        // The network or the disk failed: keep what was rebuilt for the next round. Only content
+        // that does not match its hashes makes us give up on the chunks and fetch the file whole.
+        if ((e as Error).name === 'AbortError' || e instanceof PointerMoved || (isBookcrateError(e) && (e.code === 'NO_SPACE' || e.code === 'IO'))) throw e;
+        o.log?.({ event: 'rebuild-failed', path: miss.path, error: (e as Error).message });
+        return undefined;
+      });
+      if (r?.sha256 === miss.sha256) {
+        sha = r.sha256;
+        how = { kind: 'chunked', reused: r.reused };
+        from = rebuilt;
+      } else {
+        await rm(rebuilt, { force: true });
+        if (r) o.log?.({ event: 'rebuild-mismatch', path: miss.path });
+      }
+    }
+  }
+  if (sha !== miss.sha256) sha = await downloadWhole(o, miss, tmp);
+  try {
+    await mkdir(dirname(final), { recursive: true });
+    await rename(from, final);
+  } catch (e) {
+    throw storeIoError(e, final);
+  }
+  return how;
+}
+
+async function downloadWhole(o: RoundOptions, miss: { sha256: string; size: number; path: string }, tmp: string): Promise<string> {
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    let r;
+    try {
+      r = await o.upstream.download(repoPaths.object(miss.sha256), tmp, miss.size);
+    } catch (e) {
+      if (isBookcrateError(e) && (e.details as { status?: number } | undefined)?.status === 404) throw new PointerMoved();
+      throw e;
+    }
+    if (r.sha256 === miss.sha256) return r.sha256;
+    // Wrong bytes (a corrupting proxy, a bad disk upstream): never admitted; one clean retry.
+    o.log?.({ event: 'wrong-bytes', path: miss.path, expected: miss.sha256, got: r.sha256, attempt });
+    await rm(tmp, { force: true });
+  }
+  throw new BookcrateError('DAMAGED', `the upstream's copy of ${miss.path} does not match its signed SHA-256`, {
+    hint: 'nothing was admitted; the upstream may be damaged. The next round will try again',
+  });
+}
+
+async function hashFile(path: string): Promise<string> {
+  const h = createHash('sha256');
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
+  return h.digest('hex');
+}
+
+/**
+ * Rebuilds a large file from the older copy's chunks plus Range requests for the chunks it lacks
+ * (adjacent ones in one request), writing the new file in order while hashing it. Every fetched
+ * chunk is checked against its hash in the signed list; the caller checks the whole SHA-256.
+ */
+async function rebuild(o: RoundOptions, entry: ChunkEntry, seedPath: string, tmp: string): Promise<{ sha256: string; reused: number }> {
+  // Chunk the old copy with the new list's parameters: unchanged regions cut at the same places.
+  const seed = new Map<string, { offset: number; length: number }>();
+  const builder = new ChunkListBuilder(entry.size);
+  const seedFile = await open(seedPath, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4 << 20);
+    for (;;) {
+      const { bytesRead } = await seedFile.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      builder.update(buf.subarray(0, bytesRead));
+    }
+    for (const c of builder.finish()) if (!seed.has(c.hash)) seed.set(c.hash, { offset: c.offset, length: c.length });
+
+    // A rebuild interrupted by a kill resumes after the last whole chunk that still checks out.
+    const out = await open(tmp, 'r+').catch(() => open(tmp, 'w+')).catch((e: unknown) => {
+      throw storeIoError(e, tmp);
+    });
+    const whole = createHash('sha256');
+    let reused = 0;
+    try {
+      const list = entry.chunks;
+      let i = 0;
+      let written = 0;
+      const have = (await out.stat()).size;
+      while (i < list.length && written + list[i]!.length <= have) {
+        const b = Buffer.allocUnsafe(list[i]!.length);
+        await out.read(b, 0, b.length, written);
+        if (chunkHash(b) !== list[i]!.hash) break;
+        whole.update(b);
+        written += b.length;
+        i++;
+      }
+      await out.truncate(written);
+      const write = async (b: Buffer) => {
+        whole.update(b);
+        let off = 0;
+        while (off < b.length) off += (await out.write(b, off, b.length - off, written + off)).bytesWritten;
+        written += b.length;
+      };
+      while (i < list.length) {
+        if (o.signal?.aborted) {
+          const e = new Error('stopped');
+          e.name = 'AbortError';
+          throw e;
+        }
+        const c = list[i]!;
+        const local = seed.get(c.hash);
+        if (local) {
+          const b = Buffer.allocUnsafe(local.length);
+          await seedFile.read(b, 0, local.length, local.offset);
+          if (chunkHash(b) === c.hash) {
+            await write(b);
+            reused += b.length;
+            i++;
+            continue;
+          }
+        }
+        // A run of chunks the old copy lacks: one Range request (bounded in size).
+        let j = i;
+        let bytes = 0;
+        while (j < list.length && !seed.has(list[j]!.hash) && bytes + list[j]!.length <= RANGE_MAX_BYTES) bytes += list[j++]!.length;
+        if (j === i) {
+          j = i + 1;
+          bytes = c.length;
+        }
+        const got = await o.upstream.getRange(repoPaths.object(entry.sha256), c.offset, c.offset + bytes).catch((e: unknown) => {
+          if (isBookcrateError(e) && (e.details as { status?: number } | undefined)?.status === 404) throw new PointerMoved();
+          throw e;
+        });
+        let at = 0;
+        for (let k = i; k < j; k++) {
+          const piece = got.subarray(at, at + list[k]!.length);
+          if (chunkHash(piece) !== list[k]!.hash) throw new BookcrateError('DAMAGED', `a range of ${entry.path} from the upstream does not match its chunk hash`);
+          at += piece.length;
+        }
+        await write(got);
+        i = j;
+      }
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    return { sha256: whole.digest('hex'), reused };
+  } finally {
+    await seedFile.close();
+  }
+}
+
+const chunkHash = (b: Buffer): string => createHash('sha256').update(b).digest().subarray(0, 16).toString('hex');
+
+/**
+ * After a switch: versions older than the previous one leave the catalog, objects no version uses
+ * are deleted once they have been unused for the retention period, and so are parts no kept
+ * version's trees reference and temp files of abandoned rounds.
+ */
+async function collect(o: RoundOptions, bundle: string): Promise<void> {
+  const { store } = o;
+  const retention = o.gcAfterMs ?? DEFAULT_GC_AFTER_MS;
+  store.dropOldVersions(bundle);
+  for (const sha of store.collectObjects(retention)) await unlink(store.paths.object(sha)).catch(() => undefined);
+  // Parts: keep every part of every version still in the catalog.
+  const keep = new Set<string>();
+  const local = async (ref: PartRef): Promise<Buffer> => {
+    const b = await readStoredPart(store, ref.sha256);
+    if (!b) throw new BookcrateError('IO', `manifest part ${ref.sha256} is not in the store`);
+    return b;
+  };
+  try {
+    for (const v of store.allVersions()) {
+      const root = decodeRoot(store.versionByRoot(v.root_sha256)!.root_json);
+      for (const [tree, name] of [[root.files, 'files'], [root.resources, 'resources'], [root.chunks, 'chunks']] as const) {
+        if (tree) for await (const ref of treePartRefs(tree, local, name)) keep.add(ref.sha256);
+      }
+    }
+  } catch {
+    return; // an index part is missing locally: collect nothing rather than guess
+  }
+  const cutoff = Date.now() - retention;
+  for (const shard of await readdir(store.paths.parts).catch(() => [] as string[])) {
+    for (const name of await readdir(join(store.paths.parts, shard)).catch(() => [] as string[])) {
+      const sha = name.replace(/\.jsonl$/, '');
+      if (keep.has(sha)) continue;
+      const p = join(store.paths.parts, shard, name);
+      const st = await stat(p).catch(() => undefined);
+      if (st && st.mtimeMs < cutoff) await unlink(p).catch(() => undefined);
+    }
+  }
+  for (const name of await readdir(store.paths.tmp).catch(() => [] as string[])) {
+    if (!/^(net|part)-/.test(name)) continue;
+    const p = join(store.paths.tmp, name);
+    const st = await stat(p).catch(() => undefined);
+    if (st && st.mtimeMs < cutoff) await unlink(p).catch(() => undefined);
+  }
+}
+
+export type { Chunk };
