@@ -286,7 +286,10 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
   const done = { objects: 0, bytes: 0 };
   const progress = () => o.onProgress?.({ phase: 'content', objectsDone: done.objects, objectsTotal: total.objects, bytesDone: done.bytes, bytesTotal: total.bytes });
   const failures: unknown[] = [];
-  const tasks: Promise<void>[] = [];
+  // An error that ends the round (the pointer moved, the disk is full): no new work starts after it.
+  let fatal: unknown;
+  let previousPage: Promise<void>[] = [];
+  let tasks: Promise<void>[] = [];
   Object.assign(total, store.missingTotals(version.id));
   progress();
   // Pages of the missing list (keyset by path) so a first sync of a million files stays in flat memory.
@@ -296,11 +299,14 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
     if (page.length === 0) break;
     after = page[page.length - 1]!.path;
     for (const miss of page) {
-      if (o.signal?.aborted) break;
+      if (o.signal?.aborted || fatal) break;
       if (batch.inFlight.has(miss.sha256)) continue;
       batch.inFlight.add(miss.sha256);
       tasks.push(limit(async () => {
-        if (o.signal?.aborted) return;
+        if (o.signal?.aborted || fatal) {
+          batch.inFlight.delete(miss.sha256);
+          return;
+        }
         try {
           const how = await fetchObject(o, miss, chunks && miss.size >= CHUNKED_MIN_SIZE ? chunkEntry : undefined, previous);
           if (how.kind === 'chunked') {
@@ -315,19 +321,26 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
           progress();
         } catch (e) {
           batch.inFlight.delete(miss.sha256);
-          if (e instanceof PointerMoved || (isBookcrateError(e) && (e.code === 'NO_SPACE'))) throw e;
+          if (e instanceof PointerMoved || (isBookcrateError(e) && (e.code === 'NO_SPACE'))) {
+            fatal ??= e;
+            return;
+          }
           if ((e as Error).name === 'AbortError') return;
           failures.push(e);
           o.log?.({ event: 'object-failed', sha256: miss.sha256, path: miss.path, error: (e as Error).message });
         }
       }));
     }
-    // Let the pool drain a page before reading the next one, so in-flight state stays bounded.
-    await Promise.all(tasks.splice(0));
-    if (o.signal?.aborted) break;
+    // At most two pages are queued (the pool never idles at a page's end behind one large file),
+    // so in-flight state stays bounded however many files are missing.
+    await Promise.all(previousPage);
+    previousPage = tasks;
+    tasks = [];
+    if (o.signal?.aborted || fatal) break;
   }
-  await Promise.all(tasks);
+  await Promise.all([...previousPage, ...tasks]);
   await batch.flush();
+  if (fatal) throw fatal;
   if (o.signal?.aborted) {
     const e = new Error('the round was stopped');
     e.name = 'AbortError';

@@ -167,9 +167,10 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
     await finishSegment();
     const info = table[index - 1]!.info;
     const s: OpenSegment = { index, info, short: false };
-    // Only the first and last segments of a volume can hold part of a file that continues on
-    // another volume, whose whole-file hash cannot be checked here: their segment XXH64 covers it.
-    if (index === firstMine || index === lastMine) s.whole = new FastHasher();
+    // Only the first segment of a volume after the first, and the last of a volume before the last,
+    // can hold part of a file that continues on another volume, whose whole-file hash cannot be
+    // checked here: their segment XXH64 covers it. (A single-volume set hashes nothing twice.)
+    if ((index === firstMine && vol.doc.volume > 1) || (index === lastMine && vol.doc.volume < vol.doc.volumes)) s.whole = new FastHasher();
     if (opts.mode === 'full' && !absent.has(index)) {
       s.reader = new ChunkReader(segmentChunks(volumePaths(dir).segment(info.name), readMode), (chunk) => {
         s.whole?.update(chunk);
