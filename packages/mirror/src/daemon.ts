@@ -23,6 +23,8 @@ export interface MirrorOptions {
   signal?: AbortSignal;
   log?: (event: Record<string, unknown>) => void;
   onProgress?: (p: RoundProgress) => void;
+  /** How often a running round logs a `progress` event. Default 1 s. */
+  progressEveryMs?: number;
   /** Called once the server listens (tests and the CLI print the address). */
   onListening?: (url: string) => void;
   now?: () => number;
@@ -88,6 +90,12 @@ async function oneRound(o: MirrorOptions, store: Store, upstream: Upstream, stat
   let roundId: number | undefined;
   state.inRound = true;
   log({ event: 'round-start', upstream: o.upstream });
+  // A heartbeat while a round runs: what it is doing and what it has received so far.
+  const receivedAtStart = upstream.stats.bytes;
+  const heartbeat = setInterval(() => {
+    if (state.progress) log({ event: 'progress', ...state.progress, received: upstream.stats.bytes - receivedAtStart });
+  }, o.progressEveryMs ?? 1000);
+  heartbeat.unref();
   try {
     release = await store.lock('bookcrate mirror');
     roundId = store.startRound(o.upstream);
@@ -115,6 +123,7 @@ async function oneRound(o: MirrorOptions, store: Store, upstream: Upstream, stat
     log({ event: 'round-end', outcome, error: err.message, code: (e as BookcrateError).code, hint: (e as BookcrateError).hint });
     return { ok: false, outcome, error: err };
   } finally {
+    clearInterval(heartbeat);
     state.inRound = false;
     state.progress = undefined;
     await release?.();

@@ -67,7 +67,9 @@ const COMMIT_EVERY_MS = 5_000;
 const PART_MAX_BYTES = 8 * 1024 * 1024;
 const SIG_MAX_BYTES = 4096;
 /** Ranges are at most this long: what a kill can cost, and what one retry refetches. */
-const RANGE_MAX_BYTES = 2 * 1024 * 1024;
+const RANGE_MAX_BYTES = 512 * 1024;
+/** Tries before content that keeps arriving wrong is refused for this round. */
+const WRONG_BYTES_TRIES = 3;
 
 /** The pointer moved on during the round and an object of the old version is gone: start over. */
 class PointerMoved extends Error {}
@@ -165,12 +167,9 @@ async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, poin
   const loader = partLoader(o, meta);
   let root: Root | undefined;
   if (!version) {
-    const rootBytes = await getMeta(o.upstream, meta, repoPaths.root(pointer.root.sha256), pointer.root.size);
+    const rootBytes = await fetchChecked(o, meta, repoPaths.root(pointer.root.sha256), pointer.root.size, pointer.root.sha256, pointer.root.size, `the root of version ${pointer.version}`);
     const sigBytes = await getMeta(o.upstream, meta, repoPaths.rootSig(pointer.root.sha256), SIG_MAX_BYTES);
-    if (!rootBytes || !sigBytes) throw new PointerMoved();
-    if (rootBytes.length !== pointer.root.size || sha256Hex(rootBytes) !== pointer.root.sha256) {
-      throw new BookcrateError('DAMAGED', `the upstream's root of version ${pointer.version} does not match its signed pointer`, { hint: 'the upstream or the network altered it; nothing was admitted. The next round will try again' });
-    }
+    if (!sigBytes) throw new PointerMoved();
     verifyRootSignature(rootBytes, sigBytes, key);
     root = decodeRoot(rootBytes);
     if (root.bundle.id !== pointer.bundle || root.bundle.version !== pointer.version || root.layout) {
@@ -215,16 +214,30 @@ async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, poin
   return { ...base, outcome: wasCurrent || current?.id === vid ? 'repaired' : 'updated', fetched, presentBefore };
 }
 
+/**
+ * A small document named by its hash: fetched again when the bytes do not match (a corrupting hop
+ * is weather too), refused after three tries. A 404 means the pointer moved on.
+ */
+async function fetchChecked(o: RoundOptions, meta: { bytes: number }, path: string, max: number, sha256: string, size: number, what: string): Promise<Buffer> {
+  for (let attempt = 1; ; attempt++) {
+    const bytes = await getMeta(o.upstream, meta, path, max);
+    if (!bytes) throw new PointerMoved();
+    if (bytes.length === size && sha256Hex(bytes) === sha256) return bytes;
+    o.log?.({ event: 'wrong-bytes', path, expected: sha256, got: sha256Hex(bytes), attempt });
+    if (attempt >= WRONG_BYTES_TRIES) {
+      throw new BookcrateError('DAMAGED', `${what} from the upstream does not match its signed hash (${attempt} tries)`, {
+        hint: 'the upstream or the network alters it; nothing was admitted. Tell the upstream\'s operator; the next round will try again',
+      });
+    }
+  }
+}
+
 /** Manifest parts: from the store when it holds them (and they check out), else from the upstream, then kept. */
 function partLoader(o: RoundOptions, meta: { bytes: number }): (ref: PartRef) => Promise<Buffer> {
   return async (ref) => {
     const local = await readStoredPart(o.store, ref.sha256);
     if (local && local.length === ref.size && sha256Hex(local) === ref.sha256) return local;
-    const bytes = await getMeta(o.upstream, meta, repoPaths.part(ref.sha256), Math.min(ref.size, PART_MAX_BYTES));
-    if (!bytes) throw new PointerMoved();
-    if (bytes.length !== ref.size || sha256Hex(bytes) !== ref.sha256) {
-      throw new BookcrateError('DAMAGED', `manifest part ${ref.sha256} from the upstream does not match its hash`, { hint: 'the upstream or the network altered it; nothing was admitted. The next round will try again' });
-    }
+    const bytes = await fetchChecked(o, meta, repoPaths.part(ref.sha256), Math.min(ref.size, PART_MAX_BYTES), ref.sha256, ref.size, `manifest part ${ref.sha256}`);
     await savePart(o.store, ref.sha256, bytes);
     return bytes;
   };
@@ -403,7 +416,7 @@ async function fetchObject(
 }
 
 async function downloadWhole(o: RoundOptions, miss: { sha256: string; size: number; path: string }, tmp: string): Promise<string> {
-  for (let attempt = 1; attempt <= 2; attempt++) {
+  for (let attempt = 1; attempt <= WRONG_BYTES_TRIES; attempt++) {
     let r;
     try {
       r = await o.upstream.download(repoPaths.object(miss.sha256), tmp, miss.size);
@@ -508,15 +521,23 @@ async function rebuild(o: RoundOptions, entry: ChunkEntry, seedPath: string, tmp
           j = i + 1;
           bytes = c.length;
         }
-        const got = await o.upstream.getRange(repoPaths.object(entry.sha256), c.offset, c.offset + bytes).catch((e: unknown) => {
-          if (isBookcrateError(e) && (e.details as { status?: number } | undefined)?.status === 404) throw new PointerMoved();
-          throw e;
-        });
-        let at = 0;
-        for (let k = i; k < j; k++) {
-          const piece = got.subarray(at, at + list[k]!.length);
-          if (chunkHash(piece) !== list[k]!.hash) throw new BookcrateError('DAMAGED', `a range of ${entry.path} from the upstream does not match its chunk hash`);
-          at += piece.length;
+        let got: Buffer | undefined;
+        for (let attempt = 1; !got; attempt++) {
+          const candidate = await o.upstream.getRange(repoPaths.object(entry.sha256), c.offset, c.offset + bytes).catch((e: unknown) => {
+            if (isBookcrateError(e) && (e.details as { status?: number } | undefined)?.status === 404) throw new PointerMoved();
+            throw e;
+          });
+          let at = 0;
+          let ok = true;
+          for (let k = i; k < j && ok; k++) {
+            ok = chunkHash(candidate.subarray(at, at + list[k]!.length)) === list[k]!.hash;
+            at += list[k]!.length;
+          }
+          if (ok) got = candidate;
+          else {
+            o.log?.({ event: 'wrong-bytes', path: entry.path, range: [c.offset, c.offset + bytes], attempt });
+            if (attempt >= WRONG_BYTES_TRIES) throw new BookcrateError('DAMAGED', `a range of ${entry.path} from the upstream does not match its chunk hashes (${attempt} tries)`);
+          }
         }
         await write(got);
         i = j;
