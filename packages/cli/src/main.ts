@@ -18,6 +18,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command('bookcrate')
     .description('Ship a national library\'s digital resources to county libraries on disks, verifiably.')
     .version('0.1.0')
+    // Only `bookcrate --version` prints the version: after a command name, `--version N` is that command's (publish).
+    .enablePositionalOptions()
     .addHelpText('after', EXIT_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
@@ -126,6 +128,36 @@ Read-only: it never changes the store, so it can run while an import or a mirror
 readers see the previous version until the new one is complete. Stop it with Ctrl-C.
 ${EXIT_HELP}`)
     .action((o) => run(async () => (await import('./commands/serve.js')).serveCommand(o))());
+
+  program
+    .command('publish')
+    .description('publish a recipe or a folder as the next version of a repository for the mirrors (the network form)')
+    .argument('[recipe.json|source-dir]', 'a shipment recipe (see manifests/) or a bare folder, as for pack (not needed with --renew)')
+    .requiredOption('--repo <dir>', 'the repository folder, served as static files (nginx) to the mirrors; created if missing')
+    .option('--key <file.key>', 'the center\'s private key (from bookcrate keygen)')
+    .option('--expires <duration>', 'how long the signed pointer is valid; mirrors refuse it after that', '14d')
+    .option('--keep <n>', `versions to keep (at least 2); files only older versions use are deleted`, '3')
+    .option('--renew', 'only re-sign the current version\'s pointer with a new expiry (run it daily from cron)')
+    .option('--rehash', 'read every file, even those whose path, size and mtime match the previous version')
+    .option('--version <n>', 'number of the new version (default: the newest published + 1)')
+    .option('--follow-symlinks', 'publish the targets of symbolic links instead of leaving them out')
+    .option('--allow-unportable-names', 'publish names Windows cannot hold (reported as warnings instead of refusing)')
+    .addOption(new Option('--non-utf8 <policy>', 'file names that are not UTF-8: gb18030 recodes them (legacy GBK), error refuses').default('gb18030'))
+    .option('--include-junk', 'keep .DS_Store, Thumbs.db, desktop.ini and similar clutter')
+    .option('--json', 'progress and result as JSON lines on stdout')
+    .addHelpText('after', `
+Examples:
+  bookcrate publish shipment.json --repo /srv/repo/ndlp-2026 --key center.key
+  bookcrate publish /data/selection --repo /srv/repo/selection --key center.key --keep 4 --expires 21d
+  bookcrate publish --renew --repo /srv/repo/ndlp-2026 --key center.key        (daily, from cron)
+
+Files whose path, size and modification time equal the previous version's are not read again;
+the others are hashed, chunked if large (8 MiB or more) and copied once. latest.json is written
+last: until then mirrors see the previous version. If nothing changed, no version is added and
+only the pointer is renewed. An interrupted publish (power loss, kill) is finished by running the
+same command again. Set SOURCE_DATE_EPOCH to fix the creation time recorded in the version.
+${EXIT_HELP}`)
+    .action((input, o) => run(async () => (await import('./commands/publish.js')).publishCommand(input, o))());
 
   program
     .command('mirror')

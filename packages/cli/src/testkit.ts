@@ -55,7 +55,7 @@ export async function flip(path: string, offset: number, bit = 0x01): Promise<vo
   const h = await open(path, 'r+');
   const b = Buffer.alloc(1);
   await h.read(b, 0, 1, offset);
-  b[0] ^= bit;
+  b[0] = (b[0] ?? 0) ^ bit;
   await h.write(b, 0, 1, offset);
   await h.close();
 }

@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import {
@@ -434,16 +434,22 @@ async function downloadWhole(o: RoundOptions, miss: { sha256: string; size: numb
   });
 }
 
+/** Feeds a whole file, in order, to `fn` through one reused buffer. */
+async function readThrough(fh: FileHandle, fn: (b: Buffer) => void): Promise<void> {
+  const buf = Buffer.allocUnsafe(4 << 20);
+  for (let pos = 0; ;) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) return;
+    fn(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+}
+
 async function hashFile(path: string): Promise<string> {
   const h = createHash('sha256');
   const fh = await open(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
-    }
+    await readThrough(fh, (b) => h.update(b));
   } finally {
     await fh.close();
   }
@@ -461,12 +467,7 @@ async function rebuild(o: RoundOptions, entry: ChunkEntry, seedPath: string, tmp
   const builder = new ChunkListBuilder(entry.size);
   const seedFile = await open(seedPath, 'r');
   try {
-    const buf = Buffer.allocUnsafe(4 << 20);
-    for (;;) {
-      const { bytesRead } = await seedFile.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      builder.update(buf.subarray(0, bytesRead));
-    }
+    await readThrough(seedFile, (b) => builder.update(b));
     for (const c of builder.finish()) if (!seed.has(c.hash)) seed.set(c.hash, { offset: c.offset, length: c.length });
 
     // A rebuild interrupted by a kill resumes after the last whole chunk that still checks out.

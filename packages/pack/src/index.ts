@@ -1,4 +1,6 @@
 export * from './source.js';
 export * from './walk.js';
+export * from './scan.js';
 export * from './pack.js';
 export * from './keys.js';
+export { fsyncDir } from './fsutil.js';

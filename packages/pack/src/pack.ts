@@ -6,21 +6,22 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { spawnSync } from 'node:child_process';
 import {
-  BookcrateError, FORMAT, PartTreeWriter, VolumePlanner, compareKeys, encodeFileEntry, encodeMemberEntry,
+  BookcrateError, FORMAT, PartTreeWriter, VolumePlanner, encodeFileEntry, encodeMemberEntry,
   encodeMemberHeader, encodeResourceEntry, encodeRoot, encodeVolumeDoc, initHashing, keyFingerprint, padTo512,
   publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE,
-  type CollectionInfo, type Digests, type FileEntry, type NameIssue, type NonUtf8Policy, type Placement, type ResourceEntry, type Root,
+  type CollectionInfo, type Digests, type NameIssue, type NonUtf8Policy, type Placement, type Root,
   type SegmentInfo, type TreeRef, type VolumePlan,
 } from '@bookcrate/format';
 import { directReadWorks, dropCachedPages, segmentName, verifyVolume, volumeDirName, volumePaths, type VerifyReport } from '@bookcrate/volume';
 import pLimit from 'p-limit';
 import { asIoError, fsyncDir, writeFileAtomic } from './fsutil.js';
-import { IssueLog, readInventory, encodeInventoryItem, tallyItem, type CollectionTally } from './inventory.js';
+import { readInventory } from './inventory.js';
 import { volumeReadme } from './readme.js';
 import { SegmentWriter } from './segment-writer.js';
 import { HashThread } from './hash-pool.js';
 import { loadSource, type PackSource } from './source.js';
-import { walkSource, type InventoryItem } from './walk.js';
+import { createdTime, fileEntryOf, scanSource } from './scan.js';
+import type { InventoryItem } from './walk.js';
 
 export interface PackOptions {
   input: string; // recipe (.json) or source directory
@@ -84,13 +85,6 @@ interface JournalLine {
 
 const STATE_DIR = '.bookcrate-pack';
 export const DEFAULT_DISK_SIZE = 4e12;
-
-function createdTime(opts: PackOptions): string {
-  if (opts.created) return opts.created;
-  const epoch = process.env.SOURCE_DATE_EPOCH;
-  if (epoch && /^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000).toISOString();
-  return new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
-}
 
 /** What makes two runs "the same pack": a resume is only allowed when all of it matches. */
 function argsDigest(source: PackSource, opts: PackOptions, outs: string[]): string {
@@ -203,7 +197,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     throw asIoError(e, stateDir);
   }
   if (!state) {
-    state = { args: digest, created: createdTime(opts), scanned: false };
+    state = { args: digest, created: createdTime(opts.created), scanned: false };
     if (!opts.dryRun) {
       await rm(join(stateDir, 'journal.jsonl'), { force: true });
       await writeFileAtomic(statePath, JSON.stringify(state));
@@ -218,62 +212,20 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   try {
     // ---- scan: walk, check names, write the inventory ----
     if (!state.scanned) {
-      const log = new IssueLog();
-      const tallies = new Map<string, CollectionTally>();
-      const resources = new Map<string, ResourceEntry>();
-      for (const c of source.collections) {
-        for (const r of c.resources) {
-          const e: ResourceEntry = { id: r.id, collection: c.id, title: r.title };
-          for (const k of ['creator', 'type', 'language', 'date', 'description'] as const) if (r[k]) e[k] = r[k];
-          e.type ??= c.type;
-          e.language ??= c.language;
-          if (e.type === undefined) delete e.type;
-          if (e.language === undefined) delete e.language;
-          resources.set(r.id, e);
-        }
-      }
-      const h = await open(inventoryPath, 'w');
-      let buf: string[] = [];
-      let files = 0;
-      let bytes = 0;
-      for await (const item of walkSource(source, {
+      const scan = await scanSource(source, inventoryPath, {
         followSymlinks: !!opts.followSymlinks, allowUnportable: !!opts.allowUnportable, nonUtf8: opts.nonUtf8 ?? 'gb18030',
-        includeJunk: !!opts.includeJunk, onIssue: (i) => log.add(i),
-      })) {
-        tallyItem(tallies, item);
-        if (item.resource && !resources.has(item.resource)) {
-          const name = item.resource.split('/').pop()!;
-          resources.set(item.resource, { id: item.resource, collection: item.collection, title: name.replace(/\.[^.]+$/, '') || name });
-        }
-        files++;
-        bytes += item.size;
-        buf.push(encodeInventoryItem(item));
-        if (buf.length >= 4096) {
-          await h.write(buf.join('\n') + '\n');
-          buf = [];
-          progress({ phase: 'scan', filesDone: files, filesTotal: 0, bytesDone: bytes, bytesTotal: 0 });
-        }
-      }
-      if (buf.length) await h.write(buf.join('\n') + '\n');
-      progress({ phase: 'scan', filesDone: files, filesTotal: files, bytesDone: bytes, bytesTotal: bytes });
-      await h.sync();
-      await h.close();
-      const sorted = [...resources.values()].sort((a, b) => compareKeys(a.id, b.id));
-      await writeFile(resourcesPath, sorted.map((r) => encodeResourceEntry(r) + '\n').join(''));
-      const titles = new Map(source.collections.map((c) => [c.id, c]));
-      state.collections = [...tallies.values()].map((t) => {
-        const c = titles.get(t.id);
-        return { id: t.id, title: c?.title || t.id || source.bundle.title, path: c ? c.path : t.id, files: t.files, bytes: t.bytes };
+        includeJunk: !!opts.includeJunk,
+        onProgress: (p) => progress({ phase: 'scan', filesDone: p.files, filesTotal: p.done ? p.files : 0, bytesDone: p.bytes, bytesTotal: p.done ? p.bytes : 0 }),
       });
-      let dirs = 0;
-      for (const t of tallies.values()) dirs += t.dirs;
-      state.totals = { files: files - dirs, dirs, bytes, resources: sorted.length };
-      state.spans = [...tallies.values()].map((t) => [t.id, t.span]);
-      state.issues = { errors: log.errors, counts: log.counts, kept: log.kept };
+      await writeFile(resourcesPath, scan.resources.map((r) => encodeResourceEntry(r) + '\n').join(''));
+      state.collections = scan.collections;
+      state.totals = scan.totals;
+      state.spans = scan.spans;
+      state.issues = scan.issues;
       state.scanned = true;
-      if (log.errors > 0 && !opts.dryRun) {
+      if (scan.issues.errors > 0 && !opts.dryRun) {
         await rm(stateDir, { recursive: true, force: true });
-        throw new BookcrateError('NAME_POLICY', `${log.errors} name problem(s) stop the pack; nothing was written`, {
+        throw new BookcrateError('NAME_POLICY', `${scan.issues.errors} name problem(s) stop the pack; nothing was written`, {
           hint: 'rename the files listed, or pass --allow-unportable-names to keep names Windows cannot hold; run with --dry-run to list them again',
           details: state.issues,
         });
@@ -408,9 +360,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         } finally {
           await src?.close();
         }
-        const entry: FileEntry = { path: item.path, type: item.type, size: item.size, mtime: item.mtime };
-        if (item.resource !== undefined) entry.resource = item.resource;
-        pendingEntries.push(digest ? digest.then((d) => encodeFileEntry({ ...entry, ...d })) : Promise.resolve(encodeFileEntry(entry)));
+        pendingEntries.push(digest ? digest.then((d) => encodeFileEntry(fileEntryOf(item, d))) : Promise.resolve(encodeFileEntry(fileEntryOf(item))));
         await drainEntries(false);
         if (Date.now() - lastProgress > 200) {
           lastProgress = Date.now();

@@ -1,0 +1,527 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cp, open, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
+import { nginxAvailable, startFaultProxy, startNginx, type NginxServer } from '@bookcrate/mirror/testkit';
+import { BIN, exists, flip, jsonLines, run, snapshot } from './testkit.js';
+
+/**
+ * The mirror end to end: the real CLI against a real nginx serving a repository written by the
+ * real `bookcrate publish`, and against `bookcrate mirror --listen` itself as an upstream.
+ */
+
+const MiB = 1024 * 1024;
+let work: string;
+let src: string;
+let key: string;
+let pub: string;
+let repo: string;
+let nginx: NginxServer;
+
+interface Round {
+  code: number | null;
+  end: Record<string, unknown>;
+  stderr: string;
+}
+
+async function mirror(upstream: string, store: string, extra: string[] = []): Promise<Round> {
+  const r = await run(['mirror', '--upstream', upstream, '--store', store, '--once', '--gc-after', '0s', ...extra]);
+  const end = jsonLines(r.stdout).filter((e) => e.event === 'round-end').pop() ?? {};
+  return { code: r.code, end, stderr: r.stderr + r.stdout.slice(-2000) };
+}
+
+async function publish(dir: string, repoDir: string, extra: string[] = []): Promise<void> {
+  const r = await run(['publish', dir, '--repo', repoDir, '--key', key, ...extra]);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+/**
+ * Relative path → content of the readers' tree of a store, read through one resolution of the
+ * `library/src` link (as one web request would). Undefined if that tree went away mid-read (the
+ * old version is deleted right after a switch).
+ */
+async function libraryOf(store: string): Promise<Map<string, string>> {
+  for (;;) {
+    const dir = await realpath(join(store, 'library', 'src'));
+    try {
+      return await hashes(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
+
+/** Relative path → SHA-256 of every file under dir (compact to compare, and to print on a mismatch). */
+async function hashes(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const [k, v] of await snapshot(dir)) out.set(k, createHash('sha256').update(v).digest('hex'));
+  return out;
+}
+
+/** nginx's access log: body bytes sent per request, since `from` lines. */
+async function servedBytes(n: NginxServer, from = 0): Promise<{ lines: number; bytes: number; requests: string[] }> {
+  const lines = (await readFile(join(n.dir, 'access.log'), 'utf8')).split('\n').filter(Boolean);
+  let bytes = 0;
+  const requests: string[] = [];
+  for (const l of lines.slice(from)) {
+    const m = /"(\w+) ([^ ]+) [^"]*" (\d+) (\d+)/.exec(l);
+    if (m) {
+      bytes += Number(m[4]);
+      requests.push(`${m[3]} ${m[2]}`);
+    }
+  }
+  return { lines: lines.length, bytes, requests };
+}
+
+const V1 = {
+  国图公开课: { '第1讲': { '第1集.mp4': 24 * MiB + 333, '讲义.pdf': 300_000 }, 空目录: {} },
+  老照片: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`照片${String(i).padStart(3, '0')}.jpg`, 4000 + i * 97])),
+  政府公开信息: { '2026年工作报告.pdf': 500_000, '空.txt': '' },
+};
+
+/** v2: 5 new photos, 3 deleted, 2 renamed, a rewritten PDF, 1 MiB overwritten inside the video. */
+async function changeToV2(dir: string): Promise<{ changedBytes: number }> {
+  let changed = 0;
+  for (let i = 0; i < 5; i++) {
+    const b = pseudoRandomBytes(6000 + i, 900 + i);
+    await writeFile(join(dir, '老照片', `新照片${i}.jpg`), b);
+    changed += b.length;
+  }
+  for (let i = 0; i < 3; i++) await rm(join(dir, '老照片', `照片${String(i).padStart(3, '0')}.jpg`));
+  await rename(join(dir, '老照片', '照片010.jpg'), join(dir, '老照片', '照片010-修复.jpg'));
+  await rename(join(dir, '老照片', '照片011.jpg'), join(dir, '政府公开信息', '照片011.jpg'));
+  const pdf = pseudoRandomBytes(300_000, 777);
+  await writeFile(join(dir, '国图公开课', '第1讲', '讲义.pdf'), pdf);
+  changed += pdf.length;
+  const h = await open(join(dir, '国图公开课', '第1讲', '第1集.mp4'), 'r+');
+  await h.write(pseudoRandomBytes(MiB, 555), 0, MiB, 10 * MiB + 12345);
+  await h.close();
+  changed += MiB;
+  return { changedBytes: changed };
+}
+
+let v1Snapshot: Map<string, string>;
+let v2Snapshot: Map<string, string>;
+let v1Pointer: Buffer;
+let changedBytes = 0;
+let disk: string;
+
+beforeAll(async () => {
+  if (!nginxAvailable()) throw new Error('nginx is needed for these tests: apt-get install nginx');
+  work = await tempDir('bookcrate-mirror-');
+  src = join(work, 'src');
+  await buildTree(src, V1);
+  expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
+  key = join(work, 'center.key');
+  pub = join(work, 'center.pub');
+  repo = join(work, 'repo');
+  process.env.SOURCE_DATE_EPOCH = '1767225600';
+  // The same v1 on a disk, for the stores that start from an import.
+  disk = join(work, 'disk');
+  const p = await run(['pack', src, '--key', key, '--out', disk]);
+  expect(p.code, p.stderr).toBe(0);
+  await publish(src, repo);
+  v1Pointer = await readFile(join(repo, 'latest.json'));
+  await cp(join(src, '老照片', '照片020.jpg'), join(work, 'v1-photo.jpg'));
+  v1Snapshot = await hashes(src);
+  nginx = await startNginx(repo);
+}, 120_000);
+
+afterAll(async () => {
+  await nginx?.stop();
+});
+
+describe('mirror from nothing, then from version to version', () => {
+  let store: string;
+
+  it('first sync from nothing brings the whole version, verified, into the readers\' tree', async () => {
+    store = join(work, 'store-a');
+    const r = await mirror(nginx.url, store, ['--trust', pub]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.end.outcome).toBe('updated');
+    expect(await libraryOf(store)).toEqual(v1Snapshot);
+  });
+
+  it('a no-op round is one small request', async () => {
+    const before = await servedBytes(nginx);
+    const r = await mirror(nginx.url, store);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.end.outcome).toBe('up-to-date');
+    const after = await servedBytes(nginx, before.lines);
+    expect(after.requests).toEqual(['200 /latest.json']);
+    expect(after.bytes).toBeLessThan(2048);
+  });
+
+  it('a change fetches about the changed bytes: renames cost nothing, the video only the changed chunks', async () => {
+    ({ changedBytes } = await changeToV2(src));
+    await publish(src, repo);
+    v2Snapshot = await hashes(src);
+    const before = await servedBytes(nginx);
+    const r = await mirror(nginx.url, store);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.end.outcome).toBe('updated');
+    expect(await libraryOf(store)).toEqual(v2Snapshot);
+    const fetched = r.end.fetched as { bytes: number; metadataBytes: number; chunkedFiles: number; reusedBytes: number };
+    expect(fetched.chunkedFiles).toBe(1);
+    expect(fetched.reusedBytes).toBeGreaterThan(20 * MiB);
+    const served = await servedBytes(nginx, before.lines);
+    expect(served.bytes).toBe(fetched.bytes);
+    // Content: the changed bytes plus a few chunks around the edit; metadata: a few small parts.
+    expect(fetched.bytes - fetched.metadataBytes).toBeLessThan(changedBytes + 4 * 64 * 1024);
+    expect(fetched.metadataBytes).toBeLessThan(300 * 1024);
+    // The renamed photos were never requested.
+    const renamed = v1Snapshot.get('老照片/照片010.jpg')!;
+    expect(v2Snapshot.get('老照片/照片010-修复.jpg')).toBe(renamed);
+    // Objects asked for: the 5 new photos, the rewritten PDF, and ranges of the video; nothing else.
+    const objects = new Set(served.requests.filter((q) => q.includes('/objects/')).map((q) => q.split(' ')[1]));
+    expect(objects.size).toBe(5 + 1 + 1);
+  });
+
+  it('status reads the same state', async () => {
+    const r = await run(['status', '--store', store, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = jsonLines(r.stdout).find((e) => e.event === 'result') as { versions: { version: number; current: boolean }[]; mirror?: { rounds: { outcome: string }[] } };
+    expect(s.versions.find((v) => v.current)?.version).toBe(2);
+    expect(s.mirror?.rounds[0]?.outcome).toBe('updated');
+  });
+});
+
+describe('a store filled from disks', () => {
+  it('syncs the newer version fetching only what changed since the disk, and the parts the disk lacked', async () => {
+    const store = join(work, 'store-disk');
+    const imp = await run(['import', disk, '--store', store, '--trust', pub]);
+    expect(imp.code, imp.stderr).toBe(0);
+    const r = await mirror(nginx.url, store);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.end.outcome).toBe('updated');
+    expect(await libraryOf(store)).toEqual(v2Snapshot);
+    const fetched = r.end.fetched as { bytes: number; metadataBytes: number; chunkedFiles: number };
+    expect(fetched.chunkedFiles).toBe(1);
+    expect(fetched.bytes - fetched.metadataBytes).toBeLessThan(changedBytes + 4 * 64 * 1024);
+  });
+
+  it('fetches the files an import recorded as damaged', async () => {
+    // A repository holding only v1, and a disk of v1 with a damaged photo.
+    const repo1 = join(work, 'repo-v1');
+    await cp(disk, join(work, 'disk-damaged'), { recursive: true });
+    const vol = join(work, 'disk-damaged', (await readdir(join(work, 'disk-damaged')))[0]!);
+    // Damage one photo's bytes where they sit in the segment.
+    const seg = join(vol, 'segments', (await readdir(join(vol, 'segments'))).sort().pop()!);
+    const photo = await readFile(join(work, 'v1-photo.jpg'));
+    const at = (await readFile(seg)).indexOf(photo.subarray(0, 256));
+    expect(at).toBeGreaterThan(0);
+    await flip(seg, at + 100);
+    const store = join(work, 'store-damaged');
+    const imp = await run(['import', vol, '--store', store, '--trust', pub]);
+    expect(imp.code).toBe(1);
+    const damagedBefore = JSON.parse((await run(['status', '--store', store, '--json'])).stdout.split('\n').find((l) => l.includes('"result"'))!) as { versions: { damaged: number }[] };
+    expect(damagedBefore.versions[0]!.damaged).toBeGreaterThan(0);
+    // v1 as published (same source as the disk): restore the v1 pointer in a copy of the repo.
+    await cp(repo, repo1, { recursive: true });
+    await writeFile(join(repo1, 'latest.json'), v1Pointer);
+    const n1 = await startNginx(repo1);
+    try {
+      const r = await mirror(n1.url, store);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.end.outcome).toBe('repaired');
+      expect(await libraryOf(store)).toEqual(v1Snapshot);
+    } finally {
+      await n1.stop();
+    }
+  });
+});
+
+describe('refusals: nothing wrong is admitted and the store keeps its version', () => {
+  async function storeAtV2(name: string): Promise<string> {
+    const store = join(work, name);
+    await cp(join(work, 'store-a'), store, { recursive: true });
+    return store;
+  }
+  async function serveCopy(edit: (dir: string) => Promise<void>): Promise<{ url: string; stop: () => Promise<void> }> {
+    const dir = join(work, `repo-${Math.random().toString(36).slice(2)}`);
+    await cp(repo, dir, { recursive: true });
+    await edit(dir);
+    return startNginx(dir);
+  }
+
+  it('a replayed older pointer (rollback) exits 3', async () => {
+    const store = await storeAtV2('store-rollback');
+    const n = await serveCopy((d) => writeFile(join(d, 'latest.json'), v1Pointer));
+    try {
+      const r = await mirror(n.url, store);
+      expect(r.code).toBe(3);
+      expect(String(r.end.error)).toMatch(/older/);
+      expect(await libraryOf(store)).toEqual(v2Snapshot);
+    } finally {
+      await n.stop();
+    }
+  });
+
+  it('an expired pointer (freeze) exits 3', async () => {
+    const store = await storeAtV2('store-expired');
+    const repoX = join(work, 'repo-expired');
+    await cp(repo, repoX, { recursive: true });
+    await publish(src, repoX, ['--renew', '--expires', '1s']);
+    await new Promise((r) => setTimeout(r, 1200));
+    const n = await startNginx(repoX);
+    try {
+      const r = await mirror(n.url, store);
+      expect(r.code).toBe(3);
+      expect(String(r.end.error)).toMatch(/expired/);
+    } finally {
+      await n.stop();
+    }
+  });
+
+  it('a repository signed by another key exits 3', async () => {
+    const store = await storeAtV2('store-wrongkey');
+    expect((await run(['keygen', '--out', join(work, 'other')])).code).toBe(0);
+    const repoX = join(work, 'repo-other');
+    const r0 = await run(['publish', src, '--repo', repoX, '--key', join(work, 'other.key')]);
+    expect(r0.code, r0.stderr).toBe(0);
+    const n = await startNginx(repoX);
+    try {
+      const r = await mirror(n.url, store);
+      expect(r.code).toBe(3);
+      expect(String(r.end.error)).toMatch(/not the trusted key/);
+    } finally {
+      await n.stop();
+    }
+  });
+
+  it('a tampered object, manifest part or root is never admitted (exit 1)', async () => {
+    const rootOf = (pointerFile: Buffer | string): string => (JSON.parse((JSON.parse(pointerFile.toString()) as { pointer: string }).pointer) as { root: { sha256: string } }).root.sha256;
+    const rootSha = rootOf(await readFile(join(repo, 'latest.json')));
+    const partsOf = async (sha: string) => (JSON.parse(await readFile(join(repo, 'roots', `${sha}.json`), 'utf8')) as { files: { parts: { sha256: string }[] } }).files.parts.map((p) => p.sha256);
+    // A files part of v2 that v1 (and so the disk) does not have: the store must fetch it.
+    const v1Parts = new Set(await partsOf(rootOf(v1Pointer)));
+    const newPart = (await partsOf(rootSha)).find((p) => !v1Parts.has(p))!;
+    expect(newPart).toBeDefined();
+    const cases: [string, (d: string) => Promise<void>][] = [
+      ['object', async (d) => {
+        // The rewritten PDF's object: flip a byte in it.
+        const shard = (await readdir(join(d, 'objects'))).sort();
+        for (const s of shard) {
+          for (const f of await readdir(join(d, 'objects', s))) {
+            const st = await stat(join(d, 'objects', s, f));
+            if (st.size === 300_000) await flip(join(d, 'objects', s, f), 1234);
+          }
+        }
+      }],
+      ['part', async (d) => flip(join(d, 'parts', newPart.slice(0, 2), `${newPart}.jsonl`), 10)],
+      ['root', async (d) => flip(join(d, 'roots', `${rootSha}.json`), 30)],
+    ];
+    for (const [what, edit] of cases) {
+      const store = join(work, `store-tamper-${what}`);
+      const imp = await run(['import', disk, '--store', store, '--trust', pub]);
+      expect(imp.code).toBe(0);
+      const n = await serveCopy(edit);
+      try {
+        const r = await mirror(n.url, store);
+        expect(r.code, `${what}: ${r.stderr}`).toBe(1);
+        expect(await libraryOf(store)).toEqual(v1Snapshot);
+        // Nothing with a wrong hash sits among the objects.
+        for (const s of await readdir(join(store, 'objects'))) {
+          for (const f of await readdir(join(store, 'objects', s))) {
+            expect(createHash('sha256').update(await readFile(join(store, 'objects', s, f))).digest('hex')).toBe(f);
+          }
+        }
+      } finally {
+        await n.stop();
+      }
+    }
+  });
+});
+
+describe('upstream faults are weather', () => {
+  it('500s, resets, stalls, truncated and corrupted bodies: the round still ends on the verified version', async () => {
+    const counts = new Map<string, number>();
+    const proxy = await startFaultProxy({
+      target: nginx.url,
+      plan: (req) => {
+        const n = (counts.get(req.path) ?? 0) + 1;
+        counts.set(req.path, n);
+        if (!req.path.includes('/objects/') && !req.path.includes('/parts/')) return n === 1 ? { kind: 'status', status: 503 } : undefined;
+        if (n > 1) return undefined;
+        const pick = [...req.path].reduce((a, c) => a + c.charCodeAt(0), 0) % 5;
+        return ([
+          { kind: 'status', status: 500 },
+          { kind: 'reset', afterBytes: 100 },
+          { kind: 'stall', afterBytes: 10, ms: 2000 },
+          { kind: 'truncate', afterBytes: 50 },
+          { kind: 'corrupt', at: 5 },
+        ] as const)[pick];
+      },
+    });
+    try {
+      const store = join(work, 'store-faults');
+      const r = await run(['mirror', '--upstream', proxy.url, '--store', store, '--trust', pub, '--once', '--gc-after', '0s', '--stall-timeout', '500ms'], { BOOKCRATE_BACKOFF_MS: '20' });
+      expect(r.code, r.stderr + r.stdout.slice(-3000)).toBe(0);
+      expect(await libraryOf(store)).toEqual(v2Snapshot);
+      expect(proxy.requests.some((q) => q.fault === 'corrupt')).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+});
+
+describe('tiers', () => {
+  it('province → municipality → county: each mirror serves the one below in the same layout', async () => {
+    const children: ReturnType<typeof spawn>[] = [];
+    const startTier = async (upstream: string, store: string, extra: string[]): Promise<string> => {
+      const c = spawn(process.execPath, [BIN, 'mirror', '--upstream', upstream, '--store', store, '--listen', '127.0.0.1:0', '--interval', '1h', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(c);
+      let out = '';
+      return new Promise<string>((resolve, reject) => {
+        c.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const events = jsonLines(out);
+          const url = events.find((e) => e.event === 'listening')?.url as string | undefined;
+          const ended = events.find((e) => e.event === 'round-end');
+          if (url && ended) {
+            if (ended.outcome === 'updated') resolve(url);
+            else reject(new Error(`tier round: ${JSON.stringify(ended)}`));
+          }
+        });
+        c.on('exit', () => reject(new Error(`mirror exited: ${out}`)));
+      });
+    };
+    try {
+      const province = await startTier(nginx.url, join(work, 'tier-province'), ['--trust', pub]);
+      const city = await startTier(province, join(work, 'tier-city'), ['--trust', pub]);
+      const county = join(work, 'tier-county');
+      const r = await mirror(city, county, ['--trust', pub]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(await libraryOf(county)).toEqual(v2Snapshot);
+      const status = await (await fetch(city + 'status')).json() as { current: { version: number }[] };
+      expect(status.current[0]!.version).toBe(2);
+      const metrics = await (await fetch(city + 'metrics')).text();
+      expect(metrics).toMatch(/bookcrate_mirror_current_version\{bundle="src"\} 2/);
+      expect(metrics).toMatch(/bookcrate_mirror_served_bytes_total [1-9]/);
+    } finally {
+      for (const c of children) c.kill('SIGTERM');
+      await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.on('exit', r)))));
+    }
+    for (const c of children) expect(c.exitCode).toBe(0);
+  }, 60_000);
+});
+
+describe('interruptions', () => {
+  it('SIGKILL mid-sync, then the same command: finishes, refetching little', async () => {
+    const store = join(work, 'store-kill');
+    const imp = await run(['import', disk, '--store', store, '--trust', pub]);
+    expect(imp.code).toBe(0);
+    // Reference: an uninterrupted sync of the same change, for its byte count.
+    const ref = join(work, 'store-kill-ref');
+    expect((await run(['import', disk, '--store', ref, '--trust', pub])).code).toBe(0);
+    const rr = await mirror(nginx.url, ref);
+    expect(rr.code, rr.stderr).toBe(0);
+    const refBytes = (rr.end.fetched as { bytes: number }).bytes;
+
+    // Killed once it has received a good part of the change (its heartbeat says how much).
+    const c = spawn(process.execPath, [BIN, 'mirror', '--upstream', nginx.url, '--store', store, '--once', '--bwlimit', '400KB/s', '--concurrency', '2'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    const killedAfter = await new Promise<number>((resolve, reject) => {
+      c.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const p = jsonLines(out).filter((e) => e.event === 'progress').pop();
+        if (p && (p.received as number) > refBytes * 0.4) {
+          c.kill('SIGKILL');
+          resolve(p.received as number);
+        }
+      });
+      c.on('exit', () => reject(new Error(`the mirror ended before it could be killed: ${out.slice(-2000)}`)));
+    });
+    await new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.on('exit', r)));
+    const r = await mirror(nginx.url, store);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await libraryOf(store)).toEqual(v2Snapshot);
+    const resumed = (r.end.fetched as { bytes: number }).bytes;
+    // What the killed run received is not fetched again, except the requests cut off in flight
+    // (at most a 512 KiB range or the unwritten tail of a download per connection).
+    expect(killedAfter + resumed).toBeLessThan(refBytes + 2 * 512 * 1024 + 128 * 1024);
+    expect(resumed).toBeLessThan(refBytes - killedAfter + 2 * 512 * 1024 + 128 * 1024);
+  }, 60_000);
+
+  it('readers only ever see a whole version while a sync runs, and SIGTERM stops a round cleanly', async () => {
+    const store = join(work, 'store-readers');
+    expect((await run(['import', disk, '--store', store, '--trust', pub])).code).toBe(0);
+    const c = spawn(process.execPath, [BIN, 'mirror', '--upstream', nginx.url, '--store', store, '--bwlimit', '1MB/s', '--interval', '1h'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const seen = new Set<string>();
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !jsonLines(out).some((e) => e.event === 'round-end')) {
+      const lib = await libraryOf(store);
+      const same = (a: Map<string, string>) => a.size === lib.size && [...a].every(([k, v]) => lib.get(k) === v);
+      if (same(v1Snapshot)) seen.add('v1');
+      else if (same(v2Snapshot)) seen.add('v2');
+      else throw new Error(`a mixed tree was visible: ${[...lib.keys()].join(', ')}`);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    expect(jsonLines(out).find((e) => e.event === 'round-end')?.outcome).toBe('updated');
+    expect(seen.has('v1')).toBe(true);
+    expect(await libraryOf(store)).toEqual(v2Snapshot);
+    c.kill('SIGTERM');
+    const code = await new Promise((r) => c.on('exit', r));
+    expect(code).toBe(0);
+    expect(await exists(join(store, 'lock'))).toBe(false);
+    expect(await readlink(join(store, 'library', 'src'))).toMatch(/^\.versions\/src\/v2-/);
+  }, 60_000);
+});
+
+describe('a pointer that moves mid-round', () => {
+  it('an object gone upstream because a newer version replaced it: the round re-reads the pointer and ends on the newer version', async () => {
+    // v3 in a copy of the repository; the objects only v2 used are then removed from it, as a
+    // publisher's retention would once v2 is old enough.
+    const repo3 = join(work, 'repo-moving');
+    await cp(repo, repo3, { recursive: true });
+    const v2Pointer = await readFile(join(repo3, 'latest.json'));
+    const src3 = join(work, 'v3', 'src'); // the folder's name is the bundle's id
+    await cp(src, src3, { recursive: true });
+    await writeFile(join(src3, '老照片', '第三版.jpg'), pseudoRandomBytes(9000, 4242));
+    await writeFile(join(src3, '国图公开课', '第1讲', '讲义.pdf'), pseudoRandomBytes(310_000, 4343));
+    const r3 = await run(['publish', src3, '--repo', repo3, '--key', key]);
+    expect(r3.code, r3.stderr).toBe(0);
+    const v3Snapshot = await hashes(src3);
+    const v2Pdf = v2Snapshot.get('国图公开课/第1讲/讲义.pdf')!;
+    await rm(join(repo3, 'objects', v2Pdf.slice(0, 2), v2Pdf));
+
+    // A static server that hands out the old (v2) pointer once, then the current one.
+    const { createServer } = await import('node:http');
+    let pointerRequests = 0;
+    const server = createServer(async (req, res) => {
+      const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
+      if (path === '/latest.json') {
+        pointerRequests++;
+        res.end(pointerRequests === 1 ? v2Pointer : await readFile(join(repo3, 'latest.json')));
+        return;
+      }
+      const body = await readFile(join(repo3, path)).catch(() => undefined);
+      if (!body || path.includes('..')) {
+        res.writeHead(404).end();
+        return;
+      }
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+      if (m) {
+        res.writeHead(206, { 'Content-Range': `bytes ${m[1]}-${m[2]}/${body.length}` }).end(body.subarray(Number(m[1]), Number(m[2]) + 1));
+      } else res.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const store = join(work, 'store-moving');
+      expect((await run(['import', disk, '--store', store, '--trust', pub])).code).toBe(0);
+      const r = await run(['mirror', '--upstream', `http://127.0.0.1:${(server.address() as { port: number }).port}/`, '--store', store, '--once']);
+      expect(r.code, r.stderr + r.stdout.slice(-2000)).toBe(0);
+      const events = jsonLines(r.stdout);
+      expect(events.some((e) => e.event === 'pointer-moved')).toBe(true);
+      expect(events.find((e) => e.event === 'round-end')?.version).toBe(3);
+      expect(await libraryOf(store)).toEqual(v3Snapshot);
+      expect(pointerRequests).toBe(2);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
+});

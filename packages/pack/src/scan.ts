@@ -1,0 +1,124 @@
+import { open } from 'node:fs/promises';
+import {
+  compareKeys, type CollectionInfo, type Digests, type FileEntry, type NameIssue, type NonUtf8Policy, type ResourceEntry,
+} from '@bookcrate/format';
+import { IssueLog, encodeInventoryItem, tallyItem, type CollectionTally } from './inventory.js';
+import type { PackSource } from './source.js';
+import { walkSource, type InventoryItem } from './walk.js';
+
+export { readInventory } from './inventory.js';
+
+/** How names are judged and what is left out: the flags `pack` and `publish` share. */
+export interface ScanOptions {
+  followSymlinks?: boolean;
+  allowUnportable?: boolean;
+  nonUtf8?: NonUtf8Policy;
+  includeJunk?: boolean;
+  /** Called every few thousand items while walking, and once at the end with `done`. */
+  onProgress?: (p: { files: number; bytes: number; done: boolean }) => void;
+}
+
+export interface ScanIssues {
+  errors: number;
+  counts: Record<string, number>;
+  kept: NameIssue[];
+}
+
+/** Everything about a source that does not need its bytes: what the root says besides the trees. */
+export interface SourceScan {
+  totals: { files: number; dirs: number; bytes: number; resources: number };
+  /** In bundle path order, as the root lists them. */
+  collections: CollectionInfo[];
+  /** The resources tree's entries, in canonical id order: catalog records, then ones derived from the tree. */
+  resources: ResourceEntry[];
+  /** Bytes each collection's members take in segments (the disk planner keeps collections together). */
+  spans: [string, number][];
+  issues: ScanIssues;
+}
+
+/**
+ * Walks and describes a source the one way every bundle form is built from: the same names policy,
+ * the same junk rules, the same resources (catalog records, else derived from the tree), the same
+ * collections and totals. `pack` and `publish` both call this, so the files and resources trees a
+ * version has on disks and in a repository are the same, part for part.
+ *
+ * The walk is written down as the inventory (`inventoryPath`, one JSON line per item in manifest
+ * order, fsynced) and read back with `readInventory`, so later passes see exactly the list that was
+ * checked, in flat memory. Name problems are returned in `issues`, not thrown: the caller decides
+ * (a dry run lists them, a real run refuses before writing anything).
+ */
+export async function scanSource(source: PackSource, inventoryPath: string, opts: ScanOptions = {}): Promise<SourceScan> {
+  const log = new IssueLog();
+  const tallies = new Map<string, CollectionTally>();
+  const resources = new Map<string, ResourceEntry>();
+  for (const c of source.collections) {
+    for (const r of c.resources) {
+      const e: ResourceEntry = { id: r.id, collection: c.id, title: r.title };
+      for (const k of ['creator', 'type', 'language', 'date', 'description'] as const) if (r[k]) e[k] = r[k];
+      e.type ??= c.type;
+      e.language ??= c.language;
+      if (e.type === undefined) delete e.type;
+      if (e.language === undefined) delete e.language;
+      resources.set(r.id, e);
+    }
+  }
+  const h = await open(inventoryPath, 'w');
+  let files = 0;
+  let bytes = 0;
+  try {
+    let buf: string[] = [];
+    for await (const item of walkSource(source, {
+      followSymlinks: !!opts.followSymlinks, allowUnportable: !!opts.allowUnportable, nonUtf8: opts.nonUtf8 ?? 'gb18030',
+      includeJunk: !!opts.includeJunk, onIssue: (i) => log.add(i),
+    })) {
+      tallyItem(tallies, item);
+      if (item.resource && !resources.has(item.resource)) {
+        const name = item.resource.split('/').pop()!;
+        resources.set(item.resource, { id: item.resource, collection: item.collection, title: name.replace(/\.[^.]+$/, '') || name });
+      }
+      files++;
+      bytes += item.size;
+      buf.push(encodeInventoryItem(item));
+      if (buf.length >= 4096) {
+        await h.write(buf.join('\n') + '\n');
+        buf = [];
+        opts.onProgress?.({ files, bytes, done: false });
+      }
+    }
+    if (buf.length) await h.write(buf.join('\n') + '\n');
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  opts.onProgress?.({ files, bytes, done: true });
+  const sorted = [...resources.values()].sort((a, b) => compareKeys(a.id, b.id));
+  const titles = new Map(source.collections.map((c) => [c.id, c]));
+  const collections = [...tallies.values()].map((t) => {
+    const c = titles.get(t.id);
+    return { id: t.id, title: c?.title || t.id || source.bundle.title, path: c ? c.path : t.id, files: t.files, bytes: t.bytes };
+  });
+  let dirs = 0;
+  for (const t of tallies.values()) dirs += t.dirs;
+  return {
+    totals: { files: files - dirs, dirs, bytes, resources: sorted.length },
+    collections,
+    resources: sorted,
+    spans: [...tallies.values()].map((t) => [t.id, t.span]),
+    issues: { errors: log.errors, counts: log.counts, kept: log.kept },
+  };
+}
+
+/** The files-tree entry of an inventory item; `digests` for regular files. */
+export function fileEntryOf(item: InventoryItem, digests?: Digests): FileEntry {
+  const entry: FileEntry = { path: item.path, type: item.type, size: item.size, mtime: item.mtime };
+  if (item.resource !== undefined) entry.resource = item.resource;
+  return digests ? { ...entry, ...digests } : entry;
+}
+
+/** `created` of a new version: the option, else SOURCE_DATE_EPOCH (reproducible builds), else now, in whole seconds. */
+export function createdTime(created?: string): string {
+  if (created) return created;
+  const epoch = process.env.SOURCE_DATE_EPOCH;
+  if (epoch && /^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000).toISOString();
+  return new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
+}

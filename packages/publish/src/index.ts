@@ -1,0 +1,3 @@
+export * from './publish.js';
+export { STATE_DIR } from './repo.js';
+export type { HistoryEntry } from './history.js';
