@@ -11,7 +11,7 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
       const states = new Map(store.volumeStates(v.id).map((s) => [s.volume, s.state]));
       const all = Array.from({ length: v.volumes }, (_, i) => i + 1);
       return {
-        bundle: v.bundle_id, version: v.version, title: v.title, set: v.set_id, state: v.state, current: v.is_current === 1,
+        bundle: v.bundle_id, version: v.version, title: v.title, set: v.set_id, origin: v.origin, state: v.state, current: v.is_current === 1,
         volumesIn: all.filter((i) => states.get(i) === 'done'), volumesAwaited: all.filter((i) => states.get(i) !== 'done'),
         files: v.files, ...store.fileCounts(v.id), damagedFiles: store.damagedFiles(v.id),
       };
@@ -29,7 +29,7 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     if (versions.length === 0) out.push(m.statusNone);
     for (const v of versions) {
       out.push(m.statusVersion(v.title, v.bundle, v.version, v.state, v.current));
-      out.push(m.statusVolumes(v.volumesIn.join(', '), v.volumesAwaited.join(', ')));
+      out.push(v.origin === 'network' ? m.statusFromNetwork : m.statusVolumes(v.volumesIn.join(', '), v.volumesAwaited.join(', ')));
       out.push(m.statusFiles(v.files, v.present, v.damaged, v.pending));
       for (const d of v.damagedFiles.slice(0, 50)) out.push(`    ${m.problem(d.reason).padEnd(10)} ${d.path}`);
     }
