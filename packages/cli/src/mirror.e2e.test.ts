@@ -448,19 +448,42 @@ describe('interruptions', () => {
   it('readers only ever see a whole version while a sync runs, and SIGTERM stops a round cleanly', async () => {
     const store = join(work, 'store-readers');
     expect((await run(['import', disk, '--store', store, '--trust', pub])).code).toBe(0);
+    // The readers' web server on the same store, all through the sync.
+    const serve = spawn(process.execPath, [BIN, 'serve', '--store', store, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let serveErr = '';
+    const serveUrl = await new Promise<string>((resolve, reject) => {
+      serve.stderr!.on('data', (d: Buffer) => {
+        serveErr += d.toString();
+        const m = /http:\/\/127\.0\.0\.1:\d+/.exec(serveErr);
+        if (m) resolve(m[0]);
+      });
+      serve.on('exit', () => reject(new Error(serveErr)));
+    });
+    // A file only v2 has, and one only v1 has: a reader must never see both, or neither.
+    const onlyV2 = encodeURI('/file/1/老照片/新照片0.jpg');
+    const onlyV1 = encodeURI('/file/1/老照片/照片000.jpg');
+    const status = async (path: string) => (await fetch(serveUrl + path)).status;
     const c = spawn(process.execPath, [BIN, 'mirror', '--upstream', nginx.url, '--store', store, '--bwlimit', '1MB/s', '--interval', '1h'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const seen = new Set<string>();
     const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && !jsonLines(out).some((e) => e.event === 'round-end')) {
-      const lib = await libraryOf(store);
-      const same = (a: Map<string, string>) => a.size === lib.size && [...a].every(([k, v]) => lib.get(k) === v);
-      if (same(v1Snapshot)) seen.add('v1');
-      else if (same(v2Snapshot)) seen.add('v2');
-      else throw new Error(`a mixed tree was visible: ${[...lib.keys()].join(', ')}`);
-      await new Promise((r) => setTimeout(r, 30));
+    try {
+      while (Date.now() < deadline && !jsonLines(out).some((e) => e.event === 'round-end')) {
+        const lib = await libraryOf(store);
+        const same = (a: Map<string, string>) => a.size === lib.size && [...a].every(([k, v]) => lib.get(k) === v);
+        if (same(v1Snapshot)) seen.add('v1');
+        else if (same(v2Snapshot)) seen.add('v2');
+        else throw new Error(`a mixed tree was visible: ${[...lib.keys()].join(', ')}`);
+        const [a, b] = [await status(onlyV2), await status(onlyV1)];
+        expect([`${a}/${b}`]).toContain(a === 200 ? '200/404' : '404/200');
+        seen.add(a === 200 ? 'serve-v2' : 'serve-v1');
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    } finally {
+      serve.kill('SIGTERM');
     }
+    expect(seen.has('serve-v1')).toBe(true);
     expect(jsonLines(out).find((e) => e.event === 'round-end')?.outcome).toBe('updated');
     expect(seen.has('v1')).toBe(true);
     expect(await libraryOf(store)).toEqual(v2Snapshot);
@@ -470,6 +493,24 @@ describe('interruptions', () => {
     expect(await exists(join(store, 'lock'))).toBe(false);
     expect(await readlink(join(store, 'library', 'src'))).toMatch(/^\.versions\/src\/v2-/);
   }, 60_000);
+});
+
+describe('an upstream that cannot be reached', () => {
+  it('--once exits 4 and the store keeps its version', async () => {
+    const store = join(work, 'store-unreachable');
+    expect((await run(['import', disk, '--store', store, '--trust', pub])).code).toBe(0);
+    const { createServer } = await import('node:net');
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const r = await run(['mirror', '--upstream', `http://127.0.0.1:${port}/`, '--store', store, '--once'], { BOOKCRATE_BACKOFF_MS: '10' });
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/what to do/);
+    expect(await libraryOf(store)).toEqual(v1Snapshot);
+  });
 });
 
 describe('a pointer that moves mid-round', () => {
