@@ -5,8 +5,27 @@ import {
   BookcrateError, encodeMemberHeader, formatFingerprint, initHashing, keyFingerprint,
   loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry,
 } from '@bookcrate/format';
-import { ChunkReader, openVolume, placedEntries, resourceEntries, segmentChunks, volumePaths, type OpenVolume } from '@bookcrate/volume';
-import { ObjectWriter, Store, publishTree, savePart, storeIoError, syncObjects, type VersionRow } from '@bookcrate/store';
+import { openVolume, placedEntries, resourceEntries, volumePaths, type OpenVolume } from '@bookcrate/volume';
+import {
+  ObjectQueue, ObjectWriter, Store, Writeback, durableObjects, publishTree, savePart, storeIoError, syncObjects, type QueuedObject, type VersionRow,
+} from '@bookcrate/store';
+import { ChunkPool, SegmentStream } from './segment-stream.js';
+import { SmallWriter } from './small-writer.js';
+
+/**
+ * Reading and writing budget of an import (docs/store.md, "Import"): segments are read in chunks of
+ * CHUNK bytes, READ_AHEAD of them read ahead of the parser, from a pool of POOL_CHUNKS buffers that
+ * also holds the bytes of writes still in flight; at most QUEUE.maxObjects objects and
+ * QUEUE.maxBytes bytes are being written behind the parser.
+ */
+const CHUNK = 4 << 20;
+const POOL_CHUNKS = 8;
+const READ_AHEAD = 3;
+const QUEUE = { maxObjects: 256, maxBytes: 16 << 20, maxOps: 2, writeSize: 1 << 20 };
+/** objects up to this size go to the writer thread (SmallWriter) */
+const SMALL_OBJECT = 64 << 10;
+/** a background `sync -f` after every this many bytes written, so the commit's sync finds little left */
+const WRITEBACK_EVERY = 256 << 20;
 
 export interface ImportOptions {
   volume: string; // a volume directory
@@ -182,22 +201,35 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
     progress({ phase: 'import', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: vol.root.totals.files + vol.root.totals.dirs });
   };
 
+  // Objects are written behind the parser (ObjectQueue); a commit first waits for all of them.
+  const writeback = new Writeback(store.dir, WRITEBACK_EVERY);
+  const small = new SmallWriter({ maxSize: SMALL_OBJECT });
+  const queue = await ObjectQueue.create(store.paths.tmp, store.paths.objects, { ...QUEUE, writeback, sink: small });
+  const pool = new ChunkPool(CHUNK, POOL_CHUNKS);
+  const isDurable = durableObjects(store);
+  // Objects admitted since the last commit: a second file with the same content is not written again.
+  let admitted = new Set<string>();
   let pending: Pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
   const commit = async (): Promise<void> => {
     if (pending.segments.length === 0) return;
+    await queue.drain();
     await syncObjects(store.dir, pending.written);
     store.commitSegments(vid, pending.segments, importId, pending.present, pending.damaged, pending.dirs);
     pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
+    admitted = new Set();
   };
   const damage = (entry: FileEntry, d: DamagedFile): void => {
     report.damaged.push(d);
     pending.damaged.push({ path: entry.path, sha256: entry.sha256 ?? null, reason: d.reason, detail: d.detail });
   };
 
-  let seg: { index: number; reader?: ChunkReader; short: boolean } | undefined;
+  let seg: { index: number; reader?: SegmentStream; short: boolean } | undefined;
   const closeSegment = async (): Promise<void> => {
     if (!seg) return;
-    if (seg.reader && !seg.short) await seg.reader.drain();
+    if (seg.reader) {
+      if (!seg.short) await seg.reader.drain();
+      await seg.reader.close();
+    }
     pending.segments.push(seg.index);
     seg = undefined;
   };
@@ -207,112 +239,145 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
     const present = await stat(path).then((s) => s.isFile(), () => false);
     seg = { index, short: false };
     if (present) {
-      seg.reader = new ChunkReader(segmentChunks(path, 'cached'), (chunk) => {
-        report.bytesRead += chunk.length;
+      seg.reader = await SegmentStream.open(path, pool, (n) => {
+        report.bytesRead += n;
         tick();
-      });
+      }, READ_AHEAD);
     }
     return seg;
   };
 
   await mkdir(join(store.paths.tmp, 'parts'), { recursive: true });
-  for await (const { entry, members } of placedEntries(vol)) {
-    const here = members.filter((m) => mine.has(m.segment));
-    if (here.length === 0) continue;
-    filesDone++;
-    // Committed by an earlier run (a segment of this volume that holds it is journaled): only its bytes are passed over.
-    const committed = here.some((m) => done.has(m.segment));
-    const selected = wanted(entry.path);
-    if (!selected && !committed) report.notSelected++;
-    const act = !committed && selected;
-    const isFile = entry.type === 'file';
-    const durable = isFile && store.isObjectDurable(entry.sha256!);
-    const allHere = here.length === members.length;
-    const obj = act && isFile && !durable && allHere ? await ObjectWriter.create(store.paths.tmp, true) : undefined;
-    const parts = act && isFile && !durable && !allHere;
-    let missing: DamagedFile | undefined;
-    for (const m of here) {
-      if (done.has(m.segment)) continue;
-      const s = seg && seg.index === m.segment ? seg : await openSegment(m.segment);
-      const name = table[m.segment - 1]!.info.name;
-      if (!s.reader || s.short) {
-        missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `segment ${name} is missing or cut short` };
-        continue;
+  let obj: QueuedObject | undefined;
+  try {
+    for await (const { entry, members } of placedEntries(vol)) {
+      const here = members.filter((m) => mine.has(m.segment));
+      if (here.length === 0) continue;
+      filesDone++;
+      // Committed by an earlier run (a segment of this volume that holds it is journaled): only its bytes are passed over.
+      const committed = here.some((m) => done.has(m.segment));
+      const selected = wanted(entry.path);
+      if (!selected && !committed) report.notSelected++;
+      const act = !committed && selected;
+      const isFile = entry.type === 'file';
+      // Already in the store, or admitted a moment ago from another file with the same content: not written again.
+      const durable = act && isFile && isDurable(entry.sha256!);
+      const again = isFile && act && !durable && admitted.has(entry.sha256!);
+      const allHere = here.length === members.length;
+      if (act && isFile && !durable && !again && allHere) {
+        const wait = queue.room(true);
+        if (wait) await wait;
+        obj = queue.begin();
       }
-      if (s.reader.offset !== m.offset) throw new BookcrateError('FORMAT', `members list: ${entry.path} should start at offset ${m.offset} of ${name}, the previous member ends at ${s.reader.offset}`);
-      // The tar header must be exactly the one the signed manifest implies: a link, a device, an
-      // absolute or `..` name, or a size that disagrees would all show up here — and none is ever used.
-      const header = encodeMemberHeader({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
-      let hpos = 0;
-      let headerOk = true;
-      const hgot = await s.reader.take(header.length, (b) => {
-        if (headerOk && !header.subarray(hpos, hpos + b.length).equals(b)) headerOk = false;
-        hpos += b.length;
-      });
-      if (!headerOk && act) report.headerProblems.push({ path: entry.path, reason: 'header', segment: name, offset: m.offset, detail: `the tar header of ${entry.path} in ${name} differs from the signed manifest; the file's content is checked on its own` });
-      const partPath = parts ? join(store.paths.tmp, 'parts', `${entry.sha256}-${m.at ?? 0}`) : undefined;
-      const part = partPath ? await open(partPath, 'w').catch((e) => { throw storeIoError(e, partPath); }) : undefined;
-      let dgot = 0;
-      try {
-        if (hgot === header.length) {
-          dgot = await s.reader.take(m.length, async (b) => {
-            if (obj) await obj.write(b);
-            else if (part) await part.write(b).catch((e) => { throw storeIoError(e, partPath!); });
-          });
+      const parts = act && isFile && !durable && !again && !allHere;
+      let missing: DamagedFile | undefined;
+      for (const m of here) {
+        if (done.has(m.segment)) continue;
+        const s = seg && seg.index === m.segment ? seg : await openSegment(m.segment);
+        const name = table[m.segment - 1]!.info.name;
+        if (!s.reader || s.short) {
+          missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `segment ${name} is missing or cut short` };
+          continue;
         }
-      } finally {
-        await part?.close();
-      }
-      if (partPath) pending.written.push(partPath);
-      const pad = padTo512(m.length);
-      const pgot = dgot === m.length ? await s.reader.take(pad, () => undefined) : 0;
-      if (hgot < header.length || dgot < m.length || pgot < pad) {
-        s.short = true;
-        missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `${name} ends inside ${entry.path} (the segment is cut short)` };
-      }
-    }
-    if (act) {
-      if (!isFile) {
-        if (missing) damage(entry, missing);
-        else pending.dirs.push(entry.path);
-      } else if (missing) {
-        await obj?.discard();
-        damage(entry, missing);
-      } else if (durable) {
-        pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
-        report.alreadyPresent.files++;
-        report.alreadyPresent.bytes += entry.size;
-      } else if (obj) {
-        const d = obj.digest();
-        if (d.sha256 === entry.sha256) {
-          const path = store.paths.object(entry.sha256);
-          await obj.commit(path);
-          pending.written.push(path);
-          pending.present.push({ path: entry.path, sha256: entry.sha256, size: entry.size });
-          report.imported.files++;
-          report.imported.bytes += entry.size;
-        } else {
-          await obj.discard();
-          const m0 = here[0]!;
-          damage(entry, { path: entry.path, reason: 'hash', segment: table[m0.segment - 1]!.info.name, offset: m0.offset, expected: entry.sha256!, actual: d.sha256, detail: `${entry.path} is damaged on the disk: SHA-256 ${d.sha256}, expected ${entry.sha256}` });
+        const r = s.reader;
+        if (r.offset !== m.offset) throw new BookcrateError('FORMAT', `members list: ${entry.path} should start at offset ${m.offset} of ${name}, the previous member ends at ${r.offset}`);
+        // The tar header must be exactly the one the signed manifest implies: a link, a device, an
+        // absolute or `..` name, or a size that disagrees would all show up here — and none is ever used.
+        const header = encodeMemberHeader({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
+        let hpos = 0;
+        let headerOk = true;
+        const hgot = await r.take(header.length, (b) => {
+          if (headerOk && header.compare(b, 0, b.length, hpos, hpos + b.length) !== 0) headerOk = false;
+          hpos += b.length;
+        });
+        if (!headerOk && act) report.headerProblems.push({ path: entry.path, reason: 'header', segment: name, offset: m.offset, detail: `the tar header of ${entry.path} in ${name} differs from the signed manifest; the file's content is checked on its own` });
+        const partPath = parts ? join(store.paths.tmp, 'parts', `${entry.sha256}-${m.at ?? 0}`) : undefined;
+        const part = partPath ? await open(partPath, 'w').catch((e) => { throw storeIoError(e, partPath); }) : undefined;
+        let dgot = 0;
+        try {
+          if (hgot === header.length) {
+            const o = obj;
+            if (o) {
+              // hashed now, written behind: the chunk stays pinned until its write is done
+              dgot = await r.take(m.length, (b, chunk) => {
+                o.update(b, chunk);
+                return queue.room(false);
+              });
+            } else if (part) {
+              dgot = await r.take(m.length, async (b) => {
+                await part.write(b).catch((e) => { throw storeIoError(e, partPath!); });
+              });
+            } else {
+              dgot = await r.skip(m.length);
+            }
+          }
+        } finally {
+          await part?.close();
         }
-      } else if (parts) {
-        // A file split across volumes: its parts wait in tmp/parts until every volume holding one is in.
-        const assembled = await assembleParts(store, entry, members, pending);
-        if (assembled === 'present') {
+        if (partPath) pending.written.push(partPath);
+        const pad = padTo512(m.length);
+        const pgot = dgot === m.length ? await r.skip(pad) : 0;
+        if (hgot < header.length || dgot < m.length || pgot < pad) {
+          s.short = true;
+          missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `${name} ends inside ${entry.path} (the segment is cut short)` };
+        }
+      }
+      if (act) {
+        if (!isFile) {
+          if (missing) damage(entry, missing);
+          else pending.dirs.push(entry.path);
+        } else if (missing) {
+          obj?.discard();
+          damage(entry, missing);
+        } else if (durable) {
+          pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
+          report.alreadyPresent.files++;
+          report.alreadyPresent.bytes += entry.size;
+        } else if (again) {
           pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
           report.imported.files++;
           report.imported.bytes += entry.size;
-        } else if (assembled === 'damaged') {
-          damage(entry, { path: entry.path, reason: 'hash', detail: `${entry.path}, assembled from its parts on several volumes, does not match its SHA-256` });
+        } else if (obj) {
+          // Renamed into objects/ behind us only if the SHA-256 matches; synced and recorded at the commit.
+          const path = store.paths.object(entry.sha256!);
+          const actual = obj.finish(entry.sha256!, path);
+          if (actual === entry.sha256) {
+            admitted.add(entry.sha256);
+            pending.written.push(path);
+            pending.present.push({ path: entry.path, sha256: entry.sha256, size: entry.size });
+            report.imported.files++;
+            report.imported.bytes += entry.size;
+          } else {
+            const m0 = here[0]!;
+            damage(entry, { path: entry.path, reason: 'hash', segment: table[m0.segment - 1]!.info.name, offset: m0.offset, expected: entry.sha256!, actual, detail: `${entry.path} is damaged on the disk: SHA-256 ${actual}, expected ${entry.sha256}` });
+          }
+        } else if (parts) {
+          // A file split across volumes: its parts wait in tmp/parts until every volume holding one is in.
+          const assembled = await assembleParts(store, entry, members, pending);
+          if (assembled === 'present') {
+            pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
+            report.imported.files++;
+            report.imported.bytes += entry.size;
+          } else if (assembled === 'damaged') {
+            damage(entry, { path: entry.path, reason: 'hash', detail: `${entry.path}, assembled from its parts on several volumes, does not match its SHA-256` });
+          }
         }
       }
+      obj = undefined;
+      if (pending.segments.length > 0) await commit();
+      tick();
     }
-    if (pending.segments.length > 0) await commit();
-    tick();
+    await closeSegment();
+    await commit();
+  } finally {
+    // On an error: the object being read is dropped, and writes still in flight finish (their temp
+    // files removed) before the store is unlocked; nothing is committed.
+    obj?.discard();
+    await queue.settle();
+    await small.close();
+    await seg?.reader?.close();
+    await writeback.wait();
   }
-  await closeSegment();
-  await commit();
   store.finishVolume(vid, me);
 
   // ---- complete? then publish the version to readers in one step ----

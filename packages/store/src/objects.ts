@@ -1,8 +1,10 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { link, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { close as fsClose, linkSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BookcrateError, FastHasher } from '@bookcrate/format';
+import type { Store } from './store.js';
 
 /** A full disk or a failing one becomes an error that says what to do next. */
 export function storeIoError(e: unknown, path: string): Error {
@@ -94,6 +96,369 @@ export class ObjectWriter {
   }
 }
 
+/** Whoever lends a slice's memory (a reader's buffer): kept until the slice is written, then given back. */
+export interface Pin {
+  retain(): void;
+  release(): void;
+}
+
+export interface ObjectQueueOptions {
+  /** objects whose file operations are not finished yet (default 32) */
+  maxObjects?: number;
+  /** bytes handed to writes that have not completed yet (default 64 MiB) */
+  maxBytes?: number;
+  /** file operations (open, write, close, rename) running at once in libuv's thread pool (default 2) */
+  maxOps?: number;
+  /** an object's bytes are gathered until this much, then written (default 1 MiB) */
+  writeSize?: number;
+  /** told of every completed write (early write-back) */
+  writeback?: Writeback;
+  /** writes small objects in batches (off the caller's thread) instead of four file operations each here */
+  sink?: SmallObjectSink;
+}
+
+/**
+ * Takes small objects whole and writes them elsewhere (the importer's writer thread): each one's
+ * temp file written, closed and renamed to its final path, exactly as QueuedObject does itself.
+ */
+export interface SmallObjectSink {
+  /** the largest object it takes */
+  readonly maxSize: number;
+  /**
+   * Copies `size` bytes from `data` at once (the caller may reuse them when put returns); later
+   * writes them to tmpPath and renames that to finalPath. `done` is called once, with the error
+   * (errno code and path on it) if that failed.
+   */
+  put(tmpPath: string, finalPath: string, data: Buffer[], size: number, done: (err: Error | null) => void): void;
+  /** Starts writing what it holds now (the caller is about to wait for it). */
+  flush(): void;
+}
+
+type Errno = NodeJS.ErrnoException | null;
+
+const SHARDS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * Writes many objects at once without the caller waiting for the disk (docs/store.md, "Import").
+ * Each object's bytes are hashed (SHA-256) as they are handed over and written to its own temp file
+ * in tmp/ by a chain of file operations that runs behind the caller: so the next bytes are hashed,
+ * and the next objects parsed, while earlier ones are still being written. An object is renamed
+ * under objects/ only after all its bytes were written and its SHA-256 was the expected one; one
+ * that does not match is never renamed (and, if small, never even written). `room` holds the caller
+ * back when too many objects or bytes are in flight; `drain` waits for all of them, and must be
+ * awaited before the objects are synced and recorded. The first error (a full disk) makes every
+ * later call reject; temp files of failed objects are removed.
+ */
+export class ObjectQueue {
+  readonly maxObjects: number;
+  readonly maxBytes: number;
+  readonly maxOps: number;
+  readonly writeSize: number;
+  readonly writeback: Writeback | undefined;
+  readonly sink: SmallObjectSink | undefined;
+  /** objects begun and not yet settled */
+  objects = 0;
+  /** bytes in writes not yet completed */
+  bytes = 0;
+  private ops = 0;
+  private readonly opWaiters: (() => void)[] = [];
+  private roomWaiter: { newObject: boolean; resolve: () => void; reject: (e: unknown) => void } | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private failure: Error | undefined;
+  private readonly prefix: string;
+  private seq = 0;
+
+  private constructor(readonly tmpDir: string, readonly objectsDir: string, opts: ObjectQueueOptions) {
+    this.maxObjects = Math.max(1, opts.maxObjects ?? 32);
+    this.writeSize = Math.max(1, opts.writeSize ?? 1 << 20);
+    this.maxBytes = Math.max(2 * this.writeSize, opts.maxBytes ?? 64 << 20);
+    this.maxOps = Math.max(1, opts.maxOps ?? 2);
+    this.writeback = opts.writeback;
+    this.sink = opts.sink;
+    this.prefix = `obj-${process.pid}-${randomBytes(6).toString('hex')}-`;
+  }
+
+  /** Creates the 256 shard folders of objects/ once, instead of a `mkdir -p` per object. */
+  static async create(tmpDir: string, objectsDir: string, opts: ObjectQueueOptions = {}): Promise<ObjectQueue> {
+    try {
+      await Promise.all(SHARDS.map((d) => mkdir(join(objectsDir, d), { recursive: true })));
+    } catch (e) {
+      throw storeIoError(e, objectsDir);
+    }
+    return new ObjectQueue(tmpDir, objectsDir, opts);
+  }
+
+  /** A new object; its temp file is created only when its first bytes are written. */
+  begin(): QueuedObject {
+    if (this.failure) throw this.failure;
+    this.objects++;
+    return new QueuedObject(this, join(this.tmpDir, `${this.prefix}${this.seq++}`));
+  }
+
+  private hasRoom(newObject: boolean): boolean {
+    return this.bytes < this.maxBytes && (!newObject || this.objects < this.maxObjects);
+  }
+
+  /**
+   * undefined when there is room (for another object with `newObject`, else for more bytes of the
+   * current one), otherwise a promise that resolves once there is. Rejects after a failure.
+   */
+  room(newObject: boolean): Promise<void> | undefined {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.hasRoom(newObject)) return undefined;
+    this.sink?.flush();
+    return new Promise((resolve, reject) => (this.roomWaiter = { newObject, resolve, reject }));
+  }
+
+  /** Waits until every object begun so far has settled; then rejects with the first failure, if any. */
+  async drain(): Promise<void> {
+    await this.settle();
+    if (this.failure) throw this.failure;
+  }
+
+  /** Waits until every object begun so far has settled, whatever happened to them. */
+  settle(): Promise<void> {
+    if (this.objects === 0) return Promise.resolve();
+    this.sink?.flush();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** @internal */
+  poke(): void {
+    const w = this.roomWaiter;
+    if (w && (this.failure || this.hasRoom(w.newObject))) {
+      this.roomWaiter = undefined;
+      if (this.failure) w.reject(this.failure);
+      else w.resolve();
+    }
+    if (this.objects === 0 && this.idleWaiters.length > 0) for (const r of this.idleWaiters.splice(0)) r();
+  }
+
+  /** @internal */
+  settled(): void {
+    this.objects--;
+    this.poke();
+  }
+
+  /** @internal */
+  fail(e: Error): void {
+    this.failure ??= e;
+    this.poke();
+  }
+
+  /** @internal Runs one file operation when fewer than maxOps are running. */
+  run<T>(start: (cb: (err: Errno, v: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const go = (): void => {
+        this.ops++;
+        start((err, v) => {
+          this.ops--;
+          this.opWaiters.shift()?.();
+          if (err) reject(err);
+          else resolve(v);
+        });
+      };
+      if (this.ops < this.maxOps) go();
+      else this.opWaiters.push(go);
+    });
+  }
+}
+
+/** One object being written through an ObjectQueue. */
+export class QueuedObject {
+  private readonly sha: Hash = createHash('sha256');
+  private slices: Buffer[] = [];
+  private pins: Pin[] = [];
+  private sliceBytes = 0;
+  private fd = -1;
+  private created = false;
+  private at = 0;
+  private broken = false;
+  private tail: Promise<void> = Promise.resolve();
+  private ended = false;
+
+  /** @internal */
+  constructor(private readonly q: ObjectQueue, private readonly tmpPath: string) {}
+
+  /**
+   * Hashes the next bytes of the object and queues them for writing. `pin` is retained until they
+   * are written; without one, `b` must not be changed afterwards by the caller.
+   */
+  update(b: Buffer, pin?: Pin): void {
+    this.sha.update(b);
+    if (pin) {
+      pin.retain();
+      this.pins.push(pin);
+    }
+    this.slices.push(b);
+    this.sliceBytes += b.length;
+    if (this.sliceBytes >= this.q.writeSize) this.flush();
+  }
+
+  private flush(): void {
+    const bufs = this.slices;
+    const pins = this.pins;
+    const n = this.sliceBytes;
+    const at = this.at;
+    this.slices = [];
+    this.pins = [];
+    this.sliceBytes = 0;
+    this.at += n;
+    this.q.bytes += n;
+    this.tail = this.tail.then(async () => {
+      try {
+        if (this.broken) return;
+        await this.ensureOpen();
+        await this.writeAll(bufs, n, at);
+        this.q.writeback?.wrote(n);
+      } catch (e) {
+        this.fail(e, this.tmpPath);
+      } finally {
+        for (const p of pins) p.release();
+        this.q.bytes -= n;
+        this.q.poke();
+      }
+    });
+  }
+
+  private async ensureOpen(): Promise<void> {
+    if (this.fd >= 0) return;
+    this.fd = await this.q.run<number>((cb) => fsOpen(this.tmpPath, 'w', cb));
+    this.created = true;
+  }
+
+  private async writeAll(bufs: Buffer[], n: number, at: number): Promise<void> {
+    let done = 0;
+    while (done < n) {
+      const part = done === 0 ? bufs : remaining(bufs, done);
+      const w = await this.q.run<number>((cb) => fsWritev(this.fd, part, at + done, cb));
+      if (w <= 0) throw Object.assign(new Error('no bytes written'), { code: 'EIO' });
+      done += w;
+    }
+  }
+
+  private fail(e: unknown, path: string): void {
+    if (this.broken) return;
+    this.broken = true;
+    this.q.fail(storeIoError(e, path));
+  }
+
+  /** SHA-256 of the bytes given so far. */
+  private digest(): string {
+    return this.sha.digest('hex');
+  }
+
+  /**
+   * Ends the object: its SHA-256 is computed at once and returned. If it is `expected`, the rest
+   * is written and the temp file renamed to `finalPath` behind the caller (complete once `drain`
+   * resolves); otherwise nothing more is written and the temp file, if any, is removed.
+   */
+  finish(expected: string, finalPath: string): string {
+    const sha256 = this.digest();
+    if (sha256 !== expected) {
+      this.end(undefined);
+      return sha256;
+    }
+    const sink = this.q.sink;
+    if (sink && this.at === 0 && !this.created && this.sliceBytes <= sink.maxSize) this.handOver(sink, finalPath);
+    else {
+      if (this.sliceBytes > 0) this.flush();
+      this.end(finalPath);
+    }
+    return sha256;
+  }
+
+  /** Drops the object (its data was cut short): nothing is renamed, the temp file is removed. */
+  discard(): void {
+    this.end(undefined);
+  }
+
+  /** A small object, all of it in memory and none of it written yet: the sink writes and renames it. */
+  private handOver(sink: SmallObjectSink, finalPath: string): void {
+    this.ended = true;
+    const n = this.sliceBytes;
+    this.q.bytes += n;
+    sink.put(this.tmpPath, finalPath, this.slices, n, (err) => {
+      if (err) this.fail(err, (err as { path?: string }).path ?? finalPath);
+      else this.q.writeback?.wrote(n);
+      this.q.bytes -= n;
+      this.q.settled();
+    });
+    // the sink copied the bytes: the reader's buffers are free again
+    for (const p of this.pins) p.release();
+    this.pins = [];
+    this.slices = [];
+    this.sliceBytes = 0;
+  }
+
+  private end(finalPath: string | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const p of this.pins) p.release();
+    this.pins = [];
+    this.slices = [];
+    this.sliceBytes = 0;
+    this.tail = this.tail
+      .then(async () => {
+        if (finalPath && !this.broken) {
+          try {
+            await this.ensureOpen();
+            await this.closeFile();
+            await this.renameTo(finalPath);
+            return;
+          } catch (e) {
+            this.fail(e, finalPath);
+          }
+        }
+        await this.closeFile().catch(() => undefined);
+        if (this.created) await this.q.run<void>((cb) => fsUnlink(this.tmpPath, () => cb(null))).catch(() => undefined);
+      })
+      .finally(() => this.q.settled());
+  }
+
+  private async closeFile(): Promise<void> {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    await this.q.run<void>((cb) => fsClose(fd, cb));
+  }
+
+  private async renameTo(finalPath: string): Promise<void> {
+    try {
+      await this.q.run<void>((cb) => fsRename(this.tmpPath, finalPath, cb));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      // its shard folder is gone (made at the start of the import): make it again, once
+      await mkdir(dirname(finalPath), { recursive: true });
+      await this.q.run<void>((cb) => fsRename(this.tmpPath, finalPath, cb));
+    }
+    this.created = false;
+  }
+}
+
+/** The slices of bufs after the first `skip` bytes (after a short write). */
+function remaining(bufs: Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of bufs) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    out.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return out;
+}
+
+/**
+ * `isObjectDurable` with its statement prepared once, for a caller that asks for every file of a
+ * volume.
+ */
+export function durableObjects(store: Store): (sha256: string) => boolean {
+  const st = store.db.prepare('SELECT 1 FROM objects WHERE sha256 = ?').pluck();
+  return (sha256) => st.get(sha256) !== undefined;
+}
+
 /**
  * Makes every object written since the last call durable before the catalog records them: one
  * syncfs (`sync -f`) for the store's filesystem instead of an fsync per small file; where that is
@@ -110,10 +475,52 @@ export async function syncObjects(storeDir: string, paths: string[]): Promise<vo
   }
 }
 
+/**
+ * Early write-back: starts a `sync -f` of the store's filesystem in the background and does not wait
+ * for it, so the disk writes objects out while the import goes on instead of all at once at the
+ * commit's syncObjects (the kernel would otherwise keep gigabytes dirty until then). It makes nothing
+ * durable that the catalog relies on — only syncObjects before a commit does that. At most one runs
+ * at a time; `wait` lets the caller reap it before returning.
+ */
+export class Writeback {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private sinceKick = 0;
+  constructor(private readonly storeDir: string, private readonly every: number) {}
+
+  /** Counts bytes written; past `every` since the last one, starts a background sync if none runs. */
+  wrote(n: number): void {
+    this.sinceKick += n;
+    if (this.sinceKick < this.every || this.child) return;
+    this.sinceKick = 0;
+    let child: ChildProcess;
+    try {
+      child = spawn('sync', ['-f', this.storeDir], { stdio: 'ignore' });
+    } catch {
+      return;
+    }
+    this.child = child;
+    this.exited = new Promise<void>((resolve) => {
+      const done = (): void => {
+        if (this.child === child) this.child = undefined;
+        resolve();
+      };
+      child.once('error', done);
+      child.once('close', done);
+    });
+  }
+
+  wait(): Promise<void> {
+    return this.exited;
+  }
+}
+
 /** Hard link, or a copy where the filesystem has no hard links (FAT32, some network shares). */
 export async function linkOrCopy(from: string, to: string): Promise<'link' | 'copy'> {
   try {
-    await link(from, to);
+    // A direct system call: a link is far cheaper than a trip through libuv's thread pool, and a
+    // version's tree makes one per file.
+    linkSync(from, to);
     return 'link';
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

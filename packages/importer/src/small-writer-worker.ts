@@ -1,0 +1,71 @@
+/**
+ * The writer thread of SmallWriter: for every small object of a batch, creates its temp file,
+ * writes it, closes it and renames it to its final path under objects/, with plain system calls —
+ * four of them per file, and none of them on the importer's main thread. The first failure stops
+ * the batch; its temp file is removed, and the reply says how many objects were done before it.
+ */
+import { closeSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parentPort } from 'node:worker_threads';
+import type { BatchDone, BatchRequest } from './small-writer.js';
+
+function writeOne(data: Buffer, off: number, n: number, tmp: string, final: string): void {
+  let fd = -1;
+  let created = false;
+  let where = tmp;
+  try {
+    fd = openSync(tmp, 'w');
+    created = true;
+    let w = 0;
+    while (w < n) {
+      const k = writeSync(fd, data, off + w, n - w, w);
+      if (k <= 0) throw Object.assign(new Error(`short write to ${tmp}`), { code: 'EIO' });
+      w += k;
+    }
+    const f = fd;
+    fd = -1;
+    closeSync(f);
+    where = final;
+    try {
+      renameSync(tmp, final);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      // its shard folder is gone (made at the start of the import): make it again
+      mkdirSync(dirname(final), { recursive: true });
+      renameSync(tmp, final);
+    }
+  } catch (e) {
+    if (fd >= 0) {
+      try {
+        closeSync(fd);
+      } catch { /* already failing */ }
+    }
+    if (created) {
+      try {
+        unlinkSync(tmp);
+      } catch { /* not there */ }
+    }
+    throw Object.assign(e as Error, { path: where });
+  }
+}
+
+parentPort!.on('message', (b: BatchRequest) => {
+  const data = Buffer.from(b.buf);
+  let off = 0;
+  let done = 0;
+  let error: BatchDone['error'];
+  for (let i = 0; i < b.sizes.length; i++) {
+    const n = b.sizes[i]!;
+    try {
+      writeOne(data, off, n, b.paths[2 * i]!, b.paths[2 * i + 1]!);
+    } catch (e) {
+      const x = e as NodeJS.ErrnoException;
+      error = { code: x.code, message: x.message, path: x.path };
+      break;
+    }
+    off += n;
+    done++;
+  }
+  const reply: BatchDone = { id: b.id, done, error, buf: b.buf };
+  parentPort!.postMessage(reply, [b.buf]);
+});

@@ -1,0 +1,144 @@
+import { Worker } from 'node:worker_threads';
+import type { SmallObjectSink } from '@bookcrate/store';
+
+/** @internal messages between SmallWriter and its thread */
+export interface BatchRequest {
+  id: number;
+  buf: ArrayBuffer;
+  /** temp path, final path, for each object in turn */
+  paths: string[];
+  sizes: number[];
+}
+
+/** @internal */
+export interface BatchDone {
+  id: number;
+  /** objects written and renamed, from the first */
+  done: number;
+  /** why the next one was not */
+  error?: { code?: string; message: string; path?: string };
+  buf: ArrayBuffer;
+}
+
+interface Batch {
+  buf: ArrayBuffer;
+  view: Buffer;
+  used: number;
+  paths: string[];
+  sizes: number[];
+  dones: ((err: Error | null) => void)[];
+}
+
+export interface SmallWriterOptions {
+  /** largest object taken (default 64 KiB) */
+  maxSize?: number;
+  /** a batch is sent when it holds this many bytes… (default 1 MiB) */
+  batchBytes?: number;
+  /** …or this many objects (default 128) */
+  batchFiles?: number;
+}
+
+/**
+ * Writes small objects on a thread of its own (docs/store.md, "Import"). Creating a file, writing it,
+ * closing and renaming it costs more than hashing a 20 KiB photo: done on the main thread, or as four
+ * separate trips through libuv's thread pool per file, it held the parser back. Here the main thread
+ * only copies each object into a batch buffer; a batch of up to 128 objects goes to the thread in one
+ * message, is written there with plain system calls, and comes back as one reply. The thread starts
+ * with the first object, so an import without small files never starts it.
+ */
+export class SmallWriter implements SmallObjectSink {
+  readonly maxSize: number;
+  private readonly batchBytes: number;
+  private readonly batchFiles: number;
+  private worker: Worker | undefined;
+  private broken: Error | undefined;
+  private cur: Batch | undefined;
+  private readonly spare: ArrayBuffer[] = [];
+  private readonly inflight = new Map<number, Batch>();
+  private nextId = 0;
+
+  constructor(opts: SmallWriterOptions = {}) {
+    this.batchBytes = opts.batchBytes ?? 1 << 20;
+    this.maxSize = Math.min(opts.maxSize ?? 64 << 10, this.batchBytes);
+    this.batchFiles = opts.batchFiles ?? 128;
+  }
+
+  private start(): Worker {
+    // It only moves bytes it is handed: a small heap keeps its memory small.
+    const w = new Worker(new URL('./small-writer-worker.js', import.meta.url), {
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
+    });
+    w.on('message', (m: BatchDone) => this.finished(m));
+    w.on('error', (e) => this.die(e));
+    w.on('exit', (code) => this.die(new Error(`the object writer thread stopped (exit code ${code})`)));
+    return w;
+  }
+
+  put(tmpPath: string, finalPath: string, data: Buffer[], size: number, done: (err: Error | null) => void): void {
+    if (this.broken) {
+      done(this.broken);
+      return;
+    }
+    if (this.cur && (this.cur.used + size > this.batchBytes || this.cur.sizes.length >= this.batchFiles)) this.flush();
+    const b = (this.cur ??= this.batch());
+    for (const d of data) b.used += d.copy(b.view, b.used);
+    b.paths.push(tmpPath, finalPath);
+    b.sizes.push(size);
+    b.dones.push(done);
+    if (b.sizes.length >= this.batchFiles || b.used >= this.batchBytes) this.flush();
+  }
+
+  private batch(): Batch {
+    const buf = this.spare.pop() ?? new ArrayBuffer(this.batchBytes);
+    return { buf, view: Buffer.from(buf), used: 0, paths: [], sizes: [], dones: [] };
+  }
+
+  flush(): void {
+    const b = this.cur;
+    if (!b || b.sizes.length === 0) return;
+    this.cur = undefined;
+    if (this.broken) {
+      for (const d of b.dones) d(this.broken);
+      return;
+    }
+    try {
+      this.worker ??= this.start();
+    } catch (e) {
+      this.broken = e as Error;
+      for (const d of b.dones) d(this.broken);
+      return;
+    }
+    const id = this.nextId++;
+    this.inflight.set(id, b);
+    const req: BatchRequest = { id, buf: b.buf, paths: b.paths, sizes: b.sizes };
+    this.worker.postMessage(req, [b.buf]);
+  }
+
+  private finished(m: BatchDone): void {
+    const b = this.inflight.get(m.id);
+    if (!b) return;
+    this.inflight.delete(m.id);
+    if (this.spare.length < 4) this.spare.push(m.buf);
+    let err: Error | null = null;
+    if (m.error) err = Object.assign(new Error(m.error.message), { code: m.error.code, path: m.error.path });
+    b.dones.forEach((d, i) => d(i < m.done ? null : err));
+  }
+
+  private die(e: Error): void {
+    this.broken ??= e;
+    this.worker = undefined;
+    for (const b of this.inflight.values()) for (const d of b.dones) d(this.broken);
+    this.inflight.clear();
+  }
+
+  /** Stops the thread (after the queue was drained or settled: nothing is in flight any more). */
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    this.broken ??= new Error('the object writer was closed');
+    if (w) {
+      w.removeAllListeners('exit');
+      await w.terminate();
+    }
+  }
+}
