@@ -167,7 +167,8 @@ describe('mirror from nothing, then from version to version', () => {
     expect(fetched.chunkedFiles).toBe(1);
     expect(fetched.reusedBytes).toBeGreaterThan(20 * MiB);
     const served = await servedBytes(nginx, before.lines);
-    expect(served.bytes).toBe(fetched.bytes);
+    // What nginx sent is what the mirror counted (give or take chunked-encoding framing of gzipped manifests).
+    expect(Math.abs(served.bytes - fetched.bytes)).toBeLessThan(2048);
     // Content: the changed bytes plus a few chunks around the edit; metadata: a few small parts.
     expect(fetched.bytes - fetched.metadataBytes).toBeLessThan(changedBytes + 4 * 64 * 1024);
     expect(fetched.metadataBytes).toBeLessThan(300 * 1024);

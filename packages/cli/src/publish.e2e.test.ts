@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { cp, open, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeRoot, repoPaths } from '@bookcrate/format';
+import { decodeRoot, repoPaths, treePartRefs } from '@bookcrate/format';
 import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
 import { checkRepoFiles, checkVersionComplete, readVersion, setMtimes, type VersionContent } from '../../publish/src/testkit.js';
 import { exists, jsonLines, run, start } from './testkit.js';
@@ -103,7 +103,11 @@ describe('publish version after version, checked file by file', () => {
       expect(onDisk.equals(await readFile(join(repo, repoPaths.part(sha)))), sha).toBe(true);
       compared++;
     }
-    expect(compared).toBe(published.files.parts.length + published.resources.parts.length);
+    // Every part of both trees, at every level, was among them.
+    const load = (r: { sha256: string }) => readFile(join(repo, repoPaths.part(r.sha256)));
+    let expected = 0;
+    for (const tree of [published.files, published.resources]) for await (const _ of treePartRefs(tree, load, 'test')) expected++;
+    expect(compared).toBe(expected);
   });
 
   it('v2 (added, deleted, renamed, rewritten, 1 MiB overwritten inside the video): only new content is written, few parts, the chunk list changes around the edit', async () => {

@@ -31,7 +31,7 @@ export interface TreeShape {
   rootMax: number; // at most this many refs stand in the root before another index level is added
 }
 
-export const DEFAULT_TREE_SHAPE: TreeShape = { leafAverage: 64, indexAverage: 64, maxPartBytes: 1 << 20, rootMax: 256 };
+export const DEFAULT_TREE_SHAPE: TreeShape = { leafAverage: 16, indexAverage: 64, maxPartBytes: 1 << 20, rootMax: 256 };
 
 /** Receives each finished part; the caller stores it (on a volume, in a repository) under its hash. */
 export type PartSink = (bytes: Buffer, sha256: string) => void | Promise<void>;

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -107,7 +108,7 @@ describe.skipIf(!nginxAvailable())('against nginx through the fault proxy', () =
       ['/roots/0000.json', 404],
     ]);
     expect(u.stats).toEqual({ requests: 2, bytes: POINTER.length, retries: 0, failures: 0 });
-    expect(p.requests[0]!.headers).toMatchObject({ 'cache-control': 'no-cache', 'accept-encoding': 'identity', 'user-agent': 'bookcrate-mirror/0.1' });
+    expect(p.requests[0]!.headers).toMatchObject({ 'cache-control': 'no-cache', 'accept-encoding': 'gzip', 'user-agent': 'bookcrate-mirror/0.1' });
     expect(p.requests[1]!.headers['cache-control']).toBeUndefined();
   });
 
@@ -324,6 +325,27 @@ describe.skipIf(!nginxAvailable())('against nginx through the fault proxy', () =
 
 describe('against small node:http servers', () => {
   const FILE = randomBytes(MiB);
+
+  it('getSmall takes a gzipped manifest (fewer bytes on the wire), bounds it once unzipped, and retries a broken one', async () => {
+    const doc = Buffer.from(Array.from({ length: 2000 }, (_, i) => JSON.stringify({ path: `老照片/1950年代/照片${i}.jpg`, size: i })).join('\n'));
+    const zipped = gzipSync(doc);
+    let n = 0;
+    const s = await tinyServer((req, res) => {
+      n++;
+      expect(req.headers['accept-encoding']).toBe('gzip');
+      // The first answer is a gzip body cut in the middle of its stream: it must be retried.
+      const body = n === 1 ? zipped.subarray(0, zipped.length >> 1) : zipped;
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': String(body.length) });
+      res.end(body);
+    });
+    const u = upstream(s.url);
+    expect((await u.getSmall('parts/ab/x.jsonl', doc.length)).equals(doc)).toBe(true);
+    expect(n).toBe(2);
+    expect(u.stats.bytes).toBe((zipped.length >> 1) + zipped.length);
+    expect(zipped.length).toBeLessThan(doc.length / 3);
+    const e = await rejection(u.getSmall('parts/ab/x.jsonl', doc.length - 1));
+    expect(e.message).toMatch(/once unzipped/);
+  });
 
   it('a server that ignores Range: download starts over and is still correct', async () => {
     const s = await tinyServer((_req, res) => {

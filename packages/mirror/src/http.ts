@@ -4,6 +4,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
+import { gunzipSync } from 'node:zlib';
 import { BookcrateError } from '@bookcrate/format';
 
 /**
@@ -235,12 +236,17 @@ export class Upstream {
    * `maxBytes` (error, no retry). */
   async getSmall(path: string, maxBytes: number, opts: { noCache?: boolean } = {}): Promise<Buffer | null> {
     const url = this.url(path);
-    const headers: OutgoingHttpHeaders = opts.noCache ? { 'cache-control': 'no-cache', pragma: 'no-cache' } : {};
+    // Manifests are JSON with hex hashes and repeated folder names: gzip takes them to about a
+    // third, and they are most of what a small change costs. Content (objects, ranges) stays
+    // identity, because offsets and sizes are about the stored bytes.
+    const headers: OutgoingHttpHeaders = { 'accept-encoding': 'gzip', ...(opts.noCache ? { 'cache-control': 'no-cache', pragma: 'no-cache' } : {}) };
     return this.retrying(url, async () =>
       this.attempt(url, headers, async (res, body) => {
         const status = res.statusCode ?? 0;
         if (status === 404) return null;
         if (status !== 200) throw this.statusError(status, url, res);
+        const encoding = String(res.headers['content-encoding'] ?? 'identity').toLowerCase();
+        if (encoding !== 'identity' && encoding !== 'gzip') throw this.ioError(url, `sent Content-Encoding "${encoding}"`, { status }, 'serve the repository without recoding (gzip or none)');
         const len = contentLength(res);
         if (len !== undefined && len > maxBytes) throw this.tooBig(url, `${len} bytes`, maxBytes);
         const chunks: Buffer[] = [];
@@ -251,7 +257,14 @@ export class Upstream {
           chunks.push(chunk);
         }
         if (len !== undefined && got !== len) throw new Transient(`body cut short at ${got} of ${len} bytes`);
-        return Buffer.concat(chunks, got);
+        const raw = Buffer.concat(chunks, got);
+        if (encoding === 'identity') return raw;
+        try {
+          return gunzipSync(raw, { maxOutputLength: maxBytes });
+        } catch (e) {
+          if (e instanceof RangeError) throw this.tooBig(url, `more than ${maxBytes} bytes once unzipped`, maxBytes);
+          throw new Transient(`a gzip body that does not unzip (${(e as Error).message})`);
+        }
       }),
     );
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { BookcrateError } from '@bookcrate/format';
 import { readStoredPart, savePart, type Store } from '@bookcrate/store';
 import type { Upstream } from './http.js';
@@ -69,8 +70,16 @@ export async function startRepoServer(o: RepoServerOptions): Promise<RunningRepo
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void {
-  const b = typeof body === 'string' ? Buffer.from(body) : body;
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(b.length), ...extra });
+  let b = typeof body === 'string' ? Buffer.from(body) : body;
+  const headers: Record<string, string> = { 'Content-Type': type, ...extra };
+  // Manifests go gzipped to a mirror that asks (they shrink to about a third), as nginx sends them.
+  if (b.length >= 256 && /json/.test(type) && /\bgzip\b/.test(String(res.req.headers['accept-encoding'] ?? ''))) {
+    b = gzipSync(b);
+    headers['Content-Encoding'] = 'gzip';
+    headers.Vary = 'Accept-Encoding';
+  }
+  headers['Content-Length'] = String(b.length);
+  res.writeHead(status, headers);
   res.end(res.req.method === 'HEAD' ? undefined : b);
 }
 

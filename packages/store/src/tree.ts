@@ -1,8 +1,50 @@
-import { mkdir, readdir, rename, rm, symlink, utimes } from 'node:fs/promises';
+import { rmdirSync, unlinkSync } from 'node:fs';
+import { mkdir, opendir, readdir, rename, rm, symlink, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { assertBundlePath } from '@bookcrate/format';
 import { linkOrCopy, storeIoError } from './objects.js';
 import type { Store } from './store.js';
+
+/**
+ * Deletes a folder tree in flat memory. `fs.rm({recursive})` builds the work for the whole tree up
+ * front (about 2 KB a file: 2 GB for a million-file version); this walks one directory handle per
+ * level. Unlinks are synchronous within a directory (fast, and the event loop gets control back
+ * between directories), which is what keeps a million-file delete to seconds.
+ */
+export async function removeTree(path: string): Promise<void> {
+  for (let pass = 0; pass < 3; pass++) {
+    let dir;
+    try {
+      dir = await opendir(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code === 'ENOTDIR') return unlinkSync(path);
+      throw e;
+    }
+    for await (const e of dir) {
+      const p = join(path, e.name);
+      if (e.isDirectory()) await removeTree(p);
+      else {
+        try {
+          unlinkSync(p);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }
+    }
+    try {
+      rmdirSync(path);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      // Entries removed while the listing ran can make it skip some: list again.
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    }
+  }
+  await rm(path, { recursive: true, force: true });
+}
 
 function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -20,7 +62,7 @@ export async function publishTree(store: Store, versionId: number): Promise<{ di
   const name = `v${v.version}-${v.set_id}`;
   const target = join(bundleDir, name);
   const building = `${target}.building`;
-  await rm(building, { recursive: true, force: true });
+  await removeTree(building);
   let links = 0;
   let copies = 0;
   try {
@@ -44,7 +86,7 @@ export async function publishTree(store: Store, versionId: number): Promise<{ di
         await utimes(p, f.mtime, f.mtime);
       }
     }
-    await rm(target, { recursive: true, force: true });
+    await removeTree(target);
     await rename(building, target);
   } catch (e) {
     throw storeIoError(e, building);
@@ -57,7 +99,7 @@ export async function publishTree(store: Store, versionId: number): Promise<{ di
   await rename(tmpLink, visible);
   // Older trees of this bundle go once nobody is pointed at them any more.
   for (const d of await readdir(bundleDir)) {
-    if (d !== name && !d.endsWith('.building')) await rm(join(bundleDir, d), { recursive: true, force: true });
+    if (d !== name && !d.endsWith('.building')) await removeTree(join(bundleDir, d));
   }
   return { dir: visible, links, copies };
 }

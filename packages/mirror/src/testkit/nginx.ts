@@ -48,6 +48,10 @@ http {
   default_type application/octet-stream;
   sendfile on;
   keepalive_timeout 65;
+  # As docs/operations.md recommends: manifests travel gzipped (mirrors ask for it), content never.
+  gzip on;
+  gzip_types application/json application/x-ndjson;
+  gzip_min_length 256;
   server {
     listen 127.0.0.1:${port};
     root ${q(resolve(rootDir))};
