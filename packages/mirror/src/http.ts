@@ -234,7 +234,7 @@ export class Upstream {
 
   /** GET a small document (pointer, root, manifest part). null on 404. Refuses bodies over
    * `maxBytes` (error, no retry). */
-  async getSmall(path: string, maxBytes: number, opts: { noCache?: boolean } = {}): Promise<Buffer | null> {
+  async getSmall(path: string, maxBytes: number, opts: { noCache?: boolean; wire?: { bytes: number } } = {}): Promise<Buffer | null> {
     const url = this.url(path);
     // Manifests are JSON with hex hashes and repeated folder names: gzip takes them to about a
     // third, and they are most of what a small change costs. Content (objects, ranges) stays
@@ -258,6 +258,7 @@ export class Upstream {
         }
         if (len !== undefined && got !== len) throw new Transient(`body cut short at ${got} of ${len} bytes`);
         const raw = Buffer.concat(chunks, got);
+        if (opts.wire) opts.wire.bytes += got; // what crossed the network, zipped or not
         if (encoding === 'identity') return raw;
         try {
           return gunzipSync(raw, { maxOutputLength: maxBytes });

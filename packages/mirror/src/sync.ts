@@ -50,7 +50,7 @@ export interface RoundReport {
   pointerExpires: string;
   fetched: {
     bytes: number; // everything received from the upstream in this round
-    metadataBytes: number; // pointer, root, manifest parts
+    metadataBytes: number; // pointer, root, manifest parts, as received (gzipped when the upstream zips them)
     objects: number; // objects admitted from the network
     chunkedFiles: number; // large files rebuilt from an older copy plus ranges
     reusedBytes: number; // bytes of those files taken from the local older copy
@@ -143,10 +143,9 @@ function checkPointer(store: Store, p: Pointer, now: number): void {
   }
 }
 
+/** Manifest documents, counted as they crossed the network (gzipped, usually). */
 async function getMeta(up: Upstream, meta: { bytes: number }, path: string, max: number, noCache = false): Promise<Buffer | null> {
-  const b = await up.getSmall(path, max, { noCache });
-  if (b) meta.bytes += b.length;
-  return b;
+  return up.getSmall(path, max, { noCache, wire: meta });
 }
 
 type Fetched = RoundReport['fetched'];
