@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { decodeRoot, repoPaths, treePartRefs } from '@bookcrate/format';
 import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
 import { checkRepoFiles, checkVersionComplete, readVersion, setMtimes, type VersionContent } from '../../publish/src/testkit.js';
-import { exists, jsonLines, run, start } from './testkit.js';
+import { exists, jsonLines, killWhen as killAt, run } from './testkit.js';
 
 /**
  * `bookcrate publish` end to end: the real CLI writes a repository, every file of which is then
@@ -230,18 +230,7 @@ describe('publish killed with SIGKILL, then run again', () => {
   let refRepoV1: string;
   let refV2: { objects: Set<string>; parts: Set<string> };
 
-  /** Starts a publish, waits until `ready()` holds (polling every 2 ms), then SIGKILLs it. */
-  async function killWhen(args: string[], ready: () => Promise<boolean>): Promise<boolean> {
-    const child = start(['publish', ...args], EPOCH);
-    const closed = new Promise<void>((r) => child.on('close', () => r()));
-    let done = false;
-    void closed.then(() => (done = true));
-    while (!done && !(await ready())) await new Promise((r) => setTimeout(r, 2));
-    const killed = !done;
-    if (killed) child.kill('SIGKILL');
-    await closed;
-    return killed;
-  }
+  const killWhen = (args: string[], ready: () => Promise<boolean>): Promise<boolean> => killAt(['publish', ...args], EPOCH, ready);
 
   const bigTemp = async (repo: string): Promise<boolean> => {
     const tmp = join(repo, '.bookcrate-publish', 'tmp');

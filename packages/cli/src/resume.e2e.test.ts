@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
-import { exists, run, snapshot, start } from './testkit.js';
+import { exists, killWhen as killAt, run, snapshot } from './testkit.js';
 
 const MiB = 1024 * 1024;
 const EPOCH = { SOURCE_DATE_EPOCH: '1764374400' };
@@ -12,18 +12,8 @@ let src: string;
 let key: string;
 let reference: Map<string, Buffer>;
 
-/** Starts a pack, waits until `ready()` holds (polling every 2 ms), then SIGKILLs it. */
-async function killWhen(out: string, ready: () => Promise<boolean>): Promise<boolean> {
-  const child = start(['pack', src, '--key', key, '--out', out, ...ARGS], EPOCH);
-  const closed = new Promise<void>((r) => child.on('close', () => r()));
-  let done = false;
-  void closed.then(() => (done = true));
-  while (!done && !(await ready())) await new Promise((r) => setTimeout(r, 2));
-  const killed = !done;
-  if (killed) child.kill('SIGKILL');
-  await closed;
-  return killed;
-}
+const killWhen = (out: string, ready: () => Promise<boolean>): Promise<boolean> =>
+  killAt(['pack', src, '--key', key, '--out', out, ...ARGS], EPOCH, ready);
 
 async function segmentsIn(out: string): Promise<string[]> {
   const vols = (await readdir(out).catch(() => [] as string[])).filter((n) => n.includes('-vol'));

@@ -59,3 +59,19 @@ export async function flip(path: string, offset: number, bit = 0x01): Promise<vo
   await h.write(b, 0, 1, offset);
   await h.close();
 }
+
+/**
+ * Starts the CLI with `args`, waits until `ready()` holds (polling every 2 ms), then SIGKILLs it:
+ * the crash tests' power cut. Returns false if the command finished before `ready()` held.
+ */
+export async function killWhen(args: string[], env: Record<string, string>, ready: () => Promise<boolean>): Promise<boolean> {
+  const child = start(args, env);
+  const closed = new Promise<void>((r) => child.on('close', () => r()));
+  let done = false;
+  void closed.then(() => (done = true));
+  while (!done && !(await ready())) await new Promise((r) => setTimeout(r, 2));
+  const killed = !done;
+  if (killed) child.kill('SIGKILL');
+  await closed;
+  return killed;
+}
