@@ -43,7 +43,8 @@ Exit codes:
   0   all good
   1   damage found: a file, segment or manifest does not match what was signed
   2   usage error: a wrong flag or argument, a bad recipe, a resume with other arguments
-  3   signature invalid, signed by a key that is not trusted, or older than the version held
+  3   signature invalid, signed by a key that is not trusted, older than the version held,
+      or an expired pointer (mirror)
   4   environment error: a disk that cannot be read or written, or a full target
   5   refused: names that cannot be packed portably, or a source file that changed while read
   6   busy: another bookcrate is writing to the same store (retry, or use --wait)

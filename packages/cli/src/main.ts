@@ -16,7 +16,7 @@ export async function main(argv: string[]): Promise<number> {
     code = await fn();
   };
   const program = new Command('bookcrate')
-    .description('Ship a national library\'s digital resources to county libraries on disks, verifiably.')
+    .description('Ship a national library\'s digital resources to county libraries on disks, verifiably, and keep every copy current over the network.')
     .version('0.1.0')
     // Only `bookcrate --version` prints the version: after a command name, `--version N` is that command's (publish).
     .enablePositionalOptions()
