@@ -36,3 +36,15 @@ export class BookcrateError extends Error {
 export function isBookcrateError(e: unknown, code?: ErrorCode): e is BookcrateError {
   return e instanceof BookcrateError && (code === undefined || e.code === code);
 }
+
+/**
+ * A failed write becomes an error that says what to do next: a full disk (ENOSPC, EDQUOT) is
+ * NO_SPACE, anything else IO. Each writer (pack's targets, the store, a repository, a mirror's
+ * downloads) supplies its own words, because the way out differs.
+ */
+export function writeError(e: unknown, path: string, words: { full: string; fullHint: string; ioHint: string }): Error {
+  if (e instanceof BookcrateError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new BookcrateError('NO_SPACE', words.full, { hint: words.fullHint, cause: e });
+  return new BookcrateError('IO', `cannot write ${path}: ${(e as Error).message}`, { hint: words.ioHint, cause: e });
+}

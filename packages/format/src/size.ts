@@ -57,3 +57,13 @@ export function parseRate(text: string, flag: string): number {
     throw new BookcrateError('USAGE', `${flag} "${text}" is not a rate`, { hint: 'write it like 2MB/s or 500KiB/s (bytes per second; 135 Mbit/s is about 16MB/s)' });
   }
 }
+
+/** Parses --listen: host:port, [v6]:port, or a bare port (on 127.0.0.1: only this PC). */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen) ?? /^()()(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) {
+    throw new BookcrateError('USAGE', `--listen "${listen}" is not host:port`, { hint: 'for example --listen 127.0.0.1:8080 (this PC only), or --listen 0.0.0.0:8080 to let the whole library network in' });
+  }
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}

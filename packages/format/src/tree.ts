@@ -152,6 +152,25 @@ export function assertTreeRef(v: unknown, where: string): TreeRef {
 }
 
 /**
+ * Loads one part and returns its lines, after checking it against the hash and size its parent
+ * gives (before a byte of it is parsed) and that it ends with a newline.
+ */
+async function partLines(ref: PartRef, load: PartLoader, name: string, hint?: string): Promise<string[]> {
+  const bytes = await load(ref);
+  if (bytes.length !== ref.size || createHash('sha256').update(bytes).digest('hex') !== ref.sha256) {
+    throw new BookcrateError('DAMAGED', `manifest part ${ref.sha256} of the ${name} list is damaged (its hash does not match)`, {
+      ...(hint ? { hint } : {}),
+      details: { part: ref.sha256 },
+    });
+  }
+  const text = bytes.toString('utf8');
+  if (!text.endsWith('\n') && text.length > 0) throw new BookcrateError('FORMAT', `manifest part ${ref.sha256} does not end with a newline`);
+  return text.length === 0 ? [] : text.slice(0, -1).split('\n');
+}
+
+const indexRefs = (lines: string[], ref: PartRef): PartRef[] => lines.map((l) => decodePartRef(l, `index part ${ref.sha256}`));
+
+/**
  * Streams the leaf lines of a tree in order, loading one part per level at a time. Every part is
  * checked against the hash and size its parent gives before a byte of it is parsed, so a tree read
  * this way is exactly the tree the root was signed over.
@@ -159,21 +178,9 @@ export function assertTreeRef(v: unknown, where: string): TreeRef {
 export async function* readTreeLines(tree: TreeRef, load: PartLoader, name: string): AsyncGenerator<string> {
   async function* walk(refs: PartRef[], depth: number): AsyncGenerator<string> {
     for (const ref of refs) {
-      const bytes = await load(ref);
-      if (bytes.length !== ref.size || createHash('sha256').update(bytes).digest('hex') !== ref.sha256) {
-        throw new BookcrateError('DAMAGED', `manifest part ${ref.sha256} of the ${name} list is damaged (its hash does not match)`, {
-          hint: 'the manifest on this volume is corrupt; verify the volume and ask for a new copy',
-          details: { part: ref.sha256 },
-        });
-      }
-      const text = bytes.toString('utf8');
-      if (!text.endsWith('\n') && text.length > 0) throw new BookcrateError('FORMAT', `manifest part ${ref.sha256} does not end with a newline`);
-      const lines = text.length === 0 ? [] : text.slice(0, -1).split('\n');
-      if (depth === 1) {
-        yield* lines;
-      } else {
-        yield* walk(lines.map((l) => decodePartRef(l, `index part ${ref.sha256}`)), depth - 1);
-      }
+      const lines = await partLines(ref, load, name, 'the manifest on this volume is corrupt; verify the volume and ask for a new copy');
+      if (depth === 1) yield* lines;
+      else yield* walk(indexRefs(lines, ref), depth - 1);
     }
   }
   yield* walk(tree.parts, tree.depth);
@@ -203,14 +210,9 @@ export class TreeLookup {
       if (!ref) return undefined;
       let level = this.levels[d];
       if (level?.sha256 !== ref.sha256) {
-        const bytes = await this.load(ref);
-        if (bytes.length !== ref.size || createHash('sha256').update(bytes).digest('hex') !== ref.sha256) {
-          throw new BookcrateError('DAMAGED', `manifest part ${ref.sha256} of the ${this.name} list is damaged (its hash does not match)`, { details: { part: ref.sha256 } });
-        }
-        const text = bytes.toString('utf8');
-        const lines = text.length === 0 ? [] : text.slice(0, -1).split('\n');
+        const lines = await partLines(ref, this.load, this.name);
         level = { sha256: ref.sha256, lines };
-        if (d < this.tree.depth - 1) level.refs = lines.map((l) => decodePartRef(l, `index part ${ref.sha256}`));
+        if (d < this.tree.depth - 1) level.refs = indexRefs(lines, ref);
         this.levels[d] = level;
         this.levels.length = d + 1;
       }
@@ -243,14 +245,7 @@ export async function* treePartRefs(tree: TreeRef, load: PartLoader, name: strin
   async function* walk(refs: PartRef[], depth: number): AsyncGenerator<PartRef> {
     for (const ref of refs) {
       yield ref;
-      if (depth === 1) continue;
-      const bytes = await load(ref);
-      if (bytes.length !== ref.size || createHash('sha256').update(bytes).digest('hex') !== ref.sha256) {
-        throw new BookcrateError('DAMAGED', `manifest part ${ref.sha256} of the ${name} list is damaged (its hash does not match)`, { details: { part: ref.sha256 } });
-      }
-      const text = bytes.toString('utf8');
-      const lines = text.length === 0 ? [] : text.slice(0, -1).split('\n');
-      yield* walk(lines.map((l) => decodePartRef(l, `index part ${ref.sha256}`)), depth - 1);
+      if (depth > 1) yield* walk(indexRefs(await partLines(ref, load, name), ref), depth - 1);
     }
   }
   yield* walk(tree.parts, tree.depth);

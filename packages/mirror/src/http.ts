@@ -5,7 +5,7 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
-import { BookcrateError } from '@bookcrate/format';
+import { BookcrateError, writeError } from '@bookcrate/format';
 
 /**
  * The mirror's only way to the network: GETs against a static upstream (nginx serving plain files,
@@ -572,10 +572,10 @@ async function writeAll(fh: FileHandle, buf: Buffer, pos: number, dest: string):
   }
 }
 
-function fsError(e: unknown, path: string): BookcrateError {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC') {
-    return new BookcrateError('NO_SPACE', `no space left writing ${path}`, { hint: 'free space on the store filesystem; the download resumes where it stopped', cause: e });
-  }
-  return new BookcrateError('IO', `cannot write ${path}: ${(e as Error).message}`, { hint: 'check the permissions and the filesystem of the store', cause: e });
+function fsError(e: unknown, path: string): Error {
+  return writeError(e, path, {
+    full: `no space left writing ${path}`,
+    fullHint: 'free space on the store filesystem; the download resumes where it stopped',
+    ioHint: 'check the permissions and the filesystem of the store',
+  });
 }

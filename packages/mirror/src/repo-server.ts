@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { BookcrateError } from '@bookcrate/format';
+import { BookcrateError, parseListen } from '@bookcrate/format';
 import { readStoredPart, savePart, type Store } from '@bookcrate/store';
 import type { Upstream } from './http.js';
 
@@ -34,17 +34,9 @@ export interface RunningRepoServer {
 
 const HEX = /^[0-9a-f]{64}$/;
 
-export function parseListenAddress(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(listen);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 0 && port <= 65535)) {
-    throw new BookcrateError('USAGE', `--listen "${listen}" is not host:port`, { hint: 'for example --listen 127.0.0.1:8081, or 0.0.0.0:8081 to serve the tier below' });
-  }
-  return { host: m[1] ?? m[2]!, port };
-}
 
 export async function startRepoServer(o: RepoServerOptions): Promise<RunningRepoServer> {
-  const { host, port } = parseListenAddress(o.listen);
+  const { host, port } = parseListen(o.listen);
   const served = { requests: 0, bytes: 0 };
   const server = createServer((req, res) => {
     served.requests++;

@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import {
   BookcrateError, CHUNKED_MIN_SIZE, ChunkListBuilder, POINTER_MAX_BYTES, TreeLookup, decodeChunkEntry, decodeFileEntry,
-  decodeResourceEntry, decodeRoot, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths,
-  treePartRefs, verifyPointerFile, verifyRootSignature, type Chunk, type ChunkEntry, type PartRef, type Pointer, type Root,
+  decodeResourceEntry, decodeRoot, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sha256Hex,
+  treePartRefs, verifyPointerFile, verifyRootSignature, type ChunkEntry, type PartRef, type Pointer, type Root,
 } from '@bookcrate/format';
 import { Store, publishTree, readStoredPart, savePart, syncObjects, storeIoError, type VersionRow } from '@bookcrate/store';
 import type { Upstream } from './http.js';
@@ -73,8 +73,6 @@ const WRONG_BYTES_TRIES = 3;
 
 /** The pointer moved on during the round and an object of the old version is gone: start over. */
 class PointerMoved extends Error {}
-
-const sha256Hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /** The key that decides what this store accepts: the pinned one, or --trust on a store that has none. */
 export function roundKey(store: Store, trust?: KeyObject): { key: KeyObject; pin?: string } {
@@ -504,14 +502,14 @@ async function rebuild(o: RoundOptions, entry: ChunkEntry, seedPath: string, tmp
         const c = list[i]!;
         const local = seed.get(c.hash);
         if (local) {
+          // Hashed moments ago while chunking the old copy (an immutable object); the whole-file
+          // SHA-256 below still decides.
           const b = Buffer.allocUnsafe(local.length);
           await seedFile.read(b, 0, local.length, local.offset);
-          if (chunkHash(b) === c.hash) {
-            await write(b);
-            reused += b.length;
-            i++;
-            continue;
-          }
+          await write(b);
+          reused += b.length;
+          i++;
+          continue;
         }
         // A run of chunks the old copy lacks: one Range request (bounded in size).
         let j = i;
@@ -599,4 +597,3 @@ async function collect(o: RoundOptions, bundle: string): Promise<void> {
   }
 }
 
-export type { Chunk };

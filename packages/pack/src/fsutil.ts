@@ -1,6 +1,6 @@
 import { open, rename, mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { BookcrateError } from '@bookcrate/format';
+import { writeError } from '@bookcrate/format';
 
 /** fsync a directory so a rename inside it survives power loss (a no-op where unsupported). */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -34,13 +34,9 @@ export async function writeFileAtomic(path: string, data: Buffer | string, mode 
 
 /** A full disk or a vanished disk becomes an error that says what to do next. */
 export function asIoError(e: unknown, path: string): Error {
-  if (e instanceof BookcrateError) return e;
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new BookcrateError('NO_SPACE', `the target is full while writing ${path}`, {
-      hint: 'make room (or use a larger disk / a smaller --disk-size), then run the same command again: finished segments are kept',
-      cause: e,
-    });
-  }
-  return new BookcrateError('IO', `cannot write ${path}: ${(e as Error).message}`, { hint: 'check that the target disk is connected and writable', cause: e });
+  return writeError(e, path, {
+    full: `the target is full while writing ${path}`,
+    fullHint: 'make room (or use a larger disk / a smaller --disk-size), then run the same command again: finished segments are kept',
+    ioHint: 'check that the target disk is connected and writable',
+  });
 }

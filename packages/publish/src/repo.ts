@@ -1,55 +1,24 @@
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { BookcrateError, decodeRoot, repoPaths, type PartLoader, type PartRef, type Root } from '@bookcrate/format';
+import { BookcrateError, decodeRoot, writeError, repoPaths, sha256Hex, type PartLoader, type PartRef, type Root } from '@bookcrate/format';
 import { fsyncDir } from '@bookcrate/pack';
-
-/**
- * Makes files durable: one `sync -f` (syncfs) for the filesystem that holds them, else (no GNU
- * coreutils, e.g. Windows) an fsync of each.
- */
-async function syncFiles(dir: string, paths: string[]): Promise<void> {
-  // Asynchronous, so reads of the next files go on while the disk flushes.
-  const status = await new Promise<number | null>((res) => {
-    const child = spawn('sync', ['-f', dir], { stdio: 'ignore' });
-    child.on('error', () => res(null));
-    child.on('close', (code) => res(code));
-  });
-  if (status === 0) return;
-  for (const p of paths) {
-    const h = await open(p, 'r+');
-    try {
-      await h.sync();
-    } catch (e) {
-      throw repoIoError(e, p);
-    } finally {
-      await h.close();
-    }
-  }
-}
+import { syncObjects } from '@bookcrate/store';
 
 /** The publisher's private folder inside the repository (not part of the served layout; nginx's usual `location ~ /\.` rule denies it). */
 export const STATE_DIR = '.bookcrate-publish';
 
 /** A full disk or a failing one becomes an error that says what to do next. */
 export function repoIoError(e: unknown, path: string): Error {
-  if (e instanceof BookcrateError) return e;
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new BookcrateError('NO_SPACE', `the repository's disk is full (writing ${path})`, {
-      hint: 'free some space (or lower --keep), then run the same command again: everything already written is reused',
-      cause: e,
-    });
-  }
-  return new BookcrateError('IO', `cannot write ${path}: ${(e as Error).message}`, { hint: 'check the --repo folder, its disk and its permissions', cause: e });
+  return writeError(e, path, {
+    full: `the repository's disk is full (writing ${path})`,
+    fullHint: 'free some space (or lower --keep), then run the same command again: everything already written is reused',
+    ioHint: 'check the --repo folder, its disk and its permissions',
+  });
 }
 
 export async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
-
-const sha256Hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /**
  * Writing into a repository (docs/repository.md, section 2). Everything but `latest.json` is named
@@ -156,7 +125,7 @@ export class Repo {
 
   async commit(): Promise<void> {
     if (this.staged.size === 0) return;
-    await syncFiles(this.tmp, [...this.staged.values()]);
+    await syncObjects(this.tmp, [...this.staged.values()], repoIoError);
     for (const [final, tmp] of this.staged) await this.place(tmp, final);
     this.staged.clear();
     this.stagedBytes = 0;

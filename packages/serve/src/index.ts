@@ -1,2 +1,2 @@
-export { startServer, parseListen, type ServeOptions, type RunningServer } from './server.js';
+export { startServer, type ServeOptions, type RunningServer } from './server.js';
 export type { Lang } from './i18n.js';

@@ -7,7 +7,8 @@ import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBookcrateError } from '@bookcrate/format';
 import { contentDisposition, parseRange } from './files.js';
-import { parseListen, startServer, type RunningServer } from './server.js';
+import { parseListen } from '@bookcrate/format';
+import { startServer, type RunningServer } from './server.js';
 import { buildFixture, IDS, sha256, type Fixture } from './testkit.js';
 
 let fx: Fixture;

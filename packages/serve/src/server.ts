@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { BookcrateError, bundlePathProblem } from '@bookcrate/format';
+import { BookcrateError, bundlePathProblem, parseListen } from '@bookcrate/format';
 import { Store, type ResourceRow, type VersionRow } from '@bookcrate/store';
 import { damagedPage } from './catalog.js';
 import { presentEntries, sendObject, sendZip, type ZipEntry } from './files.js';
@@ -37,14 +37,6 @@ const PAGE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; media-sr
 /** File responses (a PDF opens in the browser's own viewer, which `object-src 'none'` would block). */
 const FILE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; media-src 'self'";
 
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen) ?? /^()()(\d{1,5})$/.exec(listen);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 0 && port <= 65535)) {
-    throw new BookcrateError('USAGE', `--listen "${listen}" is not host:port`, { hint: 'for example --listen 127.0.0.1:8080, or --listen 0.0.0.0:8080 to let the whole library network in' });
-  }
-  return { host: m[1] || m[2] || '127.0.0.1', port };
-}
 
 class HttpError extends Error {
   constructor(readonly status: 400 | 404 | 405 | 503, readonly kind: 'bad' | 'notFound' | 'unavailable' | 'method' | 'busy') {

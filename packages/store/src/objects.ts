@@ -1,22 +1,18 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { close as fsClose, linkSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { BookcrateError, FastHasher } from '@bookcrate/format';
+import { FastHasher, writeError } from '@bookcrate/format';
 import type { Store } from './store.js';
 
 /** A full disk or a failing one becomes an error that says what to do next. */
 export function storeIoError(e: unknown, path: string): Error {
-  if (e instanceof BookcrateError) return e;
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new BookcrateError('NO_SPACE', `the store's disk is full (writing ${path})`, {
-      hint: 'free some space on the library server\'s disk, then run the same command again: everything already imported is kept',
-      cause: e,
-    });
-  }
-  return new BookcrateError('IO', `cannot write ${path}: ${(e as Error).message}`, { hint: 'check the store disk and its permissions', cause: e });
+  return writeError(e, path, {
+    full: `the store's disk is full (writing ${path})`,
+    fullHint: 'free some space on the library server\'s disk, then run the same command again: everything already imported is kept',
+    ioHint: 'check the store disk and its permissions',
+  });
 }
 
 /**
@@ -460,18 +456,28 @@ export function durableObjects(store: Store): (sha256: string) => boolean {
 }
 
 /**
- * Makes every object written since the last call durable before the catalog records them: one
- * syncfs (`sync -f`) for the store's filesystem instead of an fsync per small file; where that is
- * not available, each file is fsynced.
+ * Makes files durable before anything records them (the catalog, a repository's root): one syncfs
+ * (`sync -f`) for the filesystem that holds `dir` instead of an fsync per small file; where that is
+ * not available (no GNU coreutils, e.g. Windows), each file is fsynced. The `sync` runs as a child
+ * process, so the event loop (reads of the next files) goes on while the disk flushes.
  */
-export async function syncObjects(storeDir: string, paths: string[]): Promise<void> {
+export async function syncObjects(dir: string, paths: string[], ioError: (e: unknown, path: string) => Error = storeIoError): Promise<void> {
   if (paths.length === 0) return;
-  const r = spawnSync('sync', ['-f', storeDir], { stdio: 'ignore' });
-  if (r.status === 0) return;
+  const status = await new Promise<number | null>((res) => {
+    const child = spawn('sync', ['-f', dir], { stdio: 'ignore' });
+    child.on('error', () => res(null));
+    child.on('close', (code) => res(code));
+  });
+  if (status === 0) return;
   for (const p of paths) {
     const h = await open(p, 'r');
-    await h.sync();
-    await h.close();
+    try {
+      await h.sync();
+    } catch (e) {
+      throw ioError(e, p);
+    } finally {
+      await h.close();
+    }
   }
 }
 
