@@ -1,4 +1,4 @@
-import { open, readFile, unlink } from 'node:fs/promises';
+import { link, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { BookcrateError } from '@bookcrate/format';
 
@@ -18,10 +18,24 @@ function alive(pid: number): boolean {
  */
 export async function acquireLock(path: string, opts: { wait?: boolean; what: string }): Promise<() => Promise<void>> {
   for (;;) {
+    // The lock appears with its content already in it (written under a private name, then hard-
+    // linked to `path`, which fails if `path` exists): another writer never reads a half-written
+    // lock and mistakes it for a stale one. Where there are no hard links, it is created in place.
+    const body = JSON.stringify({ pid: process.pid, host: hostname(), what: opts.what, since: new Date().toISOString() });
+    const mine = `${path}.${process.pid}`;
     try {
-      const h = await open(path, 'wx');
-      await h.writeFile(JSON.stringify({ pid: process.pid, host: hostname(), what: opts.what, since: new Date().toISOString() }));
-      await h.close();
+      await writeFile(mine, body);
+      try {
+        await link(mine, path);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+        const h = await open(path, 'wx');
+        await h.writeFile(body);
+        await h.close();
+      } finally {
+        await unlink(mine).catch(() => undefined);
+      }
       return async () => {
         await unlink(path).catch(() => undefined);
       };
@@ -34,10 +48,13 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
     try {
       owner = JSON.parse(await readFile(path, 'utf8')) as typeof owner;
     } catch {
-      /* half-written by a process that died at that instant: treat as stale */
+      // Unreadable: written in place (no hard links) by a writer that may be filling it right
+      // now. Stale only once it is old; until then it counts as held.
+      const age = await stat(path).then((st) => Date.now() - st.mtimeMs, () => Infinity);
+      if (age < 10_000) owner = { pid: -1, what: 'a writer starting up' };
     }
     const sameHost = !owner.host || owner.host === hostname();
-    if (sameHost && (!owner.pid || !alive(owner.pid))) {
+    if (sameHost && owner.pid !== -1 && (!owner.pid || !alive(owner.pid))) {
       await unlink(path).catch(() => undefined);
       continue;
     }
