@@ -12,3 +12,4 @@ export * from './csv.js';
 export * from './recipe.js';
 export * from './chunks.js';
 export * from './pointer.js';
+export * from './xxh64-shared.js';

@@ -18,12 +18,10 @@ export interface MemberHeaderInput {
   part?: { offset: number; total: number };
 }
 
-const enc = new TextEncoder();
-
 function paxRecord(key: string, value: string): string {
   // "<len> <key>=<value>\n" where <len> counts the whole record, its own digits included.
   const body = ` ${key}=${value}\n`;
-  const bodyLen = enc.encode(body).length;
+  const bodyLen = Buffer.byteLength(body, 'utf8');
   let len = bodyLen + String(bodyLen).length;
   if (String(len).length !== String(len - bodyLen).length) len = bodyLen + String(len).length;
   return `${len}${body}`;
@@ -33,35 +31,31 @@ export function padTo512(n: number): number {
   return (BLOCK - (n % BLOCK)) % BLOCK;
 }
 
-function writeString(buf: Buffer, off: number, len: number, s: string): void {
-  buf.write(s, off, len, 'latin1');
-}
-
 function writeOctal(buf: Buffer, off: number, len: number, value: number): void {
   // len-1 octal digits, NUL-terminated, as POSIX ustar writes them.
   const s = value.toString(8).padStart(len - 1, '0');
   if (s.length > len - 1) throw new RangeError(`value ${value} does not fit a ${len}-byte octal field`);
-  writeString(buf, off, len - 1, s);
+  buf.write(s, off, len - 1, 'latin1');
   buf[off + len - 1] = 0;
 }
 
-function ustarHeader(name: string, typeflag: string, size: number, mtime: number, mode: number): Buffer {
-  const h = Buffer.alloc(BLOCK);
-  writeString(h, 0, 100, name);
-  writeOctal(h, 100, 8, mode);
-  writeOctal(h, 108, 8, 0); // uid
-  writeOctal(h, 116, 8, 0); // gid
-  writeOctal(h, 124, 12, size);
-  writeOctal(h, 136, 12, mtime);
-  h.fill(0x20, 148, 156); // checksum field counts as spaces while summing
-  writeString(h, 156, 1, typeflag);
-  writeString(h, 257, 6, 'ustar\0');
-  writeString(h, 263, 2, '00');
+/** Writes a ustar block at h[at, at + 512), which must be zeros. */
+function ustarHeader(h: Buffer, at: number, name: string, typeflag: string, size: number, mtime: number, mode: number): void {
+  h.write(name, at, 100, 'latin1');
+  writeOctal(h, at + 100, 8, mode);
+  writeOctal(h, at + 108, 8, 0); // uid
+  writeOctal(h, at + 116, 8, 0); // gid
+  writeOctal(h, at + 124, 12, size);
+  writeOctal(h, at + 136, 12, mtime);
+  h.fill(0x20, at + 148, at + 156); // checksum field counts as spaces while summing
+  h.write(typeflag, at + 156, 1, 'latin1');
+  h.write('ustar\0', at + 257, 6, 'latin1');
+  h.write('00', at + 263, 2, 'latin1');
+  // Bytes 265..511 (uname, gname, devices, prefix) stay zero in this dialect: the sum stops before them.
   let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += h[i]!;
-  writeString(h, 148, 7, sum.toString(8).padStart(6, '0') + '\0');
-  h[155] = 0x20;
-  return h;
+  for (let i = at, end = at + 265; i < end; i++) sum += h[i]!;
+  h.write(sum.toString(8).padStart(6, '0') + '\0', at + 148, 7, 'latin1');
+  h[at + 155] = 0x20;
 }
 
 /** An ASCII stand-in for the 100-byte ustar name; pax-aware readers use the pax `path` instead. */
@@ -80,19 +74,29 @@ function paxText(m: MemberHeaderInput): string {
   return pax;
 }
 
+let scratch = Buffer.alloc(8 * BLOCK);
+
+/**
+ * The exact bytes that precede a member's data, in a buffer this module reuses: valid only until
+ * the next call. For readers and writers that compare or copy them at once (millions of members
+ * without an allocation each).
+ */
+export function memberHeaderView(m: MemberHeaderInput): Buffer {
+  const pax = paxText(m);
+  const paxLen = Buffer.byteLength(pax, 'utf8');
+  const total = BLOCK + paxLen + padTo512(paxLen) + BLOCK;
+  if (scratch.length < total) scratch = Buffer.alloc(total);
+  const h = scratch;
+  h.fill(0, 0, total);
+  ustarHeader(h, 0, '././@PaxHeader', 'x', paxLen, m.mtime, 0o644);
+  h.write(pax, BLOCK, paxLen, 'utf8');
+  ustarHeader(h, total - BLOCK, asciiFallbackName(m.path, m.type), m.type === 'dir' ? '5' : '0', m.length > MAX_OCTAL_SIZE ? 0 : m.length, m.mtime, m.type === 'dir' ? 0o755 : 0o644);
+  return h.subarray(0, total);
+}
+
 /** The exact bytes that precede a member's data: pax header block(s), then the ustar block. */
 export function encodeMemberHeader(m: MemberHeaderInput): Buffer {
-  const paxBytes = Buffer.from(paxText(m), 'utf8');
-  const paxHead = ustarHeader('././@PaxHeader', 'x', paxBytes.length, m.mtime, 0o644);
-  const paxPad = Buffer.alloc(padTo512(paxBytes.length));
-  const main = ustarHeader(
-    asciiFallbackName(m.path, m.type),
-    m.type === 'dir' ? '5' : '0',
-    m.length > MAX_OCTAL_SIZE ? 0 : m.length,
-    m.mtime,
-    m.type === 'dir' ? 0o755 : 0o644,
-  );
-  return Buffer.concat([paxHead, paxBytes, paxPad, main]);
+  return Buffer.from(memberHeaderView(m));
 }
 
 /** Bytes a member occupies in a segment: header, data, zero padding to a 512-byte boundary. */
@@ -101,6 +105,6 @@ export function memberSpan(m: MemberHeaderInput): number {
 }
 
 export function headerLength(m: MemberHeaderInput): number {
-  const n = enc.encode(paxText(m)).length;
+  const n = Buffer.byteLength(paxText(m), 'utf8');
   return BLOCK + n + padTo512(n) + BLOCK;
 }

@@ -171,19 +171,42 @@ async function partLines(ref: PartRef, load: PartLoader, name: string, hint?: st
 const indexRefs = (lines: string[], ref: PartRef): PartRef[] => lines.map((l) => decodePartRef(l, `index part ${ref.sha256}`));
 
 /**
- * Streams the leaf lines of a tree in order, loading one part per level at a time. Every part is
- * checked against the hash and size its parent gives before a byte of it is parsed, so a tree read
- * this way is exactly the tree the root was signed over.
+ * Streams the leaf lines of a tree in order. Every part is checked against the hash and size its
+ * parent gives before a byte of it is parsed, so a tree read this way is exactly the tree the root
+ * was signed over. Index parts are loaded one at a time; leaf parts `ahead` at a time (default 1):
+ * on a disk, a window of reads in flight hides the seek of each small part file, which read one
+ * after the other would cost more than the bytes.
  */
-export async function* readTreeLines(tree: TreeRef, load: PartLoader, name: string): AsyncGenerator<string> {
-  async function* walk(refs: PartRef[], depth: number): AsyncGenerator<string> {
+export async function* readTreeLines(tree: TreeRef, load: PartLoader, name: string, opts: { ahead?: number } = {}): AsyncGenerator<string> {
+  const hint = 'the manifest on this volume is corrupt; verify the volume and ask for a new copy';
+  async function* leafRefs(refs: PartRef[], depth: number): AsyncGenerator<PartRef> {
     for (const ref of refs) {
-      const lines = await partLines(ref, load, name, 'the manifest on this volume is corrupt; verify the volume and ask for a new copy');
-      if (depth === 1) yield* lines;
-      else yield* walk(indexRefs(lines, ref), depth - 1);
+      if (depth === 1) yield ref;
+      else yield* leafRefs(indexRefs(await partLines(ref, load, name, hint), ref), depth - 1);
     }
   }
-  yield* walk(tree.parts, tree.depth);
+  const ahead = Math.max(1, opts.ahead ?? 1);
+  const refs = leafRefs(tree.parts, tree.depth);
+  const window: Promise<string[]>[] = [];
+  let more = true;
+  try {
+    for (;;) {
+      while (more && window.length < ahead) {
+        const r = await refs.next();
+        if (r.done) more = false;
+        else {
+          const p = partLines(r.value, load, name, hint);
+          p.catch(() => undefined); // surfaced when its turn comes
+          window.push(p);
+        }
+      }
+      const next = window.shift();
+      if (!next) return;
+      yield* await next;
+    }
+  } finally {
+    await Promise.allSettled(window);
+  }
 }
 
 /**

@@ -5,11 +5,10 @@ import {
   BookcrateError, encodeMemberHeader, formatFingerprint, initHashing, keyFingerprint,
   loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry,
 } from '@bookcrate/format';
-import { openVolume, placedEntries, resourceEntries, volumePaths, type OpenVolume } from '@bookcrate/volume';
+import { ChunkPool, SegmentStream, SharedBufferPool, openVolume, placedEntries, resourceEntries, volumePaths, type OpenVolume } from '@bookcrate/volume';
 import {
   ObjectQueue, ObjectWriter, Store, Writeback, durableObjects, publishTree, savePart, storeIoError, syncObjects, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
-import { ChunkPool, SegmentStream } from './segment-stream.js';
 import { SmallWriter } from './small-writer.js';
 
 /**
@@ -205,7 +204,7 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
   const writeback = new Writeback(store.dir, WRITEBACK_EVERY);
   const small = new SmallWriter({ maxSize: SMALL_OBJECT });
   const queue = await ObjectQueue.create(store.paths.tmp, store.paths.objects, { ...QUEUE, writeback, sink: small });
-  const pool = new ChunkPool(CHUNK, POOL_CHUNKS);
+  const pool = new ChunkPool(new SharedBufferPool(POOL_CHUNKS, CHUNK));
   const isDurable = durableObjects(store);
   // Objects admitted since the last commit: a second file with the same content is not written again.
   let admitted = new Set<string>();
@@ -239,10 +238,13 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
     const present = await stat(path).then((s) => s.isFile(), () => false);
     seg = { index, short: false };
     if (present) {
-      seg.reader = await SegmentStream.open(path, pool, (n) => {
-        report.bytesRead += n;
-        tick();
-      }, READ_AHEAD);
+      seg.reader = await SegmentStream.open(path, pool, {
+        depth: READ_AHEAD,
+        observe: (n) => {
+          report.bytesRead += n;
+          tick();
+        },
+      });
     }
     return seg;
   };

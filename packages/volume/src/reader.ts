@@ -83,6 +83,12 @@ export function segmentChunks(path: string, mode: ReadMode): AsyncIterator<Buffe
       }
       return r;
     },
+    async return() {
+      // stopped early (the segment is cut short): dd must not wait forever on a full pipe
+      dd.kill();
+      dd.stdout.destroy();
+      return { done: true, value: undefined };
+    },
   };
 }
 

@@ -1,11 +1,15 @@
 import type { KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import {
-  BookcrateError, DualHasher, FastHasher, encodeMemberHeader, padTo512, END_OF_ARCHIVE_BYTES, initHashing, segmentTable,
-  type SegmentInfo,
+  BookcrateError, memberHeaderView, padTo512, END_OF_ARCHIVE_BYTES, initHashing, segmentTable,
+  type Digests, type SegmentInfo,
 } from '@bookcrate/format';
 import { openVolume, placedEntries, resourceEntries, type OpenVolume } from './open.js';
-import { ChunkReader, segmentChunks, type ReadMode } from './reader.js';
+import type { ReadMode } from './reader.js';
+import { SharedBufferPool } from './buffer-pool.js';
+import { HashThread } from './hash-thread.js';
+import { ChunkPool, SegmentStream } from './segment-stream.js';
+import { readAhead } from './read-ahead.js';
 import { volumePaths } from './layout.js';
 
 export type ProblemKind =
@@ -69,10 +73,29 @@ export interface VerifyReport {
 interface OpenSegment {
   index: number;
   info: SegmentInfo;
-  /** XXH64 of the whole segment, kept for the volume's first and last segments (see below) */
-  whole?: FastHasher;
-  reader?: ChunkReader; // absent when the file is missing or could not be read
+  /** hasher of the whole segment's XXH64, for the volume's first and last segments (see below) */
+  whole?: number;
+  reader?: SegmentStream; // absent when the file is missing
   short: boolean; // ended before its signed size
+}
+
+/** Reading budget of a full verify: 8 shared buffers of 4 MiB, 3 reads ahead of the checks. */
+const POOL_BUFFERS = 8;
+const BUFFER_BYTES = 4 << 20;
+const READ_AHEAD = 3;
+/** manifest entries decoded ahead of the segment reading (see readAhead) */
+const MANIFEST_AHEAD = 32768;
+const ZEROS = Buffer.alloc(BUFFER_BYTES > 4096 ? 4096 : BUFFER_BYTES);
+
+/** Index of the first non-zero byte of b, or -1 (compares against zeros natively, then looks closer). */
+function firstNonZero(b: Buffer): number {
+  for (let at = 0; at < b.length; at += ZEROS.length) {
+    const n = Math.min(ZEROS.length, b.length - at);
+    if (ZEROS.compare(b, at, at + n, 0, n) !== 0) {
+      for (let k = at; k < at + n; k++) if (b[k] !== 0) return k;
+    }
+  }
+  return -1;
 }
 
 /**
@@ -136,31 +159,59 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
     /* walking checks every resource part's hash and every record's shape */
   }
 
+  // Full mode reads every segment once into a small pool of shared buffers; the hashing thread
+  // hashes them while this thread checks headers and padding and reads the next buffer.
+  const full = opts.mode === 'full';
+  const pool = full ? new SharedBufferPool(POOL_BUFFERS, BUFFER_BYTES) : undefined;
+  const chunks = pool ? new ChunkPool(pool) : undefined;
+  const hashes = pool ? new HashThread(pool) : undefined;
+  // Digests come back while reading goes on: each is checked when it arrives.
+  let outstanding = 0;
+  let allChecked: (() => void) | undefined;
+  let checkFailure: unknown;
+  const whenHashed = (id: number, check: (d: Digests) => void): void => {
+    outstanding++;
+    hashes!.finish(id).then(check, (e: unknown) => (checkFailure ??= e)).finally(() => {
+      if (--outstanding === 0) allChecked?.();
+    });
+  };
+
   let seg: OpenSegment | undefined;
   const finishSegment = async (): Promise<void> => {
     if (!seg) return;
     const s = seg;
     seg = undefined;
     report.checked.segments++;
-    if (!s.reader || opts.mode === 'fast') return;
-    // After the last member: the end-of-archive marker, then nothing.
-    if (!s.short) {
-      const at = s.reader.offset;
-      let nonZero = -1;
-      const got = await s.reader.take(END_OF_ARCHIVE_BYTES, (b) => {
-        if (nonZero < 0) {
-          const k = b.findIndex((x) => x !== 0);
-          if (k >= 0) nonZero = at + k;
-        }
-      });
-      if (got < END_OF_ARCHIVE_BYTES) s.short = true;
-      if (nonZero >= 0) add({ kind: 'padding', segment: s.info.name, offset: nonZero, detail: `segment ${s.info.name}: the end-of-archive marker is damaged at offset ${nonZero}` });
+    if (!s.reader) {
+      if (s.whole !== undefined) whenHashed(s.whole, () => undefined); // missing: already reported
+      return;
     }
-    const extra = await s.reader.drain();
-    if (extra > 0 && !s.short) add({ kind: 'padding', segment: s.info.name, offset: s.info.size, detail: `segment ${s.info.name}: ${extra} byte(s) after the end-of-archive marker` });
-    if (s.whole && !s.short) {
-      const actual = s.whole.digest();
-      if (actual !== s.info.xxh64) add({ kind: 'segment-hash', segment: s.info.name, expected: s.info.xxh64, actual, detail: `segment ${s.info.name}: XXH64 differs from the signed manifest` });
+    try {
+      // After the last member: the end-of-archive marker, then nothing.
+      if (!s.short) {
+        const at = s.reader.offset;
+        let pos = 0;
+        let nonZero = -1;
+        const got = await s.reader.take(END_OF_ARCHIVE_BYTES, (b) => {
+          if (nonZero < 0) {
+            const k = firstNonZero(b);
+            if (k >= 0) nonZero = at + pos + k;
+          }
+          pos += b.length;
+        });
+        if (got < END_OF_ARCHIVE_BYTES) s.short = true;
+        if (nonZero >= 0) add({ kind: 'padding', segment: s.info.name, offset: nonZero, detail: `segment ${s.info.name}: the end-of-archive marker is damaged at offset ${nonZero}` });
+      }
+      const extra = await s.reader.drain();
+      if (extra > 0 && !s.short) add({ kind: 'padding', segment: s.info.name, offset: s.info.size, detail: `segment ${s.info.name}: ${extra} byte(s) after the end-of-archive marker` });
+    } finally {
+      await s.reader.close();
+    }
+    if (s.whole !== undefined) {
+      const short = s.short;
+      whenHashed(s.whole, (d) => {
+        if (!short && d.xxh64 !== s.info.xxh64) add({ kind: 'segment-hash', segment: s.info.name, expected: s.info.xxh64, actual: d.xxh64, detail: `segment ${s.info.name}: XXH64 differs from the signed manifest` });
+      });
     }
   };
   const openSegment = async (index: number): Promise<OpenSegment> => {
@@ -170,82 +221,113 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
     // Only the first segment of a volume after the first, and the last of a volume before the last,
     // can hold part of a file that continues on another volume, whose whole-file hash cannot be
     // checked here: their segment XXH64 covers it. (A single-volume set hashes nothing twice.)
-    if ((index === firstMine && vol.doc.volume > 1) || (index === lastMine && vol.doc.volume < vol.doc.volumes)) s.whole = new FastHasher();
-    if (opts.mode === 'full' && !absent.has(index)) {
-      s.reader = new ChunkReader(segmentChunks(volumePaths(dir).segment(info.name), readMode), (chunk) => {
-        s.whole?.update(chunk);
-        report.checked.bytes += chunk.length;
-        progress('segments', info.name);
-      });
+    if (full && ((index === firstMine && vol.doc.volume > 1) || (index === lastMine && vol.doc.volume < vol.doc.volumes))) s.whole = hashes!.open('xxh64');
+    if (full && !absent.has(index)) {
+      try {
+        s.reader = await SegmentStream.open(volumePaths(dir).segment(info.name), chunks!, {
+          readMode, depth: READ_AHEAD,
+          observe: (n, chunk) => {
+            if (s.whole !== undefined) hashes!.update(s.whole, chunk.index, 0, n);
+            report.checked.bytes += n;
+            progress('segments', info.name);
+          },
+          onStarve: () => hashes!.send(),
+        });
+      } catch (e) {
+        throw new BookcrateError('IO', `cannot read ${volumePaths(dir).segment(info.name)}: ${(e as Error).message}`, { hint: 'check that the disk is connected and readable', cause: e });
+      }
     }
     seg = s;
     return s;
   };
 
   let seen = 0;
-  for await (const { entry, members: parts } of placedEntries(vol)) {
-    if (parts.some((m) => mine.has(m.segment))) report.checked.files++;
-    const hasher = entry.type !== 'file' ? undefined : opts.strict ? new DualHasher() : new FastHasher();
-    let allHere = true;
-    let missing = false;
-    for (const m of parts) {
-      if (!mine.has(m.segment)) {
-        allHere = false;
+  try {
+    if (hashes) await hashes.start();
+    for await (const { entry, members: parts } of full ? readAhead(placedEntries(vol), MANIFEST_AHEAD) : placedEntries(vol)) {
+      const here = parts.some((m) => mine.has(m.segment));
+      if (here) report.checked.files++;
+      if (!full) {
+        if (++seen % 1024 === 0) progress('manifest');
         continue;
       }
-      const s = seg?.index === m.segment ? seg : await openSegment(m.segment);
-      if (!s.reader || s.short) {
-        if (absent.has(m.segment) || s.short) missing = true;
-        continue;
-      }
-      if (s.reader.offset !== m.offset) {
-        throw new BookcrateError('FORMAT', `members list: ${entry.path} is said to start at offset ${m.offset} of ${s.info.name}, but the previous member ends at ${s.reader.offset}`);
-      }
-      const header = encodeMemberHeader({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
-      let hpos = 0;
-      let headerBad = -1;
-      const hgot = await s.reader.take(header.length, (b) => {
-        if (headerBad < 0 && !header.subarray(hpos, hpos + b.length).equals(b)) {
-          for (let k = 0; k < b.length; k++) if (b[k] !== header[hpos + k]) { headerBad = m.offset + hpos + k; break; }
+      const fileId = entry.type === 'file' && here ? hashes!.open(opts.strict ? 'dual' : 'xxh64') : undefined;
+      let allHere = true;
+      let missing = false;
+      for (const m of parts) {
+        if (!mine.has(m.segment)) {
+          allHere = false;
+          continue;
         }
-        hpos += b.length;
-      });
-      if (headerBad >= 0) add({ kind: 'header', path: entry.path, segment: s.info.name, offset: headerBad, detail: `the tar header of ${entry.path} is damaged at offset ${headerBad} of ${s.info.name}` });
-      const dataAt = m.offset + header.length;
-      const dgot = hgot < header.length ? 0 : await s.reader.take(m.length, (b) => hasher?.update(b));
-      const pad = padTo512(m.length);
-      let padBad = -1;
-      const pgot = dgot < m.length ? 0 : await s.reader.take(pad, (b) => {
-        const k = b.findIndex((x) => x !== 0);
-        if (padBad < 0 && k >= 0) padBad = dataAt + m.length + k;
-      });
-      if (padBad >= 0) add({ kind: 'padding', path: entry.path, segment: s.info.name, offset: padBad, detail: `non-zero padding after ${entry.path} at offset ${padBad} of ${s.info.name}` });
-      if (hgot < header.length || dgot < m.length || pgot < pad) {
-        s.short = true;
-        missing = true;
-        add({ kind: 'file-missing', path: entry.path, segment: s.info.name, offset: s.reader.offset, detail: `${s.info.name} ends at offset ${s.reader.offset}, inside ${entry.path}` });
+        const s = seg?.index === m.segment ? seg : await openSegment(m.segment);
+        if (!s.reader || s.short) {
+          if (absent.has(m.segment) || s.short) missing = true;
+          continue;
+        }
+        const r = s.reader;
+        if (r.offset !== m.offset) {
+          throw new BookcrateError('FORMAT', `members list: ${entry.path} is said to start at offset ${m.offset} of ${s.info.name}, but the previous member ends at ${r.offset}`);
+        }
+        // Valid until the next memberHeaderView call: compared at once, slice by slice.
+        const header = memberHeaderView({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
+        const headerBytes = header.length;
+        let hpos = 0;
+        let headerBad = -1;
+        const hgot = await r.take(headerBytes, (b) => {
+          if (headerBad < 0 && header.compare(b, 0, b.length, hpos, hpos + b.length) !== 0) {
+            for (let k = 0; k < b.length; k++) if (b[k] !== header[hpos + k]) { headerBad = m.offset + hpos + k; break; }
+          }
+          hpos += b.length;
+        });
+        if (headerBad >= 0) add({ kind: 'header', path: entry.path, segment: s.info.name, offset: headerBad, detail: `the tar header of ${entry.path} is damaged at offset ${headerBad} of ${s.info.name}` });
+        const dataAt = m.offset + headerBytes;
+        const dgot = hgot < headerBytes ? 0 : fileId === undefined ? await r.skip(m.length)
+          : await r.take(m.length, (b, chunk) => hashes!.update(fileId, chunk.index, b.byteOffset - chunk.buf.byteOffset, b.length));
+        const pad = padTo512(m.length);
+        let padBad = -1;
+        let ppos = 0;
+        const pgot = dgot < m.length ? 0 : await r.take(pad, (b) => {
+          if (padBad < 0) {
+            const k = firstNonZero(b);
+            if (k >= 0) padBad = dataAt + m.length + ppos + k;
+          }
+          ppos += b.length;
+        });
+        if (padBad >= 0) add({ kind: 'padding', path: entry.path, segment: s.info.name, offset: padBad, detail: `non-zero padding after ${entry.path} at offset ${padBad} of ${s.info.name}` });
+        if (hgot < headerBytes || dgot < m.length || pgot < pad) {
+          s.short = true;
+          missing = true;
+          add({ kind: 'file-missing', path: entry.path, segment: s.info.name, offset: r.offset, detail: `${s.info.name} ends at offset ${r.offset}, inside ${entry.path}` });
+        }
       }
+      if (here && missing && !damaged.has(entry.path)) {
+        const m0 = parts.find((m) => mine.has(m.segment))!;
+        add({ kind: 'file-missing', path: entry.path, segment: table[m0.segment - 1]!.info.name, offset: m0.offset, detail: `${entry.path} is not on the volume (its segment is missing or cut short)` });
+      }
+      if (fileId !== undefined) {
+        const check = !missing && allHere;
+        whenHashed(fileId, (d) => {
+          if (!check) return;
+          const [alg, expected, actual] = d.xxh64 !== entry.xxh64 ? ['XXH64', entry.xxh64!, d.xxh64] : ['SHA-256', entry.sha256!, d.sha256 || entry.sha256!];
+          if (actual !== expected) {
+            const m0 = parts[0]!;
+            add({ kind: 'file-hash', path: entry.path, segment: table[m0.segment - 1]!.info.name, offset: m0.offset, expected, actual, detail: `${entry.path} is damaged: ${alg} ${actual}, expected ${expected}` });
+          }
+        });
+      }
+      if (++seen % 1024 === 0) progress('segments');
     }
-    if (parts.some((m) => mine.has(m.segment))) {
-      if (missing) {
-        if (!damaged.has(entry.path)) {
-          const m0 = parts.find((m) => mine.has(m.segment))!;
-          add({ kind: 'file-missing', path: entry.path, segment: table[m0.segment - 1]!.info.name, offset: m0.offset, detail: `${entry.path} is not on the volume (its segment is missing or cut short)` });
-        }
-      } else if (hasher && allHere && opts.mode === 'full') {
-        const d = hasher.digest();
-        const [alg, expected, actual] = typeof d === 'string' ? ['XXH64', entry.xxh64!, d]
-          : d.xxh64 !== entry.xxh64 ? ['XXH64', entry.xxh64!, d.xxh64] : ['SHA-256', entry.sha256!, d.sha256];
-        if (actual !== expected) {
-          const m0 = parts[0]!;
-          add({ kind: 'file-hash', path: entry.path, segment: table[m0.segment - 1]!.info.name, offset: m0.offset, expected, actual, detail: `${entry.path} is damaged: ${alg} ${actual}, expected ${expected}` });
-        }
-      }
+    await finishSegment();
+    if (hashes) {
+      hashes.send();
+      if (outstanding > 0) await new Promise<void>((resolve) => (allChecked = resolve));
+      if (checkFailure) throw checkFailure;
     }
-    if (++seen % 1024 === 0) progress(opts.mode === 'full' ? 'segments' : 'manifest');
+  } finally {
+    if (seg?.reader) await seg.reader.close().catch(() => undefined);
+    await hashes?.close();
   }
-  await finishSegment();
-  progress(opts.mode === 'full' ? 'segments' : 'manifest');
+  progress(full ? 'segments' : 'manifest');
   report.ok = report.problemCount === 0;
   report.seconds = (Date.now() - started) / 1000;
   return report;

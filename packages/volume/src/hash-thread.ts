@@ -1,0 +1,129 @@
+import { Worker } from 'node:worker_threads';
+import type { Digests } from '@bookcrate/format';
+import { HASH_SCRATCH_BYTES, HASH_STATE_SLOTS, type SharedBufferPool } from './buffer-pool.js';
+import {
+  KIND_DUAL, KIND_SHA256, KIND_XXH64, OP_BYTES, OP_FINISH, OP_OPEN, OP_UPDATE, type FromHashThread, type HashThreadData, type ToHashThread,
+} from './hash-protocol.js';
+
+// Resolved from src/ (tests) and dist/ alike: the worker always runs from the built JavaScript.
+const WORKER_URL = new URL('../dist/hash-thread-worker.js', import.meta.url);
+
+/** What a hasher computes: both digests (pack), SHA-256 only (import), XXH64 only (verify, segments). */
+export type HashKind = 'dual' | 'sha256' | 'xxh64';
+const KIND = { dual: KIND_DUAL, sha256: KIND_SHA256, xxh64: KIND_XXH64 } as const;
+
+/**
+ * Hashing on a second core. SHA-256 and XXH64 cost more CPU than moving the bytes; in a thread of
+ * their own they run beside the reading and writing instead of in their way. Callers hash byte
+ * ranges of the buffers of a SharedBufferPool: `update` records the range, and the operations on
+ * one buffer travel to the thread in one batch when the caller moves on to another buffer or calls
+ * `send`. The batch holds its buffer until the thread has hashed it, so a buffer is never refilled
+ * under the hasher. Digests come back as promises.
+ *
+ * A digest promise settles only after its batch was sent: a caller that waits for one must `send`
+ * first.
+ */
+export class HashThread {
+  private readonly worker: Worker;
+  private readonly ready: Promise<void>;
+  private batch: number[] = [];
+  private batchIndex = -1;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (d: Digests) => void; reject: (e: unknown) => void }>();
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(readonly pool: SharedBufferPool) {
+    const data: HashThreadData = {
+      memory: pool.memory, bufferBytes: pool.bufferBytes, statesAt: pool.statesAt, stateSlots: HASH_STATE_SLOTS,
+      scratchAt: pool.scratchAt, scratchBytes: HASH_SCRATCH_BYTES,
+    };
+    this.worker = new Worker(WORKER_URL, { workerData: data });
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.once('message', () => resolve());
+      this.worker.once('error', reject);
+    });
+    this.ready.catch(() => undefined);
+    this.worker.on('message', (m: FromHashThread | 'ready') => {
+      if (m === 'ready') return;
+      const d = m.done;
+      for (let k = 0; k < d.length; k += 3) {
+        const id = d[k] as number;
+        const w = this.waiting.get(id);
+        this.waiting.delete(id);
+        w?.resolve({ sha256: d[k + 1] as string, xxh64: d[k + 2] as string });
+      }
+      if (m.i >= 0) this.pool.release(m.i);
+    });
+    this.worker.on('error', (e) => this.fail(e));
+    this.worker.on('exit', (code) => {
+      if (!this.closed) this.fail(new Error(`the hashing thread stopped (exit code ${code})`));
+    });
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    this.pool.fail(this.failure);
+    for (const w of this.waiting.values()) w.reject(this.failure);
+    this.waiting.clear();
+  }
+
+  start(): Promise<void> {
+    return this.ready;
+  }
+
+  /** A new hasher; its id names it in `update` and `finish`. */
+  open(kind: HashKind): number {
+    const id = this.nextId++;
+    this.batch.push(OP_OPEN, id, KIND[kind]);
+    return id;
+  }
+
+  /** Hashes bytes [start, start + length) of pool buffer `index` into hasher `id`. */
+  update(id: number, index: number, start: number, length: number): void {
+    if (index !== this.batchIndex) {
+      this.send();
+      this.batchIndex = index;
+      this.pool.hold(index);
+    }
+    this.batch.push(OP_UPDATE, id, start, length);
+  }
+
+  /** Bytes that are in no pool buffer (copied to the thread). */
+  updateBytes(id: number, bytes: Uint8Array): void {
+    this.send();
+    const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
+    this.worker.postMessage({ t: OP_BYTES, id, buf: copy } satisfies ToHashThread, [copy]);
+  }
+
+  /** Ends hasher `id`; its digests arrive once its batch was sent and hashed. */
+  finish(id: number): Promise<Digests> {
+    this.batch.push(OP_FINISH, id);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+  }
+
+  /** Sends the operations recorded so far. */
+  send(): void {
+    if (this.batch.length === 0 && this.batchIndex < 0) return;
+    const i = this.batchIndex;
+    const ops = this.batch;
+    this.batch = [];
+    this.batchIndex = -1;
+    if (this.failure) {
+      if (i >= 0) this.pool.release(i);
+      return;
+    }
+    this.worker.postMessage({ t: OP_UPDATE, i, ops } satisfies ToHashThread);
+  }
+
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.worker.terminate();
+    if (this.waiting.size > 0) this.fail(new Error('the hashing thread was closed with digests outstanding'));
+  }
+}

@@ -1,0 +1,286 @@
+import { close, fstat, open, read, stat } from 'node:fs';
+import { segmentChunks, type ReadMode } from './reader.js';
+import type { SharedBufferPool } from './buffer-pool.js';
+
+/**
+ * One buffer of a SharedBufferPool as the stream hands it out. Whoever keeps a slice of it past the
+ * `take` callback (a write still in flight, the hashing thread) holds it; the buffer is filled again
+ * only when the last hold is released. So slices are handed out without a copy and a buffer is
+ * never overwritten while a write or the hasher still reads from it.
+ */
+export class Chunk {
+  len = 0;
+  constructor(readonly index: number, readonly buf: Buffer, private readonly pool: SharedBufferPool) {}
+  retain(): void {
+    this.pool.hold(this.index);
+  }
+  release(): void {
+    this.pool.release(this.index);
+  }
+}
+
+/** The chunks of a pool, one per buffer, made once. */
+export class ChunkPool {
+  private readonly chunks: Chunk[];
+  readonly chunkSize: number;
+  constructor(readonly pool: SharedBufferPool) {
+    this.chunks = pool.buffers.map((b, i) => new Chunk(i, b, pool));
+    this.chunkSize = pool.bufferBytes;
+  }
+
+  /** A free chunk with one hold (the caller's), or undefined when all are held. */
+  get(): Chunk | undefined {
+    const i = this.pool.tryAcquire();
+    if (i === undefined) return undefined;
+    const c = this.chunks[i]!;
+    c.len = 0;
+    return c;
+  }
+
+  whenFree(): Promise<void> {
+    return this.pool.whenFree();
+  }
+}
+
+/** Where a stream's bytes come from: reads are issued in file order, possibly several at once. */
+interface ByteSource {
+  /** the size when opened */
+  readonly size: number;
+  /** Fills buf[0, want) from position `at`; fewer bytes only at the end of the file. */
+  read(buf: Buffer, want: number, at: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Reads through the page cache, with positioned reads. */
+async function fileSource(path: string): Promise<ByteSource> {
+  const fd = await new Promise<number>((resolve, reject) => open(path, 'r', (e, f) => (e ? reject(e) : resolve(f))));
+  const size = await new Promise<number>((resolve, reject) => fstat(fd, (e, st) => (e ? reject(e) : resolve(st.size)))).catch((e) => {
+    close(fd, () => undefined);
+    throw e;
+  });
+  return {
+    size,
+    read: (buf, want, at) => new Promise((resolve, reject) => {
+      let got = 0;
+      const step = (): void => {
+        read(fd, buf, got, want - got, at + got, (err, n) => {
+          if (err) return reject(err);
+          got += n;
+          if (n === 0 || got === want) resolve(got);
+          else step();
+        });
+      };
+      step();
+    }),
+    close: () => new Promise<void>((resolve) => close(fd, () => resolve())),
+  };
+}
+
+/**
+ * Reads past the page cache: `dd iflag=direct` (O_DIRECT) copies the file to us, so a read-back
+ * after writing proves what the disk holds (docs/format.md, "Read-back verification"). O_DIRECT
+ * wants aligned buffers, which a pool of shared buffers does not promise; dd has them.
+ */
+async function directSource(path: string): Promise<ByteSource> {
+  const size = await new Promise<number>((resolve, reject) => stat(path, (e, st) => (e ? reject(e) : resolve(st.size))));
+  const chunks = segmentChunks(path, 'direct');
+  let left: Buffer | undefined;
+  let tail: Promise<unknown> = Promise.resolve();
+  const fill = async (buf: Buffer, want: number): Promise<number> => {
+    let got = 0;
+    while (got < want) {
+      if (!left || left.length === 0) {
+        const r = await chunks.next();
+        if (r.done) break;
+        left = r.value;
+      }
+      const k = left.copy(buf, got, 0, Math.min(left.length, want - got));
+      left = left.subarray(k);
+      got += k;
+    }
+    return got;
+  };
+  return {
+    size,
+    // dd's output is one stream: reads are chained so they take its bytes in the order issued
+    read: (buf, want) => {
+      const p = tail.then(() => fill(buf, want));
+      tail = p.catch(() => undefined);
+      return p;
+    },
+    close: async () => {
+      await tail;
+      await chunks.return?.();
+    },
+  };
+}
+
+export interface StreamOptions {
+  /** 'direct' reads past the page cache (a read-back after writing); default 'cached' */
+  readMode?: ReadMode;
+  /** reads issued ahead of the consumer (default 2) */
+  depth?: number;
+  /** sees every chunk as it becomes current, before any of it is handed out */
+  observe?: (n: number, chunk: Chunk) => void;
+  /** called when every buffer is held and the stream must wait for one */
+  onStarve?: () => void;
+}
+
+/**
+ * Pull-based reading of one segment file, like ChunkReader, but from a pool of
+ * reused buffers with reads issued ahead (the next chunks are read from the disk while this one is
+ * parsed and hashed), and handing the chunk along with each slice so the consumer can keep the slice
+ * past the callback by retaining the chunk.
+ */
+export class SegmentStream {
+  /** Bytes handed out (or skipped) so far: the position in the segment. */
+  offset = 0;
+  private cur: Chunk | undefined;
+  private pos = 0;
+  private readonly ahead: Promise<Chunk | undefined>[] = [];
+  private readonly inflight = new Set<Promise<unknown>>();
+  private nextAt = 0;
+  private ended = false;
+  private done = false;
+  private failed: unknown;
+
+  private constructor(
+    private readonly source: ByteSource,
+    private readonly pool: ChunkPool,
+    private readonly depth: number,
+    private readonly observe: (n: number, chunk: Chunk) => void,
+    private readonly onStarve: (() => void) | undefined,
+  ) {}
+
+  static async open(path: string, pool: ChunkPool, opts: StreamOptions = {}): Promise<SegmentStream> {
+    const source = opts.readMode === 'direct' ? await directSource(path) : await fileSource(path);
+    const s = new SegmentStream(source, pool, opts.depth ?? 2, opts.observe ?? (() => undefined), opts.onStarve);
+    s.pump();
+    return s;
+  }
+
+  /** Issues reads ahead while buffers are free and fewer than `depth` are outstanding. */
+  private pump(): void {
+    while (!this.ended && this.ahead.length < this.depth) {
+      const c = this.pool.get();
+      if (!c) return;
+      const at = this.nextAt;
+      const want = Math.max(0, Math.min(this.pool.chunkSize, this.source.size - at));
+      // At the size seen when opening, one more read finds out whether the file really ends there.
+      if (want === 0) this.ended = true;
+      const n = want === 0 ? this.pool.chunkSize : want;
+      this.nextAt += n;
+      const p = this.source.read(c.buf, n, at).then(
+        (got) => {
+          c.len = got;
+          if (got < n) this.ended = true;
+          if (got === 0) {
+            c.release();
+            return undefined;
+          }
+          return c;
+        },
+        (e) => {
+          c.release();
+          this.ended = true;
+          this.failed ??= e;
+          return undefined;
+        },
+      );
+      this.inflight.add(p);
+      void p.then(() => this.inflight.delete(p));
+      this.ahead.push(p);
+    }
+  }
+
+  /** The next chunk in file order, or undefined at the end of the file. */
+  private async next(): Promise<Chunk | undefined> {
+    for (;;) {
+      this.pump();
+      const p = this.ahead.shift();
+      if (p) {
+        const c = await p;
+        if (this.failed) {
+          c?.release();
+          throw this.failed;
+        }
+        if (c) this.pump();
+        return c;
+      }
+      if (this.ended) return undefined;
+      const failed = this.pool.pool.failed;
+      if (failed) throw failed;
+      // Every buffer is held: let go of what the caller has gathered (a hash batch) before waiting.
+      this.onStarve?.();
+      await this.pool.whenFree();
+    }
+  }
+
+  private async advance(): Promise<boolean> {
+    if (this.done) return false;
+    this.cur?.release();
+    this.cur = undefined;
+    this.pos = 0;
+    const c = await this.next();
+    if (!c) {
+      this.done = true;
+      return false;
+    }
+    this.cur = c;
+    this.observe(c.len, c);
+    return true;
+  }
+
+  /**
+   * Delivers up to n bytes to fn in slices; returns how many there were (fewer only at the end of
+   * the file). A slice is valid after fn returns only if fn retained its chunk. fn may return a
+   * promise to hold reading back (a full write queue).
+   */
+  async take(n: number, fn: (slice: Buffer, chunk: Chunk) => void | Promise<void>): Promise<number> {
+    let left = n;
+    while (left > 0) {
+      if ((!this.cur || this.pos >= this.cur.len) && !(await this.advance())) break;
+      const c = this.cur!;
+      const k = Math.min(left, c.len - this.pos);
+      const r = fn(c.buf.subarray(this.pos, this.pos + k), c);
+      this.pos += k;
+      left -= k;
+      this.offset += k;
+      if (r) await r;
+    }
+    return n - left;
+  }
+
+  /** Skips up to n bytes without looking at them. */
+  async skip(n: number): Promise<number> {
+    let left = n;
+    while (left > 0) {
+      if ((!this.cur || this.pos >= this.cur.len) && !(await this.advance())) break;
+      const k = Math.min(left, this.cur!.len - this.pos);
+      this.pos += k;
+      left -= k;
+      this.offset += k;
+    }
+    return n - left;
+  }
+
+  /** Reads what is left (to count extra bytes). */
+  async drain(): Promise<number> {
+    let extra = this.cur ? this.cur.len - this.pos : 0;
+    while (await this.advance()) extra += this.cur!.len;
+    this.pos = 0;
+    this.offset += extra;
+    return extra;
+  }
+
+  /** Stops reading: waits for the reads in flight, gives their buffers back, closes the file. */
+  async close(): Promise<void> {
+    this.ended = true;
+    this.done = true;
+    this.cur?.release();
+    this.cur = undefined;
+    for (const p of this.ahead.splice(0)) (await p)?.release();
+    await Promise.all([...this.inflight]);
+    await this.source.close();
+  }
+}
