@@ -7,18 +7,20 @@ import { createInterface } from 'node:readline';
 import { spawnSync } from 'node:child_process';
 import {
   BookcrateError, FORMAT, PartTreeWriter, VolumePlanner, encodeFileEntry, encodeMemberEntry,
-  encodeMemberHeader, encodeResourceEntry, encodeRoot, encodeVolumeDoc, initHashing, keyFingerprint, padTo512,
+  memberHeaderView, encodeResourceEntry, encodeRoot, encodeVolumeDoc, initHashing, keyFingerprint, padTo512,
   publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE,
   type CollectionInfo, type Digests, type NameIssue, type NonUtf8Policy, type Placement, type Root,
   type SegmentInfo, type TreeRef, type VolumePlan,
 } from '@bookcrate/format';
-import { directReadWorks, dropCachedPages, segmentName, verifyVolume, volumeDirName, volumePaths, type VerifyReport } from '@bookcrate/volume';
+import {
+  HashThread, SharedBufferPool, directReadWorks, dropCachedPages, segmentName, verifyVolume, volumeDirName, volumePaths, type VerifyReport,
+} from '@bookcrate/volume';
 import pLimit from 'p-limit';
 import { asIoError, fsyncDir, writeFileAtomic } from './fsutil.js';
 import { readInventory } from './inventory.js';
 import { volumeReadme } from './readme.js';
 import { SegmentWriter } from './segment-writer.js';
-import { HashThread } from './hash-pool.js';
+import { SourceReader } from './source-reader.js';
 import { loadSource, type PackSource } from './source.js';
 import { createdTime, fileEntryOf, scanSource } from './scan.js';
 import type { InventoryItem } from './walk.js';
@@ -84,6 +86,9 @@ interface JournalLine {
 }
 
 const STATE_DIR = '.bookcrate-pack';
+/** pack's write buffers (shared with the hashing thread): 4 × 8 MiB */
+const WRITE_BUFFERS = 4;
+const WRITE_BUFFER_BYTES = 8 << 20;
 export const DEFAULT_DISK_SIZE = 4e12;
 
 /** What makes two runs "the same pack": a resume is only allowed when all of it matches. */
@@ -295,14 +300,18 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       writer = undefined;
     };
     const writePlanner = new VolumePlanner(layoutOpts, spans);
-    const reads = new ReadAhead();
-    const hashes = new HashThread();
+    const reads = new SourceReader();
+    // The segment's bytes are gathered in WRITE_BUFFERS shared buffers of WRITE_BUFFER_BYTES, hashed
+    // there by the hashing thread while they are written to the disks.
+    const pool = new SharedBufferPool(WRITE_BUFFERS, WRITE_BUFFER_BYTES);
+    const hashes = new HashThread(pool);
     await hashes.start();
     // Entries wait for their digests from the hashing thread; they are logged in manifest order.
     let pendingEntries: Promise<string>[] = [];
     const drainEntries = async (all: boolean): Promise<void> => {
       while (pendingEntries.length > 0 && (all || pendingEntries.length > 4096)) {
         const batch = pendingEntries.splice(0, all ? pendingEntries.length : 1024);
+        hashes.send(); // digests arrive only for operations sent to the hashing thread
         for (const line of await Promise.all(batch)) await entries.add(line);
       }
     };
@@ -326,14 +335,14 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         const { item, placements } = next;
         filesDone++;
         if (placements.every((p) => p.segment <= done)) continue; // recorded before the interruption
-        const fileId = item.type === 'file' ? hashes.newFile() : undefined;
+        const fileId = item.type === 'file' ? hashes.open('dual') : undefined;
         const src = item.type === 'file' ? await reads.take(item) : undefined;
         let digest: Promise<Digests> | undefined;
         try {
           for (const p of placements) {
             if (p.segment <= done) {
               // A split file that began in a finished segment: re-hash its bytes, write nothing.
-              await src!.read(p.length, (b) => hashes.rehash(fileId!, b));
+              await src!.read(p.length, (b) => hashes.updateBytes(fileId!, b));
               continue;
             }
             if (p.segment !== writerSeg) {
@@ -342,16 +351,14 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
               writerVol = p.volume;
               const name = segmentName(p.volume, p.segment);
               const targets = selected.has(p.volume) ? outs.map((o) => volumePaths(volDir(o, p.volume)).segment(name)) : [];
-              writer = await SegmentWriter.create(name, p.segment, targets, hashes);
+              writer = await SegmentWriter.create(name, targets, pool, hashes);
             }
             if (writer!.size !== p.offset) throw new BookcrateError('INTERNAL', `layout out of step at ${item.path}`);
             const part = p.at !== undefined ? { part: { offset: p.at, total: item.size } } : {};
-            await writer!.write(encodeMemberHeader({ path: item.path, type: item.type, length: p.length, mtime: item.mtime, ...part }));
-            if (src) await src.read(p.length, (b) => writer!.write(b, fileId));
-            if (fileId !== undefined && p === placements[placements.length - 1]) {
-              writer!.endFile(fileId);
-              digest = hashes.fileDigest(fileId);
-            }
+            // The header is copied into the segment's buffer at once (memberHeaderView is reused).
+            await writer!.write(memberHeaderView({ path: item.path, type: item.type, length: p.length, mtime: item.mtime, ...part }));
+            if (src) await writer!.writeFrom(p.length, fileId, (buf, n) => src.readInto(buf, n));
+            if (fileId !== undefined && p === placements[placements.length - 1]) digest = writer!.endFile(fileId);
             await writer!.zeros(padTo512(p.length));
             await members.add(encodeMemberEntry({ path: item.path, segment: p.segment, offset: p.offset, length: p.length, ...(p.at !== undefined ? { at: p.at } : {}) }));
             bytesDone += p.length;
@@ -512,170 +519,3 @@ async function checkSpace(outs: string[], plan: VolumePlan, selected: Set<number
     }
   }
 }
-
-/**
- * Reads source files ahead of the writer: small files are read whole, up to 64 at a time and
- * 64 MiB in flight, so a cold disk sees a queue of requests instead of one at a time; large files
- * are streamed in 4 MiB chunks with one chunk ahead. Every file is checked for changes
- * (size and mtime against the inventory) after it was read.
- */
-class ReadAhead {
-  private readonly small = new Map<string, Promise<Buffer>>();
-  private inflight = 0;
-  private readonly limit = pLimit(16);
-  bytesRead = 0;
-  static readonly SMALL = 1 << 20;
-
-  room(): boolean {
-    return this.inflight < 16 * 1024 * 1024;
-  }
-
-  private key(item: InventoryItem): string {
-    return typeof item.src === 'string' ? item.src : item.src.toString('hex');
-  }
-
-  hint(item: InventoryItem): void {
-    if (item.size > ReadAhead.SMALL || this.small.has(this.key(item))) return;
-    this.inflight += item.size;
-    const p = this.limit(() => readSmall(item));
-    p.catch(() => undefined);
-    this.small.set(this.key(item), p);
-  }
-
-  async take(item: InventoryItem): Promise<SourceFile> {
-    const k = this.key(item);
-    const p = this.small.get(k);
-    if (p) {
-      this.small.delete(k);
-      const buf = await p.finally(() => (this.inflight -= item.size));
-      this.bytesRead += buf.length;
-      return new BufferedSource(item, buf);
-    }
-    const s = await StreamedSource.open(item);
-    return {
-      read: async (n, fn) => {
-        await s.read(n, fn);
-        this.bytesRead += n;
-      },
-      finish: () => s.finish(),
-      close: () => s.close(),
-    };
-  }
-
-  async close(): Promise<void> {
-    await Promise.allSettled(this.small.values());
-  }
-}
-
-interface SourceFile {
-  read(n: number, fn: (b: Buffer) => void | Promise<void>): Promise<void>;
-  finish(): Promise<void>;
-  close(): Promise<void>;
-}
-
-function changed(item: InventoryItem, what: string): BookcrateError {
-  return new BookcrateError('SOURCE_CHANGED', `${item.path} changed while it was being packed (${what})`, {
-    hint: 'make sure nothing writes to the source while packing, then run the same command with --restart',
-  });
-}
-
-function srcName(item: InventoryItem): string {
-  return typeof item.src === 'string' ? item.src : item.src.toString('latin1');
-}
-
-async function openSource(item: InventoryItem): Promise<FileHandle> {
-  try {
-    return await open(item.src, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw changed(item, 'it was deleted');
-    throw new BookcrateError('IO', `cannot read ${srcName(item)}: ${(e as Error).message}`, { hint: 'check permissions and that the source disk is connected', cause: e });
-  }
-}
-
-async function assertUnchanged(item: InventoryItem, h: FileHandle): Promise<void> {
-  const st = await h.stat();
-  if (st.size !== item.size) throw changed(item, `its size went from ${item.size} to ${st.size} bytes`);
-  if (Math.floor(st.mtimeMs / 1000) !== item.mtime) throw changed(item, 'its modification time moved');
-}
-
-async function readSmall(item: InventoryItem): Promise<Buffer> {
-  const h = await openSource(item);
-  try {
-    const buf = Buffer.allocUnsafe(item.size);
-    let off = 0;
-    while (off < item.size) {
-      const { bytesRead } = await h.read(buf, off, item.size - off, off);
-      if (bytesRead === 0) throw changed(item, 'it became shorter');
-      off += bytesRead;
-    }
-    await assertUnchanged(item, h);
-    return buf;
-  } finally {
-    await h.close();
-  }
-}
-
-class BufferedSource implements SourceFile {
-  private pos = 0;
-  constructor(private readonly item: InventoryItem, private readonly buf: Buffer) {}
-  async read(n: number, fn: (b: Buffer) => void | Promise<void>): Promise<void> {
-    await fn(this.buf.subarray(this.pos, this.pos + n));
-    this.pos += n;
-  }
-  async finish(): Promise<void> {
-    if (this.pos !== this.item.size) throw new BookcrateError('INTERNAL', `read ${this.pos} of ${this.item.size} bytes of ${this.item.path}`);
-  }
-  async close(): Promise<void> {}
-}
-
-const CHUNK = 4 * 1024 * 1024;
-
-class StreamedSource {
-  private pos = 0;
-  private ahead: Promise<Buffer> | undefined;
-  private constructor(private readonly item: InventoryItem, private readonly h: FileHandle) {}
-  static async open(item: InventoryItem): Promise<StreamedSource> {
-    return new StreamedSource(item, await openSource(item));
-  }
-  private fetch(at: number): Promise<Buffer> {
-    const len = Math.min(CHUNK, this.item.size - at);
-    const buf = Buffer.allocUnsafe(len);
-    return (async () => {
-      let off = 0;
-      while (off < len) {
-        const { bytesRead } = await this.h.read(buf, off, len - off, at + off);
-        if (bytesRead === 0) throw changed(this.item, 'it became shorter');
-        off += bytesRead;
-      }
-      return buf;
-    })();
-  }
-  private chunkStart = 0;
-  private chunk: Buffer | undefined;
-  async read(n: number, fn: (b: Buffer) => void | Promise<void>): Promise<void> {
-    let left = n;
-    while (left > 0) {
-      if (!this.chunk || this.pos >= this.chunkStart + this.chunk.length) {
-        this.chunkStart = this.chunk ? this.chunkStart + this.chunk.length : 0;
-        this.chunk = await (this.ahead ?? this.fetch(this.chunkStart));
-        const nextAt = this.chunkStart + this.chunk.length;
-        this.ahead = nextAt < this.item.size ? this.fetch(nextAt) : undefined;
-        this.ahead?.catch(() => undefined);
-      }
-      const from = this.pos - this.chunkStart;
-      const k = Math.min(left, this.chunk.length - from);
-      await fn(this.chunk.subarray(from, from + k));
-      this.pos += k;
-      left -= k;
-    }
-  }
-  async finish(): Promise<void> {
-    await assertUnchanged(this.item, this.h);
-  }
-  async close(): Promise<void> {
-    await this.ahead?.catch(() => undefined);
-    await this.h.close();
-  }
-}
-

@@ -1,36 +1,43 @@
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { END_OF_ARCHIVE_BYTES, type SegmentInfo } from '@bookcrate/format';
+import { END_OF_ARCHIVE_BYTES, type Digests, type SegmentInfo } from '@bookcrate/format';
+import type { HashThread, SharedBufferPool } from '@bookcrate/volume';
 import { asIoError, fsyncDir } from './fsutil.js';
-import type { HashThread } from './hash-pool.js';
-import type { HashOp } from './hash-worker.js';
 
+const ZEROS = Buffer.alloc(64 << 10);
+/** bytes written between two background datasyncs of a segment */
+const WRITEBACK_EVERY = 256 << 20;
 
 /**
- * One segment being written to every target at once. Bytes are gathered into an 8 MiB buffer so
- * thousands of small files become a few large sequential writes to `<name>.partial`; each full
- * buffer also goes to the hashing thread with the byte ranges of the files in it, which returns the
- * digests of every file and of the whole segment. `finish` adds the end-of-archive marker, fsyncs
- * and renames: a segment file under its final name is always complete.
+ * One segment being written to every target at once. Bytes are gathered into the 8 MiB buffers of
+ * a SharedBufferPool, so thousands of small files become a few large sequential writes to
+ * `<name>.partial`; the hashing thread hashes each file's ranges in place, and each full buffer as
+ * a whole for the segment's XXH64, while the buffer is written to the disks. A buffer is filled
+ * again only when the hasher and every disk are done with it. `finish` adds the end-of-archive
+ * marker, fsyncs and renames: a segment file under its final name is always complete.
  */
 export class SegmentWriter {
-  private buf: { index: number; buf: Buffer } | undefined;
-  private ops: HashOp[] = [];
+  private index = -1; // the buffer being filled, with the writer's hold on it
   private used = 0;
   size = 0;
   private handles: FileHandle[] = [];
   private inflight: Promise<void> = Promise.resolve();
+  private readonly segmentHash: number;
+  private unsynced = 0;
+  private syncing: Promise<void> | undefined;
 
   private constructor(
     readonly name: string,
-    private readonly id: number,
     private readonly finalPaths: string[],
+    private readonly pool: SharedBufferPool,
     private readonly hashes: HashThread,
-  ) {}
+  ) {
+    this.segmentHash = hashes.open('xxh64');
+  }
 
   /** `paths`: the segment's final path in each target (none when this volume is only hashed). */
-  static async create(name: string, id: number, paths: string[], hashes: HashThread): Promise<SegmentWriter> {
-    const w = new SegmentWriter(name, id, paths, hashes);
+  static async create(name: string, paths: string[], pool: SharedBufferPool, hashes: HashThread): Promise<SegmentWriter> {
+    const w = new SegmentWriter(name, paths, pool, hashes);
     for (const p of paths) {
       try {
         await mkdir(dirname(p), { recursive: true });
@@ -43,39 +50,62 @@ export class SegmentWriter {
     return w;
   }
 
-  /** Appends bytes; `file` marks them as that file's content for its digest. */
+  /** Appends bytes; `file` (a hasher of the hashing thread) marks them as that file's content. */
   async write(data: Uint8Array, file?: number): Promise<void> {
     this.size += data.length;
     let off = 0;
     while (off < data.length) {
-      this.buf ??= await this.hashes.acquire();
-      const b = this.buf.buf;
+      if (this.index < 0) this.index = await this.pool.acquire();
+      const b = this.pool.buffers[this.index]!;
       const k = Math.min(data.length - off, b.length - this.used);
       b.set(data.subarray(off, off + k), this.used);
-      if (file !== undefined) this.ops.push([0, file, this.used, k]);
+      if (file !== undefined) this.hashes.update(file, this.index, this.used, k);
       this.used += k;
       off += k;
       if (this.used === b.length) await this.flush();
     }
   }
 
-  /** The file's last byte has been written: its digest follows once its bytes are hashed. */
-  endFile(file: number): void {
-    this.ops.push([1, file]);
+  /**
+   * Reads straight into the segment's buffers: `fill(buf, n)` must put exactly n bytes at the
+   * start of buf. No copy for the bytes of large files.
+   */
+  async writeFrom(length: number, file: number | undefined, fill: (buf: Buffer, n: number) => Promise<void>): Promise<void> {
+    this.size += length;
+    let left = length;
+    while (left > 0) {
+      if (this.index < 0) this.index = await this.pool.acquire();
+      const b = this.pool.buffers[this.index]!;
+      const k = Math.min(left, b.length - this.used);
+      await fill(b.subarray(this.used, this.used + k), k);
+      if (file !== undefined) this.hashes.update(file, this.index, this.used, k);
+      this.used += k;
+      left -= k;
+      if (this.used === b.length) await this.flush();
+    }
+  }
+
+  /** The file's last byte has been written: its digests follow once its bytes are hashed. */
+  endFile(file: number): Promise<Digests> {
+    return this.hashes.finish(file);
   }
 
   async zeros(n: number): Promise<void> {
-    if (n > 0) await this.write(Buffer.alloc(n));
+    while (n > 0) {
+      const k = Math.min(n, ZEROS.length);
+      await this.write(ZEROS.subarray(0, k));
+      n -= k;
+    }
   }
 
   /** Hands the full buffer to the hashing thread and the disks, and goes on filling another. */
   private async flush(): Promise<void> {
-    if (this.used === 0 && this.ops.length === 0) return;
-    const { index, buf } = this.buf ?? (await this.hashes.acquire());
-    const chunk = buf.subarray(0, this.used);
-    this.hashes.submit(index, this.used, this.ops);
-    this.ops = [];
-    this.buf = undefined;
+    if (this.index < 0) return;
+    const index = this.index;
+    const chunk = this.pool.buffers[index]!.subarray(0, this.used);
+    if (this.used > 0) this.hashes.update(this.segmentHash, index, 0, this.used);
+    this.hashes.send();
+    this.index = -1;
     this.used = 0;
     const previous = this.inflight;
     this.inflight = previous.then(() => Promise.all(
@@ -88,21 +118,40 @@ export class SegmentWriter {
         }
       }),
     )).then(
-      () => this.hashes.release(index),
+      () => {
+        this.pool.release(index);
+        this.writeBack(chunk.length);
+      },
       (e: unknown) => {
-        this.hashes.release(index);
+        this.pool.release(index);
         throw e;
       },
     );
     this.inflight.catch(() => undefined); // surfaced by the next await of inflight
   }
 
+  /**
+   * Every WRITEBACK_EVERY bytes, a datasync of the segment so far starts in the background (one at
+   * a time): the disk writes while the source is read, and the fsync of `finish` finds little
+   * left, instead of the whole segment waiting in the page cache for it.
+   */
+  private writeBack(n: number): void {
+    this.unsynced += n;
+    if (this.unsynced < WRITEBACK_EVERY || this.syncing) return;
+    this.unsynced = 0;
+    this.syncing = Promise.all(this.handles.map((h) => h.datasync())).then(
+      () => undefined,
+      () => undefined, // an error shows again at the fsync of finish
+    ).finally(() => (this.syncing = undefined));
+  }
+
   async finish(): Promise<SegmentInfo> {
     await this.zeros(END_OF_ARCHIVE_BYTES);
-    this.ops.push([2, this.id]);
-    const digest = this.hashes.segmentDigest(this.id);
     await this.flush();
+    const digest = this.hashes.finish(this.segmentHash);
+    this.hashes.send();
     await this.inflight;
+    await this.syncing;
     await Promise.all(
       this.handles.map(async (h, i) => {
         try {
@@ -124,8 +173,9 @@ export class SegmentWriter {
 
   async abort(): Promise<void> {
     await this.inflight.catch(() => undefined);
-    if (this.buf) this.hashes.release(this.buf.index);
-    this.buf = undefined;
+    await this.syncing;
+    if (this.index >= 0) this.pool.release(this.index);
+    this.index = -1;
     for (const h of this.handles) await h.close().catch(() => undefined);
     this.handles = [];
     for (const p of this.finalPaths) await unlink(`${p}.partial`).catch(() => undefined);

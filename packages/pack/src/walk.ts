@@ -1,5 +1,5 @@
-import { lstat, readdir, stat, realpath } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { readdir, realpath } from 'node:fs/promises';
+import { lstat as lstatCb, stat as statCb, type Stats } from 'node:fs';
 import {
   compareBundlePaths, componentIssues, decodeName, isJunkName, pathLengthIssue, siblingCollisions,
   type NameIssue, type NonUtf8Policy,
@@ -72,8 +72,10 @@ async function* walkDir(
     opts.onIssue({ kind: 'unreadable', severity: 'error', path: prefix || String(dir), detail: `cannot list the folder: ${(e as Error).message}` });
     return;
   }
-  const children: Child[] = [];
-  const decoded: string[] = [];
+  // Names first (decoded, junk left out), then every candidate's lstat at once, up to
+  // STAT_PARALLEL in flight: on a cold disk each lstat waits for its inode, and a queue of them is
+  // what lets the disk answer several per seek instead of one.
+  const candidates: { name: string; nfc: string; path: string; src: string | Buffer }[] = [];
   for (const raw of raws) {
     const { name, issue } = decodeName(raw, opts.nonUtf8, prefix);
     if (issue) opts.onIssue(issue);
@@ -85,24 +87,24 @@ async function* walkDir(
       opts.onIssue({ kind: 'junk', severity: 'info', path, detail: 'operating-system clutter, left out (use --include-junk to keep it)' });
       continue;
     }
-    const src = joinSrc(dir, raw, utf8);
-    let st: Stats;
-    try {
-      st = await lstat(src);
-      if (st.isSymbolicLink()) {
-        if (!opts.followSymlinks) {
-          opts.onIssue({ kind: 'symlink', severity: 'warning', path, detail: 'a symbolic link, not followed (use --follow-symlinks to pack its target)' });
-          continue;
-        }
-        st = await stat(src);
-      }
-    } catch (e) {
-      opts.onIssue({ kind: 'unreadable', severity: 'error', path, detail: `cannot read: ${(e as Error).message}` });
-      continue;
+    candidates.push({ name, nfc, path, src: joinSrc(dir, raw, utf8) });
+  }
+  const stats = await statAll(candidates.map((c) => c.src), opts.followSymlinks);
+  const children: Child[] = [];
+  const decoded: string[] = [];
+  candidates.forEach(({ name, nfc, path, src }, i) => {
+    const st = stats[i]!;
+    if (st instanceof Error) {
+      opts.onIssue({ kind: 'unreadable', severity: 'error', path, detail: `cannot read: ${st.message}` });
+      return;
+    }
+    if (st === 'symlink') {
+      opts.onIssue({ kind: 'symlink', severity: 'warning', path, detail: 'a symbolic link, not followed (use --follow-symlinks to pack its target)' });
+      return;
     }
     if (!st.isFile() && !st.isDirectory()) {
       opts.onIssue({ kind: 'special-file', severity: 'warning', path, detail: 'a device, pipe or socket, not a file; left out' });
-      continue;
+      return;
     }
     if (nfc !== name) opts.onIssue({ kind: 'nfd-name', severity: 'info', path, detail: 'the name is not in Unicode NFC (as macOS writes it); stored in NFC' });
     for (const issue of componentIssues(nfc, path)) opts.onIssue(opts.allowUnportable ? { ...issue, severity: 'warning' } : issue);
@@ -110,7 +112,7 @@ async function* walkDir(
     if (long) opts.onIssue(long);
     decoded.push(name);
     children.push({ name: nfc, src, st, isDir: st.isDirectory() });
-  }
+  });
   const collisions = siblingCollisions(decoded, prefix);
   const colliding = new Set(collisions.map((i) => i.path));
   for (const issue of collisions) opts.onIssue(opts.allowUnportable && issue.kind === 'case-collision' ? { ...issue, severity: 'warning' } : issue);
@@ -140,6 +142,33 @@ async function* walkDir(
     }
   }
   if (opts.followSymlinks) visiting.delete(real);
+}
+
+const STAT_PARALLEL = 32;
+
+/**
+ * lstat of every path, in order, up to STAT_PARALLEL at a time; a symbolic link is 'symlink'
+ * unless links are followed (then it is the target's stat); a failure is its Error.
+ */
+async function statAll(srcs: (string | Buffer)[], follow: boolean): Promise<(Stats | Error | 'symlink')[]> {
+  const out: (Stats | Error | 'symlink')[] = new Array(srcs.length);
+  let next = 0;
+  const one = (src: string | Buffer): Promise<Stats | Error | 'symlink'> => new Promise((resolve) => {
+    lstatCb(src, (e, st) => {
+      if (e) return resolve(e);
+      if (!st.isSymbolicLink()) return resolve(st);
+      if (!follow) return resolve('symlink');
+      statCb(src, (e2, target) => resolve(e2 ?? target));
+    });
+  });
+  const lane = async (): Promise<void> => {
+    while (next < srcs.length) {
+      const i = next++;
+      out[i] = await one(srcs[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(STAT_PARALLEL, srcs.length) }, lane));
+  return out;
 }
 
 /**
