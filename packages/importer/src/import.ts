@@ -3,9 +3,11 @@ import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BookcrateError, encodeMemberHeader, formatFingerprint, initHashing, keyFingerprint,
-  loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry,
+  loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
 } from '@bookcrate/format';
-import { ChunkPool, SegmentStream, SharedBufferPool, openVolume, placedEntries, resourceEntries, volumePaths, type OpenVolume } from '@bookcrate/volume';
+import {
+  ChunkPool, HashThread, SegmentStream, SharedBufferPool, openVolume, placedEntries, readAhead, resourceEntries, volumePaths, type OpenVolume,
+} from '@bookcrate/volume';
 import {
   ObjectQueue, ObjectWriter, Store, Writeback, durableObjects, publishTree, savePart, storeIoError, syncObjects, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
@@ -20,6 +22,8 @@ import { SmallWriter } from './small-writer.js';
 const CHUNK = 4 << 20;
 const POOL_CHUNKS = 8;
 const READ_AHEAD = 3;
+/** manifest entries decoded ahead of the segment reading */
+const MANIFEST_AHEAD = 8192;
 const QUEUE = { maxObjects: 256, maxBytes: 16 << 20, maxOps: 2, writeSize: 1 << 20 };
 /** objects up to this size go to the writer thread (SmallWriter) */
 const SMALL_OBJECT = 64 << 10;
@@ -204,14 +208,23 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
   const writeback = new Writeback(store.dir, WRITEBACK_EVERY);
   const small = new SmallWriter({ maxSize: SMALL_OBJECT });
   const queue = await ObjectQueue.create(store.paths.tmp, store.paths.objects, { ...QUEUE, writeback, sink: small });
-  const pool = new ChunkPool(new SharedBufferPool(POOL_CHUNKS, CHUNK));
+  // The segment's bytes land in shared buffers; the hashing thread computes each object's SHA-256
+  // there while this thread parses on and the writes go out behind.
+  const buffers = new SharedBufferPool(POOL_CHUNKS, CHUNK);
+  const pool = new ChunkPool(buffers);
+  const hashes = new HashThread(buffers);
+  await hashes.start();
+  // Objects whose digest is still being computed: admitted or reported damaged once it is known.
+  const checks = new Outstanding();
   const isDurable = durableObjects(store);
   // Objects admitted since the last commit: a second file with the same content is not written again.
   let admitted = new Set<string>();
   let pending: Pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
   const commit = async (): Promise<void> => {
     if (pending.segments.length === 0) return;
+    hashes.send();
     await queue.drain();
+    await checks.settled();
     await syncObjects(store.dir, pending.written);
     store.commitSegments(vid, pending.segments, importId, pending.present, pending.damaged, pending.dirs);
     pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
@@ -240,6 +253,7 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
     if (present) {
       seg.reader = await SegmentStream.open(path, pool, {
         depth: READ_AHEAD,
+        onStarve: () => hashes.send(),
         observe: (n) => {
           report.bytesRead += n;
           tick();
@@ -252,7 +266,7 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
   await mkdir(join(store.paths.tmp, 'parts'), { recursive: true });
   let obj: QueuedObject | undefined;
   try {
-    for await (const { entry, members } of placedEntries(vol)) {
+    for await (const { entry, members } of readAhead(placedEntries(vol), MANIFEST_AHEAD)) {
       const here = members.filter((m) => mine.has(m.segment));
       if (here.length === 0) continue;
       filesDone++;
@@ -266,10 +280,15 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
       const durable = act && isFile && isDurable(entry.sha256!);
       const again = isFile && act && !durable && admitted.has(entry.sha256!);
       const allHere = here.length === members.length;
+      let hid: number | undefined;
       if (act && isFile && !durable && !again && allHere) {
         const wait = queue.room(true);
-        if (wait) await wait;
-        obj = queue.begin();
+        if (wait) {
+          hashes.send(); // objects in the queue may be waiting for their digests
+          await wait;
+        }
+        obj = queue.begin({ hashedElsewhere: true });
+        hid = hashes.open('sha256');
       }
       const parts = act && isFile && !durable && !again && !allHere;
       let missing: DamagedFile | undefined;
@@ -300,10 +319,14 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
           if (hgot === header.length) {
             const o = obj;
             if (o) {
-              // hashed now, written behind: the chunk stays pinned until its write is done
+              // hashed by the hashing thread, written behind: the chunk stays held until both are done
+              const id = hid!;
               dgot = await r.take(m.length, (b, chunk) => {
+                hashes.update(id, chunk.index, b.byteOffset - chunk.buf.byteOffset, b.length);
                 o.update(b, chunk);
-                return queue.room(false);
+                const wait = queue.room(false);
+                if (wait) hashes.send();
+                return wait;
               });
             } else if (part) {
               dgot = await r.take(m.length, async (b) => {
@@ -330,6 +353,7 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
           else pending.dirs.push(entry.path);
         } else if (missing) {
           obj?.discard();
+          if (hid !== undefined) void hashes.finish(hid).catch(() => undefined);
           damage(entry, missing);
         } else if (durable) {
           pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
@@ -340,19 +364,22 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
           report.imported.files++;
           report.imported.bytes += entry.size;
         } else if (obj) {
-          // Renamed into objects/ behind us only if the SHA-256 matches; synced and recorded at the commit.
+          // Renamed into objects/ behind us only if the SHA-256 matches; synced and recorded at the
+          // commit, which waits for every check.
           const path = store.paths.object(entry.sha256!);
-          const actual = obj.finish(entry.sha256!, path);
-          if (actual === entry.sha256) {
-            admitted.add(entry.sha256);
-            pending.written.push(path);
-            pending.present.push({ path: entry.path, sha256: entry.sha256, size: entry.size });
-            report.imported.files++;
-            report.imported.bytes += entry.size;
-          } else {
-            const m0 = here[0]!;
-            damage(entry, { path: entry.path, reason: 'hash', segment: table[m0.segment - 1]!.info.name, offset: m0.offset, expected: entry.sha256!, actual, detail: `${entry.path} is damaged on the disk: SHA-256 ${actual}, expected ${entry.sha256}` });
-          }
+          const expected = entry.sha256!;
+          const m0 = here[0]!;
+          checks.add(obj.finishWhenHashed(expected, path, hashes.finish(hid!).then((d) => d.sha256)).then((actual) => {
+            if (actual === expected) {
+              admitted.add(expected);
+              pending.written.push(path);
+              pending.present.push({ path: entry.path, sha256: expected, size: entry.size });
+              report.imported.files++;
+              report.imported.bytes += entry.size;
+            } else if (actual) {
+              damage(entry, { path: entry.path, reason: 'hash', segment: table[m0.segment - 1]!.info.name, offset: m0.offset, expected, actual, detail: `${entry.path} is damaged on the disk: SHA-256 ${actual}, expected ${expected}` });
+            }
+          }));
         } else if (parts) {
           // A file split across volumes: its parts wait in tmp/parts until every volume holding one is in.
           const assembled = await assembleParts(store, entry, members, pending);
@@ -375,7 +402,10 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
     // On an error: the object being read is dropped, and writes still in flight finish (their temp
     // files removed) before the store is unlocked; nothing is committed.
     obj?.discard();
+    hashes.send();
     await queue.settle();
+    await checks.settled().catch(() => undefined);
+    await hashes.close();
     await small.close();
     await seg?.reader?.close();
     await writeback.wait();
@@ -410,15 +440,26 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
  * already in the page cache from reading the manifest.
  */
 async function keepManifestParts(store: Store, vol: OpenVolume): Promise<void> {
+  const keep = async (ref: PartRef): Promise<void> => {
+    if (await stat(store.paths.part(ref.sha256)).then((st) => st.size === ref.size, () => false)) return;
+    const bytes = await vol.loadPart(ref);
+    // A damaged part is not kept (the import itself reports the damage when it reads the tree).
+    if (bytes.length === ref.size && sha256Hex(bytes) === ref.sha256) await savePart(store, ref.sha256, bytes);
+  };
+  // Thousands of small files: PARTS_AT_ONCE of them in flight, not one after the other.
   for (const [tree, name] of [[vol.root.files, 'files'], [vol.root.resources, 'resources']] as const) {
+    let batch: Promise<void>[] = [];
     for await (const ref of treePartRefs(tree, vol.loadPart, name)) {
-      if (await stat(store.paths.part(ref.sha256)).then((st) => st.size === ref.size, () => false)) continue;
-      const bytes = await vol.loadPart(ref);
-      // A damaged part is not kept (the import itself reports the damage when it reads the tree).
-      if (bytes.length === ref.size && sha256Hex(bytes) === ref.sha256) await savePart(store, ref.sha256, bytes);
+      batch.push(keep(ref));
+      if (batch.length >= PARTS_AT_ONCE) {
+        await Promise.all(batch);
+        batch = [];
+      }
     }
+    await Promise.all(batch);
   }
 }
+const PARTS_AT_ONCE = 32;
 
 async function assembleParts(store: Store, entry: FileEntry, members: MemberEntry[], pending: Pending): Promise<'present' | 'damaged' | 'waiting'> {
   const paths = members.map((m) => join(store.paths.tmp, 'parts', `${entry.sha256}-${m.at ?? 0}`));
@@ -435,6 +476,24 @@ async function assembleParts(store: Store, entry: FileEntry, members: MemberEntr
   pending.written.push(path);
   for (const p of paths) await rm(p, { force: true });
   return 'present';
+}
+
+/** Promises counted instead of kept: waiting for all of them needs no list that grows with the volume. */
+class Outstanding {
+  private n = 0;
+  private failure: unknown;
+  private waiters: (() => void)[] = [];
+  add(p: Promise<unknown>): void {
+    this.n++;
+    p.catch((e: unknown) => (this.failure ??= e)).finally(() => {
+      if (--this.n === 0) for (const w of this.waiters.splice(0)) w();
+    });
+  }
+  /** Resolves when every promise added so far has settled; rejects with the first failure. */
+  async settled(): Promise<void> {
+    if (this.n > 0) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.failure) throw this.failure;
+  }
 }
 
 /** Which bundle paths `--only` selects: collections named by id, title or folder. */

@@ -309,8 +309,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     // Entries wait for their digests from the hashing thread; they are logged in manifest order.
     let pendingEntries: Promise<string>[] = [];
     const drainEntries = async (all: boolean): Promise<void> => {
-      while (pendingEntries.length > 0 && (all || pendingEntries.length > 4096)) {
-        const batch = pendingEntries.splice(0, all ? pendingEntries.length : 1024);
+      while (pendingEntries.length > 0 && (all || pendingEntries.length > 1024)) {
+        const batch = pendingEntries.splice(0, all ? pendingEntries.length : 512);
         hashes.send(); // digests arrive only for operations sent to the hashing thread
         for (const line of await Promise.all(batch)) await entries.add(line);
       }

@@ -184,11 +184,15 @@ export class ObjectQueue {
     return new ObjectQueue(tmpDir, objectsDir, opts);
   }
 
-  /** A new object; its temp file is created only when its first bytes are written. */
-  begin(): QueuedObject {
+  /**
+   * A new object; its temp file is created only when its first bytes are written. With
+   * `hashedElsewhere` its bytes are not hashed here: the caller hashes them (a hashing thread) and
+   * ends the object with `finishWhenHashed`.
+   */
+  begin(opts: { hashedElsewhere?: boolean } = {}): QueuedObject {
     if (this.failure) throw this.failure;
     this.objects++;
-    return new QueuedObject(this, join(this.tmpDir, `${this.prefix}${this.seq++}`));
+    return new QueuedObject(this, join(this.tmpDir, `${this.prefix}${this.seq++}`), !opts.hashedElsewhere);
   }
 
   private hasRoom(newObject: boolean): boolean {
@@ -217,6 +221,26 @@ export class ObjectQueue {
     if (this.objects === 0) return Promise.resolve();
     this.sink?.flush();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private sinkFlushDue = false;
+
+  /**
+   * Flushes the small-object sink once the current turn is over: digests arrive many at a time,
+   * and the objects they release go to the sink together, in one batch, not one batch each.
+   */
+  flushSinkSoon(): void {
+    if (this.sinkFlushDue) return;
+    this.sinkFlushDue = true;
+    setImmediate(() => {
+      this.sinkFlushDue = false;
+      this.sink?.flush();
+    });
+  }
+
+  /** Whether a caller waits for room or for the queue to drain. */
+  get waiting(): boolean {
+    return this.roomWaiter !== undefined || this.idleWaiters.length > 0;
   }
 
   /** @internal */
@@ -262,7 +286,7 @@ export class ObjectQueue {
 
 /** One object being written through an ObjectQueue. */
 export class QueuedObject {
-  private readonly sha: Hash = createHash('sha256');
+  private readonly sha: Hash | undefined;
   private slices: Buffer[] = [];
   private pins: Pin[] = [];
   private sliceBytes = 0;
@@ -274,14 +298,16 @@ export class QueuedObject {
   private ended = false;
 
   /** @internal */
-  constructor(private readonly q: ObjectQueue, private readonly tmpPath: string) {}
+  constructor(private readonly q: ObjectQueue, private readonly tmpPath: string, hashHere: boolean) {
+    if (hashHere) this.sha = createHash('sha256');
+  }
 
   /**
    * Hashes the next bytes of the object and queues them for writing. `pin` is retained until they
    * are written; without one, `b` must not be changed afterwards by the caller.
    */
   update(b: Buffer, pin?: Pin): void {
-    this.sha.update(b);
+    this.sha?.update(b);
     if (pin) {
       pin.retain();
       this.pins.push(pin);
@@ -341,7 +367,65 @@ export class QueuedObject {
 
   /** SHA-256 of the bytes given so far. */
   private digest(): string {
+    if (!this.sha) throw new Error('this object is hashed elsewhere: end it with finishWhenHashed');
     return this.sha.digest('hex');
+  }
+
+  /**
+   * Ends an object hashed elsewhere: the rest is written at once, and the temp file renamed to
+   * `finalPath` only when `actual` (its SHA-256, computed by the caller's hashing thread) resolves
+   * to `expected`; otherwise it is removed. A small object waits for its digest in memory and is
+   * handed to the sink only if it matches. Resolves to the actual SHA-256 once settled.
+   */
+  finishWhenHashed(expected: string, finalPath: string, actual: Promise<string>): Promise<string> {
+    const sink = this.q.sink;
+    const small = sink && this.at === 0 && !this.created && this.sliceBytes <= sink.maxSize;
+    if (!small && this.sliceBytes > 0) this.flush();
+    this.ended = true;
+    let result = '';
+    const gate = actual.then(
+      (sha) => (result = sha),
+      (e: unknown) => {
+        this.fail(e, finalPath);
+        return '';
+      },
+    );
+    if (small) {
+      this.tail = this.tail.then(async () => {
+        await gate;
+        if (result === expected && !this.broken) {
+          this.ended = false; // handOver ends it, and settles it when the sink is done
+          this.handOver(sink, finalPath);
+          // The caller may already be waiting (room, drain): the sink must not hold this one back.
+          if (this.q.waiting) this.q.flushSinkSoon();
+          return;
+        }
+        for (const p of this.pins) p.release();
+        this.pins = [];
+        this.slices = [];
+        this.sliceBytes = 0;
+        this.q.settled();
+      });
+    } else {
+      this.tail = this.tail
+        .then(async () => {
+          await gate;
+          if (result === expected && !this.broken) {
+            try {
+              await this.ensureOpen();
+              await this.closeFile();
+              await this.renameTo(finalPath);
+              return;
+            } catch (e) {
+              this.fail(e, finalPath);
+            }
+          }
+          await this.closeFile().catch(() => undefined);
+          if (this.created) await this.q.run<void>((cb) => fsUnlink(this.tmpPath, () => cb(null))).catch(() => undefined);
+        })
+        .finally(() => this.q.settled());
+    }
+    return this.tail.then(() => result, () => result);
   }
 
   /**

@@ -38,7 +38,8 @@ export class HashThread {
       memory: pool.memory, bufferBytes: pool.bufferBytes, statesAt: pool.statesAt, stateSlots: HASH_STATE_SLOTS,
       scratchAt: pool.scratchAt, scratchBytes: HASH_SCRATCH_BYTES,
     };
-    this.worker = new Worker(WORKER_URL, { workerData: data });
+    // It holds only hashers and small messages: a small heap keeps the process's memory small.
+    this.worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
     this.ready = new Promise((resolve, reject) => {
       this.worker.once('message', () => resolve());
       this.worker.once('error', reject);
