@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, writeFile as writeFileCb } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, statfs, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -89,6 +89,8 @@ const STATE_DIR = '.bookcrate-pack';
 /** pack's write buffers (shared with the hashing thread): 4 × 8 MiB */
 const WRITE_BUFFERS = 4;
 const WRITE_BUFFER_BYTES = 8 << 20;
+/** manifest part files being written at once in the finalize step */
+const PARTS_IN_FLIGHT = 32;
 export const DEFAULT_DISK_SIZE = 4e12;
 
 /** What makes two runs "the same pack": a resume is only allowed when all of it matches. */
@@ -390,26 +392,42 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     const metaDirs: string[] = [];
     for (const v of selected) for (const o of outs) metaDirs.push(volDir(o, v));
     progress({ phase: 'finalize', filesDone, filesTotal, bytesDone: bytesTotal, bytesTotal });
+    for (const d of metaDirs) {
+      await mkdir(volumePaths(d).parts, { recursive: true }).catch((e: unknown) => {
+        throw asIoError(e, volumePaths(d).parts);
+      });
+    }
+    // Thousands of small part files: written PARTS_IN_FLIGHT at a time behind the tree builder, all
+    // finished (and then synced by flushTree) before the root that names them is written.
+    const partWrites = new Set<Promise<void>>();
+    let partFailure: unknown;
     const sink = async (bytes: Buffer, sha: string): Promise<void> => {
+      if (partFailure) throw partFailure;
       for (const d of metaDirs) {
         const p = volumePaths(d).part(sha);
-        await mkdir(volumePaths(d).parts, { recursive: true });
-        try {
-          await writeFile(p, bytes);
-        } catch (e) {
-          throw asIoError(e, p);
-        }
+        const w = new Promise<void>((resolve) => writeFileCb(p, bytes, (e) => {
+          if (e) partFailure ??= asIoError(e, p);
+          resolve();
+        }));
+        partWrites.add(w);
+        void w.then(() => partWrites.delete(w));
+        if (partWrites.size >= PARTS_IN_FLIGHT) await Promise.race(partWrites);
       }
+    };
+    const partsWritten = async (): Promise<void> => {
+      await Promise.all(partWrites);
+      if (partFailure) throw partFailure;
     };
     const buildTree = async (path: string, keyOf: (line: string) => string, repeats = false): Promise<TreeRef> => {
       const w = new PartTreeWriter(sink, undefined, repeats);
       for await (const l of lines(path)) await w.add(keyOf(l), l);
       return w.finish();
     };
-    const pathOf = (l: string): string => (JSON.parse(l) as { path: string }).path;
+    const pathOf = leadingPath;
     const filesTree = await buildTree(entriesPath, pathOf);
     const membersTree = await buildTree(membersPath, pathOf, true);
     const resourcesTree = await buildTree(resourcesPath, (l) => (JSON.parse(l) as { id: string }).id);
+    await partsWritten();
     const volumes = plan.volumes.map((v) => ({ index: v.index, segments: [] as SegmentInfo[] }));
     segInfos.forEach((info, i) => {
       const vol = volumeOfSegment(i + 1, journal, plan);
@@ -466,6 +484,23 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     return result;
   } finally {
     if (opts.dryRun) await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The "path" of an entries or members line, which our encoders write first: only that string is
+ * parsed, not the whole line (the finalize step reads every line of both lists).
+ */
+function leadingPath(line: string): string {
+  const prefix = '{"path":"';
+  if (!line.startsWith(prefix)) return (JSON.parse(line) as { path: string }).path;
+  for (let i = prefix.length; ;) {
+    const q = line.indexOf('"', i);
+    if (q < 0) return (JSON.parse(line) as { path: string }).path;
+    let slashes = 0;
+    for (let b = q - 1; line.charCodeAt(b) === 0x5c; b--) slashes++;
+    if (slashes % 2 === 0) return JSON.parse(line.slice(prefix.length - 1, q + 1)) as string;
+    i = q + 1;
   }
 }
 
