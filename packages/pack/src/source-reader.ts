@@ -1,6 +1,7 @@
 import { close, fstat, open, read, type Stats } from 'node:fs';
 import { BookcrateError } from '@bookcrate/format';
 import type { InventoryItem } from './walk.js';
+import { SmallReader, type ReadFailure } from './small-reader.js';
 
 /** One source file being read: its bytes in order, then a check that it did not change. */
 export interface SourceFile {
@@ -26,6 +27,14 @@ function srcName(item: InventoryItem): string {
 function openError(item: InventoryItem, e: NodeJS.ErrnoException): BookcrateError {
   if (e.code === 'ENOENT') return changed(item, 'it was deleted');
   return new BookcrateError('IO', `cannot read ${srcName(item)}: ${e.message}`, { hint: 'check permissions and that the source disk is connected', cause: e });
+}
+
+/** What the reader thread reported, as the error the same failure gives on the main thread. */
+function readFailure(item: InventoryItem, r: ReadFailure | Error): Error {
+  if (r instanceof Error) return r;
+  if (r.kind === 'deleted') return changed(item, 'it was deleted');
+  if (r.kind === 'io') return new BookcrateError('IO', `cannot read ${srcName(item)}: ${r.message}`, { hint: 'check permissions and that the source disk is connected' });
+  return changed(item, r.message);
 }
 
 function unchanged(item: InventoryItem, st: Stats): BookcrateError | undefined {
@@ -73,16 +82,18 @@ function checkUnchanged(item: InventoryItem, fd: number): Promise<void> {
  * small file costs an allocation (or the garbage collector's time later).
  */
 class Ring {
+  readonly shared: SharedArrayBuffer;
   private readonly buf: Buffer;
   private head = 0;
   /** live slots, oldest first: [start, end, released] */
   private readonly slots: [number, number, boolean][] = [];
   constructor(readonly size: number) {
-    this.buf = Buffer.allocUnsafeSlow(size);
+    this.shared = new SharedArrayBuffer(size);
+    this.buf = Buffer.from(this.shared);
   }
 
   /** n contiguous bytes, or undefined when the ring has no room for them now. */
-  alloc(n: number): { slot: [number, number, boolean]; bytes: Buffer } | undefined {
+  alloc(n: number): { slot: [number, number, boolean]; bytes: Buffer; offset: number } | undefined {
     if (n > this.size) return undefined;
     let start: number;
     if (this.slots.length === 0) start = 0;
@@ -99,7 +110,7 @@ class Ring {
     const slot: [number, number, boolean] = [start, start + n, false];
     this.slots.push(slot);
     this.head = start + n;
-    return { slot, bytes: this.buf.subarray(start, start + n) };
+    return { slot, bytes: this.buf.subarray(start, start + n), offset: start };
   }
 
   release(slot: [number, number, boolean]): void {
@@ -110,8 +121,8 @@ class Ring {
 }
 
 /**
- * Reads source files ahead of the writer: small files are read whole into a ring, up to 16 at a
- * time and 16 MiB in flight, so a cold disk sees a queue of requests instead of one at a time;
+ * Reads source files ahead of the writer: small files are read whole into a ring by a reader
+ * thread (SmallReader), up to 16 MiB ahead;
  * large files are read by the writer straight into the segment's buffers, or streamed in 4 MiB
  * chunks with one ahead when a consumer wants slices. Every file is checked for changes (size and
  * mtime against the inventory) after it was read.
@@ -119,12 +130,10 @@ class Ring {
 export class SourceReader {
   static readonly SMALL = 1 << 20;
   static readonly RING = 16 << 20;
-  static readonly PARALLEL = 16;
   private readonly small = new Map<string, Promise<SmallFile>>();
   private inflight = 0;
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
   private readonly ring = new Ring(SourceReader.RING);
+  private readonly reader = new SmallReader(this.ring.shared);
   bytesRead = 0;
 
   /** Whether the caller may hint more files. */
@@ -142,26 +151,13 @@ export class SourceReader {
     const space = this.ring.alloc(item.size);
     if (!space) return; // read when taken
     this.inflight += item.size;
-    const p = this.limited(() => readSmall(item, space.bytes)).then(
-      () => ({ bytes: space.bytes, release: () => this.ring.release(space.slot) }),
-      (e: unknown) => {
-        this.ring.release(space.slot);
-        throw e;
-      },
-    );
+    const p = this.reader.read(item.src, item.size, item.mtime, space.offset).then((r) => {
+      if (r === 0) return { bytes: space.bytes, release: () => this.ring.release(space.slot) };
+      this.ring.release(space.slot);
+      throw readFailure(item, r);
+    });
     p.catch(() => undefined);
     this.small.set(this.key(item), p);
-  }
-
-  private async limited<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.running >= SourceReader.PARALLEL) await new Promise<void>((r) => this.waiting.push(r));
-    this.running++;
-    try {
-      return await fn();
-    } finally {
-      this.running--;
-      this.waiting.shift()?.();
-    }
   }
 
   async take(item: InventoryItem): Promise<SourceFile> {
@@ -190,22 +186,13 @@ export class SourceReader {
 
   async close(): Promise<void> {
     await Promise.allSettled(this.small.values());
+    await this.reader.close();
   }
 }
 
 interface SmallFile {
   bytes: Buffer;
   release: () => void;
-}
-
-async function readSmall(item: InventoryItem, into: Buffer): Promise<void> {
-  const fd = await openFd(item);
-  try {
-    await readFully(item, fd, into, item.size, 0);
-    await checkUnchanged(item, fd);
-  } finally {
-    await closeFd(fd);
-  }
 }
 
 class BufferedSource implements SourceFile {

@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isBookcrateError } from '@bookcrate/format';
+import { tempDir } from '../../../fixtures/tree.js';
+import { SourceReader } from './source-reader.js';
+import type { InventoryItem } from './walk.js';
+
+let work: string;
+const files = new Map<string, Buffer>();
+beforeAll(async () => {
+  work = await tempDir('bookcrate-source-');
+  for (let i = 0; i < 300; i++) {
+    const data = randomBytes(i === 7 ? 0 : 1000 + ((i * 7919) % 60_000));
+    files.set(`f${i}`, data);
+    await writeFile(join(work, `f${i}`), data);
+  }
+});
+
+async function itemOf(name: string, over: Partial<InventoryItem> = {}): Promise<InventoryItem> {
+  const src = join(work, name);
+  const st = await stat(src).catch(() => undefined);
+  return { path: `c/${name}`, src, type: 'file', size: st?.size ?? 10, mtime: st ? Math.floor(st.mtimeMs / 1000) : 0, collection: 'c', ...over };
+}
+
+async function readAll(reader: SourceReader, item: InventoryItem): Promise<Buffer> {
+  const f = await reader.take(item);
+  const out = Buffer.alloc(item.size);
+  try {
+    await f.readInto(out, item.size);
+    await f.finish();
+  } finally {
+    await f.close();
+  }
+  return out;
+}
+
+describe('SourceReader (small files through the reader thread and the ring)', () => {
+  let reader: SourceReader;
+  beforeAll(() => {
+    reader = new SourceReader();
+  });
+  afterAll(() => reader.close());
+
+  it('hands every file back whole and in order, more files than the ring holds at once', async () => {
+    const items = await Promise.all([...files.keys()].map((n) => itemOf(n)));
+    let next = 0;
+    for (const item of items) {
+      // hint ahead as pack does, while the ring has room
+      while (next < items.length && reader.room()) reader.hint(items[next++]!);
+      expect((await readAll(reader, item)).equals(files.get(item.src.toString().split('/').pop()!)!)).toBe(true);
+    }
+  });
+
+  it('names a file that changed size, changed time or vanished since the scan', async () => {
+    const cases: [InventoryItem, RegExp][] = [
+      [await itemOf('f1', { size: 1000 + ((1 * 7919) % 60_000) - 5 }), /c\/f1 changed while it was being packed \(its size went from/],
+      [await itemOf('f2', { mtime: 12345 }), /c\/f2 changed while it was being packed \(its modification time moved\)/],
+      [await itemOf('gone'), /c\/gone changed while it was being packed \(it was deleted\)/],
+    ];
+    for (const [item, message] of cases) {
+      reader.hint(item);
+      const e = await readAll(reader, item).then(() => undefined, (err: unknown) => err);
+      expect(isBookcrateError(e) && e.code).toBe('SOURCE_CHANGED');
+      expect(String((e as Error).message)).toMatch(message);
+    }
+  });
+});
