@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import {
-  BookcrateError, memberHeaderView, padTo512, END_OF_ARCHIVE_BYTES, initHashing, segmentTable,
+  BookcrateError, memberHeaderView, padTo512, END_OF_ARCHIVE_BYTES, segmentTable,
   type Digests, type SegmentInfo,
 } from '@bookcrate/format';
 import { openVolume, placedEntries, resourceEntries, type OpenVolume } from './open.js';
@@ -108,7 +108,19 @@ function firstNonZero(b: Buffer): number {
  */
 export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<VerifyReport> {
   const started = Date.now();
-  await initHashing();
+  // Full mode reads every segment once into a small pool of shared buffers; the hashing thread
+  // hashes them while this thread checks headers and padding and reads the next buffer. The thread
+  // starts now, while the volume is opened.
+  const pool = opts.mode === 'full' ? new SharedBufferPool(POOL_BUFFERS, BUFFER_BYTES) : undefined;
+  const hashes = pool ? new HashThread(pool) : undefined;
+  try {
+    return await verifyWith(dir, opts, started, pool && hashes ? { pool, hashes } : undefined);
+  } finally {
+    await hashes?.close();
+  }
+}
+
+async function verifyWith(dir: string, opts: VerifyOptions, started: number, hashing: { pool: SharedBufferPool; hashes: HashThread } | undefined): Promise<VerifyReport> {
   const vol = await openVolume(dir, opts.trustedKey ? { trustedKey: opts.trustedKey } : {});
   const layout = vol.root.layout!;
   const readMode = opts.readMode ?? 'cached';
@@ -155,16 +167,20 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
     }
   }
 
-  for await (const _ of resourceEntries(vol)) {
-    /* walking checks every resource part's hash and every record's shape */
-  }
+  // Walking the resources list checks every resource part's hash and every record's shape. It runs
+  // beside the files and the segments instead of before them; a failure stops the verify at once.
+  let resourcesFailure: unknown;
+  const resourcesWalk = (async () => {
+    for await (const _ of resourceEntries(vol)) {
+      if (resourcesFailure) return;
+    }
+  })().catch((e: unknown) => {
+    resourcesFailure ??= e;
+  });
 
-  // Full mode reads every segment once into a small pool of shared buffers; the hashing thread
-  // hashes them while this thread checks headers and padding and reads the next buffer.
   const full = opts.mode === 'full';
-  const pool = full ? new SharedBufferPool(POOL_BUFFERS, BUFFER_BYTES) : undefined;
-  const chunks = pool ? new ChunkPool(pool) : undefined;
-  const hashes = pool ? new HashThread(pool) : undefined;
+  const hashes = hashing?.hashes;
+  const chunks = hashing ? new ChunkPool(hashing.pool) : undefined;
   // Digests come back while reading goes on: each is checked when it arrives.
   let outstanding = 0;
   let allChecked: (() => void) | undefined;
@@ -245,6 +261,7 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
   try {
     if (hashes) await hashes.start();
     for await (const { entry, members: parts } of full ? readAhead(placedEntries(vol), MANIFEST_AHEAD) : placedEntries(vol)) {
+      if (resourcesFailure) throw resourcesFailure;
       const here = parts.some((m) => mine.has(m.segment));
       if (here) report.checked.files++;
       if (!full) {
@@ -323,9 +340,12 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
       if (outstanding > 0) await new Promise<void>((resolve) => (allChecked = resolve));
       if (checkFailure) throw checkFailure;
     }
+    await resourcesWalk;
+    if (resourcesFailure) throw resourcesFailure;
   } finally {
     if (seg?.reader) await seg.reader.close().catch(() => undefined);
-    await hashes?.close();
+    resourcesFailure ??= new Error('stopped');
+    await resourcesWalk;
   }
   progress(full ? 'segments' : 'manifest');
   report.ok = report.problemCount === 0;
