@@ -206,12 +206,13 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
 
   // Objects are written behind the parser (ObjectQueue); a commit first waits for all of them.
   const writeback = new Writeback(store.dir, WRITEBACK_EVERY);
-  const small = new SmallWriter({ maxSize: SMALL_OBJECT });
-  const queue = await ObjectQueue.create(store.paths.tmp, store.paths.objects, { ...QUEUE, writeback, sink: small });
   // The segment's bytes land in shared buffers; the hashing thread computes each object's SHA-256
   // there while this thread parses on and the writes go out behind.
   const buffers = new SharedBufferPool(POOL_CHUNKS, CHUNK);
   const pool = new ChunkPool(buffers);
+  // Small objects are written by a thread of their own, straight from those buffers.
+  const small = new SmallWriter({ maxSize: SMALL_OBJECT, pool: buffers.memory.buffer as unknown as SharedArrayBuffer });
+  const queue = await ObjectQueue.create(store.paths.tmp, store.paths.objects, { ...QUEUE, writeback, sink: small });
   const hashes = new HashThread(buffers);
   await hashes.start();
   // Objects whose digest is still being computed: admitted or reported damaged once it is known.
@@ -253,7 +254,11 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
     if (present) {
       seg.reader = await SegmentStream.open(path, pool, {
         depth: READ_AHEAD,
-        onStarve: () => hashes.send(),
+        // every buffer is held: by the hashing thread, or by small objects gathered for the writer
+        onStarve: () => {
+          hashes.send();
+          small.flush();
+        },
         observe: (n) => {
           report.bytesRead += n;
           tick();

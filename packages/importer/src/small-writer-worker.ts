@@ -6,21 +6,31 @@
  */
 import { closeSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { BatchDone, BatchRequest } from './small-writer.js';
 
-function writeOne(data: Buffer, off: number, n: number, tmp: string, final: string): void {
+// The segment reader's shared buffers, when the importer gives them: objects whose bytes are still
+// there are written from them directly (no copy on the main thread).
+const pool = (workerData as { pool?: SharedArrayBuffer } | undefined)?.pool;
+const poolBytes = pool ? Buffer.from(pool) : undefined;
+
+/** Writes the pieces [buffer, offset, length] one after the other as one file. */
+function writeOne(pieces: [Buffer, number, number][], tmp: string, final: string): void {
   let fd = -1;
   let created = false;
   let where = tmp;
   try {
     fd = openSync(tmp, 'w');
     created = true;
-    let w = 0;
-    while (w < n) {
-      const k = writeSync(fd, data, off + w, n - w, w);
-      if (k <= 0) throw Object.assign(new Error(`short write to ${tmp}`), { code: 'EIO' });
-      w += k;
+    let at = 0;
+    for (const [data, off, n] of pieces) {
+      let w = 0;
+      while (w < n) {
+        const k = writeSync(fd, data, off + w, n - w, at + w);
+        if (k <= 0) throw Object.assign(new Error(`short write to ${tmp}`), { code: 'EIO' });
+        w += k;
+      }
+      at += n;
     }
     const f = fd;
     fd = -1;
@@ -52,18 +62,28 @@ function writeOne(data: Buffer, off: number, n: number, tmp: string, final: stri
 parentPort!.on('message', (b: BatchRequest) => {
   const data = Buffer.from(b.buf);
   let off = 0;
+  let r = 0;
   let done = 0;
   let error: BatchDone['error'];
   for (let i = 0; i < b.sizes.length; i++) {
     const n = b.sizes[i]!;
+    let pieces: [Buffer, number, number][];
+    if (b.inPool[i]) {
+      // [count, offset, length, offset, length, ...] in the shared buffers
+      const k = b.ranges[r++]!;
+      pieces = [];
+      for (let j = 0; j < k; j++, r += 2) pieces.push([poolBytes!, b.ranges[r]!, b.ranges[r + 1]!]);
+    } else {
+      pieces = [[data, off, n]];
+      off += n;
+    }
     try {
-      writeOne(data, off, n, b.paths[2 * i]!, b.paths[2 * i + 1]!);
+      writeOne(pieces, b.paths[2 * i]!, b.paths[2 * i + 1]!);
     } catch (e) {
       const x = e as NodeJS.ErrnoException;
       error = { code: x.code, message: x.message, path: x.path };
       break;
     }
-    off += n;
     done++;
   }
   const reply: BatchDone = { id: b.id, done, error, buf: b.buf };

@@ -8,6 +8,10 @@ export interface BatchRequest {
   /** temp path, final path, for each object in turn */
   paths: string[];
   sizes: number[];
+  /** per object: 1 when its bytes are in the shared pool (see ranges), 0 when copied into buf */
+  inPool: number[];
+  /** for each object in the pool, in turn: the number of pieces, then offset and length of each */
+  ranges: number[];
 }
 
 /** @internal */
@@ -24,8 +28,11 @@ interface Batch {
   buf: ArrayBuffer;
   view: Buffer;
   used: number;
+  pooled: number;
   paths: string[];
   sizes: number[];
+  inPool: number[];
+  ranges: number[];
   dones: ((err: Error | null) => void)[];
 }
 
@@ -36,6 +43,12 @@ export interface SmallWriterOptions {
   batchBytes?: number;
   /** …or this many objects (default 128) */
   batchFiles?: number;
+  /**
+   * The memory of the reader's shared buffers (SharedBufferPool): objects whose bytes all lie in
+   * it are written from there by the thread, without a copy, and their caller keeps them held
+   * until done (see `zeroCopy`).
+   */
+  pool?: SharedArrayBuffer;
 }
 
 /**
@@ -56,16 +69,22 @@ export class SmallWriter implements SmallObjectSink {
   private readonly spare: ArrayBuffer[] = [];
   private readonly inflight = new Map<number, Batch>();
   private nextId = 0;
+  private readonly pool: SharedArrayBuffer | undefined;
+  /** put() keeps referring to slices in the pool until their done is called */
+  readonly zeroCopy: boolean;
 
   constructor(opts: SmallWriterOptions = {}) {
     this.batchBytes = opts.batchBytes ?? 1 << 20;
     this.maxSize = Math.min(opts.maxSize ?? 64 << 10, this.batchBytes);
     this.batchFiles = opts.batchFiles ?? 128;
+    this.pool = opts.pool;
+    this.zeroCopy = !!opts.pool;
   }
 
   private start(): Worker {
     // It only moves bytes it is handed: a small heap keeps its memory small.
     const w = new Worker(new URL('./small-writer-worker.js', import.meta.url), {
+      workerData: { pool: this.pool },
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
     });
     w.on('message', (m: BatchDone) => this.finished(m));
@@ -81,16 +100,25 @@ export class SmallWriter implements SmallObjectSink {
     }
     if (this.cur && (this.cur.used + size > this.batchBytes || this.cur.sizes.length >= this.batchFiles)) this.flush();
     const b = (this.cur ??= this.batch());
-    for (const d of data) b.used += d.copy(b.view, b.used);
+    if (this.pool && data.every((d) => d.buffer === this.pool)) {
+      b.inPool.push(1);
+      b.ranges.push(data.length);
+      for (const d of data) b.ranges.push(d.byteOffset, d.length);
+      b.pooled += size;
+    } else {
+      b.inPool.push(0);
+      for (const d of data) b.used += d.copy(b.view, b.used);
+    }
     b.paths.push(tmpPath, finalPath);
     b.sizes.push(size);
     b.dones.push(done);
-    if (b.sizes.length >= this.batchFiles || b.used >= this.batchBytes) this.flush();
+    // Pooled bytes count too: they hold the reader's buffers until the batch is written.
+    if (b.sizes.length >= this.batchFiles || b.used + b.pooled >= this.batchBytes) this.flush();
   }
 
   private batch(): Batch {
     const buf = this.spare.pop() ?? new ArrayBuffer(this.batchBytes);
-    return { buf, view: Buffer.from(buf), used: 0, paths: [], sizes: [], dones: [] };
+    return { buf, view: Buffer.from(buf), used: 0, pooled: 0, paths: [], sizes: [], inPool: [], ranges: [], dones: [] };
   }
 
   flush(): void {
@@ -110,7 +138,7 @@ export class SmallWriter implements SmallObjectSink {
     }
     const id = this.nextId++;
     this.inflight.set(id, b);
-    const req: BatchRequest = { id, buf: b.buf, paths: b.paths, sizes: b.sizes };
+    const req: BatchRequest = { id, buf: b.buf, paths: b.paths, sizes: b.sizes, inPool: b.inPool, ranges: b.ranges };
     this.worker.postMessage(req, [b.buf]);
   }
 

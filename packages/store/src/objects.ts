@@ -128,6 +128,11 @@ export interface SmallObjectSink {
   put(tmpPath: string, finalPath: string, data: Buffer[], size: number, done: (err: Error | null) => void): void;
   /** Starts writing what it holds now (the caller is about to wait for it). */
   flush(): void;
+  /**
+   * When true, `put` does not copy slices that lie in the reader's shared buffers: it writes from
+   * them later, and the caller keeps them held (its pins) until `done` is called.
+   */
+  readonly zeroCopy?: boolean;
 }
 
 type Errno = NodeJS.ErrnoException | null;
@@ -458,14 +463,18 @@ export class QueuedObject {
     this.ended = true;
     const n = this.sliceBytes;
     this.q.bytes += n;
+    // A zero-copy sink writes from the reader's buffers: they stay held until it is done.
+    const pins = this.pins;
+    const held = !!sink.zeroCopy;
     sink.put(this.tmpPath, finalPath, this.slices, n, (err) => {
+      if (held) for (const p of pins) p.release();
       if (err) this.fail(err, (err as { path?: string }).path ?? finalPath);
       else this.q.writeback?.wrote(n);
       this.q.bytes -= n;
       this.q.settled();
     });
-    // the sink copied the bytes: the reader's buffers are free again
-    for (const p of this.pins) p.release();
+    // otherwise the sink copied the bytes: the reader's buffers are free again
+    if (!held) for (const p of pins) p.release();
     this.pins = [];
     this.slices = [];
     this.sliceBytes = 0;
