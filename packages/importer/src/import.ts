@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  BookcrateError, encodeMemberHeader, formatFingerprint, initHashing, keyFingerprint,
+  BookcrateError, memberHeaderView, formatFingerprint, initHashing, keyFingerprint,
   loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
 } from '@bookcrate/format';
 import {
@@ -20,7 +20,7 @@ import { SmallWriter } from './small-writer.js';
  * QUEUE.maxBytes bytes are being written behind the parser.
  */
 const CHUNK = 4 << 20;
-const POOL_CHUNKS = 8;
+const POOL_CHUNKS = 6;
 const READ_AHEAD = 3;
 /** manifest entries decoded ahead of the segment reading */
 const MANIFEST_AHEAD = 8192;
@@ -309,7 +309,8 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
         if (r.offset !== m.offset) throw new BookcrateError('FORMAT', `members list: ${entry.path} should start at offset ${m.offset} of ${name}, the previous member ends at ${r.offset}`);
         // The tar header must be exactly the one the signed manifest implies: a link, a device, an
         // absolute or `..` name, or a size that disagrees would all show up here — and none is ever used.
-        const header = encodeMemberHeader({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
+        // Valid until the next memberHeaderView call: compared at once, slice by slice.
+        const header = memberHeaderView({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
         let hpos = 0;
         let headerOk = true;
         const hgot = await r.take(header.length, (b) => {

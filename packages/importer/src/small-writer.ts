@@ -107,6 +107,11 @@ export class SmallWriter implements SmallObjectSink {
       b.pooled += size;
     } else {
       b.inPool.push(0);
+      if (b.buf.byteLength === 0) {
+        // the first object of this batch that must be copied: now it needs a buffer
+        b.buf = this.spare.pop() ?? new ArrayBuffer(this.batchBytes);
+        b.view = Buffer.from(b.buf);
+      }
       for (const d of data) b.used += d.copy(b.view, b.used);
     }
     b.paths.push(tmpPath, finalPath);
@@ -117,7 +122,8 @@ export class SmallWriter implements SmallObjectSink {
   }
 
   private batch(): Batch {
-    const buf = this.spare.pop() ?? new ArrayBuffer(this.batchBytes);
+    // A batch whose objects all lie in the shared pool needs no buffer of its own.
+    const buf = new ArrayBuffer(0);
     return { buf, view: Buffer.from(buf), used: 0, pooled: 0, paths: [], sizes: [], inPool: [], ranges: [], dones: [] };
   }
 
@@ -146,7 +152,7 @@ export class SmallWriter implements SmallObjectSink {
     const b = this.inflight.get(m.id);
     if (!b) return;
     this.inflight.delete(m.id);
-    if (this.spare.length < 4) this.spare.push(m.buf);
+    if (this.spare.length < 4 && m.buf.byteLength > 0) this.spare.push(m.buf);
     let err: Error | null = null;
     if (m.error) err = Object.assign(new Error(m.error.message), { code: m.error.code, path: m.error.path });
     b.dones.forEach((d, i) => d(i < m.done ? null : err));

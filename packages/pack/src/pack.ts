@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { spawnSync } from 'node:child_process';
 import {
   BookcrateError, FORMAT, PartTreeWriter, VolumePlanner, encodeFileEntry, encodeMemberEntry,
-  memberHeaderView, encodeResourceEntry, encodeRoot, encodeVolumeDoc, initHashing, keyFingerprint, padTo512,
+  memberHeaderView, encodeResourceEntry, encodeRoot, encodeVolumeDoc, keyFingerprint, padTo512,
   publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE,
   type CollectionInfo, type Digests, type NameIssue, type NonUtf8Policy, type Placement, type Root,
   type SegmentInfo, type TreeRef, type VolumePlan,
@@ -15,7 +15,6 @@ import {
 import {
   HashThread, SharedBufferPool, directReadWorks, dropCachedPages, segmentName, verifyVolume, volumeDirName, volumePaths, type VerifyReport,
 } from '@bookcrate/volume';
-import pLimit from 'p-limit';
 import { asIoError, fsyncDir, writeFileAtomic } from './fsutil.js';
 import { readInventory } from './inventory.js';
 import { volumeReadme } from './readme.js';
@@ -86,9 +85,9 @@ interface JournalLine {
 }
 
 const STATE_DIR = '.bookcrate-pack';
-/** pack's write buffers (shared with the hashing thread): 4 × 8 MiB */
+/** pack's write buffers (shared with the hashing thread): 4 × 4 MiB */
 const WRITE_BUFFERS = 4;
-const WRITE_BUFFER_BYTES = 8 << 20;
+const WRITE_BUFFER_BYTES = 4 << 20;
 /** manifest part files being written at once in the finalize step */
 const PARTS_IN_FLIGHT = 32;
 export const DEFAULT_DISK_SIZE = 4e12;
@@ -171,7 +170,6 @@ class LineLog {
 
 export async function pack(opts: PackOptions): Promise<PackResult> {
   const started = Date.now();
-  await initHashing();
   const source = await loadSource(opts.input);
   const outs = opts.outs.map((o) => resolve(o));
   if (!opts.dryRun && outs.length === 0) throw new BookcrateError('USAGE', 'no target given', { hint: 'add --out <dir> (once per disk)' });

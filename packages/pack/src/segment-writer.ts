@@ -9,7 +9,7 @@ const ZEROS = Buffer.alloc(64 << 10);
 const WRITEBACK_EVERY = 256 << 20;
 
 /**
- * One segment being written to every target at once. Bytes are gathered into the 8 MiB buffers of
+ * One segment being written to every target at once. Bytes are gathered into the buffers of
  * a SharedBufferPool, so thousands of small files become a few large sequential writes to
  * `<name>.partial`; the hashing thread hashes each file's ranges in place, and each full buffer as
  * a whole for the segment's XXH64, while the buffer is written to the disks. A buffer is filled
