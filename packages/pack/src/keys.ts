@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
-import { BookcrateError, generateSigningKey, keyFingerprint, loadPrivateKey, loadPublicKey } from '@bookcrate/format';
+import { BookcrateError, generateSigningKey, keyFingerprint, loadPrivateKey } from '@bookcrate/format';
 import { writeFileAtomic } from './fsutil.js';
 
 /** Writes `<prefix>.key` (mode 0600) and `<prefix>.pub`; refuses to overwrite an existing key. */
@@ -30,8 +30,4 @@ async function readKeyFile(path: string, what: string): Promise<string> {
 
 export async function readPrivateKey(path: string): Promise<KeyObject> {
   return loadPrivateKey(await readKeyFile(path, 'key file'), path);
-}
-
-export async function readPublicKey(path: string): Promise<KeyObject> {
-  return loadPublicKey(await readKeyFile(path, 'public key file'), path);
 }

@@ -6,3 +6,4 @@ export * from './buffer-pool.js';
 export * from './hash-thread.js';
 export * from './segment-stream.js';
 export * from './read-ahead.js';
+export * from './keys.js';

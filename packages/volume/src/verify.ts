@@ -259,7 +259,10 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, has
 
   let seen = 0;
   try {
+    // The first segment starts reading now, while the first manifest parts are still on their way.
+    const first = full && mine.size > 0 ? openSegment(firstMine) : undefined;
     if (hashes) await hashes.start();
+    await first;
     for await (const { entry, members: parts } of full ? readAhead(placedEntries(vol), MANIFEST_AHEAD) : placedEntries(vol)) {
       if (resourcesFailure) throw resourcesFailure;
       const here = parts.some((m) => mine.has(m.segment));

@@ -1,8 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { formatSize } from '@bookcrate/format';
 import { importVolume, type ImportReport } from '@bookcrate/importer';
-import { readPublicKey } from '@bookcrate/pack';
-import { findVolumes } from '@bookcrate/volume';
+import { findVolumes, readPublicKey } from '@bookcrate/volume';
 import { EXIT } from '../exit-codes.js';
 import { detectLang, messages } from '../i18n.js';
 import { printJson } from '../output.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { BookcrateError, formatSize, parseDuration, parseRate } from '@bookcrate/format';
 import { runMirror, DEFAULT_GC_AFTER_MS } from '@bookcrate/mirror';
-import { readPublicKey } from '@bookcrate/pack';
+import { readPublicKey } from '@bookcrate/volume';
 import { EXIT } from '../exit-codes.js';
 import { printJson, reportError } from '../output.js';
 

@@ -1,6 +1,5 @@
 import { formatFingerprint, formatSize } from '@bookcrate/format';
-import { readPublicKey } from '@bookcrate/pack';
-import { findVolumes, verifyVolume, type VerifyReport } from '@bookcrate/volume';
+import { findVolumes, readPublicKey, verifyVolume, type VerifyReport } from '@bookcrate/volume';
 import { EXIT } from '../exit-codes.js';
 import { detectLang, messages } from '../i18n.js';
 import { printJson } from '../output.js';
