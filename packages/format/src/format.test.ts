@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import { generateKeyPairSync } from 'node:crypto';
 import {
-  BookcrateError, PartTreeWriter, compareBundlePaths, encodeMemberHeader, encodeRoot, initHashing, memberSpan,
+  BookcrateError, PartTreeWriter, compareBundlePaths, encodeMemberHeader, encodeRoot, initHashing, memberHeaderView, memberSpan,
   padTo512, parseCsv, parseSize, planVolumes, readTreeLines, signRoot, verifyRootSignature, decodeName,
   siblingCollisions, componentIssues, bundlePathProblem, Layouter, DualHasher, END_OF_ARCHIVE_BYTES,
   type PartRef, type Root,
@@ -57,6 +57,17 @@ describe('tar members', () => {
     const m = { path: 'a/b.pdf', type: 'file' as const, length: 10, mtime: 5 };
     expect(encodeMemberHeader(m).equals(encodeMemberHeader({ ...m }))).toBe(true);
     expect(encodeMemberHeader(m).equals(encodeMemberHeader({ ...m, mtime: 6 }))).toBe(false);
+  });
+
+  it('are built without allocation by memberHeaderView, in a buffer that the next call reuses', () => {
+    const a = { path: '国图公开课/第1讲/讲义.txt', type: 'file' as const, length: 123_456, mtime: 1_700_000_000 };
+    const b = { path: `${'长'.repeat(1500)}/b.bin`, type: 'file' as const, length: 9, mtime: 1, part: { offset: 4096, total: 8192 } };
+    const v1 = memberHeaderView(a);
+    expect(v1.equals(encodeMemberHeader(a))).toBe(true);
+    const v2 = memberHeaderView(b); // longer than the first: the buffer grows
+    expect(v2.equals(encodeMemberHeader(b))).toBe(true);
+    expect(memberHeaderView(a).equals(encodeMemberHeader(a))).toBe(true); // no leftovers of b
+    expect(memberHeaderView(a).buffer).toBe(memberHeaderView(b).buffer);
   });
 });
 

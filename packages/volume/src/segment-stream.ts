@@ -1,5 +1,5 @@
 import { close, fstat, open, read, stat } from 'node:fs';
-import { segmentChunks, type ReadMode } from './reader.js';
+import { directChunks, type ReadMode } from './reader.js';
 import type { SharedBufferPool } from './buffer-pool.js';
 
 /**
@@ -83,7 +83,7 @@ async function fileSource(path: string): Promise<ByteSource> {
  */
 async function directSource(path: string): Promise<ByteSource> {
   const size = await new Promise<number>((resolve, reject) => stat(path, (e, st) => (e ? reject(e) : resolve(st.size))));
-  const chunks = segmentChunks(path, 'direct');
+  const chunks = directChunks(path);
   let left: Buffer | undefined;
   let tail: Promise<unknown> = Promise.resolve();
   const fill = async (buf: Buffer, want: number): Promise<number> => {
