@@ -243,11 +243,6 @@ export class ObjectQueue {
     });
   }
 
-  /** Whether a caller waits for room or for the queue to drain. */
-  get waiting(): boolean {
-    return this.roomWaiter !== undefined || this.idleWaiters.length > 0;
-  }
-
   /** @internal */
   poke(): void {
     const w = this.roomWaiter;
@@ -401,8 +396,10 @@ export class QueuedObject {
         if (result === expected && !this.broken) {
           this.ended = false; // handOver ends it, and settles it when the sink is done
           this.handOver(sink, finalPath);
-          // The caller may already be waiting (room, drain): the sink must not hold this one back.
-          if (this.q.waiting) this.q.flushSinkSoon();
+          // Digests arrive many at a time, long after the caller handed the bytes over; whatever
+          // the caller waits for now (room, the drain, or the reader for a buffer these bytes
+          // hold), the sink must not keep them back: they go out together at the end of this turn.
+          this.q.flushSinkSoon();
           return;
         }
         for (const p of this.pins) p.release();
