@@ -85,7 +85,7 @@ const BUFFER_BYTES = 4 << 20;
 const READ_AHEAD = 3;
 /** manifest entries decoded ahead of the segment reading (see readAhead) */
 const MANIFEST_AHEAD = 32768;
-const ZEROS = Buffer.alloc(BUFFER_BYTES > 4096 ? 4096 : BUFFER_BYTES);
+const ZEROS = Buffer.alloc(4096);
 
 /** Index of the first non-zero byte of b, or -1 (compares against zeros natively, then looks closer). */
 function firstNonZero(b: Buffer): number {
