@@ -30,15 +30,14 @@ interface Pending {
 
 /**
  * Reads small source files on a thread of its own, into a shared ring the caller manages. Opening,
- * reading, checking and closing a 20 KiB photo are four trips through libuv's thread pool, and
- * issuing them from the main thread cost more of its time than the bytes did on a folder of
- * photos: here the main thread only adds each file to a batch, and a batch of up to BATCH files is
- * read there (16 files at a time) and answered in one message. Up to two batches are out at once,
- * so the thread never runs dry between them. The thread starts with the first small file.
+ * reading, checking and closing a 20 KiB photo are four trips through libuv's thread pool from the
+ * main thread, and those trips, not the bytes, were most of pack's time on a folder of photos: here
+ * the main thread only adds each file to a batch, and a batch of up to BATCH files is read there
+ * with plain system calls, in order, and answered in one message. The thread starts with the first
+ * small file.
  */
 export class SmallReader {
   static readonly BATCH = 64;
-  static readonly BATCHES_OUT = 2;
   private worker: Worker | undefined;
   private broken: Error | undefined;
   private cur: Pending | undefined;
@@ -72,7 +71,7 @@ export class SmallReader {
     p.batch.mtimes.push(mtime);
     p.batch.offsets.push(offset);
     const r = new Promise<ReadFailure | 0 | Error>((resolve) => p.done.push(resolve));
-    if (p.batch.sizes.length >= SmallReader.BATCH || this.inflight.size < SmallReader.BATCHES_OUT) this.flush();
+    if (p.batch.sizes.length >= SmallReader.BATCH || this.inflight.size === 0) this.flush();
     return r;
   }
 
@@ -101,8 +100,8 @@ export class SmallReader {
     if (!p) return;
     this.inflight.delete(m.id);
     p.done.forEach((d, i) => d(m.results[i]!));
-    // the thread has room: what gathered meanwhile goes now
-    if (this.inflight.size < SmallReader.BATCHES_OUT) this.flush();
+    // the thread is free: what gathered meanwhile goes now
+    if (this.inflight.size === 0) this.flush();
   }
 
   private die(e: Error): void {
