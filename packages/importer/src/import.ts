@@ -311,6 +311,26 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
         // absolute or `..` name, or a size that disagrees would all show up here — and none is ever used.
         // Valid until the next memberHeaderView call: compared at once, slice by slice.
         const header = memberHeaderView({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
+        const span = header.length + m.length + padTo512(m.length);
+        const whole = parts ? undefined : r.peek(span);
+        if (whole) {
+          // The whole member is in the buffer at hand (most small files): no wait between its parts.
+          const { bytes, chunk } = whole;
+          if (act && header.compare(bytes, 0, header.length) !== 0) report.headerProblems.push({ path: entry.path, reason: 'header', segment: name, offset: m.offset, detail: `the tar header of ${entry.path} in ${name} differs from the signed manifest; the file's content is checked on its own` });
+          const o = obj;
+          if (o && m.length > 0) {
+            const data = bytes.subarray(header.length, header.length + m.length);
+            hashes.update(hid!, chunk.index, data.byteOffset - chunk.buf.byteOffset, m.length);
+            o.update(data, chunk);
+          }
+          r.consume(span);
+          const wait = o ? queue.room(false) : undefined;
+          if (wait) {
+            hashes.send();
+            await wait;
+          }
+          continue;
+        }
         let hpos = 0;
         let headerOk = true;
         const hgot = await r.take(header.length, (b) => {

@@ -251,6 +251,23 @@ export class SegmentStream {
     return n - left;
   }
 
+  /**
+   * The next n bytes, if all of them are in the current chunk: handed out without waiting (a small
+   * file's header, data and padding usually are). undefined otherwise; then use `take`. The bytes
+   * stay the stream's until `consume(n)`.
+   */
+  peek(n: number): { bytes: Buffer; chunk: Chunk } | undefined {
+    const c = this.cur;
+    if (!c || this.pos + n > c.len) return undefined;
+    return { bytes: c.buf.subarray(this.pos, this.pos + n), chunk: c };
+  }
+
+  /** Moves past n bytes that `peek` returned. */
+  consume(n: number): void {
+    this.pos += n;
+    this.offset += n;
+  }
+
   /** Skips up to n bytes without looking at them. */
   async skip(n: number): Promise<number> {
     let left = n;

@@ -291,6 +291,25 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, has
         // Valid until the next memberHeaderView call: compared at once, slice by slice.
         const header = memberHeaderView({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
         const headerBytes = header.length;
+        const pad = padTo512(m.length);
+        const whole = r.peek(headerBytes + m.length + pad);
+        if (whole) {
+          // The whole member is in the buffer at hand (most small files): checked without a wait.
+          const { bytes, chunk } = whole;
+          if (header.compare(bytes, 0, headerBytes) !== 0) {
+            let k = 0;
+            while (bytes[k] === header[k]) k++;
+            add({ kind: 'header', path: entry.path, segment: s.info.name, offset: m.offset + k, detail: `the tar header of ${entry.path} is damaged at offset ${m.offset + k} of ${s.info.name}` });
+          }
+          if (fileId !== undefined && m.length > 0) hashes!.update(fileId, chunk.index, bytes.byteOffset - chunk.buf.byteOffset + headerBytes, m.length);
+          const k = firstNonZero(bytes.subarray(headerBytes + m.length));
+          if (k >= 0) {
+            const at = m.offset + headerBytes + m.length + k;
+            add({ kind: 'padding', path: entry.path, segment: s.info.name, offset: at, detail: `non-zero padding after ${entry.path} at offset ${at} of ${s.info.name}` });
+          }
+          r.consume(headerBytes + m.length + pad);
+          continue;
+        }
         let hpos = 0;
         let headerBad = -1;
         const hgot = await r.take(headerBytes, (b) => {
@@ -303,7 +322,6 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, has
         const dataAt = m.offset + headerBytes;
         const dgot = hgot < headerBytes ? 0 : fileId === undefined ? await r.skip(m.length)
           : await r.take(m.length, (b, chunk) => hashes!.update(fileId, chunk.index, b.byteOffset - chunk.buf.byteOffset, b.length));
-        const pad = padTo512(m.length);
         let padBad = -1;
         let ppos = 0;
         const pgot = dgot < m.length ? 0 : await r.take(pad, (b) => {
