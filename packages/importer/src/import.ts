@@ -6,7 +6,7 @@ import {
   loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
 } from '@bookcrate/format';
 import {
-  ChunkPool, HashThread, SegmentStream, SharedBufferPool, openVolume, placedEntries, readAhead, resourceEntries, volumePaths, type OpenVolume,
+  ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, openVolume, placedEntries, readAhead, resourceEntries, volumePaths, type OpenVolume,
 } from '@bookcrate/volume';
 import {
   ObjectQueue, ObjectWriter, Store, Writeback, durableObjects, publishTree, savePart, storeIoError, syncObjects, type QueuedObject, type VersionRow,
@@ -502,24 +502,6 @@ async function assembleParts(store: Store, entry: FileEntry, members: MemberEntr
   pending.written.push(path);
   for (const p of paths) await rm(p, { force: true });
   return 'present';
-}
-
-/** Promises counted instead of kept: waiting for all of them needs no list that grows with the volume. */
-class Outstanding {
-  private n = 0;
-  private failure: unknown;
-  private waiters: (() => void)[] = [];
-  add(p: Promise<unknown>): void {
-    this.n++;
-    p.catch((e: unknown) => (this.failure ??= e)).finally(() => {
-      if (--this.n === 0) for (const w of this.waiters.splice(0)) w();
-    });
-  }
-  /** Resolves when every promise added so far has settled; rejects with the first failure. */
-  async settled(): Promise<void> {
-    if (this.n > 0) await new Promise<void>((r) => this.waiters.push(r));
-    if (this.failure) throw this.failure;
-  }
 }
 
 /** Which bundle paths `--only` selects: collections named by id, title or folder. */

@@ -1,5 +1,6 @@
-import { close, fstat, open, read, type Stats } from 'node:fs';
+import { close, fstat, open, type Stats } from 'node:fs';
 import { BookcrateError } from '@bookcrate/format';
+import { readAt } from '@bookcrate/volume';
 import type { InventoryItem } from './walk.js';
 import { SmallReader, type ReadFailure } from './small-reader.js';
 
@@ -51,20 +52,11 @@ const openFd = (item: InventoryItem): Promise<number> =>
 const closeFd = (fd: number): Promise<void> => new Promise((resolve) => close(fd, () => resolve()));
 
 /** Fills buf[0, n) from `at`; a file that ends sooner has changed. */
-function readFully(item: InventoryItem, fd: number, buf: Buffer, n: number, at: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let off = 0;
-    const step = (): void => {
-      if (off === n) return resolve();
-      read(fd, buf, off, n - off, at + off, (e, got) => {
-        if (e) return reject(new BookcrateError('IO', `cannot read ${srcName(item)}: ${e.message}`, { hint: 'check the source disk', cause: e }));
-        if (got === 0) return reject(changed(item, 'it became shorter'));
-        off += got;
-        step();
-      });
-    };
-    step();
+async function readFully(item: InventoryItem, fd: number, buf: Buffer, n: number, at: number): Promise<void> {
+  const got = await readAt(fd, buf, n, at).catch((e: Error) => {
+    throw new BookcrateError('IO', `cannot read ${srcName(item)}: ${e.message}`, { hint: 'check the source disk', cause: e });
   });
+  if (got < n) throw changed(item, 'it became shorter');
 }
 
 function checkUnchanged(item: InventoryItem, fd: number): Promise<void> {

@@ -381,7 +381,6 @@ export class QueuedObject {
     const sink = this.q.sink;
     const small = sink && this.at === 0 && !this.created && this.sliceBytes <= sink.maxSize;
     if (!small && this.sliceBytes > 0) this.flush();
-    this.ended = true;
     let result = '';
     const gate = actual.then(
       (sha) => (result = sha),
@@ -391,6 +390,7 @@ export class QueuedObject {
       },
     );
     if (small) {
+      this.ended = true;
       this.tail = this.tail.then(async () => {
         await gate;
         if (result === expected && !this.broken) {
@@ -409,23 +409,7 @@ export class QueuedObject {
         this.q.settled();
       });
     } else {
-      this.tail = this.tail
-        .then(async () => {
-          await gate;
-          if (result === expected && !this.broken) {
-            try {
-              await this.ensureOpen();
-              await this.closeFile();
-              await this.renameTo(finalPath);
-              return;
-            } catch (e) {
-              this.fail(e, finalPath);
-            }
-          }
-          await this.closeFile().catch(() => undefined);
-          if (this.created) await this.q.run<void>((cb) => fsUnlink(this.tmpPath, () => cb(null))).catch(() => undefined);
-        })
-        .finally(() => this.q.settled());
+      this.end(gate.then(() => (result === expected ? finalPath : undefined)));
     }
     return this.tail.then(() => result, () => result);
   }
@@ -477,7 +461,8 @@ export class QueuedObject {
     this.sliceBytes = 0;
   }
 
-  private end(finalPath: string | undefined): void {
+  /** Closes the temp file, then renames it to the final path (when there is one) or removes it. */
+  private end(target: string | undefined | Promise<string | undefined>): void {
     if (this.ended) return;
     this.ended = true;
     for (const p of this.pins) p.release();
@@ -486,6 +471,7 @@ export class QueuedObject {
     this.sliceBytes = 0;
     this.tail = this.tail
       .then(async () => {
+        const finalPath = await target;
         if (finalPath && !this.broken) {
           try {
             await this.ensureOpen();

@@ -118,10 +118,6 @@ export class HashThread {
     this.worker.postMessage({ t: OP_UPDATE, i, ops } satisfies ToHashThread);
   }
 
-  get failed(): Error | undefined {
-    return this.failure;
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     await this.worker.terminate();

@@ -7,3 +7,5 @@ export * from './hash-thread.js';
 export * from './segment-stream.js';
 export * from './read-ahead.js';
 export * from './keys.js';
+export * from './fsio.js';
+export * from './outstanding.js';

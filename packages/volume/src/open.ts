@@ -1,4 +1,4 @@
-import { close, open, read } from 'node:fs';
+import { close, open } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
@@ -8,6 +8,7 @@ import {
   type FileEntry, type MemberEntry, type ResourceEntry, type Root, type TreeRef, type VolumeDoc, type PartRef,
 } from '@bookcrate/format';
 import { volumePaths } from './layout.js';
+import { readAt } from './fsio.js';
 
 /**
  * Reads a small file whose size is known: one open, one read of size + 1 bytes (so a longer file
@@ -19,17 +20,10 @@ function readKnownSize(path: string, size: number): Promise<Buffer> {
     open(path, 'r', (err, fd) => {
       if (err) return reject(err);
       const buf = Buffer.allocUnsafe(size + 1);
-      let got = 0;
-      const done = (e: Error | null, value?: Buffer): void => close(fd, () => (e ? reject(e) : resolve(value!)));
-      const step = (): void => {
-        read(fd, buf, got, buf.length - got, got, (e, n) => {
-          if (e) return done(e);
-          got += n;
-          if (n === 0 || got === buf.length) done(null, buf.subarray(0, got));
-          else step();
-        });
-      };
-      step();
+      readAt(fd, buf, buf.length, 0).then(
+        (got) => close(fd, () => resolve(buf.subarray(0, got))),
+        (e: unknown) => close(fd, () => reject(e)),
+      );
     });
   });
 }

@@ -1,4 +1,5 @@
-import { close, fstat, open, read, stat } from 'node:fs';
+import { close, fstat, open, stat } from 'node:fs';
+import { readAt } from './fsio.js';
 import { directChunks, type ReadMode } from './reader.js';
 import type { SharedBufferPool } from './buffer-pool.js';
 
@@ -60,18 +61,7 @@ async function fileSource(path: string): Promise<ByteSource> {
   });
   return {
     size,
-    read: (buf, want, at) => new Promise((resolve, reject) => {
-      let got = 0;
-      const step = (): void => {
-        read(fd, buf, got, want - got, at + got, (err, n) => {
-          if (err) return reject(err);
-          got += n;
-          if (n === 0 || got === want) resolve(got);
-          else step();
-        });
-      };
-      step();
-    }),
+    read: (buf, want, at) => readAt(fd, buf, want, at),
     close: () => new Promise<void>((resolve) => close(fd, () => resolve())),
   };
 }

@@ -10,6 +10,7 @@ import { SharedBufferPool } from './buffer-pool.js';
 import { HashThread } from './hash-thread.js';
 import { ChunkPool, SegmentStream } from './segment-stream.js';
 import { readAhead } from './read-ahead.js';
+import { Outstanding } from './outstanding.js';
 import { volumePaths } from './layout.js';
 
 export type ProblemKind =
@@ -182,15 +183,8 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, has
   const hashes = hashing?.hashes;
   const chunks = hashing ? new ChunkPool(hashing.pool) : undefined;
   // Digests come back while reading goes on: each is checked when it arrives.
-  let outstanding = 0;
-  let allChecked: (() => void) | undefined;
-  let checkFailure: unknown;
-  const whenHashed = (id: number, check: (d: Digests) => void): void => {
-    outstanding++;
-    hashes!.finish(id).then(check, (e: unknown) => (checkFailure ??= e)).finally(() => {
-      if (--outstanding === 0) allChecked?.();
-    });
-  };
+  const checks = new Outstanding();
+  const whenHashed = (id: number, check: (d: Digests) => void): void => checks.add(hashes!.finish(id).then(check));
 
   let seg: OpenSegment | undefined;
   const finishSegment = async (): Promise<void> => {
@@ -358,8 +352,7 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, has
     await finishSegment();
     if (hashes) {
       hashes.send();
-      if (outstanding > 0) await new Promise<void>((resolve) => (allChecked = resolve));
-      if (checkFailure) throw checkFailure;
+      await checks.settled();
     }
     await resourcesWalk;
     if (resourcesFailure) throw resourcesFailure;
