@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { BookcrateError } from '@bookcrate/format';
 import { EXIT, EXIT_HELP } from './exit-codes.js';
 import { reportError } from './output.js';
+import { keepHeapSmall } from './heap.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -10,6 +11,7 @@ const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
  * code. No bookcrate logic lives here.
  */
 export async function main(argv: string[]): Promise<number> {
+  keepHeapSmall();
   let code: number = EXIT.OK;
   let json = argv.includes('--json');
   const run = (fn: () => Promise<number>) => async () => {

@@ -178,7 +178,10 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
       })(),
       resourceEntries(vol));
   }
-  await keepManifestParts(store, vol);
+  // The manifest's parts are copied into the store beside the data (they are small files, slow to
+  // create on some filesystems); the import waits for them before it finishes the volume.
+  const partsKept = keepManifestParts(store, vol);
+  partsKept.catch(() => undefined); // awaited below; an early failure must not go unhandled
   const vid = version.id;
   store.startVolume(vid, me);
   const importId = store.startImport(vid, me, opts.volume);
@@ -423,6 +426,7 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
       tick();
     }
     await closeSegment();
+    await partsKept; // before the last commit, whose sync makes them durable too
     await commit();
   } finally {
     // On an error: the object being read is dropped, and writes still in flight finish (their temp
@@ -435,6 +439,7 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
     await small.close();
     await seg?.reader?.close();
     await writeback.wait();
+    await partsKept.catch(() => undefined);
   }
   store.finishVolume(vid, me);
 

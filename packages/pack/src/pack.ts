@@ -1,12 +1,10 @@
 import type { KeyObject } from 'node:crypto';
-import { createReadStream, writeFile as writeFileCb } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, statfs, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { spawnSync } from 'node:child_process';
 import {
-  BookcrateError, FORMAT, PartTreeWriter, VolumePlanner, encodeFileEntry, encodeMemberEntry,
+  BookcrateError, FORMAT, VolumePlanner, encodeFileEntry, encodeMemberEntry,
   memberHeaderView, encodeResourceEntry, encodeRoot, encodeVolumeDoc, keyFingerprint, padTo512,
   publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE,
   type CollectionInfo, type Digests, type NameIssue, type NonUtf8Policy, type Placement, type Root,
@@ -20,6 +18,8 @@ import { readInventory } from './inventory.js';
 import { volumeReadme } from './readme.js';
 import { SegmentWriter } from './segment-writer.js';
 import { SourceReader } from './source-reader.js';
+import { leadingPath } from './lines.js';
+import { TreeThread } from './tree-thread.js';
 import { loadSource, type PackSource } from './source.js';
 import { createdTime, fileEntryOf, scanSource } from './scan.js';
 import type { InventoryItem } from './walk.js';
@@ -88,8 +88,6 @@ const STATE_DIR = '.bookcrate-pack';
 /** pack's write buffers (shared with the hashing thread): 4 × 4 MiB */
 const WRITE_BUFFERS = 4;
 const WRITE_BUFFER_BYTES = 4 << 20;
-/** manifest part files being written at once in the finalize step */
-const PARTS_IN_FLIGHT = 32;
 export const DEFAULT_DISK_SIZE = 4e12;
 
 /** What makes two runs "the same pack": a resume is only allowed when all of it matches. */
@@ -131,11 +129,6 @@ async function readJournal(path: string): Promise<JournalLine[]> {
   const good: JournalLine[] = [];
   for (const l of out) if (l.segment === good.length + 1) good.push(l);
   return good;
-}
-
-async function* lines(path: string): AsyncGenerator<string> {
-  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity });
-  for await (const l of rl) if (l) yield l;
 }
 
 /** Appends lines in 1 MiB batches; `sync` makes everything so far durable and returns the file length. */
@@ -213,6 +206,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   const entriesPath = join(stateDir, 'entries.jsonl');
   const membersPath = join(stateDir, 'members.jsonl');
   const journalPath = join(stateDir, 'journal.jsonl');
+  let treeThread: TreeThread | undefined;
 
   try {
     // ---- scan: walk, check names, write the inventory ----
@@ -279,6 +273,35 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     await checkSpace(outs, plan, selected, journal);
     const entries = new LineLog(entriesPath, last?.entriesBytes ?? 0);
     const members = new LineLog(membersPath, last?.membersBytes ?? 0);
+    // The manifest trees are built by their own thread while the segments are written (see
+    // TreeThread): their thousands of small part files are written behind the data, not in a
+    // finalize step after it. All are written, and synced by flushTree, before the root that names them.
+    const metaDirs: string[] = [];
+    for (const v of selected) for (const o of outs) metaDirs.push(volDir(o, v));
+    for (const d of metaDirs) {
+      await mkdir(volumePaths(d).parts, { recursive: true }).catch((e: unknown) => {
+        throw asIoError(e, volumePaths(d).parts);
+      });
+    }
+    const FILES = 0;
+    const MEMBERS = 1;
+    const RESOURCES = 2;
+    const trees = (treeThread = new TreeThread(
+      [{ key: 'path', repeats: false }, { key: 'path', repeats: true }, { key: 'id', repeats: false }],
+      metaDirs.map((d) => volumePaths(d).parts),
+    ));
+    // After a resume, the lines logged before the interruption go into the trees first.
+    trees.replay(FILES, entriesPath);
+    trees.replay(MEMBERS, membersPath);
+    trees.replay(RESOURCES, resourcesPath); // complete since the scan
+    const addEntry = async (line: string): Promise<void> => {
+      await entries.add(line);
+      await trees.add(FILES, line);
+    };
+    const addMember = async (line: string): Promise<void> => {
+      await members.add(line);
+      await trees.add(MEMBERS, line);
+    };
     const segInfos: SegmentInfo[] = journal.map((j) => j.info);
     const bytesTotal = plan.volumes.reduce((a, v) => a + v.segmentBytes, 0);
     let bytesDone = journal.reduce((a, j) => a + j.info.size, 0);
@@ -312,7 +335,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       while (pendingEntries.length > 0 && (all || pendingEntries.length > 1024)) {
         const batch = pendingEntries.splice(0, all ? pendingEntries.length : 512);
         hashes.send(); // digests arrive only for operations sent to the hashing thread
-        for (const line of await Promise.all(batch)) await entries.add(line);
+        for (const line of await Promise.all(batch)) await addEntry(line);
       }
     };
     let lastProgress = 0;
@@ -360,7 +383,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
             if (src) await writer!.writeFrom(p.length, fileId, (buf, n) => src.readInto(buf, n));
             if (fileId !== undefined && p === placements[placements.length - 1]) digest = writer!.endFile(fileId);
             await writer!.zeros(padTo512(p.length));
-            await members.add(encodeMemberEntry({ path: item.path, segment: p.segment, offset: p.offset, length: p.length, ...(p.at !== undefined ? { at: p.at } : {}) }));
+            await addMember(encodeMemberEntry({ path: item.path, segment: p.segment, offset: p.offset, length: p.length, ...(p.at !== undefined ? { at: p.at } : {}) }));
             bytesDone += p.length;
           }
           if (src) await src.finish();
@@ -385,47 +408,11 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     result.bytesRead = reads.bytesRead;
     progress({ phase: 'write', filesDone, filesTotal, bytesDone: bytesTotal, bytesTotal });
 
-    // ---- finalize: manifest trees, root, signature, per-volume files ----
+    // ---- finalize: the last parts of the manifest trees, root, signature, per-volume files ----
     const key = opts.key!;
-    const metaDirs: string[] = [];
-    for (const v of selected) for (const o of outs) metaDirs.push(volDir(o, v));
     progress({ phase: 'finalize', filesDone, filesTotal, bytesDone: bytesTotal, bytesTotal });
-    for (const d of metaDirs) {
-      await mkdir(volumePaths(d).parts, { recursive: true }).catch((e: unknown) => {
-        throw asIoError(e, volumePaths(d).parts);
-      });
-    }
-    // Thousands of small part files: written PARTS_IN_FLIGHT at a time behind the tree builder, all
-    // finished (and then synced by flushTree) before the root that names them is written.
-    const partWrites = new Set<Promise<void>>();
-    let partFailure: unknown;
-    const sink = async (bytes: Buffer, sha: string): Promise<void> => {
-      if (partFailure) throw partFailure;
-      for (const d of metaDirs) {
-        const p = volumePaths(d).part(sha);
-        const w = new Promise<void>((resolve) => writeFileCb(p, bytes, (e) => {
-          if (e) partFailure ??= asIoError(e, p);
-          resolve();
-        }));
-        partWrites.add(w);
-        void w.then(() => partWrites.delete(w));
-        if (partWrites.size >= PARTS_IN_FLIGHT) await Promise.race(partWrites);
-      }
-    };
-    const partsWritten = async (): Promise<void> => {
-      await Promise.all(partWrites);
-      if (partFailure) throw partFailure;
-    };
-    const buildTree = async (path: string, keyOf: (line: string) => string, repeats = false): Promise<TreeRef> => {
-      const w = new PartTreeWriter(sink, undefined, repeats);
-      for await (const l of lines(path)) await w.add(keyOf(l), l);
-      return w.finish();
-    };
-    const pathOf = leadingPath;
-    const filesTree = await buildTree(entriesPath, pathOf);
-    const membersTree = await buildTree(membersPath, pathOf, true);
-    const resourcesTree = await buildTree(resourcesPath, (l) => (JSON.parse(l) as { id: string }).id);
-    await partsWritten();
+    const [filesTree, membersTree, resourcesTree] = (await trees.finish()) as [TreeRef, TreeRef, TreeRef];
+    await trees.close();
     const volumes = plan.volumes.map((v) => ({ index: v.index, segments: [] as SegmentInfo[] }));
     segInfos.forEach((info, i) => {
       const vol = volumeOfSegment(i + 1, journal, plan);
@@ -481,24 +468,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     result.seconds = (Date.now() - started) / 1000;
     return result;
   } finally {
+    await treeThread?.close();
     if (opts.dryRun) await rm(stateDir, { recursive: true, force: true });
-  }
-}
-
-/**
- * The "path" of an entries or members line, which our encoders write first: only that string is
- * parsed, not the whole line (the finalize step reads every line of both lists).
- */
-function leadingPath(line: string): string {
-  const prefix = '{"path":"';
-  if (!line.startsWith(prefix)) return (JSON.parse(line) as { path: string }).path;
-  for (let i = prefix.length; ;) {
-    const q = line.indexOf('"', i);
-    if (q < 0) return (JSON.parse(line) as { path: string }).path;
-    let slashes = 0;
-    for (let b = q - 1; line.charCodeAt(b) === 0x5c; b--) slashes++;
-    if (slashes % 2 === 0) return JSON.parse(line.slice(prefix.length - 1, q + 1)) as string;
-    i = q + 1;
   }
 }
 

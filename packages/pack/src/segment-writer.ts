@@ -6,7 +6,7 @@ import { asIoError, fsyncDir } from './fsutil.js';
 
 const ZEROS = Buffer.alloc(64 << 10);
 /** bytes written between two background datasyncs of a segment */
-const WRITEBACK_EVERY = 256 << 20;
+const WRITEBACK_EVERY = 1 << 30;
 
 /**
  * One segment being written to every target at once. Bytes are gathered into the buffers of
