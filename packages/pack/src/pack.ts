@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, statfs, truncate, writeFile, type FileHandle } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, stat, statfs, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -85,6 +85,8 @@ interface JournalLine {
 }
 
 const STATE_DIR = '.bookcrate-pack';
+/** inventory items planned (and their small files read) ahead of the writer */
+const READ_AHEAD_FILES = 256;
 /** pack's write buffers (shared with the hashing thread): 4 × 4 MiB */
 const WRITE_BUFFERS = 4;
 const WRITE_BUFFER_BYTES = 4 << 20;
@@ -291,9 +293,9 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       metaDirs.map((d) => volumePaths(d).parts),
     ));
     // After a resume, the lines logged before the interruption go into the trees first.
-    trees.replay(FILES, entriesPath);
-    trees.replay(MEMBERS, membersPath);
-    trees.replay(RESOURCES, resourcesPath); // complete since the scan
+    trees.replay(FILES, entriesPath, entries.length);
+    trees.replay(MEMBERS, membersPath, members.length);
+    trees.replay(RESOURCES, resourcesPath, (await stat(resourcesPath)).size); // complete since the scan
     const addEntry = async (line: string): Promise<void> => {
       await entries.add(line);
       await trees.add(FILES, line);
@@ -341,19 +343,33 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     let lastProgress = 0;
     try {
       const items = readInventory(inventoryPath);
-      const queue: { item: InventoryItem; placements: Placement[] }[] = [];
+      // Up to READ_AHEAD_FILES items are planned ahead of the writer, and their small files read
+      // ahead into the reader's ring in the same order; a file the ring has no room for yet is
+      // hinted again as soon as room comes back (never skipped, which would make it a slow read on
+      // this thread).
+      const queue: { item: InventoryItem; placements: Placement[]; hinted: boolean }[] = [];
+      let unhinted = 0; // queue[0, unhinted) were hinted
+      const hintQueued = (): void => {
+        while (unhinted < queue.length) {
+          const q = queue[unhinted]!;
+          if (!q.hinted && !reads.hint(q.item)) return;
+          q.hinted = true;
+          unhinted++;
+        }
+      };
       const fillQueue = async (): Promise<boolean> => {
         const r = await items.next();
         if (r.done) return false;
         const placements = writePlanner.add(r.value);
         const needsBytes = placements.some((p) => p.segment > done);
-        queue.push({ item: r.value, placements });
-        if (needsBytes && r.value.type === 'file') reads.hint(r.value);
+        queue.push({ item: r.value, placements, hinted: !(needsBytes && r.value.type === 'file') });
         return true;
       };
       for (;;) {
-        while (queue.length < 64 && reads.room() && (await fillQueue()));
+        while (queue.length < READ_AHEAD_FILES && (await fillQueue()));
+        hintQueued();
         const next = queue.shift();
+        if (unhinted > 0) unhinted--;
         if (!next) break;
         const { item, placements } = next;
         filesDone++;

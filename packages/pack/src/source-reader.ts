@@ -137,11 +137,14 @@ export class SourceReader {
     return typeof item.src === 'string' ? item.src : item.src.toString('hex');
   }
 
-  /** A file the writer will ask for soon: a small one is read now. */
-  hint(item: InventoryItem): void {
-    if (item.size > SourceReader.SMALL || this.small.has(this.key(item))) return;
+  /**
+   * A file the writer will ask for soon: a small one is read now, into the ring. False when the
+   * ring has no room for it yet (hint it again later; taken unhinted, it is read on the caller's thread).
+   */
+  hint(item: InventoryItem): boolean {
+    if (item.size > SourceReader.SMALL || this.small.has(this.key(item))) return true;
     const space = this.ring.alloc(item.size);
-    if (!space) return; // read when taken
+    if (!space) return false;
     this.inflight += item.size;
     const p = this.reader.read(item.src, item.size, item.mtime, space.offset).then((r) => {
       if (r === 0) return { bytes: space.bytes, release: () => this.ring.release(space.slot) };
@@ -150,6 +153,7 @@ export class SourceReader {
     });
     p.catch(() => undefined);
     this.small.set(this.key(item), p);
+    return true;
   }
 
   async take(item: InventoryItem): Promise<SourceFile> {

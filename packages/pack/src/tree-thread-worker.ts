@@ -37,7 +37,7 @@ async function handle(m: TreeRequest): Promise<TreeReply> {
   if (m.op === 'replay') {
     const w = writers[m.tree]!;
     const k = keyOf[m.tree]!;
-    const rl = createInterface({ input: createReadStream(m.path, { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+    const rl = createInterface({ input: createReadStream(m.path, { encoding: 'utf8', highWaterMark: 1 << 20, end: m.length - 1 }), crlfDelay: Infinity });
     for await (const l of rl) if (l) await w.add(k(l), l);
     return { op: 'ack', seq: m.seq };
   }

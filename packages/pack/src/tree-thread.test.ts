@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PartTreeWriter, encodeFileEntry, encodeMemberEntry, isBookcrateError, sha256Hex, type TreeRef } from '@bookcrate/format';
@@ -45,9 +45,12 @@ describe('TreeThread (pack\'s manifest trees on a thread of their own)', () => {
 
     const trees = new TreeThread([{ key: 'path', repeats: false }, { key: 'path', repeats: true }, { key: 'id', repeats: false }], dirs);
     try {
-      trees.replay(0, entriesLog);
-      trees.replay(1, membersLog);
-      trees.replay(2, resourcesLog);
+      trees.replay(0, entriesLog, (await stat(entriesLog)).size);
+      trees.replay(1, membersLog, (await stat(membersLog)).size);
+      trees.replay(2, resourcesLog, (await stat(resourcesLog)).size);
+      // The pack goes on appending to its logs while the thread replays them: only the prefix counts.
+      await appendFile(entriesLog, entries.slice(1234, 2000).map((l) => l + '\n').join(''));
+      await appendFile(membersLog, members.slice(1234, 2000).map((l) => l + '\n').join(''));
       for (let i = 1234; i < entries.length; i++) {
         await trees.add(0, entries[i]!);
         await trees.add(1, members[i]!);

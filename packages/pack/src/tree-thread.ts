@@ -14,7 +14,7 @@ export interface TreeSpec {
 /** @internal messages to the tree thread */
 export type TreeRequest =
   | { op: 'lines'; seq: number; tree: number; lines: string[] }
-  | { op: 'replay'; seq: number; tree: number; path: string }
+  | { op: 'replay'; seq: number; tree: number; path: string; length: number }
   | { op: 'finish'; seq: number };
 
 /** @internal messages from the tree thread */
@@ -93,10 +93,15 @@ export class TreeThread {
     this.worker.postMessage(m);
   }
 
-  /** Lines the tree's file already holds (a resumed pack): the thread reads them itself, first. */
-  replay(tree: number, path: string): void {
+  /**
+   * The first `length` bytes of a file of lines (what a resumed pack logged before it was
+   * interrupted): the thread reads them itself, before any line added after this call. Only that
+   * prefix: the caller goes on appending to the same file meanwhile.
+   */
+  replay(tree: number, path: string, length: number): void {
+    if (length === 0) return;
     this.sendLines(tree);
-    this.post({ op: 'replay', seq: this.seq++, tree, path });
+    this.post({ op: 'replay', seq: this.seq++, tree, path, length });
   }
 
   /**
