@@ -1,12 +1,12 @@
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { END_OF_ARCHIVE_BYTES, type Digests, type SegmentInfo } from '@bookcrate/format';
-import type { HashThread, SharedBufferPool } from '@bookcrate/volume';
+import { dropCachedPages, type HashThread, type SharedBufferPool } from '@bookcrate/volume';
 import { asIoError, fsyncDir } from './fsutil.js';
 
 const ZEROS = Buffer.alloc(64 << 10);
-/** bytes written between two background datasyncs of a segment */
-const WRITEBACK_EVERY = 1 << 30;
+/** bytes written between two background write-back requests for a segment */
+const WRITEBACK_EVERY = 256 << 20;
 
 /**
  * One segment being written to every target at once. Bytes are gathered into the buffers of
@@ -131,15 +131,20 @@ export class SegmentWriter {
   }
 
   /**
-   * Every WRITEBACK_EVERY bytes, a datasync of the segment so far starts in the background (one at
-   * a time): the disk writes while the source is read, and the fsync of `finish` finds little
-   * left, instead of the whole segment waiting in the page cache for it.
+   * Every WRITEBACK_EVERY bytes, the disks are asked to start writing the segment so far, without
+   * waiting for it: `dd iflag=nocache count=0` (posix_fadvise DONTNEED, which starts writeback of
+   * the dirty pages and drops the clean ones; no journal commit, nothing waits), one at a time, in
+   * the background. The fsync of `finish` then finds little left, and a multi-terabyte pack does
+   * not fill the page cache. Where dd is missing (Windows) a background datasync does it instead.
    */
   private writeBack(n: number): void {
     this.unsynced += n;
     if (this.unsynced < WRITEBACK_EVERY || this.syncing) return;
     this.unsynced = 0;
-    this.syncing = Promise.all(this.handles.map((h) => h.datasync())).then(
+    this.syncing = Promise.all(this.handles.map(async (h, i) => {
+      if (await dropCachedPages(`${this.finalPaths[i]!}.partial`)) return;
+      await h.datasync();
+    })).then(
       () => undefined,
       () => undefined, // an error shows again at the fsync of finish
     ).finally(() => (this.syncing = undefined));

@@ -40,7 +40,11 @@ export async function directReadWorks(path: string): Promise<boolean> {
   });
 }
 
-/** Asks the kernel to drop a file's cached pages (posix_fadvise DONTNEED through dd). Best effort. */
+/**
+ * Asks the kernel to drop a file's cached pages (posix_fadvise DONTNEED through dd). Best effort.
+ * Dirty pages are not dropped but their writeback is started, without waiting for it: pack uses
+ * this to keep the disk writing behind a segment (see SegmentWriter.writeBack).
+ */
 export async function dropCachedPages(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const dd = spawn('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none'], { stdio: 'ignore' });
