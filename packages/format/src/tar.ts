@@ -31,41 +31,60 @@ export function padTo512(n: number): number {
   return (BLOCK - (n % BLOCK)) % BLOCK;
 }
 
+/**
+ * Writes `value` as len-1 octal digits and a NUL, as POSIX ustar does, byte by byte: a header is
+ * built for every member by pack, verify and import alike, and the string round trip
+ * (toString(8), padStart, Buffer.write) was most of its cost.
+ */
 function writeOctal(buf: Buffer, off: number, len: number, value: number): void {
-  // len-1 octal digits, NUL-terminated, as POSIX ustar writes them.
-  const s = value.toString(8).padStart(len - 1, '0');
-  if (s.length > len - 1) throw new RangeError(`value ${value} does not fit a ${len}-byte octal field`);
-  buf.write(s, off, len - 1, 'latin1');
-  buf[off + len - 1] = 0;
+  const digits = len - 1;
+  if (!(value >= 0 && value <= 8 ** digits - 1)) throw new RangeError(`value ${value} does not fit a ${len}-byte octal field`);
+  let v = value;
+  for (let i = off + digits - 1; i >= off; i--) {
+    buf[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
+  buf[off + digits] = 0;
 }
 
-/** Writes a ustar block at h[at, at + 512), which must be zeros. */
-function ustarHeader(h: Buffer, at: number, name: string, typeflag: string, size: number, mtime: number, mode: number): void {
-  h.write(name, at, 100, 'latin1');
+/** ASCII bytes (this dialect's ustar names and magic are ASCII by construction). */
+function writeAscii(h: Buffer, at: number, s: string): void {
+  for (let i = 0; i < s.length; i++) h[at + i] = s.charCodeAt(i);
+}
+
+/** Writes a ustar block at h[at, at + 512), which must be zeros; `name` is written by the caller. */
+function ustarHeader(h: Buffer, at: number, typeflag: number, size: number, mtime: number, mode: number): void {
   writeOctal(h, at + 100, 8, mode);
   writeOctal(h, at + 108, 8, 0); // uid
   writeOctal(h, at + 116, 8, 0); // gid
   writeOctal(h, at + 124, 12, size);
   writeOctal(h, at + 136, 12, mtime);
   h.fill(0x20, at + 148, at + 156); // checksum field counts as spaces while summing
-  h.write(typeflag, at + 156, 1, 'latin1');
-  h.write('ustar\0', at + 257, 6, 'latin1');
-  h.write('00', at + 263, 2, 'latin1');
+  h[at + 156] = typeflag;
+  writeAscii(h, at + 257, 'ustar\0' + '00');
   // Bytes 265..511 (uname, gname, devices, prefix) stay zero in this dialect: the sum stops before them.
   let sum = 0;
   for (let i = at, end = at + 265; i < end; i++) sum += h[i]!;
-  h.write(sum.toString(8).padStart(6, '0') + '\0', at + 148, 7, 'latin1');
+  writeOctal(h, at + 148, 7, sum);
   h[at + 155] = 0x20;
 }
 
-/** An ASCII stand-in for the 100-byte ustar name; pax-aware readers use the pax `path` instead. */
-function asciiFallbackName(path: string, type: 'file' | 'dir'): string {
-  let s = path.replace(/[^\x20-\x7e]/g, '_');
-  if (type === 'dir') s += '/';
-  return s.length > 99 ? s.slice(s.length - 99) : s;
+/**
+ * Writes the ASCII stand-in for the 100-byte ustar name (pax-aware readers use the pax `path`
+ * instead): every UTF-16 unit outside printable ASCII becomes '_', a folder gets a trailing '/',
+ * and a longer name keeps its last 99 characters.
+ */
+function writeFallbackName(h: Buffer, at: number, path: string, type: 'file' | 'dir'): void {
+  const len = path.length + (type === 'dir' ? 1 : 0);
+  const from = len > 99 ? len - 99 : 0;
+  for (let i = from; i < len; i++) {
+    const c = i < path.length ? path.charCodeAt(i) : 0x2f;
+    h[at + i - from] = c >= 0x20 && c <= 0x7e ? c : 0x5f;
+  }
 }
 
 const MAX_OCTAL_SIZE = 8 ** 11 - 1;
+const PAX_NAME = '././@PaxHeader';
 
 function paxText(m: MemberHeaderInput): string {
   let pax = paxRecord('path', m.type === 'dir' ? `${m.path}/` : m.path);
@@ -88,9 +107,11 @@ export function memberHeaderView(m: MemberHeaderInput): Buffer {
   if (scratch.length < total) scratch = Buffer.alloc(total);
   const h = scratch;
   h.fill(0, 0, total);
-  ustarHeader(h, 0, '././@PaxHeader', 'x', paxLen, m.mtime, 0o644);
+  writeAscii(h, 0, PAX_NAME);
+  ustarHeader(h, 0, 0x78 /* 'x' */, paxLen, m.mtime, 0o644);
   h.write(pax, BLOCK, paxLen, 'utf8');
-  ustarHeader(h, total - BLOCK, asciiFallbackName(m.path, m.type), m.type === 'dir' ? '5' : '0', m.length > MAX_OCTAL_SIZE ? 0 : m.length, m.mtime, m.type === 'dir' ? 0o755 : 0o644);
+  writeFallbackName(h, total - BLOCK, m.path, m.type);
+  ustarHeader(h, total - BLOCK, m.type === 'dir' ? 0x35 /* '5' */ : 0x30 /* '0' */, m.length > MAX_OCTAL_SIZE ? 0 : m.length, m.mtime, m.type === 'dir' ? 0o755 : 0o644);
   return h.subarray(0, total);
 }
 

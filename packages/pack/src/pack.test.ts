@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileEntries, findVolumes, openVolume, resourceEntries } from '@bookcrate/volume';
 import type { FileEntry, ResourceEntry } from '@bookcrate/format';
@@ -53,5 +54,27 @@ describe('pack from a recipe with catalog metadata', () => {
     await expect(pack({ input: join(work, 'bad.json'), outs: [], dryRun: true })).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/not a directory/) });
     await writeFile(join(work, 'bad2.json'), '{"bundle": {"id": "x"}}');
     await expect(pack({ input: join(work, 'bad2.json'), outs: [], dryRun: true })).rejects.toMatchObject({ code: 'RECIPE', hint: expect.stringMatching(/schema/) });
+  });
+});
+
+describe('pack of files dated outside what tar holds', () => {
+  it('records a file from before 1970 at mtime 0, and the volume verifies and extracts with GNU tar', async () => {
+    const src = join(work, 'dated');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, '1960年 老照片.jpg'), 'scanned with a wrong clock');
+    await writeFile(join(src, 'today.txt'), 'now');
+    // node's utimes takes no time before 1970; touch does
+    execFileSync('touch', ['-d', '1960-01-01 00:00:00 UTC', join(src, '1960年 老照片.jpg')]);
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const r = await pack({ input: src, outs: [join(work, 'dated-out')], key: privateKey });
+    expect(r.verify.every((v) => v.ok)).toBe(true);
+    const [dir] = await findVolumes(join(work, 'dated-out'));
+    const files: FileEntry[] = [];
+    for await (const e of fileEntries(await openVolume(dir!))) files.push(e);
+    expect(files.find((f) => f.path.endsWith('1960年 老照片.jpg'))?.mtime).toBe(0);
+    expect(files.find((f) => f.path.endsWith('today.txt'))!.mtime).toBeGreaterThan(1_700_000_000);
+    const listing = execFileSync('tar', ['-tvf', join(dir!, 'segments', 'v01-s000001.tar')], { encoding: 'utf8' });
+    expect(listing).toContain('1970-01-01');
+    expect(listing).toContain('1960年 老照片.jpg');
   });
 });

@@ -7,6 +7,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ReadBatch, ReadBatchDone, ReadFailure } from './small-reader.js';
+import { mtimeOf } from './mtime.js';
 
 const ring = new Uint8Array((workerData as { ring: SharedArrayBuffer }).ring);
 
@@ -27,7 +28,7 @@ function readOne(src: string | Uint8Array, size: number, mtime: number, at: numb
     }
     const st = fstatSync(fd);
     if (st.size !== size) return { kind: 'size', message: `its size went from ${size} to ${st.size} bytes` };
-    if (Math.floor(st.mtimeMs / 1000) !== mtime) return { kind: 'mtime', message: 'its modification time moved' };
+    if (mtimeOf(st.mtimeMs) !== mtime) return { kind: 'mtime', message: 'its modification time moved' };
     return 0;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;

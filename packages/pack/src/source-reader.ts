@@ -3,6 +3,7 @@ import { BookcrateError } from '@bookcrate/format';
 import { readAt } from '@bookcrate/volume';
 import type { InventoryItem } from './walk.js';
 import { SmallReader, type ReadFailure } from './small-reader.js';
+import { mtimeOf } from './mtime.js';
 
 /** One source file being read: its bytes in order, then a check that it did not change. */
 export interface SourceFile {
@@ -40,7 +41,7 @@ function readFailure(item: InventoryItem, r: ReadFailure | Error): Error {
 
 function unchanged(item: InventoryItem, st: Stats): BookcrateError | undefined {
   if (st.size !== item.size) return changed(item, `its size went from ${item.size} to ${st.size} bytes`);
-  if (Math.floor(st.mtimeMs / 1000) !== item.mtime) return changed(item, 'its modification time moved');
+  if (mtimeOf(st.mtimeMs) !== item.mtime) return changed(item, 'its modification time moved');
   return undefined;
 }
 

@@ -4,6 +4,7 @@ import {
   compareBundlePaths, componentIssues, decodeName, isJunkName, pathLengthIssue, siblingCollisions,
   type NameIssue, type NonUtf8Policy,
 } from '@bookcrate/format';
+import { mtimeOf } from './mtime.js';
 import type { PackSource, SourceCollection } from './source.js';
 
 export interface WalkOptions {
@@ -132,10 +133,10 @@ async function* walkDir(
         yield item;
       }
       if (!any) {
-        yield { path, src, type: 'dir', size: 0, mtime: Math.floor(ch.st.mtimeMs / 1000), collection };
+        yield { path, src, type: 'dir', size: 0, mtime: mtimeOf(ch.st.mtimeMs), collection };
       }
     } else {
-      const item: InventoryItem = { path, src, type: 'file', size: ch.st.size, mtime: Math.floor(ch.st.mtimeMs / 1000), collection };
+      const item: InventoryItem = { path, src, type: 'file', size: ch.st.size, mtime: mtimeOf(ch.st.mtimeMs), collection };
       const resource = resourceOf(path, col);
       if (resource) item.resource = resource;
       yield item;
@@ -184,3 +185,4 @@ function resourceOf(path: string, col: SourceCollection): string | undefined {
   const rel = col.path ? path.slice(col.path.length + 1) : path;
   return col.index.lookup(rel) ?? `${col.id}/${rel.split('/')[0]}`;
 }
+
