@@ -1,19 +1,28 @@
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-/** total heap (new and old space) of the main thread above which a full collection is forced */
-const HEAP_LIMIT = 56e6;
+/** old-space size below which nothing is forced */
+const OLD_SPACE_FLOOR = 24e6;
 const CHECK_EVERY_MS = 250;
 
+function oldSpace(): { size: number; used: number } {
+  const s = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'old_space');
+  return { size: s?.space_size ?? 0, used: s?.space_used_size ?? 0 };
+}
+
 /**
- * Keeps the main thread's heap near its live size during long commands. pack, verify and import
- * keep only ~15 MB alive on the main thread, but through a photo folder they produce garbage
- * fast (lines, headers, promises) and V8, sizing its heap for a machine with plenty of RAM, let
- * that garbage grow the heap to ~90 MB before it collected it — half of the 200 MB budget the
- * brief sets for a county's old PC (docs/performance.md, "Peak memory"). A full collection of a
- * ~15 MB live set takes ~10 ms; with this check it runs a few times per run.
+ * Keeps the main thread's heap near its live size during long commands. pack and import keep only
+ * ~10–15 MB alive on the main thread, but through a photo folder they promote garbage fast (lines,
+ * headers, promises that outlive a scavenge), and V8, sizing its heap for a machine with plenty of
+ * RAM, let the old space grow to ~55 MB of mostly garbage before it collected it: a quarter of the
+ * 200 MB budget the brief sets for a county's old PC (docs/performance.md, "Peak memory").
  *
- * The collector is reached the documented-but-unusual way (the --expose-gc flag set at run time,
+ * A full collection is forced when the old space has grown past twice what was alive after the
+ * last one (and past OLD_SPACE_FLOOR), so a command whose live set is large by design (verify and
+ * import decode tens of thousands of manifest entries ahead) is not collected over and over: that
+ * cost verify ~0.5 s in a first version that only looked at the total heap size.
+ *
+ * The collector is reached in the documented-but-unusual way (the --expose-gc flag set at run time,
  * the gc function taken from a fresh context); where that fails, nothing is forced.
  */
 export function keepHeapSmall(): void {
@@ -27,8 +36,11 @@ export function keepHeapSmall(): void {
   }
   if (!gc) return;
   const collect = gc;
+  let liveAfterLast = 0;
   const timer = setInterval(() => {
-    if (v8.getHeapStatistics().total_heap_size > HEAP_LIMIT) collect();
+    if (oldSpace().size <= Math.max(OLD_SPACE_FLOOR, 2 * liveAfterLast)) return;
+    collect();
+    liveAfterLast = oldSpace().used;
   }, CHECK_EVERY_MS);
   timer.unref();
 }

@@ -53,6 +53,40 @@ describe('SourceReader (small files through the reader thread and the ring)', ()
     }
   });
 
+  it('refuses a hint while the ring is full, takes it once room came back, and reads an unhinted file anyway', async () => {
+    const big = new Map<string, Buffer>();
+    for (let i = 0; i < 40; i++) {
+      const data = randomBytes(700_000 + i * 1000); // 40 files of ~0.7 MB: more than the 8 MiB ring
+      big.set(`big${i}`, data);
+      await writeFile(join(work, `big${i}`), data);
+    }
+    const items = await Promise.all([...big.keys()].map((n) => itemOf(n)));
+    const r = new SourceReader();
+    try {
+      let hinted = 0;
+      while (hinted < items.length && r.hint(items[hinted]!)) hinted++;
+      expect(hinted).toBeGreaterThan(5);
+      expect(hinted).toBeLessThan(items.length); // the ring filled up
+      let refusedThenTaken = 0;
+      for (let i = 0; i < items.length; i++) {
+        if (i === items.length - 1) {
+          // the last one is never hinted: read on this thread
+          expect((await readAll(r, items[i]!)).equals(big.get(`big${i}`)!)).toBe(true);
+          continue;
+        }
+        expect((await readAll(r, items[i]!)).equals(big.get(`big${i}`)!)).toBe(true);
+        // room came back: hints go on where they stopped, in order
+        while (hinted < items.length - 1 && r.hint(items[hinted]!)) {
+          hinted++;
+          refusedThenTaken++;
+        }
+      }
+      expect(refusedThenTaken).toBeGreaterThan(0);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('names a file that changed size, changed time or vanished since the scan', async () => {
     const cases: [InventoryItem, RegExp][] = [
       [await itemOf('f1', { size: 1000 + ((1 * 7919) % 60_000) - 5 }), /c\/f1 changed while it was being packed \(its size went from/],
