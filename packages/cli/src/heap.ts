@@ -1,8 +1,8 @@
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-/** old-space size below which nothing is forced */
-const OLD_SPACE_FLOOR = 24e6;
+/** total heap (new and old space) below which nothing is forced */
+const HEAP_LIMIT = 56e6;
 const CHECK_EVERY_MS = 250;
 
 function oldSpace(): { size: number; used: number } {
@@ -17,10 +17,10 @@ function oldSpace(): { size: number; used: number } {
  * RAM, let the old space grow to ~55 MB of mostly garbage before it collected it: a quarter of the
  * 200 MB budget the brief sets for a county's old PC (docs/performance.md, "Peak memory").
  *
- * A full collection is forced when the old space has grown past twice what was alive after the
- * last one (and past OLD_SPACE_FLOOR), so a command whose live set is large by design (verify and
- * import decode tens of thousands of manifest entries ahead) is not collected over and over: that
- * cost verify ~0.5 s in a first version that only looked at the total heap size.
+ * A full collection is forced when the heap has passed HEAP_LIMIT and its old space has grown past
+ * 1.5 times what was alive after the last forced one: a command whose live set is large by design
+ * (verify and import decode tens of thousands of manifest entries ahead) is not collected over and
+ * over for nothing.
  *
  * The collector is reached in the documented-but-unusual way (the --expose-gc flag set at run time,
  * the gc function taken from a fresh context); where that fails, nothing is forced.
@@ -38,7 +38,7 @@ export function keepHeapSmall(): void {
   const collect = gc;
   let liveAfterLast = 0;
   const timer = setInterval(() => {
-    if (oldSpace().size <= Math.max(OLD_SPACE_FLOOR, 2 * liveAfterLast)) return;
+    if (v8.getHeapStatistics().total_heap_size <= HEAP_LIMIT || oldSpace().size <= 1.5 * liveAfterLast) return;
     collect();
     liveAfterLast = oldSpace().used;
   }, CHECK_EVERY_MS);
