@@ -44,6 +44,7 @@ export class TreeThread {
   private finishing: { resolve: (t: TreeRef[]) => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
   private exited = false;
+  private closing = false;
 
   constructor(specs: TreeSpec[], partDirs: string[]) {
     this.batches = specs.map(() => []);
@@ -56,7 +57,8 @@ export class TreeThread {
     this.worker.on('error', (e) => this.fail(e));
     this.worker.on('exit', (code) => {
       this.exited = true;
-      if (!this.failure && this.finishing) this.fail(new Error(`the manifest tree thread stopped (exit code ${code})`));
+      // Stopped by anything but close(): whoever waits (for room, or for the roots) must hear of it.
+      if (!this.closing) this.fail(new Error(`the manifest tree thread stopped (exit code ${code})`));
     });
   }
 
@@ -137,6 +139,7 @@ export class TreeThread {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (!this.exited) await this.worker.terminate();
   }
 }
