@@ -1,6 +1,6 @@
 /**
  * The "path" of an entries or members line, which our encoders write first: only that string is
- * parsed, not the whole line (the finalize step reads every line of both lists).
+ * parsed, not the whole line (the tree thread keys every line of both lists by it).
  */
 export function leadingPath(line: string): string {
   const prefix = '{"path":"';

@@ -124,15 +124,9 @@ export class SourceReader {
   static readonly SMALL = 1 << 20;
   static readonly RING = 8 << 20;
   private readonly small = new Map<string, Promise<SmallFile>>();
-  private inflight = 0;
   private readonly ring = new Ring(SourceReader.RING);
   private readonly reader = new SmallReader(this.ring.shared);
   bytesRead = 0;
-
-  /** Whether the caller may hint more files. */
-  room(): boolean {
-    return this.inflight < SourceReader.RING;
-  }
 
   private key(item: InventoryItem): string {
     return typeof item.src === 'string' ? item.src : item.src.toString('hex');
@@ -146,7 +140,6 @@ export class SourceReader {
     if (item.size > SourceReader.SMALL || this.small.has(this.key(item))) return true;
     const space = this.ring.alloc(item.size);
     if (!space) return false;
-    this.inflight += item.size;
     const p = this.reader.read(item.src, item.size, item.mtime, space.offset).then((r) => {
       if (r === 0) return { bytes: space.bytes, release: () => this.ring.release(space.slot) };
       this.ring.release(space.slot);
@@ -162,7 +155,7 @@ export class SourceReader {
     const p = this.small.get(k);
     if (p) {
       this.small.delete(k);
-      const f = await p.finally(() => (this.inflight -= item.size));
+      const f = await p;
       this.bytesRead += f.bytes.length;
       return new BufferedSource(item, f.bytes, f.release);
     }

@@ -14,6 +14,8 @@ import type { TreeReply, TreeRequest, TreeSpec } from './tree-thread.js';
 
 const { specs, partDirs } = workerData as { specs: TreeSpec[]; partDirs: string[] };
 
+// `<parts dir>/<sha256>.jsonl`, as volumePaths(dir).part names it; the volume package itself is not
+// loaded here, to keep this thread's isolate small.
 const sink = (bytes: Buffer, sha256: string): void => {
   for (const d of partDirs) {
     const p = join(d, `${sha256}.jsonl`);
