@@ -477,8 +477,12 @@ describe('interruptions', () => {
         else if (same(v2Snapshot)) seen.add('v2');
         else throw new Error(`a mixed tree was visible: ${[...lib.keys()].join(', ')}`);
         const [a, b] = [await status(onlyV2), await status(onlyV1)];
-        expect([`${a}/${b}`]).toContain(a === 200 ? '200/404' : '404/200');
-        seen.add(a === 200 ? 'serve-v2' : 'serve-v1');
+        // Two requests are two moments: the pair is judged only when the version did not switch
+        // between them (it switches once, so onlyV2 answering the same again brackets the pair).
+        if ((await status(onlyV2)) === a) {
+          expect([`${a}/${b}`]).toContain(a === 200 ? '200/404' : '404/200');
+          seen.add(a === 200 ? 'serve-v2' : 'serve-v1');
+        }
         await new Promise((r) => setTimeout(r, 30));
       }
     } finally {
