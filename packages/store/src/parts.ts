@@ -16,8 +16,13 @@ export async function savePart(store: Store, sha256: string, bytes: Buffer): Pro
   const tmp = join(store.paths.tmp, `part-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
     await writeFile(tmp, bytes);
-    await mkdir(dirname(final), { recursive: true });
-    await rename(tmp, final);
+    // The shard folder usually exists: making sure of it first (a mkdir per part, which takes the
+    // parent folder's lock) cost more than the rename when thousands of parts are kept at once.
+    await rename(tmp, final).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+      await mkdir(dirname(final), { recursive: true });
+      await rename(tmp, final);
+    });
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     throw storeIoError(e, final);

@@ -123,26 +123,6 @@ describe('SegmentStream', () => {
       await hashes.close();
     }
   });
-
-  it('reads past the page cache with dd in direct mode, or says why not', async () => {
-    const data = randomBytes(300_000);
-    const path = join(dir, 'direct.tar');
-    await writeFile(path, data);
-    const pool = new SharedBufferPool(2, 64 << 10);
-    const s = await SegmentStream.open(path, new ChunkPool(pool), { readMode: 'direct' });
-    const copy: Buffer[] = [];
-    try {
-      await s.take(data.length, (b) => {
-        copy.push(Buffer.from(b));
-      });
-      expect(Buffer.concat(copy).equals(data)).toBe(true);
-    } catch (e) {
-      // tmpfs refuses O_DIRECT: the error names the file
-      expect(String(e)).toMatch(/O_DIRECT/);
-    } finally {
-      await s.close();
-    }
-  });
 });
 
 describe('readAhead', () => {

@@ -1,42 +1,22 @@
 import { spawn } from 'node:child_process';
-import { BookcrateError } from '@bookcrate/format';
+import { close, constants, open, read } from 'node:fs';
 
 export type ReadMode = 'cached' | 'direct';
 
 /**
- * A file's bytes as chunks read with O_DIRECT through dd, bypassing the page cache, so a read-back
- * after writing proves what the disk holds (docs/format.md, "Read-back verification").
+ * Whether this file can be read with O_DIRECT, past the page cache, the way a full verify's reader
+ * thread reads it (segment-ring.ts): into page-aligned memory, 4096 bytes at a time or more.
+ * tmpfs refuses the flag; Windows and macOS have no such flag.
  */
-export function directChunks(path: string): AsyncIterator<Buffer> {
-  const dd = spawn('dd', [`if=${path}`, 'iflag=direct', 'bs=4M', 'status=none'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  dd.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number>((resolve) => dd.on('close', (code) => resolve(code ?? 1)));
-  const it = dd.stdout[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  return {
-    async next() {
-      const r = await it.next();
-      if (r.done) {
-        const code = await exited;
-        if (code !== 0) throw new BookcrateError('IO', `reading ${path} with O_DIRECT failed: ${stderr.trim()}`, { details: { direct: false } });
-      }
-      return r;
-    },
-    async return() {
-      // stopped early (the segment is cut short): dd must not wait forever on a full pipe
-      dd.kill();
-      dd.stdout.destroy();
-      return { done: true, value: undefined };
-    },
-  };
-}
-
-/** Whether this filesystem takes O_DIRECT reads (tmpfs, for one, does not). */
 export async function directReadWorks(path: string): Promise<boolean> {
+  if (typeof constants.O_DIRECT !== 'number') return false;
+  // A WebAssembly memory starts on a page boundary, as the reader's ring does.
+  const aligned = new Uint8Array(new WebAssembly.Memory({ initial: 1, maximum: 1 }).buffer, 0, 4096);
   return new Promise((resolve) => {
-    const dd = spawn('dd', [`if=${path}`, 'iflag=direct', 'bs=4096', 'count=1', 'of=/dev/null', 'status=none'], { stdio: 'ignore' });
-    dd.on('error', () => resolve(false));
-    dd.on('close', (code) => resolve(code === 0));
+    open(path, constants.O_RDONLY | constants.O_DIRECT, (err, fd) => {
+      if (err) return resolve(false);
+      read(fd, aligned, 0, aligned.length, 0, (e) => close(fd, () => resolve(!e)));
+    });
   });
 }
 

@@ -1,6 +1,5 @@
 import { close, fstat, open, stat } from 'node:fs';
 import { readAt } from './fsio.js';
-import { directChunks, type ReadMode } from './reader.js';
 import type { SharedBufferPool } from './buffer-pool.js';
 
 /**
@@ -66,48 +65,7 @@ async function fileSource(path: string): Promise<ByteSource> {
   };
 }
 
-/**
- * Reads past the page cache: `dd iflag=direct` (O_DIRECT) copies the file to us, so a read-back
- * after writing proves what the disk holds (docs/format.md, "Read-back verification"). O_DIRECT
- * wants aligned buffers, which a pool of shared buffers does not promise; dd has them.
- */
-async function directSource(path: string): Promise<ByteSource> {
-  const size = await new Promise<number>((resolve, reject) => stat(path, (e, st) => (e ? reject(e) : resolve(st.size))));
-  const chunks = directChunks(path);
-  let left: Buffer | undefined;
-  let tail: Promise<unknown> = Promise.resolve();
-  const fill = async (buf: Buffer, want: number): Promise<number> => {
-    let got = 0;
-    while (got < want) {
-      if (!left || left.length === 0) {
-        const r = await chunks.next();
-        if (r.done) break;
-        left = r.value;
-      }
-      const k = left.copy(buf, got, 0, Math.min(left.length, want - got));
-      left = left.subarray(k);
-      got += k;
-    }
-    return got;
-  };
-  return {
-    size,
-    // dd's output is one stream: reads are chained so they take its bytes in the order issued
-    read: (buf, want) => {
-      const p = tail.then(() => fill(buf, want));
-      tail = p.catch(() => undefined);
-      return p;
-    },
-    close: async () => {
-      await tail;
-      await chunks.return?.();
-    },
-  };
-}
-
 export interface StreamOptions {
-  /** 'direct' reads past the page cache (a read-back after writing); default 'cached' */
-  readMode?: ReadMode;
   /** reads issued ahead of the consumer (default 2) */
   depth?: number;
   /** sees every chunk as it becomes current, before any of it is handed out */
@@ -143,7 +101,7 @@ export class SegmentStream {
   ) {}
 
   static async open(path: string, pool: ChunkPool, opts: StreamOptions = {}): Promise<SegmentStream> {
-    const source = opts.readMode === 'direct' ? await directSource(path) : await fileSource(path);
+    const source = await fileSource(path);
     const s = new SegmentStream(source, pool, opts.depth ?? 2, opts.observe ?? (() => undefined), opts.onStarve);
     s.pump();
     return s;

@@ -1,36 +1,13 @@
 import type { KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import {
-  BookcrateError, memberHeaderView, padTo512, END_OF_ARCHIVE_BYTES, segmentTable,
-  type Digests, type SegmentInfo,
-} from '@bookcrate/format';
+import { segmentTable } from '@bookcrate/format';
 import { openVolume, placedEntries, resourceEntries, type OpenVolume } from './open.js';
 import type { ReadMode } from './reader.js';
-import { SharedBufferPool } from './buffer-pool.js';
-import { HashThread } from './hash-thread.js';
-import { ChunkPool, SegmentStream } from './segment-stream.js';
-import { readAhead } from './read-ahead.js';
-import { Outstanding } from './outstanding.js';
+import { CheckThread } from './check-thread.js';
 import { volumePaths } from './layout.js';
+import type { Problem } from './problems.js';
 
-export type ProblemKind =
-  | 'segment-missing' // a segment file of this volume is absent
-  | 'segment-size' // a segment file has the wrong size (truncated or extended)
-  | 'header' // a tar header differs from the one the manifest implies
-  | 'padding' // non-zero bytes where tar padding or the end-of-archive marker must be zero
-  | 'segment-hash' // a volume's first or last segment differs from its signed XXH64
-  | 'file-hash' // a file's content differs from its manifest hash
-  | 'file-missing'; // a file's bytes are not on the volume (segment missing or cut short)
-
-export interface Problem {
-  kind: ProblemKind;
-  detail: string;
-  path?: string;
-  segment?: string;
-  offset?: number;
-  expected?: string;
-  actual?: string;
-}
+export type { Problem, ProblemKind } from './problems.js';
 
 export interface VerifyProgress {
   phase: 'manifest' | 'segments';
@@ -71,33 +48,8 @@ export interface VerifyReport {
   seconds: number;
 }
 
-interface OpenSegment {
-  index: number;
-  info: SegmentInfo;
-  /** hasher of the whole segment's XXH64, for the volume's first and last segments (see below) */
-  whole?: number;
-  reader?: SegmentStream; // absent when the file is missing
-  short: boolean; // ended before its signed size
-}
-
-/** Reading budget of a full verify: 8 shared buffers of 4 MiB, 3 reads ahead of the checks. */
-const POOL_BUFFERS = 8;
-const BUFFER_BYTES = 4 << 20;
-const READ_AHEAD = 3;
-/** manifest entries decoded ahead of the segment reading (see readAhead) */
-const MANIFEST_AHEAD = 32768;
-const ZEROS = Buffer.alloc(4096);
-
-/** Index of the first non-zero byte of b, or -1 (compares against zeros natively, then looks closer). */
-function firstNonZero(b: Buffer): number {
-  for (let at = 0; at < b.length; at += ZEROS.length) {
-    const n = Math.min(ZEROS.length, b.length - at);
-    if (ZEROS.compare(b, at, at + n, 0, n) !== 0) {
-      for (let k = at; k < at + n; k++) if (b[k] !== 0) return k;
-    }
-  }
-  return -1;
-}
+/** A full verify says how far it is every 64 MiB. */
+const PROGRESS_BYTES = 64 << 20;
 
 /**
  * Verifies one volume (docs/format.md, "Verification"). Fast: signature, manifest parts, presence
@@ -109,19 +61,17 @@ function firstNonZero(b: Buffer): number {
  */
 export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<VerifyReport> {
   const started = Date.now();
-  // Full mode reads every segment once into a small pool of shared buffers; the hashing thread
-  // hashes them while this thread checks headers and padding and reads the next buffer. The thread
-  // starts now, while the volume is opened.
-  const pool = opts.mode === 'full' ? new SharedBufferPool(POOL_BUFFERS, BUFFER_BYTES) : undefined;
-  const hashes = pool ? new HashThread(pool) : undefined;
+  // Full mode: the checking thread starts now, while the volume is opened (it is told what to check
+  // once the signed manifest says so).
+  const checker = opts.mode === 'full' ? new CheckThread() : undefined;
   try {
-    return await verifyWith(dir, opts, started, pool && hashes ? { pool, hashes } : undefined);
+    return await verifyWith(dir, opts, started, checker);
   } finally {
-    await hashes?.close();
+    await checker?.close();
   }
 }
 
-async function verifyWith(dir: string, opts: VerifyOptions, started: number, hashing: { pool: SharedBufferPool; hashes: HashThread } | undefined): Promise<VerifyReport> {
+async function verifyWith(dir: string, opts: VerifyOptions, started: number, checker: CheckThread | undefined): Promise<VerifyReport> {
   const vol = await openVolume(dir, opts.trustedKey ? { trustedKey: opts.trustedKey } : {});
   const layout = vol.root.layout!;
   const readMode = opts.readMode ?? 'cached';
@@ -180,184 +130,50 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, has
   });
 
   const full = opts.mode === 'full';
-  const hashes = hashing?.hashes;
-  const chunks = hashing ? new ChunkPool(hashing.pool) : undefined;
-  // Digests come back while reading goes on: each is checked when it arrives.
-  const checks = new Outstanding();
-  const whenHashed = (id: number, check: (d: Digests) => void): void => checks.add(hashes!.finish(id).then(check));
-
-  let seg: OpenSegment | undefined;
-  const finishSegment = async (): Promise<void> => {
-    if (!seg) return;
-    const s = seg;
-    seg = undefined;
-    report.checked.segments++;
-    if (!s.reader) {
-      if (s.whole !== undefined) whenHashed(s.whole, () => undefined); // missing: already reported
-      return;
-    }
-    try {
-      // After the last member: the end-of-archive marker, then nothing.
-      if (!s.short) {
-        const at = s.reader.offset;
-        let pos = 0;
-        let nonZero = -1;
-        const got = await s.reader.take(END_OF_ARCHIVE_BYTES, (b) => {
-          if (nonZero < 0) {
-            const k = firstNonZero(b);
-            if (k >= 0) nonZero = at + pos + k;
-          }
-          pos += b.length;
-        });
-        if (got < END_OF_ARCHIVE_BYTES) s.short = true;
-        if (nonZero >= 0) add({ kind: 'padding', segment: s.info.name, offset: nonZero, detail: `segment ${s.info.name}: the end-of-archive marker is damaged at offset ${nonZero}` });
-      }
-      const extra = await s.reader.drain();
-      if (extra > 0 && !s.short) add({ kind: 'padding', segment: s.info.name, offset: s.info.size, detail: `segment ${s.info.name}: ${extra} byte(s) after the end-of-archive marker` });
-    } finally {
-      await s.reader.close();
-    }
-    if (s.whole !== undefined) {
-      const short = s.short;
-      whenHashed(s.whole, (d) => {
-        if (!short && d.xxh64 !== s.info.xxh64) add({ kind: 'segment-hash', segment: s.info.name, expected: s.info.xxh64, actual: d.xxh64, detail: `segment ${s.info.name}: XXH64 differs from the signed manifest` });
-      });
-    }
-  };
-  const openSegment = async (index: number): Promise<OpenSegment> => {
-    await finishSegment();
-    const info = table[index - 1]!.info;
-    const s: OpenSegment = { index, info, short: false };
-    // Only the first segment of a volume after the first, and the last of a volume before the last,
-    // can hold part of a file that continues on another volume, whose whole-file hash cannot be
-    // checked here: their segment XXH64 covers it. (A single-volume set hashes nothing twice.)
-    if (full && ((index === firstMine && vol.doc.volume > 1) || (index === lastMine && vol.doc.volume < vol.doc.volumes))) s.whole = hashes!.open('xxh64');
-    if (full && !absent.has(index)) {
-      try {
-        s.reader = await SegmentStream.open(volumePaths(dir).segment(info.name), chunks!, {
-          readMode, depth: READ_AHEAD,
-          observe: (n, chunk) => {
-            if (s.whole !== undefined) hashes!.update(s.whole, chunk.index, 0, n);
-            report.checked.bytes += n;
-            progress('segments', info.name);
-          },
-          onStarve: () => hashes!.send(),
-        });
-      } catch (e) {
-        throw new BookcrateError('IO', `cannot read ${volumePaths(dir).segment(info.name)}: ${(e as Error).message}`, { hint: 'check that the disk is connected and readable', cause: e });
-      }
-    }
-    seg = s;
-    return s;
-  };
+  const names = table.map((s) => s.info.name);
+  // Full mode: the checking thread reads this volume's segments and checks every byte of them
+  // against the entries this thread hands it (segment-check.ts). Only the first segment of a volume
+  // after the first, and the last of a volume before the last, can hold part of a file that
+  // continues on another volume, whose whole-file hash cannot be checked here: their segment XXH64
+  // covers it. (A single-volume set hashes nothing twice.)
+  checker?.configure({
+    segments: [...mine].map((i) => {
+      const info = table[i - 1]!.info;
+      const edge = (i === firstMine && vol.doc.volume > 1) || (i === lastMine && vol.doc.volume < vol.doc.volumes);
+      return { index: i, name: info.name, path: volumePaths(dir).segment(info.name), absent: absent.has(i), ...(edge ? { whole: info.xxh64 } : {}) };
+    }),
+    names, direct: readMode === 'direct', strict: !!opts.strict, progressBytes: PROGRESS_BYTES,
+  }, {
+    problems: (ps) => ps.forEach(add),
+    bytes: (n, segments) => {
+      report.checked.bytes = n;
+      report.checked.segments = segments;
+      progress('segments');
+    },
+  });
 
   let seen = 0;
   try {
-    // The first segment starts reading now, while the first manifest parts are still on their way.
-    const first = full && mine.size > 0 ? openSegment(firstMine) : undefined;
-    if (hashes) await hashes.start();
-    await first;
-    for await (const { entry, members: parts } of full ? readAhead(placedEntries(vol), MANIFEST_AHEAD) : placedEntries(vol)) {
+    // The reader thread reads the first segment while the first manifest parts are on their way.
+    await checker?.start();
+    for await (const { entry, members: parts } of placedEntries(vol)) {
       if (resourcesFailure) throw resourcesFailure;
       const here = parts.some((m) => mine.has(m.segment));
       if (here) report.checked.files++;
-      if (!full) {
-        if (++seen % 1024 === 0) progress('manifest');
-        continue;
-      }
-      const fileId = entry.type === 'file' && here ? hashes!.open(opts.strict ? 'dual' : 'xxh64') : undefined;
-      let allHere = true;
-      let missing = false;
-      for (const m of parts) {
-        if (!mine.has(m.segment)) {
-          allHere = false;
-          continue;
-        }
-        const s = seg?.index === m.segment ? seg : await openSegment(m.segment);
-        if (!s.reader || s.short) {
-          if (absent.has(m.segment) || s.short) missing = true;
-          continue;
-        }
-        const r = s.reader;
-        if (r.offset !== m.offset) {
-          throw new BookcrateError('FORMAT', `members list: ${entry.path} is said to start at offset ${m.offset} of ${s.info.name}, but the previous member ends at ${r.offset}`);
-        }
-        // Valid until the next memberHeaderView call: compared at once, slice by slice.
-        const header = memberHeaderView({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
-        const headerBytes = header.length;
-        const pad = padTo512(m.length);
-        const whole = r.peek(headerBytes + m.length + pad);
-        if (whole) {
-          // The whole member is in the buffer at hand (most small files): checked without a wait.
-          const { bytes, chunk } = whole;
-          if (header.compare(bytes, 0, headerBytes) !== 0) {
-            let k = 0;
-            while (bytes[k] === header[k]) k++;
-            add({ kind: 'header', path: entry.path, segment: s.info.name, offset: m.offset + k, detail: `the tar header of ${entry.path} is damaged at offset ${m.offset + k} of ${s.info.name}` });
-          }
-          if (fileId !== undefined && m.length > 0) hashes!.update(fileId, chunk.index, bytes.byteOffset - chunk.buf.byteOffset + headerBytes, m.length);
-          const k = firstNonZero(bytes.subarray(headerBytes + m.length));
-          if (k >= 0) {
-            const at = m.offset + headerBytes + m.length + k;
-            add({ kind: 'padding', path: entry.path, segment: s.info.name, offset: at, detail: `non-zero padding after ${entry.path} at offset ${at} of ${s.info.name}` });
-          }
-          r.consume(headerBytes + m.length + pad);
-          continue;
-        }
-        let hpos = 0;
-        let headerBad = -1;
-        const hgot = await r.take(headerBytes, (b) => {
-          if (headerBad < 0 && header.compare(b, 0, b.length, hpos, hpos + b.length) !== 0) {
-            for (let k = 0; k < b.length; k++) if (b[k] !== header[hpos + k]) { headerBad = m.offset + hpos + k; break; }
-          }
-          hpos += b.length;
-        });
-        if (headerBad >= 0) add({ kind: 'header', path: entry.path, segment: s.info.name, offset: headerBad, detail: `the tar header of ${entry.path} is damaged at offset ${headerBad} of ${s.info.name}` });
-        const dataAt = m.offset + headerBytes;
-        const dgot = hgot < headerBytes ? 0 : fileId === undefined ? await r.skip(m.length)
-          : await r.take(m.length, (b, chunk) => hashes!.update(fileId, chunk.index, b.byteOffset - chunk.buf.byteOffset, b.length));
-        let padBad = -1;
-        let ppos = 0;
-        const pgot = dgot < m.length ? 0 : await r.take(pad, (b) => {
-          if (padBad < 0) {
-            const k = firstNonZero(b);
-            if (k >= 0) padBad = dataAt + m.length + ppos + k;
-          }
-          ppos += b.length;
-        });
-        if (padBad >= 0) add({ kind: 'padding', path: entry.path, segment: s.info.name, offset: padBad, detail: `non-zero padding after ${entry.path} at offset ${padBad} of ${s.info.name}` });
-        if (hgot < headerBytes || dgot < m.length || pgot < pad) {
-          s.short = true;
-          missing = true;
-          add({ kind: 'file-missing', path: entry.path, segment: s.info.name, offset: r.offset, detail: `${s.info.name} ends at offset ${r.offset}, inside ${entry.path}` });
-        }
-      }
-      if (here && missing && !damaged.has(entry.path)) {
-        const m0 = parts.find((m) => mine.has(m.segment))!;
-        add({ kind: 'file-missing', path: entry.path, segment: table[m0.segment - 1]!.info.name, offset: m0.offset, detail: `${entry.path} is not on the volume (its segment is missing or cut short)` });
-      }
-      if (fileId !== undefined) {
-        const check = !missing && allHere;
-        whenHashed(fileId, (d) => {
-          if (!check) return;
-          const [alg, expected, actual] = d.xxh64 !== entry.xxh64 ? ['XXH64', entry.xxh64!, d.xxh64] : ['SHA-256', entry.sha256!, d.sha256 || entry.sha256!];
-          if (actual !== expected) {
-            const m0 = parts[0]!;
-            add({ kind: 'file-hash', path: entry.path, segment: table[m0.segment - 1]!.info.name, offset: m0.offset, expected, actual, detail: `${entry.path} is damaged: ${alg} ${actual}, expected ${expected}` });
-          }
-        });
-      }
-      if (++seen % 1024 === 0) progress('segments');
+      if (++seen % 1024 === 0) progress(full ? 'segments' : 'manifest');
+      if (!checker || !here) continue;
+      const allHere = parts.every((m) => mine.has(m.segment));
+      await checker.add({
+        path: entry.path, type: entry.type, mtime: entry.mtime, size: entry.size,
+        parts: parts.filter((m) => mine.has(m.segment)).map((m) => ({ segment: m.segment, offset: m.offset, length: m.length, ...(m.at !== undefined ? { at: m.at } : {}) })),
+        ...(entry.type === 'file' && allHere ? { expect: { xxh64: entry.xxh64!, sha256: entry.sha256! } } : {}),
+        first: { segment: parts[0]!.segment, offset: parts[0]!.offset },
+      });
     }
-    await finishSegment();
-    if (hashes) {
-      hashes.send();
-      await checks.settled();
-    }
+    await checker?.finish();
     await resourcesWalk;
     if (resourcesFailure) throw resourcesFailure;
   } finally {
-    if (seg?.reader) await seg.reader.close().catch(() => undefined);
     resourcesFailure ??= new Error('stopped');
     await resourcesWalk;
   }

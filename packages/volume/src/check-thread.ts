@@ -1,0 +1,161 @@
+import { Worker } from 'node:worker_threads';
+import { BookcrateError } from '@bookcrate/format';
+import type { CheckThreadData, FromCheckThread, ReaderThreadData, ToCheckThread } from './check-protocol.js';
+import { checkerMemoryLayout, type CheckedSegment, type FileCheck } from './segment-check.js';
+import { SegmentRing } from './segment-ring.js';
+import type { Problem } from './problems.js';
+
+export interface CheckListener {
+  /** problems found, in the order found */
+  problems: (p: Problem[]) => void;
+  /** bytes read and segments finished so far */
+  bytes: (total: number, segments: number) => void;
+}
+
+// Resolved from src/ (tests) and dist/ alike: the worker always runs from the built JavaScript.
+const WORKER_URL = new URL('../dist/check-thread-worker.js', import.meta.url);
+const READER_URL = new URL('../dist/segment-reader-worker.js', import.meta.url);
+
+/**
+ * The ring between the reader and the checker: 8 buffers of 4 MiB (a multiple of 4096, for
+ * O_DIRECT), so up to 28 MiB are read ahead of the checks.
+ */
+const RING_SLOTS = 8;
+const SLOT_BYTES = 4 << 20;
+
+/**
+ * Entries per batch, and batches sent ahead of the thread's answers (the bound on what waits: about
+ * 32,768 entries of ~200 bytes). Far ahead on purpose: where the volume holds large files, this
+ * thread walks the manifest much faster than the disk moves their bytes, and what it banks there
+ * keeps the checking thread busy where many small files come, the manifest walk being slower per
+ * byte than the disk.
+ */
+const BATCH = 256;
+const BATCHES_AHEAD = 128;
+
+/**
+ * The byte side of a full verify, off the main thread (segment-check.ts). This thread walks the
+ * signed manifest and hands the entries over in batches; a reader thread reads the segments
+ * sequentially into a shared ring (segment-ring.ts), and the checking thread takes them from it,
+ * compares the headers, hashes the files and answers with the problems it found. No byte of a
+ * segment reaches this thread, and per entry there is no promise, no message and no read of its
+ * own: the manifest walk is all that is left here, and it runs beside the reading. The reader only
+ * reads, so the disk streams whatever the two others are doing.
+ */
+export class CheckThread {
+  private readonly worker: Worker;
+  private readonly ready: Promise<void>;
+  private batch: FileCheck[] = [];
+  private sent = 0;
+  private answered = 0;
+  private waiter: (() => void) | undefined;
+  private failure: Error | undefined;
+  private closed = false;
+  private on: CheckListener | undefined;
+  private reader: Worker | undefined;
+  private ring: SegmentRing | undefined;
+
+  /** Starts the thread; it waits for `configure`. `ring`: another geometry of the ring (tests). */
+  constructor(private readonly geometry: { slots: number; slotBytes: number } = { slots: RING_SLOTS, slotBytes: SLOT_BYTES }) {
+    // It holds one read buffer and a batch of entries: a small heap keeps the process small.
+    this.worker = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
+    let ready!: () => void;
+    this.ready = new Promise<void>((resolve) => (ready = resolve));
+    this.worker.on('message', (m: FromCheckThread) => {
+      if (m.t === 'failed') {
+        this.fail(new BookcrateError(m.code, m.message, m.hint ? { hint: m.hint } : {}));
+        return;
+      }
+      if (m.t === 'ready') ready();
+      if (m.t === 'done') {
+        this.answered++;
+        if (m.problems.length > 0) this.on?.problems(m.problems);
+      }
+      this.on?.bytes(m.bytes, m.segments);
+      this.wake();
+    });
+    this.worker.on('error', (e) => this.fail(e));
+    this.worker.on('exit', (code) => {
+      if (!this.closed) this.fail(new Error(`the checking thread stopped (exit code ${code})`));
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    this.wake();
+  }
+
+  private async until(done: () => boolean): Promise<void> {
+    while (!done()) {
+      if (this.failure) throw this.failure;
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Says what to check and where the findings go, and starts reading: the segments of `segments`
+   * that are there, in order; `direct`: with O_DIRECT, past the page cache.
+   */
+  configure(opts: { segments: CheckedSegment[]; names: string[]; strict: boolean; direct: boolean; progressBytes: number }, on: CheckListener): void {
+    this.on = on;
+    const { layout, pages } = checkerMemoryLayout(this.geometry.slots, this.geometry.slotBytes);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    this.ring = new SegmentRing(memory, layout);
+    const reading: ReaderThreadData = {
+      memory, layout, direct: opts.direct,
+      segments: opts.segments.filter((s) => !s.absent).sort((a, b) => a.index - b.index).map((s) => ({ index: s.index, path: s.path })),
+    };
+    // It only reads into the ring: the smallest heap will do.
+    this.reader = new Worker(READER_URL, { workerData: reading, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 } });
+    this.reader.on('error', (e) => this.fail(e));
+    const data: CheckThreadData = { memory, layout, segments: opts.segments, names: opts.names, strict: opts.strict, progressBytes: opts.progressBytes };
+    this.worker.postMessage({ t: 'configure', data } satisfies ToCheckThread);
+  }
+
+  /** Resolves once the thread has opened the first segment (or failed to). */
+  start(): Promise<void> {
+    let started = false;
+    void this.ready.then(() => {
+      started = true;
+      this.wake();
+    });
+    return this.until(() => started);
+  }
+
+  /** Queues an entry; resolves at once unless the thread is BATCHES_AHEAD batches behind. */
+  async add(f: FileCheck): Promise<void> {
+    this.batch.push(f);
+    if (this.batch.length >= BATCH) {
+      this.send(false);
+      if (this.sent - this.answered >= BATCHES_AHEAD) await this.until(() => this.sent - this.answered < BATCHES_AHEAD);
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  private send(last: boolean): void {
+    const files = this.batch;
+    this.batch = [];
+    this.sent++;
+    this.worker.postMessage({ t: 'check', files, last } satisfies ToCheckThread);
+  }
+
+  /** Sends what is queued, has the last segment's end checked, and waits for every answer. */
+  async finish(): Promise<void> {
+    this.send(true);
+    await this.until(() => this.answered === this.sent);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    // The reader may be waiting for room in the ring, or the checker for bytes: both are told to stop.
+    this.ring?.stop();
+    await Promise.all([this.worker.terminate(), this.reader?.terminate()]);
+  }
+}

@@ -1,0 +1,19 @@
+/** What a full or fast verify can find wrong with a volume (docs/format.md, "Verification"). */
+export type ProblemKind =
+  | 'segment-missing' // a segment file of this volume is absent
+  | 'segment-size' // a segment file has the wrong size (truncated or extended)
+  | 'header' // a tar header differs from the one the manifest implies
+  | 'padding' // non-zero bytes where tar padding or the end-of-archive marker must be zero
+  | 'segment-hash' // a volume's first or last segment differs from its signed XXH64
+  | 'file-hash' // a file's content differs from its manifest hash
+  | 'file-missing'; // a file's bytes are not on the volume (segment missing or cut short)
+
+export interface Problem {
+  kind: ProblemKind;
+  detail: string;
+  path?: string;
+  segment?: string;
+  offset?: number;
+  expected?: string;
+  actual?: string;
+}
