@@ -107,6 +107,20 @@ let v2Snapshot: Map<string, string>;
 let v1Pointer: Buffer;
 let changedBytes = 0;
 let disk: string;
+let v2Published: Promise<void> | undefined;
+
+/**
+ * Publishes v2 upstream, once: the first test that needs it does it (in file order, the one that
+ * measures the change from v1), so any test also runs alone (`-t`).
+ */
+function ensureV2(): Promise<void> {
+  v2Published ??= (async () => {
+    ({ changedBytes } = await changeToV2(src));
+    await publish(src, repo);
+    v2Snapshot = await hashes(src);
+  })();
+  return v2Published;
+}
 
 beforeAll(async () => {
   if (!nginxAvailable()) throw new Error('nginx is needed for these tests: apt-get install nginx');
@@ -155,9 +169,7 @@ describe('mirror from nothing, then from version to version', () => {
   });
 
   it('a change fetches about the changed bytes: renames cost nothing, the video only the changed chunks', async () => {
-    ({ changedBytes } = await changeToV2(src));
-    await publish(src, repo);
-    v2Snapshot = await hashes(src);
+    await ensureV2();
     const before = await servedBytes(nginx);
     const r = await mirror(nginx.url, store);
     expect(r.code, r.stderr).toBe(0);
@@ -191,6 +203,7 @@ describe('mirror from nothing, then from version to version', () => {
 
 describe('a store filled from disks', () => {
   it('syncs the newer version fetching only what changed since the disk, and the parts the disk lacked', async () => {
+    await ensureV2();
     const store = join(work, 'store-disk');
     const imp = await run(['import', disk, '--store', store, '--trust', pub]);
     expect(imp.code, imp.stderr).toBe(0);
@@ -204,6 +217,7 @@ describe('a store filled from disks', () => {
   });
 
   it('fetches the files an import recorded as damaged', async () => {
+    await ensureV2();
     // A repository holding only v1, and a disk of v1 with a damaged photo.
     const repo1 = join(work, 'repo-v1');
     await cp(disk, join(work, 'disk-damaged'), { recursive: true });
@@ -235,9 +249,16 @@ describe('a store filled from disks', () => {
 });
 
 describe('refusals: nothing wrong is admitted and the store keeps its version', () => {
+  /** A copy of a store at v2: the first describe's, or (when a test runs alone) one mirrored for it. */
   async function storeAtV2(name: string): Promise<string> {
+    await ensureV2();
+    let base = join(work, 'store-a');
+    if (!(await exists(base))) {
+      base = join(work, 'store-v2');
+      if (!(await exists(base))) expect((await mirror(nginx.url, base, ['--trust', pub])).code).toBe(0);
+    }
     const store = join(work, name);
-    await cp(join(work, 'store-a'), store, { recursive: true });
+    await cp(base, store, { recursive: true });
     return store;
   }
   async function serveCopy(edit: (dir: string) => Promise<void>): Promise<{ url: string; stop: () => Promise<void> }> {
@@ -248,6 +269,7 @@ describe('refusals: nothing wrong is admitted and the store keeps its version', 
   }
 
   it('a replayed older pointer (rollback) exits 3', async () => {
+    await ensureV2();
     const store = await storeAtV2('store-rollback');
     const n = await serveCopy((d) => writeFile(join(d, 'latest.json'), v1Pointer));
     try {
@@ -261,6 +283,7 @@ describe('refusals: nothing wrong is admitted and the store keeps its version', 
   });
 
   it('an expired pointer (freeze) exits 3', async () => {
+    await ensureV2();
     const store = await storeAtV2('store-expired');
     const repoX = join(work, 'repo-expired');
     await cp(repo, repoX, { recursive: true });
@@ -277,6 +300,7 @@ describe('refusals: nothing wrong is admitted and the store keeps its version', 
   });
 
   it('a repository signed by another key exits 3', async () => {
+    await ensureV2();
     const store = await storeAtV2('store-wrongkey');
     expect((await run(['keygen', '--out', join(work, 'other')])).code).toBe(0);
     const repoX = join(work, 'repo-other');
@@ -293,6 +317,7 @@ describe('refusals: nothing wrong is admitted and the store keeps its version', 
   });
 
   it('a tampered object, manifest part or root is never admitted (exit 1)', async () => {
+    await ensureV2();
     const rootOf = (pointerFile: Buffer | string): string => (JSON.parse((JSON.parse(pointerFile.toString()) as { pointer: string }).pointer) as { root: { sha256: string } }).root.sha256;
     const rootSha = rootOf(await readFile(join(repo, 'latest.json')));
     const partsOf = async (sha: string) => (JSON.parse(await readFile(join(repo, 'roots', `${sha}.json`), 'utf8')) as { files: { parts: { sha256: string }[] } }).files.parts.map((p) => p.sha256);
@@ -338,6 +363,7 @@ describe('refusals: nothing wrong is admitted and the store keeps its version', 
 
 describe('upstream faults are weather', () => {
   it('500s, resets, stalls, truncated and corrupted bodies: the round still ends on the verified version', async () => {
+    await ensureV2();
     const counts = new Map<string, number>();
     const proxy = await startFaultProxy({
       target: nginx.url,
@@ -370,6 +396,7 @@ describe('upstream faults are weather', () => {
 
 describe('tiers', () => {
   it('province → municipality → county: each mirror serves the one below in the same layout', async () => {
+    await ensureV2();
     const children: ReturnType<typeof spawn>[] = [];
     const startTier = async (upstream: string, store: string, extra: string[]): Promise<string> => {
       const c = spawn(process.execPath, [BIN, 'mirror', '--upstream', upstream, '--store', store, '--listen', '127.0.0.1:0', '--interval', '1h', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -411,6 +438,7 @@ describe('tiers', () => {
 
 describe('interruptions', () => {
   it('SIGKILL mid-sync, then the same command: finishes, refetching little', async () => {
+    await ensureV2();
     const store = join(work, 'store-kill');
     const imp = await run(['import', disk, '--store', store, '--trust', pub]);
     expect(imp.code).toBe(0);
@@ -447,6 +475,7 @@ describe('interruptions', () => {
   }, 60_000);
 
   it('readers only ever see a whole version while a sync runs, and SIGTERM stops a round cleanly', async () => {
+    await ensureV2();
     const store = join(work, 'store-readers');
     expect((await run(['import', disk, '--store', store, '--trust', pub])).code).toBe(0);
     // The readers' web server on the same store, all through the sync.
@@ -502,6 +531,7 @@ describe('interruptions', () => {
 
 describe('an upstream that cannot be reached', () => {
   it('--once exits 4 and the store keeps its version', async () => {
+    await ensureV2();
     const store = join(work, 'store-unreachable');
     expect((await run(['import', disk, '--store', store, '--trust', pub])).code).toBe(0);
     const { createServer } = await import('node:net');
@@ -520,6 +550,7 @@ describe('an upstream that cannot be reached', () => {
 
 describe('a pointer that moves mid-round', () => {
   it('an object gone upstream because a newer version replaced it: the round re-reads the pointer and ends on the newer version', async () => {
+    await ensureV2();
     // v3 in a copy of the repository; the objects only v2 used are then removed from it, as a
     // publisher's retention would once v2 is old enough.
     const repo3 = join(work, 'repo-moving');
