@@ -159,6 +159,7 @@ describe('mirror from nothing, then from version to version', () => {
   });
 
   it('a no-op round is one small request', async () => {
+    expect(store, 'this test continues the first one of its describe: run them together').toBeDefined();
     const before = await servedBytes(nginx);
     const r = await mirror(nginx.url, store);
     expect(r.code, r.stderr).toBe(0);
@@ -169,6 +170,7 @@ describe('mirror from nothing, then from version to version', () => {
   });
 
   it('a change fetches about the changed bytes: renames cost nothing, the video only the changed chunks', async () => {
+    expect(store, 'this test continues the first one of its describe: run them together').toBeDefined();
     await ensureV2();
     const before = await servedBytes(nginx);
     const r = await mirror(nginx.url, store);
@@ -193,6 +195,7 @@ describe('mirror from nothing, then from version to version', () => {
   });
 
   it('status reads the same state', async () => {
+    expect(store, 'this test continues the first one of its describe: run them together').toBeDefined();
     const r = await run(['status', '--store', store, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const s = jsonLines(r.stdout).find((e) => e.event === 'result') as { versions: { version: number; current: boolean }[]; mirror?: { rounds: { outcome: string }[] } };
