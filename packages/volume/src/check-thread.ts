@@ -55,9 +55,9 @@ export class CheckThread {
   private reader: Worker | undefined;
   private ring: SegmentRing | undefined;
 
-  /** Starts the thread; it waits for `configure`. `ring`: another geometry of the ring (tests). */
+  /** Starts the checking thread; it waits for `configure`. `geometry`: another ring (tests). */
   constructor(private readonly geometry: { slots: number; slotBytes: number } = { slots: RING_SLOTS, slotBytes: SLOT_BYTES }) {
-    // It holds one read buffer and a batch of entries: a small heap keeps the process small.
+    // It holds hashers and a batch of entries (the bytes are in the ring): a small heap will do.
     this.worker = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
     let ready!: () => void;
     this.ready = new Promise<void>((resolve) => (ready = resolve));

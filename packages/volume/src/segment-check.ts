@@ -62,6 +62,7 @@ export class CheckFailure extends Error {
 }
 
 const ZEROS = Buffer.alloc(4096);
+const INCONSISTENT = 'the manifest is inconsistent; do not use this volume';
 
 /** Index of the first non-zero byte of b, or -1 (compares against zeros natively, then looks closer). */
 export function firstNonZero(b: Uint8Array): number {
@@ -98,7 +99,7 @@ class SegmentBytes {
       const s = this.ring.next();
       // A segment of this volume that no entry named (a manifest that lists nothing in it): passed over.
       if (s.segment < this.index) continue;
-      if (s.segment > this.index) throw new CheckFailure('FORMAT', `members list goes back to segment ${this.index} after segment ${s.segment}`);
+      if (s.segment > this.index) throw new CheckFailure('FORMAT', `members list goes back to segment ${this.index} after segment ${s.segment}`, INCONSISTENT);
       this.at = s.at;
       this.pos = 0;
       this.len = s.length;
@@ -194,7 +195,7 @@ export class SegmentChecker {
     if (this.cur?.seg.index === index) return this.cur;
     this.finish();
     const seg = this.bySegment.get(index);
-    if (!seg) throw new CheckFailure('FORMAT', `members list names segment ${index}, which is not on this volume`);
+    if (!seg) throw new CheckFailure('FORMAT', `members list names segment ${index}, which is not on this volume`, INCONSISTENT);
     const cur: Current = { seg, short: false };
     if (seg.whole !== undefined) this.xxh.init(this.wholeState);
     if (!seg.absent) {
@@ -276,7 +277,7 @@ export class SegmentChecker {
         continue;
       }
       if (r.offset !== m.offset) {
-        throw new CheckFailure('FORMAT', `members list: ${f.path} is said to start at offset ${m.offset} of ${s.seg.name}, but the previous member ends at ${r.offset}`);
+        throw new CheckFailure('FORMAT', `members list: ${f.path} is said to start at offset ${m.offset} of ${s.seg.name}, but the previous member ends at ${r.offset}`, INCONSISTENT);
       }
       const name = s.seg.name;
       // Valid until the next memberHeaderView call: compared at once.
