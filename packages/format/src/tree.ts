@@ -178,6 +178,14 @@ const indexRefs = (lines: string[], ref: PartRef): PartRef[] => lines.map((l) =>
  * after the other would cost more than the bytes.
  */
 export async function* readTreeLines(tree: TreeRef, load: PartLoader, name: string, opts: { ahead?: number } = {}): AsyncGenerator<string> {
+  for await (const lines of readTreeLineBatches(tree, load, name, opts)) yield* lines;
+}
+
+/**
+ * readTreeLines a leaf part at a time: the lines of each part as one array. For readers of millions
+ * of entries, a step of an async generator per part instead of per line.
+ */
+export async function* readTreeLineBatches(tree: TreeRef, load: PartLoader, name: string, opts: { ahead?: number } = {}): AsyncGenerator<string[]> {
   const hint = 'the manifest on this volume is corrupt; verify the volume and ask for a new copy';
   async function* leafRefs(refs: PartRef[], depth: number): AsyncGenerator<PartRef> {
     for (const ref of refs) {
@@ -202,7 +210,7 @@ export async function* readTreeLines(tree: TreeRef, load: PartLoader, name: stri
       }
       const next = window.shift();
       if (!next) return;
-      yield* await next;
+      yield await next;
     }
   } finally {
     await Promise.allSettled(window);

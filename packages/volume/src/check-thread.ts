@@ -129,14 +129,16 @@ export class CheckThread {
     return this.until(() => started);
   }
 
-  /** Queues an entry; resolves at once unless the thread is BATCHES_AHEAD batches behind. */
-  async add(f: FileCheck): Promise<void> {
-    this.batch.push(f);
-    if (this.batch.length >= BATCH) {
-      this.send(false);
-      if (this.sent - this.answered >= BATCHES_AHEAD) await this.until(() => this.sent - this.answered < BATCHES_AHEAD);
-    }
+  /**
+   * Queues an entry. Returns a promise to wait for only when the thread is BATCHES_AHEAD batches
+   * behind (no promise per entry otherwise); throws once the thread has failed.
+   */
+  add(f: FileCheck): Promise<void> | undefined {
     if (this.failure) throw this.failure;
+    this.batch.push(f);
+    if (this.batch.length < BATCH) return undefined;
+    this.send(false);
+    return this.sent - this.answered >= BATCHES_AHEAD ? this.until(() => this.sent - this.answered < BATCHES_AHEAD) : undefined;
   }
 
   private send(last: boolean): void {

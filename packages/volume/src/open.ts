@@ -3,8 +3,8 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import {
-  BookcrateError, FORMAT, decodeRoot, decodeVolumeDoc, encodeVolumeDoc, keyFingerprint, loadPublicKey, readTreeLines,
-  sha256Hex, verifyRootSignature, decodeFileEntry, decodeMemberEntry, decodeResourceEntry, compareBundlePaths, compareKeys,
+  BookcrateError, FORMAT, decodeRoot, decodeVolumeDoc, encodeVolumeDoc, keyFingerprint, loadPublicKey,
+  sha256Hex, verifyRootSignature, decodeFileEntry, decodeMemberEntry, decodeResourceEntry, compareBundlePaths, compareKeys, readTreeLineBatches,
   type FileEntry, type MemberEntry, type ResourceEntry, type Root, type TreeRef, type VolumeDoc, type PartRef,
 } from '@bookcrate/format';
 import { volumePaths } from './layout.js';
@@ -125,22 +125,36 @@ export async function openVolume(dir: string, opts: { trustedKey?: KeyObject } =
 /** manifest parts read at once from a volume (their files are small and scattered on the disk) */
 const PARTS_AHEAD = 32;
 
-async function* decodeTree<T>(tree: TreeRef, load: OpenVolume['loadPart'], name: string, decode: (line: string, where: string) => T, key: (t: T) => string, cmp: (a: string, b: string) => number): AsyncGenerator<T> {
+/**
+ * The entries of a tree, decoded and checked (shape, order, count), a leaf part at a time. The
+ * per-entry generators below are this, flattened; placedEntryBatches uses it directly.
+ */
+async function* decodeTreeBatches<T>(tree: TreeRef, load: OpenVolume['loadPart'], name: string, decode: (line: string, where: string) => T, key: (t: T) => string, cmp: (a: string, b: string) => number): AsyncGenerator<T[]> {
   let last: string | undefined;
   let n = 0;
-  for await (const line of readTreeLines(tree, load, name, { ahead: PARTS_AHEAD })) {
-    n++;
-    const item = decode(line, `${name} entry ${n}`);
-    const k = key(item);
-    if (last !== undefined && cmp(last, k) > 0) throw new BookcrateError('FORMAT', `${name} list is out of order at ${JSON.stringify(k)}`);
-    last = k;
-    yield item;
+  for await (const lines of readTreeLineBatches(tree, load, name, { ahead: PARTS_AHEAD })) {
+    const items = new Array<T>(lines.length);
+    for (let i = 0; i < lines.length; i++) {
+      n++;
+      const item = decode(lines[i]!, `${name} entry ${n}`);
+      const k = key(item);
+      if (last !== undefined && cmp(last, k) > 0) throw new BookcrateError('FORMAT', `${name} list is out of order at ${JSON.stringify(k)}`);
+      last = k;
+      items[i] = item;
+    }
+    yield items;
   }
   if (n !== tree.count) throw new BookcrateError('FORMAT', `${name} list has ${n} entries, the root says ${tree.count}`);
 }
 
+async function* decodeTree<T>(tree: TreeRef, load: OpenVolume['loadPart'], name: string, decode: (line: string, where: string) => T, key: (t: T) => string, cmp: (a: string, b: string) => number): AsyncGenerator<T> {
+  for await (const batch of decodeTreeBatches(tree, load, name, decode, key, cmp)) yield* batch;
+}
+
+const fileOrder = (a: string, b: string): number => (compareBundlePaths(a, b) === 0 ? 1 : compareBundlePaths(a, b));
+
 export function fileEntries(v: OpenVolume): AsyncGenerator<FileEntry> {
-  return decodeTree(v.root.files, v.loadPart, 'files', decodeFileEntry, (e) => e.path, (a, b) => (compareBundlePaths(a, b) === 0 ? 1 : compareBundlePaths(a, b)));
+  return decodeTree(v.root.files, v.loadPart, 'files', decodeFileEntry, (e) => e.path, fileOrder);
 }
 
 export function resourceEntries(v: OpenVolume): AsyncGenerator<ResourceEntry> {
@@ -164,25 +178,52 @@ export interface PlacedEntry {
  * members of each file cover it exactly. Memory: one file's members at a time.
  */
 export async function* placedEntries(v: OpenVolume): AsyncGenerator<PlacedEntry> {
-  const segments = v.root.layout ? v.root.layout.volumes.reduce((a, x) => a + x.segments.length, 0) : 0;
-  const members = memberEntries(v);
-  let pending: MemberEntry | undefined;
-  for await (const entry of fileEntries(v)) {
-    const parts: MemberEntry[] = [];
-    for (;;) {
-      const r = pending ? { done: false as const, value: pending } : await members.next();
-      pending = undefined;
-      if (r.done) break;
-      if (r.value.path !== entry.path) {
-        pending = r.value;
-        break;
+  for await (const batch of placedEntryBatches(v)) yield* batch;
+}
+
+/**
+ * placedEntries a files-tree part at a time (for verify and import, which walk millions of
+ * entries: one step of an async generator per part, not per entry). Memory: one part of each tree.
+ */
+export async function* placedEntryBatches(v: OpenVolume): AsyncGenerator<PlacedEntry[]> {
+  if (!v.root.layout) throw new BookcrateError('FORMAT', 'this bundle has no disk layout');
+  const segments = v.root.layout.volumes.reduce((a, x) => a + x.segments.length, 0);
+  const members = decodeTreeBatches(v.root.layout.members, v.loadPart, 'members', decodeMemberEntry, (e) => e.path, compareBundlePaths);
+  let pending: MemberEntry[] = [];
+  let at = 0;
+  let membersDone = false;
+  // The next member, or undefined at the end of the members list.
+  const peekMember = async (): Promise<MemberEntry | undefined> => {
+    while (at >= pending.length) {
+      if (membersDone) return undefined;
+      const r = await members.next();
+      if (r.done) {
+        membersDone = true;
+        return undefined;
       }
-      parts.push(r.value);
+      pending = r.value;
+      at = 0;
     }
-    checkMembersAgreeWithEntry(entry, parts, segments);
-    yield { entry, members: parts };
+    return pending[at];
+  };
+  for await (const files of decodeTreeBatches(v.root.files, v.loadPart, 'files', decodeFileEntry, (e) => e.path, fileOrder)) {
+    const out = new Array<PlacedEntry>(files.length);
+    for (let i = 0; i < files.length; i++) {
+      const entry = files[i]!;
+      const parts: MemberEntry[] = [];
+      for (;;) {
+        // Most members are in the part at hand: no await for them.
+        const m = at < pending.length ? pending[at] : await peekMember();
+        if (m === undefined || m.path !== entry.path) break;
+        parts.push(m);
+        at++;
+      }
+      checkMembersAgreeWithEntry(entry, parts, segments);
+      out[i] = { entry, members: parts };
+    }
+    yield out;
   }
-  if (pending || !(await members.next()).done) throw new BookcrateError('FORMAT', 'members list names a path that is not in the files list');
+  if ((await peekMember()) !== undefined) throw new BookcrateError('FORMAT', 'members list names a path that is not in the files list');
 }
 
 /** The members of one file must cover it exactly, in order, in segments that exist. */

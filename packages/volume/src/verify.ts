@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { segmentTable } from '@bookcrate/format';
-import { openVolume, placedEntries, resourceEntries, type OpenVolume } from './open.js';
+import { openVolume, placedEntryBatches, resourceEntries, type OpenVolume } from './open.js';
 import type { ReadMode } from './reader.js';
 import { CheckThread } from './check-thread.js';
 import { volumePaths } from './layout.js';
@@ -156,19 +156,28 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, che
   try {
     // The reader thread reads the first segment while the first manifest parts are on their way.
     await checker?.start();
-    for await (const { entry, members: parts } of placedEntries(vol)) {
+    for await (const batch of placedEntryBatches(vol)) {
       if (resourcesFailure) throw resourcesFailure;
-      const here = parts.some((m) => mine.has(m.segment));
-      if (here) report.checked.files++;
-      if (++seen % 1024 === 0) progress(full ? 'segments' : 'manifest');
-      if (!checker || !here) continue;
-      const allHere = parts.every((m) => mine.has(m.segment));
-      await checker.add({
-        path: entry.path, type: entry.type, mtime: entry.mtime, size: entry.size,
-        parts: parts.filter((m) => mine.has(m.segment)).map((m) => ({ segment: m.segment, offset: m.offset, length: m.length, ...(m.at !== undefined ? { at: m.at } : {}) })),
-        ...(entry.type === 'file' && allHere ? { expect: { xxh64: entry.xxh64!, sha256: entry.sha256! } } : {}),
-        first: { segment: parts[0]!.segment, offset: parts[0]!.offset },
-      });
+      for (const { entry, members: parts } of batch) {
+        let here = false;
+        let allHere = true;
+        for (const m of parts) {
+          if (mine.has(m.segment)) here = true;
+          else allHere = false;
+        }
+        if (here) report.checked.files++;
+        if (++seen % 1024 === 0) progress(full ? 'segments' : 'manifest');
+        if (!checker || !here) continue;
+        const wait = checker.add({
+          path: entry.path, type: entry.type, mtime: entry.mtime, size: entry.size,
+          parts: allHere
+            ? parts.map((m) => ({ segment: m.segment, offset: m.offset, length: m.length, ...(m.at !== undefined ? { at: m.at } : {}) }))
+            : parts.filter((m) => mine.has(m.segment)).map((m) => ({ segment: m.segment, offset: m.offset, length: m.length, ...(m.at !== undefined ? { at: m.at } : {}) })),
+          ...(entry.type === 'file' && allHere ? { expect: { xxh64: entry.xxh64!, sha256: entry.sha256! } } : {}),
+          first: { segment: parts[0]!.segment, offset: parts[0]!.offset },
+        });
+        if (wait) await wait;
+      }
     }
     await checker?.finish();
     await resourcesWalk;
