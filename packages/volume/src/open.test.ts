@@ -58,6 +58,26 @@ describe('placedEntries', () => {
     expect(batches).toBeGreaterThan(10);
   });
 
+  it('stops cleanly when its reader stops early: nothing more is read', async () => {
+    let loads = 0;
+    const v = await volume(files, members);
+    const load = v.loadPart;
+    v.loadPart = async (ref) => {
+      loads++;
+      return load(ref);
+    };
+    let seen = 0;
+    for await (const batch of placedEntryBatches(v)) {
+      seen += batch.length;
+      if (seen > 20) break;
+    }
+    const after = loads;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toBeGreaterThan(20);
+    expect(seen).toBeLessThan(files.length);
+    expect(loads).toBe(after); // nothing read after the stop
+  });
+
   const refusal = async (fs: FileEntry[], ms: MemberEntry[], segments = 3): Promise<string> => {
     try {
       for await (const _ of placedEntries(await volume(fs, ms, segments))) { /* walk */ }

@@ -206,24 +206,29 @@ export async function* placedEntryBatches(v: OpenVolume): AsyncGenerator<PlacedE
     }
     return pending[at];
   };
-  for await (const files of decodeTreeBatches(v.root.files, v.loadPart, 'files', decodeFileEntry, (e) => e.path, fileOrder)) {
-    const out = new Array<PlacedEntry>(files.length);
-    for (let i = 0; i < files.length; i++) {
-      const entry = files[i]!;
-      const parts: MemberEntry[] = [];
-      for (;;) {
-        // Most members are in the part at hand: no await for them.
-        const m = at < pending.length ? pending[at] : await peekMember();
-        if (m === undefined || m.path !== entry.path) break;
-        parts.push(m);
-        at++;
+  try {
+    for await (const files of decodeTreeBatches(v.root.files, v.loadPart, 'files', decodeFileEntry, (e) => e.path, fileOrder)) {
+      const out = new Array<PlacedEntry>(files.length);
+      for (let i = 0; i < files.length; i++) {
+        const entry = files[i]!;
+        const parts: MemberEntry[] = [];
+        for (;;) {
+          // Most members are in the part at hand: no await for them.
+          const m = at < pending.length ? pending[at] : await peekMember();
+          if (m === undefined || m.path !== entry.path) break;
+          parts.push(m);
+          at++;
+        }
+        checkMembersAgreeWithEntry(entry, parts, segments);
+        out[i] = { entry, members: parts };
       }
-      checkMembersAgreeWithEntry(entry, parts, segments);
-      out[i] = { entry, members: parts };
+      yield out;
     }
-    yield out;
+    if ((await peekMember()) !== undefined) throw new BookcrateError('FORMAT', 'members list names a path that is not in the files list');
+  } finally {
+    // A walk stopped early leaves no part reads of the members tree behind.
+    await members.return(undefined);
   }
-  if ((await peekMember()) !== undefined) throw new BookcrateError('FORMAT', 'members list names a path that is not in the files list');
 }
 
 /** The members of one file must cover it exactly, in order, in segments that exist. */
