@@ -185,4 +185,3 @@ function resourceOf(path: string, col: SourceCollection): string | undefined {
   const rel = col.path ? path.slice(col.path.length + 1) : path;
   return col.index.lookup(rel) ?? `${col.id}/${rel.split('/')[0]}`;
 }
-

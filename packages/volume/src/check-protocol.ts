@@ -29,5 +29,5 @@ export type ToCheckThread =
 export type FromCheckThread =
   | { t: 'ready'; bytes: number; segments: number }
   | { t: 'bytes'; bytes: number; segments: number }
-  | { t: 'done'; files: number; bytes: number; segments: number; problems: Problem[] }
+  | { t: 'done'; bytes: number; segments: number; problems: Problem[] }
   | { t: 'failed'; code: 'FORMAT' | 'IO'; message: string; hint?: string };

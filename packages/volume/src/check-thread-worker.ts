@@ -50,7 +50,7 @@ port.on('message', (m: ToCheckThread) => {
     try {
       for (const f of m.files) c.check(f);
       if (m.last) c.finish();
-      answer({ t: 'done', files: m.files.length, bytes, segments: c.segmentsDone, problems: c.problems.splice(0) });
+      answer({ t: 'done', bytes, segments: c.segmentsDone, problems: c.problems.splice(0) });
     } catch (e) {
       failed(e);
     }

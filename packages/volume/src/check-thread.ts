@@ -44,7 +44,8 @@ const BATCHES_AHEAD = 128;
  */
 export class CheckThread {
   private readonly worker: Worker;
-  private readonly ready: Promise<void>;
+  /** the thread has its checker (configure was handled) */
+  private ready = false;
   private batch: FileCheck[] = [];
   private sent = 0;
   private answered = 0;
@@ -59,14 +60,12 @@ export class CheckThread {
   constructor(private readonly geometry: { slots: number; slotBytes: number } = { slots: RING_SLOTS, slotBytes: SLOT_BYTES }) {
     // It holds hashers and a batch of entries (the bytes are in the ring): a small heap will do.
     this.worker = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
-    let ready!: () => void;
-    this.ready = new Promise<void>((resolve) => (ready = resolve));
     this.worker.on('message', (m: FromCheckThread) => {
       if (m.t === 'failed') {
         this.fail(new BookcrateError(m.code, m.message, m.hint ? { hint: m.hint } : {}));
         return;
       }
-      if (m.t === 'ready') ready();
+      if (m.t === 'ready') this.ready = true;
       if (m.t === 'done') {
         this.answered++;
         if (m.problems.length > 0) this.on?.problems(m.problems);
@@ -119,14 +118,9 @@ export class CheckThread {
     this.worker.postMessage({ t: 'configure', data } satisfies ToCheckThread);
   }
 
-  /** Resolves once the thread has opened the first segment (or failed to). */
+  /** Resolves once the thread is configured (or rejects when it failed to be). */
   start(): Promise<void> {
-    let started = false;
-    void this.ready.then(() => {
-      started = true;
-      this.wake();
-    });
-    return this.until(() => started);
+    return this.until(() => this.ready);
   }
 
   /**

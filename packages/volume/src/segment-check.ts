@@ -65,7 +65,7 @@ const ZEROS = Buffer.alloc(4096);
 const INCONSISTENT = 'the manifest is inconsistent; do not use this volume';
 
 /** Index of the first non-zero byte of b, or -1 (compares against zeros natively, then looks closer). */
-export function firstNonZero(b: Uint8Array): number {
+function firstNonZero(b: Uint8Array): number {
   for (let at = 0; at < b.length; at += ZEROS.length) {
     const n = Math.min(ZEROS.length, b.length - at);
     if (ZEROS.compare(b, at, at + n, 0, n) !== 0) {
@@ -155,8 +155,8 @@ interface Current {
 }
 
 /**
- * The byte side of a full verify (docs/format.md, "Verification"), for one volume: reads its
- * segments once, in order, and checks every byte against the entries it is given in manifest
+ * The byte side of a full verify (docs/format.md, "Verification"), for one volume: takes its
+ * segments' bytes once, in order, and checks every byte against the entries it is given in manifest
  * order — each member's tar header against the bytes the signed manifest implies, the padding and
  * the end-of-archive marker for zeros, each file's XXH64 (and SHA-256 when strict), nothing after
  * the end, and the XXH64 of a volume's edge segments. A reader thread fills the ring it takes the

@@ -102,17 +102,14 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, che
     opts.onProgress?.({ phase, bytesDone: report.checked.bytes, bytesTotal, filesDone: report.checked.files, filesTotal, ...(segment ? { segment } : {}) });
 
   // Presence and size of this volume's segments: the whole of --fast, and the first step of full.
-  const sizeOk = new Map<number, boolean>();
   const absent = new Set<number>();
   for (const i of mine) {
     const info = table[i - 1]!.info;
     const path = volumePaths(dir).segment(info.name);
     try {
       const st = await stat(path);
-      sizeOk.set(i, st.size === info.size);
       if (st.size !== info.size) add({ kind: 'segment-size', segment: info.name, expected: String(info.size), actual: String(st.size), detail: `segment ${info.name} is ${st.size} bytes, the manifest says ${info.size}` });
     } catch {
-      sizeOk.set(i, false);
       absent.add(i);
       add({ kind: 'segment-missing', segment: info.name, detail: `segment ${info.name} is missing from ${volumePaths(dir).segments}` });
     }
@@ -170,9 +167,8 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, che
         if (!checker || !here) continue;
         const wait = checker.add({
           path: entry.path, type: entry.type, mtime: entry.mtime, size: entry.size,
-          parts: allHere
-            ? parts.map((m) => ({ segment: m.segment, offset: m.offset, length: m.length, ...(m.at !== undefined ? { at: m.at } : {}) }))
-            : parts.filter((m) => mine.has(m.segment)).map((m) => ({ segment: m.segment, offset: m.offset, length: m.length, ...(m.at !== undefined ? { at: m.at } : {}) })),
+          parts: (allHere ? parts : parts.filter((m) => mine.has(m.segment)))
+            .map((m) => ({ segment: m.segment, offset: m.offset, length: m.length, ...(m.at !== undefined ? { at: m.at } : {}) })),
           ...(entry.type === 'file' && allHere ? { expect: { xxh64: entry.xxh64!, sha256: entry.sha256! } } : {}),
           first: { segment: parts[0]!.segment, offset: parts[0]!.offset },
         });
