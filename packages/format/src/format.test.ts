@@ -6,7 +6,7 @@ import {
   BookcrateError, PartTreeWriter, compareBundlePaths, encodeMemberHeader, encodeRoot, initHashing, memberHeaderView, memberSpan,
   padTo512, parseCsv, parseSize, planVolumes, readTreeLines, signRoot, verifyRootSignature, decodeName,
   siblingCollisions, componentIssues, bundlePathProblem, Layouter, DualHasher, END_OF_ARCHIVE_BYTES,
-  type PartRef, type Root,
+  DEFAULT_TREE_SHAPE, MEMBERS_TREE_SHAPE, type PartRef, type Root,
 } from './index.js';
 
 beforeAll(() => initHashing());
@@ -114,6 +114,24 @@ describe('manifest trees', () => {
     expect(fresh.length).toBeGreaterThan(0);
     expect(fresh.length).toBeLessThanOrEqual(2 * b.tree.depth + 2);
     expect(b.store.size).toBeGreaterThan(50);
+  });
+
+  it('cut the members tree (disk form only) into leaves 16 times larger than the published trees', async () => {
+    const many = Array.from({ length: 20_000 }, (_, i) => `photos/p${String(i).padStart(6, '0')}.jpg`);
+    const leaves = async (shape: typeof DEFAULT_TREE_SHAPE) => {
+      const { tree, store } = await build(many, shape);
+      const out: string[] = [];
+      for await (const l of readTreeLines(tree, async (r: PartRef) => store.get(r.sha256)!, 'members')) out.push((JSON.parse(l) as { path: string }).path);
+      expect(out).toEqual(many);
+      // Leaves are the parts that hold entries (lines with a path, not PartRefs).
+      return [...store.values()].filter((b) => b.toString('utf8').startsWith('{"path"')).length;
+    };
+    const published = await leaves(DEFAULT_TREE_SHAPE);
+    const members = await leaves(MEMBERS_TREE_SHAPE);
+    expect(published / 20_000).toBeGreaterThan(1 / 24);
+    expect(published / 20_000).toBeLessThan(1 / 10);
+    expect(members / 20_000).toBeGreaterThan(1 / 400);
+    expect(members / 20_000).toBeLessThan(1 / 160);
   });
 
   it('detect a damaged part', async () => {

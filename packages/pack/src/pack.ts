@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import {
   BookcrateError, FORMAT, VolumePlanner, encodeFileEntry, encodeMemberEntry,
   memberHeaderView, encodeResourceEntry, encodeRoot, encodeVolumeDoc, keyFingerprint, padTo512,
-  publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE,
+  publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE, MEMBERS_TREE_SHAPE,
   type CollectionInfo, type Digests, type NameIssue, type NonUtf8Policy, type Placement, type Root,
   type SegmentInfo, type TreeRef, type VolumePlan,
 } from '@bookcrate/format';
@@ -289,7 +289,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     const MEMBERS = 1;
     const RESOURCES = 2;
     const trees = (treeThread = new TreeThread(
-      [{ key: 'path', repeats: false }, { key: 'path', repeats: true }, { key: 'id', repeats: false }],
+      [{ key: 'path', repeats: false }, { key: 'path', repeats: true, shape: MEMBERS_TREE_SHAPE }, { key: 'id', repeats: false }],
       metaDirs.map((d) => volumePaths(d).parts),
     ));
     // After a resume, the lines logged before the interruption go into the trees first.

@@ -26,7 +26,7 @@ const sink = (bytes: Buffer, sha256: string): void => {
     }
   }
 };
-const writers = specs.map((s) => new PartTreeWriter(sink, undefined, s.repeats));
+const writers = specs.map((s) => new PartTreeWriter(sink, s.shape, s.repeats));
 const keyOf = specs.map((s) => (s.key === 'path' ? leadingPath : (l: string) => (JSON.parse(l) as { id: string }).id));
 
 async function handle(m: TreeRequest): Promise<TreeReply> {

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { BookcrateError, type ErrorCode, type TreeRef } from '@bookcrate/format';
+import { BookcrateError, type ErrorCode, type TreeRef, type TreeShape } from '@bookcrate/format';
 
 /** @internal which key a tree's lines are sorted by */
 export type TreeKey = 'path' | 'id';
@@ -9,6 +9,8 @@ export interface TreeSpec {
   key: TreeKey;
   /** keys may repeat (the members list names a split file once per part) */
   repeats: boolean;
+  /** how its parts are cut (format's DEFAULT_TREE_SHAPE when absent) */
+  shape?: TreeShape;
 }
 
 /** @internal messages to the tree thread */

@@ -16,12 +16,25 @@ export interface CheckListener {
 const WORKER_URL = new URL('../dist/check-thread-worker.js', import.meta.url);
 const READER_URL = new URL('../dist/segment-reader-worker.js', import.meta.url);
 
+/** How many buffers of what size the ring between the reader and the checker has. */
+export interface RingGeometry {
+  slots: number;
+  slotBytes: number;
+}
+
 /**
- * The ring between the reader and the checker: 8 buffers of 4 MiB (a multiple of 4096, for
- * O_DIRECT), so up to 28 MiB are read ahead of the checks.
+ * Through the page cache: 16 buffers of 512 KiB. The kernel reads ahead of the reader on its own
+ * (the reader asks for 128 KiB at a time, as `cat` does), so a deep ring buys nothing, and a small
+ * one keeps the bytes in the CPU's cache between the reader's copy and the checker's hash: same
+ * speed as 8 × 4 MiB here, 24 MB less memory.
  */
-const RING_SLOTS = 8;
-const SLOT_BYTES = 4 << 20;
+export const RING_CACHED: RingGeometry = { slots: 16, slotBytes: 512 << 10 };
+
+/**
+ * With O_DIRECT (pack's read-back): 8 buffers of 4 MiB (multiples of 4096). Nothing reads ahead of
+ * the reader there, so each read must be large.
+ */
+export const RING_DIRECT: RingGeometry = { slots: 8, slotBytes: 4 << 20 };
 
 /**
  * Entries per batch, and batches sent ahead of the thread's answers (the bound on what waits: about
@@ -56,8 +69,8 @@ export class CheckThread {
   private reader: Worker | undefined;
   private ring: SegmentRing | undefined;
 
-  /** Starts the checking thread; it waits for `configure`. `geometry`: another ring (tests). */
-  constructor(private readonly geometry: { slots: number; slotBytes: number } = { slots: RING_SLOTS, slotBytes: SLOT_BYTES }) {
+  /** Starts the checking thread; it waits for `configure`. `geometry`: RING_DIRECT for O_DIRECT reads. */
+  constructor(private readonly geometry: RingGeometry = RING_CACHED) {
     // It holds hashers and a batch of entries (the bytes are in the ring): a small heap will do.
     this.worker = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
     this.worker.on('message', (m: FromCheckThread) => {

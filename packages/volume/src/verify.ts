@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { segmentTable } from '@bookcrate/format';
 import { openVolume, placedEntryBatches, resourceEntries, type OpenVolume } from './open.js';
 import type { ReadMode } from './reader.js';
-import { CheckThread } from './check-thread.js';
+import { CheckThread, RING_CACHED, RING_DIRECT } from './check-thread.js';
 import { volumePaths } from './layout.js';
 import type { Problem } from './problems.js';
 
@@ -63,7 +63,7 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
   const started = Date.now();
   // Full mode: the checking thread starts now, while the volume is opened (it is told what to check
   // once the signed manifest says so).
-  const checker = opts.mode === 'full' ? new CheckThread() : undefined;
+  const checker = opts.mode === 'full' ? new CheckThread(opts.readMode === 'direct' ? RING_DIRECT : RING_CACHED) : undefined;
   try {
     return await verifyWith(dir, opts, started, checker);
   } finally {
