@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Removes the temporary folders each test file made (fixtures/tree.ts, tempDir).
+    setupFiles: ['fixtures/test-cleanup.ts'],
   },
 });
