@@ -6,7 +6,7 @@ import {
   BookcrateError, PartTreeWriter, compareBundlePaths, encodeMemberHeader, encodeRoot, initHashing, memberHeaderView, memberSpan,
   padTo512, parseCsv, parseSize, planVolumes, readTreeLines, signRoot, verifyRootSignature, decodeName,
   siblingCollisions, componentIssues, bundlePathProblem, Layouter, DualHasher, END_OF_ARCHIVE_BYTES,
-  DEFAULT_TREE_SHAPE, MEMBERS_TREE_SHAPE, type PartRef, type Root,
+  AlignedBufferPool, DEFAULT_TREE_SHAPE, MEMBERS_TREE_SHAPE, type PartRef, type Root,
 } from './index.js';
 
 beforeAll(() => initHashing());
@@ -228,5 +228,31 @@ describe('hashing', () => {
     const h = new DualHasher();
     h.update(Buffer.from('abc'));
     expect(h.digest()).toEqual({ sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad', xxh64: '44bc2cf5ad770999' });
+  });
+});
+
+describe('aligned read buffers', () => {
+  it('hand out whole WebAssembly pages from offset 0, reuse what is given back, and keep concurrent buffers apart', () => {
+    const pool = new AlignedBufferPool(100_000);
+    const a = pool.take();
+    const b = pool.take();
+    expect(a.length).toBe(100_000);
+    expect(a.byteOffset).toBe(0);
+    // A memory of whole 64 KiB pages: mapped by itself, so its first byte starts a page.
+    expect(a.buffer.byteLength).toBe(2 * 65536);
+    expect(a.buffer).not.toBe(b.buffer);
+    a.fill(1);
+    b.fill(2);
+    expect(a[99_999]).toBe(1);
+    pool.give(a);
+    expect(pool.take()).toBe(a);
+    // Only its own buffers go back into the pool, once each.
+    pool.give(Buffer.alloc(100_000));
+    pool.give(b.subarray(0));
+    expect(pool.take().buffer.byteLength).toBe(2 * 65536);
+    pool.give(b);
+    pool.give(b);
+    expect(pool.take()).toBe(b);
+    expect(pool.take()).not.toBe(b);
   });
 });

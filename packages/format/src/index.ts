@@ -13,3 +13,4 @@ export * from './recipe.js';
 export * from './chunks.js';
 export * from './pointer.js';
 export * from './xxh64-shared.js';
+export * from './aligned.js';

@@ -5,7 +5,7 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
-import { BookcrateError, writeError } from '@bookcrate/format';
+import { AlignedBufferPool, BookcrateError, writeError } from '@bookcrate/format';
 
 /**
  * The mirror's only way to the network: GETs against a static upstream (nginx serving plain files,
@@ -549,14 +549,21 @@ async function collect(body: Body, max: number, tooMuch: () => Error): Promise<B
   return Buffer.concat(chunks, got);
 }
 
+/** Page-aligned read buffers (the kernel copies into them ~4× faster; format's aligned.ts). */
+const readBuffers = new AlignedBufferPool(1 << 20);
+
 async function hashPrefix(fh: FileHandle, len: number, hash: Hash): Promise<void> {
-  const buf = Buffer.allocUnsafe(Math.min(len, 1024 * 1024));
-  let pos = 0;
-  while (pos < len) {
-    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, len - pos), pos);
-    if (bytesRead === 0) throw new BookcrateError('IO', `partial download shrank while it was re-hashed (at byte ${pos} of ${len})`, { hint: 'is another process writing to the same temp file?' });
-    hash.update(buf.subarray(0, bytesRead));
-    pos += bytesRead;
+  const buf = readBuffers.take();
+  try {
+    let pos = 0;
+    while (pos < len) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, len - pos), pos);
+      if (bytesRead === 0) throw new BookcrateError('IO', `partial download shrank while it was re-hashed (at byte ${pos} of ${len})`, { hint: 'is another process writing to the same temp file?' });
+      hash.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+  } finally {
+    readBuffers.give(buf);
   }
 }
 

@@ -3,7 +3,7 @@ import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import {
-  BookcrateError, CHUNKED_MIN_SIZE, ChunkListBuilder, POINTER_MAX_BYTES, TreeLookup, decodeChunkEntry, decodeFileEntry,
+  AlignedBufferPool, BookcrateError, CHUNKED_MIN_SIZE, ChunkListBuilder, POINTER_MAX_BYTES, TreeLookup, decodeChunkEntry, decodeFileEntry,
   decodeResourceEntry, decodeRoot, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sha256Hex,
   treePartRefs, verifyPointerFile, verifyRootSignature, type ChunkEntry, type PartRef, type Pointer, type Root,
 } from '@bookcrate/format';
@@ -431,14 +431,21 @@ async function downloadWhole(o: RoundOptions, miss: { sha256: string; size: numb
   });
 }
 
-/** Feeds a whole file, in order, to `fn` through one reused buffer. */
+/** Page-aligned read buffers (the kernel copies into them ~4× faster; format's aligned.ts). */
+const readBuffers = new AlignedBufferPool(4 << 20);
+
+/** Feeds a whole file, in order, to `fn` (which must not keep the bytes) through one reused buffer. */
 async function readThrough(fh: FileHandle, fn: (b: Buffer) => void): Promise<void> {
-  const buf = Buffer.allocUnsafe(4 << 20);
-  for (let pos = 0; ;) {
-    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-    if (bytesRead === 0) return;
-    fn(buf.subarray(0, bytesRead));
-    pos += bytesRead;
+  const buf = readBuffers.take();
+  try {
+    for (let pos = 0; ;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) return;
+      fn(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+  } finally {
+    readBuffers.give(buf);
   }
 }
 

@@ -1,6 +1,6 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import {
-  BookcrateError, CHUNKED_MIN_SIZE, ChunkListBuilder, DualHasher, type Chunk, type Digests,
+  AlignedBufferPool, BookcrateError, CHUNKED_MIN_SIZE, ChunkListBuilder, DualHasher, type Chunk, type Digests,
 } from '@bookcrate/format';
 import type { InventoryItem } from '@bookcrate/pack';
 import { repoIoError } from './repo.js';
@@ -30,6 +30,8 @@ export class TempCopy {
 }
 
 const BLOCK = 4 * 1024 * 1024;
+/** Page-aligned read buffers (the kernel copies into them ~4× faster; format's aligned.ts). */
+const readBuffers = new AlignedBufferPool(BLOCK);
 
 export function changed(item: InventoryItem, what: string): BookcrateError {
   return new BookcrateError('SOURCE_CHANGED', `${item.path} changed while it was being published (${what})`, {
@@ -56,6 +58,7 @@ export async function readSourceFile(item: InventoryItem, copyTo: string | undef
     throw new BookcrateError('IO', `cannot read ${srcName(item)}: ${(e as Error).message}`, { hint: 'check permissions and that the source disk is connected', cause: e });
   }
   let copy: TempCopy | undefined;
+  let buf: Buffer | undefined;
   try {
     if (copyTo !== undefined) {
       try {
@@ -66,7 +69,7 @@ export async function readSourceFile(item: InventoryItem, copyTo: string | undef
     }
     const hasher = new DualHasher();
     const chunker = item.size >= CHUNKED_MIN_SIZE ? new ChunkListBuilder(item.size) : undefined;
-    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(BLOCK, item.size)));
+    buf = readBuffers.take();
     let pos = 0;
     while (pos < item.size) {
       const want = Math.min(buf.length, item.size - pos);
@@ -96,6 +99,7 @@ export async function readSourceFile(item: InventoryItem, copyTo: string | undef
     await copy?.drop();
     throw e;
   } finally {
+    if (buf) readBuffers.give(buf);
     await h.close();
   }
 }
