@@ -22,8 +22,7 @@ export class AlignedBufferPool {
   take(): Buffer {
     const b = this.free.pop();
     if (b) return b;
-    const pages = Math.ceil(this.bufferBytes / 65536);
-    const made = Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, this.bufferBytes);
+    const made = alignedOrPlain(this.bufferBytes);
     this.mine.add(made);
     return made;
   }
@@ -31,5 +30,16 @@ export class AlignedBufferPool {
   /** Gives back a buffer that `take` returned; it must not be used afterwards. Others are ignored. */
   give(b: Buffer): void {
     if (this.mine.has(b) && !this.free.includes(b)) this.free.push(b);
+  }
+}
+
+function alignedOrPlain(bytes: number): Buffer {
+  const pages = Math.ceil(bytes / 65536);
+  try {
+    return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, bytes);
+  } catch {
+    // A memory reserves address space beyond its size; where that is refused (a tight `ulimit -v`),
+    // a plain buffer only costs speed.
+    return Buffer.allocUnsafeSlow(bytes);
   }
 }

@@ -24,9 +24,8 @@ export interface RingGeometry {
 
 /**
  * Through the page cache: 16 buffers of 512 KiB. The kernel reads ahead of the reader on its own
- * (the reader asks for 128 KiB at a time, as `cat` does), so a deep ring buys nothing, and a small
- * one keeps the bytes in the CPU's cache between the reader's copy and the checker's hash: same
- * speed as 8 × 4 MiB here, 24 MB less memory.
+ * (the reader asks for 128 KiB at a time, as `cat` does), so a deep ring buys nothing: the same
+ * speed as 8 × 4 MiB here (docs/performance.md, run P), 24 MB less memory.
  */
 export const RING_CACHED: RingGeometry = { slots: 16, slotBytes: 512 << 10 };
 
