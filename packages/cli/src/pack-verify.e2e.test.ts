@@ -101,6 +101,7 @@ describe('pack and verify a two-volume set', () => {
       await mutate(copy);
       const args = ['verify', copy, '--json'];
       if (extra[0] === '--pubkey') args.push('--pubkey', pub);
+      args.push(...extra.slice(1));
       const r = await run(args);
       await rm(copy, { recursive: true, force: true });
       const events = jsonLines(r.stdout);
@@ -171,6 +172,21 @@ describe('pack and verify a two-volume set', () => {
       });
       expect(code).toBe(1);
       expect(out).toMatch(/damaged/);
+    });
+
+    it('rejects a flipped byte in a part of each manifest tree, full and --fast (the files and members trees are walked by the checking thread, the resources beside it)', async () => {
+      const root = JSON.parse(await readFile(join(vols[0]!, 'bookcrate/root.json'), 'utf8')) as {
+        files: { parts: { sha256: string }[] }; resources: { parts: { sha256: string }[] }; layout: { members: { parts: { sha256: string }[] } };
+      };
+      const trees = { files: root.files, members: root.layout.members, resources: root.resources };
+      for (const [name, tree] of Object.entries(trees)) {
+        const part = tree.parts[tree.parts.length - 1]!.sha256;
+        for (const mode of [[], ['--fast']]) {
+          const { code, out } = await damaged((v) => flip(join(v, 'bookcrate/parts', `${part}.jsonl`), 5), ['--pubkey', ...mode]);
+          expect(code, `${name} ${mode.join(' ')}: ${out}`).toBe(1);
+          expect(out, `${name} ${mode.join(' ')}`).toMatch(new RegExp(`damaged[^\\n]*${part}|${part}[^\\n]*damaged`));
+        }
+      }
     });
 
     it('rejects a tampered manifest root, a damaged signature and a damaged volume.json', async () => {

@@ -1,4 +1,5 @@
 /** Messages between CheckThread and its threads (check-thread.ts, check-thread-worker.ts, segment-reader-worker.ts). */
+import type { ErrorCode, Root } from '@bookcrate/format';
 import type { CheckerOptions, FileCheck } from './segment-check.js';
 import type { RingLayout } from './segment-ring.js';
 import type { Problem } from './problems.js';
@@ -20,14 +21,24 @@ export interface ReaderThreadData extends RingData {
   direct: boolean;
 }
 
-/** First what to check; then batches of entries in manifest order, `last`: then check the end of the open segment. */
+/**
+ * First what to check; then either the manifest to walk (`walk`: the thread reads it itself — the
+ * verify) or batches of entries in manifest order (`check`, `last`: then check the end of the open
+ * segment — the tests, with hand-made entries).
+ */
 export type ToCheckThread =
   | { t: 'configure'; data: CheckThreadData }
+  | { t: 'walk'; dir: string; root: Root; mine: number[] }
   | { t: 'check'; files: FileCheck[]; last: boolean };
 
-/** `bytes`: taken from the ring so far; `segments`: finished so far. */
+/**
+ * `bytes`: taken from the ring so far; `segments`: finished so far; `files`: entries on this volume
+ * walked so far (walk only). `walked`: the walk and every check are done.
+ */
 export type FromCheckThread =
   | { t: 'ready'; bytes: number; segments: number }
-  | { t: 'bytes'; bytes: number; segments: number }
+  | { t: 'bytes'; bytes: number; segments: number; files: number }
+  | { t: 'problems'; problems: Problem[] }
   | { t: 'done'; bytes: number; segments: number; problems: Problem[] }
-  | { t: 'failed'; code: 'FORMAT' | 'IO'; message: string; hint?: string };
+  | { t: 'walked'; bytes: number; segments: number; files: number; problems: Problem[] }
+  | { t: 'failed'; code: ErrorCode; message: string; hint?: string };

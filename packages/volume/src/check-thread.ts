@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { BookcrateError } from '@bookcrate/format';
+import { BookcrateError, type Root } from '@bookcrate/format';
 import type { CheckThreadData, FromCheckThread, ReaderThreadData, ToCheckThread } from './check-protocol.js';
 import { checkerMemoryLayout, type CheckedSegment, type FileCheck } from './segment-check.js';
 import { SegmentRing } from './segment-ring.js';
@@ -8,8 +8,8 @@ import type { Problem } from './problems.js';
 export interface CheckListener {
   /** problems found, in the order found */
   problems: (p: Problem[]) => void;
-  /** bytes read and segments finished so far */
-  bytes: (total: number, segments: number) => void;
+  /** bytes read, segments finished and (while it walks the manifest) entries on this volume walked so far */
+  bytes: (total: number, segments: number, files: number) => void;
 }
 
 // Resolved from src/ (tests) and dist/ alike: the worker always runs from the built JavaScript.
@@ -36,23 +36,21 @@ export const RING_CACHED: RingGeometry = { slots: 16, slotBytes: 512 << 10 };
 export const RING_DIRECT: RingGeometry = { slots: 8, slotBytes: 4 << 20 };
 
 /**
- * Entries per batch, and batches sent ahead of the thread's answers (the bound on what waits: about
- * 32,768 entries of ~200 bytes). Far ahead on purpose: where the volume holds large files, this
- * thread walks the manifest much faster than the disk moves their bytes, and what it banks there
- * keeps the checking thread busy where many small files come, the manifest walk being slower per
- * byte than the disk.
+ * For entries handed over with `add` (the tests): entries per batch, and batches sent ahead of the
+ * thread's answers.
  */
 const BATCH = 256;
 const BATCHES_AHEAD = 128;
 
 /**
- * The byte side of a full verify, off the main thread (segment-check.ts). This thread walks the
- * signed manifest and hands the entries over in batches; a reader thread reads the segments
- * sequentially into a shared ring (segment-ring.ts), and the checking thread takes them from it,
- * compares the headers, hashes the files and answers with the problems it found. No byte of a
- * segment reaches this thread, and per entry there is no promise, no message and no read of its
- * own: the manifest walk is all that is left here, and it runs beside the reading. The reader only
- * reads, so the disk streams whatever the two others are doing.
+ * A full verify, off the main thread (segment-check.ts). A reader thread reads the segments
+ * sequentially into a shared ring (segment-ring.ts); the checking thread walks the signed manifest
+ * itself (`walk`), takes the bytes from the ring, compares the headers, hashes the files and reports
+ * the problems it finds. The reader only reads, so the disk streams whatever the checks are doing.
+ * The manifest used to be walked on the calling thread and handed over in batches: copying every
+ * entry between threads cost more than walking it, and three busy threads on two CPUs ran slower
+ * than two (docs/performance.md, run P). `add`/`finish` still hand over entries made by hand, for
+ * the checker's tests.
  */
 export class CheckThread {
   private readonly worker: Worker;
@@ -67,6 +65,10 @@ export class CheckThread {
   private on: CheckListener | undefined;
   private reader: Worker | undefined;
   private ring: SegmentRing | undefined;
+  /** entries on this volume the thread has walked, as last heard */
+  private files = 0;
+  /** set when the thread's walk is over: the entries on this volume */
+  private walked: number | undefined;
 
   /** Starts the checking thread; it waits for `configure`. `geometry`: RING_DIRECT for O_DIRECT reads. */
   constructor(private readonly geometry: RingGeometry = RING_CACHED) {
@@ -77,12 +79,18 @@ export class CheckThread {
         this.fail(new BookcrateError(m.code, m.message, m.hint ? { hint: m.hint } : {}));
         return;
       }
+      if (m.t === 'problems') {
+        this.on?.problems(m.problems);
+        return;
+      }
       if (m.t === 'ready') this.ready = true;
-      if (m.t === 'done') {
+      if (m.t === 'done' || m.t === 'walked') {
         this.answered++;
         if (m.problems.length > 0) this.on?.problems(m.problems);
       }
-      this.on?.bytes(m.bytes, m.segments);
+      if (m.t === 'walked') this.walked = m.files;
+      if (m.t === 'bytes' || m.t === 'walked') this.files = m.files;
+      this.on?.bytes(m.bytes, m.segments, this.files);
       this.wake();
     });
     this.worker.on('error', (e) => this.fail(e));
@@ -136,7 +144,25 @@ export class CheckThread {
   }
 
   /**
-   * Queues an entry. Returns a promise to wait for only when the thread is BATCHES_AHEAD batches
+   * Has the thread walk the signed manifest itself (`root`, its parts read from `dir`) and check
+   * every entry with a member on the segments `mine`, then the end of the last segment. Resolves
+   * with the number of those entries; rejects with the first failure (or the one given to `abort`).
+   */
+  async walk(source: { dir: string; root: Root; mine: number[] }): Promise<number> {
+    if (this.failure) throw this.failure;
+    this.worker.postMessage({ t: 'walk', ...source } satisfies ToCheckThread);
+    await this.until(() => this.walked !== undefined);
+    return this.walked!;
+  }
+
+  /** Stops the reading and the checks, and makes `walk` or `finish` reject with `e` (found elsewhere). */
+  abort(e: Error): void {
+    this.fail(e);
+    this.ring?.stop();
+  }
+
+  /**
+   * Queues an entry (instead of `walk`: the tests, with hand-made entries). Returns a promise to wait for only when the thread is BATCHES_AHEAD batches
    * behind (no promise per entry otherwise); throws once the thread has failed.
    */
   add(f: FileCheck): Promise<void> | undefined {

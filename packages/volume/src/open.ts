@@ -118,9 +118,18 @@ export async function openVolume(dir: string, opts: { trustedKey?: KeyObject } =
   return {
     dir, doc, root, rootBytes,
     key: { fingerprint: keyFingerprint(key), source },
-    loadPart: (ref) => readOrThrow(p.part(ref.sha256), `manifest part ${ref.sha256}`, ref.size),
+    loadPart: partLoader(dir),
   };
 }
+
+/** Reads a volume's manifest parts (checked against their refs by the tree readers). */
+export function partLoader(dir: string): OpenVolume['loadPart'] {
+  const p = volumePaths(dir);
+  return (ref) => readOrThrow(p.part(ref.sha256), `manifest part ${ref.sha256}`, ref.size);
+}
+
+/** What the manifest walks need of an open volume: its verified root and a way to its parts. */
+export type ManifestSource = Pick<OpenVolume, 'root' | 'loadPart'>;
 
 /** manifest parts read at once from a volume (their files are small and scattered on the disk) */
 const PARTS_AHEAD = 32;
@@ -177,7 +186,7 @@ export interface PlacedEntry {
  * Walks the files and members trees together (both are in manifest order), checking that the
  * members of each file cover it exactly. Memory: one file's members at a time.
  */
-export async function* placedEntries(v: OpenVolume): AsyncGenerator<PlacedEntry> {
+export async function* placedEntries(v: ManifestSource): AsyncGenerator<PlacedEntry> {
   for await (const batch of placedEntryBatches(v)) yield* batch;
 }
 
@@ -185,7 +194,7 @@ export async function* placedEntries(v: OpenVolume): AsyncGenerator<PlacedEntry>
  * placedEntries a files-tree part at a time (for verify and import, which walk millions of
  * entries: one step of an async generator per part, not per entry). Memory: one part of each tree.
  */
-export async function* placedEntryBatches(v: OpenVolume): AsyncGenerator<PlacedEntry[]> {
+export async function* placedEntryBatches(v: ManifestSource): AsyncGenerator<PlacedEntry[]> {
   if (!v.root.layout) throw new BookcrateError('FORMAT', 'this bundle has no disk layout');
   const segments = v.root.layout.volumes.reduce((a, x) => a + x.segments.length, 0);
   const members = decodeTreeBatches(v.root.layout.members, v.loadPart, 'members', decodeMemberEntry, (e) => e.path, compareBundlePaths);

@@ -4,6 +4,7 @@ import { segmentTable } from '@bookcrate/format';
 import { openVolume, placedEntryBatches, resourceEntries, type OpenVolume } from './open.js';
 import type { ReadMode } from './reader.js';
 import { CheckThread, RING_CACHED, RING_DIRECT } from './check-thread.js';
+import { fileChecksOf } from './check-walk.js';
 import { volumePaths } from './layout.js';
 import type { Problem } from './problems.js';
 
@@ -124,6 +125,8 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, che
     }
   })().catch((e: unknown) => {
     resourcesFailure ??= e;
+    // The checking thread may be hours from the end of a 4 TB volume: it stops now.
+    checker?.abort(e as Error);
   });
 
   const full = opts.mode === 'full';
@@ -142,40 +145,32 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, che
     names, direct: readMode === 'direct', strict: !!opts.strict, progressBytes: PROGRESS_BYTES,
   }, {
     problems: (ps) => ps.forEach(add),
-    bytes: (n, segments) => {
+    bytes: (n, segments, files) => {
       report.checked.bytes = n;
       report.checked.segments = segments;
+      report.checked.files = files;
       progress('segments');
     },
   });
 
-  let seen = 0;
   try {
-    // The reader thread reads the first segment while the first manifest parts are on their way.
-    await checker?.start();
-    for await (const batch of placedEntryBatches(vol)) {
-      if (resourcesFailure) throw resourcesFailure;
-      for (const { entry, members: parts } of batch) {
-        let here = false;
-        let allHere = true;
-        for (const m of parts) {
-          if (mine.has(m.segment)) here = true;
-          else allHere = false;
+    if (checker) {
+      // The checking thread walks the manifest itself (its entries never cross threads) while the
+      // reader thread reads the first segment; this thread only waits.
+      await checker.start();
+      report.checked.files = await checker.walk({ dir, root: vol.root, mine: [...mine] });
+    } else {
+      let seen = 0;
+      for await (const batch of placedEntryBatches(vol)) {
+        if (resourcesFailure) throw resourcesFailure;
+        report.checked.files += fileChecksOf(batch, mine);
+        seen += batch.length;
+        if (seen >= 1024) {
+          seen = 0;
+          progress('manifest');
         }
-        if (here) report.checked.files++;
-        if (++seen % 1024 === 0) progress(full ? 'segments' : 'manifest');
-        if (!checker || !here) continue;
-        const wait = checker.add({
-          path: entry.path, type: entry.type, mtime: entry.mtime, size: entry.size,
-          parts: (allHere ? parts : parts.filter((m) => mine.has(m.segment)))
-            .map((m) => ({ segment: m.segment, offset: m.offset, length: m.length, ...(m.at !== undefined ? { at: m.at } : {}) })),
-          ...(entry.type === 'file' && allHere ? { expect: { xxh64: entry.xxh64!, sha256: entry.sha256! } } : {}),
-          first: { segment: parts[0]!.segment, offset: parts[0]!.offset },
-        });
-        if (wait) await wait;
       }
     }
-    await checker?.finish();
     await resourcesWalk;
     if (resourcesFailure) throw resourcesFailure;
   } finally {
