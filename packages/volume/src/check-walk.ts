@@ -21,8 +21,9 @@ export function fileChecksOf(batch: PlacedEntry[], mine: ReadonlySet<number>, ou
     here++;
     out?.({
       path: entry.path, type: entry.type, mtime: entry.mtime, size: entry.size,
-      parts: (allHere ? parts : parts.filter((m) => mine.has(m.segment)))
-        .map((m) => ({ segment: m.segment, offset: m.offset, length: m.length, ...(m.at !== undefined ? { at: m.at } : {}) })),
+      // The manifest's member records themselves (they carry what a MemberPart needs): the checks
+      // run on the thread that decoded them, so nothing is copied.
+      parts: allHere ? parts : parts.filter((m) => mine.has(m.segment)),
       ...(entry.type === 'file' && allHere ? { expect: { xxh64: entry.xxh64!, sha256: entry.sha256! } } : {}),
       first: { segment: parts[0]!.segment, offset: parts[0]!.offset },
     });
