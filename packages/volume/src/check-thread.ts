@@ -49,7 +49,7 @@ const BATCHES_AHEAD = 128;
  * the problems it finds. The reader only reads, so the disk streams whatever the checks are doing.
  * The manifest used to be walked on the calling thread and handed over in batches: copying every
  * entry between threads cost more than walking it, and three busy threads on two CPUs ran slower
- * than two (docs/performance.md, run P). `add`/`finish` still hand over entries made by hand, for
+ * than two (docs/performance.md, "What changed after run P"). `add`/`finish` still hand over entries made by hand, for
  * the checker's tests.
  */
 export class CheckThread {
@@ -72,7 +72,7 @@ export class CheckThread {
 
   /** Starts the checking thread; it waits for `configure`. `geometry`: RING_DIRECT for O_DIRECT reads. */
   constructor(private readonly geometry: RingGeometry = RING_CACHED) {
-    // It holds hashers and a batch of entries (the bytes are in the ring): a small heap will do.
+    // It holds hashers and the manifest parts it reads ahead (the bytes are in the ring): a small heap will do.
     this.worker = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
     this.worker.on('message', (m: FromCheckThread) => {
       if (m.t === 'failed') {
