@@ -6,7 +6,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { isBookcrateError, type Root } from '@bookcrate/format';
-import { CheckFailure, SegmentChecker } from './segment-check.js';
+import { CheckFailure, SegmentChecker, type FileCheck } from './segment-check.js';
 import { SegmentRing } from './segment-ring.js';
 import { partLoader, placedEntryBatches } from './open.js';
 import { fileChecksOf } from './check-walk.js';
@@ -55,7 +55,7 @@ async function configure(data: CheckThreadData): Promise<SegmentChecker> {
  */
 async function walk(c: SegmentChecker, dir: string, root: Root, mineList: number[]): Promise<void> {
   const mine = new Set(mineList);
-  const check = (f: Parameters<SegmentChecker['check']>[0]): void => c.check(f);
+  const check = (f: FileCheck): void => c.check(f);
   for await (const batch of placedEntryBatches({ root, loadPart: partLoader(dir) })) {
     if (stopped) return;
     files += fileChecksOf(batch, mine, check);

@@ -84,10 +84,8 @@ export class CheckThread {
         return;
       }
       if (m.t === 'ready') this.ready = true;
-      if (m.t === 'done' || m.t === 'walked') {
-        this.answered++;
-        if (m.problems.length > 0) this.on?.problems(m.problems);
-      }
+      if (m.t === 'done') this.answered++;
+      if ((m.t === 'done' || m.t === 'walked') && m.problems.length > 0) this.on?.problems(m.problems);
       if (m.t === 'walked') this.walked = m.files;
       if (m.t === 'bytes' || m.t === 'walked') this.files = m.files;
       this.on?.bytes(m.bytes, m.segments, this.files);
@@ -162,8 +160,9 @@ export class CheckThread {
   }
 
   /**
-   * Queues an entry (instead of `walk`: the tests, with hand-made entries). Returns a promise to wait for only when the thread is BATCHES_AHEAD batches
-   * behind (no promise per entry otherwise); throws once the thread has failed.
+   * Queues an entry (instead of `walk`: the tests, with hand-made entries). Returns a promise to
+   * wait for only when the thread is BATCHES_AHEAD batches behind (no promise per entry otherwise);
+   * throws once the thread has failed.
    */
   add(f: FileCheck): Promise<void> | undefined {
     if (this.failure) throw this.failure;

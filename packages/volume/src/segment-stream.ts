@@ -1,4 +1,4 @@
-import { close, fstat, open, stat } from 'node:fs';
+import { close, fstat, open } from 'node:fs';
 import { readAt } from './fsio.js';
 import type { SharedBufferPool } from './buffer-pool.js';
 
