@@ -9,7 +9,7 @@ import {
   ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, openVolume, placedEntries, readAhead, resourceEntries, volumePaths, type OpenVolume,
 } from '@bookcrate/volume';
 import {
-  ObjectQueue, ObjectWriter, Store, Writeback, durableObjects, publishTree, savePart, storeIoError, syncObjects, type QueuedObject, type VersionRow,
+  ObjectQueue, ObjectWriter, Store, durableObjects, publishTree, savePart, storeIoError, syncObjects, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
 import { SmallWriter } from './small-writer.js';
 
@@ -27,8 +27,6 @@ const MANIFEST_AHEAD = 8192;
 const QUEUE = { maxObjects: 256, maxBytes: 16 << 20, maxOps: 2, writeSize: 1 << 20 };
 /** objects up to this size go to the writer thread (SmallWriter) */
 const SMALL_OBJECT = 64 << 10;
-/** a background `sync -f` after every this many bytes written, so the commit's sync finds little left */
-const WRITEBACK_EVERY = 256 << 20;
 
 export interface ImportOptions {
   volume: string; // a volume directory
@@ -207,15 +205,17 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
     progress({ phase: 'import', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: vol.root.totals.files + vol.root.totals.dirs });
   };
 
-  // Objects are written behind the parser (ObjectQueue); a commit first waits for all of them.
-  const writeback = new Writeback(store.dir, WRITEBACK_EVERY);
+  // Objects are written behind the parser (ObjectQueue); a commit first waits for all of them. No
+  // early write-back: the kernel writes dirty pages out on its own past its thresholds, and an
+  // early `sync -f` every 256 MiB made the disk alternate between reading and writing (import 2 s
+  // slower, docs/performance.md, run R).
   // The segment's bytes land in shared buffers; the hashing thread computes each object's SHA-256
   // there while this thread parses on and the writes go out behind.
   const buffers = new SharedBufferPool(POOL_CHUNKS, CHUNK);
   const pool = new ChunkPool(buffers);
   // Small objects are written by a thread of their own, straight from those buffers.
   const small = new SmallWriter({ maxSize: SMALL_OBJECT, pool: buffers.memory.buffer as unknown as SharedArrayBuffer });
-  const queue = await ObjectQueue.create(store.paths.tmp, store.paths.objects, { ...QUEUE, writeback, sink: small });
+  const queue = await ObjectQueue.create(store.paths.tmp, store.paths.objects, { ...QUEUE, sink: small });
   const hashes = new HashThread(buffers);
   await hashes.start();
   // Objects whose digest is still being computed: admitted or reported damaged once it is known.
@@ -257,6 +257,8 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
     if (present) {
       seg.reader = await SegmentStream.open(path, pool, {
         depth: READ_AHEAD,
+        // The disk is read once: past the page cache, where the kernel would copy every byte out again.
+        direct: true,
         // every buffer is held: by the hashing thread, or by small objects gathered for the writer
         onStarve: () => {
           hashes.send();
@@ -438,7 +440,6 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
     await hashes.close();
     await small.close();
     await seg?.reader?.close();
-    await writeback.wait();
     await partsKept.catch(() => undefined);
   }
   store.finishVolume(vid, me);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { close as fsClose, linkSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -107,8 +107,6 @@ export interface ObjectQueueOptions {
   maxOps?: number;
   /** an object's bytes are gathered until this much, then written (default 1 MiB) */
   writeSize?: number;
-  /** told of every completed write (early write-back) */
-  writeback?: Writeback;
   /** writes small objects in batches (off the caller's thread) instead of four file operations each here */
   sink?: SmallObjectSink;
 }
@@ -155,7 +153,6 @@ export class ObjectQueue {
   readonly maxBytes: number;
   readonly maxOps: number;
   readonly writeSize: number;
-  readonly writeback: Writeback | undefined;
   readonly sink: SmallObjectSink | undefined;
   /** objects begun and not yet settled */
   objects = 0;
@@ -174,7 +171,6 @@ export class ObjectQueue {
     this.writeSize = Math.max(1, opts.writeSize ?? 1 << 20);
     this.maxBytes = Math.max(2 * this.writeSize, opts.maxBytes ?? 64 << 20);
     this.maxOps = Math.max(1, opts.maxOps ?? 2);
-    this.writeback = opts.writeback;
     this.sink = opts.sink;
     this.prefix = `obj-${process.pid}-${randomBytes(6).toString('hex')}-`;
   }
@@ -332,7 +328,6 @@ export class QueuedObject {
         if (this.broken) return;
         await this.ensureOpen();
         await this.writeAll(bufs, n, at);
-        this.q.writeback?.wrote(n);
       } catch (e) {
         this.fail(e, this.tmpPath);
       } finally {
@@ -450,7 +445,6 @@ export class QueuedObject {
     sink.put(this.tmpPath, finalPath, this.slices, n, (err) => {
       if (held) for (const p of pins) p.release();
       if (err) this.fail(err, (err as { path?: string }).path ?? finalPath);
-      else this.q.writeback?.wrote(n);
       this.q.bytes -= n;
       this.q.settled();
     });
@@ -554,46 +548,6 @@ export async function syncObjects(dir: string, paths: string[], ioError: (e: unk
     } finally {
       await h.close();
     }
-  }
-}
-
-/**
- * Early write-back: starts a `sync -f` of the store's filesystem in the background and does not wait
- * for it, so the disk writes objects out while the import goes on instead of all at once at the
- * commit's syncObjects (the kernel would otherwise keep gigabytes dirty until then). It makes nothing
- * durable that the catalog relies on — only syncObjects before a commit does that. At most one runs
- * at a time; `wait` lets the caller reap it before returning.
- */
-export class Writeback {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private sinceKick = 0;
-  constructor(private readonly storeDir: string, private readonly every: number) {}
-
-  /** Counts bytes written; past `every` since the last one, starts a background sync if none runs. */
-  wrote(n: number): void {
-    this.sinceKick += n;
-    if (this.sinceKick < this.every || this.child) return;
-    this.sinceKick = 0;
-    let child: ChildProcess;
-    try {
-      child = spawn('sync', ['-f', this.storeDir], { stdio: 'ignore' });
-    } catch {
-      return;
-    }
-    this.child = child;
-    this.exited = new Promise<void>((resolve) => {
-      const done = (): void => {
-        if (this.child === child) this.child = undefined;
-        resolve();
-      };
-      child.once('error', done);
-      child.once('close', done);
-    });
-  }
-
-  wait(): Promise<void> {
-    return this.exited;
   }
 }
 

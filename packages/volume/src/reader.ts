@@ -6,7 +6,8 @@ export type ReadMode = 'cached' | 'direct';
 /**
  * Whether this file can be read with O_DIRECT, past the page cache, the way a full verify's reader
  * thread reads it (segment-ring.ts): into page-aligned memory, 4096 bytes at a time or more.
- * tmpfs refuses the flag; Windows and macOS have no such flag.
+ * Some filesystems refuse the flag (tmpfs before Linux 6.6, some FUSE and network filesystems);
+ * Windows and macOS have no such flag.
  */
 export async function directReadWorks(path: string): Promise<boolean> {
   if (typeof constants.O_DIRECT !== 'number') return false;

@@ -1,4 +1,4 @@
-import { close, fstat, open } from 'node:fs';
+import { close, constants, fstat, open, read } from 'node:fs';
 import { readAt } from './fsio.js';
 import type { SharedBufferPool } from './buffer-pool.js';
 
@@ -46,6 +46,8 @@ export class ChunkPool {
 interface ByteSource {
   /** the size when opened */
   readonly size: number;
+  /** reads past the page cache (O_DIRECT) */
+  readonly direct: boolean;
   /** Fills buf[0, want) from position `at`; fewer bytes only at the end of the file. */
   read(buf: Buffer, want: number, at: number): Promise<number>;
   close(): Promise<void>;
@@ -60,12 +62,73 @@ async function fileSource(path: string): Promise<ByteSource> {
   });
   return {
     size,
+    direct: false,
     read: (buf, want, at) => readAt(fd, buf, want, at),
     close: () => new Promise<void>((resolve) => close(fd, () => resolve())),
   };
 }
 
+/** O_DIRECT's alignment of positions, lengths and buffer addresses (the logical block size or a multiple) */
+const DIRECT_ALIGN = 4096;
+
+/**
+ * Reads past the page cache (O_DIRECT) where the request allows: the device writes straight into
+ * the (page-aligned) buffer, so the kernel does not copy every byte out of cached pages (about 1 s
+ * of CPU per GiB on the hosts measured, docs/performance.md), and the pages of a disk read once are
+ * not kept. A request at an unaligned position or into an unaligned buffer goes through a second,
+ * ordinary descriptor. Linux writes back a range's dirty pages before such a read, so it sees what
+ * was written. undefined where the filesystem or platform refuses the flag (tmpfs on older kernels, some FUSE filesystems, Windows, macOS).
+ */
+async function directFileSource(path: string): Promise<ByteSource | undefined> {
+  if (typeof constants.O_DIRECT !== 'number') return undefined;
+  const direct = await new Promise<number | undefined>((resolve) => open(path, constants.O_RDONLY | constants.O_DIRECT, (e, f) => resolve(e ? undefined : f)));
+  if (direct === undefined) return undefined;
+  let plain: ByteSource;
+  try {
+    plain = await fileSource(path);
+  } catch (e) {
+    close(direct, () => undefined);
+    throw e;
+  }
+  const readDirect = (buf: Buffer, want: number, at: number): Promise<number> => new Promise((resolve, reject) => {
+    // Whole blocks; the buffer has room for them (checked by the caller). Fewer bytes: the end of the file.
+    const ask = Math.ceil(want / DIRECT_ALIGN) * DIRECT_ALIGN;
+    let got = 0;
+    const step = (): void => {
+      read(direct, buf, got, ask - got, at + got, (err, n) => {
+        if (err) return reject(err);
+        got += n;
+        // A short read of whole blocks (a signal) is continued; anything else is the end of the file.
+        if (n > 0 && got < ask && n % DIRECT_ALIGN === 0) return step();
+        resolve(Math.min(got, want));
+      });
+    };
+    step();
+  });
+  return {
+    size: plain.size,
+    direct: true,
+    read: (buf, want, at) => {
+      const aligned = at % DIRECT_ALIGN === 0 && buf.byteOffset % DIRECT_ALIGN === 0 && buf.length >= Math.ceil(want / DIRECT_ALIGN) * DIRECT_ALIGN;
+      return aligned && want > 0 ? readDirect(buf, want, at).catch((e: NodeJS.ErrnoException) => {
+        // Some filesystems accept the flag at open and refuse the read: the ordinary way then.
+        if (e.code === 'EINVAL') return plain.read(buf, want, at);
+        throw e;
+      }) : plain.read(buf, want, at);
+    },
+    close: async () => {
+      await new Promise<void>((resolve) => close(direct, () => resolve()));
+      await plain.close();
+    },
+  };
+}
+
 export interface StreamOptions {
+  /**
+   * Read past the page cache where the filesystem allows (O_DIRECT; the pool's buffers must be
+   * page-aligned, as a SharedBufferPool's are). For a disk read once from start to end.
+   */
+  direct?: boolean;
   /** reads issued ahead of the consumer (default 2) */
   depth?: number;
   /** sees every chunk as it becomes current, before any of it is handed out */
@@ -91,6 +154,10 @@ export class SegmentStream {
   private ended = false;
   private done = false;
   private failed: unknown;
+  /** whether the bytes come past the page cache (asked for with `direct`, and the filesystem allows it) */
+  get direct(): boolean {
+    return this.source.direct;
+  }
 
   private constructor(
     private readonly source: ByteSource,
@@ -101,7 +168,7 @@ export class SegmentStream {
   ) {}
 
   static async open(path: string, pool: ChunkPool, opts: StreamOptions = {}): Promise<SegmentStream> {
-    const source = await fileSource(path);
+    const source = (opts.direct ? await directFileSource(path) : undefined) ?? (await fileSource(path));
     const s = new SegmentStream(source, pool, opts.depth ?? 2, opts.observe ?? (() => undefined), opts.onStarve);
     s.pump();
     return s;
