@@ -96,7 +96,15 @@ export async function importVolume(opts: ImportOptions): Promise<ImportReport> {
   try {
     // Under the lock no other writer exists: temp files left by a killed run are garbage.
     for (const n of await readdir(store.paths.tmp).catch(() => [] as string[])) if (n.startsWith('obj-')) await rm(join(store.paths.tmp, n), { force: true });
-    return await run(store, opts, started);
+    // The hashing thread boots (a V8 isolate, its modules: a few hundred ms) while the manifest goes
+    // into the catalog, instead of after.
+    const buffers = new SharedBufferPool(POOL_CHUNKS, CHUNK);
+    const hashes = new HashThread(buffers);
+    try {
+      return await run(store, opts, started, buffers, hashes);
+    } finally {
+      await hashes.close();
+    }
   } finally {
     await unlock();
     store.close();
@@ -156,7 +164,7 @@ interface Pending {
   written: string[];
 }
 
-async function run(store: Store, opts: ImportOptions, started: number): Promise<ImportReport> {
+async function run(store: Store, opts: ImportOptions, started: number, buffers: SharedBufferPool, hashes: HashThread): Promise<ImportReport> {
   const progress = (p: ImportProgress): void => opts.onProgress?.(p);
   const trust = await establishTrust(store, opts);
   const vol = await openVolume(opts.volume, { trustedKey: trust.key });
@@ -211,12 +219,10 @@ async function run(store: Store, opts: ImportOptions, started: number): Promise<
   // slower, docs/performance.md, run R).
   // The segment's bytes land in shared buffers; the hashing thread computes each object's SHA-256
   // there while this thread parses on and the writes go out behind.
-  const buffers = new SharedBufferPool(POOL_CHUNKS, CHUNK);
   const pool = new ChunkPool(buffers);
   // Small objects are written by a thread of their own, straight from those buffers.
   const small = new SmallWriter({ maxSize: SMALL_OBJECT, pool: buffers.memory.buffer as unknown as SharedArrayBuffer });
   const queue = await ObjectQueue.create(store.paths.tmp, store.paths.objects, { ...QUEUE, sink: small });
-  const hashes = new HashThread(buffers);
   await hashes.start();
   // Objects whose digest is still being computed: admitted or reported damaged once it is known.
   const checks = new Outstanding();

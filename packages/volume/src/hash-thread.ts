@@ -119,6 +119,7 @@ export class HashThread {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     await this.worker.terminate();
     if (this.waiting.size > 0) this.fail(new Error('the hashing thread was closed with digests outstanding'));
