@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { segmentTable } from '@bookcrate/format';
 import { openVolume, placedEntryBatches, resourceEntries, type OpenVolume } from './open.js';
-import { directReadWorks, type ReadMode } from './reader.js';
+import type { ReadMode } from './reader.js';
 import { CheckThread, RING_CACHED, RING_DIRECT } from './check-thread.js';
 import { fileChecksOf } from './check-walk.js';
 import { volumePaths } from './layout.js';
@@ -25,8 +25,8 @@ export interface VerifyOptions {
   strict?: boolean;
   trustedKey?: KeyObject;
   /**
-   * 'direct' reads past the page cache (O_DIRECT), 'cached' through it; default: direct where the
-   * volume's filesystem allows it, else cached (docs/format.md, section 9).
+   * 'direct' reads past the page cache (O_DIRECT; pack's read-back), 'cached' through it (default:
+   * the kernel's read-ahead keeps several requests in flight, docs/format.md, section 9).
    */
   readMode?: ReadMode;
   onProgress?: (p: VerifyProgress) => void;
@@ -67,12 +67,9 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
   const started = Date.now();
   // Full mode: the checking thread starts now, while the volume is opened (it is told what to check
   // once the signed manifest says so).
-  // A disk read once from start to end: past the page cache where its filesystem allows (probed on
-  // volume.json), so the kernel does not copy every byte out of cached pages and evict others for them.
-  const readMode: ReadMode | undefined = opts.mode === 'full' ? opts.readMode ?? ((await directReadWorks(volumePaths(dir).volume)) ? 'direct' : 'cached') : opts.readMode;
-  const checker = opts.mode === 'full' ? new CheckThread(readMode === 'direct' ? RING_DIRECT : RING_CACHED) : undefined;
+  const checker = opts.mode === 'full' ? new CheckThread(opts.readMode === 'direct' ? RING_DIRECT : RING_CACHED) : undefined;
   try {
-    return await verifyWith(dir, { ...opts, ...(readMode ? { readMode } : {}) }, started, checker);
+    return await verifyWith(dir, opts, started, checker);
   } finally {
     await checker?.close();
   }
