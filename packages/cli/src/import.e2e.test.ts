@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, createPrivateKey } from 'node:crypto';
 import { cp, mkdir, open, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { encodeMemberHeader, encodeVolumeDoc, signRoot, sha256Hex } from '@bookcrate/format';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
-import { jsonLines, run, snapshot, start, exists } from './testkit.js';
+import { BIN, jsonLines, run, snapshot, start, exists } from './testkit.js';
 import { flip } from './testkit.js';
 
 const MiB = 1024 * 1024;
@@ -229,6 +229,44 @@ describe('import killed with SIGKILL, then run again', () => {
       expect(lib.size).toBeGreaterThan(10);
     });
   }
+});
+
+describe('import killed while it shows the version', () => {
+  it('SIGKILL while the last objects are synced and the readers\' tree is built: the rerun finishes with the same content, catalog and tree', async () => {
+    const store = join(work, 'store-killed-publish');
+    for (const v of vols.slice(0, -1)) expect((await run(['import', v, '--store', store, '--trust', pub])).code).toBe(0);
+    // Killed the moment it says it builds the tree: inside the last commit's transaction, while
+    // `sync -f` runs (it builds the tree meanwhile, and shows it only after the commit).
+    const child = spawn(process.execPath, [BIN, 'import', vols[vols.length - 1]!, '--store', store, '--json'], { env: { ...process.env, LANG: 'C' }, stdio: ['ignore', 'pipe', 'ignore'] });
+    const closed = new Promise<string | null>((r) => child.on('close', (_code, signal) => r(signal)));
+    let seen = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      seen += b.toString('utf8');
+      if (seen.includes('"phase":"publish"')) child.kill('SIGKILL');
+    });
+    const signal = await closed;
+    expect(seen).toContain('"phase":"publish"');
+    expect(signal).toBe('SIGKILL');
+    // Nothing of the unfinished commit shows: the version is not current, no tree is shown for it.
+    const db = new Database(join(store, 'catalog.sqlite'), { readonly: true });
+    const current = db.prepare('SELECT count(*) AS n FROM versions WHERE is_current = 1').get() as { n: number };
+    db.close();
+    expect(current.n).toBe(0);
+    expect(await exists(join(store, 'library', 'src'))).toBe(false);
+    const r = await run(['import', vols[vols.length - 1]!, '--store', store]);
+    expect(r.code, r.stderr).toBe(0);
+    const ref = join(work, 'store-ref');
+    expect(catalog(store)).toEqual(catalog(ref));
+    const objects = await snapshot(join(store, 'objects'));
+    expect([...objects.keys()].sort()).toEqual([...(await snapshot(join(ref, 'objects'))).keys()].sort());
+    const lib = await snapshot(join(store, 'library', 'src'));
+    const refLib = await snapshot(join(ref, 'library', 'src'));
+    expect([...lib.keys()].sort()).toEqual([...refLib.keys()].sort());
+    for (const [k, v] of lib) expect(v.equals(refLib.get(k)!), k).toBe(true);
+    // no building folder left behind
+    const versions = join(store, 'library', '.versions', 'src');
+    expect((await readdir(versions)).filter((n) => n.endsWith('.building'))).toEqual([]);
+  });
 });
 
 describe('a full disk', () => {

@@ -9,7 +9,7 @@ import {
   ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, openVolume, placedEntries, readAhead, resourceEntries, volumePaths, type OpenVolume,
 } from '@bookcrate/volume';
 import {
-  ObjectQueue, ObjectWriter, Store, durableObjects, publishTree, savePart, storeIoError, syncObjects, type QueuedObject, type VersionRow,
+  ObjectQueue, ObjectWriter, Store, buildVersionTree, discardVersionTree, durableObjects, publishTree, savePart, showVersionTree, storeIoError, syncObjects, type BuiltTree, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
 import { SmallWriter } from './small-writer.js';
 
@@ -230,16 +230,38 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   // Objects admitted since the last commit: a second file with the same content is not written again.
   let admitted = new Set<string>();
   let pending: Pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
-  const commit = async (): Promise<void> => {
-    if (pending.segments.length === 0) return;
+  /**
+   * Commits the segments read since the last commit. The objects' sync runs in a child process while
+   * the catalog's rows are written, and `whileSyncing` runs, in a transaction that commits only once
+   * the sync has succeeded: the rows still become visible (and durable) only after the objects are.
+   */
+  const commit = async (whileSyncing?: () => Promise<void>): Promise<boolean> => {
+    if (pending.segments.length === 0) return false;
     hashes.send();
     await queue.drain();
     await checks.settled();
-    await syncObjects(store.dir, pending.written);
-    store.commitSegments(vid, pending.segments, importId, pending.present, pending.damaged, pending.dirs);
+    const synced = syncObjects(store.dir, pending.written);
+    synced.catch(() => undefined); // awaited in the transaction; a failure there must not go unhandled
+    const p = pending;
+    await store.inTransaction(async () => {
+      store.commitSegments(vid, p.segments, importId, p.present, p.damaged, p.dirs);
+      await whileSyncing?.();
+      await synced;
+    });
     pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
     admitted = new Set();
+    return true;
   };
+  /** Whether every volume of the set is in and no file waits, and whether this version is to be shown. */
+  const completion = (): { awaiting: number[]; complete: boolean; show: boolean } => {
+    const states = new Map(store.volumeStates(vid).map((v) => [v.volume, v.state]));
+    const awaiting = layout.volumes.map((v) => v.index).filter((i) => states.get(i) !== 'done');
+    const complete = awaiting.length === 0 && store.pendingCount(vid) === 0;
+    const newest = store.newestVersion(vol.root.bundle.id);
+    return { awaiting, complete, show: complete && (!newest || newest.id === vid) };
+  };
+  let volumeFinished = false;
+  let built: BuiltTree | undefined;
   const damage = (entry: FileEntry, d: DamagedFile): void => {
     report.damaged.push(d);
     pending.damaged.push({ path: entry.path, sha256: entry.sha256 ?? null, reason: d.reason, detail: d.detail });
@@ -435,7 +457,22 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     }
     await closeSegment();
     await partsKept; // before the last commit, whose sync makes them durable too
-    await commit();
+    // The last commit also finishes the volume and, when that completes the version, builds the
+    // readers' tree while the objects are synced (it is shown only after the commit).
+    try {
+      await commit(async () => {
+        store.finishVolume(vid, me);
+        volumeFinished = true;
+        if (!completion().show) return;
+        progress({ phase: 'publish', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: filesDone });
+        built = await buildVersionTree(store, vid).catch(() => undefined); // publishTree below tries again and names the problem
+      });
+    } catch (e) {
+      if (built) await discardVersionTree(built).catch(() => undefined);
+      built = undefined;
+      volumeFinished = false;
+      throw e;
+    }
   } finally {
     // On an error: the object being read is dropped, and writes still in flight finish (their temp
     // files removed) before the store is unlocked; nothing is committed.
@@ -448,21 +485,20 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     await seg?.reader?.close();
     await partsKept.catch(() => undefined);
   }
-  store.finishVolume(vid, me);
+  if (!volumeFinished) store.finishVolume(vid, me);
 
   // ---- complete? then publish the version to readers in one step ----
-  const states = new Map(store.volumeStates(vid).map((v) => [v.volume, v.state]));
-  report.awaitingVolumes = layout.volumes.map((v) => v.index).filter((i) => states.get(i) !== 'done');
-  report.versionComplete = report.awaitingVolumes.length === 0 && store.pendingCount(vid) === 0;
-  if (report.versionComplete) {
-    const newest = store.newestVersion(vol.root.bundle.id);
-    if (!newest || newest.id === vid) {
-      progress({ phase: 'publish', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: filesDone });
-      const tree = await publishTree(store, vid);
-      store.makeCurrent(vid);
-      report.current = true;
-      report.libraryDir = tree.dir;
-    }
+  const outcome = completion();
+  report.awaitingVolumes = outcome.awaiting;
+  report.versionComplete = outcome.complete;
+  if (outcome.show) {
+    if (!built) progress({ phase: 'publish', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: filesDone });
+    const tree = built ? await showVersionTree(store, built) : await publishTree(store, vid);
+    store.makeCurrent(vid);
+    report.current = true;
+    report.libraryDir = tree.dir;
+  } else if (built) {
+    await discardVersionTree(built);
   }
   report.seconds = (Date.now() - started) / 1000;
   store.finishImport(importId, 'done', report);

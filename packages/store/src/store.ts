@@ -220,6 +220,24 @@ export class Store {
     })();
   }
 
+  /**
+   * Runs `work` in one transaction that stays open across its awaits (better-sqlite3's own
+   * transactions are synchronous; those run inside it become savepoints): nothing it writes is
+   * visible to readers, or survives a crash, unless `work` succeeds. Only for the holder of the
+   * store's lock (import, mirror), so no other writer waits behind it.
+   */
+  async inTransaction<T>(work: () => Promise<T>): Promise<T> {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = await work();
+      this.db.exec('COMMIT');
+      return result;
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+
   fileCounts(versionId: number): { present: number; damaged: number; pending: number } {
     const out = { present: 0, damaged: 0, pending: 0 };
     for (const r of this.db.prepare('SELECT state, count(*) AS n FROM files WHERE version_id = ? GROUP BY state').all(versionId) as { state: keyof typeof out; n: number }[]) out[r.state] = r.n;

@@ -50,6 +50,19 @@ function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
+/** A version's browsable tree, built in its hidden folder and not yet shown (see publishTree). */
+export interface BuiltTree {
+  versionId: number;
+  bundleId: string;
+  /** its folder once shown, under library/.versions/<bundle>/ */
+  target: string;
+  /** where it was built */
+  building: string;
+  name: string;
+  links: number;
+  copies: number;
+}
+
 /**
  * Builds the browsable tree of a complete version — readable paths hard-linked to the objects —
  * in a hidden folder, then switches `library/<bundle>` to it in one step (a symlink replaced by
@@ -57,6 +70,15 @@ function safeName(s: string): string {
  * The previous version's tree is removed only after the switch.
  */
 export async function publishTree(store: Store, versionId: number): Promise<{ dir: string; links: number; copies: number }> {
+  return showVersionTree(store, await buildVersionTree(store, versionId));
+}
+
+/**
+ * The first half of publishTree: the tree of the version's present files, in `<target>.building`,
+ * which nothing shows. An import builds it while its last objects are being synced, inside the
+ * transaction that marks them present (this connection sees those rows before the commit).
+ */
+export async function buildVersionTree(store: Store, versionId: number): Promise<BuiltTree> {
   const v = store.versionById(versionId)!;
   const bundleDir = join(store.paths.versions, safeName(v.bundle_id));
   const name = `v${v.version}-${v.set_id}`;
@@ -86,16 +108,32 @@ export async function publishTree(store: Store, versionId: number): Promise<{ di
         await utimes(p, f.mtime, f.mtime);
       }
     }
+  } catch (e) {
+    throw storeIoError(e, building);
+  }
+  return { versionId, bundleId: v.bundle_id, target, building, name, links, copies };
+}
+
+/** Removes a built tree that will not be shown (its version's commit failed). */
+export async function discardVersionTree(built: BuiltTree): Promise<void> {
+  await removeTree(built.building);
+}
+
+/** The second half of publishTree: the built tree takes its place and `library/<bundle>` points at it. */
+export async function showVersionTree(store: Store, built: BuiltTree): Promise<{ dir: string; links: number; copies: number }> {
+  const { target, building, name, links, copies } = built;
+  const bundleDir = dirname(target);
+  try {
     await removeTree(target);
     await rename(building, target);
   } catch (e) {
     throw storeIoError(e, building);
   }
   // Switch: a new symlink under a temp name, renamed over the old one.
-  const visible = join(store.paths.library, safeName(v.bundle_id));
+  const visible = join(store.paths.library, safeName(built.bundleId));
   const tmpLink = `${visible}.switch-${process.pid}`;
   await rm(tmpLink, { force: true });
-  await symlink(join('.versions', safeName(v.bundle_id), name), tmpLink);
+  await symlink(join('.versions', safeName(built.bundleId), name), tmpLink);
   await rename(tmpLink, visible);
   // Older trees of this bundle go once nobody is pointed at them any more.
   for (const d of await readdir(bundleDir)) {
