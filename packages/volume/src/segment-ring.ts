@@ -63,17 +63,15 @@ export class SegmentRing {
    * one aligned read per buffer (no page cache, no kernel read-ahead to rely on). A failure is
    * recorded for the consumer, who names it.
    */
-  readSegments(segments: { index: number; path: string }[], direct: boolean, filled = 0): void {
+  readSegments(segments: { index: number; path: string }[], direct: boolean): void {
     const { slots, slotBytes } = this.layout;
     const mem = new Uint8Array(this.memory.buffer);
-    let written = filled;
+    let written = 0;
     for (const seg of segments) {
       let fd: number;
       try {
         fd = openSync(seg.path, direct ? constants.O_RDONLY | constants.O_DIRECT : constants.O_RDONLY);
       } catch (e) {
-        // A segment on a filesystem that refuses O_DIRECT (the probe looked at another file): read through the cache.
-        if (direct && (e as NodeJS.ErrnoException).code === 'EINVAL') return this.readSegments(segments.slice(segments.indexOf(seg)), false, written);
         this.fail(`cannot read ${seg.path}: ${(e as Error).message}`);
         return;
       }
