@@ -73,11 +73,13 @@ const DIRECT_ALIGN = 4096;
 
 /**
  * Reads past the page cache (O_DIRECT) where the request allows: the device writes straight into
- * the (page-aligned) buffer, so the kernel does not copy every byte out of cached pages (about 1 s
- * of CPU per GiB on the hosts measured, docs/performance.md), and the pages of a disk read once are
- * not kept. A request at an unaligned position or into an unaligned buffer goes through a second,
- * ordinary descriptor. Linux writes back a range's dirty pages before such a read, so it sees what
- * was written. undefined where the filesystem or platform refuses the flag (tmpfs on older kernels, some FUSE filesystems, Windows, macOS).
+ * the (page-aligned) buffer, so the kernel does not copy every byte out of cached pages (0.4–0.9 s
+ * of CPU per GiB on the benchmark host, docs/performance.md, run R), and the pages of a disk read
+ * once are not kept. A request at an unaligned position or into an unaligned buffer goes through a
+ * second, ordinary descriptor. Linux writes back a range's dirty pages before such a read, so it
+ * sees what was written. Each request depends on the device's latency (nothing reads ahead): keep
+ * several in flight (`depth`). undefined where the filesystem or platform refuses the flag (tmpfs on
+ * older kernels, some FUSE filesystems, Windows, macOS).
  */
 async function directFileSource(path: string): Promise<ByteSource | undefined> {
   if (typeof constants.O_DIRECT !== 'number') return undefined;
