@@ -260,7 +260,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     const newest = store.newestVersion(vol.root.bundle.id);
     return { awaiting, complete, show: complete && (!newest || newest.id === vid) };
   };
-  let volumeFinished = false;
+  // The last commit marks the volume done (in its transaction) when there was a segment to commit.
+  let lastCommitted = false;
   let built: BuiltTree | undefined;
   const damage = (entry: FileEntry, d: DamagedFile): void => {
     report.damaged.push(d);
@@ -460,17 +461,15 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     // The last commit also finishes the volume and, when that completes the version, builds the
     // readers' tree while the objects are synced (it is shown only after the commit).
     try {
-      await commit(async () => {
+      lastCommitted = await commit(async () => {
         store.finishVolume(vid, me);
-        volumeFinished = true;
         if (!completion().show) return;
         progress({ phase: 'publish', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: filesDone });
         built = await buildVersionTree(store, vid).catch(() => undefined); // publishTree below tries again and names the problem
       });
     } catch (e) {
+      // The transaction was rolled back: the tree built in it is not to be shown.
       if (built) await discardVersionTree(built).catch(() => undefined);
-      built = undefined;
-      volumeFinished = false;
       throw e;
     }
   } finally {
@@ -485,7 +484,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     await seg?.reader?.close();
     await partsKept.catch(() => undefined);
   }
-  if (!volumeFinished) store.finishVolume(vid, me);
+  if (!lastCommitted) store.finishVolume(vid, me);
 
   // ---- complete? then publish the version to readers in one step ----
   const outcome = completion();
@@ -497,8 +496,6 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     store.makeCurrent(vid);
     report.current = true;
     report.libraryDir = tree.dir;
-  } else if (built) {
-    await discardVersionTree(built);
   }
   report.seconds = (Date.now() - started) / 1000;
   store.finishImport(importId, 'done', report);

@@ -52,7 +52,6 @@ function safeName(s: string): string {
 
 /** A version's browsable tree, built in its hidden folder and not yet shown (see publishTree). */
 export interface BuiltTree {
-  versionId: number;
   bundleId: string;
   /** its folder once shown, under library/.versions/<bundle>/ */
   target: string;
@@ -111,7 +110,7 @@ export async function buildVersionTree(store: Store, versionId: number): Promise
   } catch (e) {
     throw storeIoError(e, building);
   }
-  return { versionId, bundleId: v.bundle_id, target, building, name, links, copies };
+  return { bundleId: v.bundle_id, target, building, name, links, copies };
 }
 
 /** Removes a built tree that will not be shown (its version's commit failed). */
