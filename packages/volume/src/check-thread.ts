@@ -49,8 +49,8 @@ const BATCHES_AHEAD = 128;
  * the problems it finds. The reader only reads, so the disk streams whatever the checks are doing.
  * The manifest used to be walked on the calling thread and handed over in batches: copying every
  * entry between threads cost more than walking it, and three busy threads on two CPUs ran slower
- * than two (docs/performance.md, "What changed after run P"). `add`/`finish` still hand over entries made by hand, for
- * the checker's tests.
+ * than two (docs/performance.md, "What changed after run P"). `add`/`finish` still hand over
+ * entries made by hand, for the checker's tests.
  */
 export class CheckThread {
   private readonly worker: Worker;
