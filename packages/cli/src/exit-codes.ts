@@ -9,6 +9,7 @@ export const EXIT = {
   ENVIRONMENT: 4, // unreadable or unwritable disk, permission, full target
   REFUSED: 5, // the source cannot be packed as it is: unportable names, files changing while read
   BUSY: 6, // another bookcrate is writing to the same store
+  PIPE_CLOSED: 141, // stdout's reader went away (`bookcrate … | head`); 128 + SIGPIPE, as a shell shows a program SIGPIPE ended
   INTERNAL: 70,
 } as const;
 
@@ -48,4 +49,6 @@ Exit codes:
   4   environment error: a disk that cannot be read or written, or a full target
   5   refused: names that cannot be packed portably, or a source file that changed while read
   6   busy: another bookcrate is writing to the same store (retry, or use --wait)
+  141 the program reading the output stopped (e.g. '| head'); the work stopped there too, and
+      the same command continues it
   70  internal error (a bug: please report it with the output)`;

@@ -7,11 +7,26 @@ import { keepHeapSmall } from './heap.js';
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 /**
+ * `bookcrate verify … --json | head -1`: once the reader of stdout is gone, the next write fails
+ * with EPIPE (node ignores SIGPIPE), which would end the process with a stack trace. Stop quietly
+ * instead, as a program that SIGPIPE ends does: every command is safe to stop at any point (a pack
+ * or import resumes), and nobody reads its results any more.
+ */
+function stopWhenOutputCloses(): void {
+  if (process.stdout.listenerCount('error') > 0) return; // main ran before in this process (tests)
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(EXIT.PIPE_CLOSED);
+    throw e;
+  });
+}
+
+/**
  * The `bookcrate` command: parses flags, calls a library function, maps its outcome to an exit
  * code. No bookcrate logic lives here.
  */
 export async function main(argv: string[]): Promise<number> {
   keepHeapSmall();
+  stopWhenOutputCloses();
   let code: number = EXIT.OK;
   let json = argv.includes('--json');
   const run = (fn: () => Promise<number>) => async () => {

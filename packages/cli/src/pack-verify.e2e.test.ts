@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmod, cp, readFile, readdir, rm, stat, symlink, truncate, writeFile, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
-import { run, jsonLines, snapshot, exists } from './testkit.js';
+import { BIN, run, jsonLines, snapshot, exists } from './testkit.js';
 import { flip } from './testkit.js';
 
 const MiB = 1024 * 1024;
@@ -77,6 +77,14 @@ describe('pack and verify a two-volume set', () => {
     const files = results.reduce((a, e) => a + ((e.checked as { files: number }).files), 0);
     expect(files).toBeGreaterThan(0);
     for (const e of results) expect(e.ok).toBe(true);
+  });
+
+  it('stops quietly with exit code 141 when the program reading its output has gone', () => {
+    // `true` exits at once, long before node has started and written its first line: every write
+    // then meets a closed pipe, as after `| head -1`.
+    const r = spawnSync('bash', ['-c', '"$0" "$1" verify "$2" --json | true; echo "exit=${PIPESTATUS[0]}" >&2', process.execPath, BIN, out], { encoding: 'utf8' });
+    expect(r.stderr).toMatch(/exit=141/);
+    expect(r.stderr).not.toMatch(/EPIPE|Error|\n\s+at /);
   });
 
   it('extracts with GNU tar to the same bytes as the source (split file rebuilt from its parts by offset)', async () => {
