@@ -49,6 +49,6 @@ Exit codes:
   4   environment error: a disk that cannot be read or written, or a full target
   5   refused: names that cannot be packed portably, or a source file that changed while read
   6   busy: another bookcrate is writing to the same store (retry, or use --wait)
-  141 the program reading the output stopped (e.g. '| head'); the work stopped there too, and
-      the same command continues it
+  141 the program reading the output stopped (e.g. '| head'), so the command stopped too (an
+      interrupted pack or import continues when run again)
   70  internal error (a bug: please report it with the output)`;
