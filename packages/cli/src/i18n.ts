@@ -1,8 +1,19 @@
+import type { ErrorCode, MessageId } from '@bookcrate/format';
+
 /**
- * Messages for the people who run `verify` on a county library PC: Simplified Chinese when the
- * locale is Chinese (LANG=zh_CN.UTF-8), English otherwise; `--lang` overrides.
+ * Messages for the people who run `verify`, `import` and `status` on a county library PC:
+ * Simplified Chinese when the locale is Chinese (LANG=zh_CN.UTF-8), English otherwise; `--lang`
+ * overrides. Errors too: the libraries name the ones a librarian can meet (`say`), and zhErrors
+ * words every one of them.
  */
 export type Lang = 'en' | 'zh';
+
+/** The language asked for on a command line (`--lang zh`, `--lang=zh`), else the locale's. */
+export function langOfArgv(argv: string[]): Lang {
+  const i = argv.indexOf('--lang');
+  const eq = argv.find((a) => a.startsWith('--lang='));
+  return detectLang(i >= 0 ? argv[i + 1] : eq?.slice('--lang='.length));
+}
 
 export function detectLang(flag?: string): Lang {
   const v = (flag ?? process.env.LC_ALL ?? process.env.LC_MESSAGES ?? process.env.LANG ?? '').toLowerCase();
@@ -41,6 +52,15 @@ const en = {
   statusImports: 'Recent imports:',
   statusRounds: 'Recent mirror rounds:',
   statusRunning: 'running',
+  statusImport: (id: number, started: string, state: string, volume: number, source: string) => `  #${id} ${started} ${state} volume ${volume} ${source}`,
+  statusRound: (id: number, started: string, outcome: string | null, version: number | null, size: string, upstream: string) =>
+    `  #${id} ${started} ${outcome ?? 'running'} ${version !== null ? `v${version} ` : ''}${size} ${upstream}`,
+  expectedActual: (expected: string, actual: string) => `expected ${expected}  actual ${actual}`,
+  progressPhase: (phase: string) => phase,
+  progressFiles: (done: number, total: number) => (total ? `${done}/${total} files` : `${done} files`),
+  progressEta: 'ETA',
+  errorPrefix: 'bookcrate: ',
+  whatToDo: '  what to do: ',
 };
 
 const zh: typeof en = {
@@ -86,7 +106,85 @@ const zh: typeof en = {
   statusImports: '最近的导入：',
   statusRounds: '最近的同步：',
   statusRunning: '进行中',
+  statusImport: (id, started, state, volume, source) =>
+    `  #${id} ${started} ${({ done: '已完成', running: '进行中或已中断', failed: '失败' } as Record<string, string>)[state] ?? state} 第 ${volume} 盘 ${source}`,
+  statusRound: (id, started, outcome, version, size, upstream) =>
+    `  #${id} ${started} ${outcome === null ? '进行中' : (({ 'up-to-date': '已是最新', updated: '已更新', repaired: '已修复', refused: '被拒绝', failed: '失败', busy: '资源库忙', aborted: '已中止' } as Record<string, string>)[outcome] ?? outcome)} ${version !== null ? `版本 ${version} ` : ''}${size} ${upstream}`,
+  expectedActual: (expected, actual) => `应为 ${expected}  实为 ${actual}`,
+  progressPhase: (phase) =>
+    ({
+      manifest: '读取清单', segments: '逐字节校验', import: '导入', publish: '发布',
+      scan: '扫描', plan: '规划', write: '写入', finalize: '收尾', verify: '回读校验',
+    })[phase] ?? phase,
+  progressFiles: (done, total) => (total ? `${done}/${total} 个文件` : `${done} 个文件`),
+  progressEta: '剩余',
+  errorPrefix: 'bookcrate：',
+  whatToDo: '  处理办法：',
 };
+
+type Args = Record<string, string | number>;
+
+/** Every error a librarian can meet, in Chinese: [what went wrong, what to do]. */
+const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
+  'no-volume': (a) => [`在 ${a.dir} 没有找到 bookcrate 资源盘`, '请指向硬盘本身，或指向包含 bookcrate/volume.json 的文件夹'],
+  'folder-unreadable': (a) => [`无法读取 ${a.dir}：${a.reason}`, '请检查路径是否正确、硬盘是否已连接'],
+  'volume-file-missing': (a) => [`盘上缺少文件：${a.path}`, '这是 bookcrate 资源盘吗？请指向包含 bookcrate/volume.json 的文件夹'],
+  'volume-file-unreadable': (a) => [`无法读取盘上的文件 ${a.path}：${a.reason}`, '请检查硬盘是否已连接、能否正常读取'],
+  'newer-format': (a) => [`这张盘的格式是 ${a.format}，本版 bookcrate 只能读取 ${a.reads}`, '请安装更新版本的 bookcrate'],
+  'volume-doc-mismatch': (a) => [`${a.path} 与签名清单不符`, '这张盘的说明文件已损坏，或属于另一套盘；请向国家中心索取新的副本'],
+  'part-damaged': (a) => [`清单的一部分已损坏（${a.list} 列表的分块 ${a.part}，校验值不符）`, '这张盘已损坏；请向国家中心索取新的副本'],
+  'signature-damaged': () => ['签名文件 root.sig 已损坏', '请向国家中心索取这张盘的新副本'],
+  'signed-by-other-key': (a) => [`这张盘由密钥 ${a.key} 签名，不是已信任的密钥 ${a.trusted}`, '请确认拿到的 center.pub 是否正确；由未知密钥签名的盘不可使用'],
+  'root-changed': () => ['清单根文件 root.json 与签名时的摘要不符：清单在签名之后被改动过', '这张盘已损坏或被篡改，请勿使用，并向国家中心索取新的副本'],
+  'signature-invalid': () => ['root.json 的签名无效', '这张盘已损坏或被篡改，请勿使用，并向国家中心索取新的副本'],
+  'key-file-unreadable': (a) => [`无法读取公钥文件 ${a.path}：${a.reason}`, '请检查路径'],
+  'not-a-public-key': (a) => [`${a.where} 不是 Ed25519 公钥`, '请指定国家中心的公钥文件（center.pub）'],
+  'store-trusts-other-key': (a) => [`本资源库已信任中心密钥 ${a.pinned}；--trust 指定的却是 ${a.given}`, '一个资源库只信任一个中心密钥；如果国家中心确实更换了密钥，请向中心询问处理办法'],
+  'no-key-on-volume': (a) => [`本资源库尚未信任任何中心密钥，盘上也没有公钥（${a.path}）`, '请用 --trust center.pub 指定国家中心的公钥'],
+  'key-not-confirmed': (a) => [`这是本资源库的首次导入，盘上的中心密钥 ${a.fingerprint} 尚未经过确认`, '请与国家中心公布的指纹核对；若一致，请加上 --yes 重新运行（或用 --trust center.pub 指定公钥）'],
+  'older-version': (a) => [`这张盘是「${a.title}」的版本 ${a.version}，而资源库中已有更新的版本 ${a.newest}`, '旧盘不能替换较新的内容；请使用最新的盘，或由镜像同步保持资源库最新'],
+  'version-conflict': (a) => [`资源库中「${a.title}」版本 ${a.version} 的签名内容与这张盘不同`, '两张盘声称是同一版本；请向国家中心确认哪一张是正确的'],
+  'unknown-collection': (a) => [`--only ${a.names}：本资源包中没有这个专题`, `可选的专题：${a.collections}`],
+  'store-busy': (a) => [`另一个 bookcrate 进程（${a.what}，进程号 ${a.pid}，主机 ${a.host}，开始于 ${a.since}）正在写入这个资源库`, '请等它结束后再运行同一命令，或加上 --wait 排队等候'],
+  'store-unusable': (a) => [`无法使用资源库中的 ${a.path}：${a.reason}`, '请检查 --store 路径及其权限'],
+  'not-a-store': (a) => [`${a.dir} 不是 bookcrate 资源库（没有 catalog.sqlite）`, '请先导入一张盘：bookcrate import <盘> --store <目录>'],
+  'store-newer-schema': (a) => [`这个资源库由更新版本的 bookcrate 写入（结构版本 ${a.schema}，本版只认识到 ${a.known}）`, '请在这台电脑上安装更新版本的 bookcrate'],
+  'store-full': (a) => [`资源库所在的磁盘已满（正在写入 ${a.path}）`, '请在图书馆服务器的磁盘上腾出空间，然后重新运行同一命令：已导入的内容都会保留'],
+  'store-write-failed': (a) => [`无法写入 ${a.path}：${a.reason}`, '请检查资源库所在的磁盘及其权限'],
+};
+
+/**
+ * Errors no table names (rare: a malformed manifest, an unexpected system error): the kind in
+ * Chinese, the details as the library wrote them.
+ */
+const zhByCode: Partial<Record<ErrorCode, [string, string]>> = {
+  FORMAT: ['这张盘的数据格式有误', '这张盘可能已损坏；请向国家中心索取新的副本'],
+  DAMAGED: ['内容与签名不符', '这张盘可能已损坏；请向国家中心索取新的副本'],
+  SIGNATURE: ['签名或密钥有问题', '请勿使用这张盘，并向国家中心索取新的副本'],
+  UNTRUSTED: ['尚未信任国家中心的密钥', '请用 --trust center.pub 指定国家中心的公钥'],
+  STALE: ['版本不符', '请使用最新的盘'],
+  BUSY: ['另一个 bookcrate 进程正在写入这个资源库', '请等它结束后再运行同一命令，或加上 --wait'],
+  IO: ['读写出错', '请检查硬盘是否已连接，以及路径和权限是否正确'],
+  NO_SPACE: ['磁盘已满', '请腾出空间后重新运行同一命令'],
+  USAGE: ['命令用法有误', '请运行 bookcrate <命令> --help 查看用法'],
+};
+
+/**
+ * An error as its reader should see it: [message, hints…] in the language asked for. English is
+ * the library's own words; Chinese comes from the tables above, the library's hint kept after ours
+ * when only the kind of error could be said.
+ */
+export function errorText(lang: Lang, e: { code: ErrorCode; message: string; hint?: string | undefined; say?: { id: MessageId; args?: Args } | undefined }): { message: string; hints: string[] } {
+  if (lang === 'zh') {
+    if (e.say) {
+      const [message, hint] = zhErrors[e.say.id](e.say.args ?? {});
+      return { message, hints: [hint] };
+    }
+    const kind = zhByCode[e.code];
+    if (kind) return { message: `${kind[0]}：${e.message}`, hints: [kind[1], ...(e.hint ? [`（${e.hint}）`] : [])] };
+  }
+  return { message: e.message, hints: e.hint ? [e.hint] : [] };
+}
 
 export function messages(lang: Lang): typeof en {
   return lang === 'zh' ? zh : en;

@@ -111,6 +111,13 @@ describe('import', () => {
     const fresh = await run(['import', vols[0]!, '--store', join(work, 'store-unconfirmed')]);
     expect(fresh.code).toBe(3);
     expect(fresh.stderr).toMatch(/--yes/);
+    // the librarian reads the same refusals in Chinese, fingerprints and flags intact
+    const zh = await run(['import', foreign, '--store', reference], { LANG: 'zh_CN.UTF-8' });
+    expect(zh.code).toBe(3);
+    expect(zh.stderr).toMatch(/^bookcrate：这张盘由密钥 [0-9a-f ]+ 签名，不是已信任的密钥 [0-9a-f ]+\n  处理办法：/);
+    const zhFresh = await run(['import', vols[0]!, '--store', join(work, 'store-unconfirmed')], { LANG: 'zh_CN.UTF-8' });
+    expect(zhFresh.stderr).toMatch(/首次导入.*尚未经过确认[\s\S]*处理办法：.*--yes/);
+    expect(zhFresh.stderr).not.toMatch(/[A-Za-z]{4,} (the|is|has|not) /); // no English sentence left in it
     expect((await run(['import', vols[0]!, '--store', join(work, 'store-yes'), '--yes'])).code).toBe(0);
   });
 
@@ -127,6 +134,8 @@ describe('import', () => {
     const old = await run(['import', join(work, 'ver1'), '--store', store]);
     expect(old.code).toBe(3);
     expect(old.stderr).toMatch(/newer version 2/);
+    const zh = await run(['import', join(work, 'ver1'), '--store', store, '--lang', 'zh']);
+    expect(zh.stderr).toMatch(/这张盘是「县级资源包」的版本 1，而资源库中已有更新的版本 2/);
   });
 
   it('a second import into the same store at once is refused clearly, or waits with --wait', async () => {

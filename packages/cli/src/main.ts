@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BookcrateError } from '@bookcrate/format';
 import { EXIT, EXIT_HELP } from './exit-codes.js';
+import { langOfArgv } from './i18n.js';
 import { reportError } from './output.js';
 import { keepHeapSmall } from './heap.js';
 
@@ -219,6 +220,6 @@ ${EXIT_HELP}`)
       return EXIT.USAGE;
     }
     json ||= false;
-    return reportError(e instanceof Error || e instanceof BookcrateError ? e : new Error(String(e)), json);
+    return reportError(e instanceof Error || e instanceof BookcrateError ? e : new Error(String(e)), json, langOfArgv(argv));
   }
 }

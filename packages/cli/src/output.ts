@@ -1,5 +1,6 @@
 import { BookcrateError, isBookcrateError } from '@bookcrate/format';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { errorText, messages, type Lang } from './i18n.js';
 
 /** Thrown by a command to end with a given exit code after it has printed its own result. */
 export class ExitWith extends Error {
@@ -12,16 +13,19 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + '\n');
 }
 
-/** The one place that turns an error into text and an exit code. */
-export function reportError(e: unknown, json: boolean): number {
+/** The one place that turns an error into text and an exit code, in the reader's language. */
+export function reportError(e: unknown, json: boolean, lang: Lang = 'en'): number {
   if (e instanceof ExitWith) return e.code;
   if (isBookcrateError(e)) {
     const code = exitCodeFor(e.code);
     if (json) {
-      printJson({ event: 'error', code: e.code, exitCode: code, message: e.message, hint: e.hint, details: e.details });
+      // English words (scripts parse them), and the message's name and values for a program that words it itself
+      printJson({ event: 'error', code: e.code, exitCode: code, message: e.message, hint: e.hint, ...(e.say ? { messageId: e.say.id, args: e.say.args ?? {} } : {}), details: e.details });
     } else {
-      process.stderr.write(`bookcrate: ${e.message}\n`);
-      if (e.hint) process.stderr.write(`  what to do: ${e.hint}\n`);
+      const m = messages(lang);
+      const t = errorText(lang, e);
+      process.stderr.write(`${m.errorPrefix}${t.message}\n`);
+      t.hints.forEach((h, i) => process.stderr.write(`${i === 0 ? m.whatToDo : '    '}${h}\n`));
       printDetails(e);
     }
     return code;

@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import { formatSize } from '@bookcrate/format';
+import { messages, type Lang } from './i18n.js';
 
 export interface ProgressEvent {
   phase: string;
@@ -26,7 +27,11 @@ export class ProgressView {
   private phaseStart = Date.now();
   private phaseBytes = 0;
 
-  constructor(private readonly mode: OutputMode) {}
+  private readonly m: ReturnType<typeof messages>;
+
+  constructor(private readonly mode: OutputMode, lang: Lang = 'en') {
+    this.m = messages(lang);
+  }
 
   static modeFor(json: boolean): OutputMode {
     return json ? 'json' : process.stderr.isTTY ? 'tty' : 'plain';
@@ -50,17 +55,18 @@ export class ProgressView {
     }
     const rate = (e.bytesDone - this.phaseBytes) / Math.max(0.001, (now - this.phaseStart) / 1000);
     const eta = rate > 0 && e.bytesTotal > 0 ? (e.bytesTotal - e.bytesDone) / rate : NaN;
+    const phase = this.m.progressPhase(e.phase);
     const payload = {
-      phase: e.phase.padEnd(8),
+      phase: phase.padEnd(8),
       bytes: `${formatSize(e.bytesDone)}/${formatSize(e.bytesTotal)}`,
-      files: e.filesTotal ? `${e.filesDone}/${e.filesTotal} files` : `${e.filesDone} files`,
+      files: this.m.progressFiles(e.filesDone, e.filesTotal),
       rate: `${formatSize(rate)}/s`,
       etaText: Number.isFinite(eta) ? formatDuration(eta) : '--',
     };
     if (this.mode === 'tty') {
       if (!this.bar) {
         this.bar = new cliProgress.SingleBar(
-          { format: '{phase} [{bar}] {percentage}% | {bytes} | {files} | {rate} | ETA {etaText}', stream: process.stderr, hideCursor: true, barsize: 30, fps: 5 },
+          { format: `{phase} [{bar}] {percentage}% | {bytes} | {files} | {rate} | ${this.m.progressEta} {etaText}`, stream: process.stderr, hideCursor: true, barsize: 30, fps: 5 },
           cliProgress.Presets.shades_classic,
         );
         this.bar.start(Math.max(1, e.bytesTotal || e.filesTotal), 0, payload);
@@ -72,7 +78,7 @@ export class ProgressView {
     if (newPhase || now - this.lastPlain >= 5000) {
       this.lastPlain = now;
       const pct = e.bytesTotal > 0 ? ` ${((100 * e.bytesDone) / e.bytesTotal).toFixed(1)}%` : '';
-      process.stderr.write(`[${formatDuration((now - this.started) / 1000)}] ${e.phase}${pct} ${payload.bytes} ${payload.files} ${payload.rate} ETA ${payload.etaText}\n`);
+      process.stderr.write(`[${formatDuration((now - this.started) / 1000)}] ${phase}${pct} ${payload.bytes} ${payload.files} ${payload.rate} ${this.m.progressEta} ${payload.etaText}\n`);
     }
   }
 

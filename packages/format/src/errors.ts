@@ -20,16 +20,57 @@ export type ErrorCode =
   | 'IO' // the environment failed us: unreadable disk, permission, missing path
   | 'INTERNAL';
 
+/**
+ * The errors a county librarian can meet in `verify`, `import` and `status`, by name: the CLI says
+ * them in the librarian's language (its zh table must name every one; the compiler checks). The
+ * English `message` and `hint` stay the library's own words, and what --json and scripts see.
+ */
+export type MessageId =
+  | 'no-volume' // args: dir
+  | 'folder-unreadable' // dir, reason
+  | 'volume-file-missing' // what, path
+  | 'volume-file-unreadable' // what, path, reason
+  | 'newer-format' // format, reads
+  | 'volume-doc-mismatch' // path
+  | 'part-damaged' // list, part
+  | 'signature-damaged'
+  | 'signed-by-other-key' // key, trusted
+  | 'root-changed'
+  | 'signature-invalid'
+  | 'key-file-unreadable' // path, reason
+  | 'not-a-public-key' // where
+  | 'store-trusts-other-key' // pinned, given
+  | 'no-key-on-volume' // path
+  | 'key-not-confirmed' // fingerprint
+  | 'older-version' // title, version, newest
+  | 'version-conflict' // title, version
+  | 'unknown-collection' // names, collections
+  | 'store-busy' // what, pid, host, since
+  | 'store-unusable' // path, reason: cannot create or open a folder, the lock or the catalog
+  | 'not-a-store' // dir
+  | 'store-newer-schema' // schema, known
+  | 'store-full' // path
+  | 'store-write-failed'; // path, reason
+
+/** A MessageId with the values its words mention. */
+export interface Say {
+  id: MessageId;
+  args?: Record<string, string | number>;
+}
+
 export class BookcrateError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly details: unknown;
-  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown; details?: unknown } = {}) {
+  /** set where the librarian may meet this error: the CLI words it in their language */
+  readonly say: Say | undefined;
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown; details?: unknown; say?: Say } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'BookcrateError';
     this.code = code;
     this.hint = opts.hint;
     this.details = opts.details;
+    this.say = opts.say;
   }
 }
 
@@ -42,9 +83,10 @@ export function isBookcrateError(e: unknown, code?: ErrorCode): e is BookcrateEr
  * NO_SPACE, anything else IO. Each writer (pack's targets, the store, a repository, a mirror's
  * downloads) supplies its own words, because the way out differs.
  */
-export function writeError(e: unknown, path: string, words: { full: string; fullHint: string; ioHint: string }): Error {
+export function writeError(e: unknown, path: string, words: { full: string; fullHint: string; ioHint: string; say?: { full: MessageId; io: MessageId } }): Error {
   if (e instanceof BookcrateError) return e;
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new BookcrateError('NO_SPACE', words.full, { hint: words.fullHint, cause: e });
-  return new BookcrateError('IO', `cannot write ${path}: ${(e as Error).message}`, { hint: words.ioHint, cause: e });
+  const reason = (e as Error).message;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new BookcrateError('NO_SPACE', words.full, { hint: words.fullHint, cause: e, ...(words.say ? { say: { id: words.say.full, args: { path } } } : {}) });
+  return new BookcrateError('IO', `cannot write ${path}: ${reason}`, { hint: words.ioHint, cause: e, ...(words.say ? { say: { id: words.say.io, args: { path, reason } } } : {}) });
 }

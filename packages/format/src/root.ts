@@ -176,6 +176,7 @@ export function loadPublicKey(pem: string, where: string): KeyObject {
   } catch (e) {
     throw new BookcrateError('SIGNATURE', `${where} is not an Ed25519 public key (${(e as Error).message})`, {
       hint: 'pass the center\'s public key file (center.pub) with --pubkey',
+      say: { id: 'not-a-public-key', args: { where } },
     });
   }
 }
@@ -224,27 +225,30 @@ export function verifyRootSignature(rootBytes: Buffer, sigBytes: Buffer, trusted
   try {
     doc = JSON.parse(sigBytes.toString('utf8')) as SignatureDoc;
   } catch {
-    throw new BookcrateError('SIGNATURE', 'root.sig is not valid JSON: the signature is damaged', { hint: 'ask the national center for a new copy of this volume' });
+    throw new BookcrateError('SIGNATURE', 'root.sig is not valid JSON: the signature is damaged', { hint: 'ask the national center for a new copy of this volume', say: { id: 'signature-damaged' } });
   }
   const digest = createHash('sha256').update(rootBytes).digest('hex');
   const fp = keyFingerprint(trusted);
   if (doc?.alg !== 'ed25519' || typeof doc.signature !== 'string' || typeof doc.key !== 'string') {
-    throw new BookcrateError('SIGNATURE', 'root.sig is malformed: the signature is damaged', { hint: 'ask the national center for a new copy of this volume' });
+    throw new BookcrateError('SIGNATURE', 'root.sig is malformed: the signature is damaged', { hint: 'ask the national center for a new copy of this volume', say: { id: 'signature-damaged' } });
   }
   if (doc.key !== fp) {
     throw new BookcrateError('SIGNATURE', `the volume is signed by key ${formatFingerprint(doc.key)}, which is not the trusted key ${formatFingerprint(fp)}`, {
       hint: 'check that you were given the right center.pub; a volume signed by an unknown key must not be used',
+      say: { id: 'signed-by-other-key', args: { key: formatFingerprint(doc.key), trusted: formatFingerprint(fp) } },
     });
   }
   if (doc.digest !== digest) {
     throw new BookcrateError('SIGNATURE', 'root.json does not match the digest that was signed: the manifest was changed after signing', {
       hint: 'this volume is damaged or was tampered with; do not use it, ask for a new copy',
+      say: { id: 'root-changed' },
     });
   }
   const ok = verify(null, signedMessage(digest), trusted, Buffer.from(doc.signature, 'base64'));
   if (!ok) {
     throw new BookcrateError('SIGNATURE', 'the signature over root.json is invalid', {
       hint: 'this volume is damaged or was tampered with; do not use it, ask for a new copy',
+      say: { id: 'signature-invalid' },
     });
   }
   return doc;

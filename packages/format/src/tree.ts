@@ -168,6 +168,7 @@ async function partLines(ref: PartRef, load: PartLoader, name: string, hint?: st
     throw new BookcrateError('DAMAGED', `manifest part ${ref.sha256} of the ${name} list is damaged (its hash does not match)`, {
       ...(hint ? { hint } : {}),
       details: { part: ref.sha256 },
+      say: { id: 'part-damaged', args: { list: name, part: ref.sha256 } },
     });
   }
   const text = bytes.toString('utf8');

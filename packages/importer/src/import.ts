@@ -118,6 +118,7 @@ async function establishTrust(store: Store, opts: ImportOptions): Promise<{ key:
     if (opts.trust && keyFingerprint(opts.trust) !== pinned[0]!.fingerprint) {
       throw new BookcrateError('SIGNATURE', `this store already trusts the center key ${formatFingerprint(pinned[0]!.fingerprint)}; --trust names ${formatFingerprint(keyFingerprint(opts.trust))}`, {
         hint: 'a store trusts one center key; if the center really changed its key, ask it for instructions',
+        say: { id: 'store-trusts-other-key', args: { pinned: formatFingerprint(pinned[0]!.fingerprint), given: formatFingerprint(keyFingerprint(opts.trust)) } },
       });
     }
     return { key };
@@ -128,7 +129,9 @@ async function establishTrust(store: Store, opts: ImportOptions): Promise<{ key:
   try {
     pem = await readFile(pubPath, 'utf8');
   } catch {
-    throw new BookcrateError('UNTRUSTED', `no center key is trusted yet, and the volume has none at ${pubPath}`, { hint: 'pass the center\'s public key: --trust center.pub' });
+    throw new BookcrateError('UNTRUSTED', `no center key is trusted yet, and the volume has none at ${pubPath}`, {
+      hint: 'pass the center\'s public key: --trust center.pub', say: { id: 'no-key-on-volume', args: { path: pubPath } },
+    });
   }
   const key = loadPublicKey(pem, pubPath);
   const fp = formatFingerprint(keyFingerprint(key));
@@ -136,6 +139,7 @@ async function establishTrust(store: Store, opts: ImportOptions): Promise<{ key:
   if (opts.confirmKey && (await opts.confirmKey(fp))) return { key, pin: { pem, source: 'disk-confirmed' } };
   throw new BookcrateError('UNTRUSTED', `this is the first import into this store, and the disk's center key ${fp} has not been confirmed`, {
     hint: 'compare the fingerprint with the one the national center published; if it matches, run again with --yes (or pass --trust center.pub)',
+    say: { id: 'key-not-confirmed', args: { fingerprint: fp } },
   });
 }
 
@@ -145,12 +149,14 @@ function checkVersion(store: Store, vol: OpenVolume): VersionRow | undefined {
   if (newest && newest.version > b.version) {
     throw new BookcrateError('STALE', `this disk holds version ${b.version} of "${b.title}", but the store already has the newer version ${newest.version}`, {
       hint: 'an older disk cannot replace newer content; use the newest disk, or let the mirror keep the store current',
+      say: { id: 'older-version', args: { title: b.title, version: b.version, newest: newest.version } },
     });
   }
   const existing = store.version(b.id, b.version);
   if (existing && existing.root_sha256 !== sha256Hex(vol.rootBytes)) {
     throw new BookcrateError('STALE', `version ${b.version} of "${b.title}" in the store was signed with different content than this disk's`, {
       hint: 'two different disks claim the same version; ask the national center which one is right',
+      say: { id: 'version-conflict', args: { title: b.title, version: b.version } },
     });
   }
   return existing;
@@ -168,6 +174,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   const progress = (p: ImportProgress): void => opts.onProgress?.(p);
   const trust = await establishTrust(store, opts);
   const vol = await openVolume(opts.volume, { trustedKey: trust.key });
+  // A wrong --only is refused before the store is touched (no key pinned, no version recorded).
+  const wanted = selection(vol, opts.only);
   if (trust.pin) store.pinKey(keyFingerprint(trust.key), trust.pin.pem, trust.pin.source);
   const layout = vol.root.layout!;
   const table = segmentTable(vol.root);
@@ -193,7 +201,6 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   const importId = store.startImport(vid, me, opts.volume);
 
   // ---- what to import ----
-  const wanted = selection(vol, opts.only);
   const mine = new Set<number>();
   table.forEach((s, i) => s.volume === me && mine.add(i + 1));
   const done = store.segmentsDone(vid);
@@ -557,6 +564,7 @@ function selection(vol: OpenVolume, only: string[] | undefined): (path: string) 
   if (folders.size === 0) {
     throw new BookcrateError('USAGE', `--only ${only.join(', ')}: no such collection in this bundle`, {
       hint: `collections: ${vol.root.collections.map((c) => `${c.id} (${c.title})`).join(', ')}`,
+      say: { id: 'unknown-collection', args: { names: only.join(', '), collections: vol.root.collections.map((c) => `${c.id} (${c.title})`).join(', ') } },
     });
   }
   return (path) => folders.has(path.split('/')[0]!) || folders.has('');

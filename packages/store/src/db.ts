@@ -20,6 +20,7 @@ export function openCatalog(path: string, opts: { readonly?: boolean } = {}): DB
     throw new BookcrateError('IO', `cannot open the catalog ${path}: ${(e as Error).message}`, {
       hint: opts.readonly ? 'is this a bookcrate store? import a volume into it first' : 'check the --store path and its permissions',
       cause: e,
+      say: { id: 'store-unusable', args: { path, reason: (e as Error).message } },
     });
   }
   db.pragma('busy_timeout = 10000');
@@ -39,7 +40,9 @@ function migrate(db: DB): void {
   const known = Math.max(0, ...files.map((f) => parseInt(f, 10)));
   const newest = Math.max(0, ...applied);
   if (newest > known) {
-    throw new BookcrateError('USAGE', `this store was written by a newer bookcrate (schema ${newest}, this one knows ${known})`, { hint: 'install the newer bookcrate on this PC' });
+    throw new BookcrateError('USAGE', `this store was written by a newer bookcrate (schema ${newest}, this one knows ${known})`, {
+      hint: 'install the newer bookcrate on this PC', say: { id: 'store-newer-schema', args: { schema: newest, known } },
+    });
   }
   const run = db.transaction(() => {
     for (const f of files) {

@@ -41,7 +41,9 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new BookcrateError('IO', `cannot create the store lock ${path}: ${(e as Error).message}`, { hint: 'check the --store path and its permissions', cause: e });
+        throw new BookcrateError('IO', `cannot create the store lock ${path}: ${(e as Error).message}`, {
+          hint: 'check the --store path and its permissions', cause: e, say: { id: 'store-unusable', args: { path, reason: (e as Error).message } },
+        });
       }
     }
     let owner: { pid?: number; host?: string; what?: string; since?: string } = {};
@@ -61,6 +63,7 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
     if (!opts.wait) {
       throw new BookcrateError('BUSY', `another bookcrate (${owner.what ?? 'process'}, pid ${owner.pid} on ${owner.host}, since ${owner.since}) is writing to this store`, {
         hint: 'wait for it to finish and run the command again, or add --wait to queue behind it',
+        say: { id: 'store-busy', args: { what: owner.what ?? 'process', pid: owner.pid ?? '?', host: owner.host ?? '?', since: owner.since ?? '?' } },
       });
     }
     await new Promise((r) => setTimeout(r, 500));

@@ -12,6 +12,7 @@ export function storeIoError(e: unknown, path: string): Error {
     full: `the store's disk is full (writing ${path})`,
     fullHint: 'free some space on the library server\'s disk, then run the same command again: everything already imported is kept',
     ioHint: 'check the store disk and its permissions',
+    say: { full: 'store-full', io: 'store-write-failed' },
   });
 }
 

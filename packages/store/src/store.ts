@@ -55,11 +55,15 @@ export class Store {
         try {
           await mkdir(d, { recursive: true });
         } catch (e) {
-          throw new BookcrateError('IO', `cannot create the store folder ${d}: ${(e as Error).message}`, { hint: 'check the --store path and its permissions', cause: e });
+          throw new BookcrateError('IO', `cannot create the store folder ${d}: ${(e as Error).message}`, {
+            hint: 'check the --store path and its permissions', cause: e, say: { id: 'store-unusable', args: { path: d, reason: (e as Error).message } },
+          });
         }
       }
     } else if (!(await stat(p.catalog).then(() => true, () => false))) {
-      throw new BookcrateError('USAGE', `${dir} is not a bookcrate store (no catalog.sqlite)`, { hint: 'import a volume into it first: bookcrate import <disk> --store <dir>' });
+      throw new BookcrateError('USAGE', `${dir} is not a bookcrate store (no catalog.sqlite)`, {
+        hint: 'import a volume into it first: bookcrate import <disk> --store <dir>', say: { id: 'not-a-store', args: { dir } },
+      });
     }
     return new Store(dir, openCatalog(p.catalog, { readonly: !!opts.readonly }));
   }

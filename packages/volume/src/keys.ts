@@ -8,7 +8,9 @@ export async function readPublicKey(path: string): Promise<KeyObject> {
   try {
     pem = await readFile(path, 'utf8');
   } catch (e) {
-    throw new BookcrateError('USAGE', `cannot read public key file ${path}: ${(e as Error).message}`, { hint: 'check the path' });
+    throw new BookcrateError('USAGE', `cannot read public key file ${path}: ${(e as Error).message}`, {
+      hint: 'check the path', say: { id: 'key-file-unreadable', args: { path, reason: (e as Error).message } },
+    });
   }
   return loadPublicKey(pem, path);
 }

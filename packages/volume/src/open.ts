@@ -34,9 +34,15 @@ async function readOrThrow(path: string, what: string, size?: number): Promise<B
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new BookcrateError('FORMAT', `${what} is missing: ${path}`, { hint: 'is this a bookcrate volume? point the command at the folder that holds bookcrate/volume.json' });
+      throw new BookcrateError('FORMAT', `${what} is missing: ${path}`, {
+        hint: 'is this a bookcrate volume? point the command at the folder that holds bookcrate/volume.json',
+        say: { id: 'volume-file-missing', args: { what, path } },
+      });
     }
-    throw new BookcrateError('IO', `cannot read ${what} at ${path}: ${(e as Error).message}`, { hint: 'check that the disk is connected and readable', cause: e });
+    throw new BookcrateError('IO', `cannot read ${what} at ${path}: ${(e as Error).message}`, {
+      hint: 'check that the disk is connected and readable', cause: e,
+      say: { id: 'volume-file-unreadable', args: { what, path, reason: (e as Error).message } },
+    });
   }
 }
 
@@ -58,12 +64,16 @@ export async function findVolumes(dir: string): Promise<string[]> {
   try {
     names = await readdir(dir);
   } catch (e) {
-    throw new BookcrateError('IO', `cannot read ${dir}: ${(e as Error).message}`, { hint: 'check the path and that the disk is connected', cause: e });
+    throw new BookcrateError('IO', `cannot read ${dir}: ${(e as Error).message}`, {
+      hint: 'check the path and that the disk is connected', cause: e, say: { id: 'folder-unreadable', args: { dir, reason: (e as Error).message } },
+    });
   }
   const found: string[] = [];
   for (const n of names.sort()) if (await isVolumeDir(join(dir, n))) found.push(join(dir, n));
   if (found.length === 0) {
-    throw new BookcrateError('USAGE', `no bookcrate volume at ${dir}`, { hint: 'point the command at the disk or at the folder that holds bookcrate/volume.json' });
+    throw new BookcrateError('USAGE', `no bookcrate volume at ${dir}`, {
+      hint: 'point the command at the disk or at the folder that holds bookcrate/volume.json', say: { id: 'no-volume', args: { dir } },
+    });
   }
   return found;
 }
@@ -103,7 +113,9 @@ export async function openVolume(dir: string, opts: { trustedKey?: KeyObject } =
     declared = undefined;
   }
   if (typeof declared === 'string' && declared !== FORMAT && /^bookcrate\/\d+$/.test(declared)) {
-    throw new BookcrateError('FORMAT', `this volume is in format ${declared}; this bookcrate reads ${FORMAT}`, { hint: 'install a newer bookcrate' });
+    throw new BookcrateError('FORMAT', `this volume is in format ${declared}; this bookcrate reads ${FORMAT}`, {
+      hint: 'install a newer bookcrate', say: { id: 'newer-format', args: { format: declared, reads: FORMAT } },
+    });
   }
   verifyRootSignature(rootBytes, sigBytes, key);
   const root = decodeRoot(rootBytes);
@@ -113,6 +125,7 @@ export async function openVolume(dir: string, opts: { trustedKey?: KeyObject } =
   if (!root.layout || doc.volume < 1 || doc.volume > volumes || !expected.equals(docBytes)) {
     throw new BookcrateError('DAMAGED', `volume.json does not match the signed manifest: ${p.volume}`, {
       hint: 'this volume\'s description is damaged or belongs to another set; ask for a new copy',
+      say: { id: 'volume-doc-mismatch', args: { path: p.volume } },
     });
   }
   return {

@@ -18,9 +18,10 @@ export interface ImportFlags {
 }
 
 export async function importCommand(target: string, flags: ImportFlags): Promise<number> {
-  const m = messages(detectLang(flags.lang));
+  const lang = detectLang(flags.lang);
+  const m = messages(lang);
   const trust = flags.trust ? await readPublicKey(flags.trust) : undefined;
-  const view = new ProgressView(ProgressView.modeFor(!!flags.json));
+  const view = new ProgressView(ProgressView.modeFor(!!flags.json), lang);
   // Asked only on a first import, at a terminal: the librarian compares the fingerprint by eye.
   const confirmKey = process.stdin.isTTY && !flags.json
     ? async (fp: string): Promise<boolean> => {
@@ -56,7 +57,7 @@ function printReport(r: ImportReport, m: ReturnType<typeof messages>): void {
   if (r.damaged.length === 0) out.push(m.importOk);
   else {
     out.push(m.importDamaged(r.damaged.length));
-    for (const d of r.damaged.slice(0, 500)) out.push(`  ${m.problem(d.reason).padEnd(10)} ${d.path}${d.segment ? `  ${d.segment}@${d.offset}` : ''}${d.expected ? `  expected ${d.expected} actual ${d.actual}` : ''}`);
+    for (const d of r.damaged.slice(0, 500)) out.push(`  ${m.problem(d.reason).padEnd(10)} ${d.path}${d.segment ? `  ${d.segment}@${d.offset}` : ''}${d.expected ? `  ${m.expectedActual(d.expected, d.actual ?? '')}` : ''}`);
     if (r.damaged.length > 500) out.push(`  ${m.more(r.damaged.length - 500)}`);
   }
   if (r.awaitingVolumes.length) out.push(m.awaiting(r.awaitingVolumes.join(', ')));

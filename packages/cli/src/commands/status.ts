@@ -35,11 +35,11 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     }
     if (imports.length) {
       out.push(m.statusImports);
-      for (const i of imports) out.push(`  #${i.id} ${i.started} ${i.state} volume ${i.volume} ${i.source}`);
+      for (const i of imports) out.push(m.statusImport(i.id, i.started, i.state, i.volume, i.source));
     }
     if (rounds.length) {
       out.push(m.statusRounds);
-      for (const r of rounds) out.push(`  #${r.id} ${r.started} ${r.outcome ?? m.statusRunning} ${r.version !== null ? `v${r.version} ` : ''}${formatSize(r.bytes)} ${r.upstream}`);
+      for (const r of rounds) out.push(m.statusRound(r.id, r.started, r.outcome, r.version, formatSize(r.bytes), r.upstream));
     }
     process.stdout.write(out.join('\n') + '\n');
     return 0;

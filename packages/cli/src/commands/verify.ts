@@ -16,8 +16,9 @@ export interface VerifyFlags {
 export async function verifyCommand(target: string, flags: VerifyFlags): Promise<number> {
   const trustedKey = flags.pubkey ? await readPublicKey(flags.pubkey) : undefined;
   const dirs = await findVolumes(target);
-  const view = new ProgressView(ProgressView.modeFor(!!flags.json));
-  const m = messages(detectLang(flags.lang));
+  const lang = detectLang(flags.lang);
+  const view = new ProgressView(ProgressView.modeFor(!!flags.json), lang);
+  const m = messages(lang);
   let worst: number = EXIT.OK;
   for (const dir of dirs) {
     const report = await verifyVolume(dir, {
@@ -48,7 +49,7 @@ function printReport(r: VerifyReport, m: ReturnType<typeof messages>): void {
     out.push(m.damaged(r.problemCount, r.damagedFiles));
     for (const p of r.problems.slice(0, 500)) {
       const where = [p.path, p.segment && `${p.segment}${p.offset !== undefined ? `@${p.offset}` : ''}`].filter(Boolean).join('  ');
-      const hashes = p.expected ? `  expected ${p.expected}  actual ${p.actual}` : '';
+      const hashes = p.expected ? `  ${m.expectedActual(p.expected, p.actual ?? '')}` : '';
       out.push(`  ${m.problem(p.kind).padEnd(16)} ${where}${hashes}`);
     }
     if (r.problemCount > 500) out.push(`  ${m.more(r.problemCount - 500)}`);

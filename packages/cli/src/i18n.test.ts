@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { BookcrateError } from '@bookcrate/format';
+import { errorText, langOfArgv } from './i18n.js';
+
+describe('errors in the librarian\'s language', () => {
+  const named = new BookcrateError('BUSY', 'another bookcrate (import, pid 7 on lib, since 2026-12-02) is writing to this store', {
+    hint: 'wait for it to finish', say: { id: 'store-busy', args: { what: 'import', pid: 7, host: 'lib', since: '2026-12-02' } },
+  });
+
+  it('words a named error from the Chinese table, with its values', () => {
+    expect(errorText('zh', named)).toEqual({
+      message: '另一个 bookcrate 进程（import，进程号 7，主机 lib，开始于 2026-12-02）正在写入这个资源库',
+      hints: ['请等它结束后再运行同一命令，或加上 --wait 排队等候'],
+    });
+  });
+
+  it('keeps the library\'s own words in English', () => {
+    expect(errorText('en', named)).toEqual({ message: named.message, hints: ['wait for it to finish'] });
+  });
+
+  it('says the kind of an unnamed error in Chinese and keeps its details and hint', () => {
+    const e = new BookcrateError('FORMAT', 'files list is out of order at "a/b"', { hint: 'the manifest is inconsistent' });
+    expect(errorText('zh', e)).toEqual({
+      message: '这张盘的数据格式有误：files list is out of order at "a/b"',
+      hints: ['这张盘可能已损坏；请向国家中心索取新的副本', '（the manifest is inconsistent）'],
+    });
+  });
+
+  it('takes --lang from the command line before the locale', () => {
+    const saved = { LANG: process.env.LANG, LC_ALL: process.env.LC_ALL, LC_MESSAGES: process.env.LC_MESSAGES };
+    delete process.env.LC_ALL;
+    delete process.env.LC_MESSAGES;
+    process.env.LANG = 'zh_CN.UTF-8';
+    try {
+      expect(langOfArgv(['verify', 'd'])).toBe('zh');
+      expect(langOfArgv(['verify', 'd', '--lang', 'en'])).toBe('en');
+      expect(langOfArgv(['verify', '--lang=en', 'd'])).toBe('en');
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+});
