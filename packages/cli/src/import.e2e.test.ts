@@ -121,6 +121,60 @@ describe('import', () => {
     expect((await run(['import', vols[0]!, '--store', join(work, 'store-yes'), '--yes'])).code).toBe(0);
   });
 
+  it('carries only the collections asked for: --only, a second --only on the same disk, --all', async () => {
+    const recipe = join(work, 'partial.json');
+    await writeFile(recipe, JSON.stringify({
+      bundle: { id: 'partial', title: '部分收藏', version: 1 },
+      collections: [
+        { id: 'gov', title: '政府公开信息', source: join(src, '政府公开信息') },
+        { id: 'comics', title: '中华连环画', source: join(src, '中华连环画') },
+        { id: 'photos', title: '老照片', source: join(src, '老照片') },
+      ],
+    }));
+    const disks = join(work, 'partial-disks');
+    expect((await run(['pack', recipe, '--key', key, '--out', disks, '--no-verify'], EPOCH)).code).toBe(0);
+    const status = async (store: string) => jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as {
+      keys: unknown[]; versions: { state: string; current: boolean; carried: 'all' | { id: string }[]; pending: number; notCarried: number }[];
+    };
+    const shown = async (store: string) => (await readdir(join(store, 'library', 'partial'))).sort();
+    const store = join(work, 'store-partial');
+
+    // A name the bundle does not have is refused before anything is pinned or recorded.
+    const bad = await run(['import', disks, '--store', store, '--trust', pub, '--only', '京剧']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--only 京剧: no such collection.*\n.*gov \(政府公开信息\)/);
+    expect(await status(store)).toMatchObject({ keys: [], versions: [] });
+
+    // The first --only: the library carries that collection alone, and readers see it at once.
+    const first = await run(['import', disks, '--store', store, '--trust', pub, '--only', '政府公开信息', '--json']);
+    expect(first.code).toBe(0);
+    const report = jsonLines(first.stdout).find((e) => e.event === 'result')!;
+    expect(report).toMatchObject({ versionComplete: true, current: true, imported: { files: 1 } });
+    expect(await shown(store)).toEqual(['政府公开信息']);
+    expect((await status(store)).versions[0]).toMatchObject({ state: 'complete', carried: [{ id: 'gov' }], pending: 0 });
+    expect((await status(store)).versions[0]!.notCarried).toBeGreaterThan(0);
+
+    // A plain import of the same disk keeps to what the library carries.
+    expect((await run(['import', disks, '--store', store])).code).toBe(0);
+    expect(await shown(store)).toEqual(['政府公开信息']);
+
+    // Another --only adds a collection: the same disk is read again for it, nothing already in is copied again.
+    const more = jsonLines((await run(['import', disks, '--store', store, '--only', 'comics', '--json'])).stdout).find((e) => e.event === 'result')!;
+    expect(more).toMatchObject({ resumedSegments: 0, current: true, alreadyPresent: { files: 0 } });
+    expect((more.imported as { files: number }).files).toBeGreaterThan(1);
+    expect(await shown(store)).toEqual(['中华连环画', '政府公开信息']);
+
+    // --all carries everything again; the store then equals one that imported the whole disk.
+    expect((await run(['import', disks, '--store', store, '--only', 'gov', '--all'])).code).toBe(2);
+    expect((await run(['import', disks, '--store', store, '--all'])).code).toBe(0);
+    expect(await shown(store)).toEqual(['中华连环画', '政府公开信息', '老照片']);
+    expect((await status(store)).versions[0]).toMatchObject({ carried: 'all', notCarried: 0, pending: 0 });
+    const whole = join(work, 'store-partial-whole');
+    expect((await run(['import', disks, '--store', whole, '--trust', pub])).code).toBe(0);
+    expect(catalog(store)).toEqual(catalog(whole));
+    expect(await snapshot(join(store, 'library', 'partial'))).toEqual(await snapshot(join(whole, 'library', 'partial')));
+  });
+
   it('refuses an older version once a newer one is in the store', async () => {
     const v2src = join(work, 'src-v2');
     await cp(src, v2src, { recursive: true });

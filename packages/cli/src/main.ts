@@ -104,7 +104,8 @@ ${EXIT_HELP}`)
     .requiredOption('--store <dir>', 'the library store (created on first import)')
     .option('--trust <center.pub>', 'the center\'s public key to pin on first import')
     .option('--yes', 'pin the key the disk carries without asking (check its fingerprint first)')
-    .option('--only <collection>', 'import only this collection (id, title or folder); repeatable', collect)
+    .option('--only <collection>', 'import only this collection (id, title or folder), and carry it from now on; repeatable', collect)
+    .addOption(new Option('--all', 'carry every collection again (undoes --only) and import them').conflicts('only'))
     .option('--wait', 'wait for another import into the same store instead of refusing')
     .option('--lang <lang>', 'zh or en (default: from LANG)')
     .option('--json', 'progress and the report as JSON lines on stdout')
@@ -116,6 +117,10 @@ Examples:
 Volumes of a set go in any order. Damaged files do not stop the import: the rest goes in, the
 damaged ones are listed and recorded as missing. After an interruption (power cut, Ctrl-C), run
 the same command again: finished segments are skipped.
+
+A library with little room can carry only some collections: the first import with --only carries
+those alone (readers see the version once they are in; the mirror fetches only them), a later
+--only adds more (run it on the disk again to bring them in), --all carries everything again.
 ${EXIT_HELP}`)
     .action((target, o) => run(async () => (await import('./commands/import.js')).importCommand(target, o))());
 

@@ -219,6 +219,24 @@ describe('a store filled from disks', () => {
     expect(fetched.bytes - fetched.metadataBytes).toBeLessThan(changedBytes + 4 * 64 * 1024);
   });
 
+  it('a library that carries only some collections fetches only those', async () => {
+    await ensureV2();
+    const store = join(work, 'store-partial');
+    const imp = await run(['import', disk, '--store', store, '--trust', pub, '--only', '政府公开信息']);
+    expect(imp.code, imp.stderr).toBe(0);
+    const r = await mirror(nginx.url, store);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.end.outcome).toBe('updated');
+    const carried = new Map([...v2Snapshot].filter(([p]) => p.startsWith('政府公开信息/')));
+    expect(carried.size).toBe(3); // the report, the empty file, and a photo moved in by v2
+    expect(await libraryOf(store)).toEqual(carried);
+    // Only the moved photo's bytes came (~4 KB) besides the manifest: not the video's changed chunks, not the new photos.
+    const fetched = r.end.fetched as { bytes: number; metadataBytes: number; chunkedFiles: number; objects: number };
+    expect(fetched.chunkedFiles).toBe(0);
+    expect(fetched.objects).toBe(1);
+    expect(fetched.bytes - fetched.metadataBytes).toBeLessThan(10_000);
+  });
+
   it('fetches the files an import recorded as damaged', async () => {
     await ensureV2();
     // A repository holding only v1, and a disk of v1 with a damaged photo.

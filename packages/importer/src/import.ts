@@ -37,8 +37,13 @@ export interface ImportOptions {
   yes?: boolean;
   /** asks the librarian to confirm the disk key's fingerprint on a first import */
   confirmKey?: (fingerprint: string) => Promise<boolean>;
-  /** import only these collections (ids, titles or folder names) */
+  /**
+   * import only these collections (ids, titles or folder names) this time; the library carries
+   * them from now on (docs/store.md, "Carried collections")
+   */
   only?: string[];
+  /** carry every collection of the bundle again (undoes `only`), and import them */
+  all?: boolean;
   /** wait for another import into the same store instead of refusing */
   wait?: boolean;
   onProgress?: (p: ImportProgress) => void;
@@ -175,7 +180,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   const trust = await establishTrust(store, opts);
   const vol = await openVolume(opts.volume, { trustedKey: trust.key });
   // A wrong --only is refused before the store is touched (no key pinned, no version recorded).
-  const wanted = selection(vol, opts.only);
+  const only = opts.only?.length ? collectionIds(vol, opts.only) : undefined;
   if (trust.pin) store.pinKey(keyFingerprint(trust.key), trust.pin.pem, trust.pin.source);
   const layout = vol.root.layout!;
   const table = segmentTable(vol.root);
@@ -196,6 +201,16 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   // create on some filesystems); the import waits for them before it finishes the volume.
   const partsKept = keepManifestParts(store, vol);
   partsKept.catch(() => undefined); // awaited below; an early failure must not go unhandled
+  // What the library carries (--only adds to it, --all carries everything again; widening it
+  // clears the journal, so `done` below is read after), and what this run imports.
+  if (opts.all) store.carryCollections(vol.root.bundle.id, 'all');
+  else if (only) store.carryCollections(vol.root.bundle.id, only);
+  const carriedIds = store.carriedCollections(vol.root.bundle.id);
+  const isCarried = inCollections(vol, carriedIds.length > 0 ? carriedIds : undefined);
+  const wanted = only ? inCollections(vol, only) : isCarried;
+  // Segments holding a carried file this run left out (--only): not journaled as done, so a later
+  // import reads them again for it.
+  const leftOut = new Set<number>();
   const vid = version.id;
   store.startVolume(vid, me);
   const importId = store.startImport(vid, me, opts.volume);
@@ -251,7 +266,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     synced.catch(() => undefined); // awaited in the transaction; a failure there must not go unhandled
     const p = pending;
     await store.inTransaction(async () => {
-      store.commitSegments(vid, p.segments, importId, p.present, p.damaged, p.dirs);
+      store.commitSegments(vid, p.segments.filter((s) => !leftOut.has(s)), importId, p.present, p.damaged, p.dirs);
       await whileSyncing?.();
       await synced;
     });
@@ -319,7 +334,10 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       // Committed by an earlier run (a segment of this volume that holds it is journaled): only its bytes are passed over.
       const committed = here.some((m) => done.has(m.segment));
       const selected = wanted(entry.path);
-      if (!selected && !committed) report.notSelected++;
+      if (!selected && !committed) {
+        report.notSelected++;
+        if (isCarried(entry.path)) for (const m of here) leftOut.add(m.segment);
+      }
       const act = !committed && selected;
       const isFile = entry.type === 'file';
       // Already in the store, or admitted a moment ago from another file with the same content: not written again.
@@ -556,17 +574,24 @@ async function assembleParts(store: Store, entry: FileEntry, members: MemberEntr
   return 'present';
 }
 
-/** Which bundle paths `--only` selects: collections named by id, title or folder. */
-function selection(vol: OpenVolume, only: string[] | undefined): (path: string) => boolean {
-  if (!only || only.length === 0) return () => true;
-  const folders = new Set<string>();
-  for (const c of vol.root.collections) if (only.includes(c.id) || only.includes(c.title) || only.includes(c.path)) folders.add(c.path);
-  if (folders.size === 0) {
-    throw new BookcrateError('USAGE', `--only ${only.join(', ')}: no such collection in this bundle`, {
-      hint: `collections: ${vol.root.collections.map((c) => `${c.id} (${c.title})`).join(', ')}`,
-      say: { id: 'unknown-collection', args: { names: only.join(', '), collections: vol.root.collections.map((c) => `${c.id} (${c.title})`).join(', ') } },
+/** The ids of the collections `--only` names (by id, title or folder), or a usage error that lists them. */
+function collectionIds(vol: OpenVolume, names: string[]): string[] {
+  const ids = vol.root.collections.filter((c) => names.includes(c.id) || names.includes(c.title) || names.includes(c.path)).map((c) => c.id);
+  const unknown = names.filter((n) => !vol.root.collections.some((c) => n === c.id || n === c.title || n === c.path));
+  if (unknown.length > 0) {
+    const collections = vol.root.collections.map((c) => `${c.id} (${c.title})`).join(', ');
+    throw new BookcrateError('USAGE', `--only ${unknown.join(', ')}: no such collection in this bundle`, {
+      hint: `collections: ${collections}`,
+      say: { id: 'unknown-collection', args: { names: unknown.join(', '), collections } },
     });
   }
-  return (path) => folders.has(path.split('/')[0]!) || folders.has('');
+  return ids;
 }
 
+/** Whether a bundle path lies in one of these collections (by their folders); undefined: every path. */
+function inCollections(vol: OpenVolume, ids: string[] | undefined): (path: string) => boolean {
+  if (!ids) return () => true;
+  const folders = vol.root.collections.filter((c) => ids.includes(c.id)).map((c) => c.path);
+  if (folders.includes('')) return () => true;
+  return (path) => folders.some((f) => path === f || path.startsWith(`${f}/`));
+}

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../../../fixtures/tree.js';
+import type { FileEntry, ResourceEntry, Root } from '@bookcrate/format';
 import { Store } from './store.js';
 
 const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -55,6 +56,84 @@ describe('Store.inTransaction (a transaction held open across awaits)', () => {
       // and the store takes writes again (no lock left behind)
       s.pinKey('dd', 'PEM-D', 'test');
       expect(s.trustedKeys().map((k) => k.fingerprint)).toEqual(['dd']);
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe('carried collections (import --only)', () => {
+  // Two collections whose folders share a prefix, to show a folder matches whole path components only.
+  const root = (version: number) => ({
+    format: 'bookcrate/1',
+    bundle: { id: 'county', title: '县级资源包', version, created: '2026-12-02T00:00:00Z' },
+    collections: [
+      { id: 'opera', title: '京剧', path: '京剧', files: 2, bytes: 3 },
+      { id: 'clips', title: '京剧选段', path: '京剧选段', files: 1, bytes: 1 },
+    ],
+    layout: { set: `set${version}`, volumes: [{ index: 1, segments: [] }] },
+    totals: { files: 3, dirs: 2, bytes: 4 },
+  }) as unknown as Root;
+  const file = (path: string, sha: string, resource: string): FileEntry => ({ path, type: 'file', size: 1, mtime: 0, sha256: sha.repeat(64), xxh64: '0'.repeat(16), resource });
+  const entries = [
+    { entry: { path: '京剧', type: 'dir', size: 0, mtime: 0 } as FileEntry, volume: 1 },
+    { entry: file('京剧/霸王别姬.mp4', 'a', 'r-opera'), volume: 1 },
+    { entry: file('京剧/贵妃醉酒.mp4', 'b', 'r-opera'), volume: 1 },
+    { entry: { path: '京剧选段', type: 'dir', size: 0, mtime: 0 } as FileEntry, volume: 1 },
+    { entry: file('京剧选段/选段一.mp4', 'c', 'r-clips'), volume: 1 },
+  ];
+  const resources: ResourceEntry[] = [
+    { id: 'r-clips', collection: 'clips', title: '京剧选段集锦' },
+    { id: 'r-opera', collection: 'opera', title: '京剧名段' },
+  ];
+  async function* iter<T>(xs: T[]): AsyncGenerator<T> {
+    yield* xs;
+  }
+  const add = (s: Store, version: number) => s.addVersion(root(version), Buffer.from(`root${version}`), Buffer.from('sig'), `${version}`.repeat(64), iter(entries), iter(resources));
+
+  it('awaits, fetches and shows only what is carried; widening it clears the journal, and new versions carry the same', async () => {
+    const s = await Store.open(await tempDir(), { create: true });
+    try {
+      const v1 = (await add(s, 1)).id;
+      expect(s.carriedCollections('county')).toEqual([]); // nothing listed: all carried
+      expect(s.pendingCount(v1)).toBe(5);
+
+      // A first --only, before anything of the bundle is in: the library carries that collection alone.
+      expect(s.carryCollections('county', ['clips'])).toBe(false);
+      expect(s.carriedCollections('county')).toEqual(['clips']);
+      expect(s.pendingCount(v1)).toBe(2); // the clips folder and its file; not 京剧 although its name is a prefix
+      expect(s.missingPage(v1, '').map((f) => f.path)).toEqual(['京剧选段/选段一.mp4']);
+      expect(s.missingTotals(v1)).toEqual({ objects: 1, bytes: 1 });
+      expect(s.fileCounts(v1)).toEqual({ present: 0, damaged: 0, pending: 2, notCarried: 3 });
+      expect(s.collections(v1).map((c) => c.id)).toEqual(['clips']);
+      expect(s.resources(v1, 'opera', 10, 0)).toEqual([]);
+      expect(s.resource(v1, 'r-opera')).toBeUndefined();
+      expect(s.search(v1, '京剧').map((r) => r.id)).toEqual(['r-clips']); // LIKE (two characters)
+      expect(s.search(v1, '京剧名段').map((r) => r.id)).toEqual([]); // full text (three or more)
+      expect(s.search(v1, '京剧选段').map((r) => r.id)).toEqual(['r-clips']);
+
+      // The carried files arrive; the segment is journaled.
+      s.commitSegments(v1, [1], s.startImport(v1, 1, 'disk'), [{ path: '京剧选段/选段一.mp4', sha256: 'c'.repeat(64), size: 1 }], [], ['京剧选段']);
+      expect(s.pendingCount(v1)).toBe(0);
+      expect([...s.segmentsDone(v1)]).toEqual([1]);
+
+      // A version that arrives now carries the same collection.
+      const v2 = (await add(s, 2)).id;
+      expect(s.pendingCount(v2)).toBe(2);
+
+      // Adding a collection: its files are awaited again, and the disks must be read again for them.
+      expect(s.carryCollections('county', ['opera'])).toBe(true);
+      expect(s.carriedCollections('county')).toEqual(['clips', 'opera']);
+      expect(s.pendingCount(v1)).toBe(3);
+      expect([...s.segmentsDone(v1)]).toEqual([]);
+      expect(s.collections(v1).map((c) => c.id)).toEqual(['opera', 'clips']);
+      // Already carrying every collection: --all changes nothing.
+      expect(s.carryCollections('county', 'all')).toBe(false);
+      expect(s.carriedCollections('county')).toEqual([]);
+      // With files of the bundle in, --only no longer narrows what a library carries.
+      expect(s.carryCollections('county', ['clips'])).toBe(false);
+      expect(s.carriedCollections('county')).toEqual([]);
+      expect(s.pendingCount(v1)).toBe(3);
     } finally {
       s.close();
     }

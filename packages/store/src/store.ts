@@ -35,6 +35,9 @@ export interface VersionRow {
 }
 
 const now = (): string => new Date().toISOString();
+/** A resource row whose collection the library carries (a condition on `resources`). */
+const CARRIED_RESOURCE = 'NOT EXISTS (SELECT 1 FROM collections c WHERE c.version_id = resources.version_id AND c.id = resources.collection AND c.carried = 0)';
+const db1 = (row: unknown): boolean => row !== undefined;
 
 /**
  * The local library store: objects by SHA-256 on disk, the SQLite catalog, the browsable tree.
@@ -158,6 +161,8 @@ export class Store {
       db.transaction(() => {
         const insCol = db.prepare('INSERT INTO collections (version_id, id, title, path, files, bytes, position) VALUES (?, ?, ?, ?, ?, ?, ?)');
         root.collections.forEach((c: CollectionInfo, i) => insCol.run(id, c.id, c.title, c.path, c.files, c.bytes, i));
+        // A library that carries only some collections of this bundle carries the same ones of the new version.
+        if (this.carriedCollections(root.bundle.id).length > 0) this.markCarried(root.bundle.id, id);
         db.prepare(`INSERT INTO versions (id, bundle_id, version, set_id, title, created, root_sha256, root_json, root_sig, volumes, files, bytes, state, origin)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'importing', ?)`).run(
           id, root.bundle.id, root.bundle.version, root.layout?.set ?? rootSha256.slice(0, 16), root.bundle.title, root.bundle.created, rootSha256,
@@ -242,15 +247,79 @@ export class Store {
     }
   }
 
-  fileCounts(versionId: number): { present: number; damaged: number; pending: number } {
-    const out = { present: 0, damaged: 0, pending: 0 };
-    for (const r of this.db.prepare('SELECT state, count(*) AS n FROM files WHERE version_id = ? GROUP BY state').all(versionId) as { state: keyof typeof out; n: number }[]) out[r.state] = r.n;
+  /** Carried files by state, and how many files of the version are not carried (`import --only`). */
+  fileCounts(versionId: number): { present: number; damaged: number; pending: number; notCarried: number } {
+    const out = { present: 0, damaged: 0, pending: 0, notCarried: 0 };
+    for (const r of this.db.prepare('SELECT state, count(*) AS n FROM files WHERE version_id = ? AND carried = 1 GROUP BY state').all(versionId) as { state: 'present' | 'damaged' | 'pending'; n: number }[]) out[r.state] = r.n;
+    out.notCarried = (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND carried = 0').get(versionId) as { n: number }).n;
     return out;
   }
 
-  /** Files of this version still waiting for a volume. */
+  /** Carried files of this version still waiting for a volume. */
   pendingCount(versionId: number): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state = \'pending\'').get(versionId) as { n: number }).n;
+    return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state = \'pending\' AND carried = 1').get(versionId) as { n: number }).n;
+  }
+
+  // ---- carried collections (import --only) ----
+
+  /** The collections of a bundle this library carries; empty: all of them. */
+  carriedCollections(bundleId: string): string[] {
+    return (this.db.prepare('SELECT collection FROM carried_collections WHERE bundle_id = ? ORDER BY collection').all(bundleId) as { collection: string }[]).map((r) => r.collection);
+  }
+
+  /**
+   * Adds collections to those the library carries (`import --only`), or carries all again
+   * (`'all'`, `import --all`), for every version of the bundle. When that brings files back into
+   * what is carried, the import journal of those versions is cleared: the next import of a disk
+   * reads every segment again (files already in the store are not copied again) to bring them in.
+   * Returns whether anything is carried now that was not.
+   */
+  carryCollections(bundleId: string, add: string[] | 'all'): boolean {
+    const db = this.db;
+    return db.transaction(() => {
+      const before = this.carriedCollections(bundleId);
+      if (add === 'all') {
+        if (before.length === 0) return false;
+        db.prepare('DELETE FROM carried_collections WHERE bundle_id = ?').run(bundleId);
+      } else {
+        // Carrying all already: a list would narrow it, which --only does only on a store that holds nothing of the bundle yet.
+        if (before.length === 0 && this.anyFileIn(bundleId)) return false;
+        const ins = db.prepare('INSERT OR IGNORE INTO carried_collections (bundle_id, collection) VALUES (?, ?)');
+        for (const c of add) ins.run(bundleId, c);
+      }
+      let widened = false;
+      for (const { id } of db.prepare('SELECT id FROM versions WHERE bundle_id = ?').all(bundleId) as { id: number }[]) {
+        if (this.markCarried(bundleId, id)) {
+          widened = true;
+          db.prepare('DELETE FROM import_segments WHERE version_id = ?').run(id);
+        }
+      }
+      return widened;
+    })();
+  }
+
+  /** Whether the store already holds a file of the bundle (any version, any state but pending). */
+  private anyFileIn(bundleId: string): boolean {
+    return db1(this.db.prepare(`SELECT 1 FROM files f JOIN versions v ON v.id = f.version_id
+      WHERE v.bundle_id = ? AND f.state <> 'pending' LIMIT 1`).get(bundleId));
+  }
+
+  /**
+   * Sets `carried` on a version's collections and files from the bundle's list (a file by the
+   * folder of its collection; with no list, everything). Returns whether a file became carried.
+   */
+  private markCarried(bundleId: string, versionId: number): boolean {
+    const db = this.db;
+    db.prepare(`UPDATE collections SET carried = (NOT EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle)
+        OR EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle AND s.collection = collections.id))
+      WHERE version_id = @version`).run({ bundle: bundleId, version: versionId });
+    const newlyCarried = (db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND carried = 0').get(versionId) as { n: number }).n;
+    db.prepare(`UPDATE files SET carried = (NOT EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle)
+        OR EXISTS (SELECT 1 FROM collections c WHERE c.version_id = files.version_id AND c.carried = 1
+          AND (c.path = '' OR files.path = c.path OR substr(files.path, 1, length(c.path) + 1) = c.path || '/')))
+      WHERE version_id = @version`).run({ bundle: bundleId, version: versionId });
+    const stillNot = (db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND carried = 0').get(versionId) as { n: number }).n;
+    return stillNot < newlyCarried;
   }
 
   startImport(versionId: number, volume: number, source: string): number {
@@ -311,7 +380,7 @@ export class Store {
 
   /** Files and empty folders whose object is already durable become present (renames cost nothing). */
   markPresentFromObjects(versionId: number): number {
-    return this.db.prepare(`UPDATE files SET state = 'present' WHERE version_id = ? AND state <> 'present'
+    return this.db.prepare(`UPDATE files SET state = 'present' WHERE version_id = ? AND state <> 'present' AND carried = 1
       AND (type = 'dir' OR EXISTS (SELECT 1 FROM objects o WHERE o.sha256 = files.sha256))`).run(versionId).changes;
   }
 
@@ -320,18 +389,18 @@ export class Store {
    * pages keep a first sync of a million files in flat memory.
    */
   missingPage(versionId: number, after: string, limit = 500): { sha256: string; size: number; path: string }[] {
-    return this.db.prepare(`SELECT sha256, size, path FROM files WHERE version_id = ? AND type = 'file' AND state <> 'present' AND path > ?
+    return this.db.prepare(`SELECT sha256, size, path FROM files WHERE version_id = ? AND type = 'file' AND state <> 'present' AND carried = 1 AND path > ?
       ORDER BY path LIMIT ?`).all(versionId, after, limit) as never;
   }
 
   /** Distinct objects a version still lacks, and their bytes. */
   missingTotals(versionId: number): { objects: number; bytes: number } {
     return this.db.prepare(`SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM
-      (SELECT sha256, max(size) AS size FROM files WHERE version_id = ? AND type = 'file' AND state <> 'present' GROUP BY sha256)`).get(versionId) as never;
+      (SELECT sha256, max(size) AS size FROM files WHERE version_id = ? AND type = 'file' AND state <> 'present' AND carried = 1 GROUP BY sha256)`).get(versionId) as never;
   }
 
   missingCount(versionId: number): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state <> \'present\'').get(versionId) as { n: number }).n;
+    return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state <> \'present\' AND carried = 1').get(versionId) as { n: number }).n;
   }
 
   /** Admits fetched objects (already synced to disk): their rows, every file of the version with their hash, no longer damaged. */
@@ -426,15 +495,16 @@ export class Store {
   collections(versionId: number): { id: string; title: string; path: string; files: number; bytes: number; resources: number }[] {
     return this.db.prepare(`SELECT c.id, c.title, c.path, c.files, c.bytes,
         (SELECT count(*) FROM resources r WHERE r.version_id = c.version_id AND r.collection = c.id) AS resources
-      FROM collections c WHERE c.version_id = ? ORDER BY c.position`).all(versionId) as never;
+      FROM collections c WHERE c.version_id = ? AND c.carried = 1 ORDER BY c.position`).all(versionId) as never;
   }
 
   resources(versionId: number, collection: string, limit: number, offset: number): ResourceRow[] {
-    return this.db.prepare('SELECT * FROM resources WHERE version_id = ? AND collection = ? ORDER BY title LIMIT ? OFFSET ?').all(versionId, collection, limit, offset) as ResourceRow[];
+    return this.db.prepare(`SELECT * FROM resources WHERE version_id = ? AND collection = ? AND ${CARRIED_RESOURCE}
+      ORDER BY title LIMIT ? OFFSET ?`).all(versionId, collection, limit, offset) as ResourceRow[];
   }
 
   resource(versionId: number, id: string): ResourceRow | undefined {
-    return this.db.prepare('SELECT * FROM resources WHERE version_id = ? AND id = ?').get(versionId, id) as ResourceRow | undefined;
+    return this.db.prepare(`SELECT * FROM resources WHERE version_id = ? AND id = ? AND ${CARRIED_RESOURCE}`).get(versionId, id) as ResourceRow | undefined;
   }
 
   filesOf(versionId: number, resource: string): FileRow[] {
@@ -455,10 +525,10 @@ export class Store {
     if ([...q].length >= 3) {
       const phrase = '"' + q.replace(/"/g, '""') + '"';
       return this.db.prepare(`SELECT r.* FROM resources_fts f JOIN resources r ON r.rowid = f.rowid
-        WHERE resources_fts MATCH ? AND r.version_id = ? ORDER BY rank LIMIT ?`).all(phrase, versionId, limit) as ResourceRow[];
+        WHERE resources_fts MATCH ? AND r.version_id = ? AND ${CARRIED_RESOURCE.replace(/\bresources\./g, 'r.')} ORDER BY rank LIMIT ?`).all(phrase, versionId, limit) as ResourceRow[];
     }
     const like = `%${q.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
-    return this.db.prepare(`SELECT * FROM resources WHERE version_id = ?
+    return this.db.prepare(`SELECT * FROM resources WHERE version_id = ? AND ${CARRIED_RESOURCE}
       AND (title LIKE ? ESCAPE '\\' OR creator LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\')
       ORDER BY title LIMIT ?`).all(versionId, like, like, like, limit) as ResourceRow[];
   }

@@ -12,6 +12,7 @@ export interface ImportFlags {
   trust?: string;
   yes?: boolean;
   only?: string[];
+  all?: boolean;
   wait?: boolean;
   json?: boolean;
   lang?: string;
@@ -37,7 +38,7 @@ export async function importCommand(target: string, flags: ImportFlags): Promise
     const report = await importVolume({
       volume: dir, store: flags.store,
       ...(trust ? { trust } : {}), ...(confirmKey ? { confirmKey } : {}),
-      yes: !!flags.yes, wait: !!flags.wait, ...(flags.only?.length ? { only: flags.only } : {}),
+      yes: !!flags.yes, wait: !!flags.wait, ...(flags.only?.length ? { only: flags.only } : {}), all: !!flags.all,
       onProgress: (p) => view.update({ ...p }),
     }).finally(() => view.stop());
     if (flags.json) printJson({ event: 'result', ...report });

@@ -14,6 +14,8 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
         bundle: v.bundle_id, version: v.version, title: v.title, set: v.set_id, origin: v.origin, state: v.state, current: v.is_current === 1,
         volumesIn: all.filter((i) => states.get(i) === 'done'), volumesAwaited: all.filter((i) => states.get(i) !== 'done'),
         files: v.files, ...store.fileCounts(v.id), damagedFiles: store.damagedFiles(v.id),
+        // 'all', or the collections this library carries (import --only)
+        carried: store.carriedCollections(v.bundle_id).length > 0 ? store.collections(v.id).map((c) => ({ id: c.id, title: c.title })) : 'all' as const,
       };
     });
     const keys = store.trustedKeys().map((k) => ({ fingerprint: k.fingerprint, source: k.source, pinnedAt: k.pinned_at }));
@@ -31,6 +33,7 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
       out.push(m.statusVersion(v.title, v.bundle, v.version, v.state, v.current));
       out.push(v.origin === 'network' ? m.statusFromNetwork : m.statusVolumes(v.volumesIn.join(', '), v.volumesAwaited.join(', ')));
       out.push(m.statusFiles(v.files, v.present, v.damaged, v.pending));
+      if (v.carried !== 'all') out.push(m.statusCarried(v.carried.map((c) => c.title), v.notCarried));
       for (const d of v.damagedFiles.slice(0, 50)) out.push(`    ${m.problem(d.reason).padEnd(10)} ${d.path}`);
     }
     if (imports.length) {
