@@ -37,6 +37,7 @@ const en = {
   importCounts: (files: number, size: string, presentFiles: number, presentSize: string, secs: string, rate: string) =>
     `  ${files} file(s), ${size} copied in ${secs} s (${rate}/s); ${presentFiles} file(s), ${presentSize} were already in the store`,
   resumed: (n: number) => `  resumed: ${n} segment(s) finished by an earlier run were skipped`,
+  importedBefore: '  this volume was imported before: nothing was left to do',
   notSelected: (n: number) => `  ${n} file(s) not selected (--only)`,
   importOk: 'Result: every file of this volume is in the store and matches its signature.',
   importDamaged: (n: number) => `Result: ${n} damaged file(s) were NOT imported (everything else was). They are recorded as missing and can be fetched over the network later:`,
@@ -92,6 +93,7 @@ const zh: typeof en = {
   importCounts: (files, size, presentFiles, presentSize, secs, rate) =>
     `  复制 ${files} 个文件，共 ${size}，用时 ${secs} 秒（${rate}/秒）；另有 ${presentFiles} 个文件（${presentSize}）库中已有，未重复复制`,
   resumed: (n) => `  续传：跳过了上次已完成的 ${n} 个分段`,
+  importedBefore: '  这张盘此前已经导入过，没有需要再做的事',
   notSelected: (n) => `  有 ${n} 个文件未选择（--only）`,
   importOk: '结论：本盘所有文件均已导入，且与签名一致。',
   importDamaged: (n) => `结论：有 ${n} 个损坏文件未导入（其余文件均已导入）。这些文件已记录为缺失，之后可通过网络补齐：`,

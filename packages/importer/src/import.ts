@@ -524,7 +524,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   }
   report.seconds = (Date.now() - started) / 1000;
   store.finishImport(importId, 'done', report);
-  tick(true);
+  // The final counts (a shown version ended on its 'publish' event, which carries them already).
+  if (!outcome.show) tick(true);
   return report;
 }
 

@@ -52,7 +52,9 @@ function printReport(r: ImportReport, m: ReturnType<typeof messages>): void {
   const out: string[] = [m.importHead(r.volume.index, r.volume.of, r.bundle.title, r.bundle.version)];
   const secs = r.seconds.toFixed(1);
   out.push(m.importCounts(r.imported.files, formatSize(r.imported.bytes), r.alreadyPresent.files, formatSize(r.alreadyPresent.bytes), secs, formatSize(r.bytesRead / Math.max(r.seconds, 0.001))));
-  if (r.resumedSegments) out.push(m.resumed(r.resumedSegments));
+  // Every segment was journaled already (nothing read): the same disk again, not a resumed run.
+  if (r.resumedSegments && r.bytesRead === 0 && r.imported.files === 0) out.push(m.importedBefore);
+  else if (r.resumedSegments) out.push(m.resumed(r.resumedSegments));
   if (r.notSelected) out.push(m.notSelected(r.notSelected));
   if (r.headerProblems.length) out.push(m.headerWarn(r.headerProblems.length));
   if (r.damaged.length === 0) out.push(m.importOk);
