@@ -64,6 +64,6 @@ function printReport(r: ImportReport, m: ReturnType<typeof messages>): void {
     if (r.damaged.length > 500) out.push(`  ${m.more(r.damaged.length - 500)}`);
   }
   if (r.awaitingVolumes.length) out.push(m.awaiting(r.awaitingVolumes.join(', ')));
-  if (r.current && r.libraryDir) out.push(m.current(r.libraryDir));
+  if (r.current && r.libraryDir) out.push(r.damaged.length > 0 ? m.currentWithout(r.libraryDir, r.damaged.length) : m.current(r.libraryDir));
   process.stdout.write(out.join('\n') + '\n\n');
 }
