@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BookcrateError } from '@bookcrate/format';
-import { errorText, langOfArgv } from './i18n.js';
+import { errorText, langOfArgv, usageErrorZh } from './i18n.js';
 
 describe('errors in the librarian\'s language', () => {
   const named = new BookcrateError('BUSY', 'another bookcrate (import, pid 7 on lib, since 2026-12-02) is writing to this store', {
@@ -41,5 +41,15 @@ describe('errors in the librarian\'s language', () => {
         else process.env[k] = v;
       }
     }
+  });
+});
+
+describe('usage errors in Chinese', () => {
+  it('words commander\'s errors with the names kept, and leaves one it does not know as it is', () => {
+    expect(usageErrorZh("error: required option '--store <dir>' not specified\n")).toBe('bookcrate：缺少必需的选项 --store <dir>\n');
+    expect(usageErrorZh("error: too many arguments for 'verify'. Expected 1 argument but got 2.\n")).toBe('bookcrate：参数过多：verify 命令只接受 1 个参数，这里给了 2 个\n');
+    expect(usageErrorZh("error: unknown command 'verfy'\n(Did you mean verify?)\n")).toBe('bookcrate：没有 verfy 这个命令（是不是 verify？）\n');
+    expect(usageErrorZh("error: option '--all' cannot be used with option '--only <collection>'\n")).toBe('bookcrate：选项 --all 不能与 --only <collection> 同时使用\n');
+    expect(usageErrorZh('error: something new\n')).toBe('error: something new\n');
   });
 });

@@ -195,3 +195,25 @@ export function errorText(lang: Lang, e: { code: ErrorCode; message: string; hin
 export function messages(lang: Lang): typeof en {
   return lang === 'zh' ? zh : en;
 }
+
+/**
+ * commander's usage errors (a missing or unknown option, a missing argument…) in Chinese, the names
+ * kept; one it does not know stays as commander wrote it.
+ */
+export function usageErrorZh(text: string): string {
+  const rules: [RegExp, (...m: string[]) => string][] = [
+    [/^error: required option '(.+)' not specified/, (o) => `缺少必需的选项 ${o}`],
+    [/^error: option '(.+)' argument missing/, (o) => `选项 ${o} 后面缺少值`],
+    [/^error: unknown option '(.+?)'(?:\s*\(Did you mean (.+)\?\))?/, (o, d) => `没有 ${o} 这个选项${d ? `（是不是 ${d}？）` : ''}`],
+    [/^error: missing required argument '(.+)'/, (a) => `缺少参数 ${a}`],
+    [/^error: too many arguments(?: for '(.+?)')?\. Expected (\d+) arguments? but got (\d+)/, (c, want, got) => `参数过多：${c ? `${c} 命令` : '它'}只接受 ${want} 个参数，这里给了 ${got} 个`],
+    [/^error: unknown command '(.+?)'(?:\s*\(Did you mean (.+)\?\))?/, (c, d) => `没有 ${c} 这个命令${d ? `（是不是 ${d}？）` : ''}`],
+    [/^error: option '(.+)' cannot be used with option '(.+)'/, (a, b) => `选项 ${a} 不能与 ${b} 同时使用`],
+    [/^error: option '(.+)' argument '(.+)' is invalid/, (o, v) => `选项 ${o} 的值 ${v} 无效`],
+  ];
+  for (const [re, say] of rules) {
+    const m = re.exec(text);
+    if (m) return `bookcrate：${say(...m.slice(1).map((x) => x ?? ''))}\n`;
+  }
+  return text;
+}

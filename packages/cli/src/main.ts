@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BookcrateError } from '@bookcrate/format';
 import { EXIT, EXIT_HELP } from './exit-codes.js';
-import { langOfArgv } from './i18n.js';
+import { langOfArgv, usageErrorZh } from './i18n.js';
 import { reportError } from './output.js';
 import { keepHeapSmall } from './heap.js';
 
@@ -30,6 +30,7 @@ export async function main(argv: string[]): Promise<number> {
   stopWhenOutputCloses();
   let code: number = EXIT.OK;
   let json = argv.includes('--json');
+  const lang = langOfArgv(argv);
   const run = (fn: () => Promise<number>) => async () => {
     code = await fn();
   };
@@ -38,10 +39,12 @@ export async function main(argv: string[]): Promise<number> {
     .version('0.1.0')
     // Only `bookcrate --version` prints the version: after a command name, `--version N` is that command's (publish).
     .enablePositionalOptions()
+    // `bookcrate verify disk1 disk2` must not check disk1 alone and say all is well
+    .allowExcessArguments(false)
     .addHelpText('after', EXIT_HELP)
-    .showHelpAfterError('(run with --help for usage)')
+    .showHelpAfterError(lang === 'zh' ? '（加上 --help 查看用法）' : '(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: (s, write) => write(lang === 'zh' ? usageErrorZh(s) : s) });
 
   program
     .command('keygen')
@@ -225,6 +228,6 @@ ${EXIT_HELP}`)
       return EXIT.USAGE;
     }
     json ||= false;
-    return reportError(e instanceof Error || e instanceof BookcrateError ? e : new Error(String(e)), json, langOfArgv(argv));
+    return reportError(e instanceof Error || e instanceof BookcrateError ? e : new Error(String(e)), json, lang);
   }
 }

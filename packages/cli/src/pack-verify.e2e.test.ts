@@ -79,6 +79,14 @@ describe('pack and verify a two-volume set', () => {
     for (const e of results) expect(e.ok).toBe(true);
   });
 
+  it('refuses a second target instead of checking the first alone (usage, exit 2), in the librarian\'s language', async () => {
+    const r = await run(['verify', vols[0]!, vols[1]!]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/too many arguments for 'verify'/);
+    const zh = await run(['verify', vols[0]!, vols[1]!], { LANG: 'zh_CN.UTF-8' });
+    expect(zh.stderr).toMatch(/^bookcrate：参数过多：verify 命令只接受 1 个参数，这里给了 2 个\n（加上 --help 查看用法）/);
+  });
+
   it('stops quietly with exit code 141 when the program reading its output has gone', () => {
     // `true` exits at once, long before node has started and written its first line: every write
     // then meets a closed pipe, as after `| head -1`.

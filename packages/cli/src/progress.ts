@@ -78,7 +78,10 @@ export class ProgressView {
     if (newPhase || now - this.lastPlain >= 5000) {
       this.lastPlain = now;
       const pct = e.bytesTotal > 0 ? ` ${((100 * e.bytesDone) / e.bytesTotal).toFixed(1)}%` : '';
-      process.stderr.write(`[${formatDuration((now - this.started) / 1000)}] ${phase}${pct} ${payload.bytes} ${payload.files} ${payload.rate} ${this.m.progressEta} ${payload.etaText}\n`);
+      // A phase without bytes (reading the manifest, planning) shows its files alone.
+      const bytes = e.bytesTotal > 0 || e.bytesDone > 0 ? ` ${payload.bytes}` : '';
+      const rate = bytes ? ` ${payload.rate} ${this.m.progressEta} ${payload.etaText}` : '';
+      process.stderr.write(`[${formatDuration((now - this.started) / 1000)}] ${phase}${pct}${bytes} ${payload.files}${rate}\n`);
     }
   }
 
