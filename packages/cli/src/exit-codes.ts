@@ -52,3 +52,15 @@ Exit codes:
   141 the program reading the output stopped (e.g. '| head'), so the command stopped too (an
       interrupted pack or import continues when run again)
   70  internal error (a bug: please report it with the output)`;
+
+/** The same, for the librarian's commands under a Chinese locale. */
+export const EXIT_HELP_ZH = `
+退出码：
+  0   一切正常
+  1   发现损坏：有文件、分段或清单与签名内容不符
+  2   用法有误：选项或参数不对
+  3   签名无效、签名密钥不受信任，或比资源库中已有的版本旧
+  4   环境问题：磁盘无法读取或写入，或目标磁盘已满
+  6   另一个 bookcrate 进程正在写入这个资源库（稍后重试，或加上 --wait）
+  141 读取输出的程序已退出（例如 '| head'），命令也随之停止（中断的导入再次运行即可继续）
+  70  内部错误（程序缺陷：请连同输出一起报告）`;

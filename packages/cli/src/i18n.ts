@@ -217,3 +217,50 @@ export function usageErrorZh(text: string): string {
   }
   return text;
 }
+
+/** `--help` of the commands a librarian runs, in both languages (commander's headings stay English). */
+export function helpTexts(lang: Lang) {
+  const zh = lang === 'zh';
+  return {
+    lang: zh ? 'zh 或 en（默认按 LANG 环境变量）' : 'zh or en (default: from LANG)',
+    volumeDir: zh ? '资源盘文件夹，或装有资源盘文件夹的硬盘 / 文件夹' : 'a volume folder, or a disk / folder holding volume folders',
+    verify: {
+      description: zh ? '按签名清单校验一张资源盘：逐字节校验，或用 --fast 快速校验' : 'check a volume against its signed manifest: every byte, or --fast',
+      fast: zh ? '只校验签名、清单、分段是否齐全及大小（4 TB 也只需几秒）' : 'signature, manifest, presence and sizes only (seconds, even for 4 TB)',
+      strict: zh ? '另外校验每个文件的 SHA-256（密码学校验，较慢），不止 XXH64' : 'also check every file\'s SHA-256 (cryptographic; slower) besides its XXH64',
+      pubkey: zh ? '要信任的国家中心公钥（默认用盘上自带的公钥，只能证明完好，不能证明来源）' : 'the center\'s public key to trust (default: the key on the volume, which proves integrity only)',
+      json: zh ? '进度和完整报告以 JSON 行输出到标准输出' : 'progress and the full report as JSON lines on stdout',
+      after: zh ? '示例：' : 'Examples:',
+    },
+    import: {
+      description: zh ? '把校验无误的资源盘导入本地资源库（县级图书馆）' : 'load a verified volume into the local library store (county libraries)',
+      store: zh ? '资源库文件夹（首次导入时自动创建）' : 'the library store (created on first import)',
+      trust: zh ? '首次导入时要信任的国家中心公钥' : 'the center\'s public key to pin on first import',
+      yes: zh ? '不经询问就信任盘上自带的公钥（请先核对指纹）' : 'pin the key the disk carries without asking (check its fingerprint first)',
+      only: zh ? '只导入这个专题（编号、名称或文件夹名），今后资源库也只收藏它；可重复' : 'import only this collection (id, title or folder), and carry it from now on; repeatable',
+      all: zh ? '重新收藏全部专题（撤销 --only）并导入' : 'carry every collection again (undoes --only) and import them',
+      wait: zh ? '另一个导入正在写入同一资源库时，排队等候而不是退出' : 'wait for another import into the same store instead of refusing',
+      json: zh ? '进度和报告以 JSON 行输出到标准输出' : 'progress and the report as JSON lines on stdout',
+      notes: zh
+        ? `同一套的多张盘可按任意顺序导入。损坏的文件不会中断导入：其余文件照常导入，损坏的文件会被列出并记为缺失。
+导入中断后（停电、Ctrl-C），再运行同一命令即可：已完成的分段会被跳过。
+
+空间有限的图书馆可以只收藏部分专题：首次导入时用 --only，资源库就只收藏这些专题（导入完成后读者即可访问，
+镜像同步也只获取它们）；之后再用 --only 可以增加专题（对同一张盘再运行一次即可导入），--all 则重新收藏全部专题。`
+        : `Volumes of a set go in any order. Damaged files do not stop the import: the rest goes in, the
+damaged ones are listed and recorded as missing. After an interruption (power cut, Ctrl-C), run
+the same command again: finished segments are skipped.
+
+A library with little room can carry only some collections: the first import with --only carries
+those alone (readers see the version once they are in; the mirror fetches only them), a later
+--only adds more (run it on the disk again to bring them in), --all carries everything again.`,
+    },
+    status: {
+      description: zh ? '查看资源库的内容：各版本、已导入和尚待导入的盘、损坏的文件、导入记录' : 'what a library store holds: versions, volumes in and awaited, damaged files, imports',
+      store: zh ? '资源库文件夹' : 'the library store',
+      json: zh ? '以 JSON 输出' : 'the status as JSON',
+    },
+    examples: zh ? '示例：' : 'Examples:',
+    example: zh ? '示例：' : 'Example:',
+  };
+}

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BookcrateError } from '@bookcrate/format';
-import { EXIT, EXIT_HELP } from './exit-codes.js';
-import { langOfArgv, usageErrorZh } from './i18n.js';
+import { EXIT, EXIT_HELP, EXIT_HELP_ZH } from './exit-codes.js';
+import { helpTexts, langOfArgv, usageErrorZh } from './i18n.js';
 import { reportError } from './output.js';
 import { keepHeapSmall } from './heap.js';
 
@@ -31,6 +31,9 @@ export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.OK;
   let json = argv.includes('--json');
   const lang = langOfArgv(argv);
+  // verify, import and status speak the librarian's language, their --help too
+  const h = helpTexts(lang);
+  const exitHelp = lang === 'zh' ? EXIT_HELP_ZH : EXIT_HELP;
   const run = (fn: () => Promise<number>) => async () => {
     code = await fn();
   };
@@ -41,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     .enablePositionalOptions()
     // `bookcrate verify disk1 disk2` must not check disk1 alone and say all is well
     .allowExcessArguments(false)
+    .helpOption('-h, --help', lang === 'zh' ? '显示帮助' : 'display help for command')
     .addHelpText('after', EXIT_HELP)
     .showHelpAfterError(lang === 'zh' ? '（加上 --help 查看用法）' : '(run with --help for usage)')
     .exitOverride()
@@ -86,57 +90,51 @@ ${EXIT_HELP}`)
 
   program
     .command('verify')
-    .description('check a volume against its signed manifest: every byte, or --fast')
-    .argument('<volume-dir>', 'a volume folder, or a disk / folder holding volume folders')
-    .option('--fast', 'signature, manifest, presence and sizes only (seconds, even for 4 TB)')
-    .option('--strict', 'also check every file\'s SHA-256 (cryptographic; slower) besides its XXH64')
-    .option('--pubkey <file.pub>', 'the center\'s public key to trust (default: the key on the volume, which proves integrity only)')
-    .option('--lang <lang>', 'zh or en (default: from LANG)')
-    .option('--json', 'progress and the full report as JSON lines on stdout')
+    .description(h.verify.description)
+    .argument('<volume-dir>', h.volumeDir)
+    .option('--fast', h.verify.fast)
+    .option('--strict', h.verify.strict)
+    .option('--pubkey <file.pub>', h.verify.pubkey)
+    .option('--lang <lang>', h.lang)
+    .option('--json', h.verify.json)
     .addHelpText('after', `
-Examples:
+${h.examples}
   bookcrate verify /media/usb/ndlp-2026-vol1-of-2 --pubkey center.pub
   bookcrate verify E:\\ --fast
-${EXIT_HELP}`)
+${exitHelp}`)
     .action((target, o) => run(async () => (await import('./commands/verify.js')).verifyCommand(target, o))());
 
   program
     .command('import')
-    .description('load a verified volume into the local library store (county libraries)')
-    .argument('<volume-dir>', 'a volume folder, or a disk / folder holding volume folders')
-    .requiredOption('--store <dir>', 'the library store (created on first import)')
-    .option('--trust <center.pub>', 'the center\'s public key to pin on first import')
-    .option('--yes', 'pin the key the disk carries without asking (check its fingerprint first)')
-    .option('--only <collection>', 'import only this collection (id, title or folder), and carry it from now on; repeatable', collect)
-    .addOption(new Option('--all', 'carry every collection again (undoes --only) and import them').conflicts('only'))
-    .option('--wait', 'wait for another import into the same store instead of refusing')
-    .option('--lang <lang>', 'zh or en (default: from LANG)')
-    .option('--json', 'progress and the report as JSON lines on stdout')
+    .description(h.import.description)
+    .argument('<volume-dir>', h.volumeDir)
+    .requiredOption('--store <dir>', h.import.store)
+    .option('--trust <center.pub>', h.import.trust)
+    .option('--yes', h.import.yes)
+    .option('--only <collection>', h.import.only, collect)
+    .addOption(new Option('--all', h.import.all).conflicts('only'))
+    .option('--wait', h.import.wait)
+    .option('--lang <lang>', h.lang)
+    .option('--json', h.import.json)
     .addHelpText('after', `
-Examples:
+${h.examples}
   bookcrate import /media/usb --store /srv/library --trust center.pub
   bookcrate import E:\\ --store D:\\library --only 国图公开课
 
-Volumes of a set go in any order. Damaged files do not stop the import: the rest goes in, the
-damaged ones are listed and recorded as missing. After an interruption (power cut, Ctrl-C), run
-the same command again: finished segments are skipped.
-
-A library with little room can carry only some collections: the first import with --only carries
-those alone (readers see the version once they are in; the mirror fetches only them), a later
---only adds more (run it on the disk again to bring them in), --all carries everything again.
-${EXIT_HELP}`)
+${h.import.notes}
+${exitHelp}`)
     .action((target, o) => run(async () => (await import('./commands/import.js')).importCommand(target, o))());
 
   program
     .command('status')
-    .description('what a library store holds: versions, volumes in and awaited, damaged files, imports')
-    .requiredOption('--store <dir>', 'the library store')
-    .option('--lang <lang>', 'zh or en (default: from LANG)')
-    .option('--json', 'the status as JSON')
+    .description(h.status.description)
+    .requiredOption('--store <dir>', h.status.store)
+    .option('--lang <lang>', h.lang)
+    .option('--json', h.status.json)
     .addHelpText('after', `
-Example:
+${h.example}
   bookcrate status --store /srv/library
-${EXIT_HELP}`)
+${exitHelp}`)
     .action((o) => run(async () => (await import('./commands/status.js')).statusCommand(o))());
 
   program

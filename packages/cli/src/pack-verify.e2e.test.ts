@@ -108,6 +108,14 @@ describe('pack and verify a two-volume set', () => {
     const r = await run(['verify', vols[0]!, '--fast'], { LANG: 'zh_CN.UTF-8' });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/结论：完好/);
+    // its --help too (and import's and status's), exit codes included; English otherwise
+    for (const [cmd, words] of [['verify', /按签名清单校验一张资源盘/], ['import', /把校验无误的资源盘导入本地资源库/], ['status', /查看资源库的内容/]] as const) {
+      const help = await run([cmd, '--help'], { LANG: 'zh_CN.UTF-8' });
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(words);
+      expect(help.stdout).toMatch(/退出码：\n  0   一切正常/);
+    }
+    expect((await run(['verify', '--help'])).stdout).toMatch(/check a volume against its signed manifest[\s\S]*Exit codes:/);
   });
 
   describe('damage', () => {
