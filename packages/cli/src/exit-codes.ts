@@ -49,9 +49,9 @@ Exit codes:
   4   environment error: a disk that cannot be read or written, or a full target
   5   refused: names that cannot be packed portably, or a source file that changed while read
   6   busy: another bookcrate is writing to the same store (retry, or use --wait)
+  70  internal error (a bug: please report it with the output)
   141 the program reading the output stopped (e.g. '| head'), so the command stopped too (an
-      interrupted pack or import continues when run again)
-  70  internal error (a bug: please report it with the output)`;
+      interrupted pack or import continues when run again)`;
 
 /** The same, for the librarian's commands under a Chinese locale. */
 export const EXIT_HELP_ZH = `
@@ -62,5 +62,5 @@ export const EXIT_HELP_ZH = `
   3   签名无效、签名密钥不受信任，或比资源库中已有的版本旧
   4   环境问题：磁盘无法读取或写入，或目标磁盘已满
   6   另一个 bookcrate 进程正在写入这个资源库（稍后重试，或加上 --wait）
-  141 读取输出的程序已退出（例如 '| head'），命令也随之停止（中断的导入再次运行即可继续）
-  70  内部错误（程序缺陷：请连同输出一起报告）`;
+  70  内部错误（程序缺陷：请连同输出一起报告）
+  141 读取输出的程序已退出（例如 '| head'），命令也随之停止（中断的导入再次运行即可继续）`;

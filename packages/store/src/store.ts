@@ -37,7 +37,6 @@ export interface VersionRow {
 const now = (): string => new Date().toISOString();
 /** A resource row whose collection the library carries (a condition on `resources`). */
 const CARRIED_RESOURCE = 'NOT EXISTS (SELECT 1 FROM collections c WHERE c.version_id = resources.version_id AND c.id = resources.collection AND c.carried = 0)';
-const db1 = (row: unknown): boolean => row !== undefined;
 
 /**
  * The local library store: objects by SHA-256 on disk, the SQLite catalog, the browsable tree.
@@ -300,8 +299,8 @@ export class Store {
 
   /** Whether the store already holds a file of the bundle (any version, any state but pending). */
   private anyFileIn(bundleId: string): boolean {
-    return db1(this.db.prepare(`SELECT 1 FROM files f JOIN versions v ON v.id = f.version_id
-      WHERE v.bundle_id = ? AND f.state <> 'pending' LIMIT 1`).get(bundleId));
+    return this.db.prepare(`SELECT 1 FROM files f JOIN versions v ON v.id = f.version_id
+      WHERE v.bundle_id = ? AND f.state <> 'pending' LIMIT 1`).get(bundleId) !== undefined;
   }
 
   /**
@@ -313,13 +312,13 @@ export class Store {
     db.prepare(`UPDATE collections SET carried = (NOT EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle)
         OR EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle AND s.collection = collections.id))
       WHERE version_id = @version`).run({ bundle: bundleId, version: versionId });
-    const newlyCarried = (db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND carried = 0').get(versionId) as { n: number }).n;
+    const notCarried = db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND carried = 0');
+    const notBefore = (notCarried.get(versionId) as { n: number }).n;
     db.prepare(`UPDATE files SET carried = (NOT EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle)
         OR EXISTS (SELECT 1 FROM collections c WHERE c.version_id = files.version_id AND c.carried = 1
           AND (c.path = '' OR files.path = c.path OR substr(files.path, 1, length(c.path) + 1) = c.path || '/')))
       WHERE version_id = @version`).run({ bundle: bundleId, version: versionId });
-    const stillNot = (db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND carried = 0').get(versionId) as { n: number }).n;
-    return stillNot < newlyCarried;
+    return (notCarried.get(versionId) as { n: number }).n < notBefore;
   }
 
   startImport(versionId: number, volume: number, source: string): number {
