@@ -54,7 +54,6 @@ const en = {
   statusKey: (fp: string) => `Trusted center key: ${fp}`,
   statusImports: 'Recent imports:',
   statusRounds: 'Recent mirror rounds:',
-  statusRunning: 'running',
   statusImport: (id: number, started: string, state: string, volume: number, source: string) => `  #${id} ${started} ${state} volume ${volume} ${source}`,
   statusRound: (id: number, started: string, outcome: string | null, version: number | null, size: string, upstream: string) =>
     `  #${id} ${started} ${outcome ?? 'running'} ${version !== null ? `v${version} ` : ''}${size} ${upstream}`,
@@ -111,7 +110,6 @@ const zh: typeof en = {
   statusKey: (fp) => `已信任的中心密钥：${fp}`,
   statusImports: '最近的导入：',
   statusRounds: '最近的同步：',
-  statusRunning: '进行中',
   statusImport: (id, started, state, volume, source) =>
     `  #${id} ${started} ${({ done: '已完成', running: '进行中或已中断', failed: '失败' } as Record<string, string>)[state] ?? state} 第 ${volume} 盘 ${source}`,
   statusRound: (id, started, outcome, version, size, upstream) =>
