@@ -195,7 +195,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       (async function* () {
         for await (const { entry, members } of placedEntries(vol)) yield { entry, volume: volumeOf(members[0]!.segment) };
       })(),
-      resourceEntries(vol));
+      resourceEntries(vol), 'disk',
+      (rows) => progress({ phase: 'manifest', bytesDone: 0, bytesTotal: 0, filesDone: rows, filesTotal: vol.root.totals.files + vol.root.totals.dirs }));
   }
   // The manifest's parts are copied into the store beside the data (they are small files, slow to
   // create on some filesystems); the import waits for them before it finishes the volume.

@@ -62,7 +62,7 @@ describe('Store.inTransaction (a transaction held open across awaits)', () => {
   });
 });
 
-describe('carried collections (import --only)', () => {
+describe('a version into the catalog, and the collections a library carries (import --only)', () => {
   // Two collections whose folders share a prefix, to show a folder matches whole path components only.
   const root = (version: number) => ({
     format: 'bookcrate/1',
@@ -90,6 +90,19 @@ describe('carried collections (import --only)', () => {
     yield* xs;
   }
   const add = (s: Store, version: number) => s.addVersion(root(version), Buffer.from(`root${version}`), Buffer.from('sig'), `${version}`.repeat(64), iter(entries), iter(resources));
+
+  it('addVersion says how many file rows are in after each transaction', async () => {
+    const s = await Store.open(await tempDir(), { create: true });
+    try {
+      const heard: number[] = [];
+      const many = Array.from({ length: 25_000 }, (_, i) => ({ entry: file(`京剧/${String(i).padStart(5, '0')}.jpg`, 'd', 'r-opera'), volume: 1 }));
+      const v = await s.addVersion(root(1), Buffer.from('root'), Buffer.from('sig'), '1'.repeat(64), iter(many), iter(resources), 'disk', (n) => heard.push(n));
+      expect(heard).toEqual([10_000, 20_000, 25_000]);
+      expect(s.fileCounts(v.id).pending).toBe(25_000);
+    } finally {
+      s.close();
+    }
+  });
 
   it('awaits, fetches and shows only what is carried; widening it clears the journal, and new versions carry the same', async () => {
     const s = await Store.open(await tempDir(), { create: true });

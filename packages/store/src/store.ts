@@ -113,12 +113,13 @@ export class Store {
   /**
    * Records a version from its signed root and streams its manifest into the catalog (files as
    * 'pending', resources, collections), 10,000 rows per transaction so memory stays flat and a crash
-   * leaves nothing half-visible: the version row is committed last.
+   * leaves nothing half-visible: the version row is committed last. `onFiles` hears how many file
+   * rows are in after each transaction (a million-file manifest takes a minute).
    */
   async addVersion(
     root: Root, rootBytes: Buffer, sigBytes: Buffer, rootSha256: string,
     files: AsyncIterable<{ entry: FileEntry; volume: number }>, resources: AsyncIterable<ResourceEntry>,
-    origin: 'disk' | 'network' = 'disk',
+    origin: 'disk' | 'network' = 'disk', onFiles?: (rows: number) => void,
   ): Promise<VersionRow> {
     const db = this.db;
     const existing = this.version(root.bundle.id, root.bundle.version);
@@ -140,14 +141,17 @@ export class Store {
         for (const r of rows) insRes.run(id, r.id, r.collection, r.title, r.creator ?? null, r.type ?? null, r.language ?? null, r.date ?? null, r.description ?? null);
       });
       let buf: { entry: FileEntry; volume: number }[] = [];
+      let rows = 0;
       for await (const f of files) {
         buf.push(f);
         if (buf.length >= 10_000) {
           fileBatch(buf);
+          onFiles?.((rows += buf.length));
           buf = [];
         }
       }
       fileBatch(buf);
+      onFiles?.((rows += buf.length));
       let rbuf: ResourceEntry[] = [];
       for await (const r of resources) {
         rbuf.push(r);
