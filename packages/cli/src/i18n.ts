@@ -1,4 +1,4 @@
-import type { ErrorCode, MessageId } from '@bookcrate/format';
+import type { ErrorCode, MessageId, Say } from '@bookcrate/format';
 
 /**
  * Messages for the people who run `verify`, `import` and `status` on a county library PC:
@@ -178,7 +178,7 @@ const zhByCode: Partial<Record<ErrorCode, [string, string]>> = {
  * the library's own words; Chinese comes from the tables above, the library's hint kept after ours
  * when only the kind of error could be said.
  */
-export function errorText(lang: Lang, e: { code: ErrorCode; message: string; hint?: string | undefined; say?: { id: MessageId; args?: Args } | undefined }): { message: string; hints: string[] } {
+export function errorText(lang: Lang, e: { code: ErrorCode; message: string; hint?: string | undefined; say?: Say | undefined }): { message: string; hints: string[] } {
   if (lang === 'zh') {
     if (e.say) {
       const [message, hint] = zhErrors[e.say.id](e.say.args ?? {});
@@ -211,7 +211,7 @@ export function usageErrorZh(text: string): string {
   ];
   for (const [re, say] of rules) {
     const m = re.exec(text);
-    if (m) return `bookcrate：${say(...m.slice(1).map((x) => x ?? ''))}\n`;
+    if (m) return `${zh.errorPrefix}${say(...m.slice(1).map((x) => x ?? ''))}\n`;
   }
   return text;
 }
@@ -228,7 +228,6 @@ export function helpTexts(lang: Lang) {
       strict: zh ? '另外校验每个文件的 SHA-256（密码学校验，较慢），不止 XXH64' : 'also check every file\'s SHA-256 (cryptographic; slower) besides its XXH64',
       pubkey: zh ? '要信任的国家中心公钥（默认用盘上自带的公钥，只能证明完好，不能证明来源）' : 'the center\'s public key to trust (default: the key on the volume, which proves integrity only)',
       json: zh ? '进度和完整报告以 JSON 行输出到标准输出' : 'progress and the full report as JSON lines on stdout',
-      after: zh ? '示例：' : 'Examples:',
     },
     import: {
       description: zh ? '把校验无误的资源盘导入本地资源库（县级图书馆）' : 'load a verified volume into the local library store (county libraries)',
