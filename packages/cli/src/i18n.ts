@@ -117,7 +117,7 @@ const zh: typeof en = {
   expectedActual: (expected, actual) => `应为 ${expected}  实为 ${actual}`,
   progressPhase: (phase) =>
     ({
-      manifest: '读取清单', segments: '逐字节校验', import: '导入', publish: '发布',
+      manifest: '读取清单', segments: '逐字节校验', locating: '定位损坏', import: '导入', publish: '发布',
       scan: '扫描', plan: '规划', write: '写入', finalize: '收尾', verify: '回读校验',
     })[phase] ?? phase,
   progressFiles: (done, total) => (total ? `${done}/${total} 个文件` : `${done} 个文件`),

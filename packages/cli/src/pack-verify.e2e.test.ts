@@ -198,7 +198,7 @@ describe('pack and verify a two-volume set', () => {
       expect(out).toMatch(/damaged/);
     });
 
-    it('rejects a flipped byte in a part of each manifest tree, full and --fast (the files and members trees are walked by the checking thread, the resources beside it)', async () => {
+    it('rejects a flipped byte in a part of each manifest tree, full and --fast (walked beside the hashing of the segments in full mode, the resources beside the files)', async () => {
       const root = JSON.parse(await readFile(join(vols[0]!, 'bookcrate/root.json'), 'utf8')) as {
         files: { parts: { sha256: string }[] }; resources: { parts: { sha256: string }[] }; layout: { members: { parts: { sha256: string }[] } };
       };
@@ -237,6 +237,44 @@ describe('pack and verify a two-volume set', () => {
       expect((await run(['verify', copy])).code).toBe(3);
       expect((await run(['verify', copy, '--pubkey', pub, '--fast'])).code).toBe(0);
     });
+  });
+});
+
+describe('full verify of a volume of many segments', () => {
+  it('checks each segment whole, and then only the damaged one and those sharing a file with it, member by member', async () => {
+    const out = join(work, 'one-volume');
+    expect((await run(['pack', src, '--key', key, '--out', out, '--segment-size', '4MiB', '--no-verify'], EPOCH)).code).toBe(0);
+    const [vol] = await volumes(out);
+    const segs = (await readdir(join(vol!, 'segments'))).sort();
+    expect(segs.length).toBeGreaterThanOrEqual(4);
+    const sizes = await Promise.all(segs.map(async (s) => (await stat(join(vol!, 'segments', s))).size));
+    const listing = segs.map((s) => execFileSync('tar', ['-tf', join(vol!, 'segments', s)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter(Boolean));
+    // the big file's parts: a middle segment holds nothing else
+    const opera = '地方戏专题视频/big-opera.mp4';
+    const holding = listing.flatMap((names, i) => (names.includes(opera) ? [i] : []));
+    const middle = holding.find((i) => listing[i]!.length === 1)!;
+    expect(holding.length).toBeGreaterThanOrEqual(3);
+    expect(middle).toBeDefined();
+
+    const copy = await tempDir('bookcrate-locate-');
+    await cp(vol!, copy, { recursive: true });
+    await flip(join(copy, 'segments', segs[middle]!), 2 * MiB);
+    const r = await run(['verify', copy, '--pubkey', pub, '--json']);
+    await rm(copy, { recursive: true, force: true });
+    expect(r.code).toBe(1);
+    const events = jsonLines(r.stdout);
+    const report = events.find((e) => e.event === 'result') as { problems: { kind: string; path?: string; segment?: string }[]; damagedFiles: number; checked: { bytes: number; segments: number } };
+    expect(report.checked.bytes).toBe(sizes.reduce((a, n) => a + n, 0));
+    expect(report.checked.segments).toBe(segs.length);
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'segment-hash', segment: segs[middle] }));
+    // the damaged file is named, though its first bytes are two segments back
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'file-hash', path: opera, segment: segs[holding[0]!] }));
+    expect(report.damagedFiles).toBe(1);
+    // the second pass read the big file's segments, not the whole volume
+    const locating = events.filter((e) => e.event === 'progress' && e.phase === 'locating');
+    expect(locating.length).toBeGreaterThan(0);
+    expect(locating[0]!.bytesTotal).toBe(holding.reduce((a, i) => a + sizes[i]!, 0));
+    expect(locating[0]!.bytesTotal).toBeLessThan(report.checked.bytes);
   });
 });
 

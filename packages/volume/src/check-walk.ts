@@ -30,3 +30,29 @@ export function fileChecksOf(batch: PlacedEntry[], mine: ReadonlySet<number>, ou
   }
   return here;
 }
+
+/**
+ * Notes in `links` every segment k of `mine` from which a file of the batch continues into segment
+ * k + 1 of `mine` (a file larger than what was left of a segment). A damaged segment is checked
+ * member by member together with the segments it is linked to, so that every file touching it can
+ * be hashed whole (verify.ts). At most one file crosses each boundary: the set stays small.
+ */
+export function noteSegmentLinks(batch: PlacedEntry[], mine: ReadonlySet<number>, links: Set<number>): void {
+  for (const { members } of batch) {
+    for (let j = 1; j < members.length; j++) {
+      const a = members[j - 1]!.segment;
+      if (members[j]!.segment === a + 1 && mine.has(a) && mine.has(a + 1)) links.add(a);
+    }
+  }
+}
+
+/** `damaged` and every segment of `mine` linked to one of them, through `links`, in order. */
+export function segmentsToLocate(damaged: Iterable<number>, links: ReadonlySet<number>, mine: ReadonlySet<number>): number[] {
+  const scope = new Set<number>();
+  for (const i of damaged) {
+    scope.add(i);
+    for (let k = i; links.has(k) && mine.has(k + 1); k++) scope.add(k + 1);
+    for (let k = i - 1; links.has(k) && mine.has(k); k--) scope.add(k);
+  }
+  return [...scope].sort((a, b) => a - b);
+}

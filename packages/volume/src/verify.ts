@@ -3,15 +3,18 @@ import { stat } from 'node:fs/promises';
 import { segmentTable } from '@bookcrate/format';
 import { openVolume, placedEntryBatches, resourceEntries, type OpenVolume } from './open.js';
 import type { ReadMode } from './reader.js';
-import { CheckThread, RING_CACHED, RING_DIRECT } from './check-thread.js';
-import { fileChecksOf } from './check-walk.js';
+import { CheckThread, RING_CACHED, RING_DIRECT, type RingGeometry } from './check-thread.js';
+import { fileChecksOf, noteSegmentLinks, segmentsToLocate } from './check-walk.js';
+import { SegmentHasher } from './segment-hasher.js';
+import type { CheckedSegment } from './segment-check.js';
 import { volumePaths } from './layout.js';
 import type { Problem } from './problems.js';
 
 export type { Problem, ProblemKind } from './problems.js';
 
 export interface VerifyProgress {
-  phase: 'manifest' | 'segments';
+  /** `locating`: the second pass of a full verify, over damaged segments only (bytes of those) */
+  phase: 'manifest' | 'segments' | 'locating';
   bytesDone: number;
   bytesTotal: number;
   filesDone: number;
@@ -55,30 +58,45 @@ export interface VerifyReport {
 /** A full verify says how far it is every 64 MiB. */
 const PROGRESS_BYTES = 64 << 20;
 
+/** The threads of a full verify, started before the volume is opened so that their start-up overlaps it. */
+interface FullThreads {
+  /** the first pass: each segment's XXH64 (default) */
+  hasher?: SegmentHasher;
+  /** the member-by-member check of every segment (`strict`) */
+  checker?: CheckThread;
+}
+
 /**
  * Verifies one volume (docs/format.md, "Verification"). Fast: signature, manifest parts, presence
- * and size of every segment. Full: additionally reads every segment once, sequentially, and checks
- * every byte of it: tar headers against the bytes the signed manifest implies, padding and the end
- * marker for zeros, each file's XXH64 (and SHA-256 with `strict`), nothing after the end. Damage is
- * named down to the file and offset.
+ * and size of every segment. Full: additionally reads every segment once, sequentially, and compares
+ * its XXH64 with the signed one; a segment that differs (or is missing or of the wrong size) is then
+ * checked member by member, with the segments sharing a file with it, so the damage is named down to
+ * the file and offset: tar headers against the bytes the signed manifest implies, padding and the
+ * end marker for zeros, each file's XXH64, nothing after the end. Strict: that member-by-member
+ * check on every segment, with each file's SHA-256 too.
  * Every problem is collected; the first one never hides the rest.
  */
 export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<VerifyReport> {
   const started = Date.now();
-  // Full mode: the checking thread starts now, while the volume is opened (it is told what to check
-  // once the signed manifest says so).
-  const checker = opts.mode === 'full' ? new CheckThread(opts.readMode === 'direct' ? RING_DIRECT : RING_CACHED) : undefined;
+  const full = opts.mode === 'full';
+  const threads: FullThreads = {
+    ...(full && !opts.strict ? { hasher: new SegmentHasher() } : {}),
+    ...(full && opts.strict ? { checker: new CheckThread(ringFor(opts.readMode)) } : {}),
+  };
   try {
-    return await verifyWith(dir, opts, started, checker);
+    return await verifyWith(dir, opts, started, threads);
   } finally {
-    await checker?.close();
+    await Promise.all([threads.hasher?.close(), threads.checker?.close()]);
   }
 }
 
-async function verifyWith(dir: string, opts: VerifyOptions, started: number, checker: CheckThread | undefined): Promise<VerifyReport> {
+const ringFor = (mode: ReadMode | undefined): RingGeometry => (mode === 'direct' ? RING_DIRECT : RING_CACHED);
+
+async function verifyWith(dir: string, opts: VerifyOptions, started: number, { hasher, checker }: FullThreads): Promise<VerifyReport> {
   const vol = await openVolume(dir, opts.trustedKey ? { trustedKey: opts.trustedKey } : {});
   const layout = vol.root.layout!;
   const readMode = opts.readMode ?? 'cached';
+  const direct = readMode === 'direct';
   const max = opts.maxProblems ?? 100_000;
   const report: VerifyReport = {
     dir, set: layout.set, volume: vol.doc.volume, volumes: layout.volumes.length,
@@ -100,20 +118,25 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, che
   table.forEach((s, i) => s.volume === vol.doc.volume && mine.add(i + 1));
   const firstMine = Math.min(...mine);
   const lastMine = Math.max(...mine);
-  const bytesTotal = opts.mode === 'full' ? [...mine].reduce((a, i) => a + table[i - 1]!.info.size, 0) : 0;
+  const full = opts.mode === 'full';
+  const bytesTotal = full ? [...mine].reduce((a, i) => a + table[i - 1]!.info.size, 0) : 0;
   const filesTotal = vol.root.totals.files + vol.root.totals.dirs;
-  const progress = (phase: VerifyProgress['phase'], segment?: string): void =>
-    opts.onProgress?.({ phase, bytesDone: report.checked.bytes, bytesTotal, filesDone: report.checked.files, filesTotal, ...(segment ? { segment } : {}) });
+  const progress = (phase: VerifyProgress['phase'], bytesDone = report.checked.bytes, total = bytesTotal, segment?: string): void =>
+    opts.onProgress?.({ phase, bytesDone, bytesTotal: total, filesDone: report.checked.files, filesTotal, ...(segment ? { segment } : {}) });
+  const segmentPath = (i: number): string => volumePaths(dir).segment(table[i - 1]!.info.name);
 
   // Presence and size of this volume's segments: the whole of --fast, and the first step of full.
   const absent = new Set<number>();
+  const resized = new Set<number>();
   for (const i of mine) {
     const info = table[i - 1]!.info;
-    const path = volumePaths(dir).segment(info.name);
     try {
-      const st = await stat(path);
+      const st = await stat(segmentPath(i));
       report.checked.segments++; // its size (full mode then counts the segments it read)
-      if (st.size !== info.size) add({ kind: 'segment-size', segment: info.name, expected: String(info.size), actual: String(st.size), detail: `segment ${info.name} is ${st.size} bytes, the manifest says ${info.size}` });
+      if (st.size !== info.size) {
+        resized.add(i);
+        add({ kind: 'segment-size', segment: info.name, expected: String(info.size), actual: String(st.size), detail: `segment ${info.name} is ${st.size} bytes, the manifest says ${info.size}` });
+      }
     } catch {
       absent.add(i);
       add({ kind: 'segment-missing', segment: info.name, detail: `segment ${info.name} is missing from ${volumePaths(dir).segments}` });
@@ -129,24 +152,23 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, che
     }
   })().catch((e: unknown) => {
     resourcesFailure ??= e;
-    // The checking thread may be hours from the end of a 4 TB volume: it stops now.
+    // The other threads may be hours from the end of a 4 TB volume: they stop now.
     checker?.abort(e as Error);
+    void hasher?.close();
   });
 
-  const full = opts.mode === 'full';
   const names = table.map((s) => s.info.name);
-  // Full mode: the checking thread reads this volume's segments and checks every byte of them
-  // against the entries this thread hands it (segment-check.ts). Only the first segment of a volume
-  // after the first, and the last of a volume before the last, can hold part of a file that
-  // continues on another volume, whose whole-file hash cannot be checked here: their segment XXH64
-  // covers it. (A single-volume set hashes nothing twice.)
+  // Strict: the checking thread reads this volume's segments and checks every byte of them
+  // (segment-check.ts). Only the first segment of a volume after the first, and the last of a volume
+  // before the last, can hold part of a file that continues on another volume, whose whole-file hash
+  // cannot be checked here: their segment XXH64 covers it. (A single-volume set hashes nothing twice.)
   checker?.configure({
     segments: [...mine].map((i) => {
       const info = table[i - 1]!.info;
       const edge = (i === firstMine && vol.doc.volume > 1) || (i === lastMine && vol.doc.volume < vol.doc.volumes);
-      return { index: i, name: info.name, path: volumePaths(dir).segment(info.name), absent: absent.has(i), ...(edge ? { whole: info.xxh64 } : {}) };
+      return { index: i, name: info.name, path: segmentPath(i), absent: absent.has(i), ...(edge ? { whole: info.xxh64 } : {}) };
     }),
-    names, direct: readMode === 'direct', strict: !!opts.strict, progressBytes: PROGRESS_BYTES,
+    names, direct, strict: true, progressBytes: PROGRESS_BYTES,
   }, {
     problems: (ps) => ps.forEach(add),
     bytes: (n, segments, files) => {
@@ -156,6 +178,22 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, che
       progress('segments');
     },
   });
+  // Default full mode: the hashing thread reads the segments that are there with their signed size
+  // (the others are damaged already) while this thread walks the manifest.
+  const hashing = hasher?.hash(
+    [...mine].filter((i) => !absent.has(i) && !resized.has(i)).map((i) => ({ index: i, path: segmentPath(i) })),
+    {
+      direct, progressBytes: PROGRESS_BYTES,
+      onBytes: (n) => {
+        report.checked.bytes = n;
+        progress('segments');
+      },
+    },
+  );
+  // Awaited once the walk is done; a walk that fails first must not leave it unhandled.
+  hashing?.catch(() => undefined);
+  /** segments from which a file continues into the next one of this volume (noteSegmentLinks) */
+  const links = new Set<number>();
 
   try {
     if (checker) {
@@ -168,10 +206,11 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, che
       for await (const batch of placedEntryBatches(vol)) {
         if (resourcesFailure) throw resourcesFailure;
         report.checked.files += fileChecksOf(batch, mine);
+        if (hashing) noteSegmentLinks(batch, mine, links);
         seen += batch.length;
         if (seen >= 1024) {
           seen = 0;
-          progress('manifest');
+          progress(hashing ? 'segments' : 'manifest');
         }
       }
     }
@@ -181,10 +220,57 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, che
     resourcesFailure ??= new Error('stopped');
     await resourcesWalk;
   }
-  progress(full ? 'segments' : 'manifest');
+
+  if (hashing) {
+    const suspect = new Set<number>([...absent, ...resized]);
+    for (const d of await hashing) {
+      const info = table[d.index - 1]!.info;
+      if (d.xxh64 === info.xxh64 && d.size === info.size) continue;
+      suspect.add(d.index);
+      add({ kind: 'segment-hash', segment: info.name, expected: info.xxh64, actual: d.xxh64, detail: `segment ${info.name}: XXH64 differs from the signed manifest` });
+    }
+    report.checked.segments = mine.size;
+    progress('segments');
+    if (suspect.size > 0) {
+      const scope = segmentsToLocate(suspect, links, mine);
+      await locateDamage(scope, {
+        dir, vol, names, direct, add,
+        segment: (i) => ({ index: i, name: table[i - 1]!.info.name, path: segmentPath(i), absent: absent.has(i) }),
+        onBytes: (n, total) => progress('locating', n, total),
+        total: scope.reduce((a, i) => a + (absent.has(i) ? 0 : table[i - 1]!.info.size), 0),
+      });
+    }
+  } else {
+    progress(full ? 'segments' : 'manifest');
+  }
   report.ok = report.problemCount === 0;
   report.seconds = (Date.now() - started) / 1000;
   return report;
+}
+
+/**
+ * The second pass of a full verify, when a segment is missing, of the wrong size or of the wrong
+ * XXH64: checks `scope` (those segments and the ones sharing a file with them) member by member on a
+ * checking thread (segment-check.ts), to name each damaged file, its segment and offset. The edge
+ * segments' own hash was compared already, so it is not asked for again.
+ */
+async function locateDamage(scope: number[], c: {
+  dir: string; vol: OpenVolume; names: string[]; direct: boolean; total: number;
+  segment: (i: number) => CheckedSegment;
+  add: (p: Problem) => void;
+  onBytes: (bytes: number, total: number) => void;
+}): Promise<void> {
+  const pass = new CheckThread(c.direct ? RING_DIRECT : RING_CACHED);
+  try {
+    pass.configure({ segments: scope.map(c.segment), names: c.names, direct: c.direct, strict: false, progressBytes: PROGRESS_BYTES }, {
+      problems: (ps) => ps.forEach(c.add),
+      bytes: (n) => c.onBytes(n, c.total),
+    });
+    await pass.start();
+    await pass.walk({ dir: c.dir, root: c.vol.root, mine: scope });
+  } finally {
+    await pass.close();
+  }
 }
 
 export type { OpenVolume };
