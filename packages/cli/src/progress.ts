@@ -1,4 +1,5 @@
-import cliProgress from 'cli-progress';
+import type cliProgressModule from 'cli-progress';
+import { createRequire } from 'node:module';
 import { formatSize } from '@bookcrate/format';
 import { messages, type Lang } from './i18n.js';
 
@@ -14,12 +15,19 @@ export interface ProgressEvent {
 export type OutputMode = 'tty' | 'plain' | 'json';
 
 /**
+ * cli-progress and its five modules are loaded when a bar is first drawn, on a terminal only: a
+ * command in a log or with --json starts without them (each is a file read before the first byte
+ * of a cold disk is, docs/performance.md, run W).
+ */
+const loadCliProgress = (): typeof cliProgressModule => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
+
+/**
  * Turns the libraries' progress events into what the person at the keyboard sees: bars with
  * throughput and ETA on a terminal, a plain line every few seconds in a log, JSON lines with --json.
  * The libraries never print; this is the only place that draws progress.
  */
 export class ProgressView {
-  private bar: cliProgress.SingleBar | undefined;
+  private bar: cliProgressModule.SingleBar | undefined;
   private phase = '';
   private lastPlain = 0;
   private lastJson = 0;
@@ -65,6 +73,7 @@ export class ProgressView {
     };
     if (this.mode === 'tty') {
       if (!this.bar) {
+        const cliProgress = loadCliProgress();
         this.bar = new cliProgress.SingleBar(
           { format: `{phase} [{bar}] {percentage}% | {bytes} | {files} | {rate} | ${this.m.progressEta} {etaText}`, stream: process.stderr, hideCursor: true, barsize: 30, fps: 5 },
           cliProgress.Presets.shades_classic,
