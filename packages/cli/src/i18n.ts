@@ -194,6 +194,16 @@ export function messages(lang: Lang): typeof en {
   return lang === 'zh' ? zh : en;
 }
 
+/** commander's help headings in Chinese (they sit at the start of their lines; the columns stay as they are) */
+export function helpHeadingsZh(help: string): string {
+  return help
+    .replace(/^Usage: /m, '用法：')
+    .replace(/^Arguments:$/m, '参数：')
+    .replace(/^Options:$/m, '选项：')
+    .replace(/^Global Options:$/m, '全局选项：')
+    .replace(/^Commands:$/m, '命令：');
+}
+
 /**
  * commander's usage errors (a missing or unknown option, a missing argument…) in Chinese, the names
  * kept; one it does not know stays as commander wrote it.

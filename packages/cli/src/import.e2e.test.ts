@@ -210,6 +210,17 @@ describe('import', () => {
     expect((await run(['import', vols[1]!, '--store', store, '--wait'])).code).toBe(0);
     expect(await waitedCode).toBe(0);
   });
+
+  it('a store folder that cannot be made is refused at once, naming it (not a hang: node 20 loops on a recursive mkdir under /proc)', async () => {
+    const proc = await run(['import', vols[0]!, '--store', '/proc/bookcrate-store/library', '--trust', pub]);
+    expect(proc.code).toBe(4);
+    expect(proc.stderr).toMatch(/cannot create the store folder \/proc\/bookcrate-store/);
+    const file = join(work, 'a-file');
+    await writeFile(file, 'x');
+    const under = await run(['import', vols[0]!, '--store', join(file, 'store'), '--trust', pub]);
+    expect(under.code).toBe(4);
+    expect(under.stderr).toMatch(/a-file exists and is not a folder/);
+  }, 20_000);
 });
 
 describe('hostile input', () => {

@@ -1,7 +1,7 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Help, Option } from 'commander';
 import { BookcrateError } from '@bookcrate/format';
 import { EXIT, EXIT_HELP, EXIT_HELP_ZH } from './exit-codes.js';
-import { helpTexts, langOfArgv, usageErrorZh } from './i18n.js';
+import { helpHeadingsZh, helpTexts, langOfArgv, usageErrorZh } from './i18n.js';
 import { reportError } from './output.js';
 import { keepHeapSmall } from './heap.js';
 
@@ -39,12 +39,15 @@ export async function main(argv: string[]): Promise<number> {
   };
   const program = new Command('bookcrate')
     .description('Ship a national library\'s digital resources to county libraries on disks, verifiably, and keep every copy current over the network.')
-    .version('0.1.0')
+    .version('0.1.0', '-V, --version', lang === 'zh' ? '显示版本号' : 'output the version number')
     // Only `bookcrate --version` prints the version: after a command name, `--version N` is that command's (publish).
     .enablePositionalOptions()
     // `bookcrate verify disk1 disk2` must not check disk1 alone and say all is well
     .allowExcessArguments(false)
     .helpOption('-h, --help', lang === 'zh' ? '显示帮助' : 'display help for command')
+    .helpCommand('help [command]', lang === 'zh' ? '显示某个命令的帮助' : 'display help for command')
+    // commander's own headings (Usage, Arguments, Options, Commands), for every command
+    .configureHelp(lang === 'zh' ? { formatHelp: (cmd, helper) => helpHeadingsZh(Help.prototype.formatHelp.call(helper, cmd, helper)) } : {})
     .addHelpText('after', EXIT_HELP)
     .showHelpAfterError(lang === 'zh' ? '（加上 --help 查看用法）' : '(run with --help for usage)')
     .exitOverride()

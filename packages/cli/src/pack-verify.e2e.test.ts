@@ -114,6 +114,10 @@ describe('pack and verify a two-volume set', () => {
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(words);
       expect(help.stdout).toMatch(/退出码：\n  0   一切正常/);
+      // commander's own headings too
+      expect(help.stdout).toMatch(new RegExp(`^用法：bookcrate ${cmd} `));
+      expect(help.stdout).toMatch(/^选项：$/m);
+      expect(help.stdout).not.toMatch(/^(Usage|Options|Arguments):/m);
     }
     expect((await run(['verify', '--help'])).stdout).toMatch(/check a volume against its signed manifest[\s\S]*Exit codes:/);
   });

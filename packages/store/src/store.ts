@@ -1,5 +1,5 @@
 import { mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { BookcrateError, type CollectionInfo, type FileEntry, type ResourceEntry, type Root } from '@bookcrate/format';
 import { openCatalog, type DB } from './db.js';
 import { acquireLock } from './lock.js';
@@ -38,6 +38,23 @@ const now = (): string => new Date().toISOString();
 /** A resource row whose collection the library carries (a condition on `resources`). */
 const CARRIED_RESOURCE = 'NOT EXISTS (SELECT 1 FROM collections c WHERE c.version_id = resources.version_id AND c.id = resources.collection AND c.carried = 0)';
 
+/** `mkdir -p`, one level at a time (see Store.open): the first folder that cannot be made fails. */
+async function mkdirStepwise(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const there = await stat(d).then((st) => st.isDirectory() || 'file', () => false);
+    if (there === 'file') throw Object.assign(new Error(`${d} exists and is not a folder`), { code: 'ENOTDIR' });
+    if (there) break;
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    await mkdir(d).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
+}
+
 /**
  * The local library store: objects by SHA-256 on disk, the SQLite catalog, the browsable tree.
  * This package is the only one that touches SQLite; every statement the importer, `status` and
@@ -55,7 +72,10 @@ export class Store {
     if (opts.create) {
       for (const d of [dir, p.objects, p.parts, p.tmp, p.library, p.versions]) {
         try {
-          await mkdir(d, { recursive: true });
+          // The store's own folder one level at a time: node 20's recursive mkdir never returns
+          // where a folder cannot be made in a parent that exists (`--store /proc/x`).
+          if (d === dir) await mkdirStepwise(dir);
+          else await mkdir(d, { recursive: true });
         } catch (e) {
           throw new BookcrateError('IO', `cannot create the store folder ${d}: ${(e as Error).message}`, {
             hint: 'check the --store path and its permissions', cause: e, say: { id: 'store-unusable', args: { path: d, reason: (e as Error).message } },
