@@ -260,7 +260,7 @@ async function locateDamage(scope: number[], c: {
   add: (p: Problem) => void;
   onBytes: (bytes: number, total: number) => void;
 }): Promise<void> {
-  const pass = new CheckThread(c.direct ? RING_DIRECT : RING_CACHED);
+  const pass = new CheckThread(ringFor(c.direct ? 'direct' : 'cached'));
   try {
     pass.configure({ segments: scope.map(c.segment), names: c.names, direct: c.direct, strict: false, progressBytes: PROGRESS_BYTES }, {
       problems: (ps) => ps.forEach(c.add),
