@@ -67,22 +67,24 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
   let bytes = 0;
   try {
     let buf: string[] = [];
-    for await (const item of walkSource(source, {
+    for await (const batch of walkSource(source, {
       followSymlinks: !!opts.followSymlinks, allowUnportable: !!opts.allowUnportable, nonUtf8: opts.nonUtf8 ?? 'gb18030',
       includeJunk: !!opts.includeJunk, onIssue: (i) => log.add(i),
     })) {
-      tallyItem(tallies, item);
-      if (item.resource && !resources.has(item.resource)) {
-        const name = item.resource.split('/').pop()!;
-        resources.set(item.resource, { id: item.resource, collection: item.collection, title: name.replace(/\.[^.]+$/, '') || name });
-      }
-      files++;
-      bytes += item.size;
-      buf.push(encodeInventoryItem(item));
-      if (buf.length >= 4096) {
-        await h.write(buf.join('\n') + '\n');
-        buf = [];
-        opts.onProgress?.({ files, bytes, done: false });
+      for (const item of batch) {
+        tallyItem(tallies, item);
+        if (item.resource && !resources.has(item.resource)) {
+          const name = item.resource.split('/').pop()!;
+          resources.set(item.resource, { id: item.resource, collection: item.collection, title: name.replace(/\.[^.]+$/, '') || name });
+        }
+        files++;
+        bytes += item.size;
+        buf.push(encodeInventoryItem(item));
+        if (buf.length >= 4096) {
+          await h.write(buf.join('\n') + '\n');
+          buf = [];
+          opts.onProgress?.({ files, bytes, done: false });
+        }
       }
     }
     if (buf.length) await h.write(buf.join('\n') + '\n');

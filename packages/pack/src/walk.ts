@@ -46,8 +46,12 @@ function joinSrc(dir: string | Buffer, raw: Buffer, utf8Name: boolean): string |
  * way bundle paths are ordered — checking every name against the policy as it goes. Memory is one
  * directory listing per level, so a million files walk in flat memory. Errors are reported through
  * `onIssue` and the offending entry is not yielded; the caller refuses to pack if any error was seen.
+ *
+ * Items come in batches (the consecutive files of one folder): every step of an async generator is
+ * a turn of the microtask queue, and every level of folders above an item adds one, so a million
+ * items yielded one by one cost seconds of nothing but generator steps (docs/performance.md, run W).
  */
-export async function* walkSource(source: PackSource, opts: WalkOptions): AsyncGenerator<InventoryItem> {
+export async function* walkSource(source: PackSource, opts: WalkOptions): AsyncGenerator<InventoryItem[]> {
   const roots = [...source.collections].sort((a, b) => compareBundlePaths(a.path, b.path));
   for (const c of roots) {
     const visiting = new Set<string>();
@@ -57,7 +61,7 @@ export async function* walkSource(source: PackSource, opts: WalkOptions): AsyncG
 
 async function* walkDir(
   dir: string | Buffer, prefix: string, col: SourceCollection, source: PackSource, opts: WalkOptions, visiting: Set<string>, top: boolean,
-): AsyncGenerator<InventoryItem> {
+): AsyncGenerator<InventoryItem[]> {
   const real = opts.followSymlinks ? await realpath(dir).catch(() => String(dir)) : '';
   if (opts.followSymlinks) {
     if (visiting.has(real)) {
@@ -119,6 +123,8 @@ async function* walkDir(
   for (const issue of collisions) opts.onIssue(opts.allowUnportable && issue.kind === 'case-collision' ? { ...issue, severity: 'warning' } : issue);
   children.sort((a, b) => compareBundlePaths(a.name, b.name));
   let previous: string | undefined;
+  /** this folder's items since the last subfolder, in order */
+  let batch: InventoryItem[] = [];
   for (const ch of children) {
     const path = prefix ? `${prefix}/${ch.name}` : ch.name;
     // Two source names that are one NFC name cannot both be in the bundle: both were reported.
@@ -127,21 +133,22 @@ async function* walkDir(
     const src = ch.src;
     const collection = col.id === '' ? (top && !ch.isDir ? '' : path.split('/')[0]!) : col.id;
     if (ch.isDir) {
+      if (batch.length > 0) yield batch;
+      batch = [];
       let any = false;
-      for await (const item of walkDir(src, path, col, source, opts, visiting, false)) {
+      for await (const inner of walkDir(src, path, col, source, opts, visiting, false)) {
         any = true;
-        yield item;
+        yield inner;
       }
-      if (!any) {
-        yield { path, src, type: 'dir', size: 0, mtime: mtimeOf(ch.st.mtimeMs), collection };
-      }
+      if (!any) batch.push({ path, src, type: 'dir', size: 0, mtime: mtimeOf(ch.st.mtimeMs), collection });
     } else {
       const item: InventoryItem = { path, src, type: 'file', size: ch.st.size, mtime: mtimeOf(ch.st.mtimeMs), collection };
       const resource = resourceOf(path, col);
       if (resource) item.resource = resource;
-      yield item;
+      batch.push(item);
     }
   }
+  if (batch.length > 0) yield batch;
   if (opts.followSymlinks) visiting.delete(real);
 }
 
