@@ -146,6 +146,11 @@ async function* walkDir(
       const resource = resourceOf(path, col);
       if (resource) item.resource = resource;
       batch.push(item);
+      // a folder of a million files is not held twice (its listing, and all its items)
+      if (batch.length >= WALK_BATCH) {
+        yield batch;
+        batch = [];
+      }
     }
   }
   if (batch.length > 0) yield batch;
@@ -153,6 +158,8 @@ async function* walkDir(
 }
 
 const STAT_PARALLEL = 32;
+/** the most items walkDir yields at once */
+const WALK_BATCH = 1024;
 
 /**
  * lstat of every path, in order, up to STAT_PARALLEL at a time; a symbolic link is 'symlink'
