@@ -42,6 +42,9 @@ export class SegmentHasher {
   constructor() {
     // It holds one buffer, in a WebAssembly memory of its own: the smallest heap will do.
     this.worker = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 } });
+    // Between hashes nobody listens for its failure; one then must not end the process (a hash
+    // under way hears of it through its own listener).
+    this.worker.on('error', () => undefined);
   }
 
   /**
@@ -54,29 +57,31 @@ export class SegmentHasher {
   ): Promise<SegmentDigest[]> {
     const digests: SegmentDigest[] = [];
     return new Promise<SegmentDigest[]>((resolve, reject) => {
-      const fail = (e: Error): void => {
-        this.worker.removeAllListeners();
+      const settle = (): void => {
+        this.worker.off('message', onMessage).off('error', fail).off('exit', onExit);
         this.stopPending = undefined;
+      };
+      const fail = (e: Error): void => {
+        settle();
         reject(e);
       };
       this.stopPending = fail;
-      this.worker.on('message', (m: FromHashThread) => {
+      const onMessage = (m: FromHashThread): void => {
         if (m.t === 'bytes') opts.onBytes?.(m.bytes);
         else if (m.t === 'segment') {
           digests.push({ index: m.index, xxh64: m.xxh64, size: m.size });
           opts.onBytes?.(m.bytes);
         } else if (m.t === 'done') {
-          this.worker.removeAllListeners();
-          this.stopPending = undefined;
+          settle();
           resolve(digests);
         } else {
           fail(new BookcrateError('IO', m.message, { hint: 'check that the disk is connected and readable' }));
         }
-      });
-      this.worker.on('error', fail);
-      this.worker.on('exit', (code) => {
+      };
+      const onExit = (code: number): void => {
         if (!this.closed) fail(new Error(`the hashing thread stopped (exit code ${code})`));
-      });
+      };
+      this.worker.on('message', onMessage).on('error', fail).on('exit', onExit);
       this.worker.postMessage({ t: 'hash', segments, direct: opts.direct, progressBytes: opts.progressBytes } satisfies ToHashThread);
     });
   }
