@@ -226,7 +226,7 @@ export function usageErrorZh(text: string): string {
   return text;
 }
 
-/** `--help` of the commands a librarian runs, in both languages (commander's headings stay English). */
+/** `--help` of the commands a librarian runs, in both languages (commander's headings: helpHeadingsZh). */
 export function helpTexts(lang: Lang) {
   const zh = lang === 'zh';
   return {

@@ -43,7 +43,8 @@ const BATCH = 256;
 const BATCHES_AHEAD = 128;
 
 /**
- * A full verify, off the main thread (segment-check.ts). A reader thread reads the segments
+ * The member-by-member check of a verify (`--strict`, or the segments a full verify found damaged,
+ * verify.ts), off the main thread (segment-check.ts). A reader thread reads the segments
  * sequentially into a shared ring (segment-ring.ts); the checking thread walks the signed manifest
  * itself (`walk`), takes the bytes from the ring, compares the headers, hashes the files and reports
  * the problems it finds. The reader only reads, so the disk streams whatever the checks are doing.

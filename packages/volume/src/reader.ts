@@ -4,7 +4,7 @@ import { close, constants, open, read } from 'node:fs';
 export type ReadMode = 'cached' | 'direct';
 
 /**
- * Whether this file can be read with O_DIRECT, past the page cache, the way a full verify's reader
+ * Whether this file can be read with O_DIRECT, past the page cache, the way a verify's reader
  * thread reads it (segment-ring.ts): into page-aligned memory, 4096 bytes at a time or more.
  * Some filesystems refuse the flag (tmpfs before Linux 6.6, some FUSE and network filesystems);
  * Windows and macOS have no such flag.

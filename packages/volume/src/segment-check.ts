@@ -155,8 +155,8 @@ interface Current {
 }
 
 /**
- * The byte side of a full verify (docs/format.md, "Verification"), for one volume: takes its
- * segments' bytes once, in order, and checks every byte against the entries it is given in manifest
+ * The byte side of a member-by-member verify (docs/format.md, "Verification"), for one volume: takes
+ * its segments' bytes once, in order, and checks every byte against the entries it is given in manifest
  * order — each member's tar header against the bytes the signed manifest implies, the padding and
  * the end-of-archive marker for zeros, each file's XXH64 (and SHA-256 when strict), nothing after
  * the end, and the XXH64 of a volume's edge segments. A reader thread fills the ring it takes the

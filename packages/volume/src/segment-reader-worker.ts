@@ -1,5 +1,5 @@
 /**
- * The reader thread of a full verify: reads the volume's segments, in order, into the ring the
+ * The reader thread of a member-by-member verify: reads the volume's segments, in order, into the ring the
  * checking thread takes them from (segment-ring.ts), then ends. A failure is left in the ring for
  * the checker to report.
  */

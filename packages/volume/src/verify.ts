@@ -19,7 +19,6 @@ export interface VerifyProgress {
   bytesTotal: number;
   filesDone: number;
   filesTotal: number;
-  segment?: string;
 }
 
 export interface VerifyOptions {
@@ -121,8 +120,8 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, { h
   const full = opts.mode === 'full';
   const bytesTotal = full ? [...mine].reduce((a, i) => a + table[i - 1]!.info.size, 0) : 0;
   const filesTotal = vol.root.totals.files + vol.root.totals.dirs;
-  const progress = (phase: VerifyProgress['phase'], bytesDone = report.checked.bytes, total = bytesTotal, segment?: string): void =>
-    opts.onProgress?.({ phase, bytesDone, bytesTotal: total, filesDone: report.checked.files, filesTotal, ...(segment ? { segment } : {}) });
+  const progress = (phase: VerifyProgress['phase'], bytesDone = report.checked.bytes, total = bytesTotal): void =>
+    opts.onProgress?.({ phase, bytesDone, bytesTotal: total, filesDone: report.checked.files, filesTotal });
   const segmentPath = (i: number): string => volumePaths(dir).segment(table[i - 1]!.info.name);
 
   // Presence and size of this volume's segments: the whole of --fast, and the first step of full.
