@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBookcrateError } from '@bookcrate/format';
 import { tempDir } from '../../../fixtures/tree.js';
-import { SourceReader } from './source-reader.js';
+import { RING_ALIGN, Ring, SourceReader } from './source-reader.js';
 import type { InventoryItem } from './walk.js';
 
 let work: string;
@@ -99,5 +99,35 @@ describe('SourceReader (small files through the reader thread and the ring)', ()
       expect(isBookcrateError(e) && e.code).toBe('SOURCE_CHANGED');
       expect(String((e as Error).message)).toMatch(message);
     }
+  });
+});
+
+describe('Ring (the small files\' read-ahead space)', () => {
+  it('starts every slot on a cache line, wraps around, and never hands out bytes still held', () => {
+    const ring = new Ring(64 << 10);
+    const live: { slot: [number, number, boolean]; offset: number; n: number }[] = [];
+    let given = 0;
+    let wrapped = 0;
+    let refused = 0;
+    for (let i = 0; i < 2000; i++) {
+      const n = 1 + ((i * 7919) % 5000); // odd sizes: without alignment most slots would start off a word
+      const got = ring.alloc(n);
+      if (!got) {
+        refused++;
+        // release the oldest half, as the writer takes files in order
+        for (const l of live.splice(0, Math.max(1, live.length >> 1))) ring.release(l.slot);
+        continue;
+      }
+      expect(got.offset % RING_ALIGN).toBe(0);
+      expect(got.bytes.length).toBe(n);
+      expect(got.offset + n).toBeLessThanOrEqual(ring.size);
+      for (const l of live) expect(got.offset >= l.offset + l.n || got.offset + n <= l.offset).toBe(true);
+      if (live.length > 0 && got.offset < live[live.length - 1]!.offset) wrapped++;
+      live.push({ slot: got.slot, offset: got.offset, n });
+      given++;
+    }
+    expect(given).toBeGreaterThan(1000);
+    expect(wrapped).toBeGreaterThan(10);
+    expect(refused).toBeGreaterThan(10);
   });
 });
