@@ -1,5 +1,5 @@
 import { readdir, realpath } from 'node:fs/promises';
-import { lstat as lstatCb, stat as statCb, type Stats } from 'node:fs';
+import { lstat as lstatCb, lstatSync, stat as statCb, statSync, type Stats } from 'node:fs';
 import {
   compareBundlePaths, componentIssues, decodeName, isJunkName, pathLengthIssue, siblingCollisions,
   type NameIssue, type NonUtf8Policy,
@@ -77,9 +77,8 @@ async function* walkDir(
     opts.onIssue({ kind: 'unreadable', severity: 'error', path: prefix || String(dir), detail: `cannot list the folder: ${(e as Error).message}` });
     return;
   }
-  // Names first (decoded, junk left out), then every candidate's lstat at once, up to
-  // STAT_PARALLEL in flight: on a cold disk each lstat waits for its inode, and a queue of them is
-  // what lets the disk answer several per seek instead of one.
+  // Names first (decoded, junk left out), then every candidate's lstat (statAll: one at a time
+  // while they answer from memory, in parallel once the disk has to seek for them).
   const candidates: { name: string; nfc: string; path: string; src: string | Buffer }[] = [];
   for (const raw of raws) {
     const { name, issue } = decodeName(raw, opts.nonUtf8, prefix);
@@ -158,17 +157,47 @@ async function* walkDir(
 }
 
 const STAT_PARALLEL = 32;
+/** an lstat slower than this went to a slow disk: the rest of its folder is asked in parallel */
+const SLOW_STAT_MS = 1;
 /** the most items walkDir yields at once */
 const WALK_BATCH = 1024;
 
+type StatResult = Stats | Error | 'symlink';
+
+function statNow(src: string | Buffer, follow: boolean): StatResult {
+  try {
+    const st = lstatSync(src);
+    if (!st.isSymbolicLink()) return st;
+    return follow ? statSync(src) : 'symlink';
+  } catch (e) {
+    return e as Error;
+  }
+}
+
 /**
- * lstat of every path, in order, up to STAT_PARALLEL at a time; a symbolic link is 'symlink'
- * unless links are followed (then it is the target's stat); a failure is its Error.
+ * lstat of every path, in order; a symbolic link is 'symlink' unless links are followed (then it is
+ * the target's stat); a failure is its Error.
+ *
+ * One at a time, on this thread, while they are fast: the scan has usually just listed the folder,
+ * and the filesystem reads inodes ahead in blocks (ext4: 32 blocks, 512 inodes), so most lstats
+ * answer from memory in microseconds, where each trip through libuv's thread pool cost the main
+ * thread ~19 µs and a thread wake-up (docs/performance.md, "The scan's lstat"). When one lstat
+ * takes longer than SLOW_STAT_MS, the disk is seeking for inodes (a cold spinning disk, a network
+ * share): the rest of the folder is asked up to STAT_PARALLEL at a time, so the disk can answer
+ * several per seek instead of one.
  */
-async function statAll(srcs: (string | Buffer)[], follow: boolean): Promise<(Stats | Error | 'symlink')[]> {
-  const out: (Stats | Error | 'symlink')[] = new Array(srcs.length);
+/** @internal exported for its test; `slowMs` too */
+export async function statAll(srcs: (string | Buffer)[], follow: boolean, slowMs = SLOW_STAT_MS): Promise<StatResult[]> {
+  const out: StatResult[] = new Array(srcs.length);
   let next = 0;
-  const one = (src: string | Buffer): Promise<Stats | Error | 'symlink'> => new Promise((resolve) => {
+  while (next < srcs.length) {
+    const t = performance.now();
+    out[next] = statNow(srcs[next]!, follow);
+    next++;
+    if (performance.now() - t > slowMs) break;
+  }
+  if (next === srcs.length) return out;
+  const one = (src: string | Buffer): Promise<StatResult> => new Promise((resolve) => {
     lstatCb(src, (e, st) => {
       if (e) return resolve(e);
       if (!st.isSymbolicLink()) return resolve(st);
@@ -182,7 +211,7 @@ async function statAll(srcs: (string | Buffer)[], follow: boolean): Promise<(Sta
       out[i] = await one(srcs[i]!);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(STAT_PARALLEL, srcs.length) }, lane));
+  await Promise.all(Array.from({ length: Math.min(STAT_PARALLEL, srcs.length - next) }, lane));
   return out;
 }
 
