@@ -56,7 +56,7 @@ describe('SourceReader (small files through the reader thread and the ring)', ()
   it('refuses a hint while the ring is full, takes it once room came back, and reads an unhinted file anyway', async () => {
     const big = new Map<string, Buffer>();
     for (let i = 0; i < 40; i++) {
-      const data = randomBytes(700_000 + i * 1000); // 40 files of ~0.7 MB: more than the 8 MiB ring
+      const data = randomBytes(Math.floor(SourceReader.RING / 12) + i * 1000); // 40 files of ~1/12 of the ring each: more than it holds
       big.set(`big${i}`, data);
       await writeFile(join(work, `big${i}`), data);
     }

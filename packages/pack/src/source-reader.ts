@@ -125,14 +125,15 @@ export class Ring {
 
 /**
  * Reads source files ahead of the writer: small files are read whole into a ring by a reader
- * thread (SmallReader), up to 8 MiB ahead;
+ * thread (SmallReader), up to RING bytes ahead (4 MiB: ~180 photos, or a few PDFs; 8 MiB was no
+ * faster and cost its 4 MiB of memory in every pack);
  * large files are read by the writer straight into the segment's buffers, or streamed in 4 MiB
  * chunks with one ahead when a consumer wants slices. Every file is checked for changes (size and
  * mtime against the inventory) after it was read.
  */
 export class SourceReader {
   static readonly SMALL = 1 << 20;
-  static readonly RING = 8 << 20;
+  static readonly RING = 4 << 20;
   private readonly small = new Map<string, Promise<SmallFile>>();
   private readonly ring = new Ring(SourceReader.RING);
   private readonly reader = new SmallReader(this.ring.shared);
