@@ -185,8 +185,9 @@ function statNow(src: string | Buffer, follow: boolean): StatResult {
  * takes longer than SLOW_STAT_MS, the disk is seeking for inodes (a cold spinning disk, a network
  * share): the rest of the folder is asked up to STAT_PARALLEL at a time, so the disk can answer
  * several per seek instead of one.
+ *
+ * @internal exported for its test, which sets `slowMs` to take either way on purpose
  */
-/** @internal exported for its test; `slowMs` too */
 export async function statAll(srcs: (string | Buffer)[], follow: boolean, slowMs = SLOW_STAT_MS): Promise<StatResult[]> {
   const out: StatResult[] = new Array(srcs.length);
   let next = 0;
