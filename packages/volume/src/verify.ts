@@ -80,7 +80,7 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
   const full = opts.mode === 'full';
   const threads: FullThreads = {
     ...(full && !opts.strict ? { hasher: new SegmentHasher() } : {}),
-    ...(full && opts.strict ? { checker: new CheckThread(ringFor(opts.readMode)) } : {}),
+    ...(full && opts.strict ? { checker: new CheckThread(ringFor(opts.readMode === 'direct')) } : {}),
   };
   try {
     return await verifyWith(dir, opts, started, threads);
@@ -89,7 +89,7 @@ export async function verifyVolume(dir: string, opts: VerifyOptions): Promise<Ve
   }
 }
 
-const ringFor = (mode: ReadMode | undefined): RingGeometry => (mode === 'direct' ? RING_DIRECT : RING_CACHED);
+const ringFor = (direct: boolean): RingGeometry => (direct ? RING_DIRECT : RING_CACHED);
 
 async function verifyWith(dir: string, opts: VerifyOptions, started: number, { hasher, checker }: FullThreads): Promise<VerifyReport> {
   const vol = await openVolume(dir, opts.trustedKey ? { trustedKey: opts.trustedKey } : {});
@@ -259,7 +259,7 @@ async function locateDamage(scope: number[], c: {
   add: (p: Problem) => void;
   onBytes: (bytes: number, total: number) => void;
 }): Promise<void> {
-  const pass = new CheckThread(ringFor(c.direct ? 'direct' : 'cached'));
+  const pass = new CheckThread(ringFor(c.direct));
   try {
     pass.configure({ segments: scope.map(c.segment), names: c.names, direct: c.direct, strict: false, progressBytes: PROGRESS_BYTES }, {
       problems: (ps) => ps.forEach(c.add),
