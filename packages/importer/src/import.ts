@@ -12,6 +12,7 @@ import {
   ObjectQueue, ObjectWriter, Store, buildVersionTree, discardVersionTree, durableObjects, publishTree, savePart, showVersionTree, storeIoError, syncObjects, type BuiltTree, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
 import { SmallWriter } from './small-writer.js';
+import { WriteBehind, onSameDisk } from './write-behind.js';
 
 /**
  * Reading and writing budget of an import (docs/store.md, "Import"): segments are read in chunks of
@@ -236,10 +237,11 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     progress({ phase: 'import', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: vol.root.totals.files + vol.root.totals.dirs });
   };
 
-  // Objects are written behind the parser (ObjectQueue); a commit first waits for all of them. No
-  // early write-back: the kernel writes dirty pages out on its own past its thresholds, and an
-  // early `sync -f` every 256 MiB made the disk alternate between reading and writing (import 2 s
-  // slower, docs/performance.md, run R).
+  // Objects are written behind the parser (ObjectQueue); a commit first waits for all of them.
+  // Early write-back only where the store is on another disk than the volume: on one disk an early
+  // `sync -f` every 256 MiB made it alternate between reading and writing (import 2 s slower,
+  // docs/performance.md, run R); on two it keeps the store's disk busy (WriteBehind).
+  const writeBehind = new WriteBehind(store.dir, !(await onSameDisk(opts.volume, store.dir).catch(() => true)));
   // The segment's bytes land in shared buffers; the hashing thread computes each object's SHA-256
   // there while this thread parses on and the writes go out behind.
   const pool = new ChunkPool(buffers);
@@ -253,25 +255,49 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   // Objects admitted since the last commit: a second file with the same content is not written again.
   let admitted = new Set<string>();
   let pending: Pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
+  // The commit of the segments before, waiting for its objects' sync while the next segment is read
+  // (the disk would otherwise stop at every segment until the store's disk had written everything:
+  // docs/performance.md, "Two hard disks"). At most one is in flight, and the next commit waits for
+  // it, so the journal records segments in order. Its objects count as admitted until it is in.
+  let behind: { done: Promise<void>; admitted: Set<string> } | undefined;
+  const catchUp = async (): Promise<void> => {
+    const b = behind;
+    behind = undefined;
+    await b?.done;
+  };
   /**
-   * Commits the segments read since the last commit. The objects' sync runs in a child process while
-   * the catalog's rows are written, and `whileSyncing` runs, in a transaction that commits only once
-   * the sync has succeeded: the rows still become visible (and durable) only after the objects are.
+   * Commits the segments read since the last commit: their objects are made durable (one `sync -f`
+   * in a child process), then the catalog records them, so a row is never ahead of its object.
+   * A commit in the middle of the volume returns once the sync has started, and the import reads
+   * on. The last one (`whileSyncing` given) is waited for: it runs `whileSyncing` in a transaction
+   * beside the sync, which commits only once the sync has succeeded.
    */
   const commit = async (whileSyncing?: () => Promise<void>): Promise<boolean> => {
-    if (pending.segments.length === 0) return false;
+    if (pending.segments.length === 0) {
+      await catchUp();
+      return false;
+    }
     hashes.send();
     await queue.drain();
     await checks.settled();
-    const synced = syncObjects(store.dir, pending.written);
-    synced.catch(() => undefined); // awaited in the transaction; a failure there must not go unhandled
+    await catchUp();
     const p = pending;
+    const segments = p.segments.filter((s) => !leftOut.has(s));
+    pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
+    const synced = syncObjects(store.dir, p.written);
+    if (!whileSyncing) {
+      const done = synced.then(() => store.commitSegments(vid, segments, importId, p.present, p.damaged, p.dirs));
+      done.catch(() => undefined); // awaited by the next commit, or at the end
+      behind = { done, admitted };
+      admitted = new Set();
+      return true;
+    }
+    synced.catch(() => undefined); // awaited in the transaction; a failure there must not go unhandled
     await store.inTransaction(async () => {
-      store.commitSegments(vid, p.segments.filter((s) => !leftOut.has(s)), importId, p.present, p.damaged, p.dirs);
-      await whileSyncing?.();
+      store.commitSegments(vid, segments, importId, p.present, p.damaged, p.dirs);
+      await whileSyncing();
       await synced;
     });
-    pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
     admitted = new Set();
     return true;
   };
@@ -318,6 +344,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         },
         observe: (n) => {
           report.bytesRead += n;
+          writeBehind.wrote(n); // what is read is written (but for files already in the store)
           tick();
         },
       });
@@ -343,7 +370,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       const isFile = entry.type === 'file';
       // Already in the store, or admitted a moment ago from another file with the same content: not written again.
       const durable = act && isFile && isDurable(entry.sha256!);
-      const again = isFile && act && !durable && admitted.has(entry.sha256!);
+      const again = isFile && act && !durable && (admitted.has(entry.sha256!) || !!behind?.admitted.has(entry.sha256!));
       const allHere = here.length === members.length;
       let hid: number | undefined;
       if (act && isFile && !durable && !again && allHere) {
@@ -505,6 +532,9 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     hashes.send();
     await queue.settle();
     await checks.settled().catch(() => undefined);
+    // A commit still syncing finishes: its objects are durable, and what it records is true.
+    await catchUp().catch(() => undefined);
+    await writeBehind.settle();
     await hashes.close();
     await small.close();
     await seg?.reader?.close();

@@ -133,7 +133,7 @@ async function readJournal(path: string): Promise<JournalLine[]> {
   return good;
 }
 
-/** Appends lines in 1 MiB batches; `sync` makes everything so far durable and returns the file length. */
+/** Appends lines in 1 MiB batches; `length` counts what `flush` wrote, `sync` makes it durable. */
 class LineLog {
   private pending: string[] = [];
   private pendingBytes = 0;
@@ -154,12 +154,11 @@ class LineLog {
     await appendFile(this.path, text);
     this.length += Buffer.byteLength(text);
   }
-  async sync(): Promise<number> {
-    await this.flush();
+  /** fsyncs the file: everything flushed before the call is durable after it. */
+  async sync(): Promise<void> {
     const h = await open(this.path, 'a');
     await h.sync();
     await h.close();
-    return this.length;
   }
 }
 
@@ -312,17 +311,31 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     let writer: SegmentWriter | undefined;
     let writerSeg = 0;
     let writerVol = 0;
+    // The segment before, being made durable and journaled while the next one is written. One at
+    // a time, in order: a journal line is written only after every line before it.
+    let sealing: Promise<void> = Promise.resolve();
     const closeSegment = async (): Promise<void> => {
       if (!writer) return;
-      const info = await writer.finish();
+      const w = writer;
+      const info = await w.close();
+      writer = undefined;
       await drainEntries(true);
       segInfos.push(info);
-      const line: JournalLine = { segment: writerSeg, volume: writerVol, info, entriesBytes: await entries.sync(), membersBytes: await members.sync() };
-      await appendFile(journalPath, JSON.stringify(line) + '\n');
-      const jh = await open(journalPath, 'a');
-      await jh.sync();
-      await jh.close();
-      writer = undefined;
+      // the manifest logs as they stand now: a resume cuts them back to these lengths
+      await entries.flush();
+      await members.flush();
+      const line: JournalLine = { segment: writerSeg, volume: writerVol, info, entriesBytes: entries.length, membersBytes: members.length };
+      await sealing;
+      sealing = (async () => {
+        await w.seal();
+        await entries.sync();
+        await members.sync();
+        await appendFile(journalPath, JSON.stringify(line) + '\n');
+        const jh = await open(journalPath, 'a');
+        await jh.sync();
+        await jh.close();
+      })();
+      sealing.catch(() => undefined); // awaited by the next segment, or after the last
     };
     const writePlanner = new VolumePlanner(layoutOpts, spans);
     const reads = new SourceReader();
@@ -414,8 +427,10 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         }
       }
       await closeSegment();
+      await sealing;
     } catch (e) {
       await writer?.abort();
+      await sealing.catch(() => undefined);
       throw e;
     } finally {
       await reads.close();

@@ -5,16 +5,21 @@ import { dropCachedPages, type HashThread, type SharedBufferPool } from '@bookcr
 import { asIoError, fsyncDir } from './fsutil.js';
 
 const ZEROS = Buffer.alloc(64 << 10);
-/** bytes written between two background write-back requests for a segment */
-const WRITEBACK_EVERY = 256 << 20;
+/**
+ * Bytes written between two background write-back requests for a segment. The target's write-back
+ * lags the source by up to this much, and at hard-disk speed the lag showed: with 256 MiB the
+ * target disk stood idle between requests and the source waited at segment ends
+ * (docs/performance.md, "Two hard disks").
+ */
+const WRITEBACK_EVERY = 64 << 20;
 
 /**
  * One segment being written to every target at once. Bytes are gathered into the buffers of
  * a SharedBufferPool, so thousands of small files become a few large sequential writes to
  * `<name>.partial`; the hashing thread hashes each file's ranges in place, and each full buffer as
  * a whole for the segment's XXH64, while the buffer is written to the disks. A buffer is filled
- * again only when the hasher and every disk are done with it. `finish` adds the end-of-archive
- * marker, fsyncs and renames: a segment file under its final name is always complete.
+ * again only when the hasher and every disk are done with it. `close` adds the end-of-archive
+ * marker, `seal` fsyncs and renames: a segment file under its final name is always complete.
  */
 export class SegmentWriter {
   private index = -1; // the buffer being filled, with the writer's hold on it
@@ -134,7 +139,7 @@ export class SegmentWriter {
    * Every WRITEBACK_EVERY bytes, the disks are asked to start writing the segment so far, without
    * waiting for it: `dd iflag=nocache count=0` (posix_fadvise DONTNEED, which starts writeback of
    * the dirty pages and drops the clean ones; no journal commit, nothing waits), one at a time, in
-   * the background. The fsync of `finish` then finds little left, and a multi-terabyte pack does
+   * the background. The fsync of `seal` then finds little left, and a multi-terabyte pack does
    * not fill the page cache. Where dd is missing (Windows) a background datasync does it instead.
    */
   private writeBack(n: number): void {
@@ -146,16 +151,28 @@ export class SegmentWriter {
       await h.datasync();
     })).then(
       () => undefined,
-      () => undefined, // an error shows again at the fsync of finish
+      () => undefined, // an error shows again at the fsync of seal
     ).finally(() => (this.syncing = undefined));
   }
 
-  async finish(): Promise<SegmentInfo> {
+  /**
+   * Ends the segment: the end-of-archive marker, every byte handed to the disks and the segment's
+   * XXH64 known. The file is not yet durable nor under its final name: that is `seal`, which may
+   * run while the next segment is written (the source disk then never waits for the target's
+   * write-back at a segment's end).
+   */
+  async close(): Promise<SegmentInfo> {
     await this.zeros(END_OF_ARCHIVE_BYTES);
     await this.flush();
     const digest = this.hashes.finish(this.segmentHash);
     this.hashes.send();
     await this.inflight;
+    const { xxh64 } = await digest;
+    return { name: this.name, size: this.size, xxh64 };
+  }
+
+  /** After `close`: fsyncs every copy and renames it to its final name (then fsyncs its folder). */
+  async seal(): Promise<void> {
     await this.syncing;
     await Promise.all(
       this.handles.map(async (h, i) => {
@@ -172,8 +189,6 @@ export class SegmentWriter {
       await rename(`${p}.partial`, p);
       await fsyncDir(dirname(p));
     }
-    const { xxh64 } = await digest;
-    return { name: this.name, size: this.size, xxh64 };
   }
 
   async abort(): Promise<void> {
