@@ -318,7 +318,6 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       if (!writer) return;
       const w = writer;
       const info = await w.close();
-      writer = undefined;
       await drainEntries(true);
       segInfos.push(info);
       // the manifest logs as they stand now: a resume cuts them back to these lengths
@@ -326,6 +325,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       await members.flush();
       const line: JournalLine = { segment: writerSeg, volume: writerVol, info, entriesBytes: entries.length, membersBytes: members.length };
       await sealing;
+      writer = undefined; // from here on `sealing` owns it (until then an error aborts it)
       sealing = (async () => {
         await w.seal();
         await entries.sync();
