@@ -5,7 +5,9 @@ import { realpath, stat } from 'node:fs/promises';
  * Whether two paths lie on the same disk: the same filesystem, or two filesystems (partitions) of
  * one whole disk, as Linux's /sys/dev/block tells. Where it cannot tell (no /sys, a device it does
  * not know), two filesystems count as one disk: the caller then keeps to what is safe for one.
- * A filesystem with no block device (tmpfs, a network share) is a disk of its own.
+ * A filesystem with no block device (tmpfs, a network share) is a disk of its own. So are two
+ * btrfs subvolumes, which have such anonymous device numbers too, even on one disk: there the early
+ * write-back runs on one disk, a little slower (run R), never less safe.
  */
 export async function onSameDisk(a: string, b: string): Promise<boolean> {
   const [sa, sb] = await Promise.all([stat(a), stat(b)]);
