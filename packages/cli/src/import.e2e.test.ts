@@ -5,6 +5,7 @@ import { cp, mkdir, open, readFile, readdir, readlink, rm, stat, writeFile } fro
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { encodeMemberHeader, encodeVolumeDoc, signRoot, sha256Hex } from '@bookcrate/format';
+import { storePaths } from '@bookcrate/store';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
 import { BIN, jsonLines, run, snapshot, start, exists } from './testkit.js';
 import { flip } from './testkit.js';
@@ -40,7 +41,7 @@ async function rowsWithoutObjects(store: string): Promise<string[]> {
   try {
     const out: string[] = [];
     for (const o of db.prepare('SELECT sha256, size FROM objects').all() as { sha256: string; size: number }[]) {
-      const size = await stat(join(store, 'objects', o.sha256.slice(0, 2), o.sha256)).then((s) => s.size, () => -1);
+      const size = await stat(storePaths(store).object(o.sha256)).then((s) => s.size, () => -1);
       if (size !== o.size) out.push(`object ${o.sha256}: ${size < 0 ? 'missing' : `${size} bytes, the catalog says ${o.size}`}`);
     }
     const orphans = db.prepare("SELECT path FROM files WHERE type = 'file' AND state = 'present' AND sha256 NOT IN (SELECT sha256 FROM objects)").all() as { path: string }[];

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import { realpath, stat } from 'node:fs/promises';
+import { syncFilesystem } from '@bookcrate/store';
 
 /**
  * Whether two paths lie on the same disk: the same filesystem, or two filesystems (partitions) of
@@ -40,12 +40,10 @@ async function wholeDisk(dev: number): Promise<string | 'none' | null> {
 /** Starts the write-back of a filesystem's dirty pages and waits until they are written. */
 export type FlushRunner = (dir: string) => Promise<void>;
 
-const syncFilesystem: FlushRunner = (dir) =>
-  new Promise((resolve) => {
-    const child = spawn('sync', ['-f', dir], { stdio: 'ignore' });
-    child.on('error', () => resolve()); // no GNU sync (Windows): the commit's own fsyncs remain
-    child.on('close', () => resolve());
-  });
+// Whatever it gives: where `sync -f` fails (Windows), the commit's own fsyncs remain.
+const flushStore: FlushRunner = async (dir) => {
+  await syncFilesystem(dir);
+};
 
 /**
  * Keeps the store's disk writing while the volume's disk is read, when they are two disks.
@@ -70,7 +68,7 @@ export class WriteBehind {
     private readonly dir: string,
     private readonly on: boolean,
     private readonly every = 64 << 20,
-    private readonly run: FlushRunner = syncFilesystem,
+    private readonly run: FlushRunner = flushStore,
   ) {}
 
   /** Counts bytes written to the store; past `every`, starts a flush unless one is running. */

@@ -534,12 +534,7 @@ export function durableObjects(store: Store): (sha256: string) => boolean {
  */
 export async function syncObjects(dir: string, paths: string[], ioError: (e: unknown, path: string) => Error = storeIoError): Promise<void> {
   if (paths.length === 0) return;
-  const status = await new Promise<number | null>((res) => {
-    const child = spawn('sync', ['-f', dir], { stdio: 'ignore' });
-    child.on('error', () => res(null));
-    child.on('close', (code) => res(code));
-  });
-  if (status === 0) return;
+  if (await syncFilesystem(dir)) return;
   for (const p of paths) {
     const h = await open(p, 'r');
     try {
@@ -550,6 +545,18 @@ export async function syncObjects(dir: string, paths: string[], ioError: (e: unk
       await h.close();
     }
   }
+}
+
+/**
+ * `sync -f dir` (syncfs of the filesystem holding `dir`) in a child process; false where it did not
+ * succeed (no GNU coreutils, e.g. Windows, or a write-back error), and the caller falls back.
+ */
+export function syncFilesystem(dir: string): Promise<boolean> {
+  return new Promise((res) => {
+    const child = spawn('sync', ['-f', dir], { stdio: 'ignore' });
+    child.on('error', () => res(false));
+    child.on('close', (code) => res(code === 0));
+  });
 }
 
 /** Hard link, or a copy where the filesystem has no hard links (FAT32, some network shares). */
