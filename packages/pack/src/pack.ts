@@ -208,8 +208,17 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   const membersPath = join(stateDir, 'members.jsonl');
   const journalPath = join(stateDir, 'journal.jsonl');
   let treeThread: TreeThread | undefined;
+  // The segment's bytes are gathered in WRITE_BUFFERS shared buffers of WRITE_BUFFER_BYTES, hashed
+  // there by the hashing thread while they are written to the disks. The thread boots now, beside
+  // the scan, instead of after it while the source disk waits (docs/performance.md, "Threads that
+  // boot light"); its buffers take memory only once they are written to.
+  let hashThread: { pool: SharedBufferPool; hashes: HashThread } | undefined;
 
   try {
+    if (!opts.dryRun) {
+      const pool = new SharedBufferPool(WRITE_BUFFERS, WRITE_BUFFER_BYTES);
+      hashThread = { pool, hashes: new HashThread(pool) };
+    }
     // ---- scan: walk, check names, write the inventory ----
     if (!state.scanned) {
       const scan = await scanSource(source, inventoryPath, {
@@ -339,10 +348,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     };
     const writePlanner = new VolumePlanner(layoutOpts, spans);
     const reads = new SourceReader();
-    // The segment's bytes are gathered in WRITE_BUFFERS shared buffers of WRITE_BUFFER_BYTES, hashed
-    // there by the hashing thread while they are written to the disks.
-    const pool = new SharedBufferPool(WRITE_BUFFERS, WRITE_BUFFER_BYTES);
-    const hashes = new HashThread(pool);
+    const { pool, hashes } = hashThread!;
     await hashes.start();
     // Entries wait for their digests from the hashing thread; they are logged in manifest order.
     let pendingEntries: Promise<string>[] = [];
@@ -499,6 +505,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     result.seconds = (Date.now() - started) / 1000;
     return result;
   } finally {
+    await hashThread?.hashes.close();
     await treeThread?.close();
     if (opts.dryRun) await rm(stateDir, { recursive: true, force: true });
   }

@@ -7,7 +7,9 @@
  */
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { SharedXxh64, XXH64_STATE_BYTES } from '@bookcrate/format';
+// Only the hasher, not the whole format package: a thread boots in about half the time, and it
+// boots while the command waits (docs/performance.md, "Threads that boot light").
+import { SharedXxh64, XXH64_STATE_BYTES } from '@bookcrate/format/xxh64';
 import type { FromHashThread, ToHashThread } from './segment-hasher.js';
 
 const port = parentPort!;
