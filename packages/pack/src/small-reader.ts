@@ -37,7 +37,12 @@ interface Pending {
  * small file.
  */
 export class SmallReader {
-  static readonly BATCH = 64;
+  /**
+   * No file of a batch can be taken before the whole batch is read, so the main thread waits for
+   * the last of them: 16 rather than 64 lets it start sooner, for a few more messages (the photos
+   * on two emulated hard disks 2.7–3.0 → 2.5–2.7 s; docs/performance.md, "Runs AA and AB").
+   */
+  static readonly BATCH = 16;
   private worker: Worker | undefined;
   private broken: Error | undefined;
   private cur: Pending | undefined;
