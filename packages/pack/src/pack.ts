@@ -210,8 +210,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   let treeThread: TreeThread | undefined;
   // The segment's bytes are gathered in WRITE_BUFFERS shared buffers of WRITE_BUFFER_BYTES, hashed
   // there by the hashing thread while they are written to the disks. The thread boots now, beside
-  // the scan, instead of after it while the source disk waits (docs/performance.md, "Runs AA and
-  // AB"); its buffers take memory only once they are written to.
+  // the scan, instead of after it while the source disk waits (docs/performance.md, "Runs AA to
+  // AD"); its buffers take memory only once they are written to.
   let hashThread: { pool: SharedBufferPool; hashes: HashThread } | undefined;
 
   try {

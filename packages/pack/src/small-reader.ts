@@ -40,7 +40,7 @@ export class SmallReader {
   /**
    * No file of a batch can be taken before the whole batch is read, so the main thread waits for
    * the last of them: 16 rather than 64 lets it start sooner, for a few more messages (the photos
-   * on two emulated hard disks 2.7–3.0 → 2.5–2.7 s; docs/performance.md, "Runs AA and AB").
+   * on two emulated hard disks 2.7–3.0 → 2.5–2.7 s; docs/performance.md, "Runs AA to AD").
    */
   static readonly BATCH = 16;
   private worker: Worker | undefined;

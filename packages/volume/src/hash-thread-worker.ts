@@ -8,7 +8,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 // Only the hasher, not the whole format package: the thread boots ~80 ms sooner from a cold disk,
-// time the command would wait for it (docs/performance.md, "Runs AA and AB").
+// time the command would wait for it (docs/performance.md, "Runs AA to AD").
 import { SharedXxh64, XXH64_STATE_BYTES } from '@bookcrate/format/xxh64';
 import { OP_BYTES, OP_FINISH, OP_OPEN, OP_UPDATE, KIND_SHA256, KIND_XXH64, type FromHashThread, type HashThreadData, type ToHashThread } from './hash-protocol.js';
 

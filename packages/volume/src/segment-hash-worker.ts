@@ -8,7 +8,7 @@
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 // Only the hasher, not the whole format package: the thread boots ~80 ms sooner from a cold disk,
-// time the command would wait for it (docs/performance.md, "Runs AA and AB").
+// time the command would wait for it (docs/performance.md, "Runs AA to AD").
 import { SharedXxh64, XXH64_STATE_BYTES } from '@bookcrate/format/xxh64';
 import type { FromHashThread, ToHashThread } from './segment-hasher.js';
 
