@@ -1,8 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { cp, readdir, rm, stat } from 'node:fs/promises';
-import { basename, join, relative } from 'node:path';
+import { cp, readdir, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
 import { flip, jsonLines, run, snapshot } from './testkit.js';
 
@@ -28,16 +27,6 @@ let pub: string;
 /** every file of the volume that the signature covers, with its size */
 let covered: { path: string; size: number }[];
 
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await filesUnder(p)));
-    else out.push(p);
-  }
-  return out;
-}
-
 /** A small linear congruential generator: the same draws on every machine. */
 function draws(seed: number): () => number {
   let s = seed >>> 0;
@@ -59,12 +48,9 @@ beforeAll(async () => {
   const r = await run(['pack', src, '--out', out, '--key', join(work, 'center.key'), '--segment-size', '4MiB', '--no-verify'], EPOCH);
   expect(r.code, r.stderr).toBe(0);
   vol = join(out, (await readdir(out)).find((n) => n.includes('-vol'))!);
-  covered = [];
-  for (const p of await filesUnder(vol)) {
-    const rel = relative(vol, p);
-    if (rel === 'README.txt' || rel === 'center.pub') continue;
-    covered.push({ path: rel, size: (await stat(p)).size });
-  }
+  covered = [...(await snapshot(vol))]
+    .filter(([path]) => path !== 'README.txt' && path !== 'center.pub')
+    .map(([path, bytes]) => ({ path, size: bytes.length }));
   expect(covered.filter((f) => f.path.startsWith('segments/')).length).toBeGreaterThanOrEqual(3);
 });
 
@@ -99,11 +85,9 @@ describe('one flipped bit at drawn places of a volume', () => {
       expect([0, DAMAGE, SIGNATURE], `import at ${place}: exit ${im.code}\n${im.stderr}`).toContain(im.code);
       expect(im.stderr + im.stdout, place).not.toMatch(/internal error/);
       // Whatever was admitted is exactly the source's bytes, under its own SHA-256.
-      const objects = await filesUnder(join(store, 'objects')).catch(() => [] as string[]);
-      for (const o of objects) {
-        const h = createHash('sha256');
-        for await (const chunk of createReadStream(o)) h.update(chunk as Buffer);
-        expect(h.digest('hex'), `object ${basename(o)} after a flip at ${place}`).toBe(basename(o));
+      const objects = await snapshot(join(store, 'objects')).catch(() => new Map<string, Buffer>());
+      for (const [path, bytes] of objects) {
+        expect(createHash('sha256').update(bytes).digest('hex'), `object ${path} after a flip at ${place}`).toBe(basename(path));
       }
       const shown = await snapshot(join(store, 'library', 'src')).catch(() => new Map<string, Buffer>());
       for (const [path, bytes] of shown) expect(bytes.equals(source.get(path)!), `library/src/${path} after a flip at ${place}`).toBe(true);
