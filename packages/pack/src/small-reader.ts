@@ -32,9 +32,9 @@ interface Pending {
  * Reads small source files on a thread of its own, into a shared ring the caller manages. Opening,
  * reading, checking and closing a 20 KiB photo are four trips through libuv's thread pool from the
  * main thread, and those trips, not the bytes, were most of pack's time on a folder of photos: here
- * the main thread only adds each file to a batch, and a batch of up to BATCH files is read there
- * with plain system calls, in order, and answered in one message. The thread starts with the first
- * small file.
+ * the main thread only adds each file to a batch, and a batch of up to BATCH files is read there,
+ * IN_FLIGHT files at a time, and answered in one message. The thread starts with the first small
+ * file.
  */
 export class SmallReader {
   /**
@@ -43,6 +43,14 @@ export class SmallReader {
    * on two emulated hard disks 2.7–3.0 → 2.5–2.7 s; docs/performance.md, "Runs AA to AD").
    */
   static readonly BATCH = 16;
+  /**
+   * Files the thread reads at once (see small-reader-worker.ts). On two emulated hard disks the
+   * main thread waited 5.9 s for the 20,000 photos with one read at a time and 2.6 s with four;
+   * eight or sixteen did no better (docs/performance.md, "Small files read four at once").
+   */
+  static readonly IN_FLIGHT = 4;
+  /** Batches sent ahead of the one being answered, so the thread never waits for the next. */
+  static readonly BATCHES_AHEAD = 2;
   private worker: Worker | undefined;
   private broken: Error | undefined;
   private cur: Pending | undefined;
@@ -54,7 +62,7 @@ export class SmallReader {
   private start(): Worker {
     // Resolved from src/ (tests) and dist/ alike: the thread always runs from the built JavaScript.
     const w = new Worker(new URL('../dist/small-reader-worker.js', import.meta.url), {
-      workerData: { ring: this.ring },
+      workerData: { ring: this.ring, inFlight: SmallReader.IN_FLIGHT },
       // It only moves bytes into the ring: a small heap keeps its memory small.
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
     });
@@ -76,7 +84,7 @@ export class SmallReader {
     p.batch.mtimes.push(mtime);
     p.batch.offsets.push(offset);
     const r = new Promise<ReadFailure | 0 | Error>((resolve) => p.done.push(resolve));
-    if (p.batch.sizes.length >= SmallReader.BATCH || this.inflight.size === 0) this.flush();
+    if (p.batch.sizes.length >= SmallReader.BATCH || this.inflight.size < SmallReader.BATCHES_AHEAD) this.flush();
     return r;
   }
 
@@ -105,8 +113,8 @@ export class SmallReader {
     if (!p) return;
     this.inflight.delete(m.id);
     p.done.forEach((d, i) => d(m.results[i]!));
-    // the thread is free: what gathered meanwhile goes now
-    if (this.inflight.size === 0) this.flush();
+    // the thread has room: what gathered meanwhile goes now
+    if (this.inflight.size < SmallReader.BATCHES_AHEAD) this.flush();
   }
 
   private die(e: Error): void {
