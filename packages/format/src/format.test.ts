@@ -5,8 +5,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import {
   BookcrateError, PartTreeWriter, compareBundlePaths, encodeMemberHeader, encodeRoot, initHashing, memberHeaderView, memberSpan,
   padTo512, parseCsv, parseSize, planVolumes, readTreeLines, signRoot, verifyRootSignature, decodeName,
-  siblingCollisions, componentIssues, bundlePathProblem, Layouter, DualHasher, END_OF_ARCHIVE_BYTES,
-  AlignedBufferPool, DEFAULT_TREE_SHAPE, MEMBERS_TREE_SHAPE, type PartRef, type Root,
+  siblingCollisions, componentIssues, bundlePathProblem, Layouter, VolumePlanner, DualHasher, END_OF_ARCHIVE_BYTES,
+  AlignedBufferPool, DEFAULT_TREE_SHAPE, MEMBERS_TREE_SHAPE, type PartRef, type PlanInput, type Root,
 } from './index.js';
 
 beforeAll(() => initHashing());
@@ -179,6 +179,49 @@ describe('layout planning', () => {
     expect(plan.volumes).toHaveLength(2);
     expect(plan.volumes.map((v) => v.collections)).toEqual([['A'], ['B']]);
     expect(plan.totals.files).toBe(12);
+  });
+
+  // pack's early start (docs/format.md, section 11) places members before the scan has given the
+  // volume's capacity and the collections' spans, as if the volume were unbounded. It relies on this.
+  it('places every member of a one-volume plan where a planner with an unbounded volume and no spans does', () => {
+    let seed = 7;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    let oneVolume = 0;
+    let several = 0;
+    for (let trial = 0; trial < 300; trial++) {
+      const items: PlanInput[] = [];
+      const collections = 1 + rand(4);
+      for (let c = 0; c < collections; c++) {
+        const count = 1 + rand(12);
+        for (let i = 0; i < count; i++) {
+          const kind = rand(10);
+          const size = kind === 0 ? 0 : kind < 3 ? rand(3 * seg) : rand(600_000);
+          items.push({ path: `c${c}/f${String(i).padStart(2, '0')}`, type: kind === 0 && rand(2) === 0 ? 'dir' : 'file', size, mtime: 0, collection: `c${c}` });
+        }
+      }
+      const total = items.reduce((a, f) => a + memberSpan({ path: f.path, type: f.type, length: f.size, mtime: 0 }), 0);
+      // capacities around the total: some plans need one volume, some several
+      const capacity = Math.max(seg, Math.floor((total * (0.6 + rand(80) / 100)) / 512) * 512);
+      const spans = new Map<string, number>();
+      for (const f of items) spans.set(f.collection, (spans.get(f.collection) ?? 0) + memberSpan({ path: f.path, type: f.type, length: f.size, mtime: 0 }));
+      const real = new VolumePlanner({ segmentSize: seg, volumeCapacity: capacity }, spans);
+      const early = new VolumePlanner({ segmentSize: seg, volumeCapacity: 2 ** 52 }, new Map());
+      const placed = items.map((f) => [real.add(f), early.add(f)] as const);
+      const plan = real.finish();
+      if (plan.volumes.length !== 1) {
+        several++;
+        continue;
+      }
+      oneVolume++;
+      for (const [r, e] of placed) expect(e).toEqual(r);
+      expect(early.finish().volumes).toEqual(plan.volumes);
+    }
+    // the draw covers both outcomes
+    expect(oneVolume).toBeGreaterThan(50);
+    expect(several).toBeGreaterThan(50);
   });
 });
 

@@ -1,4 +1,6 @@
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { createInterface } from 'node:readline';
 import { memberSpan, type NameIssue } from '@bookcrate/format';
 import type { InventoryItem } from './walk.js';
@@ -67,4 +69,62 @@ export function tallyItem(t: Map<string, CollectionTally>, item: InventoryItem):
   else c.files++;
   c.bytes += item.size;
   c.span += memberSpan({ path: item.path, type: item.type, length: item.size, mtime: item.mtime });
+}
+
+/**
+ * How much of the inventory the scan has written so far, for a reader that follows it while the
+ * walk goes on (pack's early start). The scan writes whole lines only, so `length` always ends a line.
+ */
+export class InventoryGrowth {
+  length = 0;
+  ended = false;
+  private waiters: (() => void)[] = [];
+  grew(length: number): void {
+    this.length = length;
+    this.wake();
+  }
+  /** The walk is over (finished or failed): the file holds all it will hold. */
+  end(): void {
+    this.ended = true;
+    this.wake();
+  }
+  /** Resolves once the inventory is longer than `pos` or has ended. */
+  waitBeyond(pos: number): Promise<void> {
+    if (this.length > pos || this.ended) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+/** Reads the inventory while the scan is still writing it, up to where `growth` says, until it ends. */
+export async function* followInventory(path: string, growth: InventoryGrowth): AsyncGenerator<InventoryItem> {
+  await growth.waitBeyond(0);
+  const h = await open(path, 'r');
+  try {
+    const decoder = new StringDecoder('utf8');
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    let pos = 0;
+    let rest = '';
+    for (;;) {
+      if (pos >= growth.length) {
+        if (growth.ended) break;
+        await growth.waitBeyond(pos);
+        continue;
+      }
+      const { bytesRead } = await h.read(chunk, 0, Math.min(chunk.length, growth.length - pos), pos);
+      if (bytesRead === 0) throw new Error(`the inventory ${path} is shorter than the scan wrote`);
+      pos += bytesRead;
+      const lines = (rest + decoder.write(chunk.subarray(0, bytesRead))).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) if (line) yield decodeInventoryItem(line);
+    }
+    rest += decoder.end();
+    if (rest) yield decodeInventoryItem(rest);
+  } finally {
+    await h.close();
+  }
 }

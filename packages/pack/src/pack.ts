@@ -1,27 +1,27 @@
 import type { KeyObject } from 'node:crypto';
-import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, stat, statfs, truncate, writeFile, type FileHandle } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, rmdir, stat, statfs, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
   BookcrateError, FORMAT, VolumePlanner, encodeFileEntry, encodeMemberEntry,
   memberHeaderView, encodeResourceEntry, encodeRoot, encodeVolumeDoc, keyFingerprint, padTo512,
   publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE, MEMBERS_TREE_SHAPE,
-  type CollectionInfo, type Digests, type NameIssue, type NonUtf8Policy, type Placement, type Root,
+  type CollectionInfo, type Digests, type LayoutOptions, type NameIssue, type NonUtf8Policy, type Placement, type Root,
   type SegmentInfo, type TreeRef, type VolumePlan,
 } from '@bookcrate/format';
 import {
   HashThread, SharedBufferPool, directReadWorks, dropCachedPages, segmentName, verifyVolume, volumeDirName, volumePaths, type VerifyReport,
 } from '@bookcrate/volume';
 import { asIoError, fsyncDir, writeFileAtomic } from './fsutil.js';
-import { readInventory } from './inventory.js';
+import { InventoryGrowth, followInventory, readInventory } from './inventory.js';
 import { volumeReadme } from './readme.js';
 import { SegmentWriter } from './segment-writer.js';
 import { SourceReader } from './source-reader.js';
 import { leadingPath } from './lines.js';
 import { TreeThread } from './tree-thread.js';
 import { loadSource, type PackSource } from './source.js';
-import { createdTime, fileEntryOf, scanSource } from './scan.js';
+import { createdTime, fileEntryOf, scanSource, type SourceScan } from './scan.js';
 import type { InventoryItem } from './walk.js';
 
 export interface PackOptions {
@@ -91,6 +91,8 @@ const READ_AHEAD_FILES = 256;
 const WRITE_BUFFERS = 4;
 const WRITE_BUFFER_BYTES = 4 << 20;
 export const DEFAULT_DISK_SIZE = 4e12;
+/** The early start's guess while the scan goes on: one volume, as large as it needs (a multiple of 512). */
+const EARLY_VOLUME_CAPACITY = 2 ** 52;
 
 /** What makes two runs "the same pack": a resume is only allowed when all of it matches. */
 function argsDigest(source: PackSource, opts: PackOptions, outs: string[]): string {
@@ -220,108 +222,163 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       hashThread = { pool, hashes: new HashThread(pool) };
     }
     // ---- scan: walk, check names, write the inventory ----
-    if (!state.scanned) {
-      const scan = await scanSource(source, inventoryPath, {
-        followSymlinks: !!opts.followSymlinks, allowUnportable: !!opts.allowUnportable, nonUtf8: opts.nonUtf8 ?? 'gb18030',
-        includeJunk: !!opts.includeJunk,
-        onProgress: (p) => progress({ phase: 'scan', filesDone: p.files, filesTotal: p.done ? p.files : 0, bytesDone: p.bytes, bytesTotal: p.done ? p.bytes : 0 }),
-      });
+    // On a fresh start the segments begin while the scan still walks (the early start): the writer
+    // follows the inventory as it is written, placing members as if everything fits on one volume,
+    // and nothing it does is journaled, named final or put in a manifest tree until the finished
+    // scan's plan confirms it. A plan of one volume places every member exactly where the early
+    // writer did (the volume's size only matters when a second volume begins), so the work stands;
+    // a plan of several volumes, a names error or too small a disk undoes it, and the pack goes
+    // on as a pack that scanned first. docs/format.md, section 11 ("Early start").
+    const journal = opts.dryRun ? [] : await readJournal(journalPath);
+    const early = !opts.dryRun && !state.scanned && journal.length === 0 && opts.volumes === undefined;
+    const scanOpts = {
+      followSymlinks: !!opts.followSymlinks, allowUnportable: !!opts.allowUnportable, nonUtf8: opts.nonUtf8 ?? 'gb18030',
+      includeJunk: !!opts.includeJunk,
+      onProgress: (p: { files: number; bytes: number; done: boolean }) =>
+        progress({ phase: 'scan', filesDone: p.files, filesTotal: p.done ? p.files : 0, bytesDone: p.bytes, bytesTotal: p.done ? p.bytes : 0 }),
+    };
+    /** Writes down a finished scan; refuses (and removes the state) on a names error. */
+    const recordScan = async (scan: SourceScan): Promise<void> => {
       await writeFile(resourcesPath, scan.resources.map((r) => encodeResourceEntry(r) + '\n').join(''));
-      state.collections = scan.collections;
-      state.totals = scan.totals;
-      state.spans = scan.spans;
-      state.issues = scan.issues;
-      state.scanned = true;
+      state!.collections = scan.collections;
+      state!.totals = scan.totals;
+      state!.spans = scan.spans;
+      state!.issues = scan.issues;
+      state!.scanned = true;
       if (scan.issues.errors > 0 && !opts.dryRun) {
         await rm(stateDir, { recursive: true, force: true });
         throw new BookcrateError('NAME_POLICY', `${scan.issues.errors} name problem(s) stop the pack; nothing was written`, {
           hint: 'rename the files listed, or pass --allow-unportable-names to keep names Windows cannot hold; run with --dry-run to list them again',
-          details: state.issues,
+          details: state!.issues,
         });
       }
       if (!opts.dryRun) await writeFileAtomic(statePath, JSON.stringify(state));
-    }
-    const totals = state.totals!;
-
-    // ---- plan ----
-    const layoutOpts = {
-      segmentSize: opts.segmentSize ?? DEFAULT_SEGMENT_SIZE,
-      volumeCapacity: volumeCapacity(opts.diskSize ?? DEFAULT_DISK_SIZE, totals.files + totals.dirs, totals.resources),
     };
-    const spans = new Map(state.spans!);
-    const planner = new VolumePlanner(layoutOpts, spans);
-    let planned = 0;
-    for await (const item of readInventory(inventoryPath)) {
-      planner.add(item);
-      if (++planned % 65536 === 0) progress({ phase: 'plan', filesDone: planned, filesTotal: totals.files + totals.dirs, bytesDone: 0, bytesTotal: 0 });
+    /** The finished scan's plan: every volume, segment and member's place. */
+    const makePlan = async (): Promise<{ plan: VolumePlan; layoutOpts: LayoutOptions }> => {
+      const totals = state!.totals!;
+      const layoutOpts = {
+        segmentSize: opts.segmentSize ?? DEFAULT_SEGMENT_SIZE,
+        volumeCapacity: volumeCapacity(opts.diskSize ?? DEFAULT_DISK_SIZE, totals.files + totals.dirs, totals.resources),
+      };
+      const planner = new VolumePlanner(layoutOpts, new Map(state!.spans!));
+      let planned = 0;
+      for await (const item of readInventory(inventoryPath)) {
+        planner.add(item);
+        if (++planned % 65536 === 0) progress({ phase: 'plan', filesDone: planned, filesTotal: totals.files + totals.dirs, bytesDone: 0, bytesTotal: 0 });
+      }
+      const plan = planner.finish();
+      progress({ phase: 'plan', filesDone: planned, filesTotal: planned, bytesDone: 0, bytesTotal: 0 });
+      return { plan, layoutOpts };
+    };
+    const growth = new InventoryGrowth();
+    let scanning: Promise<SourceScan> | undefined;
+    if (early) {
+      scanning = scanSource(source, inventoryPath, { ...scanOpts, onWritten: (n) => growth.grew(n) }).finally(() => growth.end());
+      scanning.catch(() => undefined); // awaited below, after the writer has started
+    } else if (!state.scanned) {
+      await recordScan(await scanSource(source, inventoryPath, scanOpts));
     }
-    const plan = planner.finish();
-    progress({ phase: 'plan', filesDone: planned, filesTotal: planned, bytesDone: 0, bytesTotal: 0 });
     const set = sha256Hex(`${source.bundle.id}\n${source.bundle.version}\n${state.created}`).slice(0, 16);
     const bundle = { id: source.bundle.id, version: source.bundle.version, title: source.bundle.title, created: state.created };
     const result: PackResult = {
-      dryRun: !!opts.dryRun, bundle, set, plan, issues: state.issues!, written: [], resumedSegments: 0, verify: [],
-      seconds: 0, bytesRead: 0,
+      dryRun: !!opts.dryRun, bundle, set, plan: undefined as unknown as VolumePlan, issues: undefined as unknown as PackResult['issues'],
+      written: [], resumedSegments: 0, verify: [], seconds: 0, bytesRead: 0,
     };
-    if (opts.dryRun) {
-      result.seconds = (Date.now() - started) / 1000;
-      return result;
+    // What the writer needs of the plan: the real one, or the early start's guess of one volume.
+    let plan: VolumePlan | undefined;
+    let layoutOpts: LayoutOptions;
+    let selected: Set<number>;
+    let volumeCount: number;
+    let filesTotal = 0;
+    let bytesTotal = 0;
+    if (early) {
+      layoutOpts = { segmentSize: opts.segmentSize ?? DEFAULT_SEGMENT_SIZE, volumeCapacity: EARLY_VOLUME_CAPACITY };
+      selected = new Set([1]);
+      volumeCount = 1;
+    } else {
+      ({ plan, layoutOpts } = await makePlan());
+      result.plan = plan;
+      result.issues = state.issues!;
+      if (opts.dryRun) {
+        result.seconds = (Date.now() - started) / 1000;
+        return result;
+      }
+      selected = new Set(opts.volumes ?? plan.volumes.map((v) => v.index));
+      for (const v of selected) {
+        if (v < 1 || v > plan.volumes.length) throw new BookcrateError('USAGE', `--volume ${v}: the plan has ${plan.volumes.length} volume(s)`, { hint: 'run with --dry-run to see the plan' });
+      }
+      volumeCount = plan.volumes.length;
+      filesTotal = state.totals!.files + state.totals!.dirs;
+      bytesTotal = plan.volumes.reduce((a, v) => a + v.segmentBytes, 0);
     }
-    const selected = new Set(opts.volumes ?? plan.volumes.map((v) => v.index));
-    for (const v of selected) {
-      if (v < 1 || v > plan.volumes.length) throw new BookcrateError('USAGE', `--volume ${v}: the plan has ${plan.volumes.length} volume(s)`, { hint: 'run with --dry-run to see the plan' });
-    }
-    const volDir = (out: string, v: number): string => join(out, volumeDirName(source.bundle.id, v, plan.volumes.length));
+    const volDir = (out: string, v: number): string => join(out, volumeDirName(source.bundle.id, v, volumeCount));
 
     // ---- write segments ----
-    const journal = await readJournal(journalPath);
     const done = journal.length;
     result.resumedSegments = done;
     const last = journal[done - 1];
     await truncateOrCreate(entriesPath, last?.entriesBytes ?? 0);
     await truncateOrCreate(membersPath, last?.membersBytes ?? 0);
-    await checkSpace(outs, plan, selected, journal);
+    if (plan) await checkSpace(outs, plan, selected, journal, 0);
     const entries = new LineLog(entriesPath, last?.entriesBytes ?? 0);
     const members = new LineLog(membersPath, last?.membersBytes ?? 0);
-    // The manifest trees are built by their own thread while the segments are written (see
-    // TreeThread): their thousands of small part files are written behind the data, not in a
-    // finalize step after it. All are written, and synced by flushTree, before the root that names them.
-    const metaDirs: string[] = [];
-    for (const v of selected) for (const o of outs) metaDirs.push(volDir(o, v));
-    for (const d of metaDirs) {
-      await mkdir(volumePaths(d).parts, { recursive: true }).catch((e: unknown) => {
-        throw asIoError(e, volumePaths(d).parts);
-      });
-    }
     const FILES = 0;
     const MEMBERS = 1;
     const RESOURCES = 2;
-    const trees = (treeThread = new TreeThread(
-      [{ key: 'path', repeats: false }, { key: 'path', repeats: true, shape: MEMBERS_TREE_SHAPE }, { key: 'id', repeats: false }],
-      metaDirs.map((d) => volumePaths(d).parts),
-    ));
-    // After a resume, the lines logged before the interruption go into the trees first.
-    trees.replay(FILES, entriesPath, entries.length);
-    trees.replay(MEMBERS, membersPath, members.length);
-    trees.replay(RESOURCES, resourcesPath, (await stat(resourcesPath)).size); // complete since the scan
+    // The manifest trees are built by their own thread while the segments are written (see
+    // TreeThread): their thousands of small part files are written behind the data, not in a
+    // finalize step after it. All are written, and synced by flushTree, before the root that names
+    // them. The thread starts once the plan is known (at once, or when the early start is
+    // confirmed); the lines logged before it starts go into the trees first, as after a resume.
+    let trees: TreeThread | undefined;
+    const startTrees = async (): Promise<TreeThread> => {
+      const metaDirs: string[] = [];
+      for (const v of selected) for (const o of outs) metaDirs.push(volDir(o, v));
+      for (const d of metaDirs) {
+        await mkdir(volumePaths(d).parts, { recursive: true }).catch((e: unknown) => {
+          throw asIoError(e, volumePaths(d).parts);
+        });
+      }
+      await entries.flush();
+      await members.flush();
+      const t = (treeThread = new TreeThread(
+        [{ key: 'path', repeats: false }, { key: 'path', repeats: true, shape: MEMBERS_TREE_SHAPE }, { key: 'id', repeats: false }],
+        metaDirs.map((d) => volumePaths(d).parts),
+      ));
+      t.replay(FILES, entriesPath, entries.length);
+      t.replay(MEMBERS, membersPath, members.length);
+      t.replay(RESOURCES, resourcesPath, (await stat(resourcesPath)).size); // complete since the scan
+      return (trees = t);
+    };
+    if (!early) await startTrees();
     const addEntry = async (line: string): Promise<void> => {
       await entries.add(line);
-      await trees.add(FILES, line);
+      await trees?.add(FILES, line);
     };
     const addMember = async (line: string): Promise<void> => {
       await members.add(line);
-      await trees.add(MEMBERS, line);
+      await trees?.add(MEMBERS, line);
     };
+    // Settled when the early start is confirmed (or at once without one); rejected when it is undone.
+    let confirm!: () => void;
+    let undo!: (e: Error) => void;
+    const confirmed = new Promise<void>((res, rej) => {
+      confirm = res;
+      undo = rej;
+    });
+    confirmed.catch(() => undefined);
+    if (!early) confirm();
+    let isConfirmed = !early;
     const segInfos: SegmentInfo[] = journal.map((j) => j.info);
-    const bytesTotal = plan.volumes.reduce((a, v) => a + v.segmentBytes, 0);
     let bytesDone = journal.reduce((a, j) => a + j.info.size, 0);
     let filesDone = 0;
-    const filesTotal = totals.files + totals.dirs;
     let writer: SegmentWriter | undefined;
     let writerSeg = 0;
     let writerVol = 0;
     // The segment before, being made durable and journaled while the next one is written. One at
-    // a time, in order: a journal line is written only after every line before it.
+    // a time, in order: a journal line is written only after every line before it. An early
+    // segment waits for the confirmation before it takes its final name.
     let sealing: Promise<void> = Promise.resolve();
     const closeSegment = async (): Promise<void> => {
       if (!writer) return;
@@ -336,6 +393,12 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       await sealing;
       writer = undefined; // from here on `sealing` owns it (until then an error aborts it)
       sealing = (async () => {
+        try {
+          await confirmed;
+        } catch (e) {
+          await w.abort();
+          throw e;
+        }
         await w.seal();
         await entries.sync();
         await members.sync();
@@ -346,7 +409,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       })();
       sealing.catch(() => undefined); // awaited by the next segment, or after the last
     };
-    const writePlanner = new VolumePlanner(layoutOpts, spans);
+    const writePlanner = new VolumePlanner(layoutOpts, new Map(state.spans ?? []));
     const reads = new SourceReader();
     const { pool, hashes } = hashThread!;
     await hashes.start();
@@ -360,99 +423,162 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       }
     };
     let lastProgress = 0;
-    try {
-      const items = readInventory(inventoryPath);
-      // Up to READ_AHEAD_FILES items are planned ahead of the writer, and their small files read
-      // ahead into the reader's ring in the same order; a file the ring has no room for yet is
-      // hinted again as soon as room comes back (never skipped, which would make it a slow read on
-      // this thread).
-      const queue: { item: InventoryItem; placements: Placement[]; hinted: boolean }[] = [];
-      let unhinted = 0; // queue[0, unhinted) were hinted
-      const hintQueued = (): void => {
-        while (unhinted < queue.length) {
-          const q = queue[unhinted]!;
-          if (!q.hinted && !reads.hint(q.item)) return;
-          q.hinted = true;
-          unhinted++;
-        }
-      };
-      const fillQueue = async (): Promise<boolean> => {
-        const r = await items.next();
-        if (r.done) return false;
-        const placements = writePlanner.add(r.value);
-        const needsBytes = placements.some((p) => p.segment > done);
-        queue.push({ item: r.value, placements, hinted: !(needsBytes && r.value.type === 'file') });
-        return true;
-      };
-      for (;;) {
-        while (queue.length < READ_AHEAD_FILES && (await fillQueue()));
-        hintQueued();
-        const next = queue.shift();
-        if (unhinted > 0) unhinted--;
-        if (!next) break;
-        const { item, placements } = next;
-        filesDone++;
-        if (placements.every((p) => p.segment <= done)) continue; // recorded before the interruption
-        const fileId = item.type === 'file' ? hashes.open('dual') : undefined;
-        const src = item.type === 'file' ? await reads.take(item) : undefined;
-        let digest: Promise<Digests> | undefined;
-        try {
-          for (const p of placements) {
-            if (p.segment <= done) {
-              // A split file that began in a finished segment: re-hash its bytes, write nothing.
-              await src!.read(p.length, (b) => hashes.updateBytes(fileId!, b));
-              continue;
-            }
-            if (p.segment !== writerSeg) {
-              await closeSegment();
-              writerSeg = p.segment;
-              writerVol = p.volume;
-              const name = segmentName(p.volume, p.segment);
-              const targets = selected.has(p.volume) ? outs.map((o) => volumePaths(volDir(o, p.volume)).segment(name)) : [];
-              writer = await SegmentWriter.create(name, targets, pool, hashes);
-            }
-            if (writer!.size !== p.offset) throw new BookcrateError('INTERNAL', `layout out of step at ${item.path}`);
-            const part = p.at !== undefined ? { part: { offset: p.at, total: item.size } } : {};
-            // The header is copied into the segment's buffer at once (memberHeaderView is reused).
-            await writer!.write(memberHeaderView({ path: item.path, type: item.type, length: p.length, mtime: item.mtime, ...part }));
-            if (src) await writer!.writeFrom(p.length, fileId, (buf, n) => src.readInto(buf, n));
-            if (fileId !== undefined && p === placements[placements.length - 1]) digest = writer!.endFile(fileId);
-            await writer!.zeros(padTo512(p.length));
-            await addMember(encodeMemberEntry({ path: item.path, segment: p.segment, offset: p.offset, length: p.length, ...(p.at !== undefined ? { at: p.at } : {}) }));
-            bytesDone += p.length;
+    // The early start's verdict, given by the finished scan while the writer goes on.
+    let undone: Error | undefined;
+    let confirmedNow = false;
+    const writing = (async () => {
+      try {
+        const items = early ? followInventory(inventoryPath, growth) : readInventory(inventoryPath);
+        // Up to READ_AHEAD_FILES items are planned ahead of the writer, and their small files read
+        // ahead into the reader's ring in the same order; a file the ring has no room for yet is
+        // hinted again as soon as room comes back (never skipped, which would make it a slow read on
+        // this thread).
+        const queue: { item: InventoryItem; placements: Placement[]; hinted: boolean }[] = [];
+        let unhinted = 0; // queue[0, unhinted) were hinted
+        const hintQueued = (): void => {
+          while (unhinted < queue.length) {
+            const q = queue[unhinted]!;
+            if (!q.hinted && !reads.hint(q.item)) return;
+            q.hinted = true;
+            unhinted++;
           }
-          if (src) await src.finish();
-        } finally {
-          await src?.close();
+        };
+        const fillQueue = async (): Promise<boolean> => {
+          const r = await items.next();
+          if (r.done) return false;
+          const placements = writePlanner.add(r.value);
+          const needsBytes = placements.some((p) => p.segment > done);
+          queue.push({ item: r.value, placements, hinted: !(needsBytes && r.value.type === 'file') });
+          return true;
+        };
+        for (;;) {
+          if (undone) throw undone;
+          if (!isConfirmed && confirmedNow) {
+            isConfirmed = true;
+            await startTrees();
+          }
+          while (queue.length < READ_AHEAD_FILES && (await fillQueue()));
+          hintQueued();
+          const next = queue.shift();
+          if (unhinted > 0) unhinted--;
+          if (!next) break;
+          const { item, placements } = next;
+          filesDone++;
+          if (placements.every((p) => p.segment <= done)) continue; // recorded before the interruption
+          const fileId = item.type === 'file' ? hashes.open('dual') : undefined;
+          const src = item.type === 'file' ? await reads.take(item) : undefined;
+          let digest: Promise<Digests> | undefined;
+          try {
+            for (const p of placements) {
+              if (p.segment <= done) {
+                // A split file that began in a finished segment: re-hash its bytes, write nothing.
+                await src!.read(p.length, (b) => hashes.updateBytes(fileId!, b));
+                continue;
+              }
+              if (p.segment !== writerSeg) {
+                await closeSegment();
+                writerSeg = p.segment;
+                writerVol = p.volume;
+                const name = segmentName(p.volume, p.segment);
+                const targets = selected.has(p.volume) ? outs.map((o) => volumePaths(volDir(o, p.volume)).segment(name)) : [];
+                writer = await SegmentWriter.create(name, targets, pool, hashes);
+              }
+              if (writer!.size !== p.offset) throw new BookcrateError('INTERNAL', `layout out of step at ${item.path}`);
+              const part = p.at !== undefined ? { part: { offset: p.at, total: item.size } } : {};
+              // The header is copied into the segment's buffer at once (memberHeaderView is reused).
+              await writer!.write(memberHeaderView({ path: item.path, type: item.type, length: p.length, mtime: item.mtime, ...part }));
+              if (src) await writer!.writeFrom(p.length, fileId, (buf, n) => src.readInto(buf, n));
+              if (fileId !== undefined && p === placements[placements.length - 1]) digest = writer!.endFile(fileId);
+              await writer!.zeros(padTo512(p.length));
+              await addMember(encodeMemberEntry({ path: item.path, segment: p.segment, offset: p.offset, length: p.length, ...(p.at !== undefined ? { at: p.at } : {}) }));
+              bytesDone += p.length;
+            }
+            if (src) await src.finish();
+          } finally {
+            await src?.close();
+          }
+          pendingEntries.push(digest ? digest.then((d) => encodeFileEntry(fileEntryOf(item, d))) : Promise.resolve(encodeFileEntry(fileEntryOf(item))));
+          await drainEntries(false);
+          if (isConfirmed && Date.now() - lastProgress > 200) {
+            lastProgress = Date.now();
+            progress({ phase: 'write', filesDone, filesTotal, bytesDone, bytesTotal, volume: writerVol });
+          }
         }
-        pendingEntries.push(digest ? digest.then((d) => encodeFileEntry(fileEntryOf(item, d))) : Promise.resolve(encodeFileEntry(fileEntryOf(item))));
-        await drainEntries(false);
-        if (Date.now() - lastProgress > 200) {
-          lastProgress = Date.now();
-          progress({ phase: 'write', filesDone, filesTotal, bytesDone, bytesTotal, volume: writerVol });
+        await closeSegment();
+        await confirmed;
+        if (!trees) await startTrees();
+        await sealing;
+      } catch (e) {
+        for (const d of pendingEntries) d.catch(() => undefined); // never logged: the hashing thread closes under them
+        await writer?.abort();
+        await sealing.catch(() => undefined);
+        throw e;
+      }
+    })();
+    writing.catch(() => undefined); // awaited below
+    let scanFirst = false;
+    try {
+      if (early) {
+        /** Stops the early writer, removes what it made, and returns the reason to rethrow. */
+        const undoEarly = async (why: Error): Promise<Error> => {
+          undone = why;
+          undo(why);
+          await writing.catch(() => undefined);
+          await removeEarlyOutput(outs.map((o) => volDir(o, 1)));
+          return why;
+        };
+        let scan: SourceScan;
+        try {
+          scan = await scanning!;
+        } catch (e) {
+          throw await undoEarly(e as Error);
+        }
+        if (scan.issues.errors > 0) await undoEarly(new EarlyStartUndone('a names error'));
+        await recordScan(scan); // throws NAME_POLICY on a names error, having removed the state
+        ({ plan, layoutOpts } = await makePlan());
+        if (plan.volumes.length !== 1) {
+          await undoEarly(new EarlyStartUndone('several volumes'));
+          scanFirst = true;
+        } else {
+          try {
+            await checkSpace(outs, plan, selected, [], bytesDone);
+          } catch (e) {
+            throw await undoEarly(e as Error);
+          }
+          filesTotal = state.totals!.files + state.totals!.dirs;
+          bytesTotal = plan.volumes[0]!.segmentBytes;
+          confirmedNow = true;
+          confirm();
         }
       }
-      await closeSegment();
-      await sealing;
-    } catch (e) {
-      await writer?.abort();
-      await sealing.catch(() => undefined);
-      throw e;
+      if (!scanFirst) await writing;
     } finally {
       await reads.close();
       await hashes.close();
     }
+    if (scanFirst) {
+      // Several volumes: the scan is recorded, so the same pack run again writes as one that
+      // scanned first (never --restart, which would scan and start early again).
+      hashThread = undefined;
+      const again = await pack({ ...opts, restart: false });
+      again.seconds = (Date.now() - started) / 1000;
+      return again;
+    }
+    const finalPlan = plan!;
+    result.plan = finalPlan;
+    result.issues = state.issues!;
     result.bytesRead = reads.bytesRead;
     progress({ phase: 'write', filesDone, filesTotal, bytesDone: bytesTotal, bytesTotal });
 
     // ---- finalize: the last parts of the manifest trees, root, signature, per-volume files ----
     const key = opts.key!;
     progress({ phase: 'finalize', filesDone, filesTotal, bytesDone: bytesTotal, bytesTotal });
-    const [filesTree, membersTree, resourcesTree] = (await trees.finish()) as [TreeRef, TreeRef, TreeRef];
-    await trees.close();
-    const volumes = plan.volumes.map((v) => ({ index: v.index, segments: [] as SegmentInfo[] }));
+    const totals = state.totals!;
+    const [filesTree, membersTree, resourcesTree] = (await trees!.finish()) as [TreeRef, TreeRef, TreeRef];
+    await trees!.close();
+    const volumes = finalPlan.volumes.map((v) => ({ index: v.index, segments: [] as SegmentInfo[] }));
     segInfos.forEach((info, i) => {
-      const vol = volumeOfSegment(i + 1, journal, plan);
+      const vol = volumeOfSegment(i + 1, journal, finalPlan);
       volumes[vol - 1]!.segments.push(info);
     });
     const root: Root = {
@@ -473,7 +599,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         await writeFileAtomic(p.pubkey, publicKeyPem(key));
         await writeFileAtomic(p.readme, volumeReadme(root, v, fp));
         // volume.json last: its presence is what makes the folder a volume.
-        await writeFileAtomic(p.volume, encodeVolumeDoc({ format: FORMAT, set, volume: v, volumes: plan.volumes.length, root: sha256Hex(rootBytes) }));
+        await writeFileAtomic(p.volume, encodeVolumeDoc({ format: FORMAT, set, volume: v, volumes: finalPlan.volumes.length, root: sha256Hex(rootBytes) }));
         await fsyncDir(o);
         result.written.find((w) => w.volume === v)?.dirs.push(d) ?? result.written.push({ volume: v, dirs: [d] });
       }
@@ -511,6 +637,20 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   }
 }
 
+/** Why an early start was undone (see "scan" in pack). */
+class EarlyStartUndone extends Error {
+  constructor(readonly reason: string) {
+    super(`the early start was undone: ${reason}`);
+  }
+}
+
+/** After an early start was undone: its segments' folders, now empty, go too (nothing else was in them for it). */
+async function removeEarlyOutput(volumeDirs: string[]): Promise<void> {
+  for (const d of volumeDirs) {
+    for (const dir of [dirname(volumePaths(d).segment('x')), d]) await rmdir(dir).catch(() => undefined);
+  }
+}
+
 function volumeOfSegment(segment: number, journal: JournalLine[], plan: VolumePlan): number {
   const j = journal[segment - 1];
   if (j) return j.volume;
@@ -543,8 +683,9 @@ async function flushTree(dir: string): Promise<void> {
 }
 
 /** Refuses to start when a target cannot hold what is left to write (the check a full disk would make hours later). */
-async function checkSpace(outs: string[], plan: VolumePlan, selected: Set<number>, journal: JournalLine[]): Promise<void> {
+async function checkSpace(outs: string[], plan: VolumePlan, selected: Set<number>, journal: JournalLine[], writtenEarly: number): Promise<void> {
   const written = new Map<number, number>();
+  if (writtenEarly > 0) written.set(1, writtenEarly);
   for (const j of journal) written.set(j.volume, (written.get(j.volume) ?? 0) + j.info.size);
   let need = 0;
   for (const v of plan.volumes) if (selected.has(v.index)) need += v.segmentBytes - (written.get(v.index) ?? 0);

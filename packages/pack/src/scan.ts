@@ -16,6 +16,8 @@ export interface ScanOptions {
   includeJunk?: boolean;
   /** Called every few thousand items while walking, and once at the end with `done`. */
   onProgress?: (p: { files: number; bytes: number; done: boolean }) => void;
+  /** Called with the inventory's length each time more whole lines of it are written (pack's early start follows it). */
+  onWritten?: (length: number) => void;
 }
 
 export interface ScanIssues {
@@ -65,6 +67,14 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
   const h = await open(inventoryPath, 'w');
   let files = 0;
   let bytes = 0;
+  let written = 0;
+  const write = async (lines: string[]): Promise<void> => {
+    const text = lines.join('\n') + '\n';
+    const data = Buffer.from(text);
+    for (let off = 0; off < data.length; ) off += (await h.write(data, off, data.length - off)).bytesWritten;
+    written += data.length;
+    opts.onWritten?.(written);
+  };
   try {
     let buf: string[] = [];
     for await (const batch of walkSource(source, {
@@ -80,14 +90,15 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
         files++;
         bytes += item.size;
         buf.push(encodeInventoryItem(item));
-        if (buf.length >= 4096) {
-          await h.write(buf.join('\n') + '\n');
+        // small batches first, so that a reader following the inventory can start at once
+        if (buf.length >= (files <= 8192 ? 256 : 4096)) {
+          await write(buf);
           buf = [];
           opts.onProgress?.({ files, bytes, done: false });
         }
       }
     }
-    if (buf.length) await h.write(buf.join('\n') + '\n');
+    if (buf.length) await write(buf);
     await h.sync();
   } finally {
     await h.close();
