@@ -78,3 +78,53 @@ describe('pack of files dated outside what tar holds', () => {
     expect(listing).toContain('1960年 老照片.jpg');
   });
 });
+
+describe('the early start (pack writes while its scan still walks)', () => {
+  // docs/format.md, section 11: work done before the plan is known is kept only when it is
+  // exactly what a pack that scanned first writes. `--volume` never starts early, so it is that pack.
+  const created = '2026-01-02T03:04:05.000Z';
+  const tree = async (dir: string): Promise<void> => {
+    const photos: Record<string, number> = {};
+    for (let i = 0; i < 3000; i++) photos[`老照片 第${String(i).padStart(4, '0')}张.jpg`] = 300 + ((i * 7919) % 5000);
+    await buildTree(dir, { 地方戏专题视频: { 'a.mp4': 3 * 1024 * 1024 + 17 }, 老照片: { 广州: photos } });
+  };
+  const snapshotOf = async (dir: string): Promise<Map<string, Buffer>> => {
+    const { readdir, readFile, stat } = await import('node:fs/promises');
+    const out = new Map<string, Buffer>();
+    for (const f of (await readdir(dir, { recursive: true })).map(String).sort()) {
+      if ((await stat(join(dir, f))).isFile()) out.set(f, await readFile(join(dir, f)));
+    }
+    return out;
+  };
+
+  it('keeps its work on a one-volume set, and writes what a pack that scanned first writes', async () => {
+    const src = join(work, 'early-src');
+    await tree(src);
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const a = await pack({ input: src, outs: [join(work, 'early-a')], key: privateKey, created, segmentSize: 4 * 1024 * 1024 });
+    const b = await pack({ input: src, outs: [join(work, 'early-b')], key: privateKey, created, segmentSize: 4 * 1024 * 1024, volumes: [1] });
+    expect(a.earlyStart?.outcome).toBe('kept');
+    expect(b.earlyStart).toBeUndefined();
+    expect(a.plan).toEqual(b.plan);
+    const sa = await snapshotOf(join(work, 'early-a'));
+    const sb = await snapshotOf(join(work, 'early-b'));
+    expect([...sa.keys()]).toEqual([...sb.keys()]);
+    expect([...sa.keys()].some((k) => k.endsWith('.tar'))).toBe(true);
+    for (const [k, v] of sa) expect(v.equals(sb.get(k)!), k).toBe(true);
+  });
+
+  it('undoes its work when the plan needs several volumes, and leaves no trace of it', async () => {
+    const src = join(work, 'early-src2');
+    await tree(src);
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const out = join(work, 'early-c');
+    // the photos alone need more than one such disk
+    const r = await pack({ input: src, outs: [out], key: privateKey, created, segmentSize: 4 * 1024 * 1024, diskSize: 9e6 });
+    expect(r.earlyStart?.outcome).toBe('undone');
+    const n = r.plan.volumes.length;
+    expect(n).toBeGreaterThan(1);
+    expect(r.verify.every((v) => v.ok)).toBe(true);
+    const { readdir } = await import('node:fs/promises');
+    expect((await readdir(out)).sort()).toEqual(Array.from({ length: n }, (_, i) => `early-src2-vol${i + 1}-of-${n}`));
+  });
+});

@@ -64,6 +64,11 @@ export interface PackResult {
   verifyMethod?: 'direct' | 'dropped-cache' | 'cached';
   seconds: number;
   bytesRead: number;
+  /**
+   * A fresh pack starts writing while its scan still walks (docs/format.md, section 11): whether
+   * the finished scan's plan kept that work, and how many content bytes were written before it said so.
+   */
+  earlyStart?: { outcome: 'kept' | 'undone'; reason?: string; bytesBeforeVerdict: number };
 }
 
 interface State {
@@ -536,7 +541,9 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         if (scan.issues.errors > 0) await undoEarly(new EarlyStartUndone('a names error'));
         await recordScan(scan); // throws NAME_POLICY on a names error, having removed the state
         ({ plan, layoutOpts } = await makePlan());
+        result.earlyStart = { outcome: 'kept', bytesBeforeVerdict: bytesDone };
         if (plan.volumes.length !== 1) {
+          result.earlyStart = { outcome: 'undone', reason: `the plan has ${plan.volumes.length} volumes`, bytesBeforeVerdict: bytesDone };
           await undoEarly(new EarlyStartUndone('several volumes'));
           scanFirst = true;
         } else {
@@ -562,6 +569,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       hashThread = undefined;
       const again = await pack({ ...opts, restart: false });
       again.seconds = (Date.now() - started) / 1000;
+      again.earlyStart = result.earlyStart;
       return again;
     }
     const finalPlan = plan!;
