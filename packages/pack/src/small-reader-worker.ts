@@ -7,7 +7,7 @@
  * Up to `inFlight` files are read at once, across batches, each read through libuv's pool (the
  * open, the check and the close stay plain system calls here: the scan's lstat left the inode in
  * memory). A cold small file is one disk request whose wait is mostly latency, and one at a time
- * the disk idles between them (docs/performance.md, "Small files read four at once"). A batch is
+ * the disk idles between them (docs/performance.md, "Runs AE and AF"). A batch is
  * answered when its last file is in.
  */
 import { closeSync, fstatSync, openSync, read } from 'node:fs';

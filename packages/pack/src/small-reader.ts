@@ -45,8 +45,8 @@ export class SmallReader {
   static readonly BATCH = 16;
   /**
    * Files the thread reads at once (see small-reader-worker.ts). On two emulated hard disks the
-   * main thread waited 5.9 s for the 20,000 photos with one read at a time and 2.6 s with four;
-   * eight or sixteen did no better (docs/performance.md, "Small files read four at once").
+   * main thread waited 5.9 s for the 20,000 photos with one (async) read at a time and 2.6 s with four;
+   * eight or sixteen did no better (docs/performance.md, "Runs AE and AF").
    */
   static readonly IN_FLIGHT = 4;
   /** Batches sent ahead of the one being answered, so the thread never waits for the next. */
