@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, rmdir, stat, statfs, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
   BookcrateError, FORMAT, VolumePlanner, encodeFileEntry, encodeMemberEntry,
@@ -286,10 +286,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     }
     const set = sha256Hex(`${source.bundle.id}\n${source.bundle.version}\n${state.created}`).slice(0, 16);
     const bundle = { id: source.bundle.id, version: source.bundle.version, title: source.bundle.title, created: state.created };
-    const result: PackResult = {
-      dryRun: !!opts.dryRun, bundle, set, plan: undefined as unknown as VolumePlan, issues: undefined as unknown as PackResult['issues'],
-      written: [], resumedSegments: 0, verify: [], seconds: 0, bytesRead: 0,
-    };
+    let earlyStart: PackResult['earlyStart'];
     // What the writer needs of the plan: the real one, or the early start's guess of one volume.
     let plan: VolumePlan | undefined;
     let layoutOpts: LayoutOptions;
@@ -303,11 +300,11 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       volumeCount = 1;
     } else {
       ({ plan, layoutOpts } = await makePlan());
-      result.plan = plan;
-      result.issues = state.issues!;
       if (opts.dryRun) {
-        result.seconds = (Date.now() - started) / 1000;
-        return result;
+        return {
+          dryRun: true, bundle, set, plan, issues: state.issues!, written: [], resumedSegments: 0, verify: [],
+          seconds: (Date.now() - started) / 1000, bytesRead: 0,
+        };
       }
       selected = new Set(opts.volumes ?? plan.volumes.map((v) => v.index));
       for (const v of selected) {
@@ -321,7 +318,6 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
 
     // ---- write segments ----
     const done = journal.length;
-    result.resumedSegments = done;
     const last = journal[done - 1];
     await truncateOrCreate(entriesPath, last?.entriesBytes ?? 0);
     await truncateOrCreate(membersPath, last?.membersBytes ?? 0);
@@ -374,7 +370,6 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     });
     confirmed.catch(() => undefined);
     if (!early) confirm();
-    let isConfirmed = !early;
     const segInfos: SegmentInfo[] = journal.map((j) => j.info);
     let bytesDone = journal.reduce((a, j) => a + j.info.size, 0);
     let filesDone = 0;
@@ -458,10 +453,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         };
         for (;;) {
           if (undone) throw undone;
-          if (!isConfirmed && confirmedNow) {
-            isConfirmed = true;
-            await startTrees();
-          }
+          if (!trees && confirmedNow) await startTrees();
           while (queue.length < READ_AHEAD_FILES && (await fillQueue()));
           hintQueued();
           const next = queue.shift();
@@ -504,7 +496,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
           }
           pendingEntries.push(digest ? digest.then((d) => encodeFileEntry(fileEntryOf(item, d))) : Promise.resolve(encodeFileEntry(fileEntryOf(item))));
           await drainEntries(false);
-          if (isConfirmed && Date.now() - lastProgress > 200) {
+          if (trees && Date.now() - lastProgress > 200) { // no progress before the plan is known
             lastProgress = Date.now();
             progress({ phase: 'write', filesDone, filesTotal, bytesDone, bytesTotal, volume: writerVol });
           }
@@ -541,9 +533,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         if (scan.issues.errors > 0) await undoEarly(new EarlyStartUndone('a names error'));
         await recordScan(scan); // throws NAME_POLICY on a names error, having removed the state
         ({ plan, layoutOpts } = await makePlan());
-        result.earlyStart = { outcome: 'kept', bytesBeforeVerdict: bytesDone };
         if (plan.volumes.length !== 1) {
-          result.earlyStart = { outcome: 'undone', reason: `the plan has ${plan.volumes.length} volumes`, bytesBeforeVerdict: bytesDone };
+          earlyStart = { outcome: 'undone', reason: `the plan has ${plan.volumes.length} volumes`, bytesBeforeVerdict: bytesDone };
           await undoEarly(new EarlyStartUndone('several volumes'));
           scanFirst = true;
         } else {
@@ -552,6 +543,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
           } catch (e) {
             throw await undoEarly(e as Error);
           }
+          earlyStart = { outcome: 'kept', bytesBeforeVerdict: bytesDone };
           filesTotal = state.totals!.files + state.totals!.dirs;
           bytesTotal = plan.volumes[0]!.segmentBytes;
           confirmedNow = true;
@@ -569,13 +561,14 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       hashThread = undefined;
       const again = await pack({ ...opts, restart: false });
       again.seconds = (Date.now() - started) / 1000;
-      again.earlyStart = result.earlyStart;
+      again.earlyStart = earlyStart;
       return again;
     }
     const finalPlan = plan!;
-    result.plan = finalPlan;
-    result.issues = state.issues!;
-    result.bytesRead = reads.bytesRead;
+    const result: PackResult = {
+      dryRun: false, bundle, set, plan: finalPlan, issues: state.issues!, written: [], resumedSegments: done, verify: [],
+      seconds: 0, bytesRead: reads.bytesRead, ...(earlyStart ? { earlyStart } : {}),
+    };
     progress({ phase: 'write', filesDone, filesTotal, bytesDone: bytesTotal, bytesTotal });
 
     // ---- finalize: the last parts of the manifest trees, root, signature, per-volume files ----
@@ -655,7 +648,7 @@ class EarlyStartUndone extends Error {
 /** After an early start was undone: its segments' folders, now empty, go too (nothing else was in them for it). */
 async function removeEarlyOutput(volumeDirs: string[]): Promise<void> {
   for (const d of volumeDirs) {
-    for (const dir of [dirname(volumePaths(d).segment('x')), d]) await rmdir(dir).catch(() => undefined);
+    for (const dir of [volumePaths(d).segments, d]) await rmdir(dir).catch(() => undefined);
   }
 }
 
