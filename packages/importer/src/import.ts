@@ -6,11 +6,12 @@ import {
   loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
 } from '@bookcrate/format';
 import {
-  ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, openVolume, placedEntries, readAhead, resourceEntries, volumePaths, type OpenVolume,
+  ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, openVolume, placedEntries, readAhead, volumePaths, type OpenVolume,
 } from '@bookcrate/volume';
 import {
   ObjectQueue, ObjectWriter, Store, buildVersionTree, discardVersionTree, durableObjects, publishTree, savePart, showVersionTree, storeIoError, syncObjects, type BuiltTree, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
+import { catalogInThread } from './catalog-thread.js';
 import { SmallWriter } from './small-writer.js';
 import { WriteBehind, onSameDisk } from './write-behind.js';
 
@@ -186,41 +187,59 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   const layout = vol.root.layout!;
   const table = segmentTable(vol.root);
   const me = vol.doc.volume;
-  const volumeOf = (segment: number): number => table[segment - 1]!.volume;
 
-  // ---- the version and its manifest in the catalog ----
+  // ---- the version, what the library carries, and the manifest into the catalog ----
   progress({ phase: 'manifest', bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: vol.root.totals.files + vol.root.totals.dirs });
-  let version = checkVersion(store, vol);
-  if (!version) {
-    version = await store.addVersion(vol.root, vol.rootBytes, await readFile(volumePaths(opts.volume).sig), sha256Hex(vol.rootBytes),
-      (async function* () {
-        for await (const { entry, members } of placedEntries(vol)) yield { entry, volume: volumeOf(members[0]!.segment) };
-      })(),
-      resourceEntries(vol), 'disk',
-      (rows) => progress({ phase: 'manifest', bytesDone: 0, bytesTotal: 0, filesDone: rows, filesTotal: vol.root.totals.files + vol.root.totals.dirs }));
-  }
-  // The manifest's parts are copied into the store beside the data (they are small files, slow to
-  // create on some filesystems); the import waits for them before it finishes the volume.
-  const partsKept = keepManifestParts(store, vol);
-  partsKept.catch(() => undefined); // awaited below; an early failure must not go unhandled
+  const existing = checkVersion(store, vol);
   // What the library carries (--only adds to it, --all carries everything again; widening it
-  // clears the journal, so `done` below is read after), and what this run imports.
+  // clears the journal, so `done` below is read after), and what this run imports. Recorded before
+  // a new version's manifest goes in, which then marks that version's collections itself.
   if (opts.all) store.carryCollections(vol.root.bundle.id, 'all');
   else if (only) store.carryCollections(vol.root.bundle.id, only);
   const carriedIds = store.carriedCollections(vol.root.bundle.id);
   const isCarried = inCollections(vol, carriedIds.length > 0 ? carriedIds : undefined);
   const wanted = only ? inCollections(vol, only) : isCarried;
+  // A new version's manifest goes into the catalog on a thread of its own while this one reads the
+  // segments (docs/store.md, "Import", step 4): nothing is committed until it is in.
+  const catalogThread = existing ? undefined : catalogInThread({ store: opts.store, volume: opts.volume, keyPem: publicKeyPem(trust.key), rootSha256: sha256Hex(vol.rootBytes) });
+  const cataloging = catalogThread?.versionId;
+  // The catalog thread checks the whole manifest long before the reading reaches its end: an error
+  // it meets (a hostile path, a damaged part) stops the import at once, not at the first commit.
+  let catalogFailure: unknown;
+  cataloging?.catch((e: unknown) => {
+    catalogFailure = e;
+  });
+  let vid = existing?.id ?? 0;
+  let importId = 0;
+  /** Waits until the version is in the catalog (before any commit). */
+  const catalogued = async (): Promise<void> => {
+    if (cataloging) vid = await cataloging;
+  };
+  /**
+   * Records this volume and this run in the catalog. A new version's run does so in its first
+   * commit, after the objects' sync: a sync of its own beside the objects being written would wait
+   * for them (docs/store.md, "Import", step 4).
+   */
+  const recordRun = (): void => {
+    if (importId) return;
+    store.startVolume(vid, me);
+    importId = store.startImport(vid, me, opts.volume, new Date(started));
+  };
+  if (existing) recordRun();
+  // The manifest's parts are copied into the store beside the data (they are small files, slow to
+  // create on some filesystems); the import waits for them before it finishes the volume.
+  // A new version's are copied once its manifest is in the catalog: until then the thread has
+  // enough to do, and the parts are in the page cache by then.
+  const partsKept = (cataloging ?? Promise.resolve()).then(() => keepManifestParts(store, vol));
+  partsKept.catch(() => undefined); // awaited below; an early failure must not go unhandled
   // Segments holding a carried file this run left out (--only): not journaled as done, so a later
   // import reads them again for it.
   const leftOut = new Set<number>();
-  const vid = version.id;
-  store.startVolume(vid, me);
-  const importId = store.startImport(vid, me, opts.volume);
 
   // ---- what to import ----
   const mine = new Set<number>();
   table.forEach((s, i) => s.volume === me && mine.add(i + 1));
-  const done = store.segmentsDone(vid);
+  const done = existing ? store.segmentsDone(existing.id) : new Set<number>();
   const report: ImportReport = {
     store: opts.store, volume: { dir: opts.volume, set: layout.set, index: me, of: layout.volumes.length }, bundle: vol.root.bundle,
     key: { fingerprint: keyFingerprint(trust.key), pinnedNow: !!trust.pin },
@@ -255,6 +274,12 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   // Objects admitted since the last commit: a second file with the same content is not written again.
   let admitted = new Set<string>();
   let pending: Pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
+  // Objects this run renamed into objects/ that no commit has recorded yet: not trusted (a later
+  // run writes them again), and removed if the import fails.
+  const unrecorded = new Set<string>();
+  const recorded = (written: string[]): void => {
+    for (const path of written) unrecorded.delete(path);
+  };
   // The commit of the segments before, waiting for its objects' sync while the next segment is read
   // (the disk would otherwise stop at every segment until the store's disk had written everything:
   // docs/performance.md, "Two hard disks"). At most one is in flight, and the next commit waits for
@@ -277,6 +302,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       await catchUp();
       return false;
     }
+    await catalogued();
     hashes.send();
     await queue.drain();
     await checks.settled();
@@ -286,7 +312,11 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
     const synced = syncObjects(store.dir, p.written);
     if (!whileSyncing) {
-      const done = synced.then(() => store.commitSegments(vid, segments, importId, p.present, p.damaged, p.dirs));
+      const done = synced.then(() => {
+        recordRun();
+        store.commitSegments(vid, segments, importId, p.present, p.damaged, p.dirs);
+        recorded(p.written);
+      });
       done.catch(() => undefined); // awaited by the next commit, or at the end
       behind = { done, admitted };
       admitted = new Set();
@@ -294,10 +324,12 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     }
     synced.catch(() => undefined); // awaited in the transaction; a failure there must not go unhandled
     await store.inTransaction(async () => {
+      recordRun();
       store.commitSegments(vid, segments, importId, p.present, p.damaged, p.dirs);
       await whileSyncing();
       await synced;
     });
+    recorded(p.written);
     admitted = new Set();
     return true;
   };
@@ -354,8 +386,10 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
 
   await mkdir(join(store.paths.tmp, 'parts'), { recursive: true });
   let obj: QueuedObject | undefined;
+  let failed = false;
   try {
     for await (const { entry, members } of readAhead(placedEntries(vol), MANIFEST_AHEAD)) {
+      if (catalogFailure) throw catalogFailure;
       const here = members.filter((m) => mine.has(m.segment));
       if (here.length === 0) continue;
       filesDone++;
@@ -486,6 +520,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
             if (actual === expected) {
               admitted.add(expected);
               pending.written.push(path);
+              unrecorded.add(path);
               pending.present.push({ path: entry.path, sha256: expected, size: entry.size });
               report.imported.files++;
               report.imported.bytes += entry.size;
@@ -497,6 +532,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
           // A file split across volumes: its parts wait in tmp/parts until every volume holding one is in.
           const assembled = await assembleParts(store, entry, members, pending);
           if (assembled === 'present') {
+            unrecorded.add(store.paths.object(entry.sha256!));
             pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
             report.imported.files++;
             report.imported.bytes += entry.size;
@@ -510,6 +546,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       tick();
     }
     await closeSegment();
+    await catalogued();
     await partsKept; // before the last commit, whose sync makes them durable too
     // The last commit also finishes the volume and, when that completes the version, builds the
     // readers' tree while the objects are synced (it is shown only after the commit).
@@ -525,6 +562,9 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       if (built) await discardVersionTree(built).catch(() => undefined);
       throw e;
     }
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
     // On an error: the object being read is dropped, and writes still in flight finish (their temp
     // files removed) before the store is unlocked; nothing is committed.
@@ -539,8 +579,18 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     await small.close();
     await seg?.reader?.close();
     await partsKept.catch(() => undefined);
+    // Nothing of this run goes on behind the caller (the store is closed next); after a failure the
+    // catalog thread stops at its next transaction instead of finishing the manifest.
+    if (failed) catalogThread?.stop();
+    await cataloging?.catch(() => undefined);
+    // After a failure the objects no commit recorded are removed: a refused disk (a hostile entry
+    // late in its manifest) or a full one leaves none of them behind.
+    if (failed) for (const path of unrecorded) await rm(path, { force: true }).catch(() => undefined);
   }
-  if (!lastCommitted) store.finishVolume(vid, me);
+  if (!lastCommitted) {
+    recordRun();
+    store.finishVolume(vid, me);
+  }
 
   // ---- complete? then publish the version to readers in one step ----
   const outcome = completion();

@@ -133,8 +133,11 @@ export class Store {
   /**
    * Records a version from its signed root and streams its manifest into the catalog (files as
    * 'pending', resources, collections), 10,000 rows per transaction so memory stays flat and a crash
-   * leaves nothing half-visible: the version row is committed last. `onFiles` hears how many file
-   * rows are in after each transaction (a million-file manifest takes a minute).
+   * leaves nothing half-visible: the version row is committed last. The staged rows are committed
+   * without a sync of their own (`synchronous = NORMAL`: in WAL mode a crash may lose them, never
+   * corrupt the catalog); the version row's commit is synced, and that makes them durable too (the
+   * log is synced as a whole). `onFiles` hears how many file rows are in after each transaction (a
+   * million-file manifest takes a minute).
    */
   async addVersion(
     root: Root, rootBytes: Buffer, sigBytes: Buffer, rootSha256: string,
@@ -150,6 +153,7 @@ export class Store {
     db.prepare('DELETE FROM resources WHERE version_id = ?').run(id);
     db.prepare('DELETE FROM collections WHERE version_id = ?').run(id);
     db.pragma('foreign_keys = OFF');
+    db.pragma('synchronous = NORMAL');
     try {
       const insFile = db.prepare('INSERT INTO files (version_id, path, type, size, mtime, sha256, xxh64, resource, volume, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, \'pending\')');
       const insRes = db.prepare('INSERT INTO resources (version_id, id, collection, title, creator, type, language, date, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
@@ -181,6 +185,7 @@ export class Store {
         }
       }
       resBatch(rbuf);
+      db.pragma('synchronous = FULL');
       db.transaction(() => {
         const insCol = db.prepare('INSERT INTO collections (version_id, id, title, path, files, bytes, position) VALUES (?, ?, ?, ?, ?, ?, ?)');
         root.collections.forEach((c: CollectionInfo, i) => insCol.run(id, c.id, c.title, c.path, c.files, c.bytes, i));
@@ -193,6 +198,7 @@ export class Store {
         );
       })();
     } finally {
+      db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
     }
     return this.versionById(id)!;
@@ -345,8 +351,9 @@ export class Store {
     return (notCarried.get(versionId) as { n: number }).n < notBefore;
   }
 
-  startImport(versionId: number, volume: number, source: string): number {
-    return Number(this.db.prepare('INSERT INTO imports (version_id, volume, source, started_at, state) VALUES (?, ?, ?, ?, \'running\')').run(versionId, volume, source, now()).lastInsertRowid);
+  /** `startedAt`: when the run began, if before now (an import records itself at its first commit). */
+  startImport(versionId: number, volume: number, source: string, startedAt?: Date): number {
+    return Number(this.db.prepare('INSERT INTO imports (version_id, volume, source, started_at, state) VALUES (?, ?, ?, ?, \'running\')').run(versionId, volume, source, startedAt?.toISOString() ?? now()).lastInsertRowid);
   }
 
   finishImport(id: number, state: 'done' | 'failed', report: unknown): void {

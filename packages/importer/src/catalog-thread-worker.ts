@@ -1,0 +1,71 @@
+/**
+ * The catalog thread (see catalog-thread.ts): opens the volume again with the key the import
+ * verified it with, checks that its root is the one the import verified, and streams the manifest
+ * into the catalog through its own connection (Store.addVersion). Answers once, then ends.
+ */
+import { readFile } from 'node:fs/promises';
+import { parentPort, workerData } from 'node:worker_threads';
+import { BookcrateError, loadPublicKey, segmentTable, sha256Hex } from '@bookcrate/format';
+import { openVolume, placedEntries, resourceEntries, volumePaths } from '@bookcrate/volume';
+import { Store, storeIoError, storePaths } from '@bookcrate/store';
+import { STOP, type CatalogAnswer, type CatalogJob } from './catalog-thread.js';
+
+const job = workerData as CatalogJob;
+// The import failed: stop after the transaction under way (its staged rows are left to the next
+// import of the version, which clears them first).
+let stopped = false;
+parentPort!.on('message', (m: unknown) => {
+  if (m === STOP) stopped = true;
+});
+parentPort!.unref(); // listening for STOP must not keep the thread alive once it has answered
+
+async function catalog(): Promise<number> {
+  const vol = await openVolume(job.volume, { trustedKey: loadPublicKey(job.keyPem, 'the trusted center key') });
+  if (sha256Hex(vol.rootBytes) !== job.rootSha256) {
+    throw new BookcrateError('FORMAT', `the manifest of ${job.volume} changed while it was being imported`, {
+      hint: 'leave the disk as it is while it is imported, then run the same command again',
+    });
+  }
+  const table = segmentTable(vol.root);
+  const sig = await readFile(volumePaths(job.volume).sig);
+  const store = await Store.open(job.store);
+  try {
+    const version = await store.addVersion(vol.root, vol.rootBytes, sig, job.rootSha256,
+      (async function* () {
+        for await (const { entry, members } of placedEntries(vol)) yield { entry, volume: table[members[0]!.segment - 1]!.volume };
+      })(),
+      resourceEntries(vol), 'disk', () => {
+        if (stopped) throw new BookcrateError('INTERNAL', 'the catalog thread was stopped: the import failed');
+      });
+    return version.id;
+  } finally {
+    store.close();
+  }
+}
+
+let answer: CatalogAnswer;
+try {
+  answer = { id: await catalog() };
+} catch (caught) {
+  // The catalog's disk is the store's: full, it is the librarian's "free some space" case, not a crash.
+  const e = (caught as { code?: string })?.code === 'SQLITE_FULL'
+    ? storeIoError(Object.assign(new Error((caught as Error).message), { code: 'ENOSPC' }), storePaths(job.store).catalog)
+    : caught;
+  const err = e as Partial<BookcrateError> & Error;
+  answer = {
+    error: {
+      code: e instanceof BookcrateError ? e.code : undefined, message: err?.message ?? String(e), hint: err?.hint, say: err?.say,
+      // details cross as plain data (a list of names, of problems); anything else is left behind
+      details: e instanceof BookcrateError ? structuredCloneOrUndefined(e.details) : undefined, stack: err?.stack,
+    },
+  };
+}
+parentPort!.postMessage(answer);
+
+function structuredCloneOrUndefined(v: unknown): unknown {
+  try {
+    return structuredClone(v);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,63 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BookcrateError, loadPublicKey, sha256Hex } from '@bookcrate/format';
+import { Store } from '@bookcrate/store';
+import { openVolume } from '@bookcrate/volume';
+import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
+import { run } from '../../cli/src/testkit.js';
+import { catalogInThread } from './catalog-thread.js';
+
+let volume: string;
+let keyPem: string;
+
+beforeAll(async () => {
+  const work = await tempDir('catalog-thread-');
+  await buildTree(join(work, 'src'), SAMPLE_TREE);
+  expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
+  expect((await run(['pack', join(work, 'src'), '--key', join(work, 'center.key'), '--out', join(work, 'out'), '--no-verify'])).code).toBe(0);
+  volume = join(work, 'out', (await readdir(join(work, 'out')))[0]!);
+  keyPem = await readFile(join(work, 'center.pub'), 'utf8');
+});
+
+describe('catalogInThread (a new version\'s manifest into the catalog, beside the import)', () => {
+  it('puts every file in as pending, the version row last, and answers with its id', async () => {
+    const vol = await openVolume(volume, { trustedKey: loadPublicKey(keyPem, 'test key') });
+    const store = await Store.open(await tempDir('catalog-thread-store-'), { create: true });
+    try {
+      const id = await catalogInThread({ store: store.dir, volume, keyPem, rootSha256: sha256Hex(vol.rootBytes) }).versionId;
+      // read through this thread's own connection: what the other one committed is there
+      const version = store.version(vol.root.bundle.id, vol.root.bundle.version);
+      expect(version?.id).toBe(id);
+      expect(version?.root_sha256).toBe(sha256Hex(vol.rootBytes));
+      expect(store.fileCounts(id).pending).toBe(vol.root.totals.files + vol.root.totals.dirs);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('refuses a root other than the one the import verified, as a BookcrateError, and records nothing', async () => {
+    const store = await Store.open(await tempDir('catalog-thread-store-'), { create: true });
+    try {
+      const answer = catalogInThread({ store: store.dir, volume, keyPem, rootSha256: '0'.repeat(64) }).versionId;
+      await expect(answer).rejects.toBeInstanceOf(BookcrateError);
+      await expect(answer).rejects.toMatchObject({ code: 'FORMAT', message: expect.stringMatching(/changed while it was being imported/) });
+      expect(store.allVersions()).toEqual([]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('a volume signed by another key is refused with the signature error, not a crash', async () => {
+    const other = await tempDir('catalog-thread-key-');
+    expect((await run(['keygen', '--out', join(other, 'other')])).code).toBe(0);
+    const store = await Store.open(await tempDir('catalog-thread-store-'), { create: true });
+    try {
+      const answer = catalogInThread({ store: store.dir, volume, keyPem: await readFile(join(other, 'other.pub'), 'utf8'), rootSha256: '0'.repeat(64) }).versionId;
+      await expect(answer).rejects.toMatchObject({ code: 'SIGNATURE' });
+      expect(store.allVersions()).toEqual([]);
+    } finally {
+      store.close();
+    }
+  });
+});
