@@ -135,6 +135,7 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'volume-file-missing': (a) => [`盘上缺少文件：${a.path}`, '这是 bookcrate 资源盘吗？请指向包含 bookcrate/volume.json 的文件夹'],
   'volume-file-unreadable': (a) => [`无法读取盘上的文件 ${a.path}：${a.reason}`, '请检查硬盘是否已连接、能否正常读取'],
   'newer-format': (a) => [`这张盘的格式是 ${a.format}，本版 bookcrate 只能读取 ${a.reads}`, '请安装更新版本的 bookcrate'],
+  'volume-changed': (a) => [`${a.path} 上的清单在导入过程中被改动了`, '导入期间请勿改动或更换这张盘，然后重新运行同一命令'],
   'volume-doc-mismatch': (a) => [`${a.path} 与签名清单不符`, '这张盘的说明文件已损坏，或属于另一套盘；请向国家中心索取新的副本'],
   'part-damaged': (a) => [`清单的一部分已损坏（${a.list} 列表的分块 ${a.part}，校验值不符）`, '这张盘已损坏；请向国家中心索取新的副本'],
   'signature-damaged': () => ['签名文件 root.sig 已损坏', '请向国家中心索取这张盘的新副本'],

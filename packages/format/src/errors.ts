@@ -32,6 +32,7 @@ export type MessageId =
   | 'volume-file-unreadable' // what, path, reason
   | 'newer-format' // format, reads
   | 'volume-doc-mismatch' // path
+  | 'volume-changed' // path: its manifest changed while it was imported
   | 'part-damaged' // list, part
   | 'signature-damaged'
   | 'signed-by-other-key' // key, trusted

@@ -24,6 +24,7 @@ async function catalog(): Promise<number> {
   if (sha256Hex(vol.rootBytes) !== job.rootSha256) {
     throw new BookcrateError('FORMAT', `the manifest of ${job.volume} changed while it was being imported`, {
       hint: 'leave the disk as it is while it is imported, then run the same command again',
+      say: { id: 'volume-changed', args: { path: job.volume } },
     });
   }
   const table = segmentTable(vol.root);

@@ -41,7 +41,7 @@ describe('catalogInThread (a new version\'s manifest into the catalog, beside th
     try {
       const answer = catalogInThread({ store: store.dir, volume, keyPem, rootSha256: '0'.repeat(64) }).versionId;
       await expect(answer).rejects.toBeInstanceOf(BookcrateError);
-      await expect(answer).rejects.toMatchObject({ code: 'FORMAT', message: expect.stringMatching(/changed while it was being imported/) });
+      await expect(answer).rejects.toMatchObject({ code: 'FORMAT', message: expect.stringMatching(/changed while it was being imported/), say: { id: 'volume-changed' } });
       expect(store.allVersions()).toEqual([]);
     } finally {
       store.close();
