@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BookcrateError, loadPublicKey, segmentTable, sha256Hex } from '@bookcrate/format';
 import { openVolume, placedEntries, resourceEntries, volumePaths } from '@bookcrate/volume';
-import { Store, storeIoError, storePaths } from '@bookcrate/store';
+import { Store, catalogWriteError, storePaths } from '@bookcrate/store';
 import { STOP, type CatalogAnswer, type CatalogJob } from './catalog-thread.js';
 
 const job = workerData as CatalogJob;
@@ -49,9 +49,7 @@ try {
   answer = { id: await catalog() };
 } catch (caught) {
   // The catalog's disk is the store's: full, it is the librarian's "free some space" case, not a crash.
-  const e = (caught as { code?: string })?.code === 'SQLITE_FULL'
-    ? storeIoError(Object.assign(new Error((caught as Error).message), { code: 'ENOSPC' }), storePaths(job.store).catalog)
-    : caught;
+  const e = catalogWriteError(caught, storePaths(job.store).catalog);
   const err = e as Partial<BookcrateError> & Error;
   answer = {
     error: {

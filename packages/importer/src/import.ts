@@ -9,7 +9,7 @@ import {
   ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, openVolume, placedEntries, readAhead, volumePaths, type OpenVolume,
 } from '@bookcrate/volume';
 import {
-  ObjectQueue, ObjectWriter, Store, buildVersionTree, discardVersionTree, durableObjects, publishTree, savePart, showVersionTree, storeIoError, syncObjects, type BuiltTree, type QueuedObject, type VersionRow,
+  ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, publishTree, savePart, showVersionTree, storeIoError, syncObjects, type BuiltTree, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
 import { catalogInThread } from './catalog-thread.js';
 import { SmallWriter } from './small-writer.js';
@@ -109,6 +109,9 @@ export async function importVolume(opts: ImportOptions): Promise<ImportReport> {
     const hashes = new HashThread(buffers);
     try {
       return await run(store, opts, started, buffers, hashes);
+    } catch (e) {
+      // a full disk met by a catalog write (a commit) is the librarian's case, not a bug
+      throw catalogWriteError(e, store.paths.catalog);
     } finally {
       await hashes.close();
     }

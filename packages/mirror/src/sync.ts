@@ -7,7 +7,7 @@ import {
   decodeResourceEntry, decodeRoot, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sha256Hex,
   treePartRefs, verifyPointerFile, verifyRootSignature, type ChunkEntry, type PartRef, type Pointer, type Root,
 } from '@bookcrate/format';
-import { Store, publishTree, readStoredPart, savePart, syncObjects, storeIoError, type VersionRow } from '@bookcrate/store';
+import { Store, catalogWriteError, publishTree, readStoredPart, savePart, syncObjects, storeIoError, type VersionRow } from '@bookcrate/store';
 import type { Upstream } from './http.js';
 
 /**
@@ -119,7 +119,8 @@ export async function syncRound(o: RoundOptions): Promise<RoundReport> {
         continue;
       }
       if (e instanceof PointerMoved) throw new BookcrateError('IO', 'the upstream keeps changing during the round', { hint: 'the next round will try again' });
-      throw e;
+      // a full disk met by a catalog write is the admin's "free some space" case, not a bug
+      throw catalogWriteError(e, o.store.paths.catalog);
     }
   }
 }

@@ -17,6 +17,16 @@ export function storeIoError(e: unknown, path: string): Error {
 }
 
 /**
+ * The catalog's write errors as the librarian should meet them: SQLite's "database or disk is
+ * full" is the store's disk being full (NO_SPACE, "free some space, then run the same command
+ * again"), not a bug. Anything else is returned as it is.
+ */
+export function catalogWriteError(e: unknown, catalogPath: string): unknown {
+  if ((e as { code?: string })?.code !== 'SQLITE_FULL') return e;
+  return storeIoError(Object.assign(new Error((e as Error).message), { code: 'ENOSPC', cause: e }), catalogPath);
+}
+
+/**
  * Writes one object: bytes go to a temp file in the store's tmp/ (same filesystem, so the final
  * rename is atomic) while SHA-256 and XXH64 are computed; `commit` admits it under objects/ only if
  * the SHA-256 is the expected one. An object never appears under its final name half-written.

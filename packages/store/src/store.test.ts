@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { tempDir } from '../../../fixtures/tree.js';
 import type { FileEntry, ResourceEntry, Root } from '@bookcrate/format';
 import { Store } from './store.js';
+import { catalogWriteError } from './objects.js';
 
 const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
@@ -150,5 +153,29 @@ describe('a version into the catalog, and the collections a library carries (imp
     } finally {
       s.close();
     }
+  });
+});
+
+describe('catalogWriteError', () => {
+  it('a catalog that cannot grow is the store\'s disk being full (NO_SPACE, in the librarian\'s words), not a bug', async () => {
+    const db = new Database(join(await tempDir('catalog-full-'), 'full.sqlite'));
+    let caught: unknown;
+    try {
+      // SQLite's own limit on the file's size: the same SQLITE_FULL a full filesystem gives
+      db.pragma('max_page_count = 8');
+      db.exec('CREATE TABLE t (x TEXT)');
+      const ins = db.prepare('INSERT INTO t VALUES (?)');
+      for (let i = 0; i < 1000; i++) ins.run('x'.repeat(1000));
+    } catch (e) {
+      caught = e;
+    } finally {
+      db.close();
+    }
+    expect((caught as { code?: string }).code).toBe('SQLITE_FULL');
+    expect(catalogWriteError(caught, '/library/store/catalog.sqlite')).toMatchObject({
+      code: 'NO_SPACE', message: expect.stringMatching(/disk is full/), say: { id: 'store-full', args: { path: '/library/store/catalog.sqlite' } },
+    });
+    const other = new Error('something else');
+    expect(catalogWriteError(other, '/library/store/catalog.sqlite')).toBe(other);
   });
 });
