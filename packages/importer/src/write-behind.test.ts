@@ -25,39 +25,42 @@ describe('onSameDisk (whether an import may write back early)', () => {
 });
 
 describe('WriteBehind', () => {
-  /** A flush runner the test finishes by hand, recording the folders it was started for. */
+  /** A flush runner the test finishes by hand (oldest first), recording the folders it was started for. */
   function manualRunner(): { run: (dir: string) => Promise<void>; started: string[]; finish: () => void } {
     const started: string[] = [];
-    let release: (() => void) | undefined;
+    const release: (() => void)[] = [];
     return {
       started,
       run: (dir) => {
         started.push(dir);
-        return new Promise<void>((r) => (release = r));
+        return new Promise<void>((r) => release.push(r));
       },
-      finish: () => release?.(),
+      finish: () => release.shift()?.(),
     };
   }
 
-  it('starts one flush per `every` bytes written, never two at once, and settle waits for it', async () => {
+  it('starts one flush per `every` bytes written, never more than two at once, and settle waits for them', async () => {
     const r = manualRunner();
     const wb = new WriteBehind('/store', true, 100, r.run);
     wb.wrote(60);
     expect(r.started).toEqual([]);
     wb.wrote(60); // 120 ≥ 100: a flush starts, the count begins again
     expect(r.started).toEqual(['/store']);
-    wb.wrote(500); // one is running: none more
-    expect(r.started).toHaveLength(1);
+    wb.wrote(100); // another 100: a second one beside the first
+    expect(r.started).toHaveLength(2);
+    wb.wrote(500); // two are running: none more
+    expect(r.started).toHaveLength(2);
     let settled = false;
     const s = wb.settle().then(() => (settled = true));
+    r.finish(); // the first is done; settle still waits for the second
     await new Promise((res) => setTimeout(res, 10));
     expect(settled).toBe(false);
     r.finish();
     await s;
     expect(settled).toBe(true);
-    wb.wrote(1); // the 500 bytes written while it ran were counted
-    expect(r.started).toHaveLength(2);
-    expect(wb.flushes).toBe(2);
+    wb.wrote(1); // the 500 bytes written while they ran were counted
+    expect(r.started).toHaveLength(3);
+    expect(wb.flushes).toBe(3);
     r.finish();
     await wb.settle();
   });

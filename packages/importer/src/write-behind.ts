@@ -52,16 +52,20 @@ const flushStore: FlushRunner = async (dir) => {
  * the store's disk idles while the first gigabytes are read, and every commit then waits while it
  * catches up: on two disks at 200 MB/s an import took 30.2 s where reading alone takes 16
  * (docs/performance.md, "Two hard disks"). Every `every` bytes this starts one `sync -f` of the
- * store in a child process, without waiting for it, one at a time. 64 MiB: the import's tail (what
- * is still unwritten when the last byte is read) is then small; 256 MiB took 1.6 s longer on the
- * two disks, 16 MiB was no faster. Nothing depends on it for
- * safety: the commits still make their objects durable themselves.
+ * store in a child process, without waiting for it, at most MAX_RUNNING at a time. 64 MiB: the
+ * import's tail (what is still unwritten when the last byte is read) is then small; 256 MiB took
+ * 1.6 s longer on the two disks, 16 MiB was no faster. Two at a time, not one: each `sync -f` ends
+ * waiting for the journal's commit and the disk's cache flush, with nothing of the data left to
+ * write; the second one's writing fills those pauses (run AI). Nothing depends on it for safety:
+ * the commits still make their objects durable themselves.
  *
  * On one disk it does nothing: there the early writes compete with the reads (run R).
  */
 export class WriteBehind {
+  /** flushes running at once, at most */
+  static readonly MAX_RUNNING = 2;
   private unflushed = 0;
-  private running: Promise<void> | undefined;
+  private readonly running = new Set<Promise<void>>();
   flushes = 0;
 
   constructor(
@@ -71,18 +75,19 @@ export class WriteBehind {
     private readonly run: FlushRunner = flushStore,
   ) {}
 
-  /** Counts bytes written to the store; past `every`, starts a flush unless one is running. */
+  /** Counts bytes written to the store; past `every`, starts a flush unless MAX_RUNNING are running. */
   wrote(bytes: number): void {
     if (!this.on) return;
     this.unflushed += bytes;
-    if (this.unflushed < this.every || this.running) return;
+    if (this.unflushed < this.every || this.running.size >= WriteBehind.MAX_RUNNING) return;
     this.unflushed = 0;
     this.flushes++;
-    this.running = this.run(this.dir).finally(() => (this.running = undefined));
+    const flush: Promise<void> = this.run(this.dir).finally(() => this.running.delete(flush));
+    this.running.add(flush);
   }
 
-  /** Waits for a flush still running (so no child process outlives the import). */
+  /** Waits for the flushes still running (so no child process outlives the import). */
   async settle(): Promise<void> {
-    await this.running;
+    await Promise.all([...this.running]);
   }
 }
