@@ -4,6 +4,9 @@ import { BookcrateError, type ErrorCode, type Say } from '@bookcrate/format';
 // Resolved from src/ (tests) and dist/ alike: the worker always runs from the built JavaScript.
 const WORKER_URL = new URL('../dist/catalog-thread-worker.js', import.meta.url);
 
+/** The message that asks the thread to stop. */
+export const STOP = 'stop';
+
 /** What the catalog thread needs: where the store and the volume are, and what was verified already. */
 export interface CatalogJob {
   store: string;
@@ -30,7 +33,7 @@ export interface CatalogThread {
 /**
  * Puts a new version's manifest into the catalog on a thread of its own (docs/store.md, "Import",
  * step 4), with its own connection to the catalog, while the calling thread reads the segments:
- * decoding a manifest and inserting its rows is CPU work (~40 µs a file) that on the importing
+ * decoding a manifest and inserting its rows is CPU work (~40 µs a file) that, on the importing
  * thread held up the reading. versionId rejects with the error the thread met, as the same
  * BookcrateError (code, message, hint, words for the librarian).
  */
@@ -59,6 +62,3 @@ export function catalogInThread(job: CatalogJob): CatalogThread {
   });
   return { versionId, stop: () => worker.postMessage(STOP) };
 }
-
-/** The message that asks the thread to stop. */
-export const STOP = 'stop';
