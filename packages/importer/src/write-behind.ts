@@ -56,8 +56,8 @@ const flushStore: FlushRunner = async (dir) => {
  * import's tail (what is still unwritten when the last byte is read) is then small; 256 MiB took
  * 1.6 s longer on the two disks, 16 MiB was no faster. Two at a time, not one: each `sync -f` ends
  * waiting for the journal's commit and the disk's cache flush, with nothing of the data left to
- * write; the second one's writing fills those pauses (docs/performance.md, run AI). Nothing depends on it for safety:
- * the commits still make their objects durable themselves.
+ * write; the second one's writing fills those pauses (docs/performance.md, run AI). Nothing
+ * depends on it for safety: the commits still make their objects durable themselves.
  *
  * On one disk it does nothing: there the early writes compete with the reads (run R).
  */
