@@ -203,7 +203,9 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   const isCarried = inCollections(vol, carriedIds.length > 0 ? carriedIds : undefined);
   const wanted = only ? inCollections(vol, only) : isCarried;
   // A new version's manifest goes into the catalog on a thread of its own while this one reads the
-  // segments (docs/store.md, "Import", step 4): nothing is committed until it is in.
+  // segments (docs/store.md, "Import", step 4): nothing is committed until it is in. Each thread
+  // decodes the manifest for itself (the parts are read from the disk once, then from the page
+  // cache): handing entries across would tie the catalog to the reading's pace, or hold them all.
   const catalogThread = existing ? undefined : catalogInThread({ store: opts.store, volume: opts.volume, keyPem: publicKeyPem(trust.key), rootSha256: sha256Hex(vol.rootBytes) });
   const cataloging = catalogThread?.versionId;
   // The catalog thread checks the whole manifest long before the reading reaches its end: an error
