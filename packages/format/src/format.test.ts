@@ -1,7 +1,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import {
   BookcrateError, PartTreeWriter, compareBundlePaths, encodeMemberHeader, encodeRoot, initHashing, memberHeaderView, memberSpan,
   padTo512, parseCsv, parseSize, planVolumes, readTreeLines, signRoot, verifyRootSignature, decodeName,
@@ -102,6 +102,20 @@ describe('manifest trees', () => {
     const out: string[] = [];
     for await (const l of readTreeLines(tree, async (r: PartRef) => store.get(r.sha256)!, 'files')) out.push((JSON.parse(l) as { path: string }).path);
     expect(out).toEqual(keys);
+  });
+
+  it('finish a tree whose first key is a cut key of the index levels (it used to grow levels without end)', async () => {
+    // the first key k with SHA-256(k) ≡ 0 (mod 64): a leaf cut and an index cut of DEFAULT_TREE_SHAPE
+    const first = Array.from({ length: 10_000 }, (_, i) => `a/${i}.jpg`).find((k) => createHash('sha256').update(k).digest().readUInt32BE(0) % 64 === 0)!;
+    expect(first).toBeDefined();
+    for (const list of [[first], [first, ...keys]]) {
+      const { tree, store } = await build(list, DEFAULT_TREE_SHAPE);
+      expect(tree.count).toBe(list.length);
+      expect(tree.depth).toBeLessThanOrEqual(3);
+      const out: string[] = [];
+      for await (const l of readTreeLines(tree, async (r: PartRef) => store.get(r.sha256)!, 'files')) out.push((JSON.parse(l) as { path: string }).path);
+      expect(out).toEqual(list);
+    }
   });
 
   it('change only a few parts when a few entries change (content-defined cuts)', async () => {

@@ -97,7 +97,11 @@ export class PartTreeWriter {
     lv.bytes += len;
     lv.count += count;
     const average = i === 0 ? this.shape.leafAverage : this.shape.indexAverage;
-    if (isCut(key, average) || lv.lines.length >= average * 8) await this.cut(i);
+    // An index part is never cut by its key alone while it holds one ref: that ref's `first` would
+    // go up as the single ref of the next level, be cut alone there too, and so on without end
+    // (docs/format.md, 4.2).
+    const byKey = (i === 0 || lv.lines.length > 1) && isCut(key, average);
+    if (byKey || lv.lines.length >= average * 8) await this.cut(i);
   }
 
   private async cut(i: number): Promise<void> {
