@@ -1,15 +1,17 @@
 import type { KeyObject } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  BookcrateError, memberHeaderView, formatFingerprint, initHashing, keyFingerprint,
+  BookcrateError, assertBundlePath, memberHeaderView, formatFingerprint, initHashing, keyFingerprint,
   loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
 } from '@bookcrate/format';
 import {
   ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, openVolume, placedEntries, readAhead, volumePaths, type OpenVolume,
 } from '@bookcrate/volume';
 import {
-  ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, publishTree, savePart, showVersionTree, storeIoError, syncObjects, type BuiltTree, type QueuedObject, type VersionRow,
+  ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, showVersionTree, storeIoError, syncObjects, versionTreePlace,
+  type BuiltTree, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
 import { catalogInThread } from './catalog-thread.js';
 import { SmallWriter } from './small-writer.js';
@@ -27,6 +29,8 @@ const READ_AHEAD = 3;
 /** manifest entries decoded ahead of the segment reading */
 const MANIFEST_AHEAD = 8192;
 const QUEUE = { maxObjects: 256, maxBytes: 16 << 20, maxOps: 2, writeSize: 1 << 20 };
+/** files linked into the readers' tree at a commit (a second file with the same content), at most, a commit */
+const LINK_LATER_MAX = 4096;
 /** objects up to this size go to the writer thread (SmallWriter) */
 const SMALL_OBJECT = 64 << 10;
 
@@ -253,6 +257,48 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     awaitingVolumes: [], seconds: 0, bytesRead: 0,
   };
   const bytesTotal = [...mine].filter((s) => !done.has(s)).reduce((a, s) => a + table[s - 1]!.info.size, 0);
+
+  // ---- the readers' tree, built as the import goes (docs/store.md, "Import", step 7) ----
+  // Only by a run that can complete the version (every other volume in) and that starts with none
+  // of this volume's segments committed: then every present file passes through this run.
+  const volumesIn = existing ? new Map(store.volumeStates(existing.id).map((v) => [v.volume, v.state])) : new Map<number, string>();
+  const growTree = layout.volumes.every((v) => v.index === me || volumesIn.get(v.index) === 'done') && ![...mine].some((s) => done.has(s));
+  const tree = growTree ? { ...versionTreePlace(store, vol.root.bundle.id, vol.root.bundle.version, layout.set), links: 0, dirs: 0, broken: false, later: [] as [string, string][] } : undefined;
+  if (tree) {
+    // what a killed run linked may point at objects that never became durable
+    await removeTree(tree.building).catch((e: unknown) => { throw storeIoError(e, tree.building); });
+    await mkdir(tree.building, { recursive: true }).catch((e: unknown) => { throw storeIoError(e, tree.building); });
+  }
+  /** Where a file of the manifest goes in the tree being built (its path was checked when decoded, and is again). */
+  const inTree = (path: string): string | undefined => {
+    if (!tree || tree.broken) return undefined;
+    assertBundlePath(path, 'manifest');
+    return join(tree.building, path);
+  };
+  const linkNow = (objectPath: string, path: string): void => {
+    const at = inTree(path);
+    if (!at) return;
+    if (linkIntoTree(objectPath, at)) tree!.links++;
+    else tree!.broken = true;
+  };
+  /** A second file with the content of one admitted moment ago: linked once that one is renamed (at the commit). */
+  const linkLater = (objectPath: string, path: string): void => {
+    const at = inTree(path);
+    if (!at) return;
+    if (tree!.later.length < LINK_LATER_MAX) tree!.later.push([objectPath, at]);
+    else tree!.broken = true;
+  };
+  const linkWaiting = (): void => {
+    if (!tree) return;
+    for (const [objectPath, at] of tree.later.splice(0)) {
+      if (tree.broken) break;
+      if (linkIntoTree(objectPath, at)) tree.links++;
+      else tree.broken = true;
+    }
+  };
+  /** The tree holds every present file and folder of the version (counted in the last commit's transaction). */
+  const treeComplete = (): boolean => !!tree && !tree.broken && queue.linkFailures === 0 && tree.later.length === 0
+    && tree.links + tree.dirs === store.presentCount(vid);
   let filesDone = 0;
   let lastProgress = 0;
   const tick = (force = false): void => {
@@ -272,7 +318,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   // Small objects are written by a thread of their own, straight from those buffers.
   const small = new SmallWriter({ maxSize: SMALL_OBJECT, pool: buffers.memory.buffer as unknown as SharedArrayBuffer });
   const queue = await ObjectQueue.create(store.paths.tmp, store.paths.objects, { ...QUEUE, sink: small });
-  await hashes.start();
+  // The hashing thread may still be booting: what it is sent waits for it, and the reading starts now.
   // Objects whose digest is still being computed: admitted or reported damaged once it is known.
   const checks = new Outstanding();
   const isDurable = durableObjects(store);
@@ -312,6 +358,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     await queue.drain();
     await checks.settled();
     await catchUp();
+    linkWaiting(); // every object admitted so far is renamed now
     const p = pending;
     const segments = p.segments.filter((s) => !leftOut.has(s));
     pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
@@ -502,16 +549,29 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       if (act) {
         if (!isFile) {
           if (missing) damage(entry, missing);
-          else pending.dirs.push(entry.path);
+          else {
+            pending.dirs.push(entry.path);
+            const at = inTree(entry.path);
+            if (at) {
+              try {
+                mkdirSync(at, { recursive: true });
+                tree!.dirs++;
+              } catch {
+                tree!.broken = true;
+              }
+            }
+          }
         } else if (missing) {
           obj?.discard();
           if (hid !== undefined) void hashes.finish(hid).catch(() => undefined);
           damage(entry, missing);
         } else if (durable) {
+          linkNow(store.paths.object(entry.sha256!), entry.path);
           pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
           report.alreadyPresent.files++;
           report.alreadyPresent.bytes += entry.size;
         } else if (again) {
+          linkLater(store.paths.object(entry.sha256!), entry.path);
           pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
           report.imported.files++;
           report.imported.bytes += entry.size;
@@ -521,8 +581,11 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
           const path = store.paths.object(entry.sha256!);
           const expected = entry.sha256!;
           const m0 = here[0]!;
-          checks.add(obj.finishWhenHashed(expected, path, hashes.finish(hid!).then((d) => d.sha256)).then((actual) => {
+          const linkAt = inTree(entry.path);
+          checks.add(obj.finishWhenHashed(expected, path, hashes.finish(hid!).then((d) => d.sha256), linkAt).then((actual) => {
             if (actual === expected) {
+              // renamed, and linked at linkAt (a failed link counts in queue.linkFailures)
+              if (linkAt) tree!.links++;
               admitted.add(expected);
               pending.written.push(path);
               unrecorded.add(path);
@@ -537,6 +600,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
           // A file split across volumes: its parts wait in tmp/parts until every volume holding one is in.
           const assembled = await assembleParts(store, entry, members, pending);
           if (assembled === 'present') {
+            linkNow(store.paths.object(entry.sha256!), entry.path);
             unrecorded.add(store.paths.object(entry.sha256!));
             pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
             report.imported.files++;
@@ -560,7 +624,11 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         store.finishVolume(vid, me);
         if (!completion().show) return;
         progress({ phase: 'publish', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: filesDone });
-        built = await buildVersionTree(store, vid).catch(() => undefined); // publishTree below tries again and names the problem
+        if (tree && treeComplete() && store.versionById(vid)?.set_id === layout.set) {
+          built = { bundleId: vol.root.bundle.id, target: tree.target, building: tree.building, name: tree.name, links: tree.links, copies: 0 };
+        } else {
+          built = await buildVersionTree(store, vid).catch(() => undefined); // publishTree below tries again and names the problem
+        }
       });
     } catch (e) {
       // The transaction was rolled back: the tree built in it is not to be shown.
@@ -591,6 +659,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     // After a failure the objects no commit recorded are removed: a refused disk (a hostile entry
     // late in its manifest) or a full one leaves none of them behind.
     if (failed) for (const path of unrecorded) await rm(path, { force: true }).catch(() => undefined);
+    // ...and the readers' tree it was building (nothing shows it)
+    if (failed && tree) await removeTree(tree.building).catch(() => undefined);
   }
   if (!lastCommitted) {
     recordRun();
@@ -599,6 +669,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
 
   // ---- complete? then publish the version to readers in one step ----
   const outcome = completion();
+  // A tree grown for a version that is not to be shown after all (still incomplete) is not kept.
+  if (tree && !outcome.show) await removeTree(tree.building).catch(() => undefined);
   report.awaitingVolumes = outcome.awaiting;
   report.versionComplete = outcome.complete;
   if (outcome.show) {

@@ -1,10 +1,12 @@
 /**
  * The writer thread of SmallWriter: for every small object of a batch, creates its temp file,
  * writes it, closes it and renames it to its final path under objects/, with plain system calls —
- * four of them per file, and none of them on the importer's main thread. The first failure stops
- * the batch; its temp file is removed, and the reply says how many objects were done before it.
+ * four of them per file, and none of them on the importer's main thread — and, when asked, links it
+ * into the readers' tree being built. The first failure of an object stops the batch; its temp
+ * file is removed, and the reply says how many objects were done before it. A failed link only
+ * goes into the reply (the tree is then built again from the catalog).
  */
-import { closeSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BatchDone, BatchRequest } from './small-writer.js';
@@ -59,12 +61,30 @@ function writeOne(pieces: [Buffer, number, number][], tmp: string, final: string
   }
 }
 
+/** A hard link at `at` to the object at `final`, its folders made when missing; false if it failed. */
+function linkOne(final: string, at: string): boolean {
+  try {
+    linkSync(final, at);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+  }
+  try {
+    mkdirSync(dirname(at), { recursive: true });
+    linkSync(final, at);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 parentPort!.on('message', (b: BatchRequest) => {
   const data = Buffer.from(b.buf);
   let off = 0;
   let r = 0;
   let done = 0;
   let error: BatchDone['error'];
+  const unlinked: number[] = [];
   for (let i = 0; i < b.sizes.length; i++) {
     const n = b.sizes[i]!;
     let pieces: [Buffer, number, number][];
@@ -77,15 +97,18 @@ parentPort!.on('message', (b: BatchRequest) => {
       pieces = [[data, off, n]];
       off += n;
     }
+    const final = b.paths[3 * i + 1]!;
     try {
-      writeOne(pieces, b.paths[2 * i]!, b.paths[2 * i + 1]!);
+      writeOne(pieces, b.paths[3 * i]!, final);
     } catch (e) {
       const x = e as NodeJS.ErrnoException;
       error = { code: x.code, message: x.message, path: x.path };
       break;
     }
+    const at = b.paths[3 * i + 2]!;
+    if (at && !linkOne(final, at)) unlinked.push(i);
     done++;
   }
-  const reply: BatchDone = { id: b.id, done, error, buf: b.buf };
+  const reply: BatchDone = { id: b.id, done, error, unlinked, buf: b.buf };
   parentPort!.postMessage(reply, [b.buf]);
 });

@@ -1,11 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import type { SmallObjectSink } from '@bookcrate/store';
 
+// Resolved from src/ (tests) and dist/ alike: the worker always runs from the built JavaScript.
+const WORKER_URL = new URL('../dist/small-writer-worker.js', import.meta.url);
+
 /** @internal messages between SmallWriter and its thread */
 export interface BatchRequest {
   id: number;
   buf: ArrayBuffer;
-  /** temp path, final path, for each object in turn */
+  /** temp path, final path, link path ('' for none), for each object in turn */
   paths: string[];
   sizes: number[];
   /** per object: 1 when its bytes are in the shared pool (see ranges), 0 when copied into buf */
@@ -21,6 +24,8 @@ export interface BatchDone {
   done: number;
   /** why the next one was not */
   error?: { code?: string; message: string; path?: string };
+  /** the indexes of objects done whose link (their third path) failed */
+  unlinked: number[];
   buf: ArrayBuffer;
 }
 
@@ -33,7 +38,7 @@ interface Batch {
   sizes: number[];
   inPool: number[];
   ranges: number[];
-  dones: ((err: Error | null) => void)[];
+  dones: ((err: Error | null, linked?: boolean) => void)[];
 }
 
 export interface SmallWriterOptions {
@@ -83,7 +88,7 @@ export class SmallWriter implements SmallObjectSink {
 
   private start(): Worker {
     // It only moves bytes it is handed: a small heap keeps its memory small.
-    const w = new Worker(new URL('./small-writer-worker.js', import.meta.url), {
+    const w = new Worker(WORKER_URL, {
       workerData: { pool: this.pool },
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
     });
@@ -93,7 +98,7 @@ export class SmallWriter implements SmallObjectSink {
     return w;
   }
 
-  put(tmpPath: string, finalPath: string, data: Buffer[], size: number, done: (err: Error | null) => void): void {
+  put(tmpPath: string, finalPath: string, data: Buffer[], size: number, done: (err: Error | null, linked?: boolean) => void, alsoAt?: string): void {
     if (this.broken) {
       done(this.broken);
       return;
@@ -114,7 +119,7 @@ export class SmallWriter implements SmallObjectSink {
       }
       for (const d of data) b.used += d.copy(b.view, b.used);
     }
-    b.paths.push(tmpPath, finalPath);
+    b.paths.push(tmpPath, finalPath, alsoAt ?? '');
     b.sizes.push(size);
     b.dones.push(done);
     // Pooled bytes count too: they hold the reader's buffers until the batch is written.
@@ -155,7 +160,8 @@ export class SmallWriter implements SmallObjectSink {
     if (this.spare.length < 4 && m.buf.byteLength > 0) this.spare.push(m.buf);
     let err: Error | null = null;
     if (m.error) err = Object.assign(new Error(m.error.message), { code: m.error.code, path: m.error.path });
-    b.dones.forEach((d, i) => d(i < m.done ? null : err));
+    const unlinked = new Set(m.unlinked);
+    b.dones.forEach((d, i) => (i < m.done ? d(null, !unlinked.has(i)) : d(err)));
   }
 
   private die(e: Error): void {

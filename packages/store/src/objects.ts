@@ -1,6 +1,6 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { close as fsClose, linkSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
+import { close as fsClose, link as fsLink, linkSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FastHasher, writeError } from '@bookcrate/format';
@@ -131,10 +131,11 @@ export interface SmallObjectSink {
   readonly maxSize: number;
   /**
    * Copies `size` bytes from `data` at once (the caller may reuse them when put returns); later
-   * writes them to tmpPath and renames that to finalPath. `done` is called once, with the error
-   * (errno code and path on it) if that failed.
+   * writes them to tmpPath and renames that to finalPath, then, with `alsoAt`, hard-links finalPath
+   * there too (a tree being built; see linkIntoTree). `done` is called once, with the error (errno
+   * code and path on it) if the object failed, and `linked` false if only the link did.
    */
-  put(tmpPath: string, finalPath: string, data: Buffer[], size: number, done: (err: Error | null) => void): void;
+  put(tmpPath: string, finalPath: string, data: Buffer[], size: number, done: (err: Error | null, linked?: boolean) => void, alsoAt?: string): void;
   /** Starts writing what it holds now (the caller is about to wait for it). */
   flush(): void;
   /**
@@ -167,6 +168,8 @@ export class ObjectQueue {
   readonly sink: SmallObjectSink | undefined;
   /** objects begun and not yet settled */
   objects = 0;
+  /** objects admitted whose link into a tree (`alsoAt`) failed: that tree is not complete */
+  linkFailures = 0;
   /** bytes in writes not yet completed */
   bytes = 0;
   private ops = 0;
@@ -383,7 +386,7 @@ export class QueuedObject {
    * to `expected`; otherwise it is removed. A small object waits for its digest in memory and is
    * handed to the sink only if it matches. Resolves to the actual SHA-256 once settled.
    */
-  finishWhenHashed(expected: string, finalPath: string, actual: Promise<string>): Promise<string> {
+  finishWhenHashed(expected: string, finalPath: string, actual: Promise<string>, alsoAt?: string): Promise<string> {
     const sink = this.q.sink;
     const small = sink && this.at === 0 && !this.created && this.sliceBytes <= sink.maxSize;
     if (!small && this.sliceBytes > 0) this.flush();
@@ -401,7 +404,7 @@ export class QueuedObject {
         await gate;
         if (result === expected && !this.broken) {
           this.ended = false; // handOver ends it, and settles it when the sink is done
-          this.handOver(sink, finalPath);
+          this.handOver(sink, finalPath, alsoAt);
           // Digests arrive many at a time, long after the caller handed the bytes over; whatever
           // the caller waits for now (room, the drain, or the reader for a buffer these bytes
           // hold), the sink must not keep them back: they go out together at the end of this turn.
@@ -415,7 +418,7 @@ export class QueuedObject {
         this.q.settled();
       });
     } else {
-      this.end(gate.then(() => (result === expected ? finalPath : undefined)));
+      this.end(gate.then(() => (result === expected ? finalPath : undefined)), alsoAt);
     }
     return this.tail.then(() => result, () => result);
   }
@@ -446,19 +449,20 @@ export class QueuedObject {
   }
 
   /** A small object, all of it in memory and none of it written yet: the sink writes and renames it. */
-  private handOver(sink: SmallObjectSink, finalPath: string): void {
+  private handOver(sink: SmallObjectSink, finalPath: string, alsoAt?: string): void {
     this.ended = true;
     const n = this.sliceBytes;
     this.q.bytes += n;
     // A zero-copy sink writes from the reader's buffers: they stay held until it is done.
     const pins = this.pins;
     const held = !!sink.zeroCopy;
-    sink.put(this.tmpPath, finalPath, this.slices, n, (err) => {
+    sink.put(this.tmpPath, finalPath, this.slices, n, (err, linked) => {
       if (held) for (const p of pins) p.release();
       if (err) this.fail(err, (err as { path?: string }).path ?? finalPath);
+      else if (alsoAt && linked === false) this.q.linkFailures++;
       this.q.bytes -= n;
       this.q.settled();
-    });
+    }, alsoAt);
     // otherwise the sink copied the bytes: the reader's buffers are free again
     if (!held) for (const p of pins) p.release();
     this.pins = [];
@@ -466,8 +470,12 @@ export class QueuedObject {
     this.sliceBytes = 0;
   }
 
-  /** Closes the temp file, then renames it to the final path (when there is one) or removes it. */
-  private end(target: string | undefined | Promise<string | undefined>): void {
+  /**
+   * Closes the temp file, then renames it to the final path (when there is one) or removes it;
+   * a renamed object is then also hard-linked at `alsoAt`, when given (a failed link only counts in
+   * the queue's linkFailures).
+   */
+  private end(target: string | undefined | Promise<string | undefined>, alsoAt?: string): void {
     if (this.ended) return;
     this.ended = true;
     for (const p of this.pins) p.release();
@@ -482,6 +490,7 @@ export class QueuedObject {
             await this.ensureOpen();
             await this.closeFile();
             await this.renameTo(finalPath);
+            if (alsoAt && !(await this.linkTo(finalPath, alsoAt))) this.q.linkFailures++;
             return;
           } catch (e) {
             this.fail(e, finalPath);
@@ -498,6 +507,24 @@ export class QueuedObject {
     const fd = this.fd;
     this.fd = -1;
     await this.q.run<void>((cb) => fsClose(fd, cb));
+  }
+
+  /** A hard link at `linkPath` to the object just renamed (its folders made when missing); false if it failed. */
+  private async linkTo(finalPath: string, linkPath: string): Promise<boolean> {
+    const link = (): Promise<void> => this.q.run<void>((cb) => fsLink(finalPath, linkPath, (e) => cb(e, undefined)));
+    try {
+      await link();
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+    }
+    try {
+      await mkdir(dirname(linkPath), { recursive: true });
+      await link();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private async renameTo(finalPath: string): Promise<void> {

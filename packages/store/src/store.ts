@@ -284,6 +284,11 @@ export class Store {
     return out;
   }
 
+  /** Files and folders of this version that are present (what its browsable tree holds). */
+  presentCount(versionId: number): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state = \'present\'').get(versionId) as { n: number }).n;
+  }
+
   /** Carried files of this version still waiting for a volume. */
   pendingCount(versionId: number): number {
     return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state = \'pending\' AND carried = 1').get(versionId) as { n: number }).n;

@@ -1,4 +1,4 @@
-import { rmdirSync, unlinkSync } from 'node:fs';
+import { linkSync, mkdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { mkdir, opendir, readdir, rename, rm, symlink, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { assertBundlePath } from '@bookcrate/format';
@@ -50,6 +50,34 @@ function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
+/** Where a version's browsable tree is built (`building`, hidden) and then shown (`target`). */
+export function versionTreePlace(store: Store, bundleId: string, version: number, setId: string): { target: string; building: string; name: string } {
+  const name = `v${version}-${setId}`;
+  const target = join(store.paths.versions, safeName(bundleId), name);
+  return { target, building: `${target}.building`, name };
+}
+
+/**
+ * Hard-links an object to `linkPath` in a tree being built, making the folders above it when they
+ * are missing. False (and nothing thrown) when the filesystem cannot: the tree is then built from
+ * the catalog instead (buildVersionTree), which copies what it cannot link.
+ */
+export function linkIntoTree(objectPath: string, linkPath: string): boolean {
+  try {
+    linkSync(objectPath, linkPath);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+  }
+  try {
+    mkdirSync(dirname(linkPath), { recursive: true });
+    linkSync(objectPath, linkPath);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A version's browsable tree, built in its hidden folder and not yet shown (see publishTree). */
 export interface BuiltTree {
   bundleId: string;
@@ -79,10 +107,7 @@ export async function publishTree(store: Store, versionId: number): Promise<{ di
  */
 export async function buildVersionTree(store: Store, versionId: number): Promise<BuiltTree> {
   const v = store.versionById(versionId)!;
-  const bundleDir = join(store.paths.versions, safeName(v.bundle_id));
-  const name = `v${v.version}-${v.set_id}`;
-  const target = join(bundleDir, name);
-  const building = `${target}.building`;
+  const { target, building, name } = versionTreePlace(store, v.bundle_id, v.version, v.set_id);
   await removeTree(building);
   let links = 0;
   let copies = 0;

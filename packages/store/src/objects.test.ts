@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../../fixtures/tree.js';
+import { ObjectQueue } from './objects.js';
+import { linkIntoTree } from './tree.js';
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+async function queueIn(dir: string): Promise<{ q: ObjectQueue; tmp: string; objects: string }> {
+  const tmp = join(dir, 'tmp');
+  const objects = join(dir, 'objects');
+  await mkdir(tmp, { recursive: true });
+  return { q: await ObjectQueue.create(tmp, objects, { writeSize: 64 << 10 }), tmp, objects };
+}
+
+describe('ObjectQueue: an admitted object also linked into a tree being built (import, step 7)', () => {
+  it('links the object where asked, after its rename, making the folders above it; a damaged one is neither renamed nor linked', async () => {
+    const dir = await tempDir('objects-link-');
+    const { q, tmp, objects } = await queueIn(dir);
+    const good = Buffer.alloc(300_000, 7); // several writes of 64 KiB
+    const bad = Buffer.alloc(1000, 1);
+    const goodAt = join(dir, 'tree.building', '第1讲', '第1集.mp4');
+    const badAt = join(dir, 'tree.building', 'bad.pdf');
+
+    const o1 = q.begin({ hashedElsewhere: true });
+    o1.update(good);
+    const d1 = o1.finishWhenHashed(sha(good), join(objects, sha(good).slice(0, 2), sha(good)), Promise.resolve(sha(good)), goodAt);
+    const o2 = q.begin({ hashedElsewhere: true });
+    o2.update(bad);
+    const d2 = o2.finishWhenHashed('0'.repeat(64), join(objects, '00', '0'.repeat(64)), Promise.resolve(sha(bad)), badAt);
+    expect(await d1).toBe(sha(good));
+    expect(await d2).toBe(sha(bad));
+    await q.drain();
+
+    const object = join(objects, sha(good).slice(0, 2), sha(good));
+    expect((await stat(goodAt)).ino).toBe((await stat(object)).ino); // a hard link, not a copy
+    expect(await readFile(goodAt)).toEqual(good);
+    await expect(stat(badAt)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(q.linkFailures).toBe(0);
+    expect(await readdir(tmp)).toEqual([]);
+  });
+
+  it('a link that cannot be made only counts in linkFailures: the object is still admitted', async () => {
+    const dir = await tempDir('objects-link-');
+    const { q, objects } = await queueIn(dir);
+    // the tree's folder is a file: ENOTDIR, as a filesystem without hard links would refuse (EPERM)
+    await writeFile(join(dir, 'not-a-folder'), 'x');
+    const data = Buffer.alloc(100_000, 3);
+    const object = join(objects, sha(data).slice(0, 2), sha(data));
+    const o = q.begin({ hashedElsewhere: true });
+    o.update(data);
+    await o.finishWhenHashed(sha(data), object, Promise.resolve(sha(data)), join(dir, 'not-a-folder', 'file.pdf'));
+    await q.drain();
+    expect(q.linkFailures).toBe(1);
+    expect(await readFile(object)).toEqual(data);
+  });
+});
+
+describe('linkIntoTree', () => {
+  it('makes the folders above the link, and says false instead of throwing when it cannot link', async () => {
+    const dir = await tempDir('link-into-tree-');
+    await writeFile(join(dir, 'object'), 'content');
+    expect(linkIntoTree(join(dir, 'object'), join(dir, 'tree', 'a', 'b', '北京街景.jpg'))).toBe(true);
+    expect(await readFile(join(dir, 'tree', 'a', 'b', '北京街景.jpg'), 'utf8')).toBe('content');
+    expect(linkIntoTree(join(dir, 'object'), join(dir, 'tree', 'a', 'b', '北京街景.jpg'))).toBe(false); // already there
+    expect(linkIntoTree(join(dir, 'missing'), join(dir, 'tree', 'c'))).toBe(false);
+  });
+});
