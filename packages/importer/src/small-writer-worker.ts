@@ -61,7 +61,10 @@ function writeOne(pieces: [Buffer, number, number][], tmp: string, final: string
   }
 }
 
-/** A hard link at `at` to the object at `final`, its folders made when missing; false if it failed. */
+/**
+ * A hard link at `at` to the object at `final`, its folders made when missing; false if it failed.
+ * (The store package's linkIntoTree, repeated: that package, with SQLite, is not loaded here.)
+ */
 function linkOne(final: string, at: string): boolean {
   try {
     linkSync(final, at);
