@@ -624,7 +624,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         store.finishVolume(vid, me);
         if (!completion().show) return;
         progress({ phase: 'publish', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: filesDone });
-        if (tree && treeComplete() && store.versionById(vid)?.set_id === layout.set) {
+        if (tree && treeComplete()) {
           built = { bundleId: vol.root.bundle.id, target: tree.target, building: tree.building, name: tree.name, links: tree.links, copies: 0 };
         } else {
           built = await buildVersionTree(store, vid).catch(() => undefined); // publishTree below tries again and names the problem

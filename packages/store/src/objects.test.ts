@@ -3,8 +3,7 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../fixtures/tree.js';
-import { ObjectQueue } from './objects.js';
-import { linkIntoTree } from './tree.js';
+import { ObjectQueue, linkIntoTree } from './objects.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { close as fsClose, link as fsLink, linkSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
+import { close as fsClose, linkSync, mkdirSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FastHasher, writeError } from '@bookcrate/format';
@@ -490,7 +490,7 @@ export class QueuedObject {
             await this.ensureOpen();
             await this.closeFile();
             await this.renameTo(finalPath);
-            if (alsoAt && !(await this.linkTo(finalPath, alsoAt))) this.q.linkFailures++;
+            if (alsoAt && !linkIntoTree(finalPath, alsoAt)) this.q.linkFailures++;
             return;
           } catch (e) {
             this.fail(e, finalPath);
@@ -507,24 +507,6 @@ export class QueuedObject {
     const fd = this.fd;
     this.fd = -1;
     await this.q.run<void>((cb) => fsClose(fd, cb));
-  }
-
-  /** A hard link at `linkPath` to the object just renamed (its folders made when missing); false if it failed. */
-  private async linkTo(finalPath: string, linkPath: string): Promise<boolean> {
-    const link = (): Promise<void> => this.q.run<void>((cb) => fsLink(finalPath, linkPath, (e) => cb(e, undefined)));
-    try {
-      await link();
-      return true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
-    }
-    try {
-      await mkdir(dirname(linkPath), { recursive: true });
-      await link();
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   private async renameTo(finalPath: string): Promise<void> {
@@ -594,6 +576,27 @@ export function syncFilesystem(dir: string): Promise<boolean> {
     child.on('error', () => res(false));
     child.on('close', (code) => res(code === 0));
   });
+}
+
+/**
+ * Hard-links an object to `linkPath` in a tree being built, making the folders above it when they
+ * are missing. False (and nothing thrown) when the filesystem cannot: the tree is then built from
+ * the catalog instead (buildVersionTree), which copies what it cannot link.
+ */
+export function linkIntoTree(objectPath: string, linkPath: string): boolean {
+  try {
+    linkSync(objectPath, linkPath);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+  }
+  try {
+    mkdirSync(dirname(linkPath), { recursive: true });
+    linkSync(objectPath, linkPath);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Hard link, or a copy where the filesystem has no hard links (FAT32, some network shares). */

@@ -1,4 +1,4 @@
-import { linkSync, mkdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { rmdirSync, unlinkSync } from 'node:fs';
 import { mkdir, opendir, readdir, rename, rm, symlink, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { assertBundlePath } from '@bookcrate/format';
@@ -55,27 +55,6 @@ export function versionTreePlace(store: Store, bundleId: string, version: number
   const name = `v${version}-${setId}`;
   const target = join(store.paths.versions, safeName(bundleId), name);
   return { target, building: `${target}.building`, name };
-}
-
-/**
- * Hard-links an object to `linkPath` in a tree being built, making the folders above it when they
- * are missing. False (and nothing thrown) when the filesystem cannot: the tree is then built from
- * the catalog instead (buildVersionTree), which copies what it cannot link.
- */
-export function linkIntoTree(objectPath: string, linkPath: string): boolean {
-  try {
-    linkSync(objectPath, linkPath);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
-  }
-  try {
-    mkdirSync(dirname(linkPath), { recursive: true });
-    linkSync(objectPath, linkPath);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A version's browsable tree, built in its hidden folder and not yet shown (see publishTree). */
