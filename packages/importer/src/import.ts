@@ -10,7 +10,7 @@ import {
   ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, openVolume, placedEntries, readAhead, volumePaths, type OpenVolume,
 } from '@bookcrate/volume';
 import {
-  ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, showVersionTree, storeIoError, syncObjects, versionTreePlace,
+  ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, showVersionTree, storeIoError, syncObjects, versionTreePlace,
   type BuiltTree, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
 import { catalogInThread } from './catalog-thread.js';
@@ -176,13 +176,14 @@ function checkVersion(store: Store, vol: OpenVolume): VersionRow | undefined {
   return existing;
 }
 
+/** What the next commit records beside the staged rows (ImportStaging): both stay small. */
 interface Pending {
   segments: number[];
-  present: { path: string; sha256: string; size: number }[];
   damaged: { path: string; sha256: string | null; reason: string; detail: string }[];
-  dirs: string[];
-  written: string[];
+  /** Parts of split files written to tmp/parts (made durable by the commit's sync). */
+  parts: string[];
 }
+const nothingPending = (): Pending => ({ segments: [], damaged: [], parts: [] });
 
 async function run(store: Store, opts: ImportOptions, started: number, buffers: SharedBufferPool, hashes: HashThread): Promise<ImportReport> {
   const progress = (p: ImportProgress): void => opts.onProgress?.(p);
@@ -322,20 +323,18 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   // Objects whose digest is still being computed: admitted or reported damaged once it is known.
   const checks = new Outstanding();
   const isDurable = durableObjects(store);
-  // Objects admitted since the last commit: a second file with the same content is not written again.
-  let admitted = new Set<string>();
-  let pending: Pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
-  // Objects this run renamed into objects/ that no commit has recorded yet: not trusted (a later
-  // run writes them again), and removed if the import fails.
-  const unrecorded = new Set<string>();
-  const recorded = (written: string[]): void => {
-    for (const path of written) unrecorded.delete(path);
-  };
+  let pending = nothingPending();
+  // What the commits will record about each file goes to the staging table, not into memory
+  // (docs/store.md, "Import", step 5): the objects this run renamed into objects/ that no commit
+  // has recorded yet are asked of it (a second file with the same content is not written again),
+  // and removed after a failure (not trusted: a later run writes them again).
+  await mkdir(join(store.paths.tmp, 'parts'), { recursive: true });
+  const staging = ImportStaging.open(store);
   // The commit of the segments before, waiting for its objects' sync while the next segment is read
   // (the disk would otherwise stop at every segment until the store's disk had written everything:
   // docs/performance.md, "Two hard disks"). At most one is in flight, and the next commit waits for
-  // it, so the journal records segments in order. Its objects count as admitted until it is in.
-  let behind: { done: Promise<void>; admitted: Set<string> } | undefined;
+  // it, so the journal records segments in order. Its objects count as written by this run until it is in.
+  let behind: { done: Promise<void> } | undefined;
   const catchUp = async (): Promise<void> => {
     const b = behind;
     behind = undefined;
@@ -361,28 +360,28 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     linkWaiting(); // every object admitted so far is renamed now
     const p = pending;
     const segments = p.segments.filter((s) => !leftOut.has(s));
-    pending = { segments: [], present: [], damaged: [], dirs: [], written: [] };
-    const synced = syncObjects(store.dir, p.written);
+    pending = nothingPending();
+    const batch = staging.cut();
+    // nothing written (every file already in the store): nothing to sync
+    const synced = batch.written + p.parts.length === 0 ? Promise.resolve() : syncObjects(store.dir, chain(p.parts, staging.objectPaths(batch)));
     if (!whileSyncing) {
       const done = synced.then(() => {
         recordRun();
-        store.commitSegments(vid, segments, importId, p.present, p.damaged, p.dirs);
-        recorded(p.written);
+        store.commitSegments(vid, segments, importId, batch, p.damaged);
+        staging.recorded(batch);
       });
       done.catch(() => undefined); // awaited by the next commit, or at the end
-      behind = { done, admitted };
-      admitted = new Set();
+      behind = { done };
       return true;
     }
     synced.catch(() => undefined); // awaited in the transaction; a failure there must not go unhandled
     await store.inTransaction(async () => {
       recordRun();
-      store.commitSegments(vid, segments, importId, p.present, p.damaged, p.dirs);
+      store.commitSegments(vid, segments, importId, batch, p.damaged);
       await whileSyncing();
       await synced;
     });
-    recorded(p.written);
-    admitted = new Set();
+    staging.recorded(batch);
     return true;
   };
   /** Whether every volume of the set is in and no file waits, and whether this version is to be shown. */
@@ -436,7 +435,6 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     return seg;
   };
 
-  await mkdir(join(store.paths.tmp, 'parts'), { recursive: true });
   let obj: QueuedObject | undefined;
   let failed = false;
   try {
@@ -456,7 +454,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       const isFile = entry.type === 'file';
       // Already in the store, or admitted a moment ago from another file with the same content: not written again.
       const durable = act && isFile && isDurable(entry.sha256!);
-      const again = isFile && act && !durable && (admitted.has(entry.sha256!) || !!behind?.admitted.has(entry.sha256!));
+      const again = isFile && act && !durable && staging.hasWritten(entry.sha256!);
       const allHere = here.length === members.length;
       let hid: number | undefined;
       if (act && isFile && !durable && !again && allHere) {
@@ -538,7 +536,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         } finally {
           await part?.close();
         }
-        if (partPath) pending.written.push(partPath);
+        if (partPath) pending.parts.push(partPath);
         const pad = padTo512(m.length);
         const pgot = dgot === m.length ? await r.skip(pad) : 0;
         if (hgot < header.length || dgot < m.length || pgot < pad) {
@@ -550,7 +548,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         if (!isFile) {
           if (missing) damage(entry, missing);
           else {
-            pending.dirs.push(entry.path);
+            staging.add(entry.path, null, 0, false);
             const at = inTree(entry.path);
             if (at) {
               try {
@@ -567,12 +565,12 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
           damage(entry, missing);
         } else if (durable) {
           linkNow(store.paths.object(entry.sha256!), entry.path);
-          pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
+          staging.add(entry.path, entry.sha256!, entry.size, false);
           report.alreadyPresent.files++;
           report.alreadyPresent.bytes += entry.size;
         } else if (again) {
           linkLater(store.paths.object(entry.sha256!), entry.path);
-          pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
+          staging.add(entry.path, entry.sha256!, entry.size, false);
           report.imported.files++;
           report.imported.bytes += entry.size;
         } else if (obj) {
@@ -586,10 +584,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
             if (actual === expected) {
               // renamed, and linked at linkAt (a failed link counts in queue.linkFailures)
               if (linkAt) tree!.links++;
-              admitted.add(expected);
-              pending.written.push(path);
-              unrecorded.add(path);
-              pending.present.push({ path: entry.path, sha256: expected, size: entry.size });
+              staging.add(entry.path, expected, entry.size, true);
               report.imported.files++;
               report.imported.bytes += entry.size;
             } else if (actual) {
@@ -598,11 +593,10 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
           }));
         } else if (parts) {
           // A file split across volumes: its parts wait in tmp/parts until every volume holding one is in.
-          const assembled = await assembleParts(store, entry, members, pending);
+          const assembled = await assembleParts(store, entry, members);
           if (assembled === 'present') {
             linkNow(store.paths.object(entry.sha256!), entry.path);
-            unrecorded.add(store.paths.object(entry.sha256!));
-            pending.present.push({ path: entry.path, sha256: entry.sha256!, size: entry.size });
+            staging.add(entry.path, entry.sha256!, entry.size, true);
             report.imported.files++;
             report.imported.bytes += entry.size;
           } else if (assembled === 'damaged') {
@@ -658,9 +652,20 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     await cataloging?.catch(() => undefined);
     // After a failure the objects no commit recorded are removed: a refused disk (a hostile entry
     // late in its manifest) or a full one leaves none of them behind.
-    if (failed) for (const path of unrecorded) await rm(path, { force: true }).catch(() => undefined);
+    if (failed) {
+      try {
+        for (const path of staging.unrecordedObjects()) await rm(path, { force: true }).catch(() => undefined);
+      } catch {
+        // the staging table itself unreadable: what it named stays, as after a SIGKILL (the next run rewrites it)
+      }
+    }
     // ...and the readers' tree it was building (nothing shows it)
     if (failed && tree) await removeTree(tree.building).catch(() => undefined);
+    try {
+      staging.close();
+    } catch (e) {
+      if (!failed) throw e;
+    }
   }
   if (!lastCommitted) {
     recordRun();
@@ -687,7 +692,11 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   return report;
 }
 
-/** Writes the object of a split file once all its parts are in tmp/parts; 'waiting' while some are not. */
+/** One sequence after the other, neither read ahead. */
+function* chain<T>(...lists: Iterable<T>[]): Generator<T> {
+  for (const l of lists) yield* l;
+}
+
 /**
  * Keeps the files and resources parts of the disk's manifest in the store: a mirror round after
  * this import then reads every unchanged part locally and fetches only the parts that changed
@@ -716,7 +725,8 @@ async function keepManifestParts(store: Store, vol: OpenVolume): Promise<void> {
 }
 const PARTS_AT_ONCE = 32;
 
-async function assembleParts(store: Store, entry: FileEntry, members: MemberEntry[], pending: Pending): Promise<'present' | 'damaged' | 'waiting'> {
+/** Writes the object of a split file once all its parts are in tmp/parts; 'waiting' while some are not. */
+async function assembleParts(store: Store, entry: FileEntry, members: MemberEntry[]): Promise<'present' | 'damaged' | 'waiting'> {
   const paths = members.map((m) => join(store.paths.tmp, 'parts', `${entry.sha256}-${m.at ?? 0}`));
   for (const p of paths) if (!(await stat(p).then(() => true, () => false))) return 'waiting';
   const obj = await ObjectWriter.create(store.paths.tmp, true);
@@ -728,7 +738,6 @@ async function assembleParts(store: Store, entry: FileEntry, members: MemberEntr
   }
   const path = store.paths.object(entry.sha256!);
   await obj.commit(path);
-  pending.written.push(path);
   for (const p of paths) await rm(p, { force: true });
   return 'present';
 }

@@ -4,3 +4,4 @@ export * from './store.js';
 export * from './objects.js';
 export * from './tree.js';
 export * from './parts.js';
+export * from './staging.js';

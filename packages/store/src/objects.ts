@@ -551,10 +551,15 @@ export function durableObjects(store: Store): (sha256: string) => boolean {
  * not available (no GNU coreutils, e.g. Windows), each file is fsynced. The `sync` runs as a child
  * process, so the event loop (reads of the next files) goes on while the disk flushes.
  */
-export async function syncObjects(dir: string, paths: string[], ioError: (e: unknown, path: string) => Error = storeIoError): Promise<void> {
-  if (paths.length === 0) return;
+export async function syncObjects(dir: string, paths: Iterable<string>, ioError: (e: unknown, path: string) => Error = storeIoError): Promise<void> {
+  // Read lazily (an import's are paged out of its staging table): the first one only to know
+  // whether there is anything to sync.
+  const it = paths[Symbol.iterator]();
+  const first = it.next();
+  if (first.done) return;
   if (await syncFilesystem(dir)) return;
-  for (const p of paths) {
+  for (let r: IteratorResult<string> = first; !r.done; r = it.next()) {
+    const p = r.value;
     const h = await open(p, 'r');
     try {
       await h.sync();

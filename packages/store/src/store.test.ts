@@ -7,6 +7,7 @@ import { tempDir } from '../../../fixtures/tree.js';
 import type { FileEntry, ResourceEntry, Root } from '@bookcrate/format';
 import { Store } from './store.js';
 import { catalogWriteError } from './objects.js';
+import { ImportStaging } from './staging.js';
 
 const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
@@ -129,7 +130,11 @@ describe('a version into the catalog, and the collections a library carries (imp
       expect(s.search(v1, '京剧选段').map((r) => r.id)).toEqual(['r-clips']);
 
       // The carried files arrive; the segment is journaled.
-      s.commitSegments(v1, [1], s.startImport(v1, 1, 'disk'), [{ path: '京剧选段/选段一.mp4', sha256: 'c'.repeat(64), size: 1 }], [], ['京剧选段']);
+      const staging = ImportStaging.open(s);
+      staging.add('京剧选段/选段一.mp4', 'c'.repeat(64), 1, true);
+      staging.add('京剧选段', null, 0, false);
+      s.commitSegments(v1, [1], s.startImport(v1, 1, 'disk'), staging.cut(), []);
+      staging.close();
       expect(s.pendingCount(v1)).toBe(0);
       expect([...s.segmentsDone(v1)]).toEqual([1]);
 

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { BookcrateError, type CollectionInfo, type FileEntry, type ResourceEntry, type Root } from '@bookcrate/format';
 import { openCatalog, type DB } from './db.js';
 import { acquireLock } from './lock.js';
+import type { StagedBatch } from './staging.js';
 
 /** Paths inside a store directory (docs/store.md, "Layout"). */
 export const storePaths = (dir: string) => ({
@@ -228,27 +229,22 @@ export class Store {
   }
 
   /**
-   * Commits imported segments: their objects become durable, their files present or damaged, and
-   * the segments are journaled as done, all in one transaction (after the objects were synced to disk).
+   * Commits imported segments: their objects become durable, their files present (the rows of a
+   * staged batch) or damaged, and the segments are journaled as done, all in one transaction (after
+   * the objects were synced to disk). The batch's rows are dropped by the caller once this returns.
    */
-  commitSegments(versionId: number, segments: number[], importId: number,
-    present: { path: string; sha256: string; size: number }[],
-    damaged: { path: string; sha256: string | null; reason: string; detail: string }[],
-    dirs: string[]): void {
+  commitSegments(versionId: number, segments: number[], importId: number, staged: StagedBatch,
+    damaged: { path: string; sha256: string | null; reason: string; detail: string }[]): void {
     const db = this.db;
     const t = now();
     db.transaction(() => {
-      const obj = db.prepare('INSERT OR IGNORE INTO objects (sha256, size, added_at) VALUES (?, ?, ?)');
-      const pres = db.prepare('UPDATE files SET state = \'present\' WHERE version_id = ? AND path = ?');
+      // Set-based, from the batch's staging table (ImportStaging): each file is found by the
+      // files primary key, and no row of the batch is ever in JavaScript.
+      db.prepare(`INSERT OR IGNORE INTO objects (sha256, size, added_at) SELECT sha256, size, ? FROM ${staged.table} WHERE sha256 IS NOT NULL`).run(t);
+      db.prepare(`UPDATE files SET state = 'present' WHERE version_id = ? AND path IN (SELECT path FROM ${staged.table})`).run(versionId);
+      db.prepare(`DELETE FROM damaged WHERE version_id = ? AND path IN (SELECT path FROM ${staged.table} WHERE sha256 IS NOT NULL)`).run(versionId);
       const dam = db.prepare('UPDATE files SET state = \'damaged\' WHERE version_id = ? AND path = ?');
       const damRow = db.prepare('INSERT OR REPLACE INTO damaged (version_id, path, sha256, reason, detail, import_id) VALUES (?, ?, ?, ?, ?, ?)');
-      const undam = db.prepare('DELETE FROM damaged WHERE version_id = ? AND path = ?');
-      for (const p of present) {
-        obj.run(p.sha256, p.size, t);
-        pres.run(versionId, p.path);
-        undam.run(versionId, p.path);
-      }
-      for (const d of dirs) pres.run(versionId, d);
       for (const d of damaged) {
         dam.run(versionId, d.path);
         damRow.run(versionId, d.path, d.sha256, d.reason, d.detail, importId);
