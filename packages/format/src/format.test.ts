@@ -34,7 +34,9 @@ describe('tar members', () => {
       const ex = extract();
       ex.on('entry', (header, stream, next) => {
         const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('data', (c: unknown) => {
+          chunks.push(c as Buffer);
+        });
         stream.on('end', () => {
           seen.push({ name: header.name, type: header.type!, size: header.size!, pax: (header.pax ?? {}) as Record<string, string>, body: Buffer.concat(chunks).toString() });
           next();
@@ -152,7 +154,7 @@ describe('manifest trees', () => {
     const { tree, store } = await build(keys.slice(0, 100));
     const first = [...store.keys()][0]!;
     const bytes = Buffer.from(store.get(first)!);
-    bytes[3] ^= 1;
+    bytes[3]! ^= 1;
     store.set(first, bytes);
     await expect(async () => {
       for await (const _ of readTreeLines(tree, async (r) => store.get(r.sha256)!, 'files')) void _;
@@ -275,7 +277,7 @@ describe('signature', () => {
     expect(verifyRootSignature(bytes, sig, publicKey).alg).toBe('ed25519');
     expect(() => verifyRootSignature(bytes, sig, other.publicKey)).toThrow(/not the trusted key/);
     const tampered = Buffer.from(bytes);
-    tampered[5] ^= 1;
+    tampered[5]! ^= 1;
     expect(() => verifyRootSignature(tampered, sig, publicKey)).toThrow(/changed after signing/);
   });
 });

@@ -339,7 +339,7 @@ describe('against small node:http servers', () => {
       res.end(body);
     });
     const u = upstream(s.url);
-    expect((await u.getSmall('parts/ab/x.jsonl', doc.length)).equals(doc)).toBe(true);
+    expect((await u.getSmall('parts/ab/x.jsonl', doc.length))!.equals(doc)).toBe(true);
     expect(n).toBe(2);
     expect(u.stats.bytes).toBe((zipped.length >> 1) + zipped.length);
     expect(zipped.length).toBeLessThan(doc.length / 3);

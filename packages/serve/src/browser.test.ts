@@ -5,6 +5,18 @@ import type { Browser } from 'playwright-core';
 import { startServer, type RunningServer } from './server.js';
 import { buildFixture, type Fixture } from './testkit.js';
 
+// The page's own globals, for the functions page.evaluate runs in the browser (this package is
+// compiled without the DOM library): only what those functions use.
+interface PageVideo {
+  readyState: number;
+  error: { code: number } | null;
+  duration: number;
+  videoWidth: number;
+  currentTime: number;
+  addEventListener(type: 'seeked', listener: () => void, options: { once: boolean }): void;
+}
+declare const document: { querySelector(selector: 'video'): PageVideo | null };
+
 /**
  * End to end in a real headless Chromium (Debian's `chromium` package): a reader browses, searches
  * in Chinese, opens a lecture and seeks in its video. Skipped, and said so, where Chromium is not

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { encodeRoot, FORMAT, type CollectionInfo, type FileEntry, type ResourceEntry, type Root } from '@bookcrate/format';
-import { Store } from '@bookcrate/store';
+import { ImportStaging, Store } from '@bookcrate/store';
 
 /**
  * Builds a real county store through the Store API, the way the importer fills one: versions,
@@ -105,10 +105,17 @@ async function addVersion(store: Store, bundle: { id: string; version: number; t
     store.startVolume(v.id, vol);
     const importId = store.startImport(v.id, vol, `/media/usb0/${bundle.id}-v${bundle.version}-vol${vol}`);
     const mine = files.filter((f) => (f.volume ?? 1) === vol);
-    store.commitSegments(v.id, [vol], importId,
-      mine.filter((f) => f.state === 'present' || f.state === 'no-object').map((f) => ({ path: f.path, sha256: sha256(f.bytes), size: f.bytes.length })),
-      mine.filter((f) => f.state === 'damaged').map((f) => ({ path: f.path, sha256: sha256(f.bytes), reason: 'hash', detail: 'segment 3 at offset 1048576: SHA-256 does not match' })),
-      []);
+    // as an import records them: staged, then committed from the staging table
+    const staging = ImportStaging.open(store);
+    try {
+      for (const f of mine) if (f.state === 'present' || f.state === 'no-object') staging.add(f.path, sha256(f.bytes), f.bytes.length, false);
+      const batch = staging.cut();
+      store.commitSegments(v.id, [vol], importId, batch,
+        mine.filter((f) => f.state === 'damaged').map((f) => ({ path: f.path, sha256: sha256(f.bytes), reason: 'hash', detail: 'segment 3 at offset 1048576: SHA-256 does not match' })));
+      staging.recorded(batch);
+    } finally {
+      staging.close();
+    }
     store.finishVolume(v.id, vol);
     store.finishImport(importId, 'done', { files: mine.length });
   }

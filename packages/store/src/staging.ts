@@ -8,7 +8,7 @@ import type { Store } from './store.js';
  * What an import's next commit will record about each file, kept on disk instead of in memory
  * (docs/store.md, "Import", step 5, "Staged, not held"): a segment may hold a million tiny files,
  * and a few hundred bytes of JavaScript each until the commit made the import's memory grow with
- * them (docs/performance.md, "Known limit").
+ * them (docs/performance.md, "Run AM").
  *
  * The rows live in a scratch database in the store's tmp/, attached to the store's own catalog
  * connection: its writes take no lock of the catalog (the catalog thread writes the manifest
