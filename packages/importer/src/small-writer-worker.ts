@@ -6,9 +6,10 @@
  * file is removed, and the reply says how many objects were done before it. A failed link only
  * goes into the reply (the tree is then built again from the catalog).
  */
-import { closeSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import { linkIntoTree } from '@bookcrate/store/tree-link';
 import type { BatchDone, BatchRequest } from './small-writer.js';
 
 // The segment reader's shared buffers, when the importer gives them: objects whose bytes are still
@@ -61,26 +62,6 @@ function writeOne(pieces: [Buffer, number, number][], tmp: string, final: string
   }
 }
 
-/**
- * A hard link at `at` to the object at `final`, its folders made when missing; false if it failed.
- * (The store package's linkIntoTree, repeated: that package, with SQLite, is not loaded here.)
- */
-function linkOne(final: string, at: string): boolean {
-  try {
-    linkSync(final, at);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
-  }
-  try {
-    mkdirSync(dirname(at), { recursive: true });
-    linkSync(final, at);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 parentPort!.on('message', (b: BatchRequest) => {
   const data = Buffer.from(b.buf);
   let off = 0;
@@ -109,7 +90,7 @@ parentPort!.on('message', (b: BatchRequest) => {
       break;
     }
     const at = b.paths[3 * i + 2]!;
-    if (at && !linkOne(final, at)) unlinked.push(i);
+    if (at && !linkIntoTree(final, at)) unlinked.push(i);
     done++;
   }
   const reply: BatchDone = { id: b.id, done, error, unlinked, buf: b.buf };

@@ -5,3 +5,4 @@ export * from './objects.js';
 export * from './tree.js';
 export * from './parts.js';
 export * from './staging.js';
+export * from './tree-link.js';

@@ -3,7 +3,8 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../fixtures/tree.js';
-import { ObjectQueue, linkIntoTree } from './objects.js';
+import { ObjectQueue } from './objects.js';
+import { linkIntoTree } from './tree-link.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

@@ -1,10 +1,11 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { close as fsClose, linkSync, mkdirSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
+import { close as fsClose, linkSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FastHasher, writeError } from '@bookcrate/format';
 import type { Store } from './store.js';
+import { linkIntoTree } from './tree-link.js';
 
 /** A full disk or a failing one becomes an error that says what to do next. */
 export function storeIoError(e: unknown, path: string): Error {
@@ -581,27 +582,6 @@ export function syncFilesystem(dir: string): Promise<boolean> {
     child.on('error', () => res(false));
     child.on('close', (code) => res(code === 0));
   });
-}
-
-/**
- * Hard-links an object to `linkPath` in a tree being built, making the folders above it when they
- * are missing. False (and nothing thrown) when the filesystem cannot: the tree is then built from
- * the catalog instead (buildVersionTree), which copies what it cannot link.
- */
-export function linkIntoTree(objectPath: string, linkPath: string): boolean {
-  try {
-    linkSync(objectPath, linkPath);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
-  }
-  try {
-    mkdirSync(dirname(linkPath), { recursive: true });
-    linkSync(objectPath, linkPath);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Hard link, or a copy where the filesystem has no hard links (FAT32, some network shares). */

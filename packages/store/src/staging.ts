@@ -83,16 +83,14 @@ export class ImportStaging {
    * objects are held in memory; past them, a Bloom filter answers "no" and the table's index "yes".
    */
   hasWritten(sha256: string): boolean {
-    let flushed = false;
-    for (const b of this.committing ? [this.current, this.committing] : [this.current]) {
-      const answer = b.written.has(sha256);
-      if (answer === true) return true;
-      if (answer === false) continue;
-      if (!flushed) this.flush();
-      flushed = true;
-      if (this.st[b.table]!.find.get(digestKey(sha256), sha256) !== undefined) return true;
-    }
-    return false;
+    return this.wroteIn(this.current, sha256) || (!!this.committing && this.wroteIn(this.committing, sha256));
+  }
+
+  private wroteIn(b: LiveBatch, sha256: string): boolean {
+    const answer = b.written.has(sha256);
+    if (answer !== 'maybe') return answer;
+    this.flush(); // the buffered rows too
+    return this.st[b.table]!.find.get(digestKey(sha256), sha256) !== undefined;
   }
 
   /** Ends the batch being gathered (rows added from now on go to the next one). */
@@ -235,7 +233,7 @@ const EXACT_MAX = 16_384;
  * table. 2^21 bits (256 KiB), 3 probes taken from the digest itself (already uniform): below 2%
  * false positives up to 200,000 objects; past that it only asks the table more often.
  */
-export class BloomFilter {
+class BloomFilter {
   private readonly bits = new Uint32Array(BLOOM_BITS / 32);
   add(sha256: string): void {
     for (let i = 0; i < BLOOM_PROBES; i++) {
