@@ -43,10 +43,14 @@ async function publish(dir: string, repoDir: string, extra: string[] = []): Prom
  * old version is deleted right after a switch).
  */
 async function libraryOf(store: string): Promise<Map<string, string>> {
+  const link = join(store, 'library', 'src');
   for (;;) {
-    const dir = await realpath(join(store, 'library', 'src'));
+    const dir = await realpath(link);
     try {
-      return await hashes(dir);
+      const seen = await hashes(dir);
+      // Switched while it was walked: the tree walked may have been the old one being removed
+      // (a folder emptied before it goes shows no error, only fewer files). Read the new one.
+      if ((await realpath(link)) === dir) return seen;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
