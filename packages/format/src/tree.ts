@@ -135,6 +135,13 @@ export class PartTreeWriter {
 
 export type PartLoader = (ref: PartRef) => Promise<Buffer>;
 
+/**
+ * Called with every part of a tree once it has been checked against its parent's hash, index parts
+ * and leaves alike; the reading waits for it. Lets a reader keep the parts it reads anyway (the
+ * import's catalog thread keeps them in the store) without reading or hashing them a second time.
+ */
+export type CheckedPart = (ref: PartRef, bytes: Buffer) => void | Promise<void>;
+
 function decodePartRef(line: string, where: string): PartRef {
   let o: Record<string, unknown>;
   try {
@@ -166,7 +173,7 @@ export function assertTreeRef(v: unknown, where: string): TreeRef {
  * Loads one part and returns its lines, after checking it against the hash and size its parent
  * gives (before a byte of it is parsed) and that it ends with a newline.
  */
-async function partLines(ref: PartRef, load: PartLoader, name: string, hint?: string): Promise<string[]> {
+async function partLines(ref: PartRef, load: PartLoader, name: string, hint?: string, checked?: CheckedPart): Promise<string[]> {
   const bytes = await load(ref);
   if (bytes.length !== ref.size || createHash('sha256').update(bytes).digest('hex') !== ref.sha256) {
     throw new BookcrateError('DAMAGED', `manifest part ${ref.sha256} of the ${name} list is damaged (its hash does not match)`, {
@@ -177,10 +184,18 @@ async function partLines(ref: PartRef, load: PartLoader, name: string, hint?: st
   }
   const text = bytes.toString('utf8');
   if (!text.endsWith('\n') && text.length > 0) throw new BookcrateError('FORMAT', `manifest part ${ref.sha256} does not end with a newline`);
+  await checked?.(ref, bytes);
   return text.length === 0 ? [] : text.slice(0, -1).split('\n');
 }
 
 const indexRefs = (lines: string[], ref: PartRef): PartRef[] => lines.map((l) => decodePartRef(l, `index part ${ref.sha256}`));
+
+export interface TreeReadOptions {
+  /** leaf parts read at once (default 1) */
+  ahead?: number;
+  /** every part (index and leaf) once checked, before its lines are used */
+  checked?: CheckedPart;
+}
 
 /**
  * Streams the leaf lines of a tree in order. Every part is checked against the hash and size its
@@ -189,7 +204,7 @@ const indexRefs = (lines: string[], ref: PartRef): PartRef[] => lines.map((l) =>
  * on a disk, a window of reads in flight hides the seek of each small part file, which read one
  * after the other would cost more than the bytes.
  */
-export async function* readTreeLines(tree: TreeRef, load: PartLoader, name: string, opts: { ahead?: number } = {}): AsyncGenerator<string> {
+export async function* readTreeLines(tree: TreeRef, load: PartLoader, name: string, opts: TreeReadOptions = {}): AsyncGenerator<string> {
   for await (const lines of readTreeLineBatches(tree, load, name, opts)) yield* lines;
 }
 
@@ -197,12 +212,12 @@ export async function* readTreeLines(tree: TreeRef, load: PartLoader, name: stri
  * readTreeLines a leaf part at a time: the lines of each part as one array. For readers of millions
  * of entries, a step of an async generator per part instead of per line.
  */
-export async function* readTreeLineBatches(tree: TreeRef, load: PartLoader, name: string, opts: { ahead?: number } = {}): AsyncGenerator<string[]> {
+export async function* readTreeLineBatches(tree: TreeRef, load: PartLoader, name: string, opts: TreeReadOptions = {}): AsyncGenerator<string[]> {
   const hint = 'the manifest on this volume is corrupt; verify the volume and ask for a new copy';
   async function* leafRefs(refs: PartRef[], depth: number): AsyncGenerator<PartRef> {
     for (const ref of refs) {
       if (depth === 1) yield ref;
-      else yield* leafRefs(indexRefs(await partLines(ref, load, name, hint), ref), depth - 1);
+      else yield* leafRefs(indexRefs(await partLines(ref, load, name, hint, opts.checked), ref), depth - 1);
     }
   }
   const ahead = Math.max(1, opts.ahead ?? 1);
@@ -215,7 +230,7 @@ export async function* readTreeLineBatches(tree: TreeRef, load: PartLoader, name
         const r = await refs.next();
         if (r.done) more = false;
         else {
-          const p = partLines(r.value, load, name, hint);
+          const p = partLines(r.value, load, name, hint, opts.checked);
           p.catch(() => undefined); // surfaced when its turn comes
           window.push(p);
         }

@@ -1,13 +1,14 @@
 /**
  * The catalog thread (see catalog-thread.ts): opens the volume again with the key the import
  * verified it with, checks that its root is the one the import verified, and streams the manifest
- * into the catalog through its own connection (Store.addVersion). Answers once, then ends.
+ * into the catalog through its own connection (Store.addVersion), keeping the files and resources
+ * parts in the store as it goes. Answers once, then ends.
  */
 import { readFile } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BookcrateError, loadPublicKey, segmentTable, sha256Hex } from '@bookcrate/format';
-import { openVolume, placedEntries, resourceEntries, volumePaths } from '@bookcrate/volume';
-import { Store, catalogWriteError, storePaths } from '@bookcrate/store';
+import { openVolume, placedEntries, resourceEntries, volumePaths, type ManifestSource } from '@bookcrate/volume';
+import { Store, catalogWriteError, keepCheckedPartSync, storePaths } from '@bookcrate/store';
 import { STOP, type CatalogAnswer, type CatalogJob } from './catalog-thread.js';
 
 const job = workerData as CatalogJob;
@@ -30,12 +31,19 @@ async function catalog(): Promise<number> {
   const table = segmentTable(vol.root);
   const sig = await readFile(volumePaths(job.volume).sig);
   const store = await Store.open(job.store);
+  // The files and resources parts go into the store as they are read and checked here, once: a
+  // mirror round after this import then fetches only the parts that changed (docs/store.md,
+  // "Import", step 4). The members list describes this disk's segments, not the network form.
+  const source: ManifestSource = {
+    root: vol.root, loadPart: vol.loadPart,
+    checkedPart: (list, ref, bytes) => (list === 'members' ? undefined : keepCheckedPartSync(store, ref.sha256, bytes)),
+  };
   try {
     const version = await store.addVersion(vol.root, vol.rootBytes, sig, job.rootSha256,
       (async function* () {
-        for await (const { entry, members } of placedEntries(vol)) yield { entry, volume: table[members[0]!.segment - 1]!.volume };
+        for await (const { entry, members } of placedEntries(source)) yield { entry, volume: table[members[0]!.segment - 1]!.volume };
       })(),
-      resourceEntries(vol), 'disk', () => {
+      resourceEntries(source), 'disk', () => {
         if (stopped) throw new BookcrateError('INTERNAL', 'the catalog thread was stopped: the import failed');
       });
     return version.id;

@@ -1,7 +1,7 @@
 import { readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BookcrateError, loadPublicKey, sha256Hex } from '@bookcrate/format';
+import { BookcrateError, loadPublicKey, sha256Hex, treePartRefs, type TreeRef } from '@bookcrate/format';
 import { Store } from '@bookcrate/store';
 import { openVolume } from '@bookcrate/volume';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
@@ -31,6 +31,20 @@ describe('catalogInThread (a new version\'s manifest into the catalog, beside th
       expect(version?.id).toBe(id);
       expect(version?.root_sha256).toBe(sha256Hex(vol.rootBytes));
       expect(store.fileCounts(id).pending).toBe(vol.root.totals.files + vol.root.totals.dirs);
+      // and kept the files and resources parts it read, which a mirror round reuses, but not the
+      // members parts (they describe this disk's segments)
+      const refsOf = async (tree: TreeRef, name: string): Promise<string[]> => {
+        const out: string[] = [];
+        for await (const ref of treePartRefs(tree, vol.loadPart, name)) out.push(ref.sha256);
+        return out;
+      };
+      const kept = [...await refsOf(vol.root.files, 'files'), ...await refsOf(vol.root.resources, 'resources')];
+      const members = await refsOf(vol.root.layout!.members, 'members');
+      expect(kept.length).toBeGreaterThan(1);
+      const held = (await readdir(join(store.dir, 'parts'), { recursive: true })).filter((f) => f.endsWith('.jsonl')).map((f) => basename(f, '.jsonl'));
+      expect(new Set(held)).toEqual(new Set(kept));
+      for (const sha of kept) expect(sha256Hex(await readFile(store.paths.part(sha)))).toBe(sha);
+      expect(members.filter((sha) => !kept.includes(sha)).some((sha) => held.includes(sha))).toBe(false);
     } finally {
       store.close();
     }

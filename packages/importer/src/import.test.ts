@@ -1,8 +1,9 @@
-import { lstatSync, readdirSync, statSync } from 'node:fs';
-import { cp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadPublicKey } from '@bookcrate/format';
+import { randomBytes } from 'node:crypto';
+import { loadPublicKey, sha256Hex } from '@bookcrate/format';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
 import { run, snapshot } from '../../cli/src/testkit.js';
 import { importVolume, type ImportProgress } from './import.js';
@@ -72,6 +73,37 @@ describe('import: the readers\' tree grows as the objects come in (docs/store.md
       expect(atPublish?.size).toBe(files.size);
       for (const [p, ino] of files) expect(atPublish?.get(p)).toBe(ino);
       expect(readdirSync(building).filter((n) => n.endsWith('.building'))).toEqual([]);
+    }
+  });
+});
+
+describe('import: content already written by this run is never written again', () => {
+  it('a file whose content an earlier commit of the same run recorded is linked to that object, not written anew', async () => {
+    // segment 1: 原件.bin and a filler; then 2,000 small files, and 副本.bin with 原件.bin's bytes in
+    // a later segment. The store is on tmpfs where there is one, so segment 1's commit (which runs
+    // behind the reading) has recorded the object long before 副本.bin comes, though its manifest
+    // part was read ahead before that commit: the copy must still end up as the object's inode.
+    // Written again, it would replace the object under the first file's link.
+    const dir = await tempDir('import-dup-');
+    const same = randomBytes(100 << 10);
+    const small = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`${String(i).padStart(4, '0')}.txt`, randomBytes(1024)]));
+    await buildTree(join(dir, 'src'), { a: { '原件.bin': same }, b: { '填充.bin': randomBytes(2 << 20), 卡片: small }, c: { '副本.bin': same } });
+    const packed = await run(['pack', join(dir, 'src'), '--key', join(work, 'center.key'), '--out', join(dir, 'out'), '--segment-size', '4MiB', '--no-verify']);
+    expect(packed.code, packed.stderr).toBe(0);
+    const volume = join(dir, 'out', readdirSync(join(dir, 'out'))[0]!);
+    expect(readdirSync(join(volume, 'segments')).length).toBeGreaterThanOrEqual(2);
+    const store = existsSync('/dev/shm') ? await mkdtemp('/dev/shm/import-dup-store-') : await tempDir('import-dup-store-');
+    try {
+      const report = await importVolume({ volume, store, trust: loadPublicKey(key, 'test key') });
+      expect(report.current).toBe(true);
+      expect(report.imported.files + report.alreadyPresent.files).toBe(2003);
+      const object = statSync(join(store, 'objects', sha256Hex(same).slice(0, 2), sha256Hex(same)));
+      // a bare folder's top folders are its collections: library/<bundle>/<collection>/…
+      const shown = join(store, 'library', 'src');
+      expect(statSync(join(shown, 'a', '原件.bin')).ino).toBe(object.ino);
+      expect(statSync(join(shown, 'c', '副本.bin')).ino).toBe(object.ino);
+    } finally {
+      await rm(store, { recursive: true, force: true });
     }
   });
 });

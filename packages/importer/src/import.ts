@@ -7,7 +7,7 @@ import {
   loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
 } from '@bookcrate/format';
 import {
-  ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, openVolume, placedEntries, readAhead, volumePaths, type OpenVolume,
+  ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
 } from '@bookcrate/volume';
 import {
   ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, showVersionTree, storeIoError, syncObjects, versionTreePlace,
@@ -236,11 +236,11 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     importId = store.startImport(vid, me, opts.volume, new Date(started));
   };
   if (existing) recordRun();
-  // The manifest's parts are copied into the store beside the data (they are small files, slow to
-  // create on some filesystems); the import waits for them before it finishes the volume.
-  // A new version's are copied once its manifest is in the catalog: until then the thread has
-  // enough to do, and the parts are in the page cache by then.
-  const partsKept = (cataloging ?? Promise.resolve()).then(() => keepManifestParts(store, vol));
+  // The manifest's parts are kept in the store beside the data; the import waits for them before it
+  // finishes the volume. A new version's are kept by the catalog thread, which reads and checks
+  // every one of them anyway; a version already catalogued (another volume of its set, a resumed
+  // run) has them copied here, each one the store lacks.
+  const partsKept = cataloging ?? keepManifestParts(store, vol);
   partsKept.catch(() => undefined); // awaited below; an early failure must not go unhandled
   // Segments holding a carried file this run left out (--only): not journaled as done, so a later
   // import reads them again for it.
@@ -322,7 +322,10 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   // The hashing thread may still be booting: what it is sent waits for it, and the reading starts now.
   // Objects whose digest is still being computed: admitted or reported damaged once it is known.
   const checks = new Outstanding();
-  const isDurable = durableObjects(store);
+  const durableAmong = durableObjects(store);
+  // Bumped each time a commit has recorded objects: a file whose presence was asked before then is
+  // asked again, so an object this run wrote and a commit recorded is never written twice.
+  let commitsRecorded = 0;
   let pending = nothingPending();
   // What the commits will record about each file goes to the staging table, not into memory
   // (docs/store.md, "Import", step 5): the objects this run renamed into objects/ that no commit
@@ -369,6 +372,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         recordRun();
         store.commitSegments(vid, segments, importId, batch, p.damaged);
         staging.recorded(batch);
+        commitsRecorded++;
       });
       done.catch(() => undefined); // awaited by the next commit, or at the end
       behind = { done };
@@ -382,6 +386,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       await synced;
     });
     staging.recorded(batch);
+    commitsRecorded++;
     return true;
   };
   /** Whether every volume of the set is in and no file waits, and whether this version is to be shown. */
@@ -438,7 +443,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   let obj: QueuedObject | undefined;
   let failed = false;
   try {
-    for await (const { entry, members } of readAhead(placedEntries(vol), MANIFEST_AHEAD)) {
+    for await (const { entry, members, held, askedAt } of readAhead(withPresence(vol, durableAmong, () => commitsRecorded), MANIFEST_AHEAD)) {
       if (catalogFailure) throw catalogFailure;
       const here = members.filter((m) => mine.has(m.segment));
       if (here.length === 0) continue;
@@ -453,7 +458,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       const act = !committed && selected;
       const isFile = entry.type === 'file';
       // Already in the store, or admitted a moment ago from another file with the same content: not written again.
-      const durable = act && isFile && isDurable(entry.sha256!);
+      const durable = act && isFile && (held || (askedAt !== commitsRecorded && durableAmong([entry.sha256!]).size > 0));
       const again = isFile && act && !durable && staging.hasWritten(entry.sha256!);
       const allHere = here.length === members.length;
       let hid: number | undefined;
@@ -692,6 +697,19 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   return report;
 }
 
+/**
+ * placedEntries, each file with whether the catalog recorded its object as durable when its
+ * manifest part was read (one query a part, not one a file), and how many commits had recorded
+ * objects by then.
+ */
+async function* withPresence(vol: OpenVolume, durableAmong: (sha256s: readonly string[]) => Set<string>, commitsRecorded: () => number): AsyncGenerator<PlacedEntry & { held: boolean; askedAt: number }> {
+  for await (const batch of placedEntryBatches(vol)) {
+    const askedAt = commitsRecorded();
+    const held = durableAmong(batch.flatMap((p) => (p.entry.sha256 ? [p.entry.sha256] : [])));
+    for (const p of batch) yield { entry: p.entry, members: p.members, held: p.entry.sha256 !== undefined && held.has(p.entry.sha256), askedAt };
+  }
+}
+
 /** One sequence after the other, neither read ahead. */
 function* chain<T>(...lists: Iterable<T>[]): Generator<T> {
   for (const l of lists) yield* l;
@@ -700,8 +718,9 @@ function* chain<T>(...lists: Iterable<T>[]): Generator<T> {
 /**
  * Keeps the files and resources parts of the disk's manifest in the store: a mirror round after
  * this import then reads every unchanged part locally and fetches only the parts that changed
- * (the network form shares these parts, docs/repository.md). Cheap: the parts are small and
- * already in the page cache from reading the manifest.
+ * (the network form shares these parts, docs/repository.md). For a version already catalogued: a
+ * new version's parts are kept by the catalog thread as it reads them. Cheap where the store holds
+ * them already (a stat each).
  */
 async function keepManifestParts(store: Store, vol: OpenVolume): Promise<void> {
   const keep = async (ref: PartRef): Promise<void> => {

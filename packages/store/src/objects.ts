@@ -538,12 +538,14 @@ function remaining(bufs: Buffer[], skip: number): Buffer[] {
 }
 
 /**
- * `isObjectDurable` with its statement prepared once, for a caller that asks for every file of a
- * volume.
+ * Which of these objects the catalog records as durable, in one statement: for a caller that asks
+ * of every file of a volume, a manifest part at a time. A statement per file cost ~7 µs of the
+ * importing thread each (its own read transaction: two locks of the WAL index, while the catalog
+ * thread writes), 1.4 s of a 200,000-file import.
  */
-export function durableObjects(store: Store): (sha256: string) => boolean {
-  const st = store.db.prepare('SELECT 1 FROM objects WHERE sha256 = ?').pluck();
-  return (sha256) => st.get(sha256) !== undefined;
+export function durableObjects(store: Store): (sha256s: readonly string[]) => Set<string> {
+  const st = store.db.prepare('SELECT sha256 FROM objects WHERE sha256 IN (SELECT value FROM json_each(?))').pluck();
+  return (sha256s) => new Set(sha256s.length === 0 ? [] : st.all(JSON.stringify(sha256s)) as string[]);
 }
 
 /**

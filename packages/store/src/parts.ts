@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { storeIoError } from './objects.js';
@@ -25,6 +26,35 @@ export async function savePart(store: Store, sha256: string, bytes: Buffer): Pro
     });
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
+    throw storeIoError(e, final);
+  }
+}
+
+/**
+ * Keeps a part that was checked against its parent's hash, unless the store has it already (a file
+ * of its name and size: the name is the hash, and a reader checks the bytes again). Synchronous:
+ * for a thread of its own that reads the parts anyway (the import's catalog thread), where each
+ * part's four trips through libuv's thread pool and their promises cost more than the writes.
+ */
+export function keepCheckedPartSync(store: Store, sha256: string, bytes: Buffer): void {
+  const final = store.paths.part(sha256);
+  if (statSync(final, { throwIfNoEntry: false })?.size === bytes.length) return;
+  const tmp = join(store.paths.tmp, `part-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    writeFileSync(tmp, bytes);
+    try {
+      renameSync(tmp, final);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      mkdirSync(dirname(final), { recursive: true });
+      renameSync(tmp, final);
+    }
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // not written, or already renamed
+    }
     throw storeIoError(e, final);
   }
 }

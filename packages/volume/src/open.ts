@@ -5,7 +5,7 @@ import type { KeyObject } from 'node:crypto';
 import {
   BookcrateError, FORMAT, decodeRoot, decodeVolumeDoc, encodeVolumeDoc, keyFingerprint, loadPublicKey,
   sha256Hex, verifyRootSignature, decodeFileEntry, decodeMemberEntry, decodeResourceEntry, compareBundlePaths, compareKeys, readTreeLineBatches,
-  type FileEntry, type MemberEntry, type ResourceEntry, type Root, type TreeRef, type VolumeDoc, type PartRef,
+  type FileEntry, type MemberEntry, type ResourceEntry, type Root, type TreeRef, type VolumeDoc, type PartRef, type CheckedPart,
 } from '@bookcrate/format';
 import { volumePaths } from './layout.js';
 import { readAt } from './fsio.js';
@@ -141,8 +141,14 @@ export function partLoader(dir: string): OpenVolume['loadPart'] {
   return (ref) => readOrThrow(p.part(ref.sha256), `manifest part ${ref.sha256}`, ref.size);
 }
 
-/** What the manifest walks need of an open volume: its verified root and a way to its parts. */
-export type ManifestSource = Pick<OpenVolume, 'root' | 'loadPart'>;
+/**
+ * What the manifest walks need of an open volume: its verified root and a way to its parts; and,
+ * optionally, a hook that sees every part of a list once it has been checked (the reading waits
+ * for it), so a reader can keep what it reads anyway.
+ */
+export type ManifestSource = Pick<OpenVolume, 'root' | 'loadPart'> & {
+  checkedPart?: (list: 'files' | 'members' | 'resources', ref: PartRef, bytes: Buffer) => void | Promise<void>;
+};
 
 /** manifest parts read at once from a volume (their files are small and scattered on the disk) */
 const PARTS_AHEAD = 32;
@@ -151,10 +157,10 @@ const PARTS_AHEAD = 32;
  * The entries of a tree, decoded and checked (shape, order, count), a leaf part at a time. The
  * per-entry generators below are this, flattened; placedEntryBatches uses it directly.
  */
-async function* decodeTreeBatches<T>(tree: TreeRef, load: OpenVolume['loadPart'], name: string, decode: (line: string, where: string) => T, key: (t: T) => string, cmp: (a: string, b: string) => number): AsyncGenerator<T[]> {
+async function* decodeTreeBatches<T>(tree: TreeRef, load: OpenVolume['loadPart'], name: string, decode: (line: string, where: string) => T, key: (t: T) => string, cmp: (a: string, b: string) => number, checked?: CheckedPart): AsyncGenerator<T[]> {
   let last: string | undefined;
   let n = 0;
-  for await (const lines of readTreeLineBatches(tree, load, name, { ahead: PARTS_AHEAD })) {
+  for await (const lines of readTreeLineBatches(tree, load, name, { ahead: PARTS_AHEAD, checked })) {
     const items = new Array<T>(lines.length);
     for (let i = 0; i < lines.length; i++) {
       n++;
@@ -169,8 +175,8 @@ async function* decodeTreeBatches<T>(tree: TreeRef, load: OpenVolume['loadPart']
   if (n !== tree.count) throw new BookcrateError('FORMAT', `${name} list has ${n} entries, the root says ${tree.count}`);
 }
 
-async function* decodeTree<T>(tree: TreeRef, load: OpenVolume['loadPart'], name: string, decode: (line: string, where: string) => T, key: (t: T) => string, cmp: (a: string, b: string) => number): AsyncGenerator<T> {
-  for await (const batch of decodeTreeBatches(tree, load, name, decode, key, cmp)) yield* batch;
+async function* decodeTree<T>(tree: TreeRef, load: OpenVolume['loadPart'], name: string, decode: (line: string, where: string) => T, key: (t: T) => string, cmp: (a: string, b: string) => number, checked?: CheckedPart): AsyncGenerator<T> {
+  for await (const batch of decodeTreeBatches(tree, load, name, decode, key, cmp, checked)) yield* batch;
 }
 
 const fileOrder = (a: string, b: string): number => (compareBundlePaths(a, b) === 0 ? 1 : compareBundlePaths(a, b));
@@ -179,8 +185,14 @@ export function fileEntries(v: OpenVolume): AsyncGenerator<FileEntry> {
   return decodeTree(v.root.files, v.loadPart, 'files', decodeFileEntry, (e) => e.path, fileOrder);
 }
 
-export function resourceEntries(v: OpenVolume): AsyncGenerator<ResourceEntry> {
-  return decodeTree(v.root.resources, v.loadPart, 'resources', decodeResourceEntry, (e) => e.id, (a, b) => (compareKeys(a, b) === 0 ? 1 : compareKeys(a, b)));
+export function resourceEntries(v: ManifestSource): AsyncGenerator<ResourceEntry> {
+  return decodeTree(v.root.resources, v.loadPart, 'resources', decodeResourceEntry, (e) => e.id, (a, b) => (compareKeys(a, b) === 0 ? 1 : compareKeys(a, b)), checkedIn(v, 'resources'));
+}
+
+/** The source's hook for one list, or none. */
+function checkedIn(v: ManifestSource, list: 'files' | 'members' | 'resources'): CheckedPart | undefined {
+  const hook = v.checkedPart;
+  return hook ? (ref, bytes) => hook(list, ref, bytes) : undefined;
 }
 
 /** Members may repeat a path (parts of one split file), so only a decrease is an error. */
@@ -210,7 +222,7 @@ export async function* placedEntries(v: ManifestSource): AsyncGenerator<PlacedEn
 export async function* placedEntryBatches(v: ManifestSource): AsyncGenerator<PlacedEntry[]> {
   if (!v.root.layout) throw new BookcrateError('FORMAT', 'this bundle has no disk layout');
   const segments = v.root.layout.volumes.reduce((a, x) => a + x.segments.length, 0);
-  const members = decodeTreeBatches(v.root.layout.members, v.loadPart, 'members', decodeMemberEntry, (e) => e.path, compareBundlePaths);
+  const members = decodeTreeBatches(v.root.layout.members, v.loadPart, 'members', decodeMemberEntry, (e) => e.path, compareBundlePaths, checkedIn(v, 'members'));
   let pending: MemberEntry[] = [];
   let at = 0;
   let membersDone = false;
@@ -229,7 +241,7 @@ export async function* placedEntryBatches(v: ManifestSource): AsyncGenerator<Pla
     return pending[at];
   };
   try {
-    for await (const files of decodeTreeBatches(v.root.files, v.loadPart, 'files', decodeFileEntry, (e) => e.path, fileOrder)) {
+    for await (const files of decodeTreeBatches(v.root.files, v.loadPart, 'files', decodeFileEntry, (e) => e.path, fileOrder, checkedIn(v, 'files'))) {
       const out = new Array<PlacedEntry>(files.length);
       for (let i = 0; i < files.length; i++) {
         const entry = files[i]!;
