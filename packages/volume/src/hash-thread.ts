@@ -100,8 +100,12 @@ export class HashThread {
   /** Ends hasher `id`; its digests arrive once its batch was sent and hashed. */
   finish(id: number): Promise<Digests> {
     this.batch.push(OP_FINISH, id);
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    const digests = this.failure ? Promise.reject(this.failure) : new Promise<Digests>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    // A caller that gave up on this digest (its pack failed, say, and close() then rejects every
+    // digest still outstanding) must not have the process die of an unhandled rejection after the
+    // real error was reported; a caller that awaits it still gets the rejection.
+    digests.catch(() => undefined);
+    return digests;
   }
 
   /** Sends the operations recorded so far. */
