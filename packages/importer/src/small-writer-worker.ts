@@ -6,10 +6,9 @@
  * file is removed, and the reply says how many objects were done before it. A failed link only
  * goes into the reply (the tree is then built again from the catalog).
  */
-import { closeSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { linkIntoTree } from '@bookcrate/store/tree-link';
+import { linkIntoTree, renameMakingFolder } from '@bookcrate/store/tree-link';
 import type { BatchDone, BatchRequest } from './small-writer.js';
 
 // The segment reader's shared buffers, when the importer gives them: objects whose bytes are still
@@ -39,14 +38,8 @@ function writeOne(pieces: [Buffer, number, number][], tmp: string, final: string
     fd = -1;
     closeSync(f);
     where = final;
-    try {
-      renameSync(tmp, final);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      // its shard folder is gone (made at the start of the import): make it again
-      mkdirSync(dirname(final), { recursive: true });
-      renameSync(tmp, final);
-    }
+    // its shard folder is made at the start of the import; made again if it is gone
+    renameMakingFolder(tmp, final);
   } catch (e) {
     if (fd >= 0) {
       try {

@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { storeIoError } from './objects.js';
 import type { Store } from './store.js';
+import { renameMakingFolder } from './tree-link.js';
+
+/** Where a part is written before its rename into parts/. */
+const tempPartPath = (store: Store): string => join(store.paths.tmp, `part-${process.pid}-${randomBytes(6).toString('hex')}`);
 
 /**
  * Manifest parts kept in the store (`parts/<aa>/<sha256>.jsonl`): the trees of the versions it
@@ -14,7 +18,7 @@ import type { Store } from './store.js';
  */
 export async function savePart(store: Store, sha256: string, bytes: Buffer): Promise<void> {
   const final = store.paths.part(sha256);
-  const tmp = join(store.paths.tmp, `part-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const tmp = tempPartPath(store);
   try {
     await writeFile(tmp, bytes);
     // The shard folder usually exists: making sure of it first (a mkdir per part, which takes the
@@ -39,16 +43,10 @@ export async function savePart(store: Store, sha256: string, bytes: Buffer): Pro
 export function keepCheckedPartSync(store: Store, sha256: string, bytes: Buffer): void {
   const final = store.paths.part(sha256);
   if (statSync(final, { throwIfNoEntry: false })?.size === bytes.length) return;
-  const tmp = join(store.paths.tmp, `part-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const tmp = tempPartPath(store);
   try {
     writeFileSync(tmp, bytes);
-    try {
-      renameSync(tmp, final);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      mkdirSync(dirname(final), { recursive: true });
-      renameSync(tmp, final);
-    }
+    renameMakingFolder(tmp, final);
   } catch (e) {
     try {
       unlinkSync(tmp);
