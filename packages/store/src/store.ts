@@ -227,10 +227,6 @@ export class Store {
     return new Set(rows.map((r) => r.segment));
   }
 
-  isObjectDurable(sha256: string): boolean {
-    return this.db.prepare('SELECT 1 FROM objects WHERE sha256 = ?').get(sha256) !== undefined;
-  }
-
   /**
    * Commits imported segments: their objects become durable, their files present (the rows of a
    * staged batch) or damaged, and the segments are journaled as done, all in one transaction (after
