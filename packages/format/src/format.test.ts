@@ -85,6 +85,14 @@ describe('paths', () => {
     }
     expect(bundlePathProblem('国图公开课/第1讲.mp4')).toBeUndefined();
   });
+  it('name the first bad component, and let names that only begin with dots through', () => {
+    expect(bundlePathProblem('a/')).toBe('has an empty component');
+    expect(bundlePathProblem('a//b/..')).toBe('has an empty component');
+    expect(bundlePathProblem('.')).toBe('has a "." component');
+    expect(bundlePathProblem('x/..')).toBe('has a ".." component');
+    expect(bundlePathProblem('x/../y/')).toBe('has a ".." component');
+    for (const p of ['.hidden', '..x', 'x.', 'a/.../b', '.a/..b/...']) expect(bundlePathProblem(p), p).toBeUndefined();
+  });
 });
 
 describe('manifest trees', () => {

@@ -27,11 +27,16 @@ export function bundlePathProblem(path: string): string | undefined {
     if (path.normalize('NFC') !== path) return 'is not NFC-normalised';
     if (/[\uD800-\uDFFF]/.test(path.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ''))) return 'contains a lone surrogate';
   }
-  for (const c of path.split('/')) {
-    if (c === '') return 'has an empty component';
-    if (c === '.' || c === '..') return `has a "${c}" component`;
+  // Component by component, in place: a split would make a string of each, for every path checked.
+  for (let start = 0; ; ) {
+    const slash = path.indexOf('/', start);
+    const end = slash < 0 ? path.length : slash;
+    const len = end - start;
+    if (len === 0) return 'has an empty component';
+    if (len <= 2 && path.charCodeAt(start) === 0x2e && (len === 1 || path.charCodeAt(start + 1) === 0x2e)) return `has a "${path.slice(start, end)}" component`;
+    if (slash < 0) return undefined;
+    start = slash + 1;
   }
-  return undefined;
 }
 
 export function assertBundlePath(path: string, where: string): void {

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import {
   BookcrateError, assertBundlePath, memberHeaderView, formatFingerprint, initHashing, keyFingerprint,
   loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
@@ -274,7 +274,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   const inTree = (path: string): string | undefined => {
     if (!tree || tree.broken) return undefined;
     assertBundlePath(path, 'manifest');
-    return join(tree.building, path);
+    // A checked bundle path has no empty, '.' or '..' component: path.join would only put the separator in.
+    return tree.building + sep + (sep === '/' ? path : path.replaceAll('/', sep));
   };
   const linkNow = (objectPath: string, path: string): void => {
     const at = inTree(path);

@@ -178,7 +178,8 @@ export class ObjectQueue {
   private roomWaiter: { newObject: boolean; resolve: () => void; reject: (e: unknown) => void } | undefined;
   private idleWaiters: (() => void)[] = [];
   private failure: Error | undefined;
-  private readonly prefix: string;
+  /** the temp folder and this run's prefix: a temp file's path is it and a sequence number */
+  private readonly tmpPrefix: string;
   private seq = 0;
 
   private constructor(readonly tmpDir: string, readonly objectsDir: string, opts: ObjectQueueOptions) {
@@ -187,7 +188,7 @@ export class ObjectQueue {
     this.maxBytes = Math.max(2 * this.writeSize, opts.maxBytes ?? 64 << 20);
     this.maxOps = Math.max(1, opts.maxOps ?? 2);
     this.sink = opts.sink;
-    this.prefix = `obj-${process.pid}-${randomBytes(6).toString('hex')}-`;
+    this.tmpPrefix = join(tmpDir, `obj-${process.pid}-${randomBytes(6).toString('hex')}-`);
   }
 
   /** Creates the 256 shard folders of objects/ once, instead of a `mkdir -p` per object. */
@@ -208,7 +209,7 @@ export class ObjectQueue {
   begin(opts: { hashedElsewhere?: boolean } = {}): QueuedObject {
     if (this.failure) throw this.failure;
     this.objects++;
-    return new QueuedObject(this, join(this.tmpDir, `${this.prefix}${this.seq++}`), !opts.hashedElsewhere);
+    return new QueuedObject(this, this.tmpPrefix + this.seq++, !opts.hashedElsewhere);
   }
 
   private hasRoom(newObject: boolean): boolean {

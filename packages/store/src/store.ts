@@ -1,22 +1,27 @@
 import { mkdir, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { BookcrateError, type CollectionInfo, type FileEntry, type ResourceEntry, type Root } from '@bookcrate/format';
 import { openCatalog, type DB } from './db.js';
 import { acquireLock } from './lock.js';
 import type { StagedBatch } from './staging.js';
 
 /** Paths inside a store directory (docs/store.md, "Layout"). */
-export const storePaths = (dir: string) => ({
-  catalog: join(dir, 'catalog.sqlite'),
-  objects: join(dir, 'objects'),
-  object: (sha256: string) => join(dir, 'objects', sha256.slice(0, 2), sha256),
-  parts: join(dir, 'parts'),
-  part: (sha256: string) => join(dir, 'parts', sha256.slice(0, 2), `${sha256}.jsonl`),
-  tmp: join(dir, 'tmp'),
-  library: join(dir, 'library'),
-  versions: join(dir, 'library', '.versions'),
-  lock: join(dir, 'lock'),
-});
+export const storePaths = (dir: string) => {
+  // An object's path is built for every file an import or a mirror round handles: by concatenation,
+  // the same string path.join makes from a hex digest, at a fraction of its cost.
+  const objectsAt = join(dir, 'objects') + sep;
+  return {
+    catalog: join(dir, 'catalog.sqlite'),
+    objects: join(dir, 'objects'),
+    object: (sha256: string) => objectsAt + sha256.slice(0, 2) + sep + sha256,
+    parts: join(dir, 'parts'),
+    part: (sha256: string) => join(dir, 'parts', sha256.slice(0, 2), `${sha256}.jsonl`),
+    tmp: join(dir, 'tmp'),
+    library: join(dir, 'library'),
+    versions: join(dir, 'library', '.versions'),
+    lock: join(dir, 'lock'),
+  };
+};
 
 export interface VersionRow {
   id: number;
