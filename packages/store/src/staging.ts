@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { BookcrateError } from '@bookcrate/format';
+import { rowInserter } from './rows.js';
 import type { Store } from './store.js';
 
 /**
@@ -26,13 +27,18 @@ export class ImportStaging {
   private committing: (LiveBatch & { batch: StagedBatch }) | undefined;
   /** Set when a recorded batch's table could not be emptied: nothing more can be staged. */
   private broken: unknown;
-  private readonly st: { insert: Statement; insertMany: Statement; find: Statement; page: Statement; clear: Statement }[];
+  private readonly st: { insert: (rows: readonly StagedRow[]) => void; find: Statement; page: Statement; clear: Statement }[];
 
   private constructor(private readonly store: Store, readonly file: string) {
     const db = store.db;
     this.st = TABLES.map((t) => ({
-      insert: db.prepare(`INSERT INTO staging.${t} (path, sha256, size, written, k) VALUES (?, ?, ?, ?, ?)`),
-      insertMany: db.prepare(`INSERT INTO staging.${t} (path, sha256, size, written, k) VALUES ${Array(INSERT_ROWS).fill('(?, ?, ?, ?, ?)').join(', ')}`),
+      insert: rowInserter<StagedRow>(db, `staging.${t}`, ['path', 'sha256', 'size', 'written', 'k'], (r, out, at) => {
+        out[at] = r.path;
+        out[at + 1] = r.sha256;
+        out[at + 2] = r.size;
+        out[at + 3] = r.written;
+        out[at + 4] = r.written === 2 ? digestKey(r.sha256!) : null;
+      }),
       find: db.prepare(`SELECT 1 FROM staging.${t} WHERE k = ? AND written = 2 AND sha256 = ?`).pluck(),
       page: db.prepare(`SELECT rowid AS id, sha256 FROM staging.${t} WHERE rowid > ? AND written > 0 ORDER BY rowid LIMIT ?`),
       clear: db.prepare(`DELETE FROM staging.${t}`),
@@ -152,29 +158,8 @@ export class ImportStaging {
     if (this.broken) throw this.broken;
     if (this.buffer.length === 0) return;
     const rows = this.buffer;
-    const { insert, insertMany } = this.st[this.current.table]!;
-    this.store.db.transaction(() => {
-      // INSERT_ROWS rows a statement: one step of SQLite's machine instead of INSERT_ROWS.
-      let i = 0;
-      if (rows.length >= INSERT_ROWS) {
-        const values: unknown[] = new Array(INSERT_ROWS * 5);
-        for (; i + INSERT_ROWS <= rows.length; i += INSERT_ROWS) {
-          for (let j = 0; j < INSERT_ROWS; j++) {
-            const r = rows[i + j]!;
-            values[j * 5] = r.path;
-            values[j * 5 + 1] = r.sha256;
-            values[j * 5 + 2] = r.size;
-            values[j * 5 + 3] = r.written;
-            values[j * 5 + 4] = r.written === 2 ? digestKey(r.sha256!) : null;
-          }
-          insertMany.run(values);
-        }
-      }
-      for (; i < rows.length; i++) {
-        const r = rows[i]!;
-        insert.run(r.path, r.sha256, r.size, r.written, r.written === 2 ? digestKey(r.sha256!) : null);
-      }
-    })();
+    const insert = this.st[this.current.table]!.insert;
+    this.store.db.transaction(() => insert(rows))();
     this.buffer = [];
   }
 
@@ -212,8 +197,6 @@ type Statement = Database.Statement<unknown[]>;
 export const STAGING_FILE = 'import-staging.sqlite';
 const TABLES = ['staged0', 'staged1'] as const;
 const FLUSH_ROWS = 256;
-/** rows a multi-row INSERT takes (5 parameters each, far below SQLite's limit of 32,766) */
-const INSERT_ROWS = 64;
 const PAGE_ROWS = 512;
 const CACHE_KIB = 2048;
 

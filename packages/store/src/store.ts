@@ -3,6 +3,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { BookcrateError, type CollectionInfo, type FileEntry, type ResourceEntry, type Root } from '@bookcrate/format';
 import { openCatalog, type DB } from './db.js';
 import { acquireLock } from './lock.js';
+import { rowInserter } from './rows.js';
 import type { StagedBatch } from './staging.js';
 
 /** Paths inside a store directory (docs/store.md, "Layout"). */
@@ -161,19 +162,39 @@ export class Store {
     db.pragma('foreign_keys = OFF');
     db.pragma('synchronous = NORMAL');
     try {
-      const insFile = db.prepare('INSERT INTO files (version_id, path, type, size, mtime, sha256, xxh64, resource, volume, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, \'pending\')');
-      const insRes = db.prepare('INSERT INTO resources (version_id, id, collection, title, creator, type, language, date, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+      type FileRow = { entry: FileEntry; volume: number };
+      const insertFiles = rowInserter<FileRow>(db, 'files', ['version_id', 'path', 'type', 'size', 'mtime', 'sha256', 'xxh64', 'resource', 'volume', 'state'], ({ entry: e, volume }, out, at) => {
+        out[at] = id;
+        out[at + 1] = e.path;
+        out[at + 2] = e.type;
+        out[at + 3] = e.size;
+        out[at + 4] = e.mtime;
+        out[at + 5] = e.sha256 ?? null;
+        out[at + 6] = e.xxh64 ?? null;
+        out[at + 7] = e.resource ?? null;
+        out[at + 8] = volume;
+        out[at + 9] = 'pending';
+      });
+      const insertResources = rowInserter<ResourceEntry>(db, 'resources', ['version_id', 'id', 'collection', 'title', 'creator', 'type', 'language', 'date', 'description'], (r, out, at) => {
+        out[at] = id;
+        out[at + 1] = r.id;
+        out[at + 2] = r.collection;
+        out[at + 3] = r.title;
+        out[at + 4] = r.creator ?? null;
+        out[at + 5] = r.type ?? null;
+        out[at + 6] = r.language ?? null;
+        out[at + 7] = r.date ?? null;
+        out[at + 8] = r.description ?? null;
+      });
       const batch = <T>(fn: (rows: T[]) => void) => db.transaction(fn);
-      const fileBatch = batch((rows: { entry: FileEntry; volume: number }[]) => {
+      const fileBatch = batch((rows: FileRow[]) => {
         // By SHA-256: the index on it takes the rows in its own order, page after page, instead of
         // each row reaching for a page the small cache let go (docs/store.md, "Catalog").
         rows.sort(bySha256);
-        for (const { entry: e, volume } of rows) insFile.run(id, e.path, e.type, e.size, e.mtime, e.sha256 ?? null, e.xxh64 ?? null, e.resource ?? null, volume);
+        insertFiles(rows);
       });
-      const resBatch = batch((rows: ResourceEntry[]) => {
-        for (const r of rows) insRes.run(id, r.id, r.collection, r.title, r.creator ?? null, r.type ?? null, r.language ?? null, r.date ?? null, r.description ?? null);
-      });
-      let buf: { entry: FileEntry; volume: number }[] = [];
+      const resBatch = batch((rows: ResourceEntry[]) => insertResources(rows));
+      let buf: FileRow[] = [];
       let rows = 0;
       for await (const f of files) {
         buf.push(f);
@@ -246,7 +267,7 @@ export class Store {
       // files primary key, and no row of the batch is ever in JavaScript. New objects go in by
       // SHA-256, the order of their table (docs/store.md, "Catalog").
       db.prepare(`INSERT OR IGNORE INTO objects (sha256, size, added_at) SELECT sha256, size, ? FROM ${staged.table} WHERE sha256 IS NOT NULL ORDER BY sha256`).run(t);
-      db.prepare(`UPDATE files SET state = 'present' WHERE version_id = ? AND path IN (SELECT path FROM ${staged.table})`).run(versionId);
+      db.prepare(`UPDATE OR FAIL files SET state = 'present' WHERE version_id = ? AND path IN (SELECT path FROM ${staged.table})`).run(versionId);
       db.prepare(`DELETE FROM damaged WHERE version_id = ? AND path IN (SELECT path FROM ${staged.table} WHERE sha256 IS NOT NULL)`).run(versionId);
       const dam = db.prepare('UPDATE files SET state = \'damaged\' WHERE version_id = ? AND path = ?');
       const damRow = db.prepare('INSERT OR REPLACE INTO damaged (version_id, path, sha256, reason, detail, import_id) VALUES (?, ?, ?, ?, ?, ?)');
