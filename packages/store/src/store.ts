@@ -371,7 +371,8 @@ export class Store {
       WHERE version_id = @version`).run({ bundle: bundleId, version: versionId });
     const notCarried = db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND carried = 0');
     const notBefore = (notCarried.get(versionId) as { n: number }).n;
-    db.prepare(`UPDATE files SET carried = (NOT EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle)
+    // OR FAIL: no statement journal for a version's every row (docs/store.md, "Catalog"); the caller's transaction undoes a failure.
+    db.prepare(`UPDATE OR FAIL files SET carried = (NOT EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle)
         OR EXISTS (SELECT 1 FROM collections c WHERE c.version_id = files.version_id AND c.carried = 1
           AND (c.path = '' OR files.path = c.path OR substr(files.path, 1, length(c.path) + 1) = c.path || '/')))
       WHERE version_id = @version`).run({ bundle: bundleId, version: versionId });
