@@ -267,6 +267,7 @@ export class Store {
       // files primary key, and no row of the batch is ever in JavaScript. New objects go in by
       // SHA-256, the order of their table (docs/store.md, "Catalog").
       db.prepare(`INSERT OR IGNORE INTO objects (sha256, size, added_at) SELECT sha256, size, ? FROM ${staged.table} WHERE sha256 IS NOT NULL ORDER BY sha256`).run(t);
+      // OR FAIL: no statement journal for the batch's every row (docs/store.md, "Catalog"); this transaction undoes a failure.
       db.prepare(`UPDATE OR FAIL files SET state = 'present' WHERE version_id = ? AND path IN (SELECT path FROM ${staged.table})`).run(versionId);
       db.prepare(`DELETE FROM damaged WHERE version_id = ? AND path IN (SELECT path FROM ${staged.table} WHERE sha256 IS NOT NULL)`).run(versionId);
       const dam = db.prepare('UPDATE files SET state = \'damaged\' WHERE version_id = ? AND path = ?');
