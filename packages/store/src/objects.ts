@@ -182,7 +182,7 @@ export class ObjectQueue {
   private readonly tmpPrefix: string;
   private seq = 0;
 
-  private constructor(readonly tmpDir: string, readonly objectsDir: string, opts: ObjectQueueOptions) {
+  private constructor(tmpDir: string, readonly objectsDir: string, opts: ObjectQueueOptions) {
     this.maxObjects = Math.max(1, opts.maxObjects ?? 32);
     this.writeSize = Math.max(1, opts.writeSize ?? 1 << 20);
     this.maxBytes = Math.max(2 * this.writeSize, opts.maxBytes ?? 64 << 20);

@@ -10,10 +10,11 @@ import type { StagedBatch } from './staging.js';
 export const storePaths = (dir: string) => {
   // An object's path is built for every file an import or a mirror round handles: by concatenation,
   // the same string path.join makes from a hex digest, at a fraction of its cost.
-  const objectsAt = join(dir, 'objects') + sep;
+  const objects = join(dir, 'objects');
+  const objectsAt = objects + sep;
   return {
     catalog: join(dir, 'catalog.sqlite'),
-    objects: join(dir, 'objects'),
+    objects,
     object: (sha256: string) => objectsAt + sha256.slice(0, 2) + sep + sha256,
     parts: join(dir, 'parts'),
     part: (sha256: string) => join(dir, 'parts', sha256.slice(0, 2), `${sha256}.jsonl`),
