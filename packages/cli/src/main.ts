@@ -3,7 +3,7 @@ import { BookcrateError } from '@bookcrate/format';
 import { EXIT, EXIT_HELP, EXIT_HELP_ZH } from './exit-codes.js';
 import { helpHeadingsZh, helpTexts, langOfArgv, usageErrorZh } from './i18n.js';
 import { reportError } from './output.js';
-import { keepHeapSmall } from './heap.js';
+import { keepHeapSmall } from '@bookcrate/volume';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 

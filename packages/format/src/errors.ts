@@ -91,3 +91,45 @@ export function writeError(e: unknown, path: string, words: { full: string; full
   if (code === 'ENOSPC' || code === 'EDQUOT') return new BookcrateError('NO_SPACE', words.full, { hint: words.fullHint, cause: e, ...(words.say ? { say: { id: words.say.full, args: { path } } } : {}) });
   return new BookcrateError('IO', `cannot write ${path}: ${reason}`, { hint: words.ioHint, cause: e, ...(words.say ? { say: { id: words.say.io, args: { path, reason } } } : {}) });
 }
+
+/**
+ * An error as plain data, to cross from a worker thread to the thread that started it: structured
+ * cloning would keep an Error's message but not its class, so the CLI could no longer tell a
+ * damaged disk from a crash, nor word the error in the librarian's language.
+ */
+export interface ErrorData {
+  /** absent for an error that is not a BookcrateError (a bug): it stays a plain Error */
+  code?: ErrorCode;
+  message: string;
+  hint?: string;
+  say?: Say;
+  /** crosses where it is plain data (a list of names, of problems); anything else is left behind */
+  details?: unknown;
+  stack?: string;
+}
+
+export function errorToData(e: unknown): ErrorData {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const data: ErrorData = { message: err.message };
+  if (err.stack !== undefined) data.stack = err.stack;
+  if (e instanceof BookcrateError) {
+    data.code = e.code;
+    if (e.hint !== undefined) data.hint = e.hint;
+    if (e.say !== undefined) data.say = e.say;
+    if (e.details !== undefined) {
+      try {
+        data.details = structuredClone(e.details);
+      } catch {
+        // not plain data: left behind, the message and hint still say what happened
+      }
+    }
+  }
+  return data;
+}
+
+/** The error errorToData described, as the same class with the same code, words and stack. */
+export function errorFromData(d: ErrorData): Error {
+  const e = d.code ? new BookcrateError(d.code, d.message, { hint: d.hint, say: d.say, details: d.details }) : new Error(d.message);
+  if (d.stack) e.stack = d.stack;
+  return e;
+}

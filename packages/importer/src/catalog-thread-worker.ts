@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { BookcrateError, loadPublicKey, segmentTable, sha256Hex } from '@bookcrate/format';
+import { BookcrateError, errorToData, loadPublicKey, segmentTable, sha256Hex } from '@bookcrate/format';
 import { openVolume, placedEntries, resourceEntries, volumePaths, type ManifestSource } from '@bookcrate/volume';
 import { Store, catalogWriteError, keepCheckedPartSync, storePaths } from '@bookcrate/store';
 import { STOP, type CatalogAnswer, type CatalogJob } from './catalog-thread.js';
@@ -57,22 +57,6 @@ try {
   answer = { id: await catalog() };
 } catch (caught) {
   // The catalog's disk is the store's: full, it is the librarian's "free some space" case, not a crash.
-  const e = catalogWriteError(caught, storePaths(job.store).catalog);
-  const err = e as Partial<BookcrateError> & Error;
-  answer = {
-    error: {
-      code: e instanceof BookcrateError ? e.code : undefined, message: err?.message ?? String(e), hint: err?.hint, say: err?.say,
-      // details cross as plain data (a list of names, of problems); anything else is left behind
-      details: e instanceof BookcrateError ? structuredCloneOrUndefined(e.details) : undefined, stack: err?.stack,
-    },
-  };
+  answer = { error: errorToData(catalogWriteError(caught, storePaths(job.store).catalog)) };
 }
 parentPort!.postMessage(answer);
-
-function structuredCloneOrUndefined(v: unknown): unknown {
-  try {
-    return structuredClone(v);
-  } catch {
-    return undefined;
-  }
-}

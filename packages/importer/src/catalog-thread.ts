@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { BookcrateError, type ErrorCode, type Say } from '@bookcrate/format';
+import { errorFromData, type ErrorData } from '@bookcrate/format';
 
 // Resolved from src/ (tests) and dist/ alike: the worker always runs from the built JavaScript.
 const WORKER_URL = new URL('../dist/catalog-thread-worker.js', import.meta.url);
@@ -18,9 +18,7 @@ export interface CatalogJob {
 }
 
 /** The thread's answer: the new version's id, or the error it met, as plain data. */
-export type CatalogAnswer =
-  | { id: number }
-  | { error: { code: ErrorCode | undefined; message: string; hint?: string; say?: Say; details?: unknown; stack?: string } };
+export type CatalogAnswer = { id: number } | { error: ErrorData };
 
 /** A catalog thread at work. */
 export interface CatalogThread {
@@ -45,12 +43,7 @@ export function catalogInThread(job: CatalogJob): CatalogThread {
     worker.once('message', (m: CatalogAnswer) => {
       answered = true;
       if ('id' in m) resolve(m.id);
-      else {
-        const { code, message, hint, say, details, stack } = m.error;
-        const e = code ? new BookcrateError(code, message, { hint, say, details }) : new Error(message);
-        if (stack) e.stack = stack;
-        reject(e);
-      }
+      else reject(errorFromData(m.error));
     });
     worker.once('error', (e) => {
       answered = true;

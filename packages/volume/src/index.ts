@@ -9,3 +9,4 @@ export * from './read-ahead.js';
 export * from './keys.js';
 export * from './fsio.js';
 export * from './outstanding.js';
+export * from './heap.js';

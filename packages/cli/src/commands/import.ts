@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { formatSize } from '@bookcrate/format';
-import { importVolume, type ImportReport } from '@bookcrate/importer';
+import { importVolumeInThread, type ImportReport } from '@bookcrate/importer';
 import { findVolumes, readPublicKey } from '@bookcrate/volume';
 import { EXIT } from '../exit-codes.js';
 import { detectLang, messages } from '../i18n.js';
@@ -35,7 +35,7 @@ export async function importCommand(target: string, flags: ImportFlags): Promise
     : undefined;
   let worst: number = EXIT.OK;
   for (const dir of await findVolumes(target)) {
-    const report = await importVolume({
+    const report = await importVolumeInThread({
       volume: dir, store: flags.store,
       ...(trust ? { trust } : {}), ...(confirmKey ? { confirmKey } : {}),
       yes: !!flags.yes, wait: !!flags.wait, ...(flags.only?.length ? { only: flags.only } : {}), all: !!flags.all,

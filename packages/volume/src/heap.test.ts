@@ -30,7 +30,7 @@ function peakHeap(mode: 'on' | 'off'): number {
   return Number(execFileSync(process.execPath, ['--input-type=module', '-e', WORKLOAD, mode], { encoding: 'utf8' }).trim());
 }
 
-describe('keepHeapSmall (the CLI\'s bound on the main heap)', () => {
+describe('keepHeapSmall (the bound on a long command\'s heap)', () => {
   it('keeps a heap of promoted garbage near its live size, where V8 alone lets it grow', () => {
     const off = peakHeap('off');
     const on = peakHeap('on');
