@@ -23,12 +23,12 @@ import { WriteBehind, onSameDisk } from './write-behind.js';
  * also holds the bytes of writes still in flight; at most QUEUE.maxObjects objects and
  * QUEUE.maxBytes bytes are being written behind the parser.
  */
-const CHUNK = 4 << 20;
-const POOL_CHUNKS = 6;
+const CHUNK = 2 << 20;
+const POOL_CHUNKS = 8;
 const READ_AHEAD = 3;
 /** manifest entries decoded ahead of the segment reading */
 const MANIFEST_AHEAD = 8192;
-const QUEUE = { maxObjects: 256, maxBytes: 16 << 20, maxOps: 2, writeSize: 1 << 20 };
+const QUEUE = { maxObjects: 256, maxBytes: 10 << 20, maxOps: 2, writeSize: 1 << 20 };
 /** files linked into the readers' tree at a commit (a second file with the same content), at most, a commit */
 const LINK_LATER_MAX = 4096;
 /** objects up to this size go to the writer thread (SmallWriter) */
@@ -444,175 +444,178 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   let obj: QueuedObject | undefined;
   let failed = false;
   try {
-    for await (const { entry, members, held, askedAt } of readAhead(withPresence(vol, durableAmong, () => commitsRecorded), MANIFEST_AHEAD)) {
-      if (catalogFailure) throw catalogFailure;
-      const here = members.filter((m) => mine.has(m.segment));
-      if (here.length === 0) continue;
-      filesDone++;
-      // Committed by an earlier run (a segment of this volume that holds it is journaled): only its bytes are passed over.
-      const committed = here.some((m) => done.has(m.segment));
-      const selected = wanted(entry.path);
-      if (!selected && !committed) {
-        report.notSelected++;
-        if (isCarried(entry.path)) for (const m of here) leftOut.add(m.segment);
-      }
-      const act = !committed && selected;
-      const isFile = entry.type === 'file';
-      // Already in the store, or admitted a moment ago from another file with the same content: not written again.
-      const durable = act && isFile && (held || (askedAt !== commitsRecorded && durableAmong([entry.sha256!]).size > 0));
-      const again = isFile && act && !durable && staging.hasWritten(entry.sha256!);
-      const allHere = here.length === members.length;
-      let hid: number | undefined;
-      if (act && isFile && !durable && !again && allHere) {
-        const wait = queue.room(true);
-        if (wait) {
-          hashes.send(); // objects in the queue may be waiting for their digests
-          await wait;
+    for await (const { batch, held: heldAmong, askedAt } of readAhead(withPresence(vol, durableAmong, () => commitsRecorded), MANIFEST_AHEAD, (b) => b.batch.length)) {
+      for (const { entry, members } of batch) {
+        const held = entry.sha256 !== undefined && heldAmong.has(entry.sha256);
+        if (catalogFailure) throw catalogFailure;
+        const here = members.filter((m) => mine.has(m.segment));
+        if (here.length === 0) continue;
+        filesDone++;
+        // Committed by an earlier run (a segment of this volume that holds it is journaled): only its bytes are passed over.
+        const committed = here.some((m) => done.has(m.segment));
+        const selected = wanted(entry.path);
+        if (!selected && !committed) {
+          report.notSelected++;
+          if (isCarried(entry.path)) for (const m of here) leftOut.add(m.segment);
         }
-        obj = queue.begin({ hashedElsewhere: true });
-        hid = hashes.open('sha256');
-      }
-      const parts = act && isFile && !durable && !again && !allHere;
-      let missing: DamagedFile | undefined;
-      for (const m of here) {
-        if (done.has(m.segment)) continue;
-        const s = seg && seg.index === m.segment ? seg : await openSegment(m.segment);
-        const name = table[m.segment - 1]!.info.name;
-        if (!s.reader || s.short) {
-          missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `segment ${name} is missing or cut short` };
-          continue;
-        }
-        const r = s.reader;
-        if (r.offset !== m.offset) throw new BookcrateError('FORMAT', `members list: ${entry.path} should start at offset ${m.offset} of ${name}, the previous member ends at ${r.offset}`);
-        // The tar header must be exactly the one the signed manifest implies: a link, a device, an
-        // absolute or `..` name, or a size that disagrees would all show up here — and none is ever used.
-        // Valid until the next memberHeaderView call: compared at once, slice by slice.
-        const header = memberHeaderView({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
-        const span = header.length + m.length + padTo512(m.length);
-        const whole = parts ? undefined : r.peek(span);
-        if (whole) {
-          // The whole member is in the buffer at hand (most small files): no wait between its parts.
-          const { bytes, chunk } = whole;
-          if (act && header.compare(bytes, 0, header.length) !== 0) report.headerProblems.push({ path: entry.path, reason: 'header', segment: name, offset: m.offset, detail: `the tar header of ${entry.path} in ${name} differs from the signed manifest; the file's content is checked on its own` });
-          const o = obj;
-          if (o && m.length > 0) {
-            const data = bytes.subarray(header.length, header.length + m.length);
-            hashes.update(hid!, chunk.index, data.byteOffset - chunk.buf.byteOffset, m.length);
-            o.update(data, chunk);
-          }
-          r.consume(span);
-          const wait = o ? queue.room(false) : undefined;
+        const act = !committed && selected;
+        const isFile = entry.type === 'file';
+        // Already in the store, or admitted a moment ago from another file with the same content: not written again.
+        const durable = act && isFile && (held || (askedAt !== commitsRecorded && durableAmong([entry.sha256!]).size > 0));
+        const again = isFile && act && !durable && staging.hasWritten(entry.sha256!);
+        const allHere = here.length === members.length;
+        let hid: number | undefined;
+        if (act && isFile && !durable && !again && allHere) {
+          const wait = queue.room(true);
           if (wait) {
-            hashes.send();
+            hashes.send(); // objects in the queue may be waiting for their digests
             await wait;
           }
-          continue;
+          obj = queue.begin({ hashedElsewhere: true });
+          hid = hashes.open('sha256');
         }
-        let hpos = 0;
-        let headerOk = true;
-        const hgot = await r.take(header.length, (b) => {
-          if (headerOk && header.compare(b, 0, b.length, hpos, hpos + b.length) !== 0) headerOk = false;
-          hpos += b.length;
-        });
-        if (!headerOk && act) report.headerProblems.push({ path: entry.path, reason: 'header', segment: name, offset: m.offset, detail: `the tar header of ${entry.path} in ${name} differs from the signed manifest; the file's content is checked on its own` });
-        const partPath = parts ? join(store.paths.tmp, 'parts', `${entry.sha256}-${m.at ?? 0}`) : undefined;
-        const part = partPath ? await open(partPath, 'w').catch((e) => { throw storeIoError(e, partPath); }) : undefined;
-        let dgot = 0;
-        try {
-          if (hgot === header.length) {
-            const o = obj;
-            if (o) {
-              // hashed by the hashing thread, written behind: the chunk stays held until both are done
-              const id = hid!;
-              dgot = await r.take(m.length, (b, chunk) => {
-                hashes.update(id, chunk.index, b.byteOffset - chunk.buf.byteOffset, b.length);
-                o.update(b, chunk);
-                const wait = queue.room(false);
-                if (wait) hashes.send();
-                return wait;
-              });
-            } else if (part) {
-              dgot = await r.take(m.length, async (b) => {
-                await part.write(b).catch((e) => { throw storeIoError(e, partPath!); });
-              });
-            } else {
-              dgot = await r.skip(m.length);
-            }
+        const parts = act && isFile && !durable && !again && !allHere;
+        let missing: DamagedFile | undefined;
+        for (const m of here) {
+          if (done.has(m.segment)) continue;
+          const s = seg && seg.index === m.segment ? seg : await openSegment(m.segment);
+          const name = table[m.segment - 1]!.info.name;
+          if (!s.reader || s.short) {
+            missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `segment ${name} is missing or cut short` };
+            continue;
           }
-        } finally {
-          await part?.close();
-        }
-        if (partPath) pending.parts.push(partPath);
-        const pad = padTo512(m.length);
-        const pgot = dgot === m.length ? await r.skip(pad) : 0;
-        if (hgot < header.length || dgot < m.length || pgot < pad) {
-          s.short = true;
-          missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `${name} ends inside ${entry.path} (the segment is cut short)` };
-        }
-      }
-      if (act) {
-        if (!isFile) {
-          if (missing) damage(entry, missing);
-          else {
-            staging.add(entry.path, null, 0, false);
-            const at = inTree(entry.path);
-            if (at) {
-              try {
-                mkdirSync(at, { recursive: true });
-                tree!.dirs++;
-              } catch {
-                tree!.broken = true;
+          const r = s.reader;
+          if (r.offset !== m.offset) throw new BookcrateError('FORMAT', `members list: ${entry.path} should start at offset ${m.offset} of ${name}, the previous member ends at ${r.offset}`);
+          // The tar header must be exactly the one the signed manifest implies: a link, a device, an
+          // absolute or `..` name, or a size that disagrees would all show up here — and none is ever used.
+          // Valid until the next memberHeaderView call: compared at once, slice by slice.
+          const header = memberHeaderView({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
+          const span = header.length + m.length + padTo512(m.length);
+          const whole = parts ? undefined : r.peek(span);
+          if (whole) {
+            // The whole member is in the buffer at hand (most small files): no wait between its parts.
+            const { bytes, chunk } = whole;
+            if (act && header.compare(bytes, 0, header.length) !== 0) report.headerProblems.push({ path: entry.path, reason: 'header', segment: name, offset: m.offset, detail: `the tar header of ${entry.path} in ${name} differs from the signed manifest; the file's content is checked on its own` });
+            const o = obj;
+            if (o && m.length > 0) {
+              const data = bytes.subarray(header.length, header.length + m.length);
+              hashes.update(hid!, chunk.index, data.byteOffset - chunk.buf.byteOffset, m.length);
+              o.update(data, chunk);
+            }
+            r.consume(span);
+            const wait = o ? queue.room(false) : undefined;
+            if (wait) {
+              hashes.send();
+              await wait;
+            }
+            continue;
+          }
+          let hpos = 0;
+          let headerOk = true;
+          const hgot = await r.take(header.length, (b) => {
+            if (headerOk && header.compare(b, 0, b.length, hpos, hpos + b.length) !== 0) headerOk = false;
+            hpos += b.length;
+          });
+          if (!headerOk && act) report.headerProblems.push({ path: entry.path, reason: 'header', segment: name, offset: m.offset, detail: `the tar header of ${entry.path} in ${name} differs from the signed manifest; the file's content is checked on its own` });
+          const partPath = parts ? join(store.paths.tmp, 'parts', `${entry.sha256}-${m.at ?? 0}`) : undefined;
+          const part = partPath ? await open(partPath, 'w').catch((e) => { throw storeIoError(e, partPath); }) : undefined;
+          let dgot = 0;
+          try {
+            if (hgot === header.length) {
+              const o = obj;
+              if (o) {
+                // hashed by the hashing thread, written behind: the chunk stays held until both are done
+                const id = hid!;
+                dgot = await r.take(m.length, (b, chunk) => {
+                  hashes.update(id, chunk.index, b.byteOffset - chunk.buf.byteOffset, b.length);
+                  o.update(b, chunk);
+                  const wait = queue.room(false);
+                  if (wait) hashes.send();
+                  return wait;
+                });
+              } else if (part) {
+                dgot = await r.take(m.length, async (b) => {
+                  await part.write(b).catch((e) => { throw storeIoError(e, partPath!); });
+                });
+              } else {
+                dgot = await r.skip(m.length);
               }
             }
+          } finally {
+            await part?.close();
           }
-        } else if (missing) {
-          obj?.discard();
-          if (hid !== undefined) void hashes.finish(hid).catch(() => undefined);
-          damage(entry, missing);
-        } else if (durable) {
-          linkNow(store.paths.object(entry.sha256!), entry.path);
-          staging.add(entry.path, entry.sha256!, entry.size, false);
-          report.alreadyPresent.files++;
-          report.alreadyPresent.bytes += entry.size;
-        } else if (again) {
-          linkLater(store.paths.object(entry.sha256!), entry.path);
-          staging.add(entry.path, entry.sha256!, entry.size, false);
-          report.imported.files++;
-          report.imported.bytes += entry.size;
-        } else if (obj) {
-          // Renamed into objects/ behind us only if the SHA-256 matches; synced and recorded at the
-          // commit, which waits for every check.
-          const path = store.paths.object(entry.sha256!);
-          const expected = entry.sha256!;
-          const m0 = here[0]!;
-          const linkAt = inTree(entry.path);
-          checks.add(obj.finishWhenHashed(expected, path, hashes.finish(hid!).then((d) => d.sha256), linkAt).then((actual) => {
-            if (actual === expected) {
-              // renamed, and linked at linkAt (a failed link counts in queue.linkFailures)
-              if (linkAt) tree!.links++;
-              staging.add(entry.path, expected, entry.size, true);
-              report.imported.files++;
-              report.imported.bytes += entry.size;
-            } else if (actual) {
-              damage(entry, { path: entry.path, reason: 'hash', segment: table[m0.segment - 1]!.info.name, offset: m0.offset, expected, actual, detail: `${entry.path} is damaged on the disk: SHA-256 ${actual}, expected ${expected}` });
-            }
-          }));
-        } else if (parts) {
-          // A file split across volumes: its parts wait in tmp/parts until every volume holding one is in.
-          const assembled = await assembleParts(store, entry, members);
-          if (assembled === 'present') {
-            linkNow(store.paths.object(entry.sha256!), entry.path);
-            staging.add(entry.path, entry.sha256!, entry.size, true);
-            report.imported.files++;
-            report.imported.bytes += entry.size;
-          } else if (assembled === 'damaged') {
-            damage(entry, { path: entry.path, reason: 'hash', detail: `${entry.path}, assembled from its parts on several volumes, does not match its SHA-256` });
+          if (partPath) pending.parts.push(partPath);
+          const pad = padTo512(m.length);
+          const pgot = dgot === m.length ? await r.skip(pad) : 0;
+          if (hgot < header.length || dgot < m.length || pgot < pad) {
+            s.short = true;
+            missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `${name} ends inside ${entry.path} (the segment is cut short)` };
           }
         }
+        if (act) {
+          if (!isFile) {
+            if (missing) damage(entry, missing);
+            else {
+              staging.add(entry.path, null, 0, false);
+              const at = inTree(entry.path);
+              if (at) {
+                try {
+                  mkdirSync(at, { recursive: true });
+                  tree!.dirs++;
+                } catch {
+                  tree!.broken = true;
+                }
+              }
+            }
+          } else if (missing) {
+            obj?.discard();
+            if (hid !== undefined) void hashes.finish(hid).catch(() => undefined);
+            damage(entry, missing);
+          } else if (durable) {
+            linkNow(store.paths.object(entry.sha256!), entry.path);
+            staging.add(entry.path, entry.sha256!, entry.size, false);
+            report.alreadyPresent.files++;
+            report.alreadyPresent.bytes += entry.size;
+          } else if (again) {
+            linkLater(store.paths.object(entry.sha256!), entry.path);
+            staging.add(entry.path, entry.sha256!, entry.size, false);
+            report.imported.files++;
+            report.imported.bytes += entry.size;
+          } else if (obj) {
+            // Renamed into objects/ behind us only if the SHA-256 matches; synced and recorded at the
+            // commit, which waits for every check.
+            const path = store.paths.object(entry.sha256!);
+            const expected = entry.sha256!;
+            const m0 = here[0]!;
+            const linkAt = inTree(entry.path);
+            checks.add(obj.finishWhenHashed(expected, path, hashes.finish(hid!).then((d) => d.sha256), linkAt).then((actual) => {
+              if (actual === expected) {
+                // renamed, and linked at linkAt (a failed link counts in queue.linkFailures)
+                if (linkAt) tree!.links++;
+                staging.add(entry.path, expected, entry.size, true);
+                report.imported.files++;
+                report.imported.bytes += entry.size;
+              } else if (actual) {
+                damage(entry, { path: entry.path, reason: 'hash', segment: table[m0.segment - 1]!.info.name, offset: m0.offset, expected, actual, detail: `${entry.path} is damaged on the disk: SHA-256 ${actual}, expected ${expected}` });
+              }
+            }));
+          } else if (parts) {
+            // A file split across volumes: its parts wait in tmp/parts until every volume holding one is in.
+            const assembled = await assembleParts(store, entry, members);
+            if (assembled === 'present') {
+              linkNow(store.paths.object(entry.sha256!), entry.path);
+              staging.add(entry.path, entry.sha256!, entry.size, true);
+              report.imported.files++;
+              report.imported.bytes += entry.size;
+            } else if (assembled === 'damaged') {
+              damage(entry, { path: entry.path, reason: 'hash', detail: `${entry.path}, assembled from its parts on several volumes, does not match its SHA-256` });
+            }
+          }
+        }
+        obj = undefined;
+        if (pending.segments.length > 0) await commit();
+        tick();
       }
-      obj = undefined;
-      if (pending.segments.length > 0) await commit();
-      tick();
     }
     await closeSegment();
     await catalogued();
@@ -699,15 +702,15 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
 }
 
 /**
- * placedEntries, each file with whether the catalog recorded its object as durable when its
- * manifest part was read (one query a part, not one a file), and how many commits had recorded
- * objects by then.
+ * placedEntries a files part at a time, each part with the objects among its files that the catalog
+ * recorded as durable when it was read (one query a part, not one a file), and how many commits had
+ * recorded objects by then. A part, not a file, is one step of the async generators and of
+ * readAhead: stepping them per file allocated ~1 KB a file on the importing thread.
  */
-async function* withPresence(vol: OpenVolume, durableAmong: (sha256s: readonly string[]) => Set<string>, commitsRecorded: () => number): AsyncGenerator<PlacedEntry & { held: boolean; askedAt: number }> {
+async function* withPresence(vol: OpenVolume, durableAmong: (sha256s: readonly string[]) => Set<string>, commitsRecorded: () => number): AsyncGenerator<{ batch: PlacedEntry[]; held: Set<string>; askedAt: number }> {
   for await (const batch of placedEntryBatches(vol)) {
     const askedAt = commitsRecorded();
-    const held = durableAmong(batch.flatMap((p) => (p.entry.sha256 ? [p.entry.sha256] : [])));
-    for (const p of batch) yield { entry: p.entry, members: p.members, held: p.entry.sha256 !== undefined && held.has(p.entry.sha256), askedAt };
+    yield { batch, held: durableAmong(batch.flatMap((p) => (p.entry.sha256 ? [p.entry.sha256] : []))), askedAt };
   }
 }
 

@@ -140,6 +140,30 @@ describe('readAhead', () => {
     expect(out).toEqual(Array.from({ length: 10_000 }, (_, i) => i));
   });
 
+  it('with a weight, holds items weighing at most max ahead (one more when the last is heavy)', async () => {
+    // batches of 1 to 9 numbers; the consumer checks, at each batch, what the source has produced
+    let produced = 0;
+    async function* batches(): AsyncGenerator<number[]> {
+      for (let i = 0; i < 400; i++) {
+        const b = Array.from({ length: 1 + (i % 9) }, (_, k) => produced + k);
+        produced += b.length;
+        if (i % 5 === 0) await new Promise((r) => setImmediate(r));
+        yield b;
+      }
+    }
+    const out: number[] = [];
+    let mostAhead = 0;
+    for await (const b of readAhead(batches(), 40, (x) => x.length)) {
+      out.push(...b);
+      mostAhead = Math.max(mostAhead, produced - out.length);
+      if (out.length % 3 === 0) await new Promise((r) => setImmediate(r));
+    }
+    expect(out).toEqual(Array.from({ length: out.length }, (_, i) => i));
+    expect(out.length).toBe(produced);
+    expect(mostAhead).toBeGreaterThan(20); // it did read ahead
+    expect(mostAhead).toBeLessThan(40 + 9); // and no further than max, plus the batch that crossed it
+  });
+
   it('passes the source error on after the items before it', async () => {
     const out: number[] = [];
     await expect((async () => {

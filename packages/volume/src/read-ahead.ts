@@ -1,13 +1,16 @@
 /**
- * Runs an async iterator ahead of its consumer, keeping up to `max` items ready. Used for the
+ * Runs an async iterator ahead of its consumer, keeping up to `max` items ready, or items weighing
+ * `max` in all where `weight` says what each weighs (a batch of entries: its length). Used for the
  * manifest: its parts are read and decoded while the consumer waits for segment bytes, instead of
  * in turn with them, so a stretch of many small files does not find the manifest work still to do.
- * Memory: at most `max` items.
+ * Memory: items weighing at most `max`, plus the last one produced.
  */
-export async function* readAhead<T>(source: AsyncIterable<T>, max: number): AsyncGenerator<T> {
+export async function* readAhead<T>(source: AsyncIterable<T>, max: number, weight: (item: T) => number = () => 1): AsyncGenerator<T> {
   const it = source[Symbol.asyncIterator]();
   const ready: T[] = [];
   let head = 0;
+  /** the weight of the items ready and not yet taken */
+  let ahead = 0;
   let ended = false;
   let failure: { e: unknown } | undefined;
   let wakeConsumer: (() => void) | undefined;
@@ -17,7 +20,7 @@ export async function* readAhead<T>(source: AsyncIterable<T>, max: number): Asyn
   const produce = async (): Promise<void> => {
     try {
       while (!stopped) {
-        if (ready.length - head >= max) {
+        if (ahead >= max) {
           await new Promise<void>((r) => (wakeProducer = r));
           continue;
         }
@@ -27,6 +30,7 @@ export async function* readAhead<T>(source: AsyncIterable<T>, max: number): Asyn
           break;
         }
         ready.push(r.value);
+        ahead += weight(r.value);
         const w = wakeConsumer;
         wakeConsumer = undefined;
         w?.();
@@ -46,6 +50,7 @@ export async function* readAhead<T>(source: AsyncIterable<T>, max: number): Asyn
       if (head < ready.length) {
         const v = ready[head]!;
         ready[head++] = undefined as T;
+        ahead -= weight(v);
         if (head > 4096 && head * 2 > ready.length) {
           ready.splice(0, head);
           head = 0;
