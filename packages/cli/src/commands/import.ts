@@ -1,6 +1,8 @@
 import { createInterface } from 'node:readline/promises';
 import { formatSize } from '@bookcrate/format';
-import { importVolumeInThread, type ImportReport } from '@bookcrate/importer';
+import type { ImportReport } from '@bookcrate/importer';
+// only the thread's starter: the importer itself (the store, SQLite) is loaded by the importing thread
+import { importVolumeInThread } from '@bookcrate/importer/thread';
 import { findVolumes, readPublicKey } from '@bookcrate/volume';
 import { EXIT } from '../exit-codes.js';
 import { detectLang, messages } from '../i18n.js';
