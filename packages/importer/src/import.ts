@@ -23,11 +23,14 @@ import { WriteBehind, onSameDisk } from './write-behind.js';
  * also holds the bytes of writes still in flight; at most QUEUE.maxObjects objects and
  * QUEUE.maxBytes bytes are being written behind the parser.
  */
+// 16 MiB in all (6 × 4 MiB before): the pool was a tenth of the import's 200 MB budget, and 2 MiB
+// reads keep the disk streaming as well (docs/performance.md, "Run AQ").
 const CHUNK = 2 << 20;
 const POOL_CHUNKS = 8;
 const READ_AHEAD = 3;
 /** manifest entries decoded ahead of the segment reading */
 const MANIFEST_AHEAD = 8192;
+// maxBytes: writes still in flight hold their chunks of the pool; 10 MiB of them leave ~3 chunks to read ahead into.
 const QUEUE = { maxObjects: 256, maxBytes: 10 << 20, maxOps: 2, writeSize: 1 << 20 };
 /** files linked into the readers' tree at a commit (a second file with the same content), at most, a commit */
 const LINK_LATER_MAX = 4096;
