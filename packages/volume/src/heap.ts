@@ -12,7 +12,7 @@ function oldSpace(): { size: number; used: number } {
 
 /**
  * Keeps the calling thread's heap near its live size during long commands. pack and import keep only
- * ~10–15 MB alive on the main thread, but through a photo folder they promote garbage fast (lines,
+ * ~10–15 MB alive on the thread they run on, but through a photo folder they promote garbage fast (lines,
  * headers, promises that outlive a scavenge), and V8, sizing its heap for a machine with plenty of
  * RAM, let the old space grow to ~55 MB of mostly garbage before it collected it: a quarter of the
  * 200 MB budget the brief sets for a county's old PC (docs/performance.md, "Peak memory").
