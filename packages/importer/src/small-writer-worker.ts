@@ -1,14 +1,17 @@
 /**
- * The writer thread of SmallWriter: for every small object of a batch, creates its temp file,
- * writes it, closes it and renames it to its final path under objects/, with plain system calls —
- * four of them per file, and none of them on the importer's main thread — and, when asked, links it
- * into the readers' tree being built. The first failure of an object stops the batch; its temp
- * file is removed, and the reply says how many objects were done before it. A failed link only
- * goes into the reply (the tree is then built again from the catalog).
+ * The writer thread of SmallWriter: for every small object of a batch (its SHA-256 already checked),
+ * creates its file at its final path under objects/, writes it and closes it, with plain system
+ * calls — three of them per file, and none of them on the importer's main thread — and, when asked,
+ * links it into the readers' tree being built. No temp file and no rename: the catalog records an
+ * object only after the sync that follows, and an object file without a row is not trusted
+ * (docs/store.md, "Import", step 5). The first failure of an object stops the batch; what it had
+ * written of that object is removed, and the reply says how many objects were done before it. A
+ * failed link only goes into the reply (the tree is then built again from the catalog).
  */
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { linkIntoTree, renameMakingFolder } from '@bookcrate/store/tree-link';
+import { linkIntoTree } from '@bookcrate/store/tree-link';
 import type { BatchDone, BatchRequest } from './small-writer.js';
 
 // The segment reader's shared buffers, when the importer gives them: objects whose bytes are still
@@ -16,20 +19,41 @@ import type { BatchDone, BatchRequest } from './small-writer.js';
 const pool = (workerData as { pool?: SharedArrayBuffer } | undefined)?.pool;
 const poolBytes = pool ? Buffer.from(pool) : undefined;
 
-/** Writes the pieces [buffer, offset, length] one after the other as one file. */
-function writeOne(pieces: [Buffer, number, number][], tmp: string, final: string): void {
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+
+/**
+ * A new file at `path`. One already there was left by a killed run (a written object is either
+ * recorded, and then never written again, or not trusted): it is removed, not truncated, so that
+ * whatever else still links to it (a tree a killed run was building) keeps its bytes. Its shard
+ * folder is made at the start of the import, and made again here if it is gone.
+ */
+function create(path: string): number {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return openSync(path, CREATE, 0o666);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (attempt >= 2) throw e;
+      if (code === 'EEXIST') unlinkSync(path);
+      else if (code === 'ENOENT') mkdirSync(dirname(path), { recursive: true });
+      else throw e;
+    }
+  }
+}
+
+/** Writes the pieces [buffer, offset, length] one after the other as one new file at `path`. */
+function writeOne(pieces: [Buffer, number, number][], path: string): void {
   let fd = -1;
   let created = false;
-  let where = tmp;
   try {
-    fd = openSync(tmp, 'w');
+    fd = create(path);
     created = true;
     let at = 0;
     for (const [data, off, n] of pieces) {
       let w = 0;
       while (w < n) {
         const k = writeSync(fd, data, off + w, n - w, at + w);
-        if (k <= 0) throw Object.assign(new Error(`short write to ${tmp}`), { code: 'EIO' });
+        if (k <= 0) throw Object.assign(new Error(`short write to ${path}`), { code: 'EIO' });
         w += k;
       }
       at += n;
@@ -37,21 +61,19 @@ function writeOne(pieces: [Buffer, number, number][], tmp: string, final: string
     const f = fd;
     fd = -1;
     closeSync(f);
-    where = final;
-    // its shard folder is made at the start of the import; made again if it is gone
-    renameMakingFolder(tmp, final);
   } catch (e) {
     if (fd >= 0) {
       try {
         closeSync(fd);
       } catch { /* already failing */ }
     }
+    // nothing of a failed object stays at its final path (a full disk leaves no partial object)
     if (created) {
       try {
-        unlinkSync(tmp);
+        unlinkSync(path);
       } catch { /* not there */ }
     }
-    throw Object.assign(e as Error, { path: where });
+    throw Object.assign(e as Error, { path });
   }
 }
 
@@ -74,15 +96,15 @@ parentPort!.on('message', (b: BatchRequest) => {
       pieces = [[data, off, n]];
       off += n;
     }
-    const final = b.paths[3 * i + 1]!;
+    const final = b.paths[2 * i]!;
     try {
-      writeOne(pieces, b.paths[3 * i]!, final);
+      writeOne(pieces, final);
     } catch (e) {
       const x = e as NodeJS.ErrnoException;
       error = { code: x.code, message: x.message, path: x.path };
       break;
     }
-    const at = b.paths[3 * i + 2]!;
+    const at = b.paths[2 * i + 1]!;
     if (at && !linkIntoTree(final, at)) unlinked.push(i);
     done++;
   }

@@ -8,7 +8,7 @@ const WORKER_URL = new URL('../dist/small-writer-worker.js', import.meta.url);
 export interface BatchRequest {
   id: number;
   buf: ArrayBuffer;
-  /** temp path, final path, link path ('' for none), for each object in turn */
+  /** final path, link path ('' for none), for each object in turn */
   paths: string[];
   sizes: number[];
   /** per object: 1 when its bytes are in the shared pool (see ranges), 0 when copied into buf */
@@ -20,7 +20,7 @@ export interface BatchRequest {
 /** @internal */
 export interface BatchDone {
   id: number;
-  /** objects written and renamed, from the first */
+  /** objects written, from the first */
   done: number;
   /** why the next one was not */
   error?: { code?: string; message: string; path?: string };
@@ -57,10 +57,12 @@ export interface SmallWriterOptions {
 }
 
 /**
- * Writes small objects on a thread of its own (docs/store.md, "Import"). Creating a file, writing it,
- * closing and renaming it costs more than hashing a 20 KiB photo: done on the main thread, or as four
- * separate trips through libuv's thread pool per file, it held the parser back. Here the main thread
- * only copies each object into a batch buffer; a batch of up to 128 objects goes to the thread in one
+ * Writes small objects on a thread of its own (docs/store.md, "Import"). Creating a file, writing it
+ * and closing it costs more than hashing a 20 KiB photo: done on the main thread, or as separate
+ * trips through libuv's thread pool per file, it held the parser back. Each object is written at its
+ * final path (see SmallObjectSink: its SHA-256 was checked before, and the catalog records it only
+ * after a sync). Here the main thread only notes where each object's bytes are (or copies them into
+ * a batch buffer); a batch of up to 128 objects goes to the thread in one
  * message, is written there with plain system calls, and comes back as one reply. The thread starts
  * with the first object, so an import without small files never starts it.
  */
@@ -98,7 +100,7 @@ export class SmallWriter implements SmallObjectSink {
     return w;
   }
 
-  put(tmpPath: string, finalPath: string, data: Buffer[], size: number, done: (err: Error | null, linked?: boolean) => void, alsoAt?: string): void {
+  put(finalPath: string, data: Buffer[], size: number, done: (err: Error | null, linked?: boolean) => void, alsoAt?: string): void {
     if (this.broken) {
       done(this.broken);
       return;
@@ -119,7 +121,7 @@ export class SmallWriter implements SmallObjectSink {
       }
       for (const d of data) b.used += d.copy(b.view, b.used);
     }
-    b.paths.push(tmpPath, finalPath, alsoAt ?? '');
+    b.paths.push(finalPath, alsoAt ?? '');
     b.sizes.push(size);
     b.dones.push(done);
     // Pooled bytes count too: they hold the reader's buffers until the batch is written.

@@ -124,19 +124,25 @@ export interface ObjectQueueOptions {
 }
 
 /**
- * Takes small objects whole and writes them elsewhere (the importer's writer thread): each one's
- * temp file written, closed and renamed to its final path, exactly as QueuedObject does itself.
+ * Takes small objects whole, their SHA-256 already checked, and writes them elsewhere (the
+ * importer's writer thread) straight at their final path: no temp file and no rename. That is safe
+ * because the catalog, not the folder, says which objects are there (an object file without a row
+ * is not trusted, and a row is written only after the sync that follows the write); a rename cost
+ * ~10 µs of system time a file on ext4, a tenth of the writer thread's (docs/store.md, "Import",
+ * step 5; docs/performance.md, "Run AR").
  */
 export interface SmallObjectSink {
   /** the largest object it takes */
   readonly maxSize: number;
   /**
    * Copies `size` bytes from `data` at once (the caller may reuse them when put returns); later
-   * writes them to tmpPath and renames that to finalPath, then, with `alsoAt`, hard-links finalPath
-   * there too (a tree being built; see linkIntoTree). `done` is called once, with the error (errno
-   * code and path on it) if the object failed, and `linked` false if only the link did.
+   * writes them as a new file at finalPath (a file already there, left by a killed run and never
+   * recorded, is removed first: whatever else links to it keeps its bytes), then, with `alsoAt`,
+   * hard-links finalPath there too (a tree being built; see linkIntoTree). `done` is called once,
+   * with the error (errno code and path on it) if the object failed — nothing of it is then left at
+   * finalPath — and `linked` false if only the link did.
    */
-  put(tmpPath: string, finalPath: string, data: Buffer[], size: number, done: (err: Error | null, linked?: boolean) => void, alsoAt?: string): void;
+  put(finalPath: string, data: Buffer[], size: number, done: (err: Error | null, linked?: boolean) => void, alsoAt?: string): void;
   /** Starts writing what it holds now (the caller is about to wait for it). */
   flush(): void;
   /**
@@ -156,7 +162,9 @@ const SHARDS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, 
  * in tmp/ by a chain of file operations that runs behind the caller: so the next bytes are hashed,
  * and the next objects parsed, while earlier ones are still being written. An object is renamed
  * under objects/ only after all its bytes were written and its SHA-256 was the expected one; one
- * that does not match is never renamed (and, if small, never even written). `room` holds the caller
+ * that does not match is never renamed. A small one given to the sink is held in memory until its
+ * SHA-256 is known, and only then written, at its final path; one that does not match is never
+ * written at all. `room` holds the caller
  * back when too many objects or bytes are in flight; `drain` waits for all of them, and must be
  * awaited before the objects are synced and recorded. The first error (a full disk) makes every
  * later call reject; temp files of failed objects are removed.
@@ -450,7 +458,7 @@ export class QueuedObject {
     this.end(undefined);
   }
 
-  /** A small object, all of it in memory and none of it written yet: the sink writes and renames it. */
+  /** A small object, all of it in memory and none of it written yet: the sink writes it at its final path. */
   private handOver(sink: SmallObjectSink, finalPath: string, alsoAt?: string): void {
     this.ended = true;
     const n = this.sliceBytes;
@@ -458,7 +466,7 @@ export class QueuedObject {
     // A zero-copy sink writes from the reader's buffers: they stay held until it is done.
     const pins = this.pins;
     const held = !!sink.zeroCopy;
-    sink.put(this.tmpPath, finalPath, this.slices, n, (err, linked) => {
+    sink.put(finalPath, this.slices, n, (err, linked) => {
       if (held) for (const p of pins) p.release();
       if (err) this.fail(err, (err as { path?: string }).path ?? finalPath);
       else if (alsoAt && linked === false) this.q.linkFailures++;
