@@ -23,9 +23,10 @@ const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
 /**
  * A new file at `path`. One already there was left by a killed run (a written object is either
- * recorded, and then never written again, or not trusted): it is removed, not truncated, so that
- * whatever else still links to it (a tree a killed run was building) keeps its bytes. Its shard
- * folder is made at the start of the import, and made again here if it is gone.
+ * recorded, and then never written again, or not trusted), or written a moment ago for another file
+ * of the same content that was still in flight when this one began: it is removed, not truncated,
+ * so that whatever else links to it (a tree being built) keeps its bytes. Its shard folder is made
+ * at the start of the import, and made again here if it is gone.
  */
 function create(path: string): number {
   for (let attempt = 0; ; attempt++) {
