@@ -286,7 +286,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     if (linkIntoTree(objectPath, at)) tree!.links++;
     else tree!.broken = true;
   };
-  /** A second file with the content of one admitted moment ago: linked once that one is renamed (at the commit). */
+  /** A second file with the content of one admitted moment ago: linked once that one is in objects/ (at the commit). */
   const linkLater = (objectPath: string, path: string): void => {
     const at = inTree(path);
     if (!at) return;
@@ -332,7 +332,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   let commitsRecorded = 0;
   let pending = nothingPending();
   // What the commits will record about each file goes to the staging table, not into memory
-  // (docs/store.md, "Import", step 5): the objects this run renamed into objects/ that no commit
+  // (docs/store.md, "Import", step 5): the objects this run put into objects/ that no commit
   // has recorded yet are asked of it (a second file with the same content is not written again),
   // and removed after a failure (not trusted: a later run writes them again).
   await mkdir(join(store.paths.tmp, 'parts'), { recursive: true });
@@ -364,7 +364,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     await queue.drain();
     await checks.settled();
     await catchUp();
-    linkWaiting(); // every object admitted so far is renamed now
+    linkWaiting(); // every object admitted so far is in objects/ now
     const p = pending;
     const segments = p.segments.filter((s) => !leftOut.has(s));
     pending = nothingPending();
@@ -585,15 +585,15 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
             report.imported.files++;
             report.imported.bytes += entry.size;
           } else if (obj) {
-            // Renamed into objects/ behind us only if the SHA-256 matches; synced and recorded at the
-            // commit, which waits for every check.
+            // Put into objects/ behind us (renamed there, or, a small one, written there) only if the
+            // SHA-256 matches; synced and recorded at the commit, which waits for every check.
             const path = store.paths.object(entry.sha256!);
             const expected = entry.sha256!;
             const m0 = here[0]!;
             const linkAt = inTree(entry.path);
             checks.add(obj.finishWhenHashed(expected, path, hashes.finish(hid!).then((d) => d.sha256), linkAt).then((actual) => {
               if (actual === expected) {
-                // renamed, and linked at linkAt (a failed link counts in queue.linkFailures)
+                // in objects/, and linked at linkAt (a failed link counts in queue.linkFailures)
                 if (linkAt) tree!.links++;
                 staging.add(entry.path, expected, entry.size, true);
                 report.imported.files++;

@@ -110,7 +110,7 @@ describe('ImportStaging: what the next commit records, on disk instead of in mem
       expect((full as { code?: string }).code).toBe('SQLITE_FULL');
       expect(last).toBeLessThan(2000);
       // Every object of the batch being committed and of the one being gathered, including the rows
-      // the failed flush could not write (they were renamed into objects/ all the same); not those
+      // the failed flush could not write (they were put into objects/ all the same); not those
       // of the recorded batch, nor the one that was already there.
       const expected = new Set<string>();
       for (let i = 300; i <= last; i++) expected.add(s.paths.object(sha(i)));

@@ -64,7 +64,7 @@ export class ImportStaging {
           path TEXT NOT NULL,         -- the bundle path of a present file or folder
           sha256 TEXT,                -- NULL for a folder
           size INTEGER NOT NULL,
-          written INTEGER NOT NULL,   -- 0: its object was already there; 1: renamed into objects/ by this
+          written INTEGER NOT NULL,   -- 0: its object was already there; 1: put into objects/ by this
                                       -- run (not yet recorded); 2: the same, past the batch's EXACT_MAX
           k INTEGER                   -- rows with written = 2: the digest's first 52 bits, indexed
         );
