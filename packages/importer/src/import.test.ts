@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { loadPublicKey, sha256Hex } from '@bookcrate/format';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
-import { run, snapshot } from '../../cli/src/testkit.js';
+import { flip, run, snapshot } from '../../cli/src/testkit.js';
 import { importVolume, type ImportProgress } from './import.js';
 
 /** Every file under dir (relative path → inode), read synchronously: the caller is inside a progress callback. */
@@ -104,6 +104,51 @@ describe('import: content already written by this run is never written again', (
       expect(statSync(join(shown, 'c', '副本.bin')).ino).toBe(object.ino);
     } finally {
       await rm(store, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('import: a damaged file is named whichever thread hashed it', () => {
+  it('a small file (hashed on the importing thread) and a large one (hashed on the hashing thread), each with a byte flipped on the disk: both reported with the actual SHA-256, neither in objects/, the rest imported', async () => {
+    const dir = await tempDir('import-damaged-');
+    // markers find each file's bytes in the segment; the small one is far below 64 KiB, the large one above
+    const smallBytes = Buffer.concat([Buffer.from('SMALL-FILE-MARKER '), randomBytes(300)]);
+    const largeBytes = Buffer.concat([Buffer.from('LARGE-FILE-MARKER '), randomBytes(200 << 10)]);
+    const others = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`${i}.txt`, randomBytes(200 + i)]));
+    await buildTree(join(dir, 'src'), { 照片: { '小.txt': smallBytes, ...others }, 视频: { '大.bin': largeBytes, '好.bin': randomBytes(150 << 10) } });
+    const packed = await run(['pack', join(dir, 'src'), '--key', join(work, 'center.key'), '--out', join(dir, 'out'), '--no-verify']);
+    expect(packed.code, packed.stderr).toBe(0);
+    const volume = join(dir, 'out', readdirSync(join(dir, 'out'))[0]!);
+    const segDir = join(volume, 'segments');
+    const seg = join(segDir, readdirSync(segDir)[0]!);
+    const bytes = await readFile(seg);
+    const damagedContent = new Map<string, Buffer>();
+    for (const [name, content, at] of [['小.txt', smallBytes, 100], ['大.bin', largeBytes, 150 << 10]] as const) {
+      const start = bytes.indexOf(content.subarray(0, 18));
+      expect(start, name).toBeGreaterThan(0);
+      await flip(seg, start + at);
+      const bad = Buffer.from(content);
+      bad[at] = bad[at]! ^ 0x01;
+      damagedContent.set(name, bad);
+    }
+    const store = await tempDir('import-damaged-store-');
+    const report = await importVolume({ volume, store, trust: loadPublicKey(key, 'test key') });
+    const byName = new Map(report.damaged.map((d) => [d.path.split('/').pop()!, d]));
+    expect([...byName.keys()].sort()).toEqual(['大.bin', '小.txt']);
+    for (const [name, content] of [['小.txt', smallBytes], ['大.bin', largeBytes]] as const) {
+      const d = byName.get(name)!;
+      expect(d.reason).toBe('hash');
+      expect(d.expected).toBe(sha256Hex(content));
+      expect(d.actual).toBe(sha256Hex(damagedContent.get(name)!));
+      expect(existsSync(join(store, 'objects', d.expected!.slice(0, 2), d.expected!))).toBe(false);
+      expect(existsSync(join(store, 'objects', d.actual!.slice(0, 2), d.actual!))).toBe(false);
+    }
+    // everything else is in, and the version is complete with two files recorded as damaged
+    expect(report.imported.files).toBe(51); // the 50 small ones and 好.bin
+    expect(report.versionComplete).toBe(true);
+    for (const [name, content] of Object.entries(others)) {
+      const sha = sha256Hex(content);
+      expect((await readFile(join(store, 'objects', sha.slice(0, 2), sha))).equals(content), name).toBe(true);
     }
   });
 });

@@ -36,6 +36,13 @@ const QUEUE = { maxObjects: 256, maxBytes: 10 << 20, maxOps: 2, writeSize: 1 << 
 const LINK_LATER_MAX = 4096;
 /** objects up to this size go to the writer thread (SmallWriter) */
 const SMALL_OBJECT = 64 << 10;
+/**
+ * Objects up to this size are hashed on the importing thread as their bytes are parsed, and are
+ * admitted or reported damaged at once: for a file of a few hundred bytes, the hashing thread's
+ * round trip (a hasher opened, its ranges batched, its digest awaited through a chain of promises)
+ * cost more than the SHA-256 itself (docs/performance.md, "Run AS").
+ */
+const HASH_HERE_MAX = SMALL_OBJECT;
 
 export interface ImportOptions {
   volume: string; // a volume directory
@@ -467,6 +474,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         const durable = act && isFile && (held || (askedAt !== commitsRecorded && durableAmong([entry.sha256!]).size > 0));
         const again = isFile && act && !durable && staging.hasWritten(entry.sha256!);
         const allHere = here.length === members.length;
+        // hid: the hashing thread's hasher of this file, or none when it is hashed here (HASH_HERE_MAX)
         let hid: number | undefined;
         if (act && isFile && !durable && !again && allHere) {
           const wait = queue.room(true);
@@ -474,8 +482,9 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
             hashes.send(); // objects in the queue may be waiting for their digests
             await wait;
           }
-          obj = queue.begin({ hashedElsewhere: true });
-          hid = hashes.open('sha256');
+          const hashHere = entry.size <= HASH_HERE_MAX;
+          obj = queue.begin({ hashedElsewhere: !hashHere });
+          if (!hashHere) hid = hashes.open('sha256');
         }
         const parts = act && isFile && !durable && !again && !allHere;
         let missing: DamagedFile | undefined;
@@ -502,7 +511,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
             const o = obj;
             if (o && m.length > 0) {
               const data = bytes.subarray(header.length, header.length + m.length);
-              hashes.update(hid!, chunk.index, data.byteOffset - chunk.buf.byteOffset, m.length);
+              if (hid !== undefined) hashes.update(hid, chunk.index, data.byteOffset - chunk.buf.byteOffset, m.length);
               o.update(data, chunk);
             }
             r.consume(span);
@@ -527,10 +536,10 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
             if (hgot === header.length) {
               const o = obj;
               if (o) {
-                // hashed by the hashing thread, written behind: the chunk stays held until both are done
-                const id = hid!;
+                // hashed by the hashing thread (or here, by o), written behind: the chunk stays held until both are done
+                const id = hid;
                 dgot = await r.take(m.length, (b, chunk) => {
-                  hashes.update(id, chunk.index, b.byteOffset - chunk.buf.byteOffset, b.length);
+                  if (id !== undefined) hashes.update(id, chunk.index, b.byteOffset - chunk.buf.byteOffset, b.length);
                   o.update(b, chunk);
                   const wait = queue.room(false);
                   if (wait) hashes.send();
@@ -586,14 +595,14 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
             report.imported.bytes += entry.size;
           } else if (obj) {
             // Put into objects/ behind us (renamed there, or, a small one, written there) only if the
-            // SHA-256 matches; synced and recorded at the commit, which waits for every check.
+            // SHA-256 matches; synced and recorded at the commit, which waits for every write and check.
             const path = store.paths.object(entry.sha256!);
             const expected = entry.sha256!;
             const m0 = here[0]!;
             const linkAt = inTree(entry.path);
-            checks.add(obj.finishWhenHashed(expected, path, hashes.finish(hid!).then((d) => d.sha256), linkAt).then((actual) => {
+            const judge = (actual: string): void => {
               if (actual === expected) {
-                // in objects/, and linked at linkAt (a failed link counts in queue.linkFailures)
+                // in objects/ (or on its way there), and linked at linkAt (a failed link counts in queue.linkFailures)
                 if (linkAt) tree!.links++;
                 staging.add(entry.path, expected, entry.size, true);
                 report.imported.files++;
@@ -601,7 +610,9 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
               } else if (actual) {
                 damage(entry, { path: entry.path, reason: 'hash', segment: table[m0.segment - 1]!.info.name, offset: m0.offset, expected, actual, detail: `${entry.path} is damaged on the disk: SHA-256 ${actual}, expected ${expected}` });
               }
-            }));
+            };
+            if (hid === undefined) judge(obj.finish(expected, path, linkAt));
+            else checks.add(obj.finishWhenHashed(expected, path, hashes.finish(hid).then((d) => d.sha256), linkAt).then(judge));
           } else if (parts) {
             // A file split across volumes: its parts wait in tmp/parts until every volume holding one is in.
             const assembled = await assembleParts(store, entry, members);

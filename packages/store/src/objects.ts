@@ -436,19 +436,25 @@ export class QueuedObject {
   /**
    * Ends the object: its SHA-256 is computed at once and returned. If it is `expected`, the rest
    * is written and the temp file renamed to `finalPath` behind the caller (complete once `drain`
-   * resolves); otherwise nothing more is written and the temp file, if any, is removed.
+   * resolves), a small one handed to the sink, which writes it at `finalPath`; it is then also
+   * hard-linked at `alsoAt`, when given (a failed link only counts in the queue's linkFailures).
+   * Otherwise nothing more is written and the temp file, if any, is removed.
    */
-  finish(expected: string, finalPath: string): string {
+  finish(expected: string, finalPath: string, alsoAt?: string): string {
     const sha256 = this.digest();
     if (sha256 !== expected) {
       this.end(undefined);
       return sha256;
     }
     const sink = this.q.sink;
-    if (sink && this.at === 0 && !this.created && this.sliceBytes <= sink.maxSize) this.handOver(sink, finalPath);
-    else {
+    if (sink && this.at === 0 && !this.created && this.sliceBytes <= sink.maxSize) {
+      this.handOver(sink, finalPath, alsoAt);
+      // The caller may next wait for room, the drain or a buffer these bytes hold: the sink must
+      // not keep them back (objects finished in the same turn still go out in one batch).
+      this.q.flushSinkSoon();
+    } else {
       if (this.sliceBytes > 0) this.flush();
-      this.end(finalPath);
+      this.end(finalPath, alsoAt);
     }
     return sha256;
   }
