@@ -40,7 +40,7 @@ const SMALL_OBJECT = 64 << 10;
  * Objects up to this size are hashed on the importing thread as their bytes are parsed, and are
  * admitted or reported damaged at once: for a file of a few hundred bytes, the hashing thread's
  * round trip (a hasher opened, its ranges batched, its digest awaited through a chain of promises)
- * cost more than the SHA-256 itself (docs/performance.md, "Run AS").
+ * cost more than the SHA-256 itself (docs/performance.md, "Run AT").
  */
 const HASH_HERE_MAX = SMALL_OBJECT;
 
@@ -117,10 +117,11 @@ export async function importVolume(opts: ImportOptions): Promise<ImportReport> {
   try {
     // Under the lock no other writer exists: temp files left by a killed run are garbage.
     for (const n of await readdir(store.paths.tmp).catch(() => [] as string[])) if (n.startsWith('obj-')) await rm(join(store.paths.tmp, n), { force: true });
-    // The hashing thread boots (a V8 isolate, its modules: a few hundred ms) while the manifest goes
-    // into the catalog, instead of after.
+    // The hashing thread (files over HASH_HERE_MAX) boots as soon as the manifest, read ahead, names
+    // such a file (a V8 isolate, its modules: a few hundred ms, while the reading starts); a volume of
+    // small files only never starts it, and the import keeps its ~10 MB (docs/performance.md, "Run AT").
     const buffers = new SharedBufferPool(POOL_CHUNKS, CHUNK);
-    const hashes = new HashThread(buffers);
+    const hashes = new HashThread(buffers, { lazy: true });
     try {
       return await run(store, opts, started, buffers, hashes);
     } catch (e) {
@@ -451,10 +452,14 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     return seg;
   };
 
+  /** Starts the hashing thread once the manifest, decoded ahead of the reading, names a file it will hash. */
+  const startHashing = (batch: PlacedEntry[]): void => {
+    if (!hashes.started && batch.some(({ entry }) => entry.type === 'file' && entry.size > HASH_HERE_MAX)) void hashes.start().catch(() => undefined);
+  };
   let obj: QueuedObject | undefined;
   let failed = false;
   try {
-    for await (const { batch, held: heldAmong, askedAt } of readAhead(withPresence(vol, durableAmong, () => commitsRecorded), MANIFEST_AHEAD, (b) => b.batch.length)) {
+    for await (const { batch, held: heldAmong, askedAt } of readAhead(withPresence(vol, durableAmong, () => commitsRecorded, startHashing), MANIFEST_AHEAD, (b) => b.batch.length)) {
       for (const { entry, members } of batch) {
         const held = entry.sha256 !== undefined && heldAmong.has(entry.sha256);
         if (catalogFailure) throw catalogFailure;
@@ -721,8 +726,11 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
  * recorded objects by then. A part, not a file, is one step of the async generators and of
  * readAhead: stepping them per file allocated ~1 KB a file on the importing thread.
  */
-async function* withPresence(vol: OpenVolume, durableAmong: (sha256s: readonly string[]) => Set<string>, commitsRecorded: () => number): AsyncGenerator<{ batch: PlacedEntry[]; held: Set<string>; askedAt: number }> {
+async function* withPresence(
+  vol: OpenVolume, durableAmong: (sha256s: readonly string[]) => Set<string>, commitsRecorded: () => number, decoded: (batch: PlacedEntry[]) => void,
+): AsyncGenerator<{ batch: PlacedEntry[]; held: Set<string>; askedAt: number }> {
   for await (const batch of placedEntryBatches(vol)) {
+    decoded(batch);
     const askedAt = commitsRecorded();
     yield { batch, held: durableAmong(batch.flatMap((p) => (p.entry.sha256 ? [p.entry.sha256] : []))), askedAt };
   }

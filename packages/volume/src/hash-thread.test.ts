@@ -80,6 +80,32 @@ describe('HashThread over a SharedBufferPool (a real worker thread)', () => {
       await hashes.close();
     }
   });
+
+  it('lazy: no thread until the first batch is sent; then the same digests; closed unused, it never starts', async () => {
+    const pool = new SharedBufferPool(1, 64 << 10);
+    const unused = new HashThread(pool, { lazy: true });
+    unused.send(); // nothing recorded: nothing to start for
+    expect(unused.started).toBe(false);
+    await unused.close();
+    expect(unused.started).toBe(false);
+
+    const hashes = new HashThread(pool, { lazy: true });
+    try {
+      const data = randomBytes(50_000);
+      const index = await pool.acquire();
+      pool.buffers[index]!.set(data, 0);
+      const id = hashes.open('sha256');
+      expect(hashes.started).toBe(false); // recorded, not sent
+      hashes.update(id, index, 0, data.length);
+      const d = hashes.finish(id);
+      hashes.send();
+      pool.release(index);
+      expect(hashes.started).toBe(true);
+      expect((await d).sha256).toBe(sha(data));
+    } finally {
+      await hashes.close();
+    }
+  });
 });
 
 describe('SegmentStream', () => {

@@ -24,8 +24,8 @@ const KIND = { dual: KIND_DUAL, sha256: KIND_SHA256, xxh64: KIND_XXH64 } as cons
  * first.
  */
 export class HashThread {
-  private readonly worker: Worker;
-  private readonly ready: Promise<void>;
+  private worker: Worker | undefined;
+  private ready: Promise<void> | undefined;
   private batch: number[] = [];
   private batchIndex = -1;
   private nextId = 1;
@@ -33,19 +33,37 @@ export class HashThread {
   private failure: Error | undefined;
   private closed = false;
 
-  constructor(readonly pool: SharedBufferPool) {
+  /**
+   * The thread boots at once (a V8 isolate and its modules: a few hundred ms, best spent while the
+   * caller prepares), or with `lazy` only when `start` is called or the first batch is sent: an
+   * import whose files are all hashed on its own thread (docs/store.md, "Import", step 5) then
+   * never starts it, and saves its ~10 MB.
+   */
+  constructor(readonly pool: SharedBufferPool, opts: { lazy?: boolean } = {}) {
+    if (!opts.lazy) this.boot();
+  }
+
+  /** Whether the thread was started. */
+  get started(): boolean {
+    return this.worker !== undefined;
+  }
+
+  private boot(): Worker {
+    if (this.worker) return this.worker;
+    const pool = this.pool;
     const data: HashThreadData = {
       memory: pool.memory, bufferBytes: pool.bufferBytes, statesAt: pool.statesAt, stateSlots: HASH_STATE_SLOTS,
       scratchAt: pool.scratchAt, scratchBytes: HASH_SCRATCH_BYTES,
     };
     // It holds only hashers and small messages: a small heap keeps the process's memory small.
-    this.worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
+    const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
+    this.worker = worker;
     this.ready = new Promise((resolve, reject) => {
-      this.worker.once('message', () => resolve());
-      this.worker.once('error', reject);
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
     });
     this.ready.catch(() => undefined);
-    this.worker.on('message', (m: FromHashThread | 'ready') => {
+    worker.on('message', (m: FromHashThread | 'ready') => {
       if (m === 'ready') return;
       const d = m.done;
       for (let k = 0; k < d.length; k += 3) {
@@ -56,10 +74,11 @@ export class HashThread {
       }
       if (m.i >= 0) this.pool.release(m.i);
     });
-    this.worker.on('error', (e) => this.fail(e));
-    this.worker.on('exit', (code) => {
+    worker.on('error', (e) => this.fail(e));
+    worker.on('exit', (code) => {
       if (!this.closed) this.fail(new Error(`the hashing thread stopped (exit code ${code})`));
     });
+    return worker;
   }
 
   private fail(e: Error): void {
@@ -69,8 +88,10 @@ export class HashThread {
     this.waiting.clear();
   }
 
+  /** Starts the thread (if it was not) and resolves once it is ready. */
   start(): Promise<void> {
-    return this.ready;
+    this.boot();
+    return this.ready!;
   }
 
   /** A new hasher; its id names it in `update` and `finish`. */
@@ -93,8 +114,9 @@ export class HashThread {
   /** Bytes that are in no pool buffer (copied to the thread). */
   updateBytes(id: number, bytes: Uint8Array): void {
     this.send();
+    if (this.failure || this.closed) return;
     const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
-    this.worker.postMessage({ t: OP_BYTES, id, buf: copy } satisfies ToHashThread, [copy]);
+    this.boot().postMessage({ t: OP_BYTES, id, buf: copy } satisfies ToHashThread, [copy]);
   }
 
   /** Ends hasher `id`; its digests arrive once its batch was sent and hashed. */
@@ -115,17 +137,18 @@ export class HashThread {
     const ops = this.batch;
     this.batch = [];
     this.batchIndex = -1;
-    if (this.failure) {
+    // (after close, nothing is hashed any more: a lazy thread is not started for it)
+    if (this.failure || this.closed) {
       if (i >= 0) this.pool.release(i);
       return;
     }
-    this.worker.postMessage({ t: OP_UPDATE, i, ops } satisfies ToHashThread);
+    this.boot().postMessage({ t: OP_UPDATE, i, ops } satisfies ToHashThread);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.worker.terminate();
+    await this.worker?.terminate();
     if (this.waiting.size > 0) this.fail(new Error('the hashing thread was closed with digests outstanding'));
   }
 }
