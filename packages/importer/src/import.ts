@@ -117,9 +117,10 @@ export async function importVolume(opts: ImportOptions): Promise<ImportReport> {
   try {
     // Under the lock no other writer exists: temp files left by a killed run are garbage.
     for (const n of await readdir(store.paths.tmp).catch(() => [] as string[])) if (n.startsWith('obj-')) await rm(join(store.paths.tmp, n), { force: true });
-    // The hashing thread (files over HASH_HERE_MAX) boots as soon as the manifest, read ahead, names
-    // such a file (a V8 isolate, its modules: a few hundred ms, while the reading starts); a volume of
-    // small files only never starts it, and the import keeps its ~10 MB (docs/performance.md, "Run AT").
+    // The hashing thread (files over HASH_HERE_MAX; a V8 isolate and its modules: a few hundred ms)
+    // boots once the volume is open, or, for a bundle of small files, only when the manifest, read
+    // ahead, names a larger file: a volume of small files never starts it, and the import keeps its
+    // ~10 MB (docs/performance.md, "Run AT").
     const buffers = new SharedBufferPool(POOL_CHUNKS, CHUNK);
     const hashes = new HashThread(buffers, { lazy: true });
     try {
@@ -200,6 +201,11 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   const progress = (p: ImportProgress): void => opts.onProgress?.(p);
   const trust = await establishTrust(store, opts);
   const vol = await openVolume(opts.volume, { trustedKey: trust.key });
+  // A bundle of large files on average starts the hashing thread now, as before its first file
+  // needs it; one of small files starts it only if the manifest names a larger file (startHashing
+  // below), and otherwise never (docs/performance.md, "Run AT").
+  const { files: bundleFiles, bytes: bundleBytes } = vol.root.totals;
+  if (bundleBytes > bundleFiles * HASH_HERE_MAX) void hashes.start().catch(() => undefined);
   // A wrong --only is refused before the store is touched (no key pinned, no version recorded).
   const only = opts.only?.length ? collectionIds(vol, opts.only) : undefined;
   if (trust.pin) store.pinKey(keyFingerprint(trust.key), trust.pin.pem, trust.pin.source);
