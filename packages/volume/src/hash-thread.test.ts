@@ -87,6 +87,7 @@ describe('HashThread over a SharedBufferPool (a real worker thread)', () => {
     unused.send(); // nothing recorded: nothing to start for
     expect(unused.started).toBe(false);
     await unused.close();
+    await expect(unused.start()).rejects.toThrow(/closed/);
     expect(unused.started).toBe(false);
 
     const hashes = new HashThread(pool, { lazy: true });

@@ -88,8 +88,10 @@ export class HashThread {
     this.waiting.clear();
   }
 
-  /** Starts the thread (if it was not) and resolves once it is ready. */
+  /** Starts the thread (if it was not) and resolves once it is ready; closed, it starts nothing. */
   start(): Promise<void> {
+    // a manifest still being decoded ahead after the import ended must not start a thread nobody stops
+    if (this.closed) return this.ready ?? Promise.reject(new Error('the hashing thread was closed'));
     this.boot();
     return this.ready!;
   }
