@@ -415,10 +415,6 @@ export class QueuedObject {
         if (result === expected && !this.broken) {
           this.ended = false; // handOver ends it, and settles it when the sink is done
           this.handOver(sink, finalPath, alsoAt);
-          // Digests arrive many at a time, long after the caller handed the bytes over; whatever
-          // the caller waits for now (room, the drain, or the reader for a buffer these bytes
-          // hold), the sink must not keep them back: they go out together at the end of this turn.
-          this.q.flushSinkSoon();
           return;
         }
         for (const p of this.pins) p.release();
@@ -449,9 +445,6 @@ export class QueuedObject {
     const sink = this.q.sink;
     if (sink && this.at === 0 && !this.created && this.sliceBytes <= sink.maxSize) {
       this.handOver(sink, finalPath, alsoAt);
-      // The caller may next wait for room, the drain or a buffer these bytes hold: the sink must
-      // not keep them back (objects finished in the same turn still go out in one batch).
-      this.q.flushSinkSoon();
     } else {
       if (this.sliceBytes > 0) this.flush();
       this.end(finalPath, alsoAt);
@@ -484,6 +477,10 @@ export class QueuedObject {
     this.pins = [];
     this.slices = [];
     this.sliceBytes = 0;
+    // Whatever the caller waits for next (room, the drain, or the reader for a buffer these bytes
+    // hold), the sink must not keep them back; objects handed over in the same turn (digests arrive
+    // many at a time) still go out together, at the end of it.
+    this.q.flushSinkSoon();
   }
 
   /**
