@@ -7,7 +7,7 @@ import {
   loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
 } from '@bookcrate/format';
 import {
-  ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
+  ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, type SharedThread, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
 } from '@bookcrate/volume';
 import {
   ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, showVersionTree, storeIoError, syncObjects, versionTreePlace,
@@ -15,6 +15,7 @@ import {
 } from '@bookcrate/store';
 import { catalogInThread } from './catalog-thread.js';
 import { SmallWriter } from './small-writer.js';
+import { importHelperThread, sharedMemory } from './import-helper.js';
 import { WriteBehind, onSameDisk } from './write-behind.js';
 
 /**
@@ -117,19 +118,21 @@ export async function importVolume(opts: ImportOptions): Promise<ImportReport> {
   try {
     // Under the lock no other writer exists: temp files left by a killed run are garbage.
     for (const n of await readdir(store.paths.tmp).catch(() => [] as string[])) if (n.startsWith('obj-')) await rm(join(store.paths.tmp, n), { force: true });
-    // The hashing thread (files over HASH_HERE_MAX; a V8 isolate and its modules: a few hundred ms)
-    // boots once the volume is open, or, for a bundle of small files, only when the manifest, read
-    // ahead, names a larger file: a volume of small files never starts it, and the import keeps its
-    // ~10 MB (docs/performance.md, "Run AT").
+    // One helper thread hashes the files over HASH_HERE_MAX and writes the small objects (each
+    // thread is a V8 isolate of ~9 MiB: docs/performance.md, "Run AU"). It boots when either is
+    // first needed: the hashing once the volume is open, or, for a bundle of small files, only when
+    // the manifest, read ahead, names a larger file (run AT); the writing with the first small object.
     const buffers = new SharedBufferPool(POOL_CHUNKS, CHUNK);
-    const hashes = new HashThread(buffers, { lazy: true });
+    const helper = importHelperThread(buffers);
+    const hashes = new HashThread(buffers, { lazy: true, link: helper.link('hash') });
     try {
-      return await run(store, opts, started, buffers, hashes);
+      return await run(store, opts, started, buffers, hashes, helper);
     } catch (e) {
       // a full disk met by a catalog write (a commit) is the librarian's case, not a bug
       throw catalogWriteError(e, store.paths.catalog);
     } finally {
       await hashes.close();
+      await helper.close();
     }
   } finally {
     await unlock();
@@ -197,7 +200,7 @@ interface Pending {
 }
 const nothingPending = (): Pending => ({ segments: [], damaged: [], parts: [] });
 
-async function run(store: Store, opts: ImportOptions, started: number, buffers: SharedBufferPool, hashes: HashThread): Promise<ImportReport> {
+async function run(store: Store, opts: ImportOptions, started: number, buffers: SharedBufferPool, hashes: HashThread, helper: SharedThread): Promise<ImportReport> {
   const progress = (p: ImportProgress): void => opts.onProgress?.(p);
   const trust = await establishTrust(store, opts);
   const vol = await openVolume(opts.volume, { trustedKey: trust.key });
@@ -334,8 +337,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   // The segment's bytes land in shared buffers; the hashing thread computes each object's SHA-256
   // there while this thread parses on and the writes go out behind.
   const pool = new ChunkPool(buffers);
-  // Small objects are written by a thread of their own, straight from those buffers.
-  const small = new SmallWriter({ maxSize: SMALL_OBJECT, pool: buffers.memory.buffer as unknown as SharedArrayBuffer });
+  // Small objects are written by the helper thread, straight from those buffers.
+  const small = new SmallWriter({ maxSize: SMALL_OBJECT, pool: sharedMemory(buffers), link: helper.link('write') });
   const queue = await ObjectQueue.create(store.paths.tmp, store.paths.objects, { ...QUEUE, sink: small });
   // The hashing thread may still be booting: what it is sent waits for it, and the reading starts now.
   // Objects whose digest is still being computed: admitted or reported damaged once it is known.

@@ -1,5 +1,6 @@
-import { Worker } from 'node:worker_threads';
 import type { SmallObjectSink } from '@bookcrate/store';
+import { ownThread, type ThreadLink } from '@bookcrate/volume';
+import type { SmallWriterData } from './small-writer-service.js';
 
 // Resolved from src/ (tests) and dist/ alike: the worker always runs from the built JavaScript.
 const WORKER_URL = new URL('../dist/small-writer-worker.js', import.meta.url);
@@ -54,6 +55,11 @@ export interface SmallWriterOptions {
    * until done (see `zeroCopy`).
    */
   pool?: SharedArrayBuffer;
+  /**
+   * Where the writing runs: by default a thread of its own; the importer gives the link of its
+   * helper thread, which also hashes (thread-link.ts), whose data for this service must be `{ pool }`.
+   */
+  link?: ThreadLink;
 }
 
 /**
@@ -70,7 +76,7 @@ export class SmallWriter implements SmallObjectSink {
   readonly maxSize: number;
   private readonly batchBytes: number;
   private readonly batchFiles: number;
-  private worker: Worker | undefined;
+  private readonly link: ThreadLink;
   private broken: Error | undefined;
   private cur: Batch | undefined;
   private readonly spare: ArrayBuffer[] = [];
@@ -86,18 +92,12 @@ export class SmallWriter implements SmallObjectSink {
     this.batchFiles = opts.batchFiles ?? 128;
     this.pool = opts.pool;
     this.zeroCopy = !!opts.pool;
-  }
-
-  private start(): Worker {
     // It only moves bytes it is handed: a small heap keeps its memory small.
-    const w = new Worker(WORKER_URL, {
-      workerData: { pool: this.pool },
+    this.link = opts.link ?? ownThread(WORKER_URL, { pool: this.pool } satisfies SmallWriterData, {
+      what: 'the object writer thread',
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
     });
-    w.on('message', (m: BatchDone) => this.finished(m));
-    w.on('error', (e) => this.die(e));
-    w.on('exit', (code) => this.die(new Error(`the object writer thread stopped (exit code ${code})`)));
-    return w;
+    this.link.listen((m: BatchDone) => this.finished(m), (e) => this.die(e));
   }
 
   put(finalPath: string, data: Buffer[], size: number, done: (err: Error | null, linked?: boolean) => void, alsoAt?: string): void {
@@ -142,17 +142,16 @@ export class SmallWriter implements SmallObjectSink {
       for (const d of b.dones) d(this.broken);
       return;
     }
+    const id = this.nextId++;
+    const req: BatchRequest = { id, buf: b.buf, paths: b.paths, sizes: b.sizes, inPool: b.inPool, ranges: b.ranges };
     try {
-      this.worker ??= this.start();
+      this.link.post(req, [b.buf]); // (starts the thread with the first batch)
     } catch (e) {
       this.broken = e as Error;
       for (const d of b.dones) d(this.broken);
       return;
     }
-    const id = this.nextId++;
     this.inflight.set(id, b);
-    const req: BatchRequest = { id, buf: b.buf, paths: b.paths, sizes: b.sizes, inPool: b.inPool, ranges: b.ranges };
-    this.worker.postMessage(req, [b.buf]);
   }
 
   private finished(m: BatchDone): void {
@@ -168,19 +167,13 @@ export class SmallWriter implements SmallObjectSink {
 
   private die(e: Error): void {
     this.broken ??= e;
-    this.worker = undefined;
     for (const b of this.inflight.values()) for (const d of b.dones) d(this.broken);
     this.inflight.clear();
   }
 
   /** Stops the thread (after the queue was drained or settled: nothing is in flight any more). */
   async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = undefined;
     this.broken ??= new Error('the object writer was closed');
-    if (w) {
-      w.removeAllListeners('exit');
-      await w.terminate();
-    }
+    await this.link.close();
   }
 }

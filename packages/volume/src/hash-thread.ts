@@ -1,12 +1,22 @@
-import { Worker } from 'node:worker_threads';
 import type { Digests } from '@bookcrate/format';
 import { HASH_SCRATCH_BYTES, HASH_STATE_SLOTS, type SharedBufferPool } from './buffer-pool.js';
 import {
   KIND_DUAL, KIND_SHA256, KIND_XXH64, OP_BYTES, OP_FINISH, OP_OPEN, OP_UPDATE, type FromHashThread, type HashThreadData, type ToHashThread,
 } from './hash-protocol.js';
+import { ownThread, type ThreadLink } from './thread-link.js';
 
 // Resolved from src/ (tests) and dist/ alike: the worker always runs from the built JavaScript.
 const WORKER_URL = new URL('../dist/hash-thread-worker.js', import.meta.url);
+
+const HASH_THREAD_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 };
+
+/** What the hashing service is given: where the pool's buffers and hasher states lie in its memory. */
+export function hashThreadData(pool: SharedBufferPool): HashThreadData {
+  return {
+    memory: pool.memory, bufferBytes: pool.bufferBytes, statesAt: pool.statesAt, stateSlots: HASH_STATE_SLOTS,
+    scratchAt: pool.scratchAt, scratchBytes: HASH_SCRATCH_BYTES,
+  };
+}
 
 /** What a hasher computes: both digests (pack), SHA-256 only (import), XXH64 only (verify, segments). */
 export type HashKind = 'dual' | 'sha256' | 'xxh64';
@@ -24,8 +34,8 @@ const KIND = { dual: KIND_DUAL, sha256: KIND_SHA256, xxh64: KIND_XXH64 } as cons
  * first.
  */
 export class HashThread {
-  private worker: Worker | undefined;
-  private ready: Promise<void> | undefined;
+  private readonly link: ThreadLink;
+  private readonly ready: Promise<void>;
   private batch: number[] = [];
   private batchIndex = -1;
   private nextId = 1;
@@ -38,47 +48,47 @@ export class HashThread {
    * caller prepares), or with `lazy` only when `start` is called or the first batch is sent: an
    * import whose files are all hashed on its own thread (docs/store.md, "Import", step 5) then
    * never starts it, and saves its ~10 MB.
+   *
+   * With `link` the hashing runs where that link leads: beside other services on a SharedThread
+   * (thread-link.ts), whose data for this service must be `hashThreadData(pool)`.
    */
-  constructor(readonly pool: SharedBufferPool, opts: { lazy?: boolean } = {}) {
-    if (!opts.lazy) this.boot();
+  constructor(readonly pool: SharedBufferPool, opts: { lazy?: boolean; link?: ThreadLink } = {}) {
+    // It holds only hashers and small messages: a small heap keeps the process's memory small.
+    this.link = opts.link ?? ownThread(WORKER_URL, hashThreadData(pool), { what: 'the hashing thread', resourceLimits: HASH_THREAD_LIMITS });
+    let ready!: () => void;
+    let notReady!: (e: Error) => void;
+    this.ready = new Promise<void>((resolve, reject) => {
+      ready = resolve;
+      notReady = reject;
+    });
+    this.ready.catch(() => undefined);
+    this.link.listen(
+      (m: FromHashThread | 'ready') => {
+        if (m === 'ready') ready();
+        else this.hashed(m);
+      },
+      (e) => {
+        notReady(e);
+        this.fail(e);
+      },
+    );
+    if (!opts.lazy) this.link.start();
   }
 
   /** Whether the thread was started. */
   get started(): boolean {
-    return this.worker !== undefined;
+    return this.link.started;
   }
 
-  private boot(): Worker {
-    if (this.worker) return this.worker;
-    const pool = this.pool;
-    const data: HashThreadData = {
-      memory: pool.memory, bufferBytes: pool.bufferBytes, statesAt: pool.statesAt, stateSlots: HASH_STATE_SLOTS,
-      scratchAt: pool.scratchAt, scratchBytes: HASH_SCRATCH_BYTES,
-    };
-    // It holds only hashers and small messages: a small heap keeps the process's memory small.
-    const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
-    this.worker = worker;
-    this.ready = new Promise((resolve, reject) => {
-      worker.once('message', () => resolve());
-      worker.once('error', reject);
-    });
-    this.ready.catch(() => undefined);
-    worker.on('message', (m: FromHashThread | 'ready') => {
-      if (m === 'ready') return;
-      const d = m.done;
-      for (let k = 0; k < d.length; k += 3) {
-        const id = d[k] as number;
-        const w = this.waiting.get(id);
-        this.waiting.delete(id);
-        w?.resolve({ sha256: d[k + 1] as string, xxh64: d[k + 2] as string });
-      }
-      if (m.i >= 0) this.pool.release(m.i);
-    });
-    worker.on('error', (e) => this.fail(e));
-    worker.on('exit', (code) => {
-      if (!this.closed) this.fail(new Error(`the hashing thread stopped (exit code ${code})`));
-    });
-    return worker;
+  private hashed(m: FromHashThread): void {
+    const d = m.done;
+    for (let k = 0; k < d.length; k += 3) {
+      const id = d[k] as number;
+      const w = this.waiting.get(id);
+      this.waiting.delete(id);
+      w?.resolve({ sha256: d[k + 1] as string, xxh64: d[k + 2] as string });
+    }
+    if (m.i >= 0) this.pool.release(m.i);
   }
 
   private fail(e: Error): void {
@@ -91,9 +101,9 @@ export class HashThread {
   /** Starts the thread (if it was not) and resolves once it is ready; closed, it starts nothing. */
   start(): Promise<void> {
     // a manifest still being decoded ahead after the import ended must not start a thread nobody stops
-    if (this.closed) return this.ready ?? Promise.reject(new Error('the hashing thread was closed'));
-    this.boot();
-    return this.ready!;
+    if (this.closed) return this.link.started ? this.ready : Promise.reject(new Error('the hashing thread was closed'));
+    this.link.start();
+    return this.ready;
   }
 
   /** A new hasher; its id names it in `update` and `finish`. */
@@ -118,7 +128,7 @@ export class HashThread {
     this.send();
     if (this.failure || this.closed) return;
     const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
-    this.boot().postMessage({ t: OP_BYTES, id, buf: copy } satisfies ToHashThread, [copy]);
+    this.link.post({ t: OP_BYTES, id, buf: copy } satisfies ToHashThread, [copy]);
   }
 
   /** Ends hasher `id`; its digests arrive once its batch was sent and hashed. */
@@ -144,13 +154,13 @@ export class HashThread {
       if (i >= 0) this.pool.release(i);
       return;
     }
-    this.boot().postMessage({ t: OP_UPDATE, i, ops } satisfies ToHashThread);
+    this.link.post({ t: OP_UPDATE, i, ops } satisfies ToHashThread);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.worker?.terminate();
+    await this.link.close();
     if (this.waiting.size > 0) this.fail(new Error('the hashing thread was closed with digests outstanding'));
   }
 }

@@ -10,3 +10,4 @@ export * from './keys.js';
 export * from './fsio.js';
 export * from './outstanding.js';
 export * from './heap.js';
+export * from './thread-link.js';
