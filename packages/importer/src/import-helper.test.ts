@@ -67,6 +67,11 @@ describe("the import's helper thread (hashing and small-object writing on one th
       expect(threads()).toBe(before);
     }
     await helper.close(); // (again: nothing happens)
+    // A service asked for after its thread was stopped is refused, as a rejection, and starts nothing.
+    const late = new HashThread(pool, { lazy: true, link: helper.link('hash') });
+    await expect(late.start()).rejects.toThrow(/closed/);
+    expect(helper.boots).toBe(1);
+    await late.close();
   });
 
   it('a failure of the thread fails the work both services still wait for, with an error that names the thread', async () => {

@@ -366,6 +366,12 @@ type How = { kind: 'whole' } | { kind: 'adopted' } | { kind: 'chunked'; reused: 
  * Gets one object into objects/: adopted if a complete copy is already there from an interrupted
  * round, rebuilt from the previous version's file at the same path when a chunk list allows it, or
  * downloaded whole (resumable). Admitted only when its SHA-256 is the signed one.
+ *
+ * Nothing is fsynced here: the object becomes durable with the rest of its batch (CommitBatch: one
+ * `sync -f` of the store, or an fsync of each object where that is missing) before the catalog
+ * names it, and until then the catalog does not trust it (a later round adopts it only after
+ * hashing it). An fsync of each object cost a journal commit per file: 20,000 photos took 47 s
+ * (docs/performance.md, "Run AU").
  */
 async function fetchObject(
   o: RoundOptions, miss: { sha256: string; size: number; path: string },
@@ -405,8 +411,13 @@ async function fetchObject(
   }
   if (sha !== miss.sha256) sha = await downloadWhole(o, miss, tmp);
   try {
-    await mkdir(dirname(final), { recursive: true });
-    await rename(from, final);
+    // The shard folder is made only when it is missing: a recursive mkdir before every rename was
+    // one more trip through libuv's thread pool for each object.
+    await rename(from, final).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+      await mkdir(dirname(final), { recursive: true });
+      await rename(from, final);
+    });
   } catch (e) {
     throw storeIoError(e, final);
   }
@@ -548,7 +559,7 @@ async function rebuild(o: RoundOptions, entry: ChunkEntry, seedPath: string, tmp
         await write(got);
         i = j;
       }
-      await out.sync();
+      // not fsynced: CommitBatch makes it durable with the other objects of its batch (fetchObject)
     } finally {
       await out.close();
     }

@@ -102,7 +102,11 @@ export class HashThread {
   start(): Promise<void> {
     // a manifest still being decoded ahead after the import ended must not start a thread nobody stops
     if (this.closed) return this.link.started ? this.ready : Promise.reject(new Error('the hashing thread was closed'));
-    this.link.start();
+    try {
+      this.link.start();
+    } catch (e) {
+      return Promise.reject(e); // a shared thread already stopped by its owner
+    }
     return this.ready;
   }
 
