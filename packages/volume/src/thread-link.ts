@@ -103,19 +103,17 @@ export class SharedThread {
   link(name: string): ThreadLink {
     const s = this.links.get(name);
     if (!s) throw new Error(`${this.opts.what} has no service "${name}"`);
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const thread = this;
     return {
-      start: () => void thread.port(s),
+      start: () => void this.port(s),
       get started() {
         return s.started;
       },
-      post: (m, transfer) => thread.port(s).postMessage(m, transfer as TransferListItem[] | undefined),
+      post: (m, transfer) => this.port(s).postMessage(m, transfer as TransferListItem[] | undefined),
       listen(m, f) {
         s.onMessage = m;
         s.onFailure = f;
       },
-      close: () => thread.closeLink(s),
+      close: () => this.closeLink(s),
     };
   }
 
