@@ -629,3 +629,54 @@ describe('a pointer that moves mid-round', () => {
     }
   }, 60_000);
 });
+
+describe('how many objects at once', () => {
+  it('by default up to 16 objects in flight, of which at most 4 of 1 MiB or more', async () => {
+    // Many small files and a few large ones, behind an upstream 40 ms away that counts what is in flight.
+    const dir = join(work, 'many', 'many'); // the folder's name is the bundle's id
+    await buildTree(dir, {
+      照片: Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`p${String(i).padStart(2, '0')}.jpg`, 3000 + i])),
+      视频: Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`v${i}.mp4`, MiB + 1000 * i])),
+    });
+    const repoMany = join(work, 'repo-many');
+    await publish(dir, repoMany);
+    const large = new Set([...(await hashes(dir))].filter(([p]) => p.startsWith('视频/')).map(([, h]) => h));
+    const { createServer } = await import('node:http');
+    const inFlight = { all: 0, large: 0, maxAll: 0, maxLarge: 0 };
+    const server = createServer(async (req, res) => {
+      const path = decodeURIComponent((req.url ?? '/').split('?')[0]!).replace(/^\/+/, '');
+      const body = path.includes('..') ? undefined : await readFile(join(repoMany, path)).catch(() => undefined);
+      if (!body) {
+        res.writeHead(404).end();
+        return;
+      }
+      const object = path.startsWith('objects/');
+      const isLarge = object && large.has(path.split('/').pop()!);
+      if (object) {
+        inFlight.all++;
+        inFlight.maxAll = Math.max(inFlight.maxAll, inFlight.all);
+        if (isLarge) inFlight.maxLarge = Math.max(inFlight.maxLarge, ++inFlight.large);
+      }
+      await new Promise((r) => setTimeout(r, 40));
+      res.end(body, () => {
+        if (object) inFlight.all--;
+        if (isLarge) inFlight.large--;
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const store = join(work, 'store-many');
+      const r = await mirror(`http://127.0.0.1:${(server.address() as { port: number }).port}/`, store, ['--trust', pub]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.end.outcome).toBe('updated');
+      expect((r.end.fetched as { objects: number }).objects).toBe(56);
+      expect(await hashes(join(store, 'library', 'many'))).toEqual(await hashes(dir));
+      expect(inFlight.maxLarge).toBeGreaterThanOrEqual(2);
+      expect(inFlight.maxLarge).toBeLessThanOrEqual(4);
+      expect(inFlight.maxAll).toBeGreaterThan(8);
+      expect(inFlight.maxAll).toBeLessThanOrEqual(16);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
+});

@@ -3,7 +3,7 @@ import { BookcrateError, isBookcrateError } from '@bookcrate/format';
 import { Store } from '@bookcrate/store';
 import { Upstream, type UpstreamOptions } from './http.js';
 import { startRepoServer, type RunningRepoServer } from './repo-server.js';
-import { syncRound, type RoundProgress, type RoundReport } from './sync.js';
+import { DEFAULT_CONCURRENCY, syncRound, type RoundProgress, type RoundReport } from './sync.js';
 
 /**
  * `bookcrate mirror`: rounds against one upstream, forever (or `once`), with a status endpoint,
@@ -57,7 +57,9 @@ function classify(e: unknown): 'refused' | 'failed' | 'busy' | 'aborted' {
 export async function runMirror(o: MirrorOptions): Promise<RoundOutcome> {
   const log = o.log ?? (() => {});
   const store = await Store.open(o.store, { create: true });
-  const upstream = new Upstream(o.upstream, { ...o.http, signal: o.signal, log });
+  // A connection for every object fetched at once, and two for the manifest parts beside them.
+  const maxSockets = (o.concurrency ?? DEFAULT_CONCURRENCY) + 2;
+  const upstream = new Upstream(o.upstream, { maxSockets, ...o.http, signal: o.signal, log });
   const state: State = { started: new Date().toISOString(), upstream: o.upstream, rounds: {}, inRound: false, receivedBytes: 0, objectsFetched: 0 };
   let server: RunningRepoServer | undefined;
   try {

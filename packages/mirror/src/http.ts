@@ -35,6 +35,11 @@ export interface UpstreamOptions {
   signal?: AbortSignal;
   /** JSON log events: `retry` and `error`, with url, status, attempt, delayMs. */
   log?: (event: Record<string, unknown>) => void;
+  /**
+   * Connections to the upstream at most (default 16). At least the requests the caller makes at
+   * once: a request queued for a connection would otherwise count its wait as a stall.
+   */
+  maxSockets?: number;
 }
 
 export interface UpstreamStats {
@@ -206,7 +211,7 @@ export class Upstream {
     }
     if (!base.pathname.endsWith('/')) base.pathname += '/';
     this.base = base;
-    const agentOpts = { keepAlive: true, maxSockets: MAX_SOCKETS };
+    const agentOpts = { keepAlive: true, maxSockets: Math.max(1, opts.maxSockets ?? MAX_SOCKETS) };
     // Node's `ca` replaces the system store rather than adding to it, hence the explicit union.
     this.agent =
       base.protocol === 'https:'
