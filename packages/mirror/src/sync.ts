@@ -285,6 +285,26 @@ class CommitBatch {
   }
 }
 
+/** In the store's tmp/ while a round fetches objects (fetchMissing). */
+const ROUND_MARKER = 'mirror-fetching';
+
+/** Creates an empty file and makes it and its name durable. */
+async function createDurably(path: string): Promise<void> {
+  const h = await open(path, 'w');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  // The folder's entry too, where a folder can be opened and synced (not on Windows).
+  const d = await open(dirname(path), 'r').catch(() => undefined);
+  try {
+    await d?.sync().catch(() => undefined);
+  } finally {
+    await d?.close();
+  }
+}
+
 /** Fetches what the version lacks; returns the errors of objects that could not be had this round. */
 async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | undefined, loader: (ref: PartRef) => Promise<Buffer>, previous: VersionRow | undefined, fetched: Fetched): Promise<unknown[]> {
   const { store } = o;
@@ -294,6 +314,12 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
   // they share the bandwidth anyway, and a queue of them never holds the small ones up.
   const largeLimit = pLimit(Math.min(LARGE_AT_ONCE, concurrency));
   const batch = new CommitBatch(store, version.id);
+  // Objects a killed round renamed into objects/ but never recorded are adopted by the next round
+  // (after a hash) instead of fetched again. Only a round after one that did not end looks for
+  // them: the others save a stat of every object's path. The marker is durable before any object
+  // of this round is renamed, and goes once every object it renamed is recorded.
+  const marker = join(store.paths.tmp, ROUND_MARKER);
+  const adopt = await stat(marker).then(() => true, () => false);
   const chunks = root?.chunks ? new TreeLookup(root.chunks, loader, (l) => (JSON.parse(l) as { path: string }).path, 'chunks') : undefined;
   let lookupChain: Promise<unknown> = Promise.resolve();
   // TreeLookup keeps one part per level, so lookups are serialised (they are cheap and mostly local).
@@ -315,6 +341,11 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
   let previousPage: Promise<void>[] = [];
   let tasks: Promise<void>[] = [];
   Object.assign(total, store.missingTotals(version.id));
+  if (!adopt && total.objects > 0) {
+    await createDurably(marker).catch((e: unknown) => {
+      throw storeIoError(e, marker);
+    });
+  }
   progress();
   // Pages of the missing list (keyset by path) so a first sync of a million files stays in flat memory.
   let after = '';
@@ -332,7 +363,7 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
           return;
         }
         try {
-          const how = await fetchObject(o, miss, chunks && miss.size >= CHUNKED_MIN_SIZE ? chunkEntry : undefined, previous);
+          const how = await fetchObject(o, miss, chunks && miss.size >= CHUNKED_MIN_SIZE ? chunkEntry : undefined, previous, adopt);
           if (how.kind === 'chunked') {
             fetched.chunkedFiles++;
             fetched.reusedBytes += how.reused;
@@ -365,6 +396,8 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
   }
   await Promise.all([...previousPage, ...tasks]);
   await batch.flush();
+  // every object this round renamed into objects/ is recorded now (a failed flush threw above)
+  await rm(marker, { force: true });
   if (fatal) throw fatal;
   if (o.signal?.aborted) {
     const e = new Error('the round was stopped');
@@ -378,7 +411,7 @@ type How = { kind: 'whole' } | { kind: 'adopted' } | { kind: 'chunked'; reused: 
 
 /**
  * Gets one object into objects/: adopted if a complete copy is already there from an interrupted
- * round, rebuilt from the previous version's file at the same path when a chunk list allows it, or
+ * round (looked for only when `adopt`: the round before did not end), rebuilt from the previous version's file at the same path when a chunk list allows it, or
  * downloaded whole (resumable). Admitted only when its SHA-256 is the signed one.
  *
  * Nothing is fsynced here: the object becomes durable with the rest of its batch (CommitBatch: one
@@ -390,10 +423,11 @@ type How = { kind: 'whole' } | { kind: 'adopted' } | { kind: 'chunked'; reused: 
 async function fetchObject(
   o: RoundOptions, miss: { sha256: string; size: number; path: string },
   chunkEntry: ((path: string) => Promise<ChunkEntry | undefined>) | undefined, previous: VersionRow | undefined,
+  adopt: boolean,
 ): Promise<How> {
   const { store } = o;
   const final = store.paths.object(miss.sha256);
-  if (await stat(final).then((s) => s.size === miss.size, () => false)) {
+  if (adopt && (await stat(final).then((s) => s.size === miss.size, () => false))) {
     if ((await hashFile(final)) === miss.sha256) return { kind: 'adopted' };
     await unlink(final).catch(() => undefined);
   }
