@@ -7,7 +7,7 @@ import {
   loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
 } from '@bookcrate/format';
 import {
-  ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, type SharedThread, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
+  ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, type ThreadLink, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
 } from '@bookcrate/volume';
 import {
   ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, showVersionTree, storeIoError, syncObjects, versionTreePlace,
@@ -126,7 +126,7 @@ export async function importVolume(opts: ImportOptions): Promise<ImportReport> {
     const helper = importHelperThread(buffers);
     const hashes = new HashThread(buffers, { lazy: true, link: helper.link('hash') });
     try {
-      return await run(store, opts, started, buffers, hashes, helper);
+      return await run(store, opts, started, buffers, hashes, helper.link('write'));
     } catch (e) {
       // a full disk met by a catalog write (a commit) is the librarian's case, not a bug
       throw catalogWriteError(e, store.paths.catalog);
@@ -200,7 +200,7 @@ interface Pending {
 }
 const nothingPending = (): Pending => ({ segments: [], damaged: [], parts: [] });
 
-async function run(store: Store, opts: ImportOptions, started: number, buffers: SharedBufferPool, hashes: HashThread, helper: SharedThread): Promise<ImportReport> {
+async function run(store: Store, opts: ImportOptions, started: number, buffers: SharedBufferPool, hashes: HashThread, writing: ThreadLink): Promise<ImportReport> {
   const progress = (p: ImportProgress): void => opts.onProgress?.(p);
   const trust = await establishTrust(store, opts);
   const vol = await openVolume(opts.volume, { trustedKey: trust.key });
@@ -338,7 +338,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   // there while this thread parses on and the writes go out behind.
   const pool = new ChunkPool(buffers);
   // Small objects are written by the helper thread, straight from those buffers.
-  const small = new SmallWriter({ maxSize: SMALL_OBJECT, pool: sharedMemory(buffers), link: helper.link('write') });
+  const small = new SmallWriter({ maxSize: SMALL_OBJECT, pool: sharedMemory(buffers), link: writing });
   const queue = await ObjectQueue.create(store.paths.tmp, store.paths.objects, { ...QUEUE, sink: small });
   // The hashing thread may still be booting: what it is sent waits for it, and the reading starts now.
   // Objects whose digest is still being computed: admitted or reported damaged once it is known.

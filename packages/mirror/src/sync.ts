@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import {
@@ -288,23 +288,6 @@ class CommitBatch {
 /** In the store's tmp/ while a round fetches objects (fetchMissing). */
 const ROUND_MARKER = 'mirror-fetching';
 
-/** Creates an empty file and makes it and its name durable. */
-async function createDurably(path: string): Promise<void> {
-  const h = await open(path, 'w');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  // The folder's entry too, where a folder can be opened and synced (not on Windows).
-  const d = await open(dirname(path), 'r').catch(() => undefined);
-  try {
-    await d?.sync().catch(() => undefined);
-  } finally {
-    await d?.close();
-  }
-}
-
 /** Fetches what the version lacks; returns the errors of objects that could not be had this round. */
 async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | undefined, loader: (ref: PartRef) => Promise<Buffer>, previous: VersionRow | undefined, fetched: Fetched): Promise<unknown[]> {
   const { store } = o;
@@ -342,9 +325,11 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
   let tasks: Promise<void>[] = [];
   Object.assign(total, store.missingTotals(version.id));
   if (!adopt && total.objects > 0) {
-    await createDurably(marker).catch((e: unknown) => {
+    // durable the way the batches' objects are: one `sync -f` (an fsync where that is missing)
+    await writeFile(marker, '').catch((e: unknown) => {
       throw storeIoError(e, marker);
     });
+    await syncObjects(store.dir, [marker]);
   }
   progress();
   // Pages of the missing list (keyset by path) so a first sync of a million files stays in flat memory.
