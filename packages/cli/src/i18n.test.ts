@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { BookcrateError } from '@bookcrate/format';
-import { errorText, langOfArgv, usageErrorZh } from './i18n.js';
+import { detectLang, errorText, langOfArgv, usageErrorZh } from './i18n.js';
+import { BIN } from './testkit.js';
 
 describe('errors in the librarian\'s language', () => {
   const named = new BookcrateError('BUSY', 'another bookcrate (import, pid 7 on lib, since 2026-12-02) is writing to this store', {
@@ -41,6 +43,36 @@ describe('errors in the librarian\'s language', () => {
         else process.env[k] = v;
       }
     }
+  });
+});
+
+describe('the language of a command without --lang', () => {
+  const zhWindows = (): string => 'zh-CN';
+  const enSystem = (): string => 'en-US';
+
+  it('follows POSIX: the first of LC_ALL, LC_MESSAGES and LANG that is set and not empty', () => {
+    expect(detectLang(undefined, { LANG: 'zh_CN.UTF-8' }, enSystem)).toBe('zh');
+    expect(detectLang(undefined, { LC_ALL: 'en_US.UTF-8', LANG: 'zh_CN.UTF-8' }, zhWindows)).toBe('en');
+    expect(detectLang(undefined, { LC_MESSAGES: 'zh_CN.GB18030', LANG: 'en_US.UTF-8' }, enSystem)).toBe('zh');
+    // an empty variable counts as unset, as in every POSIX program
+    expect(detectLang(undefined, { LC_ALL: '', LANG: 'zh_CN.UTF-8' }, enSystem)).toBe('zh');
+    // C is a locale of its own: English, whatever the system says
+    expect(detectLang(undefined, { LANG: 'C' }, zhWindows)).toBe('en');
+  });
+
+  it('takes the system\'s own locale where none of those is set (a Chinese Windows)', () => {
+    expect(detectLang(undefined, {}, zhWindows)).toBe('zh');
+    expect(detectLang(undefined, { LANG: '' }, zhWindows)).toBe('zh');
+    expect(detectLang(undefined, {}, enSystem)).toBe('en');
+    expect(detectLang('en', {}, zhWindows)).toBe('en');
+  });
+
+  it('the real command: no locale variable at all gives the runtime\'s (English here), an empty one is passed over', () => {
+    const bare = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(LANG|LC_[A-Z]+|LANGUAGE)$/.test(k)));
+    const help = (env: Record<string, string | undefined>): string => spawnSync(process.execPath, [BIN, 'verify', '--help'], { env, encoding: 'utf8' }).stdout;
+    // ICU's own default on Linux, with nothing set, is en-US (on a Chinese Windows it is zh-CN)
+    expect(help(bare)).toMatch(/^Usage: bookcrate verify/);
+    expect(help({ ...bare, LC_ALL: '', LANG: 'zh_CN.UTF-8' })).toMatch(/^用法：bookcrate verify/);
   });
 });
 

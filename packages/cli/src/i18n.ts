@@ -2,9 +2,9 @@ import type { ErrorCode, MessageId, Say } from '@bookcrate/format';
 
 /**
  * Messages for the people who run `verify`, `import` and `status` on a county library PC:
- * Simplified Chinese when the locale is Chinese (LANG=zh_CN.UTF-8), English otherwise; `--lang`
- * overrides. Errors too: the libraries name the ones a librarian can meet (`say`), and zhErrors
- * words every one of them.
+ * Simplified Chinese when the locale is Chinese (LANG=zh_CN.UTF-8, or a Chinese Windows), English
+ * otherwise; `--lang` overrides. Errors too: the libraries name the ones a librarian can meet
+ * (`say`), and zhErrors words every one of them.
  */
 export type Lang = 'en' | 'zh';
 
@@ -15,9 +15,24 @@ export function langOfArgv(argv: string[]): Lang {
   return detectLang(i >= 0 ? argv[i + 1] : eq?.slice('--lang='.length));
 }
 
-export function detectLang(flag?: string): Lang {
-  const v = (flag ?? process.env.LC_ALL ?? process.env.LC_MESSAGES ?? process.env.LANG ?? '').toLowerCase();
+/**
+ * `--lang`, else the locale as POSIX defines it (the first of LC_ALL, LC_MESSAGES and LANG that is
+ * set and not empty), else the system's own locale. Windows sets none of those variables: there the
+ * last step, the user's locale as the runtime reports it ("zh-CN" on a Chinese Windows), is what
+ * gives a librarian Chinese messages without a flag.
+ */
+export function detectLang(flag?: string, env: NodeJS.ProcessEnv = process.env, systemLocale: () => string = runtimeLocale): Lang {
+  const v = (flag || env.LC_ALL || env.LC_MESSAGES || env.LANG || systemLocale()).toLowerCase();
   return v.startsWith('zh') ? 'zh' : 'en';
+}
+
+/** ICU's default locale: from the user's settings on Windows, from the same variables elsewhere. */
+function runtimeLocale(): string {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().locale;
+  } catch {
+    return '';
+  }
 }
 
 const en = {
@@ -231,7 +246,7 @@ export function usageErrorZh(text: string): string {
 export function helpTexts(lang: Lang) {
   const zh = lang === 'zh';
   return {
-    lang: zh ? 'zh 或 en（默认按 LANG 环境变量）' : 'zh or en (default: from LANG)',
+    lang: zh ? 'zh 或 en（默认按系统语言：LANG 等环境变量，Windows 上按用户的区域设置）' : 'zh or en (default: the locale: LANG and the like, on Windows the user\'s own)',
     volumeDir: zh ? '资源盘文件夹，或装有资源盘文件夹的硬盘 / 文件夹' : 'a volume folder, or a disk / folder holding volume folders',
     verify: {
       description: zh ? '按签名清单校验一张资源盘：逐字节校验，或用 --fast 快速校验' : 'check a volume against its signed manifest: every byte, or --fast',

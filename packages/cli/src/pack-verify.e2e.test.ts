@@ -56,6 +56,9 @@ describe('pack and verify a two-volume set', () => {
     for (const v of vols) {
       for (const f of ['README.txt', 'center.pub', 'bookcrate/volume.json', 'bookcrate/root.json', 'bookcrate/root.sig']) expect(await exists(join(v, f)), f).toBe(true);
       const readme = await readFile(join(v, 'README.txt'), 'utf8');
+      // for Notepad on an old Chinese Windows: a UTF-8 byte-order mark, and CRLF line ends
+      expect(readme.startsWith('\uFEFF')).toBe(true);
+      expect(readme.split('\n').slice(0, -1).every((l) => l.endsWith('\r'))).toBe(true);
       expect(readme).toMatch(/bookcrate verify/);
       expect(readme).toMatch(/请不要修改/);
       for (const s of await readdir(join(v, 'segments'))) {

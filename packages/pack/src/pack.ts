@@ -676,9 +676,13 @@ async function flushTree(dir: string): Promise<void> {
   const r = spawnSync('sync', ['-f', dir], { stdio: 'ignore' });
   if (r.status === 0) return;
   for (const n of await readdir(dir).catch(() => [] as string[])) {
-    const h = await open(join(dir, n), 'r');
-    await h.sync();
-    await h.close();
+    // Windows fsyncs only through a handle that may write (FSYNC_OPEN in @bookcrate/store)
+    const h = await open(join(dir, n), process.platform === 'win32' ? 'r+' : 'r');
+    try {
+      await h.sync();
+    } finally {
+      await h.close();
+    }
   }
   await fsyncDir(dir);
 }

@@ -1,11 +1,11 @@
 import { formatFingerprint, formatSize, type Root } from '@bookcrate/format';
 
-/** The short note on every volume, for the librarian who plugs the disk in. Chinese first. */
+/** The short note on every volume, for the librarian who plugs the disk in: Chinese first, UTF-8 with a BOM, CRLF. */
 export function volumeReadme(root: Root, volume: number, fingerprint: string): string {
   const n = root.layout!.volumes.length;
   const fp = formatFingerprint(fingerprint);
   const cols = root.collections.map((c) => c.title || c.id).filter(Boolean).join('、');
-  return [
+  const text = [
     `${root.bundle.title}`,
     `==============================`,
     '',
@@ -42,4 +42,7 @@ export function volumeReadme(root: Root, volume: number, fingerprint: string): s
     `Set ${root.layout!.set}, created ${root.bundle.created}.`,
     '',
   ].join('\r\n'); // CRLF so Notepad on an old Windows PC shows the lines
+  // The byte-order mark tells Notepad before Windows 10 (1903) that the file is UTF-8; without it,
+  // a Chinese Windows reads the file in its own code page (GBK) and the librarian sees mojibake.
+  return `\uFEFF${text}`;
 }

@@ -3,7 +3,7 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../fixtures/tree.js';
-import { ObjectQueue } from './objects.js';
+import { FSYNC_OPEN, ObjectQueue, syncFilesystem, syncObjects } from './objects.js';
 import { linkIntoTree } from './tree-link.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -66,5 +66,25 @@ describe('linkIntoTree', () => {
     expect(await readFile(join(dir, 'tree', 'a', 'b', '北京街景.jpg'), 'utf8')).toBe('content');
     expect(linkIntoTree(join(dir, 'object'), join(dir, 'tree', 'a', 'b', '北京街景.jpg'))).toBe(false); // already there
     expect(linkIntoTree(join(dir, 'missing'), join(dir, 'tree', 'c'))).toBe(false);
+  });
+});
+
+describe('syncObjects where `sync -f` is missing (Windows, a system without GNU coreutils)', () => {
+  it('fsyncs each file instead, opened the way the platform allows, and names a file it cannot open', async () => {
+    const dir = await tempDir('objects-sync-');
+    const files = ['a', 'b', '第1讲.pdf'].map((n) => join(dir, n));
+    for (const f of files) await writeFile(f, `bytes of ${f}`);
+    // a PATH with no `sync` on it: the child process cannot start, and the fallback runs
+    const savedPath = process.env.PATH;
+    process.env.PATH = await tempDir('objects-sync-nopath-');
+    try {
+      expect(await syncFilesystem(dir)).toBe(false);
+      await expect(syncObjects(dir, files)).resolves.toBeUndefined();
+      const missing = join(dir, 'gone');
+      await expect(syncObjects(dir, [files[0]!, missing])).rejects.toMatchObject({ message: expect.stringContaining(missing) });
+    } finally {
+      process.env.PATH = savedPath;
+    }
+    expect(FSYNC_OPEN).toBe(process.platform === 'win32' ? 'r+' : 'r');
   });
 });

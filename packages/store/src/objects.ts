@@ -575,7 +575,12 @@ export async function syncObjects(dir: string, paths: Iterable<string>, ioError:
   if (await syncFilesystem(dir)) return;
   for (let r: IteratorResult<string> = first; !r.done; r = it.next()) {
     const p = r.value;
-    const h = await open(p, 'r');
+    let h: FileHandle;
+    try {
+      h = await open(p, FSYNC_OPEN);
+    } catch (e) {
+      throw ioError(e, p);
+    }
     try {
       await h.sync();
     } catch (e) {
@@ -585,6 +590,14 @@ export async function syncObjects(dir: string, paths: Iterable<string>, ioError:
     }
   }
 }
+
+/**
+ * How a file is opened only to fsync it. Windows flushes a file (FlushFileBuffers) only through a
+ * handle that may write: on a read-only one the fsync fails with EPERM, and an import on a PC
+ * without `sync -f` would stop at its first commit. POSIX fsyncs any descriptor, and 'r' also works
+ * on a file without write permission.
+ */
+export const FSYNC_OPEN = process.platform === 'win32' ? 'r+' : 'r';
 
 /**
  * `sync -f dir` (syncfs of the filesystem holding `dir`) in a child process; false where it did not

@@ -1,6 +1,6 @@
 import { rmdirSync, unlinkSync } from 'node:fs';
-import { mkdir, opendir, readdir, rename, rm, symlink, utimes } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { lstat, mkdir, opendir, readdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { assertBundlePath } from '@bookcrate/format';
 import { linkOrCopy, storeIoError } from './objects.js';
 import type { Store } from './store.js';
@@ -122,25 +122,70 @@ export async function discardVersionTree(built: BuiltTree): Promise<void> {
   await removeTree(built.building);
 }
 
-/** The second half of publishTree: the built tree takes its place and `library/<bundle>` points at it. */
-export async function showVersionTree(store: Store, built: BuiltTree): Promise<{ dir: string; links: number; copies: number }> {
-  const { target, building, name, links, copies } = built;
-  const bundleDir = dirname(target);
+/**
+ * The second half of publishTree: the built tree takes its place under library/.versions/<bundle>/,
+ * `library/<bundle>` is pointed at it, and the trees it replaces are removed.
+ *
+ * A version shown again (its damaged files repaired by a mirror round) gets a folder name of its
+ * own (`v3-<set>+2`), so the tree readers are using is never emptied while they are still pointed
+ * at it: the switch is the one step that changes what they see. Removing the trees it replaced is
+ * tidying, not part of the switch: one that cannot be removed now (Windows keeps a folder whose
+ * file a reader has open) is left, and the next switch of the bundle removes it.
+ */
+export async function showVersionTree(store: Store, built: BuiltTree, opts: { windows?: boolean } = {}): Promise<{ dir: string; links: number; copies: number }> {
+  const { building, links, copies } = built;
+  const bundleDir = dirname(built.target);
+  const name = await unusedName(bundleDir, built.name);
   try {
-    await removeTree(target);
-    await rename(building, target);
+    await rename(building, join(bundleDir, name));
   } catch (e) {
     throw storeIoError(e, building);
   }
-  // Switch: a new symlink under a temp name, renamed over the old one.
   const visible = join(store.paths.library, safeName(built.bundleId));
-  const tmpLink = `${visible}.switch-${process.pid}`;
-  await rm(tmpLink, { force: true });
-  await symlink(join('.versions', safeName(built.bundleId), name), tmpLink);
-  await rename(tmpLink, visible);
-  // Older trees of this bundle go once nobody is pointed at them any more.
+  try {
+    await pointAt(visible, join('.versions', safeName(built.bundleId), name), opts.windows ?? process.platform === 'win32');
+  } catch (e) {
+    throw storeIoError(e, visible);
+  }
   for (const d of await readdir(bundleDir)) {
-    if (d !== name && !d.endsWith('.building')) await removeTree(join(bundleDir, d));
+    if (d !== name && !d.endsWith('.building')) await removeTree(join(bundleDir, d)).catch(() => undefined);
   }
   return { dir: visible, links, copies };
+}
+
+/** `name`, or `name+2`, `name+3`… when a folder of that name is there already. */
+async function unusedName(dir: string, name: string): Promise<string> {
+  for (let k = 1; ; k++) {
+    const n = k === 1 ? name : `${name}+${k}`;
+    if (!(await lstat(join(dir, n)).then(() => true, () => false))) return n;
+  }
+}
+
+/**
+ * Points the link `visible` at `relTarget` (relative to the link's folder).
+ *
+ * POSIX: a symbolic link made under a temp name and renamed over the old one, so a reader follows
+ * either the old tree or the new one, never nothing.
+ *
+ * Windows: a symbolic link there needs an administrator or Developer Mode, and a rename cannot
+ * replace a folder (a link to one included). So the link is a junction, which any user may make (its
+ * target is absolute: the store must stay at its drive and path, or the next switch repairs it), and
+ * the old one is removed just before the new one is renamed in: for that instant a reader finds no
+ * tree — never a mix of two versions.
+ */
+async function pointAt(visible: string, relTarget: string, windows: boolean): Promise<void> {
+  const tmp = `${visible}.switch-${process.pid}`;
+  await rm(tmp, { force: true });
+  if (!windows) {
+    await symlink(relTarget, tmp);
+    await rename(tmp, visible);
+    return;
+  }
+  await symlink(resolve(dirname(visible), relTarget), tmp, 'junction');
+  try {
+    await unlink(visible);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  await rename(tmp, visible);
 }
