@@ -421,3 +421,71 @@ describe('a full disk', () => {
     await rm(store, { recursive: true, force: true });
   });
 });
+
+/** The FUSE exFAT driver (Debian's exfat-fuse) on a loop device: the kernel here has no FAT or exFAT of its own. */
+const canMountExfat = process.platform === 'linux' && process.getuid?.() === 0
+  && ['/usr/sbin/mkfs.exfat', '/usr/sbin/mount.exfat-fuse', '/usr/sbin/losetup'].every((p) => { try { execFileSync('test', ['-x', p]); return true; } catch { return false; } });
+
+describe.runIf(canMountExfat)('a store on an exFAT disk (no hard links, no symbolic links: a USB disk as a county formats it)', () => {
+  let mnt: string | undefined;
+  let loop: string | undefined;
+  afterAll(() => {
+    if (mnt) execFileSync('umount', [mnt]);
+    if (loop) execFileSync('losetup', ['-d', loop]);
+  });
+
+  it('imports with copies instead of links, shows each version as the library folder itself, and replaces it with the next', async (ctx) => {
+    const dir = await tempDir('bookcrate-exfat-');
+    const img = join(dir, 'exfat.img');
+    await writeFile(img, '');
+    execFileSync('truncate', ['-s', '96M', img]);
+    execFileSync('mkfs.exfat', [img], { stdio: 'pipe' });
+    try {
+      loop = execFileSync('losetup', ['-f', '--show', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+      await mkdir(join(dir, 'mnt'));
+      execFileSync('mount.exfat-fuse', [loop, join(dir, 'mnt')], { stdio: 'pipe' });
+      mnt = join(dir, 'mnt');
+    } catch {
+      ctx.skip(); // no loop devices or no FUSE in this container
+    }
+    if (!mnt) return;
+    // two versions of one bundle, from recipes: the second changes a file and adds one
+    const source = join(dir, 'source');
+    await buildTree(join(source, '课程'), { '第1讲.pdf': 300_000, '第2讲.pdf': 200_000, '封面.jpg': 4000, '封面副本.jpg': 4000 });
+    const recipe = async (version: number): Promise<string> => {
+      const p = join(dir, `v${version}.recipe.json`);
+      await writeFile(p, JSON.stringify({ bundle: { id: 'county-exfat', title: '县馆资源', version }, collections: [{ id: 'courses', title: '课程', source: join(source, '课程') }] }));
+      return p;
+    };
+    const disk = async (version: number): Promise<string> => {
+      const out = join(dir, `disk-v${version}`);
+      const r = await run(['pack', await recipe(version), '--key', key, '--out', out], EPOCH);
+      expect(r.code, r.stderr).toBe(0);
+      return join(out, (await readdir(out))[0]!);
+    };
+    const store = join(mnt, 'store');
+    const lib = join(store, 'library', 'county-exfat');
+
+    const v1 = await disk(1);
+    const first = await run(['import', v1, '--store', store, '--trust', pub, '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    expect((await stat(lib)).isDirectory()).toBe(true);
+    const shown1 = await snapshot(lib);
+    expect([...shown1.keys()].sort()).toEqual(['课程/第1讲.pdf', '课程/第2讲.pdf', '课程/封面.jpg', '课程/封面副本.jpg'].sort());
+    expect(shown1.get('课程/第1讲.pdf')!.equals(await readFile(join(source, '课程', '第1讲.pdf')))).toBe(true);
+
+    await writeFile(join(source, '课程', '第2讲.pdf'), Buffer.alloc(210_000, 9));
+    await writeFile(join(source, '课程', '第3讲.pdf'), Buffer.alloc(50_000, 3));
+    const v2 = await disk(2);
+    const second = await run(['import', v2, '--store', store, '--json']);
+    expect(second.code, second.stderr).toBe(0);
+    const shown2 = await snapshot(lib);
+    expect(shown2.get('课程/第2讲.pdf')!.equals(Buffer.alloc(210_000, 9))).toBe(true);
+    expect(shown2.has('课程/第3讲.pdf')).toBe(true);
+    // the replaced tree is gone, and nothing is left half-switched
+    expect(await readdir(join(store, 'library', '.versions', 'county-exfat'))).toEqual([]);
+    expect((await readdir(join(store, 'library'))).sort()).toEqual(['.versions', 'county-exfat']);
+    const st = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { version: number; current: boolean; damaged: number }[] };
+    expect(st.versions.find((v) => v.current)).toMatchObject({ version: 2, damaged: 0 });
+  });
+});

@@ -673,8 +673,8 @@ async function truncateOrCreate(path: string, length: number): Promise<void> {
 
 /** Makes a folder of freshly written small files durable: syncfs through `sync -f`, else fsync each. */
 async function flushTree(dir: string): Promise<void> {
-  const r = spawnSync('sync', ['-f', dir], { stdio: 'ignore' });
-  if (r.status === 0) return;
+  // not on Windows: no syncfs there, and a `sync.exe` on its PATH would not mean it (syncFilesystem)
+  if (process.platform !== 'win32' && spawnSync('sync', ['-f', dir], { stdio: 'ignore' }).status === 0) return;
   for (const n of await readdir(dir).catch(() => [] as string[])) {
     // Windows fsyncs only through a handle that may write (FSYNC_OPEN in @bookcrate/store)
     const h = await open(join(dir, n), process.platform === 'win32' ? 'r+' : 'r');

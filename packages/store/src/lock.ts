@@ -1,6 +1,34 @@
 import { link, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { hostname, uptime } from 'node:os';
 import { BookcrateError } from '@bookcrate/format';
+
+/**
+ * Which boot of this machine the process runs in. On Linux the kernel's own boot id, exact. Elsewhere
+ * (Windows) the time of the boot, to the minute, from the clock and the uptime: not exact, so it is
+ * only trusted with a margin (`bootedSince`).
+ */
+function currentBoot(): { id?: string; at: number } {
+  let id: string | undefined;
+  try {
+    id = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    // not Linux
+  }
+  return { ...(id ? { id } : {}), at: Date.now() - uptime() * 1000 };
+}
+
+/**
+ * Whether the machine was restarted since a lock was taken: its writer cannot be alive then, even
+ * if a process of its pid is (after a power cut, pids are handed out again from the start, and the
+ * lock's pid is often some other program's by the time the librarian runs the command again).
+ */
+function bootedSince(owner: { boot?: string; since?: string }, now: { id?: string; at: number }): boolean {
+  if (owner.boot && now.id) return owner.boot !== now.id;
+  // Two minutes of margin: a clock set forward while the writer runs must not make its lock look stale.
+  const taken = owner.since ? Date.parse(owner.since) : NaN;
+  return Number.isFinite(taken) && taken < now.at - 120_000;
+}
 
 function alive(pid: number): boolean {
   try {
@@ -12,8 +40,9 @@ function alive(pid: number): boolean {
 }
 
 /**
- * One writer per store: an exclusive lock file holding the owner's pid and host. A lock whose
- * process is gone (killed, power loss) is taken over, so a crash never leaves a store locked.
+ * One writer per store: an exclusive lock file holding the owner's pid, host and boot. A lock whose
+ * process is gone (killed), or that was taken before the machine last started (power loss), is
+ * taken over, so a crash never leaves a store locked.
  * A second writer waits (`wait`) or is refused with the owner named.
  */
 export async function acquireLock(path: string, opts: { wait?: boolean; what: string }): Promise<() => Promise<void>> {
@@ -21,15 +50,17 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
     // The lock appears with its content already in it (written under a private name, then hard-
     // linked to `path`, which fails if `path` exists): another writer never reads a half-written
     // lock and mistakes it for a stale one. Where there are no hard links, it is created in place.
-    const body = JSON.stringify({ pid: process.pid, host: hostname(), what: opts.what, since: new Date().toISOString() });
+    const boot = currentBoot();
+    const body = JSON.stringify({ pid: process.pid, host: hostname(), what: opts.what, since: new Date().toISOString(), ...(boot.id ? { boot: boot.id } : {}) });
     const mine = `${path}.${process.pid}`;
     try {
       await writeFile(mine, body);
       try {
         await link(mine, path);
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+        // Held: the owner is looked at below. Any other refusal is a filesystem without hard links
+        // (EPERM, ENOTSUP, ENOSYS; exFAT on Windows answers EISDIR): the lock is created in place.
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw e;
         const h = await open(path, 'wx');
         await h.writeFile(body);
         await h.close();
@@ -46,7 +77,7 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
         });
       }
     }
-    let owner: { pid?: number; host?: string; what?: string; since?: string } = {};
+    let owner: { pid?: number; host?: string; what?: string; since?: string; boot?: string } = {};
     try {
       owner = JSON.parse(await readFile(path, 'utf8')) as typeof owner;
     } catch {
@@ -56,7 +87,7 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
       if (age < 10_000) owner = { pid: -1, what: 'a writer starting up' };
     }
     const sameHost = !owner.host || owner.host === hostname();
-    if (sameHost && owner.pid !== -1 && (!owner.pid || !alive(owner.pid))) {
+    if (sameHost && owner.pid !== -1 && (!owner.pid || !alive(owner.pid) || bootedSince(owner, boot))) {
       await unlink(path).catch(() => undefined);
       continue;
     }

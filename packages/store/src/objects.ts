@@ -604,6 +604,9 @@ export const FSYNC_OPEN = process.platform === 'win32' ? 'r+' : 'r';
  * succeed (no GNU coreutils, e.g. Windows, or a write-back error), and the caller falls back.
  */
 export function syncFilesystem(dir: string): Promise<boolean> {
+  // Windows has no syncfs, and a `sync.exe` found on its PATH (Sysinternals' Sync, an MSYS one)
+  // would be trusted on an exit code that does not mean the files are on the disk.
+  if (process.platform === 'win32') return Promise.resolve(false);
   return new Promise((res) => {
     const child = spawn('sync', ['-f', dir], { stdio: 'ignore' });
     child.on('error', () => res(false));
@@ -611,7 +614,7 @@ export function syncFilesystem(dir: string): Promise<boolean> {
   });
 }
 
-/** Hard link, or a copy where the filesystem has no hard links (FAT32, some network shares). */
+/** Hard link, or a copy where the filesystem makes none (FAT32, exFAT, some network shares) or no more to that file. */
 export async function linkOrCopy(from: string, to: string): Promise<'link' | 'copy'> {
   try {
     // A direct system call: a link is far cheaper than a trip through libuv's thread pool, and a
@@ -621,7 +624,10 @@ export async function linkOrCopy(from: string, to: string): Promise<'link' | 'co
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return 'link';
-    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK' && code !== 'ENOSYS') throw e;
+    // A missing object or folder is a fault. Any other refusal is the filesystem's: no hard links
+    // (EPERM, ENOTSUP, ENOSYS; exFAT on Windows answers EISDIR), too many links to one file (EMLINK;
+    // NTFS allows 1,023, and Windows reports that code as UNKNOWN), another disk (EXDEV): a copy.
+    if (code === 'ENOENT') throw e;
     const { copyFile } = await import('node:fs/promises');
     await copyFile(from, to);
     return 'copy';

@@ -144,13 +144,30 @@ export async function showVersionTree(store: Store, built: BuiltTree, opts: { wi
   const visible = join(store.paths.library, safeName(built.bundleId));
   try {
     await pointAt(visible, join('.versions', safeName(built.bundleId), name), opts.windows ?? process.platform === 'win32');
-  } catch (e) {
-    throw storeIoError(e, visible);
+  } catch (linkFailed) {
+    // No symbolic links or junctions here (exFAT, FAT32, some network shares): the tree itself
+    // takes the place. Anything else (a full disk, a failing one) fails the same way again.
+    await putInPlace(visible, join(bundleDir, name), bundleDir).catch((e: unknown) => {
+      throw storeIoError(Object.assign(new Error(`${(linkFailed as Error).message}; moving the tree into place: ${(e as Error).message}`), { code: (e as NodeJS.ErrnoException).code }), visible);
+    });
   }
   for (const d of await readdir(bundleDir)) {
     if (d !== name && !d.endsWith('.building')) await removeTree(join(bundleDir, d)).catch(() => undefined);
   }
   return { dir: visible, links, copies };
+}
+
+/**
+ * Where the store's filesystem makes neither symbolic links nor junctions, `library/<bundle>` is the
+ * tree's folder itself: the tree shown before is moved aside into .versions/<bundle>/ (and removed
+ * with the other replaced trees), then the new one is moved in. Two renames: for that instant a
+ * web server finds no tree, never a mix of two versions.
+ */
+async function putInPlace(visible: string, tree: string, bundleDir: string): Promise<void> {
+  const was = await lstat(visible).catch(() => undefined);
+  if (was?.isSymbolicLink()) await unlink(visible);
+  else if (was) await rename(visible, join(bundleDir, `replaced-${Date.now()}-${process.pid}`));
+  await rename(tree, visible);
 }
 
 /** `name`, or `name+2`, `name+3`… when a folder of that name is there already. */
