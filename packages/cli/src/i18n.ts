@@ -170,6 +170,7 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'not-a-store': (a) => [`${a.dir} 不是 bookcrate 资源库（没有 catalog.sqlite）`, '请先导入一张盘：bookcrate import <盘> --store <目录>'],
   'store-newer-schema': (a) => [`这个资源库由更新版本的 bookcrate 写入（结构版本 ${a.schema}，本版只认识到 ${a.known}）`, '请在这台电脑上安装更新版本的 bookcrate'],
   'store-full': (a) => [`资源库所在的磁盘已满（正在写入 ${a.path}）`, '请在图书馆服务器的磁盘上腾出空间，然后重新运行同一命令：已导入的内容都会保留'],
+  'store-too-small': (a) => [`资源库所在的磁盘只剩 ${a.free} 可用空间，而这张盘还需要约 ${a.need}（资源库中还没有的 ${a.files} 个文件，以及目录数据库所需的空间）`, `请在图书馆服务器的磁盘上至少腾出 ${a.short}（或导入到更大磁盘上的资源库），然后重新运行同一命令：已导入的内容都会保留`],
   'store-write-failed': (a) => [`无法写入 ${a.path}：${a.reason}`, '请检查资源库所在的磁盘及其权限'],
 };
 
@@ -263,16 +264,20 @@ export function helpTexts(lang: Lang) {
       only: zh ? '只导入这个专题（编号、名称或文件夹名），今后资源库也只收藏它；可重复' : 'import only this collection (id, title or folder), and carry it from now on; repeatable',
       all: zh ? '重新收藏全部专题（撤销 --only）并导入' : 'carry every collection again (undoes --only) and import them',
       wait: zh ? '另一个导入正在写入同一资源库时，排队等候而不是退出' : 'wait for another import into the same store instead of refusing',
+      spaceCheck: zh ? '即使资源库的磁盘看来放不下这张盘也照样导入（例如压缩或去重的文件系统）：磁盘满时导入会停下，再运行同一命令即可继续' : 'import even when the store\'s disk looks too small for this volume (a compressing or deduplicating filesystem): a full disk then stops it, and the same command resumes',
       json: zh ? '进度和报告以 JSON 行输出到标准输出' : 'progress and the report as JSON lines on stdout',
       notes: zh
         ? `同一套的多张盘可按任意顺序导入。损坏的文件不会中断导入：其余文件照常导入，损坏的文件会被列出并记为缺失。
 导入中断后（停电、Ctrl-C），再运行同一命令即可：已完成的分段会被跳过。
+资源库的磁盘放不下这张盘还没有的内容时，导入一开始就会说明还差多少空间，而不是写到一半才停下。
 
 空间有限的图书馆可以只收藏部分专题：首次导入时用 --only，资源库就只收藏这些专题（导入完成后读者即可访问，
 镜像同步也只获取它们）；之后再用 --only 可以增加专题（对同一张盘再运行一次即可导入），--all 则重新收藏全部专题。`
         : `Volumes of a set go in any order. Damaged files do not stop the import: the rest goes in, the
 damaged ones are listed and recorded as missing. After an interruption (power cut, Ctrl-C), run
-the same command again: finished segments are skipped.
+the same command again: finished segments are skipped. A store whose disk cannot hold what the
+volume brings (the files it does not hold yet) is told so at the start, with how much is missing,
+not hours into the import.
 
 A library with little room can carry only some collections: the first import with --only carries
 those alone (readers see the version once they are in; the mirror fetches only them), a later

@@ -402,7 +402,8 @@ describe('a full disk', () => {
     }
     const store = join(mnt!, 'store');
     const big = vols[0]!;
-    const r = await run(['import', big, '--store', store, '--trust', pub]);
+    // past the check at the start (the test after this one), to meet the disk filling up
+    const r = await run(['import', big, '--store', store, '--trust', pub, '--no-space-check']);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/full/);
     expect(r.stderr).toMatch(/what to do/);
@@ -419,6 +420,42 @@ describe('a full disk', () => {
     expect(after.versions[0]!.present).toBeGreaterThanOrEqual(before.versions[0]?.present ?? 0);
     expect(after.versions[0]!.damaged).toBe(0);
     await rm(store, { recursive: true, force: true });
+  });
+});
+
+describe('a store too small for the volume', () => {
+  let mnt: string | undefined;
+  afterAll(() => {
+    if (mnt) execFileSync('umount', [mnt]);
+  });
+  it('is told so at the start, with how much is missing, before anything is committed; and in Chinese', async (ctx) => {
+    const dir = join(work, 'toosmall');
+    await mkdir(dir);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=7m', 'tmpfs', dir], { stdio: 'pipe' });
+      mnt = dir;
+    } catch {
+      ctx.skip();
+    }
+    const store = join(dir, 'store');
+    const r = await run(['import', vols[0]!, '--store', store, '--trust', pub]);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/the store's disk has [\d.]+ [KM]i?B free; this volume still needs about [\d.]+ MiB there \(\d+ file\(s\) the store does not hold yet, and room for the catalog\)/);
+    expect(r.stderr).toMatch(/what to do: free at least [\d.]+ [KM]i?B on the library server's disk/);
+    // refused before the first commit: nothing recorded, and what was written is gone again
+    const c = catalog(store) as { objects: unknown[]; volumes: unknown[] };
+    expect(c.objects).toEqual([]);
+    expect(await filesUnder(join(store, 'objects'))).toEqual([]);
+    // the version is in the catalog now: a second try is refused before a byte is read
+    const again = await run(['import', vols[0]!, '--store', store, '--json']);
+    expect(again.code).toBe(4);
+    const events = jsonLines(again.stdout) as { event?: string; bytesDone?: number; messageId?: string }[];
+    expect(events.filter((e) => (e.bytesDone ?? 0) > 0)).toEqual([]);
+    expect(events.find((e) => e.event === 'error')).toMatchObject({ code: 'NO_SPACE', messageId: 'store-too-small' });
+    const zh = await run(['import', vols[0]!, '--store', store], { LANG: 'zh_CN.UTF-8' });
+    expect(zh.code).toBe(4);
+    expect(zh.stderr).toMatch(/资源库所在的磁盘只剩 .+ 可用空间，而这张盘还需要约 .+MiB（资源库中还没有的 \d+ 个文件/);
+    expect(zh.stderr).toMatch(/处理办法：请在图书馆服务器的磁盘上至少腾出/);
   });
 });
 

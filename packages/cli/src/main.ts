@@ -118,6 +118,7 @@ ${exitHelp}`)
     .option('--only <collection>', h.import.only, collect)
     .addOption(new Option('--all', h.import.all).conflicts('only'))
     .option('--wait', h.import.wait)
+    .option('--no-space-check', h.import.spaceCheck)
     .option('--lang <lang>', h.lang)
     .option('--json', h.import.json)
     .addHelpText('after', `

@@ -51,6 +51,7 @@ export type MessageId =
   | 'not-a-store' // dir
   | 'store-newer-schema' // schema, known
   | 'store-full' // path
+  | 'store-too-small' // free, need, files, short
   | 'store-write-failed'; // path, reason
 
 /** A MessageId with the values its words mention. */

@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { BookcrateError, errorToData, loadPublicKey, segmentTable, sha256Hex } from '@bookcrate/format';
 import { openVolume, placedEntries, resourceEntries, volumePaths, type ManifestSource } from '@bookcrate/volume';
 import { Store, catalogWriteError, keepCheckedPartSync, storePaths } from '@bookcrate/store';
-import { STOP, type CatalogAnswer, type CatalogJob } from './catalog-thread.js';
+import { STOP, type CatalogAnswer, type CatalogJob, type ToAdmit } from './catalog-thread.js';
 
 const job = workerData as CatalogJob;
 // The import failed: stop after the transaction under way (its staged rows are left to the next
@@ -20,7 +20,7 @@ parentPort!.on('message', (m: unknown) => {
 });
 parentPort!.unref(); // listening for STOP must not keep the thread alive once it has answered
 
-async function catalog(): Promise<number> {
+async function catalog(): Promise<{ id: number; toAdmit: ToAdmit }> {
   const vol = await openVolume(job.volume, { trustedKey: loadPublicKey(job.keyPem, 'the trusted center key') });
   if (sha256Hex(vol.rootBytes) !== job.rootSha256) {
     throw new BookcrateError('FORMAT', `the manifest of ${job.volume} changed while it was being imported`, {
@@ -46,7 +46,7 @@ async function catalog(): Promise<number> {
       resourceEntries(source), 'disk', () => {
         if (stopped) throw new BookcrateError('INTERNAL', 'the catalog thread was stopped: the import failed');
       });
-    return version.id;
+    return { id: version.id, toAdmit: store.bytesToAdmit(version.id, vol.doc.volume, job.onlyFolders) };
   } finally {
     store.close();
   }
@@ -54,7 +54,7 @@ async function catalog(): Promise<number> {
 
 let answer: CatalogAnswer;
 try {
-  answer = { id: await catalog() };
+  answer = await catalog();
 } catch (caught) {
   // The catalog's disk is the store's: full, it is the librarian's "free some space" case, not a crash.
   answer = { error: errorToData(catalogWriteError(caught, storePaths(job.store).catalog)) };

@@ -15,15 +15,25 @@ export interface CatalogJob {
   keyPem: string;
   /** SHA-256 of the root the import verified: the thread refuses a root that differs */
   rootSha256: string;
+  /** the folders of the collections this import takes (`--only`); none: those the library carries */
+  onlyFolders?: string[];
 }
 
-/** The thread's answer: the new version's id, or the error it met, as plain data. */
-export type CatalogAnswer = { id: number } | { error: ErrorData };
+/** What the import still has to write (Store.bytesToAdmit), as the catalog stands once the manifest is in. */
+export interface ToAdmit {
+  bytes: number;
+  files: number;
+}
+
+/** The thread's answer: the new version's id and what the volume still brings, or the error it met, as plain data. */
+export type CatalogAnswer = { id: number; toAdmit: ToAdmit } | { error: ErrorData };
 
 /** A catalog thread at work. */
 export interface CatalogThread {
   /** the new version's id, once its manifest is in the catalog */
   versionId: Promise<number>;
+  /** what this volume still brings, counted by the thread right after (a query of the whole version, off the importing thread) */
+  toAdmit: Promise<ToAdmit>;
   /** Asks the thread to stop after the transaction it is in (the import failed): versionId then rejects. */
   stop(): void;
 }
@@ -38,12 +48,16 @@ export interface CatalogThread {
 export function catalogInThread(job: CatalogJob): CatalogThread {
   // It decodes a batch of manifest entries at a time: a small heap keeps the process's memory small.
   const worker = new Worker(WORKER_URL, { workerData: job, resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 } });
+  let admitted: (t: ToAdmit) => void = () => undefined;
+  const toAdmit = new Promise<ToAdmit>((resolve) => (admitted = resolve));
   const versionId = new Promise<number>((resolve, reject) => {
     let answered = false;
     worker.once('message', (m: CatalogAnswer) => {
       answered = true;
-      if ('id' in m) resolve(m.id);
-      else reject(errorFromData(m.error));
+      if ('id' in m) {
+        admitted(m.toAdmit);
+        resolve(m.id);
+      } else reject(errorFromData(m.error));
     });
     worker.once('error', (e) => {
       answered = true;
@@ -53,5 +67,5 @@ export function catalogInThread(job: CatalogJob): CatalogThread {
       if (!answered) reject(new Error(`the catalog thread stopped before it answered (exit code ${code})`));
     });
   });
-  return { versionId, stop: () => worker.postMessage(STOP) };
+  return { versionId, toAdmit, stop: () => worker.postMessage(STOP) };
 }

@@ -25,7 +25,7 @@ let answer: FromImportThread;
 try {
   answer = {
     report: await importVolume({
-      volume: job.volume, store: job.store, yes: job.yes, all: job.all, wait: job.wait,
+      volume: job.volume, store: job.store, yes: job.yes, all: job.all, wait: job.wait, spaceCheck: job.spaceCheck,
       ...(job.trustPem ? { trust: loadPublicKey(job.trustPem, 'the trusted center key') } : {}),
       ...(job.only ? { only: job.only } : {}), ...(job.asksKey ? { confirmKey } : {}),
       onProgress: (progress) => say({ progress }),

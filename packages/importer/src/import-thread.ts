@@ -26,6 +26,7 @@ export interface ImportJob {
   only?: string[];
   all: boolean;
   wait: boolean;
+  spaceCheck: boolean;
   /** the caller can ask the librarian to confirm the disk key's fingerprint */
   asksKey: boolean;
 }
@@ -49,7 +50,7 @@ export interface KeyConfirmed {
  */
 export function importVolumeInThread(opts: ImportOptions): Promise<ImportReport> {
   const job: ImportJob = {
-    volume: opts.volume, store: opts.store, yes: !!opts.yes, all: !!opts.all, wait: !!opts.wait, asksKey: !!opts.confirmKey,
+    volume: opts.volume, store: opts.store, yes: !!opts.yes, all: !!opts.all, wait: !!opts.wait, spaceCheck: opts.spaceCheck !== false, asksKey: !!opts.confirmKey,
     ...(opts.trust ? { trustPem: publicKeyPem(opts.trust) } : {}), ...(opts.only ? { only: [...opts.only] } : {}),
   };
   const worker = new Worker(WORKER_URL, { workerData: job, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });

@@ -1,9 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import {
-  BookcrateError, assertBundlePath, memberHeaderView, formatFingerprint, initHashing, keyFingerprint,
+  BookcrateError, assertBundlePath, memberHeaderView, formatFingerprint, formatSize, initHashing, keyFingerprint,
   loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
 } from '@bookcrate/format';
 import {
@@ -13,7 +13,7 @@ import {
   ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, showVersionTree, storeIoError, syncObjects, versionTreePlace,
   type BuiltTree, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
-import { catalogInThread } from './catalog-thread.js';
+import { catalogInThread, type ToAdmit } from './catalog-thread.js';
 import { SmallWriter } from './small-writer.js';
 import { importHelperThread, sharedMemory } from './import-helper.js';
 import { WriteBehind, onSameDisk } from './write-behind.js';
@@ -63,6 +63,11 @@ export interface ImportOptions {
   all?: boolean;
   /** wait for another import into the same store instead of refusing */
   wait?: boolean;
+  /**
+   * Refuse at the start when the store's disk cannot hold what this volume still brings (default
+   * true); false for a filesystem whose free space says little (compressing, deduplicating).
+   */
+  spaceCheck?: boolean;
   onProgress?: (p: ImportProgress) => void;
 }
 
@@ -231,7 +236,12 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   // segments (docs/store.md, "Import", step 4): nothing is committed until it is in. Each thread
   // decodes the manifest for itself (the parts are read from the disk once, then from the page
   // cache): handing entries across would tie the catalog to the reading's pace, or hold them all.
-  const catalogThread = existing ? undefined : catalogInThread({ store: opts.store, volume: opts.volume, keyPem: publicKeyPem(trust.key), rootSha256: sha256Hex(vol.rootBytes) });
+  // the folders of the collections this run takes (--only), for what the volume still brings (checkRoom)
+  const onlyFolders = only ? vol.root.collections.filter((c) => only.includes(c.id)).map((c) => c.path) : undefined;
+  const admitFolders = onlyFolders?.includes('') ? undefined : onlyFolders;
+  const catalogThread = existing ? undefined : catalogInThread({
+    store: opts.store, volume: opts.volume, keyPem: publicKeyPem(trust.key), rootSha256: sha256Hex(vol.rootBytes), ...(admitFolders ? { onlyFolders: admitFolders } : {}),
+  });
   const cataloging = catalogThread?.versionId;
   // The catalog thread checks the whole manifest long before the reading reaches its end: an error
   // it meets (a hostile path, a damaged part) stops the import at once, not at the first commit.
@@ -278,6 +288,40 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     awaitingVolumes: [], seconds: 0, bytesRead: 0,
   };
   const bytesTotal = [...mine].filter((s) => !done.has(s)).reduce((a, s) => a + table[s - 1]!.info.size, 0);
+
+  // ---- room: a store too small for this volume is said at the start, not hours into it ----
+  /**
+   * Stops the import (NO_SPACE) when the store's disk cannot hold what this volume still brings
+   * (`need`, Store.bytesToAdmit): for a version already in the catalog, before anything is read; for
+   * a new one, as soon as the catalog thread has put its manifest in and counted it, while the first
+   * segment is being read. An estimate with room to spare, not a promise: a full disk later still
+   * stops the import cleanly.
+   */
+  const checkRoom = async (need: ToAdmit): Promise<void> => {
+    if (opts.spaceCheck === false || need.files === 0) return;
+    const fs = await statfs(store.dir).catch(() => undefined);
+    if (!fs) return; // a filesystem that cannot say: the writes will
+    const free = fs.bavail * fs.bsize;
+    // what this run has admitted is on the disk already (and no longer in `free`), though not yet recorded
+    const still = Math.max(0, need.bytes - report.imported.bytes);
+    // room for the catalog's rows, the folders of the readers' tree and the journals: ~2 KiB a file, and 16 MiB
+    const wanted = still + need.files * 2048 + (16 << 20);
+    if (wanted <= free) return;
+    const short = formatSize(wanted - free);
+    throw new BookcrateError('NO_SPACE', `the store's disk has ${formatSize(free)} free; this volume still needs about ${formatSize(wanted)} there (${need.files} file(s) the store does not hold yet, and room for the catalog)`, {
+      hint: `free at least ${short} on the library server's disk (or import into a store on a larger disk), then run the same command again: everything already imported is kept`,
+      say: { id: 'store-too-small', args: { free: formatSize(free), need: formatSize(wanted), files: need.files, short } },
+    });
+  };
+  // A version already in the catalog is checked before anything is read; a new one once its
+  // manifest is in, and a failure then stops the reading at its next file (catalogFailure).
+  const roomCheck: Promise<void> = catalogThread
+    ? catalogThread.toAdmit.then(checkRoom)
+    : opts.spaceCheck === false ? Promise.resolve() : checkRoom(store.bytesToAdmit(vid, me, admitFolders));
+  roomCheck.catch((e: unknown) => {
+    catalogFailure ??= e;
+  });
+  if (!cataloging) await roomCheck;
 
   // ---- the readers' tree, built as the import goes (docs/store.md, "Import", step 7) ----
   // Only by a run that can complete the version (every other volume in) and that starts with none
@@ -377,6 +421,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       return false;
     }
     await catalogued();
+    await roomCheck;
     hashes.send();
     await queue.drain();
     await checks.settled();

@@ -95,6 +95,28 @@ describe('a version into the catalog, and the collections a library carries (imp
   }
   const add = (s: Store, version: number) => s.addVersion(root(version), Buffer.from(`root${version}`), Buffer.from('sig'), `${version}`.repeat(64), iter(entries), iter(resources));
 
+  it('bytesToAdmit: what an import of a volume still has to write, each content once, without what the store holds', async () => {
+    const s = await Store.open(await tempDir(), { create: true });
+    try {
+      const v1 = (await add(s, 1)).id;
+      expect(s.bytesToAdmit(v1, 1)).toEqual({ files: 3, bytes: 3 });
+      expect(s.bytesToAdmit(v1, 2)).toEqual({ files: 0, bytes: 0 }); // nothing of it starts on volume 2
+      // the content of 霸王别姬 arrives (from this version); the next version's files with it need nothing
+      s.commitObjects(v1, [{ sha256: 'a'.repeat(64), size: 1 }]);
+      const v2 = (await add(s, 2)).id;
+      expect(s.bytesToAdmit(v2, 1)).toEqual({ files: 2, bytes: 2 });
+      // import --only: the files under those folders (whole path components: 京剧 is not 京剧选段)
+      expect(s.bytesToAdmit(v2, 1, ['京剧选段'])).toEqual({ files: 1, bytes: 1 });
+      expect(s.bytesToAdmit(v2, 1, ['京剧'])).toEqual({ files: 1, bytes: 1 });
+      // two files of one content: written once
+      const twins = [{ entry: file('京剧/甲.mp4', 'e', 'r-opera'), volume: 1 }, { entry: file('京剧/乙.mp4', 'e', 'r-opera'), volume: 1 }];
+      const v3 = (await s.addVersion(root(3), Buffer.from('root3'), Buffer.from('sig'), '3'.repeat(64), iter(twins), iter(resources))).id;
+      expect(s.bytesToAdmit(v3, 1)).toEqual({ files: 1, bytes: 1 });
+    } finally {
+      s.close();
+    }
+  });
+
   it('addVersion says how many file rows are in after each transaction', async () => {
     const s = await Store.open(await tempDir(), { create: true });
     try {

@@ -313,6 +313,24 @@ export class Store {
     return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state = \'present\'').get(versionId) as { n: number }).n;
   }
 
+  /**
+   * What an import of `volume` still has to write into objects/: the pending files whose first byte
+   * is on that volume, of the carried collections (or only of those under `folders`: `import
+   * --only`), whose content the store does not hold yet, each content counted once. Objects written
+   * by an import and not yet recorded by its commit are counted too.
+   */
+  bytesToAdmit(versionId: number, volume: number, folders?: string[]): { bytes: number; files: number } {
+    const within = folders ? `AND (${folders.map(() => 'substr(path, 1, length(?)) = ?').join(' OR ')})` : 'AND carried = 1';
+    const args = folders ? folders.flatMap((f) => [`${f}/`, `${f}/`]) : [];
+    const row = this.db.prepare(`
+      SELECT coalesce(sum(size), 0) AS bytes, count(*) AS files FROM (
+        SELECT sha256, max(size) AS size FROM files
+        WHERE version_id = ? AND volume = ? AND state = 'pending' AND type = 'file' ${within}
+        GROUP BY sha256
+      ) WHERE sha256 NOT IN (SELECT sha256 FROM objects)`).get(versionId, volume, ...args) as { bytes: number; files: number };
+    return row;
+  }
+
   /** Carried files of this version still waiting for a volume. */
   pendingCount(versionId: number): number {
     return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state = \'pending\' AND carried = 1').get(versionId) as { n: number }).n;

@@ -16,6 +16,8 @@ export interface ImportFlags {
   only?: string[];
   all?: boolean;
   wait?: boolean;
+  /** false with --no-space-check */
+  spaceCheck?: boolean;
   json?: boolean;
   lang?: string;
 }
@@ -40,7 +42,7 @@ export async function importCommand(target: string, flags: ImportFlags): Promise
     const report = await importVolumeInThread({
       volume: dir, store: flags.store,
       ...(trust ? { trust } : {}), ...(confirmKey ? { confirmKey } : {}),
-      yes: !!flags.yes, wait: !!flags.wait, ...(flags.only?.length ? { only: flags.only } : {}), all: !!flags.all,
+      yes: !!flags.yes, wait: !!flags.wait, spaceCheck: flags.spaceCheck !== false, ...(flags.only?.length ? { only: flags.only } : {}), all: !!flags.all,
       onProgress: (p) => view.update({ ...p }),
     }).finally(() => view.stop());
     if (flags.json) printJson({ event: 'result', ...report });
