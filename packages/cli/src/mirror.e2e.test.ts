@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, open, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, open, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
 import { nginxAvailable, startFaultProxy, startNginx, type NginxServer } from '@bookcrate/mirror/testkit';
@@ -577,6 +577,32 @@ describe('an upstream that cannot be reached', () => {
     expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toMatch(/what to do/);
     expect(await libraryOf(store)).toEqual(v1Snapshot);
+  });
+});
+
+describe('a store too small for the version', () => {
+  let mnt: string | undefined;
+  afterAll(() => {
+    if (mnt) execFileSync('umount', [mnt]);
+  });
+  it('--once exits 4 before any object is fetched, saying how much room is missing', async (ctx) => {
+    const dir = join(work, 'small-store');
+    await mkdir(dir);
+    try {
+      // V1 holds ~25 MiB: 8 MiB of room is far too little
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir], { stdio: 'pipe' });
+      mnt = dir;
+    } catch {
+      ctx.skip();
+    }
+    const from = (await servedBytes(nginx)).lines;
+    const r = await mirror(nginx.url, join(dir, 'store'), ['--trust', pub]);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/the store's disk has [\d.]+ [KM]i?B free; version \d+ still needs about [\d.]+ MiB there/);
+    expect(r.stderr).toMatch(/free at least [\d.]+ MiB on the store's disk/);
+    const asked = (await servedBytes(nginx, from)).requests;
+    expect(asked.length).toBeGreaterThan(0); // the pointer, the root and the manifest's parts
+    expect(asked.filter((q) => q.includes('/objects/'))).toEqual([]);
   });
 });
 

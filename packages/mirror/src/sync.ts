@@ -1,10 +1,10 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import {
   AlignedBufferPool, BookcrateError, CHUNKED_MIN_SIZE, ChunkListBuilder, POINTER_MAX_BYTES, TreeLookup, decodeChunkEntry, decodeFileEntry,
-  decodeResourceEntry, decodeRoot, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sha256Hex,
+  decodeResourceEntry, decodeRoot, formatSize, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sha256Hex,
   treePartRefs, verifyPointerFile, verifyRootSignature, type ChunkEntry, type PartRef, type Pointer, type Root,
 } from '@bookcrate/format';
 import { Store, catalogWriteError, publishTree, readStoredPart, savePart, syncObjects, storeIoError, type VersionRow } from '@bookcrate/store';
@@ -324,6 +324,10 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
   let previousPage: Promise<void>[] = [];
   let tasks: Promise<void>[] = [];
   Object.assign(total, store.missingTotals(version.id));
+  // A store too small for what the version still lacks is said now, before a byte is fetched, not
+  // when the disk is full (and again at every round). After a killed round the objects it left are
+  // counted as missing though on the disk: no check then, the writes will tell.
+  if (!adopt && total.objects > 0) await checkRoom(store, total, version.version);
   if (!adopt && total.objects > 0) {
     // durable the way the batches' objects are: one `sync -f` (an fsync where that is missing)
     await writeFile(marker, '').catch((e: unknown) => {
@@ -390,6 +394,22 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
     throw e;
   }
   return failures;
+}
+
+/**
+ * NO_SPACE when the store's filesystem cannot hold the objects a version still lacks, with ~2 KiB
+ * each and 16 MiB for the catalog and the tree's folders (the import's own estimate: importer
+ * `checkRoom`). The previous version's objects stay until the switch and `--gc-after`.
+ */
+async function checkRoom(store: Store, lacking: { objects: number; bytes: number }, version: number): Promise<void> {
+  const fs = await statfs(store.dir).catch(() => undefined);
+  if (!fs) return;
+  const free = fs.bavail * fs.bsize;
+  const wanted = lacking.bytes + lacking.objects * 2048 + (16 << 20);
+  if (wanted <= free) return;
+  throw new BookcrateError('NO_SPACE', `the store's disk has ${formatSize(free)} free; version ${version} still needs about ${formatSize(wanted)} there (${lacking.objects} file(s) the store does not hold yet)`, {
+    hint: `free at least ${formatSize(wanted - free)} on the store's disk (a shorter --gc-after lets old versions' files go sooner), or carry fewer collections (import --only); the next round tries again`,
+  });
 }
 
 type How = { kind: 'whole' } | { kind: 'adopted' } | { kind: 'chunked'; reused: number };
