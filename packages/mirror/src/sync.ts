@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, statfs, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat, statfs, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import {
@@ -7,7 +7,7 @@ import {
   decodeResourceEntry, decodeRoot, formatSize, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sha256Hex,
   treePartRefs, verifyPointerFile, verifyRootSignature, type ChunkEntry, type PartRef, type Pointer, type Root,
 } from '@bookcrate/format';
-import { Store, catalogWriteError, publishTree, readStoredPart, savePart, syncObjects, storeIoError, type VersionRow } from '@bookcrate/store';
+import { Store, catalogWriteError, publishTree, readStoredPart, renameFile, savePart, syncObjects, storeIoError, type VersionRow } from '@bookcrate/store';
 import type { Upstream } from './http.js';
 
 /**
@@ -466,10 +466,10 @@ async function fetchObject(
   try {
     // The shard folder is made only when it is missing: a recursive mkdir before every rename was
     // one more trip through libuv's thread pool for each object.
-    await rename(from, final).catch(async (e: NodeJS.ErrnoException) => {
+    await renameFile(from, final).catch(async (e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
       await mkdir(dirname(final), { recursive: true });
-      await rename(from, final);
+      await renameFile(from, final);
     });
   } catch (e) {
     throw storeIoError(e, final);

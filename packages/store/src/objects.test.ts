@@ -1,9 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../fixtures/tree.js';
-import { FSYNC_OPEN, ObjectQueue, syncFilesystem, syncObjects } from './objects.js';
+import { FSYNC_OPEN, ObjectQueue, renameFile, syncFilesystem, syncObjects } from './objects.js';
 import { linkIntoTree } from './tree-link.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -86,5 +87,31 @@ describe('syncObjects where `sync -f` is missing (Windows, a system without GNU 
       process.env.PATH = savedPath;
     }
     expect(FSYNC_OPEN).toBe(process.platform === 'win32' ? 'r+' : 'r');
+  });
+});
+
+describe('renameFile: a rename Windows refuses for a moment (an antivirus holding the new file)', () => {
+  it('is tried again until it goes through where asked to (Windows), and fails at once elsewhere', async (ctx) => {
+    const dir = await tempDir('objects-rename-');
+    const into = join(dir, 'objects');
+    await mkdir(into);
+    await writeFile(join(dir, 'a'), 'a');
+    await writeFile(join(dir, 'b'), 'b');
+    // An immutable folder refuses new entries with EPERM, even to root: the refusal, made real on Linux.
+    try {
+      execFileSync('chattr', ['+i', into], { stdio: 'pipe' });
+    } catch {
+      ctx.skip(); // not root, or a filesystem without the attribute
+    }
+    try {
+      await expect(renameFile(join(dir, 'a'), join(into, 'a'), false)).rejects.toMatchObject({ code: 'EPERM' });
+      const started = Date.now();
+      setTimeout(() => execFileSync('chattr', ['-i', into]), 300);
+      await renameFile(join(dir, 'b'), join(into, 'b'), true);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      expect(await readFile(join(into, 'b'), 'utf8')).toBe('b');
+    } finally {
+      execFileSync('chattr', ['-i', into]);
+    }
   });
 });

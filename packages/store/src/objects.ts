@@ -1,7 +1,7 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { close as fsClose, linkSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FastHasher, writeError } from '@bookcrate/format';
 import type { Store } from './store.js';
@@ -88,7 +88,7 @@ export class ObjectWriter {
     this.h = undefined;
     try {
       await mkdir(dirname(finalPath), { recursive: true });
-      await rename(this.tmpPath, finalPath);
+      await renameFile(this.tmpPath, finalPath);
     } catch (e) {
       await unlink(this.tmpPath).catch(() => undefined);
       throw storeIoError(e, finalPath);
@@ -524,12 +524,12 @@ export class QueuedObject {
 
   private async renameTo(finalPath: string): Promise<void> {
     try {
-      await this.q.run<void>((cb) => fsRename(this.tmpPath, finalPath, cb));
+      await this.q.run<void>((cb) => renamePatiently(this.tmpPath, finalPath, cb));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       // its shard folder is gone (made at the start of the import): make it again, once
       await mkdir(dirname(finalPath), { recursive: true });
-      await this.q.run<void>((cb) => fsRename(this.tmpPath, finalPath, cb));
+      await this.q.run<void>((cb) => renamePatiently(this.tmpPath, finalPath, cb));
     }
     this.created = false;
   }
@@ -612,6 +612,39 @@ export function syncFilesystem(dir: string): Promise<boolean> {
     child.on('error', () => res(false));
     child.on('close', (code) => res(code === 0));
   });
+}
+
+/**
+ * How long a rename is retried on Windows. There a file just written is often held open for a moment
+ * by an antivirus or the search indexer, and renaming it, or over it, or the folder holding it,
+ * fails (EPERM, EACCES, EBUSY) until they let go; graceful-fs retries for the same reason.
+ */
+export const RENAME_PATIENCE_MS = 5000;
+
+/**
+ * fs.rename, callback form, retried with growing pauses for up to RENAME_PATIENCE_MS while Windows
+ * says the file is busy (`windows`, default: running there). Elsewhere those errors are final and
+ * come back at once.
+ */
+export function renamePatiently(from: string, to: string, cb: (err: NodeJS.ErrnoException | null) => void, windows = process.platform === 'win32'): void {
+  const started = Date.now();
+  let pause = 10;
+  const attempt = (): void => {
+    fsRename(from, to, (e) => {
+      if (e && windows && (e.code === 'EPERM' || e.code === 'EACCES' || e.code === 'EBUSY') && Date.now() - started < RENAME_PATIENCE_MS) {
+        setTimeout(attempt, pause);
+        pause = Math.min(pause * 2, 500);
+        return;
+      }
+      cb(e);
+    });
+  };
+  attempt();
+}
+
+/** renamePatiently as a promise. */
+export function renameFile(from: string, to: string, windows?: boolean): Promise<void> {
+  return new Promise((resolve, reject) => renamePatiently(from, to, (e) => (e ? reject(e) : resolve()), windows));
 }
 
 /** Hard link, or a copy where the filesystem makes none (FAT32, exFAT, some network shares) or no more to that file. */

@@ -2,7 +2,7 @@ import { rmdirSync, unlinkSync } from 'node:fs';
 import { lstat, mkdir, opendir, readdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { assertBundlePath } from '@bookcrate/format';
-import { linkOrCopy, storeIoError } from './objects.js';
+import { linkOrCopy, renameFile, storeIoError } from './objects.js';
 import type { Store } from './store.js';
 
 /**
@@ -137,7 +137,7 @@ export async function showVersionTree(store: Store, built: BuiltTree, opts: { wi
   const bundleDir = dirname(built.target);
   const name = await unusedName(bundleDir, built.name);
   try {
-    await rename(building, join(bundleDir, name));
+    await renameFile(building, join(bundleDir, name));
   } catch (e) {
     throw storeIoError(e, building);
   }
@@ -166,8 +166,8 @@ export async function showVersionTree(store: Store, built: BuiltTree, opts: { wi
 async function putInPlace(visible: string, tree: string, bundleDir: string): Promise<void> {
   const was = await lstat(visible).catch(() => undefined);
   if (was?.isSymbolicLink()) await unlink(visible);
-  else if (was) await rename(visible, join(bundleDir, `replaced-${Date.now()}-${process.pid}`));
-  await rename(tree, visible);
+  else if (was) await renameFile(visible, join(bundleDir, `replaced-${Date.now()}-${process.pid}`));
+  await renameFile(tree, visible);
 }
 
 /** `name`, or `name+2`, `name+3`… when a folder of that name is there already. */
