@@ -145,8 +145,10 @@ export async function showVersionTree(store: Store, built: BuiltTree, opts: { wi
   try {
     await pointAt(visible, join('.versions', safeName(built.bundleId), name), opts.windows ?? process.platform === 'win32');
   } catch (linkFailed) {
+    // A full or failing disk is said as such.
+    if (['ENOSPC', 'EDQUOT', 'EIO', 'EROFS'].includes((linkFailed as NodeJS.ErrnoException).code ?? '')) throw storeIoError(linkFailed, visible);
     // No symbolic links or junctions here (exFAT, FAT32, some network shares): the tree itself
-    // takes the place. Anything else (a full disk, a failing one) fails the same way again.
+    // takes the place.
     await putInPlace(visible, join(bundleDir, name), bundleDir).catch((e: unknown) => {
       throw storeIoError(Object.assign(new Error(`${(linkFailed as Error).message}; moving the tree into place: ${(e as Error).message}`), { code: (e as NodeJS.ErrnoException).code }), visible);
     });
