@@ -171,6 +171,7 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'store-newer-schema': (a) => [`这个资源库由更新版本的 bookcrate 写入（结构版本 ${a.schema}，本版只认识到 ${a.known}）`, '请在这台电脑上安装更新版本的 bookcrate'],
   'store-full': (a) => [`资源库所在的磁盘已满（正在写入 ${a.path}）`, '请在图书馆服务器的磁盘上腾出空间，然后重新运行同一命令：已导入的内容都会保留'],
   'store-too-small': (a) => [`资源库所在的磁盘只剩 ${a.free} 可用空间，而这张盘还需要约 ${a.need}（资源库中还没有的 ${a.files} 个文件，以及目录数据库所需的空间）`, `请在图书馆服务器的磁盘上至少腾出 ${a.short}（或导入到更大磁盘上的资源库），然后重新运行同一命令：已导入的内容都会保留`],
+  'store-too-small-copies': (a) => [`资源库所在的磁盘只剩 ${a.free} 可用空间，而这张盘还需要约 ${a.need}（资源库中还没有的 ${a.files} 个文件，以及供读者浏览的目录中每个文件的副本：这块磁盘不支持硬链接）`, `请在图书馆服务器的磁盘上至少腾出 ${a.short}（或把资源库放到 NTFS 或 ext4 格式的更大磁盘上），然后重新运行同一命令：已导入的内容都会保留`],
   'store-write-failed': (a) => [`无法写入 ${a.path}：${a.reason}`, '请检查资源库所在的磁盘及其权限'],
 };
 

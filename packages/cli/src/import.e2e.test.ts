@@ -524,5 +524,14 @@ describe.runIf(canMountExfat)('a store on an exFAT disk (no hard links, no symbo
     expect((await readdir(join(store, 'library'))).sort()).toEqual(['.versions', 'county-exfat']);
     const st = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { version: number; current: boolean; damaged: number }[] };
     expect(st.versions.find((v) => v.current)).toMatchObject({ version: 2, damaged: 0 });
+
+    // A 50 MB lecture on a disk with ~90 MB free: its object fits, but not a second copy of it in the
+    // readers' tree. Said at the start, with the reason, and the store keeps version 2.
+    await writeFile(join(source, '课程', '第4讲.mp4'), Buffer.alloc(50 << 20, 4));
+    const v3 = await disk(3);
+    const third = await run(['import', v3, '--store', store]);
+    expect(third.code, third.stderr).toBe(4);
+    expect(third.stderr).toMatch(/still needs about [\d.]+ MiB there \(\d+ file\(s\) the store does not hold yet, and a copy of every file in the readers' tree: this disk makes no hard links\)/);
+    expect((await snapshot(lib)).get('课程/第2讲.pdf')!.equals(Buffer.alloc(210_000, 9))).toBe(true);
   });
 });

@@ -52,6 +52,7 @@ export type MessageId =
   | 'store-newer-schema' // schema, known
   | 'store-full' // path
   | 'store-too-small' // free, need, files, short
+  | 'store-too-small-copies' // free, need, files, short: the same where the readers' tree holds copies
   | 'store-write-failed'; // path, reason
 
 /** A MessageId with the values its words mention. */

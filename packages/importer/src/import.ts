@@ -10,7 +10,7 @@ import {
   ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, type ThreadLink, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
 } from '@bookcrate/volume';
 import {
-  ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, showVersionTree, storeIoError, syncObjects, versionTreePlace,
+  ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, makesHardLinks, publishTree, removeTree, savePart, showVersionTree, storeIoError, syncObjects, versionTreePlace,
   type BuiltTree, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
 import { catalogInThread, type ToAdmit } from './catalog-thread.js';
@@ -299,27 +299,31 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
    * segment is being read. An estimate with room to spare, not a promise: a full disk later still
    * stops the import cleanly.
    */
-  const checkRoom = async (need: ToAdmit): Promise<void> => {
+  const checkRoom = async (need: ToAdmit, versionId: number): Promise<void> => {
     if (opts.spaceCheck === false || need.files === 0) return;
     const fs = await statfs(store.dir).catch(() => undefined);
     if (!fs) return; // a filesystem that cannot say: the writes will
     const free = fs.bavail * fs.bsize;
     // what this run has admitted is on the disk already (and no longer in `free`), though not yet recorded
     const still = Math.max(0, need.bytes - report.imported.bytes);
+    // Without hard links the readers' tree holds a copy of every file of the version, built once it
+    // is complete (the tree it replaces goes after the switch).
+    const copies = !(await makesHardLinks(store.paths.tmp));
     // room for the catalog's rows, the folders of the readers' tree and the journals: ~2 KiB a file, and 16 MiB
-    const wanted = still + need.files * 2048 + (16 << 20);
+    const wanted = still + (copies ? store.carriedBytes(versionId) : 0) + need.files * 2048 + (16 << 20);
     if (wanted <= free) return;
     const short = formatSize(wanted - free);
-    throw new BookcrateError('NO_SPACE', `the store's disk has ${formatSize(free)} free; this volume still needs about ${formatSize(wanted)} there (${need.files} file(s) the store does not hold yet, and room for the catalog)`, {
+    const what = copies ? 'and a copy of every file in the readers\' tree: this disk makes no hard links' : 'and room for the catalog';
+    throw new BookcrateError('NO_SPACE', `the store's disk has ${formatSize(free)} free; this volume still needs about ${formatSize(wanted)} there (${need.files} file(s) the store does not hold yet, ${what})`, {
       hint: `free at least ${short} on the library server's disk (or import into a store on a larger disk), then run the same command again: everything already imported is kept`,
-      say: { id: 'store-too-small', args: { free: formatSize(free), need: formatSize(wanted), files: need.files, short } },
+      say: { id: copies ? 'store-too-small-copies' : 'store-too-small', args: { free: formatSize(free), need: formatSize(wanted), files: need.files, short } },
     });
   };
   // A version already in the catalog is checked before anything is read; a new one once its
   // manifest is in, and a failure then stops the reading at its next file (catalogFailure).
   const roomCheck: Promise<void> = catalogThread
-    ? catalogThread.toAdmit.then(checkRoom)
-    : opts.spaceCheck === false ? Promise.resolve() : checkRoom(store.bytesToAdmit(vid, me, admitFolders));
+    ? Promise.all([catalogThread.toAdmit, catalogThread.versionId]).then(([need, id]) => checkRoom(need, id))
+    : opts.spaceCheck === false ? Promise.resolve() : checkRoom(store.bytesToAdmit(vid, me, admitFolders), vid);
   roomCheck.catch((e: unknown) => {
     catalogFailure ??= e;
   });

@@ -7,7 +7,7 @@ import {
   decodeResourceEntry, decodeRoot, formatSize, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sha256Hex,
   treePartRefs, verifyPointerFile, verifyRootSignature, type ChunkEntry, type PartRef, type Pointer, type Root,
 } from '@bookcrate/format';
-import { Store, catalogWriteError, publishTree, readStoredPart, renameFile, savePart, syncObjects, storeIoError, type VersionRow } from '@bookcrate/store';
+import { Store, catalogWriteError, makesHardLinks, publishTree, readStoredPart, renameFile, savePart, syncObjects, storeIoError, type VersionRow } from '@bookcrate/store';
 import type { Upstream } from './http.js';
 
 /**
@@ -327,7 +327,7 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
   // A store too small for what the version still lacks is said now, before a byte is fetched, not
   // when the disk is full (and again at every round). After a killed round the objects it left are
   // counted as missing though on the disk: no check then, the writes will tell.
-  if (!adopt && total.objects > 0) await checkRoom(store, total, version.version);
+  if (!adopt && total.objects > 0) await checkRoom(store, total, version);
   if (!adopt && total.objects > 0) {
     // durable the way the batches' objects are: one `sync -f` (an fsync where that is missing)
     await writeFile(marker, '').catch((e: unknown) => {
@@ -401,13 +401,16 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
  * each and 16 MiB for the catalog and the tree's folders (the import's own estimate: importer
  * `checkRoom`). The previous version's objects stay until the switch and `--gc-after`.
  */
-async function checkRoom(store: Store, lacking: { objects: number; bytes: number }, version: number): Promise<void> {
+async function checkRoom(store: Store, lacking: { objects: number; bytes: number }, version: VersionRow): Promise<void> {
   const fs = await statfs(store.dir).catch(() => undefined);
   if (!fs) return;
   const free = fs.bavail * fs.bsize;
-  const wanted = lacking.bytes + lacking.objects * 2048 + (16 << 20);
+  // without hard links the readers' tree holds a copy of every file of the version
+  const copies = !(await makesHardLinks(store.paths.tmp));
+  const wanted = lacking.bytes + (copies ? store.carriedBytes(version.id) : 0) + lacking.objects * 2048 + (16 << 20);
   if (wanted <= free) return;
-  throw new BookcrateError('NO_SPACE', `the store's disk has ${formatSize(free)} free; version ${version} still needs about ${formatSize(wanted)} there (${lacking.objects} file(s) the store does not hold yet)`, {
+  const what = copies ? ', and a copy of every file in the readers\' tree: this disk makes no hard links' : '';
+  throw new BookcrateError('NO_SPACE', `the store's disk has ${formatSize(free)} free; version ${version.version} still needs about ${formatSize(wanted)} there (${lacking.objects} file(s) the store does not hold yet${what})`, {
     hint: `free at least ${formatSize(wanted - free)} on the store's disk (a shorter --gc-after lets old versions' files go sooner), or carry fewer collections (import --only); the next round tries again`,
   });
 }

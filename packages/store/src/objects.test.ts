@@ -4,7 +4,7 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../fixtures/tree.js';
-import { FSYNC_OPEN, ObjectQueue, renameFile, syncFilesystem, syncObjects } from './objects.js';
+import { FSYNC_OPEN, ObjectQueue, makesHardLinks, renameFile, syncFilesystem, syncObjects } from './objects.js';
 import { linkIntoTree } from './tree-link.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -113,5 +113,14 @@ describe('renameFile: a rename Windows refuses for a moment (an antivirus holdin
     } finally {
       execFileSync('chattr', ['-i', into]);
     }
+  });
+});
+
+describe('makesHardLinks', () => {
+  it('says whether the folder\'s filesystem makes hard links, and leaves nothing behind', async () => {
+    const dir = await tempDir('objects-links-');
+    expect(await makesHardLinks(dir)).toBe(true); // ext4 or tmpfs here; the exFAT store's e2e test meets false
+    expect(await readdir(dir)).toEqual([]);
+    expect(await makesHardLinks(join(dir, 'missing'))).toBe(false);
   });
 });

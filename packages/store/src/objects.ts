@@ -647,6 +647,25 @@ export function renameFile(from: string, to: string, windows?: boolean): Promise
   return new Promise((resolve, reject) => renamePatiently(from, to, (e) => (e ? reject(e) : resolve()), windows));
 }
 
+/**
+ * Whether `dir`'s filesystem makes hard links: where it does not (exFAT, FAT32, some network shares),
+ * the readers' tree holds copies, and every file takes its room twice. Tried with a file of its own.
+ */
+export async function makesHardLinks(dir: string): Promise<boolean> {
+  const a = join(dir, `link-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const b = `${a}-2`;
+  try {
+    await (await open(a, 'wx')).close();
+    linkSync(a, b);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await unlink(b).catch(() => undefined);
+    await unlink(a).catch(() => undefined);
+  }
+}
+
 /** Hard link, or a copy where the filesystem makes none (FAT32, exFAT, some network shares) or no more to that file. */
 export async function linkOrCopy(from: string, to: string): Promise<'link' | 'copy'> {
   try {

@@ -331,6 +331,11 @@ export class Store {
     return row;
   }
 
+  /** Bytes of the carried files of a version, each path counted: what its readers' tree holds as copies where there are no hard links. */
+  carriedBytes(versionId: number): number {
+    return (this.db.prepare('SELECT coalesce(sum(size), 0) AS n FROM files WHERE version_id = ? AND type = \'file\' AND carried = 1').get(versionId) as { n: number }).n;
+  }
+
   /** Carried files of this version still waiting for a volume. */
   pendingCount(versionId: number): number {
     return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state = \'pending\' AND carried = 1').get(versionId) as { n: number }).n;
