@@ -124,15 +124,20 @@ export class Ring {
 }
 
 /**
- * Reads source files ahead of the writer: small files are read whole into a ring by a reader
- * thread (SmallReader), up to RING bytes ahead (4 MiB: ~180 photos, or a few PDFs; 8 MiB was no
- * faster and cost its 4 MiB of memory in every pack);
+ * Reads source files ahead of the writer: small files (up to SMALL) are read whole into a ring by
+ * a reader thread (SmallReader), several at once, up to RING bytes ahead (4 MiB: ~180 photos, or a
+ * few PDFs; 8 MiB was no faster and cost its 4 MiB of memory in every pack);
  * large files are read by the writer straight into the segment's buffers, or streamed in 4 MiB
  * chunks with one ahead when a consumer wants slices. Every file is checked for changes (size and
  * mtime against the inventory) after it was read.
  */
 export class SourceReader {
-  static readonly SMALL = 1 << 20;
+  /**
+   * 2 MiB, not 1: a file read by the writer is read alone, after the one before, and a cold read of a
+   * 1–2 MiB PDF is mostly waiting; in the ring, four are read at once while the writer works. The
+   * writer waited 3.8 s of a 9 s pack for its reads, 1.2 s after (docs/performance.md, "Run AW").
+   */
+  static readonly SMALL = 2 << 20;
   static readonly RING = 4 << 20;
   private readonly small = new Map<string, Promise<SmallFile>>();
   private readonly ring = new Ring(SourceReader.RING);
