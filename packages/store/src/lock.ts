@@ -5,7 +5,7 @@ import { BookcrateError } from '@bookcrate/format';
 
 /**
  * Which boot of this machine the process runs in. On Linux the kernel's own boot id, exact. Elsewhere
- * (Windows) the time of the boot, to the minute, from the clock and the uptime: not exact, so it is
+ * (Windows) the time of the boot, from the clock and the uptime: not exact, so it is
  * only trusted with a margin (`bootedSince`).
  */
 function currentBoot(): { id?: string; at: number } {
