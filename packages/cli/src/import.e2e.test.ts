@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { encodeMemberHeader, encodeVolumeDoc, signRoot, sha256Hex } from '@bookcrate/format';
 import { storePaths } from '@bookcrate/store';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
-import { BIN, jsonLines, run, snapshot, start, exists } from './testkit.js';
+import { BIN, jsonLines, run, smallFilesystem, snapshot, start, exists } from './testkit.js';
 import { flip } from './testkit.js';
 
 const MiB = 1024 * 1024;
@@ -392,15 +392,9 @@ describe('a full disk', () => {
     if (mnt) execFileSync('umount', [mnt]);
   });
   it('stops with a clear message, keeps what was good, and resumes once there is room', async (ctx) => {
-    mnt = join(work, 'smallfs');
-    await mkdir(mnt);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=7m', 'tmpfs', mnt], { stdio: 'pipe' });
-    } catch {
-      mnt = undefined;
-      ctx.skip();
-    }
-    const store = join(mnt!, 'store');
+    mnt = await smallFilesystem(join(work, 'smallfs'), '7m');
+    if (!mnt) return ctx.skip();
+    const store = join(mnt, 'store');
     const big = vols[0]!;
     // past the check at the start (the test after this one), to meet the disk filling up
     const r = await run(['import', big, '--store', store, '--trust', pub, '--no-space-check']);
@@ -429,15 +423,9 @@ describe('a store too small for the volume', () => {
     if (mnt) execFileSync('umount', [mnt]);
   });
   it('is told so at the start, with how much is missing, before anything is committed; and in Chinese', async (ctx) => {
-    const dir = join(work, 'toosmall');
-    await mkdir(dir);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=7m', 'tmpfs', dir], { stdio: 'pipe' });
-      mnt = dir;
-    } catch {
-      ctx.skip();
-    }
-    const store = join(dir, 'store');
+    mnt = await smallFilesystem(join(work, 'toosmall'), '7m');
+    if (!mnt) return ctx.skip();
+    const store = join(mnt, 'store');
     const r = await run(['import', vols[0]!, '--store', store, '--trust', pub]);
     expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toMatch(/the store's disk has [\d.]+ [KM]i?B free; this volume still needs about [\d.]+ MiB there \(\d+ file\(s\) the store does not hold yet, and room for the catalog\)/);

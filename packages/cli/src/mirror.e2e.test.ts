@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, open, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, open, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
 import { nginxAvailable, startFaultProxy, startNginx, type NginxServer } from '@bookcrate/mirror/testkit';
-import { BIN, exists, flip, jsonLines, run, snapshot } from './testkit.js';
+import { BIN, exists, flip, jsonLines, run, smallFilesystem, snapshot } from './testkit.js';
 
 /**
  * The mirror end to end: the real CLI against a real nginx serving a repository written by the
@@ -586,17 +586,11 @@ describe('a store too small for the version', () => {
     if (mnt) execFileSync('umount', [mnt]);
   });
   it('--once exits 4 before any object is fetched, saying how much room is missing', async (ctx) => {
-    const dir = join(work, 'small-store');
-    await mkdir(dir);
-    try {
-      // V1 holds ~25 MiB: 8 MiB of room is far too little
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir], { stdio: 'pipe' });
-      mnt = dir;
-    } catch {
-      ctx.skip();
-    }
+    // V1 holds ~25 MiB: 8 MiB of room is far too little
+    mnt = await smallFilesystem(join(work, 'small-store'), '8m');
+    if (!mnt) return ctx.skip();
     const from = (await servedBytes(nginx)).lines;
-    const r = await mirror(nginx.url, join(dir, 'store'), ['--trust', pub]);
+    const r = await mirror(nginx.url, join(mnt, 'store'), ['--trust', pub]);
     expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toMatch(/the store's disk has [\d.]+ [KM]i?B free; version \d+ still needs about [\d.]+ MiB there/);
     expect(r.stderr).toMatch(/free at least [\d.]+ MiB on the store's disk/);

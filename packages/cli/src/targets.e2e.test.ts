@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
-import { run, snapshot } from './testkit.js';
+import { run, smallFilesystem, snapshot } from './testkit.js';
 
 const MiB = 1024 * 1024;
 const EPOCH = { SOURCE_DATE_EPOCH: '1764374400' };
@@ -19,14 +19,7 @@ beforeAll(async () => {
   expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
   key = join(work, 'center.key');
   // A real small filesystem: a 6 MiB tmpfs (root is available in CI; skipped elsewhere).
-  const mnt = join(work, 'small');
-  await mkdir(mnt);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', mnt], { stdio: 'pipe' });
-    small = mnt;
-  } catch {
-    small = undefined;
-  }
+  small = await smallFilesystem(join(work, 'small'), '6m');
 });
 
 afterAll(() => {

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -74,4 +74,19 @@ export async function killWhen(args: string[], env: Record<string, string>, read
   if (killed) child.kill('SIGKILL');
   await closed;
   return killed;
+}
+
+/**
+ * A real small filesystem for the full-disk tests: `dir` made and a tmpfs of `size` (e.g. '7m')
+ * mounted on it. Undefined where that cannot be done (not root, no mount in this container): the
+ * caller skips. Unmount with `execFileSync('umount', [dir])`.
+ */
+export async function smallFilesystem(dir: string, size: string): Promise<string | undefined> {
+  await mkdir(dir, { recursive: true });
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
+    return dir;
+  } catch {
+    return undefined;
+  }
 }

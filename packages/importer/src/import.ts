@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import {
   BookcrateError, assertBundlePath, memberHeaderView, formatFingerprint, formatSize, initHashing, keyFingerprint,
@@ -10,7 +10,7 @@ import {
   ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, type ThreadLink, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
 } from '@bookcrate/volume';
 import {
-  ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, makesHardLinks, publishTree, removeTree, savePart, showVersionTree, storeIoError, syncObjects, versionTreePlace,
+  ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, showVersionTree, storeIoError, storeRoom, syncObjects, versionTreePlace,
   type BuiltTree, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
 import { catalogInThread, type ToAdmit } from './catalog-thread.js';
@@ -300,18 +300,11 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
    * stops the import cleanly.
    */
   const checkRoom = async (need: ToAdmit, versionId: number): Promise<void> => {
-    if (opts.spaceCheck === false || need.files === 0) return;
-    const fs = await statfs(store.dir).catch(() => undefined);
-    if (!fs) return; // a filesystem that cannot say: the writes will
-    const free = fs.bavail * fs.bsize;
-    // what this run has admitted is on the disk already (and no longer in `free`), though not yet recorded
-    const still = Math.max(0, need.bytes - report.imported.bytes);
-    // Without hard links the readers' tree holds a copy of every file of the version, built once it
-    // is complete (the tree it replaces goes after the switch).
-    const copies = !(await makesHardLinks(store.paths.tmp));
-    // room for the catalog's rows, the folders of the readers' tree and the journals: ~2 KiB a file, and 16 MiB
-    const wanted = still + (copies ? store.carriedBytes(versionId) : 0) + need.files * 2048 + (16 << 20);
-    if (wanted <= free) return;
+    if (need.files === 0) return;
+    // what this run has admitted is on the disk already (and no longer free), though not yet recorded
+    const room = await storeRoom(store, { bytes: Math.max(0, need.bytes - report.imported.bytes), files: need.files }, versionId);
+    if (!room || room.wanted <= room.free) return;
+    const { free, wanted, copies } = room;
     const short = formatSize(wanted - free);
     const what = copies ? 'and a copy of every file in the readers\' tree: this disk makes no hard links' : 'and room for the catalog';
     throw new BookcrateError('NO_SPACE', `the store's disk has ${formatSize(free)} free; this volume still needs about ${formatSize(wanted)} there (${need.files} file(s) the store does not hold yet, ${what})`, {
@@ -321,9 +314,9 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   };
   // A version already in the catalog is checked before anything is read; a new one once its
   // manifest is in, and a failure then stops the reading at its next file (catalogFailure).
-  const roomCheck: Promise<void> = catalogThread
-    ? Promise.all([catalogThread.toAdmit, catalogThread.versionId]).then(([need, id]) => checkRoom(need, id))
-    : opts.spaceCheck === false ? Promise.resolve() : checkRoom(store.bytesToAdmit(vid, me, admitFolders), vid);
+  const roomCheck: Promise<void> = opts.spaceCheck === false ? Promise.resolve()
+    : catalogThread ? Promise.all([catalogThread.toAdmit, catalogThread.versionId]).then(([need, id]) => checkRoom(need, id))
+    : checkRoom(store.bytesToAdmit(vid, me, admitFolders), vid);
   roomCheck.catch((e: unknown) => {
     catalogFailure ??= e;
   });

@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { mkdir, open, readdir, rm, stat, statfs, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import {
@@ -7,7 +7,7 @@ import {
   decodeResourceEntry, decodeRoot, formatSize, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sha256Hex,
   treePartRefs, verifyPointerFile, verifyRootSignature, type ChunkEntry, type PartRef, type Pointer, type Root,
 } from '@bookcrate/format';
-import { Store, catalogWriteError, makesHardLinks, publishTree, readStoredPart, renameFile, savePart, syncObjects, storeIoError, type VersionRow } from '@bookcrate/store';
+import { Store, catalogWriteError, publishTree, readStoredPart, renameFile, savePart, storeIoError, storeRoom, syncObjects, type VersionRow } from '@bookcrate/store';
 import type { Upstream } from './http.js';
 
 /**
@@ -396,19 +396,11 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
   return failures;
 }
 
-/**
- * NO_SPACE when the store's filesystem cannot hold the objects a version still lacks, with ~2 KiB
- * each and 16 MiB for the catalog and the tree's folders (the import's own estimate: importer
- * `checkRoom`). The previous version's objects stay until the switch and `--gc-after`.
- */
+/** NO_SPACE when the store's disk cannot hold the objects a version still lacks (storeRoom). */
 async function checkRoom(store: Store, lacking: { objects: number; bytes: number }, version: VersionRow): Promise<void> {
-  const fs = await statfs(store.dir).catch(() => undefined);
-  if (!fs) return;
-  const free = fs.bavail * fs.bsize;
-  // without hard links the readers' tree holds a copy of every file of the version
-  const copies = !(await makesHardLinks(store.paths.tmp));
-  const wanted = lacking.bytes + (copies ? store.carriedBytes(version.id) : 0) + lacking.objects * 2048 + (16 << 20);
-  if (wanted <= free) return;
+  const room = await storeRoom(store, { bytes: lacking.bytes, files: lacking.objects }, version.id);
+  if (!room || room.wanted <= room.free) return;
+  const { free, wanted, copies } = room;
   const what = copies ? ', and a copy of every file in the readers\' tree: this disk makes no hard links' : '';
   throw new BookcrateError('NO_SPACE', `the store's disk has ${formatSize(free)} free; version ${version.version} still needs about ${formatSize(wanted)} there (${lacking.objects} file(s) the store does not hold yet${what})`, {
     hint: `free at least ${formatSize(wanted - free)} on the store's disk (a shorter --gc-after lets old versions' files go sooner), or carry fewer collections (import --only); the next round tries again`,

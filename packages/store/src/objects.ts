@@ -1,7 +1,7 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { close as fsClose, linkSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
-import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FastHasher, writeError } from '@bookcrate/format';
 import type { Store } from './store.js';
@@ -664,6 +664,30 @@ export async function makesHardLinks(dir: string): Promise<boolean> {
     await unlink(b).catch(() => undefined);
     await unlink(a).catch(() => undefined);
   }
+}
+
+/** What a store's disk has free, and what is wanted on it: `StoreRoom`. */
+export interface StoreRoom {
+  free: number;
+  wanted: number;
+  /** the disk makes no hard links: `wanted` counts a copy of every carried file for the readers' tree */
+  copies: boolean;
+}
+
+/**
+ * The room an import or a mirror round wants on the store's disk for `need` (objects not held yet,
+ * each content once, Store.bytesToAdmit or missingTotals) of a version: their bytes; ~2 KiB a file
+ * and 16 MiB for the catalog's rows, the tree's folders and the journals; and, where the disk makes
+ * no hard links, a copy of every carried file of the version for its readers' tree (built once the
+ * version is complete; the tree it replaces goes after the switch). Undefined where the
+ * filesystem cannot say what it has free: the writes will.
+ */
+export async function storeRoom(store: Store, need: { bytes: number; files: number }, versionId: number): Promise<StoreRoom | undefined> {
+  const fs = await statfs(store.dir).catch(() => undefined);
+  if (!fs) return undefined;
+  const copies = !(await makesHardLinks(store.paths.tmp));
+  const wanted = need.bytes + (copies ? store.carriedBytes(versionId) : 0) + need.files * 2048 + (16 << 20);
+  return { free: fs.bavail * fs.bsize, wanted, copies };
 }
 
 /** Hard link, or a copy where the filesystem makes none (FAT32, exFAT, some network shares) or no more to that file. */
