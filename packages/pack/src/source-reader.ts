@@ -125,8 +125,10 @@ export class Ring {
 
 /**
  * Reads source files ahead of the writer: small files (up to SMALL) are read whole into a ring by
- * a reader thread (SmallReader), several at once, up to RING bytes ahead (4 MiB: ~180 photos, or a
- * few PDFs; 8 MiB was no faster and cost its 4 MiB of memory in every pack);
+ * a reader thread (SmallReader), several at once, up to RING bytes ahead (8 MiB: ~360 photos, or four
+ * to eight PDFs, enough for the reader's eight reads at once; with 4 MiB the writer waited for the
+ * PDFs three or four at a time: pack 1.07× `tar -cf` on the VM, 0.91–0.99× with 8 MiB, for ~6 MB
+ * more at its peak, docs/performance.md "Run AY");
  * large files are read by the writer straight into the segment's buffers, or streamed in 4 MiB
  * chunks with one ahead when a consumer wants slices. Every file is checked for changes (size and
  * mtime against the inventory) after it was read.
@@ -138,7 +140,7 @@ export class SourceReader {
    * writer waited 3.8 s of a 9 s pack for its reads, 1.2 s after (docs/performance.md, "Run AW").
    */
   static readonly SMALL = 2 << 20;
-  static readonly RING = 4 << 20;
+  static readonly RING = 8 << 20;
   private readonly small = new Map<string, Promise<SmallFile>>();
   private readonly ring = new Ring(SourceReader.RING);
   private readonly reader = new SmallReader(this.ring.shared);
