@@ -10,6 +10,8 @@ export const EXIT = {
   REFUSED: 5, // the source cannot be packed as it is: unportable names, files changing while read
   BUSY: 6, // another bookcrate is writing to the same store
   PIPE_CLOSED: 141, // stdout's reader went away (`bookcrate … | head`); 128 + SIGPIPE, as a shell shows a program SIGPIPE ended
+  INTERRUPTED: 130, // Ctrl-C (SIGINT, or Ctrl-Break on Windows): 128 + 2
+  TERMINATED: 143, // SIGTERM (a service manager's stop): 128 + 15
   INTERNAL: 70,
 } as const;
 
@@ -50,8 +52,9 @@ Exit codes:
   5   refused: names that cannot be packed portably, or a source file that changed while read
   6   busy: another bookcrate is writing to the same store (retry, or use --wait)
   70  internal error (a bug: please report it with the output)
-  141 the program reading the output stopped (e.g. '| head'), so the command stopped too (an
-      interrupted pack or import continues when run again)`;
+  130 stopped by Ctrl-C (143: by SIGTERM)
+  141 the program reading the output stopped (e.g. '| head'), so the command stopped too
+An interrupted pack or import loses nothing it finished: run the same command again to continue.`;
 
 /** The same, for the librarian's commands under a Chinese locale. */
 export const EXIT_HELP_ZH = `
@@ -63,4 +66,6 @@ export const EXIT_HELP_ZH = `
   4   环境问题：磁盘无法读取或写入，或目标磁盘已满
   6   另一个 bookcrate 进程正在写入这个资源库（稍后重试，或加上 --wait）
   70  内部错误（程序缺陷：请连同输出一起报告）
-  141 读取输出的程序已退出（例如 '| head'），命令也随之停止（中断的导入再次运行即可继续）`;
+  130 被 Ctrl-C 中止（143：被 SIGTERM 中止）
+  141 读取输出的程序已退出（例如 '| head'），命令也随之停止
+中断的导入不会丢失已完成的部分：再次运行同一命令即可继续。`;

@@ -78,6 +78,15 @@ const en = {
   progressEta: 'ETA',
   errorPrefix: 'bookcrate: ',
   whatToDo: '  what to do: ',
+  interrupted: (by: string, work: 'pack' | 'pack-dry-run' | 'verify' | 'import' | 'publish') =>
+    `stopped (${by}). ` +
+    {
+      pack: 'The segments already written are kept: run the same command again to continue where it stopped.',
+      'pack-dry-run': 'Nothing was written.',
+      verify: 'The volume was not fully checked: run the command again to check it.',
+      import: 'Nothing already imported is lost, and readers never see a half-imported version: run the same command again to continue.',
+      publish: 'Nothing half-written is ever offered to the mirrors: run the same command again to finish.',
+    }[work],
 };
 
 const zh: typeof en = {
@@ -139,6 +148,15 @@ const zh: typeof en = {
   progressEta: '剩余',
   errorPrefix: 'bookcrate：',
   whatToDo: '  处理办法：',
+  interrupted: (by, work) =>
+    `已停止（${by}）。` +
+    {
+      pack: '已写好的分段会保留：再次运行同一命令即可从中断处继续。',
+      'pack-dry-run': '没有写入任何内容。',
+      verify: '这张盘没有校验完：请重新运行该命令完成校验。',
+      import: '已导入的内容不会丢失，读者也不会看到导入到一半的版本：再次运行同一命令即可继续。',
+      publish: '镜像站不会看到写到一半的版本：再次运行同一命令即可完成。',
+    }[work],
 };
 
 type Args = Record<string, string | number>;

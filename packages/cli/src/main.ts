@@ -5,6 +5,7 @@ import { helpHeadingsZh, helpTexts, langOfArgv, usageErrorZh } from './i18n.js';
 import { reportError } from './output.js';
 // only the heap keeper, not the volume package: every command, --version too, starts ~40 ms sooner
 import { keepHeapSmall } from '@bookcrate/volume/heap';
+import { exitOnInterrupt, type InterruptedWork } from './interrupt.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -38,6 +39,17 @@ export async function main(argv: string[]): Promise<number> {
   const run = (fn: () => Promise<number>) => async () => {
     code = await fn();
   };
+  // The batch commands stop at once on Ctrl-C, saying what they kept (interrupt.ts); serve and
+  // mirror have their own clean stop.
+  const stoppable = (work: InterruptedWork, json: boolean, fn: () => Promise<number>) =>
+    run(async () => {
+      const off = exitOnInterrupt(work, work === 'pack' || work === 'pack-dry-run' || work === 'publish' ? 'en' : lang, json);
+      try {
+        return await fn();
+      } finally {
+        off();
+      }
+    });
   const program = new Command('bookcrate')
     .description('Ship a national library\'s digital resources to county libraries on disks, verifiably, and keep every copy current over the network.')
     .version('0.1.0', '-V, --version', lang === 'zh' ? '显示版本号' : 'output the version number')
@@ -90,7 +102,7 @@ An interrupted pack (power loss, Ctrl-C, kill) resumes when the same command is 
 finished segments are kept and the result is byte-identical to an uninterrupted run.
 Set SOURCE_DATE_EPOCH to fix the creation time recorded in the bundle.
 ${EXIT_HELP}`)
-    .action((input, o) => run(async () => (await import('./commands/pack.js')).packCommand(input, o))());
+    .action((input, o) => stoppable(o.dryRun ? 'pack-dry-run' : 'pack', !!o.json, async () => (await import('./commands/pack.js')).packCommand(input, o))());
 
   program
     .command('verify')
@@ -106,7 +118,7 @@ ${h.examples}
   bookcrate verify /media/usb/ndlp-2026-vol1-of-2 --pubkey center.pub
   bookcrate verify E:\\ --fast
 ${exitHelp}`)
-    .action((target, o) => run(async () => (await import('./commands/verify.js')).verifyCommand(target, o))());
+    .action((target, o) => stoppable('verify', !!o.json, async () => (await import('./commands/verify.js')).verifyCommand(target, o))());
 
   program
     .command('import')
@@ -128,7 +140,7 @@ ${h.examples}
 
 ${h.import.notes}
 ${exitHelp}`)
-    .action((target, o) => run(async () => (await import('./commands/import.js')).importCommand(target, o))());
+    .action((target, o) => stoppable('import', !!o.json, async () => (await import('./commands/import.js')).importCommand(target, o))());
 
   program
     .command('status')
@@ -186,7 +198,7 @@ last: until then mirrors see the previous version. If nothing changed, no versio
 only the pointer is renewed. An interrupted publish (power loss, kill) is finished by running the
 same command again. Set SOURCE_DATE_EPOCH to fix the creation time recorded in the version.
 ${EXIT_HELP}`)
-    .action((input, o) => run(async () => (await import('./commands/publish.js')).publishCommand(input, o))());
+    .action((input, o) => stoppable('publish', !!o.json, async () => (await import('./commands/publish.js')).publishCommand(input, o))());
 
   program
     .command('mirror')

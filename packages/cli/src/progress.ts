@@ -26,6 +26,14 @@ const loadCliProgress = (): typeof cliProgressModule => createRequire(import.met
  * throughput and ETA on a terminal, a plain line every few seconds in a log, JSON lines with --json.
  * The libraries never print; this is the only place that draws progress.
  */
+/** Every bar on the screen now: an interrupted command stops them so the terminal gets its cursor back. */
+const drawn = new Set<ProgressView>();
+
+/** Stops every progress bar (interrupt.ts, before the process exits on a signal). */
+export function stopAllProgress(): void {
+  for (const view of drawn) view.stop();
+}
+
 export class ProgressView {
   private bar: cliProgressModule.SingleBar | undefined;
   private phase = '';
@@ -79,6 +87,7 @@ export class ProgressView {
           cliProgress.Presets.shades_classic,
         );
         this.bar.start(Math.max(1, e.bytesTotal || e.filesTotal), 0, payload);
+        drawn.add(this);
       }
       this.bar.setTotal(Math.max(1, e.bytesTotal || e.filesTotal));
       this.bar.update(e.bytesTotal ? e.bytesDone : e.filesDone, payload);
@@ -97,6 +106,7 @@ export class ProgressView {
   stop(): void {
     this.bar?.stop();
     this.bar = undefined;
+    drawn.delete(this);
   }
 }
 

@@ -6,6 +6,7 @@ import { importVolumeInThread } from '@bookcrate/importer/thread';
 import { findVolumes, readPublicKey } from '@bookcrate/volume';
 import { EXIT } from '../exit-codes.js';
 import { detectLang, messages } from '../i18n.js';
+import { interrupted, isAbortedQuestion } from '../interrupt.js';
 import { printJson } from '../output.js';
 import { ProgressView } from '../progress.js';
 
@@ -32,9 +33,16 @@ export async function importCommand(target: string, flags: ImportFlags): Promise
     ? async (fp: string): Promise<boolean> => {
         view.stop();
         const rl = createInterface({ input: process.stdin, output: process.stderr });
-        const answer = await rl.question(m.confirmKey(fp));
-        rl.close();
-        return /^(y|yes|是|信任)$/i.test(answer.trim());
+        try {
+          const answer = await rl.question(m.confirmKey(fp));
+          return /^(y|yes|是|信任)$/i.test(answer.trim());
+        } catch (e) {
+          // Ctrl-C at the question: a stop like any other, not an internal error.
+          if (isAbortedQuestion(e)) interrupted('import', lang, false, 'SIGINT');
+          throw e;
+        } finally {
+          rl.close();
+        }
       }
     : undefined;
   let worst: number = EXIT.OK;
