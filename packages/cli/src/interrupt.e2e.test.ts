@@ -100,6 +100,16 @@ describe('stopping a command', () => {
     expect(asking.out()).toContain('bookcrate：已停止（Ctrl-C）。已导入的内容不会丢失');
   });
 
+  it('Ctrl-D at the key question is no answer: the key is not trusted (exit 3, with the way on), not a stop', async () => {
+    const store = join(work, 'store-eof');
+    const asking = atTerminal([process.execPath, BIN, 'import', volume, '--store', store]);
+    await until('the trust question', () => asking.out().includes('Trust this key?'));
+    asking.child.stdin!.write('\x04');
+    expect(await asking.code, asking.out()).toBe(3);
+    expect(asking.out()).toMatch(/has not been confirmed[\s\S]*run again with --yes \(or pass --trust center\.pub\)/);
+    expect(asking.out()).not.toMatch(/stopped|internal error/);
+  });
+
   it('a progress bar stopped by Ctrl-C gives the terminal its cursor back', async () => {
     // The CLI's own modules, drawing a bar that never ends: only Ctrl-C stops it.
     const script = join(work, 'bar.mjs');

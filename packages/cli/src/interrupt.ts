@@ -35,7 +35,7 @@ export function exitOnInterrupt(work: InterruptedWork, lang: Lang, json: boolean
   };
 }
 
-/** Says the command stopped, and ends the process (also for Ctrl-C at a question, seen as an AbortError). */
+/** Says the command stopped, and ends the process (also for Ctrl-C at a question, which readline takes). */
 export function interrupted(work: InterruptedWork, lang: Lang, json: boolean, signal: NodeJS.Signals): never {
   stopAllProgress();
   const code = exitCodeForSignal(signal);
@@ -45,7 +45,7 @@ export function interrupted(work: InterruptedWork, lang: Lang, json: boolean, si
   process.exit(code);
 }
 
-/** Ctrl-C at a readline question rejects it with an AbortError (the terminal's ^C never becomes a signal). */
+/** A readline question ended without an answer (the input closed: Ctrl-D) rejects with an AbortError. */
 export function isAbortedQuestion(e: unknown): boolean {
   return (e as { name?: string; code?: string } | null)?.name === 'AbortError' || (e as { code?: string } | null)?.code === 'ABORT_ERR';
 }

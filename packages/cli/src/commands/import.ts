@@ -33,13 +33,16 @@ export async function importCommand(target: string, flags: ImportFlags): Promise
     ? async (fp: string): Promise<boolean> => {
         view.stop();
         const rl = createInterface({ input: process.stdin, output: process.stderr });
+        // Ctrl-C at the question is a stop like any other (at a terminal readline takes the ^C
+        // itself, so no signal comes); Ctrl-D, the end of the input, is no answer: not confirmed.
+        rl.on('SIGINT', () => interrupted('import', lang, false, 'SIGINT'));
         try {
           const answer = await rl.question(m.confirmKey(fp));
           return /^(y|yes|是|信任)$/i.test(answer.trim());
         } catch (e) {
-          // Ctrl-C at the question: a stop like any other, not an internal error.
-          if (isAbortedQuestion(e)) interrupted('import', lang, false, 'SIGINT');
-          throw e;
+          if (!isAbortedQuestion(e)) throw e;
+          process.stderr.write('\n');
+          return false;
         } finally {
           rl.close();
         }
