@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { encodeMemberHeader, encodeVolumeDoc, signRoot, sha256Hex } from '@bookcrate/format';
 import { storePaths } from '@bookcrate/store';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
-import { BIN, jsonLines, run, smallFilesystem, snapshot, start, exists } from './testkit.js';
+import { BIN, jsonLines, run, smallFilesystemForTest, snapshot, start, exists } from './testkit.js';
 import { flip } from './testkit.js';
 
 const MiB = 1024 * 1024;
@@ -387,12 +387,8 @@ describe('import killed while it shows the version', () => {
 });
 
 describe('a full disk', () => {
-  let mnt: string | undefined;
-  afterAll(() => {
-    if (mnt) execFileSync('umount', [mnt]);
-  });
   it('stops with a clear message, keeps what was good, and resumes once there is room', async (ctx) => {
-    mnt = await smallFilesystem(join(work, 'smallfs'), '7m');
+    const mnt = await smallFilesystemForTest(join(work, 'smallfs'), '7m');
     if (!mnt) return ctx.skip();
     const store = join(mnt, 'store');
     const big = vols[0]!;
@@ -407,7 +403,7 @@ describe('a full disk', () => {
     const unlisted = (await filesUnder(join(store, 'objects'))).map((f) => join(store, 'objects', f)).filter((f) => !listed.has(f));
     expect(unlisted).toEqual([]);
     const before = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { present: number }[] };
-    execFileSync('mount', ['-o', 'remount,size=64m', mnt!]);
+    execFileSync('mount', ['-o', 'remount,size=64m', mnt]);
     const again = await run(['import', big, '--store', store]);
     expect(again.code, again.stderr).toBe(0);
     const after = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { present: number; damaged: number }[] };
@@ -418,12 +414,8 @@ describe('a full disk', () => {
 });
 
 describe('a store too small for the volume', () => {
-  let mnt: string | undefined;
-  afterAll(() => {
-    if (mnt) execFileSync('umount', [mnt]);
-  });
   it('is told so at the start, with how much is missing, before anything is committed; and in Chinese', async (ctx) => {
-    mnt = await smallFilesystem(join(work, 'toosmall'), '7m');
+    const mnt = await smallFilesystemForTest(join(work, 'toosmall'), '7m');
     if (!mnt) return ctx.skip();
     const store = join(mnt, 'store');
     const r = await run(['import', vols[0]!, '--store', store, '--trust', pub]);

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cp, open, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
 import { nginxAvailable, startFaultProxy, startNginx, type NginxServer } from '@bookcrate/mirror/testkit';
-import { BIN, exists, flip, jsonLines, run, smallFilesystem, snapshot } from './testkit.js';
+import { BIN, exists, flip, jsonLines, run, smallFilesystemForTest, snapshot } from './testkit.js';
 
 /**
  * The mirror end to end: the real CLI against a real nginx serving a repository written by the
@@ -581,13 +581,9 @@ describe('an upstream that cannot be reached', () => {
 });
 
 describe('a store too small for the version', () => {
-  let mnt: string | undefined;
-  afterAll(() => {
-    if (mnt) execFileSync('umount', [mnt]);
-  });
   it('--once exits 4 before any object is fetched, saying how much room is missing', async (ctx) => {
     // V1 holds ~25 MiB: 8 MiB of room is far too little
-    mnt = await smallFilesystem(join(work, 'small-store'), '8m');
+    const mnt = await smallFilesystemForTest(join(work, 'small-store'), '8m');
     if (!mnt) return ctx.skip();
     const from = (await servedBytes(nginx)).lines;
     const r = await mirror(nginx.url, join(mnt, 'store'), ['--trust', pub]);

@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onTestFinished } from 'vitest';
 
 export const BIN = fileURLToPath(new URL('../../../bin/bookcrate', import.meta.url));
 
@@ -89,4 +90,11 @@ export async function smallFilesystem(dir: string, size: string): Promise<string
   } catch {
     return undefined;
   }
+}
+
+/** smallFilesystem for the test that calls it: unmounted when that test ends, however it ends. */
+export async function smallFilesystemForTest(dir: string, size: string): Promise<string | undefined> {
+  const mnt = await smallFilesystem(dir, size);
+  if (mnt) onTestFinished(() => void execFileSync('umount', [mnt]));
+  return mnt;
 }
