@@ -1,4 +1,5 @@
 import type { ErrorCode, MessageId, Say } from '@bookcrate/format';
+import type { InterruptedWork } from './interrupt.js';
 
 /**
  * Messages for the people who run `verify`, `import` and `status` on a county library PC:
@@ -78,7 +79,7 @@ const en = {
   progressEta: 'ETA',
   errorPrefix: 'bookcrate: ',
   whatToDo: '  what to do: ',
-  interrupted: (by: string, work: 'pack' | 'pack-dry-run' | 'verify' | 'import' | 'publish') =>
+  interrupted: (by: string, work: InterruptedWork) =>
     `stopped (${by}). ` +
     {
       pack: 'The segments already written are kept: run the same command again to continue where it stopped.',

@@ -43,7 +43,8 @@ export async function main(argv: string[]): Promise<number> {
   // mirror have their own clean stop.
   const stoppable = (work: InterruptedWork, json: boolean, fn: () => Promise<number>) =>
     run(async () => {
-      const off = exitOnInterrupt(work, work === 'pack' || work === 'pack-dry-run' || work === 'publish' ? 'en' : lang, json);
+      // only the librarian's commands speak Chinese
+      const off = exitOnInterrupt(work, work === 'verify' || work === 'import' ? lang : 'en', json);
       try {
         return await fn();
       } finally {
