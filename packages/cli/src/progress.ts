@@ -6,6 +6,8 @@ import { messages, type Lang } from './i18n.js';
 export interface ProgressEvent {
   phase: string;
   bytesDone: number;
+  /** of bytesDone, those passed over without reading (an import's files it does not need): not in the rate */
+  bytesSkipped?: number;
   bytesTotal: number;
   filesDone: number;
   filesTotal: number;
@@ -42,6 +44,7 @@ export class ProgressView {
   private started = Date.now();
   private phaseStart = Date.now();
   private phaseBytes = 0;
+  private phaseSkipped = 0;
 
   private readonly m: ReturnType<typeof messages>;
 
@@ -61,6 +64,7 @@ export class ProgressView {
       this.phase = e.phase;
       this.phaseStart = now;
       this.phaseBytes = e.bytesDone;
+      this.phaseSkipped = e.bytesSkipped ?? 0;
     }
     if (this.mode === 'json') {
       if (newPhase || now - this.lastJson >= 1000 || (e.bytesTotal > 0 && e.bytesDone === e.bytesTotal)) {
@@ -69,8 +73,12 @@ export class ProgressView {
       }
       return;
     }
-    const rate = (e.bytesDone - this.phaseBytes) / Math.max(0.001, (now - this.phaseStart) / 1000);
-    const eta = rate > 0 && e.bytesTotal > 0 ? (e.bytesTotal - e.bytesDone) / rate : NaN;
+    const seconds = Math.max(0.001, (now - this.phaseStart) / 1000);
+    const skipped = (e.bytesSkipped ?? 0) - this.phaseSkipped;
+    // The rate shown is the disk's (bytes read); the ETA goes by everything gone through, passed over too.
+    const rate = (e.bytesDone - this.phaseBytes - skipped) / seconds;
+    const through = (e.bytesDone - this.phaseBytes) / seconds;
+    const eta = through > 0 && e.bytesTotal > 0 ? (e.bytesTotal - e.bytesDone) / through : NaN;
     const phase = this.m.progressPhase(e.phase);
     const payload = {
       phase: phase.padEnd(8),

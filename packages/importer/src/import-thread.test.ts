@@ -56,7 +56,7 @@ describe('importVolumeInThread: importVolume on a thread of its own', () => {
     const phases = seen.map((p) => p.phase).filter((ph, i, all) => ph !== all[i - 1]);
     expect(phases).toEqual(['manifest', 'import', 'publish']);
     for (let i = 1; i < seen.length; i++) expect(seen[i]!.bytesDone).toBeGreaterThanOrEqual(seen[i - 1]!.bytesDone);
-    expect(seen.at(-1)!.bytesDone).toBe(report.bytesRead);
+    expect(seen.at(-1)!.bytesDone).toBe(report.bytesRead + report.bytesSkipped);
   });
 
   it('asks the calling thread to confirm the disk\'s key: "no" ends in the refusal importVolume gives, "yes" pins the key', async () => {

@@ -75,7 +75,9 @@ export interface ImportOptions {
 
 export interface ImportProgress {
   phase: 'manifest' | 'import' | 'publish';
+  /** bytes of the segments gone through: read, or passed over unread (`bytesSkipped` of them) */
   bytesDone: number;
+  bytesSkipped?: number;
   bytesTotal: number;
   filesDone: number;
   filesTotal: number;
@@ -108,12 +110,16 @@ export interface ImportReport {
   awaitingVolumes: number[];
   libraryDir?: string;
   seconds: number;
+  /** bytes read from the disk */
   bytesRead: number;
+  /** bytes of this run's segments passed over without reading: files it did not need (docs/store.md, "Import", step 5) */
+  bytesSkipped: number;
 }
 
 /**
  * Imports one volume into a library store (docs/store.md, "Import"). The disk is read once,
- * sequentially; every file is hashed while it is written to a temp file and admitted only when its
+ * sequentially, and only where the run needs its files (what the store holds already, or does not
+ * carry, is passed over unread); every file is hashed while it is written to a temp file and admitted only when its
  * SHA-256 is the signed one. Damaged files are recorded and skipped; everything else goes in. Work
  * is committed segment by segment, so after a crash the same command skips what was finished.
  */
@@ -287,7 +293,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     key: { fingerprint: keyFingerprint(trust.key), pinnedNow: !!trust.pin },
     imported: { files: 0, bytes: 0 }, alreadyPresent: { files: 0, bytes: 0 }, notSelected: 0,
     resumedSegments: [...mine].filter((s) => done.has(s)).length, damaged: [], headerProblems: [], versionComplete: false, current: false,
-    awaitingVolumes: [], seconds: 0, bytesRead: 0,
+    awaitingVolumes: [], seconds: 0, bytesRead: 0, bytesSkipped: 0,
   };
   const bytesTotal = [...mine].filter((s) => !done.has(s)).reduce((a, s) => a + table[s - 1]!.info.size, 0);
 
@@ -369,7 +375,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   const tick = (force = false): void => {
     if (!force && Date.now() - lastProgress < 200) return;
     lastProgress = Date.now();
-    progress({ phase: 'import', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: vol.root.totals.files + vol.root.totals.dirs });
+    progress({ phase: 'import', bytesDone: report.bytesRead + report.bytesSkipped, bytesSkipped: report.bytesSkipped, bytesTotal, filesDone, filesTotal: vol.root.totals.files + vol.root.totals.dirs });
   };
 
   // Objects are written behind the parser (ObjectQueue); a commit first waits for all of them.
@@ -470,11 +476,16 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     pending.damaged.push({ path: entry.path, sha256: entry.sha256 ?? null, reason: d.reason, detail: d.detail });
   };
 
-  let seg: { index: number; reader?: SegmentStream; short: boolean } | undefined;
+  /**
+   * The segment being read. `passedOver`: a member was left unread since the last one read, so the
+   * next one read is sought (SegmentStream.seekTo) instead of having to start where that one ended.
+   */
+  let seg: { index: number; reader?: SegmentStream; short: boolean; passedOver: boolean } | undefined;
   const closeSegment = async (): Promise<void> => {
     if (!seg) return;
     if (seg.reader) {
-      if (!seg.short) await seg.reader.drain();
+      // to the end without reading files passed over there; then whatever follows the size seen at the start
+      if (!seg.short && (await seg.reader.seekTo(Math.max(seg.reader.offset, seg.reader.size)))) await seg.reader.drain();
       await seg.reader.close();
     }
     pending.segments.push(seg.index);
@@ -484,7 +495,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     await closeSegment();
     const path = volumePaths(opts.volume).segment(table[index - 1]!.info.name);
     const present = await stat(path).then((s) => s.isFile(), () => false);
-    seg = { index, short: false };
+    seg = { index, short: false, passedOver: false };
     if (present) {
       seg.reader = await SegmentStream.open(path, pool, {
         depth: READ_AHEAD,
@@ -501,6 +512,10 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         observe: (n) => {
           report.bytesRead += n;
           writeBehind.wrote(n); // what is read is written (but for files already in the store)
+          tick();
+        },
+        passed: (n) => {
+          report.bytesSkipped += n;
           tick();
         },
       });
@@ -548,16 +563,33 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
           if (!hashHere) hid = hashes.open('sha256');
         }
         const parts = act && isFile && !durable && !again && !allHere;
+        // Whether this run reads the file's members at all: not when the store has its content
+        // already, nor when it is not selected (or its segment is journaled); those bytes are passed
+        // over, and a disk of files mostly in the store, or an --only of one collection, reads only
+        // what it imports (docs/store.md, "Import", step 5).
+        const read = act && !(isFile && (durable || again));
         let missing: DamagedFile | undefined;
         for (const m of here) {
           if (done.has(m.segment)) continue;
           const s = seg && seg.index === m.segment ? seg : await openSegment(m.segment);
+          if (!read) {
+            s.passedOver = true;
+            continue;
+          }
           const name = table[m.segment - 1]!.info.name;
           if (!s.reader || s.short) {
             missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `segment ${name} is missing or cut short` };
             continue;
           }
           const r = s.reader;
+          if (s.passedOver && r.offset < m.offset) {
+            s.passedOver = false;
+            if (!(await r.seekTo(m.offset))) {
+              s.short = true;
+              missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `${name} ends before ${entry.path} (the segment is cut short)` };
+              continue;
+            }
+          }
           if (r.offset !== m.offset) throw new BookcrateError('FORMAT', `members list: ${entry.path} should start at offset ${m.offset} of ${name}, the previous member ends at ${r.offset}`);
           // The tar header must be exactly the one the signed manifest implies: a link, a device, an
           // absolute or `..` name, or a size that disagrees would all show up here — and none is ever used.
@@ -701,7 +733,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       lastCommitted = await commit(async () => {
         store.finishVolume(vid, me);
         if (!completion().show) return;
-        progress({ phase: 'publish', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: filesDone });
+        progress({ phase: 'publish', bytesDone: report.bytesRead + report.bytesSkipped, bytesSkipped: report.bytesSkipped, bytesTotal, filesDone, filesTotal: filesDone });
         if (tree && treeComplete()) {
           built = { bundleId: vol.root.bundle.id, target: tree.target, building: tree.building, name: tree.name, links: tree.links, copies: 0 };
         } else {
@@ -763,7 +795,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   report.awaitingVolumes = outcome.awaiting;
   report.versionComplete = outcome.complete;
   if (outcome.show) {
-    if (!built) progress({ phase: 'publish', bytesDone: report.bytesRead, bytesTotal, filesDone, filesTotal: filesDone });
+    if (!built) progress({ phase: 'publish', bytesDone: report.bytesRead + report.bytesSkipped, bytesSkipped: report.bytesSkipped, bytesTotal, filesDone, filesTotal: filesDone });
     const tree = built ? await showVersionTree(store, built) : await publishTree(store, vid);
     store.makeCurrent(vid);
     report.current = true;

@@ -80,4 +80,71 @@ describe('SegmentStream', () => {
     // The size seen at opening is where the stream looks for the end: it reads on to the real end.
     expect(Buffer.concat(out).equals(Buffer.concat([first, more]))).toBe(true);
   });
+
+  describe('seekTo', () => {
+    /** A sparse 64 MiB file with random marks of 64 KiB at known places; what the stream reads is counted. */
+    async function marked(): Promise<{ path: string; marks: Map<number, Buffer>; size: number }> {
+      const dir = await tempDir();
+      const path = join(dir, 'sparse.tar');
+      const size = 64 * CHUNK + 777;
+      const marks = new Map<number, Buffer>([[0, randomBytes(65536)], [30 * CHUNK + 4095, randomBytes(65536)], [50 * CHUNK + 1, randomBytes(65536)], [size - 65536, randomBytes(65536)]]);
+      const h = await open(path, 'w');
+      try {
+        await h.truncate(size);
+        for (const [at, b] of marks) await h.write(b, 0, b.length, at);
+      } finally {
+        await h.close();
+      }
+      return { path, marks, size };
+    }
+
+    for (const direct of [false, true]) {
+      it(`jumps far ahead without reading what lies between (${direct ? 'past the page cache' : 'through it'}), and hands out the right bytes there`, async () => {
+        const { path, marks, size } = await marked();
+        const buffers = new SharedBufferPool(4, CHUNK);
+        let observed = 0;
+        const s = await SegmentStream.open(path, new ChunkPool(buffers), { depth: 2, direct, observe: (n) => void (observed += n) });
+        try {
+          const got: Buffer[] = [];
+          const takeAt = async (at: number, n: number): Promise<Buffer> => {
+            expect(await s.seekTo(at)).toBe(true);
+            expect(s.offset).toBe(at);
+            got.length = 0;
+            expect(await s.take(n, (b) => void got.push(Buffer.from(b)))).toBe(n);
+            return Buffer.concat(got);
+          };
+          for (const [at, b] of marks) expect((await takeAt(at, b.length)).equals(b)).toBe(true);
+          expect(s.offset).toBe(size);
+          expect(await s.skip(1)).toBe(0); // the end
+          // What was handed out: the marks and the chunks around them, a few MiB; the rest was passed over.
+          expect(s.jumped).toBeGreaterThan(size - 16 * CHUNK);
+          expect(observed + s.jumped).toBe(size);
+          expect(observed).toBeLessThan(16 * CHUNK);
+        } finally {
+          await s.close();
+        }
+        // every buffer is back in the pool: the jumps let go of the reads ahead
+        for (let i = 0; i < 4; i++) expect(buffers.tryAcquire()).toBeDefined();
+      });
+    }
+
+    it('skips a short way in the buffers, refuses to go back, and says when the file ends first', async () => {
+      const { path, marks, size } = await marked();
+      const s = await SegmentStream.open(path, new ChunkPool(new SharedBufferPool(4, CHUNK)), { depth: 2 });
+      try {
+        const first = marks.get(0)!;
+        expect(await s.seekTo(1000)).toBe(true);
+        const got: Buffer[] = [];
+        await s.take(10, (b) => void got.push(Buffer.from(b)));
+        expect(Buffer.concat(got).equals(first.subarray(1000, 1010))).toBe(true);
+        expect(s.jumped).toBe(0); // within the chunk at hand: nothing to gain by a jump
+        await expect(s.seekTo(5)).rejects.toThrow(RangeError);
+        expect(await s.seekTo(size + 100)).toBe(false);
+        expect(s.offset).toBe(size);
+        expect(s.jumped).toBeGreaterThan(size - 8 * CHUNK);
+      } finally {
+        await s.close();
+      }
+    });
+  });
 });

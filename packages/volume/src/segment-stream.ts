@@ -137,7 +137,14 @@ export interface StreamOptions {
   observe?: (n: number, chunk: Chunk) => void;
   /** called when every buffer is held and the stream must wait for one */
   onStarve?: () => void;
+  /** sees the bytes `seekTo` passes over without reading them */
+  passed?: (n: number) => void;
 }
+
+/** How far past the bytes already read or asked for `seekTo` still skips in the buffers rather than jumping. */
+const SEEK_MIN = 4 << 20;
+/** `seekTo` starts reading again at a multiple of this (O_DIRECT's alignment, a page). */
+const SEEK_ALIGN = DIRECT_ALIGN;
 
 /**
  * Pull-based reading of one segment file, like ChunkReader, but from a pool of
@@ -167,11 +174,12 @@ export class SegmentStream {
     private readonly depth: number,
     private readonly observe: (n: number, chunk: Chunk) => void,
     private readonly onStarve: (() => void) | undefined,
+    private readonly passed: (n: number) => void,
   ) {}
 
   static async open(path: string, pool: ChunkPool, opts: StreamOptions = {}): Promise<SegmentStream> {
     const source = (opts.direct ? await directFileSource(path) : undefined) ?? (await fileSource(path));
-    const s = new SegmentStream(source, pool, opts.depth ?? 2, opts.observe ?? (() => undefined), opts.onStarve);
+    const s = new SegmentStream(source, pool, opts.depth ?? 2, opts.observe ?? (() => undefined), opts.onStarve, opts.passed ?? (() => undefined));
     s.pump();
     return s;
   }
@@ -283,6 +291,54 @@ export class SegmentStream {
   consume(n: number): void {
     this.pos += n;
     this.offset += n;
+  }
+
+  /**
+   * Bytes `seekTo` passed over: never seen by `observe` (the reads ahead it let go among them).
+   * With the bytes observed, they make up the file up to the position.
+   */
+  jumped = 0;
+
+  /** The file's size when it was opened. */
+  get size(): number {
+    return this.source.size;
+  }
+
+  /**
+   * Moves forward to position `offset`. A short way (within the bytes read or asked for already, and
+   * up to SEEK_MIN past them) is skipped over in the buffers, like `skip`; further, the reads ahead
+   * are let go and reading starts again at the 4 KiB block that holds `offset`, so what lies between
+   * is never read: an import passes over the files it does not need (already in the store, or of a
+   * collection it does not carry) without the disk's time (docs/store.md, "Import", step 5). A read
+   * that failed in the bytes passed over is forgotten with them. Returns false if the file ends
+   * before `offset` (cut short).
+   */
+  async seekTo(offset: number): Promise<boolean> {
+    if (offset < this.offset) throw new RangeError(`seekTo(${offset}) is behind the stream's position ${this.offset}`);
+    const gap = offset - this.offset;
+    if (gap === 0) return true;
+    // At a block boundary, so that a disk read past the page cache stays aligned; never past the end
+    // seen when opening (reading on from there finds out where the file ends).
+    const target = Math.min(offset, this.source.size);
+    const at = target - (target % SEEK_ALIGN);
+    if (this.done || at < this.nextAt + SEEK_MIN) return (await this.skip(gap)) === gap;
+    // The current chunk was seen (`observe`) whole; what follows it is passed over, reads ahead included.
+    const seenTo = this.offset + (this.cur ? this.cur.len - this.pos : 0);
+    this.cur?.release();
+    this.cur = undefined;
+    this.pos = 0;
+    for (const p of this.ahead.splice(0)) (await p)?.release();
+    // Every read ahead was before nextAt <= offset: a failure among them concerns bytes nobody wants.
+    if (this.pool.pool.failed) throw this.pool.pool.failed;
+    this.failed = undefined;
+    const over = at - seenTo;
+    this.jumped += over;
+    this.offset = at;
+    this.passed(over);
+    this.nextAt = at;
+    this.ended = false;
+    const rest = offset - at;
+    return (await this.skip(rest)) === rest;
   }
 
   /** Skips up to n bytes without looking at them. */
