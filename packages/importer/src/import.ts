@@ -119,9 +119,10 @@ export interface ImportReport {
 /**
  * Imports one volume into a library store (docs/store.md, "Import"). The disk is read once,
  * sequentially, and only where the run needs its files (what the store holds already, or does not
- * carry, is passed over unread); every file is hashed while it is written to a temp file and admitted only when its
- * SHA-256 is the signed one. Damaged files are recorded and skipped; everything else goes in. Work
- * is committed segment by segment, so after a crash the same command skips what was finished.
+ * carry, is passed over unread); every file is hashed while it is written to a temp file and
+ * admitted only when its SHA-256 is the signed one. Damaged files are recorded and skipped;
+ * everything else goes in. Work is committed segment by segment, so after a crash the same command
+ * skips what was finished.
  */
 export async function importVolume(opts: ImportOptions): Promise<ImportReport> {
   const started = Date.now();
@@ -511,7 +512,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         },
         observe: (n) => {
           report.bytesRead += n;
-          writeBehind.wrote(n); // what is read is written (but for files already in the store)
+          writeBehind.wrote(n); // what is read is written (but for files passed over within a buffer)
           tick();
         },
         passed: (n) => {
@@ -567,12 +568,12 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         // already, nor when it is not selected (or its segment is journaled); those bytes are passed
         // over, and a disk of files mostly in the store, or an --only of one collection, reads only
         // what it imports (docs/store.md, "Import", step 5).
-        const read = act && !(isFile && (durable || again));
+        const needsBytes = act && !(isFile && (durable || again));
         let missing: DamagedFile | undefined;
         for (const m of here) {
           if (done.has(m.segment)) continue;
           const s = seg && seg.index === m.segment ? seg : await openSegment(m.segment);
-          if (!read) {
+          if (!needsBytes) {
             s.passedOver = true;
             continue;
           }
