@@ -109,7 +109,7 @@ describe('import', () => {
     expect((again.report!.imported as { files: number }).files).toBe(0);
   });
 
-  it('imports everything but the damaged file, records it as missing, and says so', async () => {
+  it('imports everything but the damaged file, records it as missing, and says so; a good copy of the disk repairs it', async () => {
     const disk = join(work, 'damaged-disk');
     await cp(vols[0]!, disk, { recursive: true });
     const seg = join(disk, 'segments', (await readdir(join(disk, 'segments'))).sort()[0]!);
@@ -124,8 +124,23 @@ describe('import', () => {
     const st = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { damaged: number; damagedFiles: { path: string }[] }[] };
     expect(st.versions[0]!.damaged).toBe(1);
     expect(st.versions[0]!.damagedFiles[0]!.path).toBe(damaged[0]!.path);
+    // The same disk again goes through its journaled segments for the damaged file (the others are
+    // in the store), and says it is damaged still: not "every file is in the store".
     const text = await run(['import', disk, '--store', store], { LANG: 'zh_CN.UTF-8' });
-    expect(text.stdout).toMatch(/结论/);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/结论：有 1 个损坏文件未导入/);
+    // A good copy of the disk (the center sends another) repairs it: that file alone is copied.
+    const good = await importJson([vols[0]!, '--store', store]);
+    expect(good.code, good.stderr).toBe(0);
+    expect(good.report).toMatchObject({ damaged: [], imported: { files: 1 }, resumedSegments: 0 });
+    expect((good.report!.alreadyPresent as { files: number }).files).toBe((r.report!.imported as { files: number }).files);
+    const after = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { damaged: number }[] };
+    expect(after.versions[0]!.damaged).toBe(0);
+    expect(await rowsWithoutObjects(store)).toEqual([]);
+    // and then there is nothing left to do
+    const done = await run(['import', vols[0]!, '--store', store]);
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/this volume was imported before: nothing was left to do/);
   });
 
   it('refuses a volume signed by another key once a key is pinned, and a first import nobody confirmed', async () => {

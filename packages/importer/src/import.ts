@@ -288,7 +288,11 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   // ---- what to import ----
   const mine = new Set<number>();
   table.forEach((s, i) => s.volume === me && mine.add(i + 1));
-  const done = existing ? store.segmentsDone(existing.id) : new Set<number>();
+  // A version with damaged files goes through this volume's segments again, though they are
+  // journaled: the files the store has are passed over unread (docs/store.md, "Import", step 5),
+  // the damaged ones read again, from a replacement disk the center sent, or from the same disk,
+  // where the fault may have been passing. Otherwise such a disk could never repair them.
+  const done = existing && !store.hasDamaged(existing.id) ? store.segmentsDone(existing.id) : new Set<number>();
   const report: ImportReport = {
     store: opts.store, volume: { dir: opts.volume, set: layout.set, index: me, of: layout.volumes.length }, bundle: vol.root.bundle,
     key: { fingerprint: keyFingerprint(trust.key), pinnedNow: !!trust.pin },

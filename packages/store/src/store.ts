@@ -249,6 +249,11 @@ export class Store {
 
   // ---- import journal ----
 
+  /** Whether some file of the version is recorded as damaged (a damaged disk's files, until a disk or the network brings them). */
+  hasDamaged(versionId: number): boolean {
+    return this.db.prepare('SELECT 1 FROM damaged WHERE version_id = ? LIMIT 1').get(versionId) !== undefined;
+  }
+
   segmentsDone(versionId: number): Set<number> {
     const rows = this.db.prepare('SELECT segment FROM import_segments WHERE version_id = ?').all(versionId) as { segment: number }[];
     return new Set(rows.map((r) => r.segment));
