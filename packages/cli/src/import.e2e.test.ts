@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { encodeMemberHeader, encodeVolumeDoc, signRoot, sha256Hex } from '@bookcrate/format';
 import { storePaths } from '@bookcrate/store';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
-import { BIN, jsonLines, run, smallFilesystemForTest, snapshot, start, exists } from './testkit.js';
+import { BIN, jsonLines, killWhen, run, smallFilesystemForTest, snapshot, start, exists } from './testkit.js';
 import { flip } from './testkit.js';
 
 const MiB = 1024 * 1024;
@@ -427,6 +427,35 @@ describe('import killed with SIGKILL, then run again', () => {
       expect(lib.size).toBeGreaterThan(10);
     });
   }
+});
+
+describe('import killed after a large object went into objects/, before the commit recorded it', () => {
+  it('the rerun adopts that object after hashing the copy in the store, instead of reading it from the disk again', async () => {
+    // One segment: a.mp4's object is renamed into objects/ while b.mp4 and c.mp4 are read, and the
+    // segment is committed only after them.
+    const tree = join(work, 'src-adopt');
+    await buildTree(tree, { 课程: { 'a.mp4': 24 * MiB + 5, 'b.mp4': 40 * MiB + 9, 'c.mp4': 40 * MiB + 11 } });
+    const disk = join(work, 'adopt-disk');
+    expect((await run(['pack', tree, '--key', key, '--out', disk, '--no-verify'], EPOCH)).code).toBe(0);
+    const volume = join(disk, (await readdir(disk))[0]!);
+    const a = sha256Hex(await readFile(join(tree, '课程', 'a.mp4')));
+    const store = join(work, 'store-adopt');
+    expect(await killWhen(['import', volume, '--store', store, '--trust', pub], {}, () => exists(storePaths(store).object(a)))).toBe(true);
+    expect(await rowsWithoutObjects(store)).toEqual([]);
+    const r = await importJson([volume, '--store', store, '--trust', pub]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = r.report as { bytesSkipped: number; imported: { files: number }; damaged: unknown[] };
+    expect(report).toMatchObject({ imported: { files: 3 }, damaged: [] });
+    // a.mp4's 24 MiB were passed over (less what the reader had asked for ahead of it)
+    expect(report.bytesSkipped).toBeGreaterThan(12 * MiB);
+    const whole = join(work, 'store-adopt-whole');
+    expect((await run(['import', volume, '--store', whole, '--trust', pub])).code).toBe(0);
+    expect(catalog(store)).toEqual(catalog(whole));
+    expect(await rowsWithoutObjects(store)).toEqual([]);
+    const digests = async (dir: string) => new Map([...(await snapshot(dir))].map(([p, b]) => [p, sha256Hex(b)]));
+    expect(await digests(join(store, 'objects'))).toEqual(await digests(join(whole, 'objects')));
+    expect(await digests(join(store, 'library', 'src-adopt'))).toEqual(await digests(tree));
+  });
 });
 
 describe('import killed while it shows the version', () => {

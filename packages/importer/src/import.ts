@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
@@ -114,6 +114,31 @@ export interface ImportReport {
   bytesRead: number;
   /** bytes of this run's segments passed over without reading: files it did not need (docs/store.md, "Import", step 5) */
   bytesSkipped: number;
+}
+
+/**
+ * Whether `path` holds the whole object: `size` bytes whose SHA-256 is `sha256` (read in 1 MiB
+ * pieces; anything unreadable counts as not).
+ */
+async function isWholeObject(path: string, size: number, sha256: string): Promise<boolean> {
+  const h = await open(path, 'r').catch(() => undefined);
+  if (!h) return false;
+  try {
+    if ((await h.stat()).size !== size) return false;
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(Math.min(size, 1 << 20));
+    for (let at = 0; at < size;) {
+      const { bytesRead } = await h.read(buf, 0, Math.min(buf.length, size - at), at);
+      if (bytesRead === 0) return false;
+      hash.update(buf.subarray(0, bytesRead));
+      at += bytesRead;
+    }
+    return hash.digest('hex') === sha256;
+  } catch {
+    return false;
+  } finally {
+    await h.close().catch(() => undefined);
+  }
 }
 
 /**
@@ -555,9 +580,15 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         const durable = act && isFile && (held || (askedAt !== commitsRecorded && durableAmong([entry.sha256!]).size > 0));
         const again = isFile && act && !durable && staging.hasWritten(entry.sha256!);
         const allHere = here.length === members.length;
+        // After a killed run: the object it renamed into objects/ (only once its SHA-256 matched)
+        // but no commit recorded is adopted after a hash of that copy, from the store's disk or
+        // still from the page cache, instead of read from the volume again (docs/store.md, "Resume").
+        // Small objects, written in place and maybe cut short there, are simply written again.
+        const adopted = staging.afterKilledRun && act && isFile && !durable && !again && allHere && entry.size > HASH_HERE_MAX
+          && (await isWholeObject(store.paths.object(entry.sha256!), entry.size, entry.sha256!));
         // hid: the hashing thread's hasher of this file, or none when it is hashed here (HASH_HERE_MAX)
         let hid: number | undefined;
-        if (act && isFile && !durable && !again && allHere) {
+        if (act && isFile && !durable && !again && !adopted && allHere) {
           const wait = queue.room(true);
           if (wait) {
             hashes.send(); // objects in the queue may be waiting for their digests
@@ -572,7 +603,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         // already, nor when it is not selected (or its segment is journaled); those bytes are passed
         // over, and a disk of files mostly in the store, or an --only of one collection, reads only
         // what it imports (docs/store.md, "Import", step 5).
-        const needsBytes = act && !(isFile && (durable || again));
+        const needsBytes = act && !(isFile && (durable || again || adopted));
         let missing: DamagedFile | undefined;
         for (const m of here) {
           if (done.has(m.segment)) continue;
@@ -686,6 +717,12 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
             staging.add(entry.path, entry.sha256!, entry.size, false);
             report.alreadyPresent.files++;
             report.alreadyPresent.bytes += entry.size;
+          } else if (adopted) {
+            // this run's now: synced and recorded by the next commit (and removed if this run fails)
+            linkNow(store.paths.object(entry.sha256!), entry.path);
+            staging.add(entry.path, entry.sha256!, entry.size, true);
+            report.imported.files++;
+            report.imported.bytes += entry.size;
           } else if (again) {
             linkLater(store.paths.object(entry.sha256!), entry.path);
             staging.add(entry.path, entry.sha256!, entry.size, false);

@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { BookcrateError } from '@bookcrate/format';
@@ -29,7 +29,11 @@ export class ImportStaging {
   private broken: unknown;
   private readonly st: { insert: (rows: readonly StagedRow[]) => void; find: Statement; page: Statement; clear: Statement }[];
 
-  private constructor(private readonly store: Store, readonly file: string) {
+  /**
+   * @param afterKilledRun the scratch database of an import that did not end was found: objects it
+   * put into objects/ may be there without a row (the importer adopts the whole ones after a hash).
+   */
+  private constructor(private readonly store: Store, readonly file: string, readonly afterKilledRun: boolean) {
     const db = store.db;
     this.st = TABLES.map((t) => ({
       insert: rowInserter<StagedRow>(db, `staging.${t}`, ['path', 'sha256', 'size', 'written', 'k'], (r, out, at) => {
@@ -51,6 +55,8 @@ export class ImportStaging {
    */
   static open(store: Store): ImportStaging {
     const file = join(store.paths.tmp, STAGING_FILE);
+    // Only a run killed by a signal or a power cut leaves it: an import that ends, or fails, removes it.
+    const afterKilledRun = existsSync(file);
     removeScratch(file);
     const db = store.db;
     db.prepare('ATTACH DATABASE ? AS staging').run(file);
@@ -75,7 +81,7 @@ export class ImportStaging {
       removeScratch(file);
       throw e;
     }
-    return new ImportStaging(store, file);
+    return new ImportStaging(store, file, afterKilledRun);
   }
 
   /** A present file (sha256 given) or folder (null) for the next commit; `written`: its object is this run's. */
