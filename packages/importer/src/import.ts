@@ -559,11 +559,15 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   };
   let obj: QueuedObject | undefined;
   let failed = false;
+  // After a killed run, the objects it may have left are checked ahead (LeftoverChecks).
+  const leftovers = staging.afterKilledRun ? new LeftoverChecks((sha) => store.paths.object(sha), HASH_HERE_MAX) : undefined;
   try {
-    for await (const { batch, held: heldAmong, askedAt } of readAhead(withPresence(vol, durableAmong, () => commitsRecorded, startHashing), MANIFEST_AHEAD, (b) => b.batch.length)) {
+    const presence = readAhead(withPresence(vol, durableAmong, () => commitsRecorded, startHashing, leftovers && ((b, held) => leftovers.offer(b, held))), MANIFEST_AHEAD, (b) => b.batch.length);
+    for await (const { batch, held: heldAmong, askedAt } of presence) {
       for (const { entry, members } of batch) {
         const held = entry.sha256 !== undefined && heldAmong.has(entry.sha256);
         if (catalogFailure) throw catalogFailure;
+        const leftover = leftovers?.take(entry.sha256); // taken whatever comes of it: the checks are bounded by the read-ahead
         const here = members.filter((m) => mine.has(m.segment));
         if (here.length === 0) continue;
         filesDone++;
@@ -584,8 +588,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         // but no commit recorded is adopted after a hash of that copy, from the store's disk or
         // still from the page cache, instead of read from the volume again (docs/store.md, "Resume").
         // Small objects, written in place and maybe cut short there, are simply written again.
-        const adopted = staging.afterKilledRun && act && isFile && !durable && !again && allHere && entry.size > HASH_HERE_MAX
-          && (await isWholeObject(store.paths.object(entry.sha256!), entry.size, entry.sha256!));
+        const adopted = act && isFile && !durable && !again && allHere && leftover !== undefined && (await leftover);
         // hid: the hashing thread's hasher of this file, or none when it is hashed here (HASH_HERE_MAX)
         let hid: number | undefined;
         if (act && isFile && !durable && !again && !adopted && allHere) {
@@ -803,6 +806,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     await hashes.close();
     await small.close();
     await seg?.reader?.close();
+    await leftovers?.settled();
     await partsKept.catch(() => undefined);
     // Nothing of this run goes on behind the caller (the store is closed next); after a failure the
     // catalog thread stops at its next transaction instead of finishing the manifest.
@@ -858,11 +862,50 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
  */
 async function* withPresence(
   vol: OpenVolume, durableAmong: (sha256s: readonly string[]) => Set<string>, commitsRecorded: () => number, decoded: (batch: PlacedEntry[]) => void,
+  asked?: (batch: PlacedEntry[], held: Set<string>) => void,
 ): AsyncGenerator<{ batch: PlacedEntry[]; held: Set<string>; askedAt: number }> {
   for await (const batch of placedEntryBatches(vol)) {
     decoded(batch);
     const askedAt = commitsRecorded();
-    yield { batch, held: durableAmong(batch.flatMap((p) => (p.entry.sha256 ? [p.entry.sha256] : []))), askedAt };
+    const held = durableAmong(batch.flatMap((p) => (p.entry.sha256 ? [p.entry.sha256] : [])));
+    asked?.(batch, held);
+    yield { batch, held, askedAt };
+  }
+}
+
+/**
+ * After a killed run: whether the objects it may have left in objects/ are whole, checked one after
+ * the other in the background as the manifest is decoded ahead of the reading (so the store's disk
+ * is read while the volume's is), and taken by the importing thread when it reaches each file.
+ * Holds at most the manifest's read-ahead of promises.
+ */
+class LeftoverChecks {
+  private readonly pending = new Map<string, Promise<boolean>>();
+  private tail: Promise<unknown> = Promise.resolve();
+  constructor(private readonly objectPath: (sha256: string) => string, private readonly minSize: number) {}
+
+  /** Starts the checks of a batch's files that could have left an object (over minSize, not in the store). */
+  offer(batch: PlacedEntry[], held: Set<string>): void {
+    for (const { entry } of batch) {
+      const sha = entry.sha256;
+      if (entry.type !== 'file' || !sha || entry.size <= this.minSize || held.has(sha) || this.pending.has(sha)) continue;
+      const check = this.tail.then(() => isWholeObject(this.objectPath(sha), entry.size, sha));
+      this.tail = check;
+      this.pending.set(sha, check);
+    }
+  }
+
+  /** When every check started has ended (none reads on behind the import's end). */
+  settled(): Promise<unknown> {
+    return this.tail;
+  }
+
+  /** The check of this content, if one was started; each is taken once. */
+  take(sha256: string | undefined): Promise<boolean> | undefined {
+    if (!sha256) return undefined;
+    const check = this.pending.get(sha256);
+    this.pending.delete(sha256);
+    return check;
   }
 }
 
