@@ -289,17 +289,19 @@ export function helpTexts(lang: Lang) {
       spaceCheck: zh ? '即使资源库的磁盘看来放不下这张盘也照样导入（例如压缩或去重的文件系统）：磁盘满时导入会停下，再运行同一命令即可继续' : 'import even when the store\'s disk looks too small for this volume (a compressing or deduplicating filesystem): a full disk then stops it, and the same command resumes',
       json: zh ? '进度和报告以 JSON 行输出到标准输出' : 'progress and the report as JSON lines on stdout',
       notes: zh
-        ? `同一套的多张盘可按任意顺序导入。损坏的文件不会中断导入：其余文件照常导入，损坏的文件会被列出并记为缺失。
-导入中断后（停电、Ctrl-C），再运行同一命令即可：已完成的分段会被跳过。
+        ? `同一套的多张盘可按任意顺序导入。损坏的文件不会中断导入：其余文件照常导入，损坏的文件会被列出并记为缺失；
+之后导入这张盘的完好副本即可补齐它们（只读取这些文件）。
+导入中断后（停电、Ctrl-C），再运行同一命令即可：已完成的分段会被跳过。资源库中已有的文件不会再从盘上读取。
 资源库的磁盘放不下这张盘还没有的内容时，导入一开始就会说明还差多少空间，而不是写到一半才停下。
 
 空间有限的图书馆可以只收藏部分专题：首次导入时用 --only，资源库就只收藏这些专题（导入完成后读者即可访问，
 镜像同步也只获取它们）；之后再用 --only 可以增加专题（对同一张盘再运行一次即可导入），--all 则重新收藏全部专题。`
         : `Volumes of a set go in any order. Damaged files do not stop the import: the rest goes in, the
-damaged ones are listed and recorded as missing. After an interruption (power cut, Ctrl-C), run
-the same command again: finished segments are skipped. A store whose disk cannot hold what the
-volume brings (the files it does not hold yet) is told so at the start, with how much is missing,
-not hours into the import.
+damaged ones are listed and recorded as missing; importing a good copy of the disk later brings
+them in (reading only them). After an interruption (power cut, Ctrl-C), run the same command
+again: finished segments are skipped. Files the store already holds are not read from the disk.
+A store whose disk cannot hold what the volume brings (the files it does not hold yet) is told so
+at the start, with how much is missing, not hours into the import.
 
 A library with little room can carry only some collections: the first import with --only carries
 those alone (readers see the version once they are in; the mirror fetches only them), a later
