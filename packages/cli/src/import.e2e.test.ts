@@ -124,6 +124,8 @@ describe('import', () => {
     const st = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { damaged: number; damagedFiles: { path: string }[] }[] };
     expect(st.versions[0]!.damaged).toBe(1);
     expect(st.versions[0]!.damagedFiles[0]!.path).toBe(damaged[0]!.path);
+    const told = await run(['status', '--store', store]);
+    expect(told.stdout).toMatch(/damaged files come with the next mirror round, or import a good copy of their disk/);
     // The same disk again goes through its journaled segments for the damaged file (the others are
     // in the store), and says it is damaged still: not "every file is in the store".
     const text = await run(['import', disk, '--store', store], { LANG: 'zh_CN.UTF-8' });

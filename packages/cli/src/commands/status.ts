@@ -35,6 +35,8 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
       out.push(m.statusFiles(v.files, v.present, v.damaged, v.pending));
       if (v.carried !== 'all') out.push(m.statusCarried(v.carried.map((c) => c.title), v.notCarried));
       for (const d of v.damagedFiles.slice(0, 50)) out.push(`    ${m.problem(d.reason).padEnd(10)} ${d.path}`);
+      if (v.damagedFiles.length > 50) out.push(`    ${m.more(v.damagedFiles.length - 50)}`);
+      if (v.damagedFiles.length > 0) out.push(m.statusDamagedNext);
     }
     if (imports.length) {
       out.push(m.statusImports);
