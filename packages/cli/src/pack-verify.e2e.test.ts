@@ -319,6 +319,26 @@ describe('dry run', () => {
   });
 });
 
+describe('arguments the plan refuses', () => {
+  it('a disk too small for one segment, or a segment size the format does not allow: exit 2, nothing left behind, and the corrected command packs without --restart', async () => {
+    // Found by hand: the disk-size refusal came once the scan was done, while the early writer
+    // (the segments begin during the scan) still held digests; the process then died of an
+    // unhandled rejection (exit 1, a stack trace), and the state it left made the corrected
+    // command ask for --restart.
+    const out = join(work, 'refused');
+    for (const args of [['--disk-size', '5MB', '--segment-size', '4MiB'], ['--disk-size', '16MB', '--segment-size', '2MiB']]) {
+      const r = await run(['pack', src, '--key', key, '--out', out, ...args, '--no-verify']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/less than one segment|must be a multiple of 512 and at least 4194304 bytes/);
+      expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+      expect(await exists(out) ? await readdir(out) : []).toEqual([]);
+    }
+    const ok = await run(['pack', src, '--key', key, '--out', out, '--disk-size', '16MB', '--segment-size', '4MiB']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect((await volumes(out)).length).toBeGreaterThanOrEqual(2);
+  });
+});
+
 async function namesTree(tree: string, withCollisions: boolean): Promise<void> {
   await buildTree(tree, {
     docs: {

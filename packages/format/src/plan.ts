@@ -39,6 +39,15 @@ function floor512(n: number): number {
   return n - (n % BLOCK);
 }
 
+/** Refuses a segment size the format does not allow (USAGE): before anything is read or written. */
+export function checkSegmentSize(segmentSize: number): void {
+  if (segmentSize < MIN_SEGMENT_SIZE || segmentSize % BLOCK !== 0) {
+    throw new BookcrateError('USAGE', `segment size ${segmentSize} must be a multiple of 512 and at least ${MIN_SEGMENT_SIZE} bytes`, {
+      hint: 'use e.g. --segment-size 4GiB (the default fits FAT32)',
+    });
+  }
+}
+
 export class Layouter {
   volume = 0;
   segment = 0;
@@ -50,11 +59,7 @@ export class Layouter {
   readonly closed: { volume: number; segment: number; size: number }[] = [];
 
   constructor(private readonly opts: LayoutOptions) {
-    if (opts.segmentSize < MIN_SEGMENT_SIZE || opts.segmentSize % BLOCK !== 0) {
-      throw new BookcrateError('USAGE', `segment size ${opts.segmentSize} must be a multiple of 512 and at least ${MIN_SEGMENT_SIZE} bytes`, {
-        hint: 'use e.g. --segment-size 4GiB (the default fits FAT32)',
-      });
-    }
+    checkSegmentSize(opts.segmentSize);
     if (opts.volumeCapacity < opts.segmentSize) {
       throw new BookcrateError('USAGE', `a volume holds only ${opts.volumeCapacity} bytes of segments after the room kept for the filesystem and the manifest, less than one segment (${opts.segmentSize} bytes)`, {
         hint: 'use a larger --disk-size or a smaller --segment-size',

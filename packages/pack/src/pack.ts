@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
-  BookcrateError, FORMAT, VolumePlanner, encodeFileEntry, encodeMemberEntry,
+  BookcrateError, FORMAT, VolumePlanner, checkSegmentSize, isBookcrateError, encodeFileEntry, encodeMemberEntry,
   memberHeaderView, encodeResourceEntry, encodeRoot, encodeVolumeDoc, keyFingerprint, padTo512,
   publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE, MEMBERS_TREE_SHAPE,
   type CollectionInfo, type Digests, type LayoutOptions, type NameIssue, type NonUtf8Policy, type Placement, type Root,
@@ -175,6 +175,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   const outs = opts.outs.map((o) => resolve(o));
   if (!opts.dryRun && outs.length === 0) throw new BookcrateError('USAGE', 'no target given', { hint: 'add --out <dir> (once per disk)' });
   if (!opts.dryRun && !opts.key) throw new BookcrateError('USAGE', 'no signing key given', { hint: 'add --key center.key (create one with `bookcrate keygen --out center`)' });
+  // before the pack's state is made: arguments that can only be refused leave nothing behind
+  if (opts.segmentSize !== undefined) checkSegmentSize(opts.segmentSize);
   if (new Set(outs).size !== outs.length) throw new BookcrateError('USAGE', 'the same --out is given twice', { hint: 'give each target disk once' });
   for (const o of outs) if (o === source.origin || source.collections.some((c) => o.startsWith(c.dir + '/') || o === c.dir)) {
     throw new BookcrateError('USAGE', `--out ${o} is inside the source`, { hint: 'write the bundle to another disk or folder' });
@@ -260,6 +262,14 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       if (!opts.dryRun) await writeFileAtomic(statePath, JSON.stringify(state));
     };
     /** The finished scan's plan: every volume, segment and member's place. */
+    /**
+     * After a plan refused for these arguments (USAGE: a --disk-size that holds no segment), the
+     * pack's state goes: nothing was written under them, the same arguments can only be refused
+     * again, and the corrected command then starts afresh instead of being told to --restart.
+     */
+    const forgetRefusedPlan = async (e: unknown): Promise<void> => {
+      if (isBookcrateError(e, 'USAGE') && !opts.dryRun) await rm(stateDir, { recursive: true, force: true });
+    };
     const makePlan = async (): Promise<{ plan: VolumePlan; layoutOpts: LayoutOptions }> => {
       const totals = state!.totals!;
       const layoutOpts = {
@@ -299,7 +309,12 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       selected = new Set([1]);
       volumeCount = 1;
     } else {
-      ({ plan, layoutOpts } = await makePlan());
+      try {
+        ({ plan, layoutOpts } = await makePlan());
+      } catch (e) {
+        await forgetRefusedPlan(e);
+        throw e;
+      }
       if (opts.dryRun) {
         return {
           dryRun: true, bundle, set, plan, issues: state.issues!, written: [], resumedSegments: 0, verify: [],
@@ -532,7 +547,16 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         }
         if (scan.issues.errors > 0) await undoEarly(new EarlyStartUndone('a names error'));
         await recordScan(scan); // throws NAME_POLICY on a names error, having removed the state
-        ({ plan, layoutOpts } = await makePlan());
+        try {
+          ({ plan, layoutOpts } = await makePlan());
+        } catch (e) {
+          // A plan refused (a --disk-size that holds no segment): the early writer is stopped and
+          // what it made removed, as for any other refusal; left running, its digests were
+          // rejected under it when the hashing thread closed, and the process died of that.
+          const why = await undoEarly(e as Error);
+          await forgetRefusedPlan(why);
+          throw why;
+        }
         if (plan.volumes.length !== 1) {
           earlyStart = { outcome: 'undone', reason: `the plan has ${plan.volumes.length} volumes`, bytesBeforeVerdict: bytesDone };
           await undoEarly(new EarlyStartUndone('several volumes'));
