@@ -337,6 +337,17 @@ describe('arguments the plan refuses', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect((await volumes(out)).length).toBeGreaterThanOrEqual(2);
   });
+
+  it('a source with nothing to pack (a wrong path to an empty folder) is refused, not "packed" into no volume', async () => {
+    const empty = join(work, 'empty-source');
+    await buildTree(empty, { '.DS_Store': 'junk only' });
+    for (const extra of [['--out', join(work, 'empty-out'), '--key', key], ['--dry-run']]) {
+      const r = await run(['pack', empty, ...extra]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/nothing to pack: .*empty-source holds no files/);
+    }
+    expect(await volumes(join(work, 'empty-out')).catch(() => [])).toEqual([]);
+  });
 });
 
 async function namesTree(tree: string, withCollisions: boolean): Promise<void> {

@@ -272,6 +272,13 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     };
     const makePlan = async (): Promise<{ plan: VolumePlan; layoutOpts: LayoutOptions }> => {
       const totals = state!.totals!;
+      // A wrong path (an empty folder, a recipe whose collections hold nothing) would otherwise
+      // "pack" a set of no volumes and say it succeeded.
+      if (totals.files + totals.dirs === 0) {
+        throw new BookcrateError('USAGE', `nothing to pack: ${opts.input} holds no files (after leaving out junk and what the name policy skips)`, {
+          hint: 'check the path: a folder\'s top folders are its collections; a recipe names each collection\'s source folder',
+        });
+      }
       const layoutOpts = {
         segmentSize: opts.segmentSize ?? DEFAULT_SEGMENT_SIZE,
         volumeCapacity: volumeCapacity(opts.diskSize ?? DEFAULT_DISK_SIZE, totals.files + totals.dirs, totals.resources),
