@@ -194,7 +194,7 @@ describe('publish version after version, checked file by file', () => {
     expect(r.result.pruned.parts).toBe([...versions[1]!.parts].filter((p) => !checked.parts.has(p)).length);
   });
 
-  it('refuses a wrong key, a missing repository and another bundle with the usage exit code, naming the problem', async () => {
+  it('refuses a wrong key, a missing repository, another bundle and an empty source with the usage exit code, naming the problem', async () => {
     const other = join(work, 'other-bundle');
     await buildTree(other, { 一: { 'a.txt': 'a' } });
     const cases: [string[], RegExp][] = [
@@ -202,7 +202,10 @@ describe('publish version after version, checked file by file', () => {
       [[src, '--key', key], /--repo/],
       [['--renew', '--repo', join(work, 'no-such-repo'), '--key', key], /nothing has been published in .*no-such-repo/],
       [[other, '--repo', repo, '--key', key], /bundle "other-bundle" but .* publishes bundle "ndlp-2026"/],
+      // a wrong path to an empty folder (of the same bundle's name) would publish an empty version that every mirror follows
+      [[join(work, 'empty', 'ndlp-2026'), '--repo', repo, '--key', key], /nothing to publish: .*empty\/ndlp-2026 holds no files/],
     ];
+    await buildTree(join(work, 'empty', 'ndlp-2026'), { '.DS_Store': 'junk only' });
     for (const [args, message] of cases) {
       const r = await run(['publish', ...args], EPOCH);
       expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(2);

@@ -284,6 +284,14 @@ async function publishVersion(repo: Repo, history: History, source: Awaited<Retu
       details: scan.issues,
     });
   }
+  // A wrong path would otherwise publish an empty version, and every mirror would follow it: each
+  // county library's readers would find nothing until the next publish (and the old objects be
+  // collected after --gc-after).
+  if (scan.totals.files + scan.totals.dirs === 0) {
+    throw new BookcrateError('USAGE', `nothing to publish: ${opts.input} holds no files (after leaving out junk and what the name policy skips); nothing was published`, {
+      hint: 'check the path: a folder\'s top folders are its collections; a recipe names each collection\'s source folder',
+    });
+  }
   const prev = current ? await repo.readRoot(current.root) : undefined;
   // Entries of the previous version are trusted only for files last modified before its run began.
   const reuseBefore = current?.scanned ? Math.floor(Date.parse(current.scanned) / 1000) : -Infinity;
