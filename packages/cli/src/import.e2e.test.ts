@@ -306,6 +306,31 @@ describe('import', () => {
     expect(zh.stderr).toMatch(/这张盘是「县级资源包」的版本 1，而资源库中已有更新的版本 2/);
   });
 
+  it('a version left incomplete once a newer one is complete: status awaits none of its other volumes', async () => {
+    const recipe = (version: number) => JSON.stringify({
+      bundle: { id: 'superseded', title: '被取代', version },
+      collections: [{ id: 'gov', title: '政府公开信息', source: join(src, '政府公开信息') }, { id: 'opera', title: '地方戏专题视频', source: join(src, '地方戏专题视频') }],
+    });
+    for (const n of [1, 2]) await writeFile(join(work, `superseded-${n}.json`), recipe(n));
+    const v1 = join(work, 'superseded-v1');
+    const v2 = join(work, 'superseded-v2');
+    expect((await run(['pack', join(work, 'superseded-1.json'), '--key', key, '--out', v1, '--disk-size', '9MB', '--segment-size', '4MiB', '--no-verify'])).code).toBe(0);
+    expect((await run(['pack', join(work, 'superseded-2.json'), '--key', key, '--out', v2, '--no-verify'])).code).toBe(0);
+    const firsts = (await readdir(v1)).sort();
+    expect(firsts.length).toBeGreaterThanOrEqual(2);
+    const store = join(work, 'store-superseded');
+    expect((await run(['import', join(v1, firsts[0]!), '--store', store, '--trust', pub])).code).toBe(0);
+    expect((await run(['import', v2, '--store', store])).code).toBe(0);
+    const st = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { version: number; volumesIn: number[]; volumesAwaited: number[]; supersededBy?: number }[] };
+    expect(st.versions.find((v) => v.version === 1)).toMatchObject({ volumesIn: [1], volumesAwaited: [], supersededBy: 2 });
+    expect(st.versions.find((v) => v.version === 2)).toMatchObject({ volumesAwaited: [] });
+    expect(st.versions.find((v) => v.version === 2)!.supersededBy).toBeUndefined();
+    const text = await run(['status', '--store', store]);
+    expect(text.stdout).toMatch(/version 1: left incomplete\n  volumes in: 1; the others are no longer needed: version 2 is complete/);
+    // and indeed the first version's other volumes are refused now
+    expect((await run(['import', join(v1, firsts[1]!), '--store', store])).code).toBe(3);
+  });
+
   it('a second import into the same store at once is refused clearly, or waits with --wait', async () => {
     const store = join(work, 'store-busy');
     const first = start(['import', vols[0]!, '--store', store, '--trust', pub]);

@@ -213,11 +213,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     if (head === 'status' && segs.length === 1) {
       const versions = store.allVersions().reverse().map((v) => {
-        const vols = store.volumeStates(v.id);
-        const done = vols.filter((x) => x.state === 'done').map((x) => x.volume);
-        const awaited: number[] = [];
-        for (let i = 1; i <= v.volumes; i++) if (!done.includes(i)) awaited.push(i);
-        return { v, counts: store.fileCounts(v.id), volumesIn: done, volumesAwaited: awaited };
+        return { v, counts: store.fileCounts(v.id), ...store.volumesOf(v) };
       });
       return sendPage(req, res, 200, statusPage(ctx, { versions, imports: store.imports(20), damaged: damagedPage(store.db, 500) }));
     }

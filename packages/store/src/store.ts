@@ -235,6 +235,20 @@ export class Store {
     return this.versionById(id)!;
   }
 
+  /**
+   * A version's volumes as `status` and the status page show them: those in, those still awaited,
+   * and, for a version left incomplete once a newer one of its bundle is complete, that newer
+   * version: its missing volumes are then awaited no more (an import of one is refused as older).
+   */
+  volumesOf(v: VersionRow): { volumesIn: number[]; volumesAwaited: number[]; supersededBy?: number } {
+    const done = new Set(this.volumeStates(v.id).filter((x) => x.state === 'done').map((x) => x.volume));
+    const all = Array.from({ length: v.volumes }, (_, i) => i + 1);
+    const volumesIn = all.filter((i) => done.has(i));
+    if (v.state === 'complete') return { volumesIn, volumesAwaited: all.filter((i) => !done.has(i)) };
+    const newer = this.db.prepare("SELECT max(version) FROM versions WHERE bundle_id = ? AND version > ? AND state = 'complete'").pluck().get(v.bundle_id, v.version) as number | null;
+    return newer ? { volumesIn, volumesAwaited: [], supersededBy: newer } : { volumesIn, volumesAwaited: all.filter((i) => !done.has(i)) };
+  }
+
   volumeStates(versionId: number): { volume: number; state: string; imported_at: string | null }[] {
     return this.db.prepare('SELECT volume, state, imported_at FROM volumes WHERE version_id = ? ORDER BY volume').all(versionId) as never;
   }

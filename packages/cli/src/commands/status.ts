@@ -8,11 +8,9 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
   const store = await Store.open(flags.store, { readonly: true });
   try {
     const versions = store.allVersions().map((v) => {
-      const states = new Map(store.volumeStates(v.id).map((s) => [s.volume, s.state]));
-      const all = Array.from({ length: v.volumes }, (_, i) => i + 1);
       return {
         bundle: v.bundle_id, version: v.version, title: v.title, set: v.set_id, origin: v.origin, state: v.state, current: v.is_current === 1,
-        volumesIn: all.filter((i) => states.get(i) === 'done'), volumesAwaited: all.filter((i) => states.get(i) !== 'done'),
+        ...store.volumesOf(v),
         files: v.files, ...store.fileCounts(v.id), damagedFiles: store.damagedFiles(v.id),
         // 'all', or the collections this library carries (import --only)
         carried: store.carriedCollections(v.bundle_id).length > 0 ? store.collections(v.id).map((c) => ({ id: c.id, title: c.title })) : 'all' as const,
@@ -30,13 +28,14 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     for (const k of keys) out.push(m.statusKey(formatFingerprint(k.fingerprint)));
     if (versions.length === 0) out.push(m.statusNone);
     for (const v of versions) {
-      out.push(m.statusVersion(v.title, v.bundle, v.version, v.state, v.current));
-      out.push(v.origin === 'network' ? m.statusFromNetwork : m.statusVolumes(v.volumesIn.join(', '), v.volumesAwaited.join(', ')));
+      out.push(m.statusVersion(v.title, v.bundle, v.version, v.supersededBy ? 'superseded' : v.state, v.current));
+      if (v.supersededBy) out.push(m.statusSuperseded(v.supersededBy, v.volumesIn.join(', ')));
+      else out.push(v.origin === 'network' ? m.statusFromNetwork : m.statusVolumes(v.volumesIn.join(', '), v.volumesAwaited.join(', ')));
       out.push(m.statusFiles(v.files, v.present, v.damaged, v.pending));
       if (v.carried !== 'all') out.push(m.statusCarried(v.carried.map((c) => c.title), v.notCarried));
       for (const d of v.damagedFiles.slice(0, 50)) out.push(`    ${m.problem(d.reason).padEnd(10)} ${d.path}`);
       if (v.damagedFiles.length > 50) out.push(`    ${m.more(v.damagedFiles.length - 50)}`);
-      if (v.damagedFiles.length > 0) out.push(m.statusDamagedNext);
+      if (v.damagedFiles.length > 0 && !v.supersededBy) out.push(m.statusDamagedNext);
     }
     if (imports.length) {
       out.push(m.statusImports);
