@@ -29,8 +29,9 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     if (versions.length === 0) out.push(m.statusNone);
     for (const v of versions) {
       out.push(m.statusVersion(v.title, v.bundle, v.version, v.supersededBy ? 'superseded' : v.state, v.current));
-      if (v.supersededBy) out.push(m.statusSuperseded(v.supersededBy, v.volumesIn.join(', ')));
-      else out.push(v.origin === 'network' ? m.statusFromNetwork : m.statusVolumes(v.volumesIn.join(', '), v.volumesAwaited.join(', ')));
+      if (v.origin === 'network') out.push(m.statusFromNetwork);
+      else if (v.supersededBy) out.push(m.statusSuperseded(v.supersededBy, v.volumesIn.join(', ')));
+      else out.push(m.statusVolumes(v.volumesIn.join(', '), v.volumesAwaited.join(', ')));
       out.push(m.statusFiles(v.files, v.present, v.damaged, v.pending));
       if (v.carried !== 'all') out.push(m.statusCarried(v.carried.map((c) => c.title), v.notCarried));
       for (const d of v.damagedFiles.slice(0, 50)) out.push(`    ${m.problem(d.reason).padEnd(10)} ${d.path}`);
