@@ -28,6 +28,8 @@ describe('bookcrate serve', () => {
       child.on('exit', () => reject(new Error(`serve exited early: ${stderr}`)));
     });
     try {
+      // The console speaks the librarian's locale (en_US here), the pages the readers' language.
+      expect(stderr).toMatch(/Serving the library at http:\/\/127\.0\.0\.1:\d+ {2}\(Ctrl-C to stop\)/);
       // A server locale of en_US must not turn the readers' pages English: Chinese is the default.
       const home = await (await fetch(url + '/')).text();
       expect(home).toContain('川剧');

@@ -1,5 +1,6 @@
+import { networkInterfaces } from 'node:os';
 import { startServer } from '@bookcrate/serve';
-import { detectLang } from '../i18n.js';
+import { detectLang, messages } from '../i18n.js';
 
 /** Runs the readers' web server until SIGINT or SIGTERM, then closes it cleanly (open downloads end). */
 export async function serveCommand(flags: { store: string; listen: string; lang?: string }): Promise<number> {
@@ -12,7 +13,10 @@ export async function serveCommand(flags: { store: string; listen: string; lang?
     lang,
     log: (line) => process.stderr.write(line + '\n'),
   });
-  process.stderr.write(lang === 'zh' ? `书库网页服务已启动：${server.url}  （按 Ctrl-C 停止）\n` : `Serving the library at ${server.url}  (Ctrl-C to stop)\n`);
+  // The console speaks the librarian's language (the locale, or --lang), the pages the readers'.
+  const m = messages(detectLang(flags.lang));
+  const urls = readerUrls(server.url, networkInterfaces());
+  process.stderr.write((urls.everyAddress ? m.serveStartedNetwork(urls.list) : m.serveStarted(urls.list[0]!)) + '\n');
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
@@ -20,4 +24,19 @@ export async function serveCommand(flags: { store: string; listen: string; lang?
   });
   await server.close();
   return 0;
+}
+
+/**
+ * Where readers reach the server: its own URL, or, listening on every address (0.0.0.0, ::), this
+ * PC's network addresses (http://0.0.0.0:8080 opens nothing on a reader's phone).
+ */
+export function readerUrls(url: string, interfaces: ReturnType<typeof networkInterfaces>): { list: string[]; everyAddress: boolean } {
+  const u = new URL(url);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  if (host !== '0.0.0.0' && host !== '::') return { list: [url], everyAddress: false };
+  const list: string[] = [];
+  for (const addrs of Object.values(interfaces)) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) list.push(`http://${a.address}:${u.port}/`);
+  }
+  return { list: list.length > 0 ? list : [`http://127.0.0.1:${u.port}/`], everyAddress: true };
 }
