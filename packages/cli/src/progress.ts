@@ -23,11 +23,6 @@ export type OutputMode = 'tty' | 'plain' | 'json';
  */
 const loadCliProgress = (): typeof cliProgressModule => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
 
-/**
- * Turns the libraries' progress events into what the person at the keyboard sees: bars with
- * throughput and ETA on a terminal, a plain line every few seconds in a log, JSON lines with --json.
- * The libraries never print; this is the only place that draws progress.
- */
 /** Every bar on the screen now: an interrupted command stops them so the terminal gets its cursor back. */
 const drawn = new Set<ProgressView>();
 
@@ -36,6 +31,11 @@ export function stopAllProgress(): void {
   for (const view of drawn) view.stop();
 }
 
+/**
+ * Turns the libraries' progress events into what the person at the keyboard sees: bars with
+ * throughput and ETA on a terminal, a plain line every few seconds in a log, JSON lines with --json.
+ * The libraries never print; this is the only place that draws progress.
+ */
 export class ProgressView {
   private bar: cliProgressModule.SingleBar | undefined;
   private phase = '';

@@ -1,4 +1,4 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
@@ -10,7 +10,7 @@ import {
   ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, type ThreadLink, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
 } from '@bookcrate/volume';
 import {
-  ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, showVersionTree, storeIoError, storeRoom, syncObjects, versionTreePlace,
+  ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, sha256OfFile, showVersionTree, storeIoError, storeRoom, syncObjects, versionTreePlace,
   type BuiltTree, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
 import { catalogInThread, type ToAdmit } from './catalog-thread.js';
@@ -117,27 +117,14 @@ export interface ImportReport {
 }
 
 /**
- * Whether `path` holds the whole object: `size` bytes whose SHA-256 is `sha256` (read in 1 MiB
- * pieces; anything unreadable counts as not).
+ * Whether `path` holds the whole object: `size` bytes whose SHA-256 is `sha256` (anything
+ * missing or unreadable counts as not).
  */
 async function isWholeObject(path: string, size: number, sha256: string): Promise<boolean> {
-  const h = await open(path, 'r').catch(() => undefined);
-  if (!h) return false;
   try {
-    if ((await h.stat()).size !== size) return false;
-    const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(Math.min(size, 1 << 20));
-    for (let at = 0; at < size;) {
-      const { bytesRead } = await h.read(buf, 0, Math.min(buf.length, size - at), at);
-      if (bytesRead === 0) return false;
-      hash.update(buf.subarray(0, bytesRead));
-      at += bytesRead;
-    }
-    return hash.digest('hex') === sha256;
+    return (await stat(path)).size === size && (await sha256OfFile(path)) === sha256;
   } catch {
     return false;
-  } finally {
-    await h.close().catch(() => undefined);
   }
 }
 
@@ -326,6 +313,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     awaitingVolumes: [], seconds: 0, bytesRead: 0, bytesSkipped: 0,
   };
   const bytesTotal = [...mine].filter((s) => !done.has(s)).reduce((a, s) => a + table[s - 1]!.info.size, 0);
+  /** The progress's bytes: the segments' bytes gone through, read or passed over (those are not in the rate). */
+  const segmentBytes = (): Pick<ImportProgress, 'bytesDone' | 'bytesSkipped'> => ({ bytesDone: report.bytesRead + report.bytesSkipped, bytesSkipped: report.bytesSkipped });
 
   // ---- room: a store too small for this volume is said at the start, not hours into it ----
   /**
@@ -405,7 +394,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   const tick = (force = false): void => {
     if (!force && Date.now() - lastProgress < 200) return;
     lastProgress = Date.now();
-    progress({ phase: 'import', bytesDone: report.bytesRead + report.bytesSkipped, bytesSkipped: report.bytesSkipped, bytesTotal, filesDone, filesTotal: vol.root.totals.files + vol.root.totals.dirs });
+    progress({ phase: 'import', ...segmentBytes(), bytesTotal, filesDone, filesTotal: vol.root.totals.files + vol.root.totals.dirs });
   };
 
   // Objects are written behind the parser (ObjectQueue); a commit first waits for all of them.
@@ -778,7 +767,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
       lastCommitted = await commit(async () => {
         store.finishVolume(vid, me);
         if (!completion().show) return;
-        progress({ phase: 'publish', bytesDone: report.bytesRead + report.bytesSkipped, bytesSkipped: report.bytesSkipped, bytesTotal, filesDone, filesTotal: filesDone });
+        progress({ phase: 'publish', ...segmentBytes(), bytesTotal, filesDone, filesTotal: filesDone });
         if (tree && treeComplete()) {
           built = { bundleId: vol.root.bundle.id, target: tree.target, building: tree.building, name: tree.name, links: tree.links, copies: 0 };
         } else {
@@ -841,7 +830,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   report.awaitingVolumes = outcome.awaiting;
   report.versionComplete = outcome.complete;
   if (outcome.show) {
-    if (!built) progress({ phase: 'publish', bytesDone: report.bytesRead + report.bytesSkipped, bytesSkipped: report.bytesSkipped, bytesTotal, filesDone, filesTotal: filesDone });
+    if (!built) progress({ phase: 'publish', ...segmentBytes(), bytesTotal, filesDone, filesTotal: filesDone });
     const tree = built ? await showVersionTree(store, built) : await publishTree(store, vid);
     store.makeCurrent(vid);
     report.current = true;

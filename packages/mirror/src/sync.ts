@@ -7,7 +7,7 @@ import {
   decodeResourceEntry, decodeRoot, formatSize, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sha256Hex,
   treePartRefs, verifyPointerFile, verifyRootSignature, type ChunkEntry, type PartRef, type Pointer, type Root,
 } from '@bookcrate/format';
-import { Store, catalogWriteError, publishTree, readStoredPart, renameFile, savePart, storeIoError, storeRoom, syncObjects, type VersionRow } from '@bookcrate/store';
+import { Store, catalogWriteError, publishTree, sha256OfFile, readStoredPart, renameFile, savePart, storeIoError, storeRoom, syncObjects, type VersionRow } from '@bookcrate/store';
 import type { Upstream } from './http.js';
 
 /**
@@ -428,7 +428,7 @@ async function fetchObject(
   const { store } = o;
   const final = store.paths.object(miss.sha256);
   if (adopt && (await stat(final).then((s) => s.size === miss.size, () => false))) {
-    if ((await hashFile(final)) === miss.sha256) return { kind: 'adopted' };
+    if ((await sha256OfFile(final)) === miss.sha256) return { kind: 'adopted' };
     await unlink(final).catch(() => undefined);
   }
   const tmp = join(store.paths.tmp, `net-${miss.sha256}`); // a fixed name: a later round resumes it with Range
@@ -507,17 +507,6 @@ async function readThrough(fh: FileHandle, fn: (b: Buffer) => void): Promise<voi
   } finally {
     readBuffers.give(buf);
   }
-}
-
-async function hashFile(path: string): Promise<string> {
-  const h = createHash('sha256');
-  const fh = await open(path, 'r');
-  try {
-    await readThrough(fh, (b) => h.update(b));
-  } finally {
-    await fh.close();
-  }
-  return h.digest('hex');
 }
 
 /**

@@ -137,7 +137,10 @@ export interface StreamOptions {
   observe?: (n: number, chunk: Chunk) => void;
   /** called when every buffer is held and the stream must wait for one */
   onStarve?: () => void;
-  /** sees the bytes `seekTo` passes over without reading them */
+  /**
+   * sees the bytes `seekTo` passes over: never seen by `observe` (the reads ahead it let go among
+   * them); with the bytes observed, they make up the file up to the position
+   */
   passed?: (n: number) => void;
 }
 
@@ -293,12 +296,6 @@ export class SegmentStream {
     this.offset += n;
   }
 
-  /**
-   * Bytes `seekTo` passed over: never seen by `observe` (the reads ahead it let go among them).
-   * With the bytes observed, they make up the file up to the position.
-   */
-  jumped = 0;
-
   /** The file's size when it was opened. */
   get size(): number {
     return this.source.size;
@@ -331,10 +328,8 @@ export class SegmentStream {
     // Every read ahead was before nextAt <= offset: a failure among them concerns bytes nobody wants.
     if (this.pool.pool.failed) throw this.pool.pool.failed;
     this.failed = undefined;
-    const over = at - seenTo;
-    this.jumped += over;
     this.offset = at;
-    this.passed(over);
+    this.passed(at - seenTo);
     this.nextAt = at;
     this.ended = false;
     const rest = offset - at;
