@@ -6,7 +6,7 @@ import {
   BookcrateError, PartTreeWriter, compareBundlePaths, encodeMemberHeader, encodeRoot, initHashing, memberHeaderView, memberSpan,
   padTo512, parseCsv, parseSize, planVolumes, readTreeLines, signRoot, verifyRootSignature, decodeName,
   siblingCollisions, componentIssues, bundlePathProblem, Layouter, VolumePlanner, DualHasher, END_OF_ARCHIVE_BYTES,
-  AlignedBufferPool, DEFAULT_TREE_SHAPE, MEMBERS_TREE_SHAPE, type PartRef, type PlanInput, type Root,
+  AlignedBufferPool, catalogFilePath, decodeCatalogText, firstInvalidUtf8, DEFAULT_TREE_SHAPE, MEMBERS_TREE_SHAPE, type PartRef, type PlanInput, type Root,
 } from './index.js';
 
 beforeAll(() => initHashing());
@@ -272,6 +272,33 @@ describe('csv', () => {
   it('reads quoted fields, embedded commas and newlines, and a BOM', () => {
     const rows = parseCsv('\ufeffid,title,files\r\nCDOI-1,"三国, 第一册","a;b"\r\nCDOI-2,"line1\nline2",c\r\n', 't.csv');
     expect(rows).toEqual([{ id: 'CDOI-1', title: '三国, 第一册', files: 'a;b' }, { id: 'CDOI-2', title: 'line1\nline2', files: 'c' }]);
+  });
+});
+
+describe('catalog text', () => {
+  it('finds the first byte that is not well-formed UTF-8, as the standard defines it', () => {
+    expect(firstInvalidUtf8(Buffer.from('ascii, 中文, 😀'))).toBe(-1);
+    expect(firstInvalidUtf8(Buffer.from([0x41, 0xc0, 0x80]))).toBe(1); // overlong NUL
+    expect(firstInvalidUtf8(Buffer.from([0x41, 0x42, 0xed, 0xa0, 0x80]))).toBe(2); // a surrogate
+    expect(firstInvalidUtf8(Buffer.from([0xf4, 0x90, 0x80, 0x80]))).toBe(0); // past U+10FFFF
+    expect(firstInvalidUtf8(Buffer.from([0xe4, 0xb8]))).toBe(0); // cut short
+    expect(firstInvalidUtf8(Buffer.from('第1讲', 'utf8').subarray(1))).toBe(0); // starts mid-character
+  });
+
+  it('reads UTF-8 (without its BOM) and GB18030 when told, and refuses the rest with the line', () => {
+    expect(decodeCatalogText(Buffer.from('\ufeffid,title\n1,中文\n'), 'm.csv')).toBe('id,title\n1,中文\n');
+    const gbk = Buffer.concat([Buffer.from('id,title\n1,'), Buffer.from('d6d0cec4', 'hex'), Buffer.from('\n')]);
+    expect(decodeCatalogText(gbk, 'm.csv', 'gbk')).toBe('id,title\n1,中文\n');
+    expect(() => decodeCatalogText(gbk, 'm.csv')).toThrow(/m\.csv is not UTF-8: line 2 has the byte 0xd6 at offset 11; read as GB18030 \(GBK\) that line is: 1,中文$/);
+    expect(() => decodeCatalogText(Buffer.from([0x31, 0x0a, 0xff]), 'm.csv')).toThrow(/line 2 has the byte 0xff at offset 2$/);
+    expect(() => decodeCatalogText(Buffer.from([0x81, 0x0a]), 'm.csv', 'gb18030')).toThrow(/m\.csv is not valid GB18030/);
+    expect(() => decodeCatalogText(gbk, 'm.csv', 'big5')).toThrow(/"big5" is not one bookcrate reads/);
+  });
+
+  it('spells a catalog path as the bundle does', () => {
+    expect(catalogFilePath('./第1讲\\讲义.pdf')).toBe('第1讲/讲义.pdf');
+    expect(catalogFilePath('第2讲/')).toBe('第2讲');
+    expect(catalogFilePath('e\u0301.pdf')).toBe('\u00e9.pdf');
   });
 });
 

@@ -9,6 +9,7 @@ export * from './root.js';
 export * from './names.js';
 export * from './plan.js';
 export * from './csv.js';
+export * from './catalog-text.js';
 export * from './recipe.js';
 export * from './chunks.js';
 export * from './pointer.js';

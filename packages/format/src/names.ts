@@ -16,7 +16,8 @@ export type NameIssueKind =
   | 'symlink' // not followed unless --follow-symlinks
   | 'special-file' // FIFO, socket, device: never packed
   | 'junk' // OS clutter (.DS_Store, Thumbs.db, desktop.ini …), left out by default
-  | 'unreadable'; // could not be read (permission): never silently skipped
+  | 'unreadable' // could not be read (permission): never silently skipped
+  | 'catalog-unmatched'; // a catalog record names a file or folder the source does not have
 
 export type Severity = 'error' | 'warning' | 'info';
 

@@ -1,4 +1,5 @@
 import { BookcrateError } from './errors.js';
+import { catalogEncoding, CATALOG_ENCODINGS } from './catalog-text.js';
 import { bundlePathProblem } from './paths.js';
 
 /** A shipment recipe (manifests/recipe.schema.json): what goes into a bundle, and its catalog. */
@@ -13,6 +14,7 @@ export interface CollectionSpec {
   source: string; // directory, relative to the recipe file
   path: string; // top-level folder in the bundle (defaults to the title)
   metadata?: string; // CSV or JSON Lines, relative to the recipe file
+  metadataEncoding?: string; // of the metadata file: UTF-8 unless given (catalog-text.ts)
   type?: string;
   language?: string;
 }
@@ -64,11 +66,16 @@ export function parseRecipe(text: string, where: string): Recipe {
     if (seenPaths.has(path)) bad(at, `bundle folder "${path}" is used twice`);
     seenIds.add(c.id);
     seenPaths.add(path);
-    for (const k of ['metadata', 'type', 'language'] as const) {
+    for (const k of ['metadata', 'metadataEncoding', 'type', 'language'] as const) {
       if (c[k] !== undefined && typeof c[k] !== 'string') bad(at, `"${k}" must be a string`);
+    }
+    if (c.metadataEncoding !== undefined) {
+      if (c.metadata === undefined) bad(at, '"metadataEncoding" is given but "metadata" is not');
+      if (!catalogEncoding(c.metadataEncoding as string)) bad(at, `"metadataEncoding" must be one of ${CATALOG_ENCODINGS.join(', ')} (got ${JSON.stringify(c.metadataEncoding)})`);
     }
     const spec: CollectionSpec = { id: c.id, title: c.title, source: c.source, path };
     if (c.metadata !== undefined) spec.metadata = c.metadata as string;
+    if (c.metadataEncoding !== undefined) spec.metadataEncoding = c.metadataEncoding as string;
     if (c.type !== undefined) spec.type = c.type as string;
     if (c.language !== undefined) spec.language = c.language as string;
     return spec;
@@ -89,7 +96,7 @@ export function resourceSpecFrom(record: Record<string, unknown>, where: string)
   if (!Array.isArray(files) || files.length === 0 || files.some((f) => typeof f !== 'string')) {
     bad(where, `resource "${id}" needs "files": paths relative to the collection folder, separated by ";" in CSV`);
   }
-  const spec: ResourceSpec = { id: id.trim(), title: title.trim(), files: (files as string[]).map((f) => f.normalize('NFC').replace(/\/+$/, '')) };
+  const spec: ResourceSpec = { id: id.trim(), title: title.trim(), files: (files as string[]).map(catalogFilePath) };
   for (const k of RESOURCE_KEYS) {
     const v = record[k];
     if (k !== 'title' && typeof v === 'string' && v.trim()) spec[k] = v.trim();
@@ -103,8 +110,14 @@ export function resourceSpecFrom(record: Record<string, unknown>, where: string)
  */
 export class ResourceIndex {
   private readonly byPath = new Map<string, string>();
+  /** the catalog paths some file of the source fell under (lookup) */
+  private readonly used = new Set<string>();
   constructor(specs: ResourceSpec[], where: string) {
+    const ids = new Set<string>();
     for (const s of specs) {
+      // A second record of one id (a row copied twice in a sheet) would silently replace the first's title.
+      if (ids.has(s.id)) bad(where, `the resource id "${s.id}" is given to more than one record`, 'give every record its own id');
+      ids.add(s.id);
       for (const f of s.files) {
         const prev = this.byPath.get(f);
         if (prev !== undefined && prev !== s.id) bad(where, `"${f}" is claimed by both "${prev}" and "${s.id}"`, 'give each file or folder to one resource only');
@@ -116,10 +129,30 @@ export class ResourceIndex {
     let p = relPath;
     for (;;) {
       const id = this.byPath.get(p);
-      if (id !== undefined) return id;
+      if (id !== undefined) {
+        this.used.add(p);
+        return id;
+      }
       const cut = p.lastIndexOf('/');
       if (cut < 0) return undefined;
       p = p.slice(0, cut);
     }
   }
+  /**
+   * The catalog's file paths that no file or folder looked up so far fell under, with the resource
+   * that names them: after the walk, a misspelt or missing file, which the pack reports.
+   */
+  unmatched(): { file: string; resource: string }[] {
+    const out: { file: string; resource: string }[] = [];
+    for (const [file, resource] of this.byPath) if (!this.used.has(file)) out.push({ file, resource });
+    return out;
+  }
+}
+
+/**
+ * A catalog's file path as the bundle spells paths: NFC, "/" between folders (a sheet typed on
+ * Windows may use "\\", which no bundle name can hold), no "./" before it and no "/" after it.
+ */
+export function catalogFilePath(f: string): string {
+  return f.normalize('NFC').replace(/\\/g, '/').replace(/^(\.\/)+/, '').replace(/\/+$/, '');
 }

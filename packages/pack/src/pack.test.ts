@@ -57,6 +57,86 @@ describe('pack from a recipe with catalog metadata', () => {
   });
 });
 
+describe('catalog files as the center makes them', () => {
+  /** "CDOI-9,中国古代书籍史,李明,第1讲 中国古代书籍史" as Excel on a Chinese Windows saves plain CSV: GBK */
+  const gbkRow = Buffer.concat([
+    Buffer.from('id,title,creator,files\r\nCDOI-9,'), Buffer.from('d6d0b9fab9c5b4facae9bcaecab7', 'hex'), Buffer.from(','),
+    Buffer.from('c0eec3f7', 'hex'), Buffer.from(','), Buffer.from('b5da31bdb220d6d0b9fab9c5b4facae9bcaecab7', 'hex'), Buffer.from('\r\n'),
+  ]);
+  const recipe = async (name: string, collection: Record<string, unknown>, more: Record<string, unknown>[] = []): Promise<string> => {
+    await mkdir(join(work, 'catalogs'), { recursive: true });
+    const path = join(work, 'catalogs', name);
+    await writeFile(path, JSON.stringify({
+      bundle: { id: 'catalogs', title: '目录' },
+      collections: [{ id: 'courses', title: '国图公开课', source: '../src/国图公开课', ...collection }, ...more],
+    }));
+    return path;
+  };
+  const resourcesOf = async (out: string): Promise<ResourceEntry[]> => {
+    const [dir] = await findVolumes(out);
+    const list: ResourceEntry[] = [];
+    for await (const e of resourceEntries(await openVolume(dir!))) list.push(e);
+    return list;
+  };
+
+  it('refuses a GBK catalog said to be UTF-8, naming the line and showing it read as GB18030, and reads it with "metadataEncoding"', async () => {
+    await mkdir(join(work, 'catalogs'), { recursive: true });
+    await writeFile(join(work, 'catalogs', 'gbk.csv'), gbkRow);
+    const wrong = await recipe('gbk-as-utf8.json', { metadata: 'gbk.csv' });
+    const refused = pack({ input: wrong, outs: [join(work, 'catalogs', 'never')], dryRun: true });
+    await expect(refused).rejects.toMatchObject({
+      code: 'RECIPE',
+      message: expect.stringMatching(/gbk\.csv is not UTF-8: line 2 has the byte 0xd6 .*read as GB18030 \(GBK\) that line is: CDOI-9,中国古代书籍史,李明,第1讲 中国古代书籍史$/),
+      hint: expect.stringMatching(/"metadataEncoding": "gb18030"/),
+    });
+    const right = await recipe('gbk.json', { metadata: 'gbk.csv', metadataEncoding: 'GBK' });
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const r = await pack({ input: right, outs: [join(work, 'catalogs', 'gbk-out')], key: privateKey });
+    expect(r.verify.every((v) => v.ok)).toBe(true);
+    expect(r.issues.counts['catalog-unmatched']).toBeUndefined();
+    expect((await resourcesOf(join(work, 'catalogs', 'gbk-out'))).find((x) => x.id === 'CDOI-9')).toMatchObject({ title: '中国古代书籍史', creator: '李明' });
+    await expect(pack({ input: await recipe('bad-enc.json', { metadata: 'gbk.csv', metadataEncoding: 'latin1' }), outs: [], dryRun: true }))
+      .rejects.toMatchObject({ code: 'RECIPE', message: expect.stringMatching(/"metadataEncoding" must be one of utf-8, utf8, gb18030, gbk/) });
+  });
+
+  it('warns of a catalog file that is not in the source, matches Windows-style paths, and refuses an id given twice', async () => {
+    await writeFile(join(work, 'catalogs', 'typo.csv'), '\ufeffid,title,files\r\n'
+      + 'CDOI-1,中国古代书籍史,第1讲 中国古代书籍史\\讲义.pdf\r\n' // typed with a backslash
+      + 'CDOI-2,敦煌遗书,第2讲 敦煌遗书;第9讲 不存在\r\n'); // the second is misspelt or missing
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const r = await pack({ input: await recipe('typo.json', { metadata: 'typo.csv' }), outs: [join(work, 'catalogs', 'typo-out')], key: privateKey });
+    expect(r.verify.every((v) => v.ok)).toBe(true);
+    expect(r.issues.counts['catalog-unmatched']).toBe(1);
+    expect(r.issues.kept.filter((i) => i.kind === 'catalog-unmatched')).toEqual([{
+      kind: 'catalog-unmatched', severity: 'warning', path: '国图公开课/第9讲 不存在',
+      detail: expect.stringMatching(/resource "CDOI-2" of the catalog names "第9讲 不存在", which is not in .*国图公开课/),
+    }]);
+    const [dir] = await findVolumes(join(work, 'catalogs', 'typo-out'));
+    const files: FileEntry[] = [];
+    for await (const e of fileEntries(await openVolume(dir!))) files.push(e);
+    expect(files.find((f) => f.path === '国图公开课/第1讲 中国古代书籍史/讲义.pdf')?.resource).toBe('CDOI-1');
+    expect(files.find((f) => f.path === '国图公开课/第2讲 敦煌遗书/第1集.mp4')?.resource).toBe('CDOI-2');
+
+    await writeFile(join(work, 'catalogs', 'twice.csv'), 'id,title,files\nCDOI-1,中国古代书籍史,第1讲 中国古代书籍史\nCDOI-1,敦煌遗书,第2讲 敦煌遗书\n');
+    await expect(pack({ input: await recipe('twice.json', { metadata: 'twice.csv' }), outs: [], dryRun: true }))
+      .rejects.toMatchObject({ code: 'RECIPE', message: expect.stringMatching(/the resource id "CDOI-1" is given to more than one record/) });
+    await writeFile(join(work, 'catalogs', 'comics.jsonl'), JSON.stringify({ id: 'CDOI-1', title: '西游记', files: '西游记.pdf' }) + '\n');
+    const across = await recipe('across.json', { metadata: 'typo.csv' }, [{ id: 'comics', title: '中华连环画', source: '../src/中华连环画', metadata: 'comics.jsonl' }]);
+    await expect(pack({ input: across, outs: [], dryRun: true }))
+      .rejects.toMatchObject({ code: 'RECIPE', message: expect.stringMatching(/"CDOI-1" is in the catalogs of both collection "courses" and collection "comics"/) });
+  });
+
+  it('reads a recipe saved with a byte-order mark, and refuses one that is not UTF-8', async () => {
+    const path = await recipe('bom.json', {});
+    const { readFile } = await import('node:fs/promises');
+    await writeFile(path, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), await readFile(path)]));
+    const planned = await pack({ input: path, outs: [], dryRun: true });
+    expect(planned.bundle.title).toBe('目录');
+    await writeFile(path, Buffer.concat([Buffer.from('{"bundle": {"id": "x", "title": "'), Buffer.from('b5da31bdb2', 'hex'), Buffer.from('"}, "collections": []}')]));
+    await expect(pack({ input: path, outs: [], dryRun: true })).rejects.toMatchObject({ code: 'RECIPE', message: expect.stringMatching(/bom\.json is not UTF-8/) });
+  });
+});
+
 describe('pack of files dated outside what tar holds', () => {
   it('records a file from before 1970 at mtime 0, and the volume verifies and extracts with GNU tar', async () => {
     const src = join(work, 'dated');

@@ -103,6 +103,15 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
   } finally {
     await h.close();
   }
+  // A record whose file is misspelt or missing would reach every county as a resource without it.
+  for (const c of source.collections) {
+    for (const { file, resource } of c.index.unmatched()) {
+      log.add({
+        kind: 'catalog-unmatched', severity: 'warning', path: c.path ? `${c.path}/${file}` : file,
+        detail: `resource "${resource}" of the catalog names "${file}", which is not in ${c.dir} (or was left out)`,
+      });
+    }
+  }
   opts.onProgress?.({ files, bytes, done: true });
   const sorted = [...resources.values()].sort((a, b) => compareKeys(a.id, b.id));
   const titles = new Map(source.collections.map((c) => [c.id, c]));

@@ -1,7 +1,8 @@
+import { isUtf8 } from 'node:buffer';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import {
-  BookcrateError, parseCsv, parseRecipe, resourceSpecFrom, ResourceIndex,
+  BookcrateError, decodeCatalogText, parseCsv, parseRecipe, resourceSpecFrom, ResourceIndex,
   type ResourceSpec,
 } from '@bookcrate/format';
 
@@ -24,9 +25,9 @@ export interface SourceCollection {
   language?: string;
 }
 
-async function readText(path: string, what: string): Promise<string> {
+async function readBytes(path: string, what: string): Promise<Buffer> {
   try {
-    return await readFile(path, 'utf8');
+    return await readFile(path);
   } catch (e) {
     throw new BookcrateError('USAGE', `cannot read ${what} ${path}: ${(e as Error).message}`, { hint: 'check the path in the recipe (paths are relative to the recipe file)' });
   }
@@ -42,9 +43,12 @@ async function assertDir(path: string, what: string): Promise<void> {
   if (!ok) throw new BookcrateError('USAGE', `${what} ${path} is not a directory`, { hint: 'check the path; recipe paths are relative to the recipe file' });
 }
 
-/** Catalog records from CSV (header row; `files` separated by ";") or JSON Lines. */
-export async function loadMetadata(path: string): Promise<ResourceSpec[]> {
-  const text = await readText(path, 'metadata file');
+/**
+ * Catalog records from CSV (header row; `files` separated by ";") or JSON Lines, in `encoding`
+ * (UTF-8 unless the recipe says otherwise; a file that is not valid in it is refused, see catalog-text.ts).
+ */
+export async function loadMetadata(path: string, encoding?: string): Promise<ResourceSpec[]> {
+  const text = decodeCatalogText(await readBytes(path, 'metadata file'), path, encoding);
   const records: Record<string, unknown>[] = path.toLowerCase().endsWith('.csv')
     ? parseCsv(text, path)
     : text.split(/\r?\n/).filter((l) => l.trim()).map((l, i) => {
@@ -77,14 +81,26 @@ export async function loadSource(input: string): Promise<PackSource> {
       collections: [{ id: '', title: '', path: '', dir: abs, resources: [], index: new ResourceIndex([], abs) }],
     };
   }
-  const recipe = parseRecipe(await readText(abs, 'recipe'), abs);
+  const bytes = await readBytes(abs, 'recipe');
+  if (!isUtf8(bytes)) throw new BookcrateError('RECIPE', `${abs} is not UTF-8`, { hint: 'a recipe is JSON, which is UTF-8: save it so (in Notepad: "Save as", encoding UTF-8)' });
+  const recipe = parseRecipe(bytes.toString('utf8').replace(/^\ufeff/, ''), abs);
   const base = dirname(abs);
   const collections: SourceCollection[] = [];
+  /** resource id → the collection whose catalog gives it: one id is one resource across the bundle */
+  const owners = new Map<string, string>();
   for (const c of recipe.collections) {
     const dir = resolve(base, c.source);
     await assertDir(dir, `collection "${c.id}" source`);
-    const resources = c.metadata ? await loadMetadata(resolve(base, c.metadata)) : [];
-    const col: SourceCollection = { id: c.id, title: c.title, path: c.path, dir, resources, index: new ResourceIndex(resources, c.metadata ?? c.id) };
+    const resources = c.metadata ? await loadMetadata(resolve(base, c.metadata), c.metadataEncoding) : [];
+    const index = new ResourceIndex(resources, c.metadata ?? c.id);
+    for (const r of resources) {
+      const other = owners.get(r.id);
+      if (other !== undefined) {
+        throw new BookcrateError('RECIPE', `the resource id "${r.id}" is in the catalogs of both collection "${other}" and collection "${c.id}"`, { hint: 'give every resource of the bundle its own id' });
+      }
+      owners.set(r.id, c.id);
+    }
+    const col: SourceCollection = { id: c.id, title: c.title, path: c.path, dir, resources, index };
     if (c.type) col.type = c.type;
     if (c.language) col.language = c.language;
     collections.push(col);

@@ -67,7 +67,7 @@ function printResult(r: PackResult): void {
   }
   const counts = Object.entries(r.issues.counts);
   if (counts.length) {
-    out.push(`  names checked: ${counts.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+    out.push(`  source checks: ${counts.map(([k, n]) => `${k} ${n}`).join(', ')}`);
     const shown = r.issues.kept.filter((i) => i.severity !== 'info' || r.dryRun).slice(0, 200);
     for (const i of shown) out.push(`    ${i.severity.padEnd(7)} ${i.kind}: ${i.path}: ${i.detail}`);
     if (r.issues.kept.length > shown.length) out.push(`    … ${r.issues.kept.length - shown.length} more (use --json for all)`);

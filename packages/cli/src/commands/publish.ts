@@ -71,7 +71,7 @@ function printResult(r: PublishResult): void {
     out.push(`  new objects: ${r.newObjects.count} (${formatSize(r.newObjects.bytes)}); manifest parts written: ${r.parts.written} (${r.parts.existing} already there)`);
     const counts = Object.entries(r.issues.counts);
     if (counts.length) {
-      out.push(`  names checked: ${counts.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+      out.push(`  source checks: ${counts.map(([k, n]) => `${k} ${n}`).join(', ')}`);
       const shown = r.issues.kept.filter((i) => i.severity !== 'info').slice(0, 200);
       for (const i of shown) out.push(`    ${i.severity.padEnd(7)} ${i.kind}: ${i.path}: ${i.detail}`);
     }
