@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { chmod, cp, readFile, readdir, rm, stat, symlink, truncate, writeFile, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
@@ -89,6 +89,18 @@ describe('pack and verify a two-volume set', () => {
     expect(r.stderr).toMatch(/too many arguments for 'verify'/);
     const zh = await run(['verify', vols[0]!, vols[1]!], { LANG: 'zh_CN.UTF-8' });
     expect(zh.stderr).toMatch(/^bookcrate：参数过多：verify 命令只接受 1 个参数，这里给了 2 个\n（加上 --help 查看用法）/);
+  });
+
+  it('given a folder or file inside a volume (its segments, its README), names the volume to give instead, in the librarian\'s language', async () => {
+    for (const inside of [join(vols[0]!, 'segments'), join(vols[0]!, 'README.txt')]) {
+      const r = await run(['verify', inside]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${inside} is inside the bookcrate volume ${vols[0]!}, not a volume itself\n  what to do: give the volume's own folder: ${vols[0]!}`);
+    }
+    const zh = await run(['import', join(vols[1]!, 'segments'), '--store', join(work, 'never-made')], { LANG: 'zh_CN.UTF-8' });
+    expect(zh.code).toBe(2);
+    expect(zh.stderr).toContain(`在资源盘 ${vols[1]!} 里面，它本身不是资源盘`);
+    expect(existsSync(join(work, 'never-made'))).toBe(false);
   });
 
   it('stops quietly with exit code 141 when the program reading its output has gone', () => {

@@ -27,6 +27,7 @@ export type ErrorCode =
  */
 export type MessageId =
   | 'no-volume' // args: dir
+  | 'inside-volume' // path, volume: a folder or file inside a volume was given
   | 'folder-unreadable' // dir, reason
   | 'volume-file-missing' // what, path
   | 'volume-file-unreadable' // what, path, reason

@@ -1,6 +1,6 @@
 import { close, open } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import {
   BookcrateError, FORMAT, decodeRoot, decodeVolumeDoc, encodeVolumeDoc, keyFingerprint, loadPublicKey,
@@ -64,6 +64,9 @@ export async function findVolumes(dir: string): Promise<string[]> {
   try {
     names = await readdir(dir);
   } catch (e) {
+    // A folder or file inside a volume (its segments/, its README.txt): name the volume to give instead.
+    const outer = await volumeAbove(dir);
+    if (outer !== undefined) throw insideVolume(dir, outer);
     throw new BookcrateError('IO', `cannot read ${dir}: ${(e as Error).message}`, {
       hint: 'check the path and that the disk is connected', cause: e, say: { id: 'folder-unreadable', args: { dir, reason: (e as Error).message } },
     });
@@ -71,11 +74,31 @@ export async function findVolumes(dir: string): Promise<string[]> {
   const found: string[] = [];
   for (const n of names.sort()) if (await isVolumeDir(join(dir, n))) found.push(join(dir, n));
   if (found.length === 0) {
+    const outer = await volumeAbove(dir);
+    if (outer !== undefined) throw insideVolume(dir, outer);
     throw new BookcrateError('USAGE', `no bookcrate volume at ${dir}`, {
       hint: 'point the command at the disk or at the folder that holds bookcrate/volume.json', say: { id: 'no-volume', args: { dir } },
     });
   }
   return found;
+}
+
+/** The volume a path lies inside (up to three folders up), if any. */
+async function volumeAbove(path: string): Promise<string | undefined> {
+  let dir = resolve(path);
+  for (let up = 0; up < 3; up++) {
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+    if (await isVolumeDir(dir)) return dir;
+  }
+  return undefined;
+}
+
+function insideVolume(path: string, volume: string): BookcrateError {
+  return new BookcrateError('USAGE', `${path} is inside the bookcrate volume ${volume}, not a volume itself`, {
+    hint: `give the volume's own folder: ${volume}`, say: { id: 'inside-volume', args: { path, volume } },
+  });
 }
 
 export interface OpenVolume {
