@@ -197,6 +197,7 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'unknown-collection': (a) => [`--only ${a.names}：本资源包中没有这个专题`, `可选的专题：${a.collections}`],
   'store-busy': (a) => [`另一个 bookcrate 进程（${a.what}，进程号 ${a.pid}，主机 ${a.host}，开始于 ${a.since}）正在写入这个资源库`, '请等它结束后再运行同一命令，或加上 --wait 排队等候'],
   'store-unusable': (a) => [`无法使用资源库中的 ${a.path}：${a.reason}`, '请检查 --store 路径及其权限'],
+  'store-not-empty': (a) => [`${a.dir} 里已有其他内容（${a.names}），它不是 bookcrate 资源库`, `请为资源库指定一个新的或空的文件夹，例如 ${a.suggestion}`],
   'not-a-store': (a) => [`${a.dir} 不是 bookcrate 资源库（没有 catalog.sqlite）`, '请先导入一张盘：bookcrate import <盘> --store <目录>'],
   'store-newer-schema': (a) => [`这个资源库由更新版本的 bookcrate 写入（结构版本 ${a.schema}，本版只认识到 ${a.known}）`, '请在这台电脑上安装更新版本的 bookcrate'],
   'store-full': (a) => [`资源库所在的磁盘已满（正在写入 ${a.path}）`, '请在图书馆服务器的磁盘上腾出空间，然后重新运行同一命令：已导入的内容都会保留'],

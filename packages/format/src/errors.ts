@@ -50,6 +50,7 @@ export type MessageId =
   | 'store-busy' // what, pid, host, since
   | 'store-unusable' // path, reason: cannot create or open a folder, the lock or the catalog
   | 'not-a-store' // dir
+  | 'store-not-empty' // dir, names, suggestion: a new store asked for in a folder that holds other things
   | 'store-newer-schema' // schema, known
   | 'store-full' // path
   | 'store-too-small' // free, need, files, short

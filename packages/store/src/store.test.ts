@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -10,6 +11,39 @@ import { catalogWriteError } from './objects.js';
 import { ImportStaging } from './staging.js';
 
 const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+
+describe('a new store and the folder it is asked for in', () => {
+  it('refuses a folder that holds other things, and leaves it as it was', async () => {
+    const dir = await tempDir('bookcrate-store-');
+    await mkdir(join(dir, 'library'));
+    await writeFile(join(dir, 'library', '馆藏目录.xlsx'), 'the librarian\'s own');
+    await writeFile(join(dir, 'notes.txt'), 'mine');
+    await expect(Store.open(dir, { create: true })).rejects.toMatchObject({
+      code: 'USAGE', message: `${dir} already holds other things (library, notes.txt) and is not a bookcrate store`,
+      hint: `give a new or empty folder for the store, e.g. ${join(dir, 'bookcrate-store')}`,
+      say: { id: 'store-not-empty' },
+    });
+    expect((await readdir(dir)).sort()).toEqual(['library', 'notes.txt']);
+    expect(await readdir(join(dir, 'library'))).toEqual(['馆藏目录.xlsx']);
+  });
+
+  it('uses a new folder, an empty one, a disk\'s root (lost+found, OS clutter), and one a killed first run left its folders in', async () => {
+    const base = await tempDir('bookcrate-store-');
+    const fresh = join(base, 'new', 'store');
+    const root = join(base, 'disk-root');
+    await mkdir(join(root, 'lost+found'), { recursive: true });
+    await mkdir(join(root, 'System Volume Information'));
+    await writeFile(join(root, 'desktop.ini'), '');
+    const killed = join(base, 'killed');
+    for (const d of ['objects', 'parts', 'tmp', 'library']) await mkdir(join(killed, d), { recursive: true });
+    for (const dir of [fresh, root, killed]) {
+      const store = await Store.open(dir, { create: true });
+      store.close();
+      // and then, a store, it opens again whatever it holds
+      (await Store.open(dir, { create: true })).close();
+    }
+  });
+});
 
 describe('Store.inTransaction (a transaction held open across awaits)', () => {
   it('shows its writes to other connections only after it returns, and none of them when it throws', async () => {

@@ -1,6 +1,6 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { BookcrateError, type CollectionInfo, type FileEntry, type ResourceEntry, type Root } from '@bookcrate/format';
+import { BookcrateError, isJunkName, type CollectionInfo, type FileEntry, type ResourceEntry, type Root } from '@bookcrate/format';
 import { openCatalog, type DB } from './db.js';
 import { acquireLock } from './lock.js';
 import { rowInserter } from './rows.js';
@@ -46,6 +46,33 @@ const now = (): string => new Date().toISOString();
 /** A resource row whose collection the library carries (a condition on `resources`). */
 const CARRIED_RESOURCE = 'NOT EXISTS (SELECT 1 FROM collections c WHERE c.version_id = resources.version_id AND c.id = resources.collection AND c.carried = 0)';
 
+/** What a store's folder holds of its own (storePaths, and SQLite's files beside the catalog). */
+const STORE_NAMES = new Set(['objects', 'parts', 'tmp', 'library', 'lock', 'catalog.sqlite', 'catalog.sqlite-wal', 'catalog.sqlite-shm', 'catalog.sqlite-journal']);
+
+/**
+ * A new store needs a folder of its own: in one that holds other things (the root of the server's
+ * data disk, a home folder) its files would mix with them, and a `library` folder there would be
+ * taken over as the readers' tree. A folder that holds only a store's own names (a first import
+ * killed before its catalog was made), a filesystem's `lost+found` or OS clutter is used.
+ */
+async function refuseForeignFolder(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return; // not there yet (made below), or not a folder: the mkdir below says so
+  }
+  // Store.open makes objects/ first: without it, a `library` or `tmp` there is someone else's.
+  const ours = (n: string): boolean => STORE_NAMES.has(n) && names.includes('objects');
+  const foreign = names.filter((n) => !ours(n) && n !== 'lost+found' && !isJunkName(n)).sort();
+  if (foreign.length === 0) return;
+  const shown = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? `, … (${foreign.length} in all)` : '');
+  throw new BookcrateError('USAGE', `${dir} already holds other things (${shown}) and is not a bookcrate store`, {
+    hint: `give a new or empty folder for the store, e.g. ${join(dir, 'bookcrate-store')}`,
+    say: { id: 'store-not-empty', args: { dir, names: shown, suggestion: join(dir, 'bookcrate-store') } },
+  });
+}
+
 /** `mkdir -p`, one level at a time (see Store.open): the first folder that cannot be made fails. */
 async function mkdirStepwise(dir: string): Promise<void> {
   const missing: string[] = [];
@@ -78,6 +105,7 @@ export class Store {
   static async open(dir: string, opts: { create?: boolean; readonly?: boolean } = {}): Promise<Store> {
     const p = storePaths(dir);
     if (opts.create) {
+      if (!(await stat(p.catalog).then(() => true, () => false))) await refuseForeignFolder(dir);
       for (const d of [dir, p.objects, p.parts, p.tmp, p.library, p.versions]) {
         try {
           // The store's own folder one level at a time: node 20's recursive mkdir never returns
