@@ -188,6 +188,7 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'root-changed': () => ['清单根文件 root.json 与签名时的摘要不符：清单在签名之后被改动过', '这张盘已损坏或被篡改，请勿使用，并向国家中心索取新的副本'],
   'signature-invalid': () => ['root.json 的签名无效', '这张盘已损坏或被篡改，请勿使用，并向国家中心索取新的副本'],
   'key-file-unreadable': (a) => [`无法读取公钥文件 ${a.path}：${a.reason}`, '请检查路径'],
+  'private-key-given': (a) => [`${a.where} 是私钥，不是国家中心的公钥`, '请指定公钥（center.pub，每张盘上都有）；私钥只应保存在国家中心——如果这个文件是随盘寄来的，请告知国家中心'],
   'not-a-public-key': (a) => [`${a.where} 不是 Ed25519 公钥`, '请指定国家中心的公钥文件（center.pub）'],
   'store-trusts-other-key': (a) => [`本资源库已信任中心密钥 ${a.pinned}；--trust 指定的却是 ${a.given}`, '一个资源库只信任一个中心密钥；如果国家中心确实更换了密钥，请向中心询问处理办法'],
   'no-key-on-volume': (a) => [`本资源库尚未信任任何中心密钥，盘上也没有公钥（${a.path}）`, '请用 --trust center.pub 指定国家中心的公钥'],

@@ -163,6 +163,15 @@ describe('import', () => {
     expect(zh.stderr).toMatch(/^bookcrate：这张盘由密钥 [0-9a-f ]+ 签名，不是已信任的密钥 [0-9a-f ]+\n  处理办法：/);
     const zhFresh = await run(['import', vols[0]!, '--store', join(work, 'store-unconfirmed')], { LANG: 'zh_CN.UTF-8' });
     expect(zhFresh.stderr).toMatch(/首次导入.*尚未经过确认[\s\S]*处理办法：.*--yes/);
+    // The center's private key given for trust (it would work: node derives the public key from it)
+    // is refused and named, and nothing is pinned: it must never be on a county's PC.
+    const privateTrust = await run(['import', vols[0]!, '--store', join(work, 'store-private'), '--trust', `${other}.key`]);
+    expect(privateTrust.code).toBe(3);
+    expect(privateTrust.stderr).toContain(`${other}.key is a private key, not the center's public key\n  what to do: give the public key (center.pub`);
+    expect(await exists(join(work, 'store-private', 'catalog.sqlite'))).toBe(false);
+    const zhVerify = await run(['verify', foreign, '--fast', '--pubkey', `${other}.key`], { LANG: 'zh_CN.UTF-8' });
+    expect(zhVerify.code).toBe(3);
+    expect(zhVerify.stderr).toContain(`${other}.key 是私钥，不是国家中心的公钥`);
     expect(zhFresh.stderr).not.toMatch(/[A-Za-z]{4,} (the|is|has|not) /); // no English sentence left in it
     expect((await run(['import', vols[0]!, '--store', join(work, 'store-yes'), '--yes'])).code).toBe(0);
   });

@@ -41,6 +41,7 @@ export type MessageId =
   | 'signature-invalid'
   | 'key-file-unreadable' // path, reason
   | 'not-a-public-key' // where
+  | 'private-key-given' // where: a private key where the public one is wanted
   | 'store-trusts-other-key' // pinned, given
   | 'no-key-on-volume' // path
   | 'key-not-confirmed' // fingerprint

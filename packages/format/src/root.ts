@@ -169,6 +169,14 @@ export function loadPrivateKey(pem: string, where: string): KeyObject {
 }
 
 export function loadPublicKey(pem: string, where: string): KeyObject {
+  // node would derive the public key from a private one and go on; but the private key signs every
+  // bundle and belongs offline at the center: where one is given for trust, it is refused and named.
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
+    throw new BookcrateError('SIGNATURE', `${where} is a private key, not the center's public key`, {
+      hint: 'give the public key (center.pub, on every disk); the private key must stay at the center — if this file came with a disk, tell the center',
+      say: { id: 'private-key-given', args: { where } },
+    });
+  }
   try {
     const k = createPublicKey(pem);
     if (k.asymmetricKeyType !== 'ed25519') throw new Error(`a ${k.asymmetricKeyType} key`);
