@@ -313,6 +313,54 @@ describe('pack to several disks at once', () => {
   });
 });
 
+describe('a target that holds an earlier pack of the bundle (a disk used again)', () => {
+  it('replaces the earlier version\'s volume, leaving none of its segments, keeps other bundles, and refuses to pack over a newer version', async () => {
+    const disk = join(work, 'reused-disk');
+    const tree = join(work, 'reused-src');
+    await buildTree(tree, { 国图公开课: { 'a.mp4': 9 * MiB, 'b.mp4': 9 * MiB, 'c.pdf': 300_000 } });
+    const recipe = async (version: number): Promise<string> => {
+      const path = join(work, `reused-v${version}.json`);
+      await writeFile(path, JSON.stringify({ bundle: { id: 'ndlp-q', title: '季度包', version }, collections: [{ id: 'oc', title: '国图公开课', source: 'reused-src/国图公开课' }] }));
+      return path;
+    };
+    expect((await run(['pack', await recipe(2), '--key', key, '--out', disk, '--segment-size', '4MiB'])).code).toBe(0);
+    const vol = join(disk, 'ndlp-q-vol1-of-1');
+    expect((await readdir(join(vol, 'segments'))).length).toBe(5);
+    // another bundle on the same disk, and what an abandoned pack of this one left
+    await cp(vol, join(disk, 'other-bundle-vol1-of-1'), { recursive: true });
+    await mkdir(join(disk, 'ndlp-q-vol2-of-3', 'segments'), { recursive: true });
+    await writeFile(join(disk, 'ndlp-q-vol2-of-3', 'segments', 'v02-s000009.tar.partial'), 'torn');
+    const otherBefore = await snapshot(join(disk, 'other-bundle-vol1-of-1'));
+
+    // the next version, smaller: a dry run says what it would replace and removes nothing
+    await rm(join(tree, '国图公开课', 'b.mp4'));
+    const dry = await run(['pack', await recipe(3), '--out', disk, '--segment-size', '4MiB', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(new RegExp(`would replace on ${disk}: ndlp-q-vol1-of-1, version 2 of this bundle \\(set [0-9a-f]{16}\\)`));
+    expect(dry.stdout).toContain(`would replace on ${disk}: ndlp-q-vol2-of-3, what an unfinished pack left`);
+    expect(await exists(join(vol, 'bookcrate', 'volume.json'))).toBe(true);
+    const v3 = await run(['pack', await recipe(3), '--key', key, '--out', disk, '--segment-size', '4MiB']);
+    expect(v3.code).toBe(0);
+    expect(v3.stdout).toMatch(/replaced on .*: ndlp-q-vol1-of-1, version 2 of this bundle/);
+    expect((await readdir(disk)).sort()).toEqual(['ndlp-q-vol1-of-1', 'other-bundle-vol1-of-1']);
+    // only the segments version 3 names are on the disk, and it verifies
+    const root = JSON.parse(await readFile(join(vol, 'bookcrate', 'root.json'), 'utf8')) as { bundle: { version: number }; layout: { volumes: { segments: { name: string }[] }[] } };
+    expect(root.bundle.version).toBe(3);
+    expect((await readdir(join(vol, 'segments'))).sort()).toEqual(root.layout.volumes[0]!.segments.map((x) => x.name).sort());
+    expect((await run(['verify', vol, '--pubkey', pub])).code).toBe(0);
+    const otherAfter = await snapshot(join(disk, 'other-bundle-vol1-of-1'));
+    expect([...otherAfter.keys()].sort()).toEqual([...otherBefore.keys()].sort());
+
+    // an older selection over the newer one: refused, the disk as it was, and no pack state left behind
+    const before = await snapshot(disk);
+    const older = await run(['pack', await recipe(2), '--key', key, '--out', disk, '--segment-size', '4MiB']);
+    expect(older.code).toBe(2);
+    expect(older.stderr).toContain(`${vol} holds version 3 of "ndlp-q", newer than the version 2 being packed`);
+    const after = await snapshot(disk);
+    expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+  });
+});
+
 describe('dry run', () => {
   it('prints the plan and writes nothing', async () => {
     const out = join(work, 'dry');
@@ -338,7 +386,7 @@ describe('arguments the plan refuses', () => {
     // unhandled rejection (exit 1, a stack trace), and the state it left made the corrected
     // command ask for --restart.
     const out = join(work, 'refused');
-    for (const args of [['--disk-size', '5MB', '--segment-size', '4MiB'], ['--disk-size', '16MB', '--segment-size', '2MiB']]) {
+    for (const args of [['--disk-size', '5MB', '--segment-size', '4MiB'], ['--disk-size', '16MB', '--segment-size', '4MiB']]) {
       const r = await run(['pack', src, '--key', key, '--out', out, ...args, '--no-verify']);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(/less than one segment|must be a multiple of 512 and at least 4194304 bytes/);

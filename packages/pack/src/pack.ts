@@ -23,6 +23,7 @@ import { TreeThread } from './tree-thread.js';
 import { loadSource, type PackSource } from './source.js';
 import { createdTime, fileEntryOf, scanSource, type SourceScan } from './scan.js';
 import type { InventoryItem } from './walk.js';
+import { findOldVolumes, retireOldVolumes, type OldVolume } from './old-volumes.js';
 
 export interface PackOptions {
   input: string; // recipe (.json) or source directory
@@ -61,6 +62,8 @@ export interface PackResult {
   written: { volume: number; dirs: string[] }[];
   resumedSegments: number;
   verify: VerifyReport[];
+  /** folders of earlier packs of this bundle removed from the targets (a dry run: that it would remove) */
+  replaced: OldVolume[];
   verifyMethod?: 'direct' | 'dropped-cache' | 'cached';
   seconds: number;
   bytesRead: number;
@@ -237,6 +240,18 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     // a plan of several volumes, a names error or too small a disk undoes it, and the pack goes
     // on as a pack that scanned first. docs/format.md, section 11 ("Early start").
     const journal = opts.dryRun ? [] : await readJournal(journalPath);
+    const set = sha256Hex(`${source.bundle.id}\n${source.bundle.version}\n${state.created}`).slice(0, 16);
+    // Earlier packs of this bundle on the targets: found by a fresh start (a dry run lists them),
+    // and removed before its first write (old-volumes.ts). A resume's first run removed them already.
+    let oldVolumes: OldVolume[] = [];
+    if (journal.length === 0) {
+      try {
+        oldVolumes = await findOldVolumes(outs, source.bundle, set, (v) => opts.volumes === undefined || opts.volumes.includes(v));
+      } catch (e) {
+        if (!opts.dryRun) await rm(stateDir, { recursive: true, force: true }); // nothing written: the corrected command starts afresh
+        throw e;
+      }
+    }
     const early = !opts.dryRun && !state.scanned && journal.length === 0 && opts.volumes === undefined;
     const scanOpts = {
       followSymlinks: !!opts.followSymlinks, allowUnportable: !!opts.allowUnportable, nonUtf8: opts.nonUtf8 ?? 'gb18030',
@@ -301,7 +316,6 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     } else if (!state.scanned) {
       await recordScan(await scanSource(source, inventoryPath, scanOpts));
     }
-    const set = sha256Hex(`${source.bundle.id}\n${source.bundle.version}\n${state.created}`).slice(0, 16);
     const bundle = { id: source.bundle.id, version: source.bundle.version, title: source.bundle.title, created: state.created };
     let earlyStart: PackResult['earlyStart'];
     // What the writer needs of the plan: the real one, or the early start's guess of one volume.
@@ -324,7 +338,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       }
       if (opts.dryRun) {
         return {
-          dryRun: true, bundle, set, plan, issues: state.issues!, written: [], resumedSegments: 0, verify: [],
+          dryRun: true, bundle, set, plan, issues: state.issues!, written: [], resumedSegments: 0, verify: [], replaced: oldVolumes,
           seconds: (Date.now() - started) / 1000, bytesRead: 0,
         };
       }
@@ -339,6 +353,9 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     const volDir = (out: string, v: number): string => join(out, volumeDirName(source.bundle.id, v, volumeCount));
 
     // ---- write segments ----
+    await retireOldVolumes(oldVolumes).catch((e: unknown) => {
+      throw asIoError(e, oldVolumes[0]!.out);
+    });
     const done = journal.length;
     const last = journal[done - 1];
     await truncateOrCreate(entriesPath, last?.entriesBytes ?? 0);
@@ -593,11 +610,12 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       const again = await pack({ ...opts, restart: false });
       again.seconds = (Date.now() - started) / 1000;
       again.earlyStart = earlyStart;
+      again.replaced = [...oldVolumes, ...again.replaced]; // removed by this run, before its early start
       return again;
     }
     const finalPlan = plan!;
     const result: PackResult = {
-      dryRun: false, bundle, set, plan: finalPlan, issues: state.issues!, written: [], resumedSegments: done, verify: [],
+      dryRun: false, bundle, set, plan: finalPlan, issues: state.issues!, written: [], resumedSegments: done, verify: [], replaced: oldVolumes,
       seconds: 0, bytesRead: reads.bytesRead, ...(earlyStart ? { earlyStart } : {}),
     };
     progress({ phase: 'write', filesDone, filesTotal, bytesDone: bytesTotal, bytesTotal });

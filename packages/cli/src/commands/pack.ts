@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { BookcrateError, formatSize, parseSize, type NonUtf8Policy } from '@bookcrate/format';
 import { pack, readPrivateKey, type PackResult } from '@bookcrate/pack';
 import { EXIT } from '../exit-codes.js';
@@ -71,6 +72,10 @@ function printResult(r: PackResult): void {
     const shown = r.issues.kept.filter((i) => i.severity !== 'info' || r.dryRun).slice(0, 200);
     for (const i of shown) out.push(`    ${i.severity.padEnd(7)} ${i.kind}: ${i.path}: ${i.detail}`);
     if (r.issues.kept.length > shown.length) out.push(`    … ${r.issues.kept.length - shown.length} more (use --json for all)`);
+  }
+  for (const o of r.replaced) {
+    const what = o.version !== undefined ? `version ${o.version} of this bundle (set ${o.set})` : 'what an unfinished pack left';
+    out.push(`  ${r.dryRun ? 'would replace' : 'replaced'} on ${o.out}: ${basename(o.folder)}, ${what}`);
   }
   if (r.dryRun) {
     out.push(r.issues.errors > 0
