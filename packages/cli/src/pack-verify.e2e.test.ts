@@ -386,7 +386,7 @@ describe('arguments the plan refuses', () => {
     // unhandled rejection (exit 1, a stack trace), and the state it left made the corrected
     // command ask for --restart.
     const out = join(work, 'refused');
-    for (const args of [['--disk-size', '5MB', '--segment-size', '4MiB'], ['--disk-size', '16MB', '--segment-size', '4MiB']]) {
+    for (const args of [['--disk-size', '5MB', '--segment-size', '4MiB'], ['--disk-size', '16MB', '--segment-size', '2MiB']]) {
       const r = await run(['pack', src, '--key', key, '--out', out, ...args, '--no-verify']);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(/less than one segment|must be a multiple of 512 and at least 4194304 bytes/);
