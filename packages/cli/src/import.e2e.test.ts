@@ -340,6 +340,57 @@ describe('import', () => {
     expect((await run(['import', join(v1, firsts[1]!), '--store', store])).code).toBe(3);
   });
 
+  it('a complete version with a damaged file, once a newer version is complete: its damage needs no fetching, in status and on the status page', async () => {
+    // Found by hand: after the mirror brought version 2, status still listed version 1's damaged
+    // file with "the damaged files come with the next mirror round", which never happens.
+    const src2 = join(work, 'src-replaced-v2');
+    await cp(join(src, '政府公开信息'), join(src2, '政府公开信息'), { recursive: true });
+    await writeFile(join(src2, '政府公开信息', '新通知.pdf'), 'new');
+    const recipe = (version: number, dir: string) => JSON.stringify({ bundle: { id: 'replaced', title: '被替换', version }, collections: [{ id: 'gov', title: '政府公开信息', source: join(dir, '政府公开信息') }] });
+    for (const [n, dir] of [[1, src], [2, src2]] as const) {
+      await writeFile(join(work, `replaced-${n}.json`), recipe(n, dir));
+      expect((await run(['pack', join(work, `replaced-${n}.json`), '--key', key, '--out', join(work, `replaced-v${n}`), '--no-verify'])).code).toBe(0);
+    }
+    const v1 = join(work, 'replaced-v1', 'replaced-vol1-of-1');
+    await flip(join(v1, 'segments', 'v01-s000001.tar'), 100_000); // inside 2026年工作报告.pdf
+    const store = join(work, 'store-replaced');
+    expect((await run(['import', v1, '--store', store, '--trust', pub])).code).toBe(1);
+    type Status = { versions: { version: number; damaged: number; replacedBy?: number }[] };
+    const before = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as Status;
+    expect(before.versions).toMatchObject([{ version: 1, damaged: 1 }]);
+    expect(before.versions[0]!.replacedBy).toBeUndefined();
+    expect((await run(['status', '--store', store])).stdout).toMatch(/2026年工作报告\.pdf\n  the damaged files come with the next mirror round/);
+
+    expect((await run(['import', join(work, 'replaced-v2'), '--store', store])).code).toBe(0);
+    const after = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as Status;
+    expect(after.versions.find((v) => v.version === 1)).toMatchObject({ damaged: 1, replacedBy: 2 });
+    expect(after.versions.find((v) => v.version === 2)!.replacedBy).toBeUndefined();
+    const text = (await run(['status', '--store', store])).stdout;
+    expect(text).toMatch(/version 1: complete, replaced by version 2\n  volumes in: 1; awaited: none\n  files: 1 \(present 0, damaged 1, awaiting a volume 0\)\n  its 1 damaged file\(s\) need no fetching: readers see version 2\n/);
+    expect(text).not.toMatch(/next mirror round/);
+    expect((await run(['status', '--store', store, '--lang', 'zh'])).stdout).toMatch(/版本 1：已完整，已由版本 2 取代[\s\S]*其中 1 个损坏文件无需再补齐：读者看到的是版本 2/);
+
+    // The librarian's status page: version 1 shown as replaced, and no damaged file left to act on.
+    const child = spawn(process.execPath, [BIN, 'serve', '--store', store, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      let stderr = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr!.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          const m = /http:\/\/127\.0\.0\.1:\d+/.exec(stderr);
+          if (m) resolve(m[0]);
+        });
+        child.on('exit', () => reject(new Error(`serve exited early: ${stderr}`)));
+      });
+      const page = await (await fetch(`${url}/status?lang=en`)).text();
+      expect(page).toContain('complete (replaced by version 2)');
+      expect(page).toContain('No damaged or missing files.');
+      expect(page).not.toContain('2026年工作报告.pdf');
+    } finally {
+      child.kill();
+    }
+  });
+
   it('a second import into the same store at once is refused clearly, or waits with --wait', async () => {
     const store = join(work, 'store-busy');
     const first = start(['import', vols[0]!, '--store', store, '--trust', pub]);

@@ -245,6 +245,8 @@ export interface StatusView {
     volumesAwaited: number[];
     /** left incomplete: this newer version of the bundle is complete (Store.volumesOf) */
     supersededBy?: number;
+    /** complete, and this newer version of the bundle is complete too */
+    replacedBy?: number;
   }[];
   imports: { id: number; version_id: number; volume: number; source: string; started_at: string; finished_at: string | null; state: string }[];
   damaged: { rows: DamagedRow[]; total: number };
@@ -261,9 +263,9 @@ export function statusPage(ctx: PageCtx, s: StatusView): string {
 <h2>${t.versions}</h2>
 <div class="scroll"><table id="versions">
 <tr><th>${t.bundle}</th><th>${t.version}</th><th>${t.state}</th><th>${t.current}</th><th>${t.volumes}</th><th>${t.filesPresent}</th><th>${t.filesDamaged}</th><th>${t.filesPending}</th><th>${t.size}</th><th>${t.created}</th><th>${t.completed}</th></tr>
-${s.versions.map(({ v, counts, volumesIn, volumesAwaited, supersededBy }) => html`<tr>
+${s.versions.map(({ v, counts, volumesIn, volumesAwaited, supersededBy, replacedBy }) => html`<tr>
 <td>${v.title}<div class="meta">${v.bundle_id}</div></td><td>${v.version}</td>
-<td>${v.state === 'complete' ? t.stateComplete : supersededBy ? t.stateSuperseded(supersededBy) : t.stateImporting}</td><td>${v.is_current ? t.yes : t.no}</td>
+<td>${v.state === 'complete' ? (replacedBy ? t.stateReplaced(replacedBy) : t.stateComplete) : supersededBy ? t.stateSuperseded(supersededBy) : t.stateImporting}</td><td>${v.is_current ? t.yes : t.no}</td>
 <td>${t.volumesIn}: ${volumesIn.length ? volumesIn.join(', ') : t.none}<br>${t.volumesAwaited}: ${volumesAwaited.length ? volumesAwaited.join(', ') : t.none}</td>
 <td>${counts.present}</td><td>${counts.damaged}</td><td>${counts.pending}</td><td>${formatSize(v.bytes)}</td>
 <td>${when(v.created)}</td><td>${when(v.completed_at)}</td></tr>`)}

@@ -265,15 +265,17 @@ export class Store {
 
   /**
    * A version's volumes as `status` and the status page show them: those in, those still awaited,
-   * and, for a version left incomplete once a newer one of its bundle is complete, that newer
-   * version: its missing volumes are then awaited no more (an import of one is refused as older).
+   * and the newest complete version of its bundle when there is a newer one than this. A version
+   * left incomplete then awaits its missing volumes no more (`supersededBy`: an import of one is
+   * refused as older); a complete one is `replacedBy` it. Either way its damaged files need no
+   * fetching any more: readers see the newer version, and nothing fetches for an older one.
    */
-  volumesOf(v: VersionRow): { volumesIn: number[]; volumesAwaited: number[]; supersededBy?: number } {
+  volumesOf(v: VersionRow): { volumesIn: number[]; volumesAwaited: number[]; supersededBy?: number; replacedBy?: number } {
     const done = new Set(this.volumeStates(v.id).filter((x) => x.state === 'done').map((x) => x.volume));
     const all = Array.from({ length: v.volumes }, (_, i) => i + 1);
     const volumesIn = all.filter((i) => done.has(i));
-    if (v.state === 'complete') return { volumesIn, volumesAwaited: all.filter((i) => !done.has(i)) };
     const newer = this.db.prepare("SELECT max(version) FROM versions WHERE bundle_id = ? AND version > ? AND state = 'complete'").pluck().get(v.bundle_id, v.version) as number | null;
+    if (v.state === 'complete') return { volumesIn, volumesAwaited: all.filter((i) => !done.has(i)), ...(newer ? { replacedBy: newer } : {}) };
     return newer ? { volumesIn, volumesAwaited: [], supersededBy: newer } : { volumesIn, volumesAwaited: all.filter((i) => !done.has(i)) };
   }
 

@@ -28,15 +28,21 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     for (const k of keys) out.push(m.statusKey(formatFingerprint(k.fingerprint)));
     if (versions.length === 0) out.push(m.statusNone);
     for (const v of versions) {
-      out.push(m.statusVersion(v.title, v.bundle, v.version, v.supersededBy ? 'superseded' : v.state, v.current));
+      out.push(m.statusVersion(v.title, v.bundle, v.version, v.supersededBy ? 'superseded' : v.state, v.current, v.replacedBy));
       if (v.origin === 'network') out.push(m.statusFromNetwork);
       else if (v.supersededBy) out.push(m.statusSuperseded(v.supersededBy, v.volumesIn.join(', ')));
       else out.push(m.statusVolumes(v.volumesIn.join(', '), v.volumesAwaited.join(', ')));
       out.push(m.statusFiles(v.files, v.present, v.damaged, v.pending));
       if (v.carried !== 'all') out.push(m.statusCarried(v.carried.map((c) => c.title), v.notCarried));
+      const newer = v.supersededBy ?? v.replacedBy;
+      if (newer !== undefined) {
+        // A newer version is complete: what this one lacks is fetched for no one (Store.volumesOf).
+        if (v.damagedFiles.length > 0) out.push(m.statusDamagedMoot(v.damagedFiles.length, newer));
+        continue;
+      }
       for (const d of v.damagedFiles.slice(0, 50)) out.push(`    ${m.problem(d.reason).padEnd(10)} ${d.path}`);
       if (v.damagedFiles.length > 50) out.push(`    ${m.more(v.damagedFiles.length - 50)}`);
-      if (v.damagedFiles.length > 0 && !v.supersededBy) out.push(m.statusDamagedNext);
+      if (v.damagedFiles.length > 0) out.push(m.statusDamagedNext);
     }
     if (imports.length) {
       out.push(m.statusImports);
