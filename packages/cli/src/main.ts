@@ -86,7 +86,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--segment-size <size>', 'largest segment file (default 4GiB minus 1MiB, fits FAT32)')
     .option('--dry-run', 'print the plan (volumes, bytes, files, name problems) and write nothing')
     .option('--no-verify', 'skip reading the written volumes back')
-    .option('--volume <n>', 'write only volume n (repeatable); the others are still read to sign the set', collect)
+    .option('--volume <n>', 'write only volume n (repeatable); the others are still read to sign the set; needs --created', collect)
+    .option('--created <time>', 'the set\'s creation time, e.g. 2026-12-04T08:00:00Z: give the same one to every --volume run of a set (default: SOURCE_DATE_EPOCH, else now)')
     .option('--follow-symlinks', 'pack the targets of symbolic links instead of listing them as skipped')
     .option('--allow-unportable-names', 'pack names Windows cannot hold (reported as warnings instead of refusing)')
     .addOption(new Option('--non-utf8 <policy>', 'file names that are not UTF-8: gb18030 recodes them (legacy GBK), error refuses').default('gb18030'))
@@ -97,7 +98,8 @@ export async function main(argv: string[]): Promise<number> {
 Examples:
   bookcrate pack manifests/example.recipe.json --dry-run --disk-size 4TB
   bookcrate pack shipment.json --key center.key --out /mnt/disk1 --out /mnt/disk2
-  bookcrate pack /data/selection --key center.key --out /mnt/disk1 --volume 2
+  bookcrate pack shipment.json --key center.key --out /mnt/disk1 --volume 1 --created 2026-12-04T08:00:00Z
+  bookcrate pack shipment.json --key center.key --out /mnt/disk2 --volume 2 --created 2026-12-04T08:00:00Z
 
 An interrupted pack (power loss, Ctrl-C, kill) resumes when the same command is run again:
 finished segments are kept and the result is byte-identical to an uninterrupted run.

@@ -109,7 +109,7 @@ function argsDigest(source: PackSource, opts: PackOptions, outs: string[]): stri
     collections: source.collections.map((c) => [c.id, c.title, c.path, c.dir, c.resources.length]),
     diskSize: opts.diskSize ?? DEFAULT_DISK_SIZE, segmentSize: opts.segmentSize ?? DEFAULT_SEGMENT_SIZE,
     names: [!!opts.followSymlinks, !!opts.allowUnportable, opts.nonUtf8 ?? 'gb18030', !!opts.includeJunk],
-    volumes: opts.volumes ?? null, outs, key: opts.key ? keyFingerprint(opts.key) : null,
+    volumes: opts.volumes ?? null, outs, key: opts.key ? keyFingerprint(opts.key) : null, created: opts.created ?? null,
   }));
 }
 
@@ -185,6 +185,15 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     throw new BookcrateError('USAGE', `--out ${o} is inside the source`, { hint: 'write the bundle to another disk or folder' });
   }
   const progress = (p: PackProgress): void => opts.onProgress?.(p);
+  // Volumes written in runs of their own form one set only if every run records the same creation
+  // time (it is in the signed root and makes the set id): "now" would differ from run to run, and
+  // the county would be told that two disks claim the same version with different content.
+  if (opts.volumes && !opts.dryRun && opts.created === undefined && !process.env.SOURCE_DATE_EPOCH) {
+    const now = createdTime();
+    throw new BookcrateError('USAGE', '--volume writes part of a set in a run of its own, and every run of the set must record the same creation time', {
+      hint: `add --created ${now.replace(/\.000Z$/, 'Z')} to this command and to the command of every other volume of the set (or set SOURCE_DATE_EPOCH)`,
+    });
+  }
 
   // ---- state: resume or start ----
   const stateDir = opts.dryRun ? await mkdtemp(join(tmpdir(), 'bookcrate-plan-')) : join(outs[0]!, STATE_DIR);

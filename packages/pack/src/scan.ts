@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import {
-  compareKeys, type CollectionInfo, type Digests, type FileEntry, type NameIssue, type NonUtf8Policy, type ResourceEntry,
+  BookcrateError, compareKeys, type CollectionInfo, type Digests, type FileEntry, type NameIssue, type NonUtf8Policy, type ResourceEntry,
 } from '@bookcrate/format';
 import { IssueLog, encodeInventoryItem, tallyItem, type CollectionTally } from './inventory.js';
 import type { PackSource } from './source.js';
@@ -135,6 +135,18 @@ export function fileEntryOf(item: InventoryItem, digests?: Digests): FileEntry {
   const entry: FileEntry = { path: item.path, type: item.type, size: item.size, mtime: item.mtime };
   if (item.resource !== undefined) entry.resource = item.resource;
   return digests ? { ...entry, ...digests } : entry;
+}
+
+/**
+ * A creation time as given on the command line (`--created`): any date JavaScript reads, with its
+ * zone (2026-12-04T08:00:00Z, 2026-12-04T16:00:00+08:00), recorded as UTC in whole seconds.
+ */
+export function parseCreatedTime(text: string): string {
+  const ms = /(Z|[+-]\d\d:?\d\d)$/i.test(text.trim()) ? Date.parse(text.trim()) : NaN;
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new BookcrateError('USAGE', `--created ${text} is not a date and time with its zone`, { hint: 'give it as e.g. 2026-12-04T08:00:00Z (UTC) or 2026-12-04T16:00:00+08:00' });
+  }
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString();
 }
 
 /** `created` of a new version: the option, else SOURCE_DATE_EPOCH (reproducible builds), else now, in whole seconds. */

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { BookcrateError, formatSize, parseSize, type NonUtf8Policy } from '@bookcrate/format';
-import { pack, readPrivateKey, type PackResult } from '@bookcrate/pack';
+import { pack, parseCreatedTime, readPrivateKey, type PackResult } from '@bookcrate/pack';
 import { EXIT } from '../exit-codes.js';
 import { printJson } from '../output.js';
 import { ProgressView, formatDuration } from '../progress.js';
@@ -18,6 +18,7 @@ export interface PackFlags {
   nonUtf8: string;
   includeJunk?: boolean;
   restart?: boolean;
+  created?: string;
   json?: boolean;
 }
 
@@ -44,6 +45,7 @@ export async function packCommand(input: string, flags: PackFlags): Promise<numb
     dryRun: !!flags.dryRun,
     verify: flags.verify,
     ...(volumes ? { volumes } : {}),
+    ...(flags.created !== undefined ? { created: parseCreatedTime(flags.created) } : {}),
     followSymlinks: !!flags.followSymlinks,
     allowUnportable: !!flags.allowUnportableNames,
     nonUtf8: flags.nonUtf8 as NonUtf8Policy,
@@ -84,6 +86,8 @@ function printResult(r: PackResult): void {
   } else {
     if (r.resumedSegments) out.push(`  resumed: ${r.resumedSegments} finished segment(s) were kept`);
     for (const w of r.written) for (const d of w.dirs) out.push(`  wrote volume ${w.volume}: ${d}`);
+    const others = r.plan.volumes.map((v) => v.index).filter((i) => !r.written.some((w) => w.volume === i));
+    if (others.length) out.push(`  the set's other volume(s) ${others.join(', ')}: the same command with --volume <n> instead, the same --created ${r.bundle.created.replace(/\.000Z$/, 'Z')}, and another --out`);
     out.push(`  read ${formatSize(r.bytesRead)} in ${formatDuration(r.seconds)}`);
     if (r.verify.length) {
       const bad = r.verify.filter((v) => !v.ok);
