@@ -44,6 +44,17 @@ describe('bookcrate serve', () => {
       expect(part.status).toBe(206);
       const body = Buffer.from(await part.arrayBuffer());
       expect(body.equals((await readFile(join(src, '川剧', '变脸.txt'))).subarray(10, 20))).toBe(true);
+      // A second server on the same port, and addresses that are not this PC's, are told in the
+      // librarian's language, with a way out that fits (not the disk advice of a read error).
+      const port = new URL(url).port;
+      const taken = await run(['serve', '--store', store, '--listen', `127.0.0.1:${port}`], { LANG: 'zh_CN.UTF-8' });
+      expect(taken.code).toBe(2);
+      expect(taken.stderr).toBe(`bookcrate：无法在 127.0.0.1:${port} 上提供服务：这个端口已被占用\n  处理办法：请先停止占用它的另一个服务，或用 --listen 换一个端口，例如 --listen 127.0.0.1:8081\n`);
+      const foreign = await run(['serve', '--store', store, '--listen', '192.0.2.1:8080'], { LANG: 'zh_CN.UTF-8' });
+      expect(foreign.code).toBe(4);
+      expect(foreign.stderr).toMatch(/^bookcrate：无法在 192\.0\.2\.1:8080 上提供服务：.*\n  处理办法：请检查 --listen 的地址：必须是这台电脑自己的地址/);
+      const bare = await run(['serve', '--store', store, '--listen', 'localhost'], { LANG: 'zh_CN.UTF-8' });
+      expect(bare.stderr).toMatch(/^bookcrate：--listen "localhost" 不是"地址:端口"的形式/);
     } finally {
       child.kill('SIGTERM');
     }

@@ -51,6 +51,9 @@ export type MessageId =
   | 'store-busy' // what, pid, host, since
   | 'store-unusable' // path, reason: cannot create or open a folder, the lock or the catalog
   | 'not-a-store' // dir
+  | 'listen-not-host-port' // listen: serve's --listen is not host:port
+  | 'listen-port-in-use' // address
+  | 'listen-failed' // address, reason: not an address of this PC, or not allowed
   | 'store-not-empty' // dir, names, suggestion: a new store asked for in a folder that holds other things
   | 'store-newer-schema' // schema, known
   | 'store-full' // path

@@ -63,7 +63,10 @@ export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen) ?? /^()()(\d{1,5})$/.exec(listen);
   const port = m ? Number(m[3]) : NaN;
   if (!m || !(port >= 0 && port <= 65535)) {
-    throw new BookcrateError('USAGE', `--listen "${listen}" is not host:port`, { hint: 'for example --listen 127.0.0.1:8080 (this PC only), or --listen 0.0.0.0:8080 to let the whole library network in' });
+    throw new BookcrateError('USAGE', `--listen "${listen}" is not host:port`, {
+      hint: 'for example --listen 127.0.0.1:8080 (this PC only), or --listen 0.0.0.0:8080 to let the whole library network in',
+      say: { id: 'listen-not-host-port', args: { listen } },
+    });
   }
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }

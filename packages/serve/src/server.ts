@@ -292,9 +292,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   } catch (e) {
     store.close();
     const code = (e as NodeJS.ErrnoException).code;
-    throw new BookcrateError(code === 'EADDRINUSE' ? 'USAGE' : 'IO', `cannot listen on ${host}:${port}: ${code === 'EADDRINUSE' ? 'the port is already in use' : (e as Error).message}`, {
-      hint: code === 'EADDRINUSE' ? 'stop the other server or choose another port with --listen 127.0.0.1:8081' : 'check the --listen address: it must be an address of this PC',
+    const inUse = code === 'EADDRINUSE';
+    const address = `${host}:${port}`;
+    throw new BookcrateError(inUse ? 'USAGE' : 'IO', `cannot listen on ${address}: ${inUse ? 'the port is already in use' : (e as Error).message}`, {
+      hint: inUse ? 'stop the other server or choose another port with --listen 127.0.0.1:8081' : 'check the --listen address: it must be an address of this PC',
       cause: e,
+      say: inUse ? { id: 'listen-port-in-use', args: { address } } : { id: 'listen-failed', args: { address, reason: (e as Error).message } },
     });
   }
   const addr = server.address();
