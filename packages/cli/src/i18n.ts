@@ -200,6 +200,7 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'unknown-collection': (a) => [`--only ${a.names}：本资源包中没有这个专题`, `可选的专题：${a.collections}`],
   'store-busy': (a) => [`另一个 bookcrate 进程（${a.what}，进程号 ${a.pid}，主机 ${a.host}，开始于 ${a.since}）正在写入这个资源库`, '请等它结束后再运行同一命令，或加上 --wait 排队等候'],
   'store-unusable': (a) => [`无法使用资源库中的 ${a.path}：${a.reason}`, '请检查 --store 路径及其权限'],
+  'store-read-only': (a) => [`无法创建资源库文件夹 ${a.path}：它所在的磁盘是只读的`, '请把资源库放在可以写入的磁盘上，或把这块磁盘以可读写方式挂载'],
   'store-not-empty': (a) => [`${a.dir} 里已有其他内容（${a.names}），它不是 bookcrate 资源库`, `请为资源库指定一个新的或空的文件夹，例如 ${a.suggestion}`],
   'listen-not-host-port': (a) => [`--listen "${a.listen}" 不是"地址:端口"的形式`, '例如 --listen 127.0.0.1:8080（只有本机能访问），或 --listen 0.0.0.0:8080（图书馆局域网内都能访问）'],
   'listen-port-in-use': (a) => [`无法在 ${a.address} 上提供服务：这个端口已被占用`, '请先停止占用它的另一个服务，或用 --listen 换一个端口，例如 --listen 127.0.0.1:8081'],

@@ -54,6 +54,7 @@ export type MessageId =
   | 'listen-not-host-port' // listen: serve's --listen is not host:port
   | 'listen-port-in-use' // address
   | 'listen-failed' // address, reason: not an address of this PC, or not allowed
+  | 'store-read-only' // path: the store's disk is mounted read-only
   | 'store-not-empty' // dir, names, suggestion: a new store asked for in a folder that holds other things
   | 'store-newer-schema' // schema, known
   | 'store-full' // path

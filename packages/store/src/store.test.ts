@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,22 @@ describe('a new store and the folder it is asked for in', () => {
     });
     expect((await readdir(dir)).sort()).toEqual(['library', 'notes.txt']);
     expect(await readdir(join(dir, 'library'))).toEqual(['馆藏目录.xlsx']);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('on a disk mounted read-only, says so (a recursive mkdir would have said ENOENT)', async () => {
+    const mnt = await tempDir('bookcrate-store-ro-');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+    try {
+      await mkdir(join(mnt, 'store'));
+      execFileSync('mount', ['-o', 'remount,ro', mnt]);
+      for (const dir of [join(mnt, 'store'), join(mnt, 'new', 'store')]) {
+        await expect(Store.open(dir, { create: true })).rejects.toMatchObject({
+          code: 'IO', message: expect.stringMatching(/cannot create the store folder .*: its disk is mounted read-only$/), say: { id: 'store-read-only' },
+        });
+      }
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
   });
 
   it('uses a new folder, an empty one, a disk\'s root (lost+found, OS clutter), and one a killed first run left its folders in', async () => {

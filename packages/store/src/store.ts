@@ -110,9 +110,20 @@ export class Store {
         try {
           // The store's own folder one level at a time: node 20's recursive mkdir never returns
           // where a folder cannot be made in a parent that exists (`--store /proc/x`).
+          // The others one by one below it (each one's parent is made before it): a recursive
+          // mkdir reports a read-only filesystem as ENOENT, a plain one as EROFS.
           if (d === dir) await mkdirStepwise(dir);
-          else await mkdir(d, { recursive: true });
+          else {
+            await mkdir(d).catch((e: NodeJS.ErrnoException) => {
+              if (e.code !== 'EEXIST') throw e;
+            });
+          }
         } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EROFS') {
+            throw new BookcrateError('IO', `cannot create the store folder ${d}: its disk is mounted read-only`, {
+              hint: 'put the store on a disk that can be written to, or mount this one read-write', cause: e, say: { id: 'store-read-only', args: { path: d } },
+            });
+          }
           throw new BookcrateError('IO', `cannot create the store folder ${d}: ${(e as Error).message}`, {
             hint: 'check the --store path and its permissions', cause: e, say: { id: 'store-unusable', args: { path: d, reason: (e as Error).message } },
           });
