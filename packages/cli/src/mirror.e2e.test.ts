@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cp, open, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { storePaths } from '@bookcrate/store';
 import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
 import { nginxAvailable, startFaultProxy, startNginx, type NginxServer } from '@bookcrate/mirror/testkit';
 import { BIN, exists, flip, jsonLines, run, smallFilesystemForTest, snapshot } from './testkit.js';
@@ -272,6 +274,53 @@ describe('a store filled from disks', () => {
     } finally {
       await n1.stop();
     }
+  });
+});
+
+describe('a store the network reached first, then the disk of the same version', () => {
+  it('imports the disk into the version the mirror brought (its own root), bringing only what the store lacks; a disk of other content is still refused', async () => {
+    // Found by hand: the two forms of one version have different roots (the disk's has a layout,
+    // the network's its chunks), and the import refused the disk as "two different disks claim
+    // the same version", exit 3, though it held the very files the store had.
+    await ensureV2();
+    const repo1 = join(work, 'repo-net-first');
+    await cp(repo, repo1, { recursive: true });
+    await writeFile(join(repo1, 'latest.json'), v1Pointer);
+    const n1 = await startNginx(repo1);
+    const store = join(work, 'store-net-first');
+    try {
+      const r = await mirror(n1.url, store, ['--trust', pub]);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      await n1.stop();
+    }
+    // As after a round stopped before its last objects: one photo not in the store yet.
+    const db = new Database(join(store, 'catalog.sqlite'));
+    const lacking = db.prepare("SELECT path, sha256 FROM files WHERE path LIKE '老照片/%' AND type = 'file' ORDER BY path LIMIT 1").get() as { path: string; sha256: string };
+    db.prepare("UPDATE files SET state = 'pending' WHERE sha256 = ?").run(lacking.sha256);
+    db.prepare('DELETE FROM objects WHERE sha256 = ?').run(lacking.sha256);
+    db.close();
+    await rm(storePaths(store).object(lacking.sha256));
+
+    const vol = join(disk, (await readdir(disk))[0]!);
+    const imp = await run(['import', vol, '--store', store, '--json']);
+    expect(imp.code, imp.stderr).toBe(0);
+    const report = jsonLines(imp.stdout).find((e) => e.event === 'result') as { versionFromNetwork?: boolean; imported: { files: number }; versionComplete: boolean; current: boolean };
+    expect(report).toMatchObject({ versionFromNetwork: true, imported: { files: 1 }, versionComplete: true, current: true });
+    expect(await libraryOf(store)).toEqual(v1Snapshot);
+    const text = await run(['import', vol, '--store', store, '--lang', 'zh']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('资源库已通过网络获得这个版本：这张盘只补充了库中缺少的内容');
+    expect(text.stdout).not.toMatch(/尚待导入/);
+
+    // The same bundle and version number with other files is what the refusal is for.
+    const other = join(work, 'other-content', 'src');
+    await buildTree(other, { 老照片: { 'another.jpg': 1234 } });
+    const otherDisk = join(work, 'other-content-disk');
+    expect((await run(['pack', other, '--key', key, '--out', otherDisk])).code).toBe(0);
+    const conflict = await run(['import', otherDisk, '--store', store]);
+    expect(conflict.code).toBe(3);
+    expect(conflict.stderr).toMatch(/version 1 of "src" in the store was signed with different content than this disk's/);
   });
 });
 

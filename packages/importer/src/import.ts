@@ -5,6 +5,7 @@ import { join, sep } from 'node:path';
 import {
   BookcrateError, assertBundlePath, memberHeaderView, formatFingerprint, formatSize, initHashing, keyFingerprint,
   loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
+  type Root,
 } from '@bookcrate/format';
 import {
   ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, type ThreadLink, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
@@ -106,6 +107,8 @@ export interface ImportReport {
   /** tar headers that differ from the signed manifest (the files' content was checked on its own) */
   headerProblems: DamagedFile[];
   versionComplete: boolean;
+  /** the store had this version from the network already (its own root): the disk brought only what it lacked */
+  versionFromNetwork?: boolean;
   current: boolean;
   awaitingVolumes: number[];
   libraryDir?: string;
@@ -208,13 +211,29 @@ function checkVersion(store: Store, vol: OpenVolume): VersionRow | undefined {
     });
   }
   const existing = store.version(b.id, b.version);
-  if (existing && existing.root_sha256 !== sha256Hex(vol.rootBytes)) {
+  // The network form of a version has its own root (no layout, its own `created`), and a county
+  // the mirror reached first then gets the disk of that same version: the same files and resources
+  // trees, so the same content, which the disk can only complete.
+  if (existing && existing.root_sha256 !== sha256Hex(vol.rootBytes) && !(existing.origin === 'network' && sameContent(store.versionRootJson(existing.id), vol.root))) {
     throw new BookcrateError('STALE', `version ${b.version} of "${b.title}" in the store was signed with different content than this disk's`, {
       hint: 'two different disks claim the same version; ask the national center which one is right',
       say: { id: 'version-conflict', args: { title: b.title, version: b.version } },
     });
   }
   return existing;
+}
+
+/** Whether two signed roots of one bundle version describe the same content (files, resources, collections). */
+function sameContent(storedRoot: Buffer, root: Root): boolean {
+  let other: Root;
+  try {
+    other = JSON.parse(storedRoot.toString('utf8')) as Root;
+  } catch {
+    return false;
+  }
+  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+  return other.bundle.id === root.bundle.id && other.bundle.version === root.bundle.version && other.bundle.title === root.bundle.title
+    && same(other.files, root.files) && same(other.resources, root.resources) && same(other.collections, root.collections) && same(other.totals, root.totals);
 }
 
 /** What the next commit records beside the staged rows (ImportStaging): both stay small. */
@@ -245,6 +264,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   // ---- the version, what the library carries, and the manifest into the catalog ----
   progress({ phase: 'manifest', bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: vol.root.totals.files + vol.root.totals.dirs });
   const existing = checkVersion(store, vol);
+  const fromNetwork = existing?.origin === 'network';
   // What the library carries (--only adds to it, --all carries everything again; widening it
   // clears the journal, so `done` below is read after), and what this run imports. Recorded before
   // a new version's manifest goes in, which then marks that version's collections itself.
@@ -310,7 +330,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     key: { fingerprint: keyFingerprint(trust.key), pinnedNow: !!trust.pin },
     imported: { files: 0, bytes: 0 }, alreadyPresent: { files: 0, bytes: 0 }, notSelected: 0,
     resumedSegments: [...mine].filter((s) => done.has(s)).length, damaged: [], headerProblems: [], versionComplete: false, current: false,
-    awaitingVolumes: [], seconds: 0, bytesRead: 0, bytesSkipped: 0,
+    awaitingVolumes: [], seconds: 0, bytesRead: 0, bytesSkipped: 0, ...(fromNetwork ? { versionFromNetwork: true } : {}),
   };
   const bytesTotal = [...mine].filter((s) => !done.has(s)).reduce((a, s) => a + table[s - 1]!.info.size, 0);
   /** The progress's bytes: the segments' bytes gone through, read or passed over (those are not in the rate). */
@@ -482,7 +502,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   /** Whether every volume of the set is in and no file waits, and whether this version is to be shown. */
   const completion = (): { awaiting: number[]; complete: boolean; show: boolean } => {
     const states = new Map(store.volumeStates(vid).map((v) => [v.volume, v.state]));
-    const awaiting = layout.volumes.map((v) => v.index).filter((i) => states.get(i) !== 'done');
+    // A version the network brought awaits no disk: the mirror fetches what it lacks.
+    const awaiting = fromNetwork ? [] : layout.volumes.map((v) => v.index).filter((i) => states.get(i) !== 'done');
     const complete = awaiting.length === 0 && store.pendingCount(vid) === 0;
     const newest = store.newestVersion(vol.root.bundle.id);
     return { awaiting, complete, show: complete && (!newest || newest.id === vid) };

@@ -499,6 +499,11 @@ export class Store {
 
   // ---- the network (mirror): pointers, missing content, rounds, collection ----
 
+  /** A version's signed root, as received. */
+  versionRootJson(versionId: number): Buffer {
+    return this.db.prepare('SELECT root_json FROM versions WHERE id = ?').pluck().get(versionId) as Buffer;
+  }
+
   versionByRoot(rootSha256: string): (VersionRow & { root_json: Buffer; root_sig: Buffer }) | undefined {
     return this.db.prepare('SELECT * FROM versions WHERE root_sha256 = ?').get(rootSha256) as never;
   }

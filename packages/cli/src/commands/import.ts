@@ -70,6 +70,7 @@ function printReport(r: ImportReport, m: ReturnType<typeof messages>): void {
   // Every segment was journaled already (nothing read): the same disk again, not a resumed run.
   if (r.resumedSegments && r.bytesRead === 0 && r.imported.files === 0) out.push(m.importedBefore);
   else if (r.resumedSegments) out.push(m.resumed(r.resumedSegments));
+  if (r.versionFromNetwork) out.push(m.versionFromNetwork);
   if (r.notSelected) out.push(m.notSelected(r.notSelected));
   if (r.bytesSkipped > 0) out.push(m.passedOver(formatSize(r.bytesSkipped)));
   if (r.headerProblems.length) out.push(m.headerWarn(r.headerProblems.length));
