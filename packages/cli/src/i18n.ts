@@ -305,6 +305,7 @@ export function helpTexts(lang: Lang) {
       only: zh ? '只导入这个专题（编号、名称或文件夹名），今后资源库也只收藏它；可重复' : 'import only this collection (id, title or folder), and carry it from now on; repeatable',
       all: zh ? '重新收藏全部专题（撤销 --only）并导入' : 'carry every collection again (undoes --only) and import them',
       wait: zh ? '另一个导入正在写入同一资源库时，排队等候而不是退出' : 'wait for another import into the same store instead of refusing',
+      gcAfter: zh ? '新版本启用后，不再被任何保留版本使用的文件在这段时间后删除（默认 7d，即 7 天）' : 'once a newer version is shown, files no kept version uses are deleted after this long (default 7d)',
       spaceCheck: zh ? '即使资源库的磁盘看来放不下这张盘也照样导入（例如压缩或去重的文件系统）：磁盘满时导入会停下，再运行同一命令即可继续' : 'import even when the store\'s disk looks too small for this volume (a compressing or deduplicating filesystem): a full disk then stops it, and the same command resumes',
       json: zh ? '进度和报告以 JSON 行输出到标准输出' : 'progress and the report as JSON lines on stdout',
       notes: zh

@@ -315,7 +315,7 @@ describe('import', () => {
     expect(zh.stderr).toMatch(/这张盘是「县级资源包」的版本 1，而资源库中已有更新的版本 2/);
   });
 
-  it('a version left incomplete once a newer one is complete: status awaits none of its other volumes', async () => {
+  it('a version left incomplete once a newer one is complete: it leaves the catalog, and its other volumes are refused as older', async () => {
     const recipe = (version: number) => JSON.stringify({
       bundle: { id: 'superseded', title: '被取代', version },
       collections: [{ id: 'gov', title: '政府公开信息', source: join(src, '政府公开信息') }, { id: 'opera', title: '地方戏专题视频', source: join(src, '地方戏专题视频') }],
@@ -330,12 +330,12 @@ describe('import', () => {
     const store = join(work, 'store-superseded');
     expect((await run(['import', join(v1, firsts[0]!), '--store', store, '--trust', pub])).code).toBe(0);
     expect((await run(['import', v2, '--store', store])).code).toBe(0);
+    // Shown, version 2 lets go of what came before the previous complete version: the set left
+    // incomplete is no longer awaited, nor listed (collectGarbage, as after a mirror's switch).
     const st = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { version: number; volumesIn: number[]; volumesAwaited: number[]; supersededBy?: number }[] };
-    expect(st.versions.find((v) => v.version === 1)).toMatchObject({ volumesIn: [1], volumesAwaited: [], supersededBy: 2 });
-    expect(st.versions.find((v) => v.version === 2)).toMatchObject({ volumesAwaited: [] });
-    expect(st.versions.find((v) => v.version === 2)!.supersededBy).toBeUndefined();
-    const text = await run(['status', '--store', store]);
-    expect(text.stdout).toMatch(/version 1: left incomplete\n  volumes in: 1; the others are no longer needed: version 2 is complete/);
+    expect(st.versions.map((v) => v.version)).toEqual([2]);
+    expect(st.versions[0]).toMatchObject({ volumesAwaited: [] });
+    expect((await run(['status', '--store', store])).stdout).not.toMatch(/version 1|awaited: [0-9]/);
     // and indeed the first version's other volumes are refused now
     expect((await run(['import', join(v1, firsts[1]!), '--store', store])).code).toBe(3);
   });
@@ -389,6 +389,46 @@ describe('import', () => {
     } finally {
       child.kill();
     }
+  });
+
+  it('a library fed by disks alone: each new version shown lets what only the versions before the previous one used go, as a mirror does', async () => {
+    // Found by hand: only the mirror collected garbage, so a county without one kept every
+    // quarter's replaced files until its disk was full.
+    const tree = join(work, 'gc-src');
+    await buildTree(tree, { 老照片: { 'keep.jpg': 50_000, 'v1.jpg': 60_000 } });
+    const disks: string[] = [];
+    for (const v of [1, 2, 3]) {
+      if (v > 1) {
+        await rm(join(tree, '老照片', `v${v - 1}.jpg`));
+        await writeFile(join(tree, '老照片', `v${v}.jpg`), Buffer.alloc(60_000, v));
+      }
+      await writeFile(join(work, `gc-${v}.json`), JSON.stringify({ bundle: { id: 'gc', title: '季度', version: v }, collections: [{ id: 'photos', title: '老照片', source: join(tree, '老照片') }] }));
+      disks.push(join(work, `gc-disk-${v}`));
+      expect((await run(['pack', join(work, `gc-${v}.json`), '--key', key, '--out', disks[v - 1]!, '--no-verify'])).code).toBe(0);
+    }
+    const store = join(work, 'store-gc');
+    const objectOf = async (v: number): Promise<string> => {
+      const db = new Database(join(store, 'catalog.sqlite'), { readonly: true });
+      try {
+        return (db.prepare("SELECT sha256 FROM files WHERE path = ? LIMIT 1").get(`老照片/v${v}.jpg`) as { sha256: string }).sha256;
+      } finally {
+        db.close();
+      }
+    };
+    expect((await run(['import', disks[0]!, '--store', store, '--trust', pub, '--gc-after', '0s'])).code).toBe(0);
+    const v1Object = storePaths(store).object(await objectOf(1));
+    expect((await run(['import', disks[1]!, '--store', store, '--gc-after', '0s'])).code).toBe(0);
+    const v2Object = storePaths(store).object(await objectOf(2));
+    // version 1 is the previous one: kept, and so is what it uses
+    expect(await exists(v1Object)).toBe(true);
+    expect((await run(['import', disks[2]!, '--store', store, '--gc-after', '0s'])).code).toBe(0);
+    const st = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { version: number }[] };
+    expect(st.versions.map((v) => v.version)).toEqual([2, 3]);
+    expect(await exists(v1Object)).toBe(false);
+    expect(await exists(v2Object)).toBe(true);
+    const library = await readdir(join(store, 'library', 'gc', '老照片'));
+    expect(library.sort()).toEqual(['keep.jpg', 'v3.jpg']);
+    expect((await readFile(join(store, 'library', 'gc', '老照片', 'v3.jpg'))).equals(Buffer.alloc(60_000, 3))).toBe(true);
   });
 
   it('a second import into the same store at once is refused clearly, or waits with --wait', async () => {

@@ -134,6 +134,7 @@ ${exitHelp}`)
     .addOption(new Option('--all', h.import.all).conflicts('only'))
     .option('--wait', h.import.wait)
     .option('--no-space-check', h.import.spaceCheck)
+    .option('--gc-after <duration>', h.import.gcAfter)
     .option('--lang <lang>', h.lang)
     .option('--json', h.import.json)
     .addHelpText('after', `

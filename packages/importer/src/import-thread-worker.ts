@@ -27,7 +27,7 @@ try {
     report: await importVolume({
       volume: job.volume, store: job.store, yes: job.yes, all: job.all, wait: job.wait, spaceCheck: job.spaceCheck,
       ...(job.trustPem ? { trust: loadPublicKey(job.trustPem, 'the trusted center key') } : {}),
-      ...(job.only ? { only: job.only } : {}), ...(job.asksKey ? { confirmKey } : {}),
+      ...(job.only ? { only: job.only } : {}), ...(job.asksKey ? { confirmKey } : {}), ...(job.gcAfterMs !== undefined ? { gcAfterMs: job.gcAfterMs } : {}),
       onProgress: (progress) => say({ progress }),
     }),
   };

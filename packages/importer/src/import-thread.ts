@@ -27,6 +27,7 @@ export interface ImportJob {
   all: boolean;
   wait: boolean;
   spaceCheck: boolean;
+  gcAfterMs?: number;
   /** the caller can ask the librarian to confirm the disk key's fingerprint */
   asksKey: boolean;
 }
@@ -52,6 +53,7 @@ export function importVolumeInThread(opts: ImportOptions): Promise<ImportReport>
   const job: ImportJob = {
     volume: opts.volume, store: opts.store, yes: !!opts.yes, all: !!opts.all, wait: !!opts.wait, spaceCheck: opts.spaceCheck !== false, asksKey: !!opts.confirmKey,
     ...(opts.trust ? { trustPem: publicKeyPem(opts.trust) } : {}), ...(opts.only ? { only: [...opts.only] } : {}),
+    ...(opts.gcAfterMs !== undefined ? { gcAfterMs: opts.gcAfterMs } : {}),
   };
   const worker = new Worker(WORKER_URL, { workerData: job, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
   return new Promise<ImportReport>((resolve, reject) => {

@@ -11,7 +11,7 @@ import {
   ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, type ThreadLink, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
 } from '@bookcrate/volume';
 import {
-  ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, sha256OfFile, showVersionTree, storeIoError, storeRoom, syncObjects, versionTreePlace,
+  ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, collectGarbage, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, sha256OfFile, showVersionTree, storeIoError, storeRoom, syncObjects, versionTreePlace,
   type BuiltTree, type QueuedObject, type VersionRow,
 } from '@bookcrate/store';
 import { catalogInThread, type ToAdmit } from './catalog-thread.js';
@@ -71,6 +71,8 @@ export interface ImportOptions {
    * true); false for a filesystem whose free space says little (compressing, deduplicating).
    */
   spaceCheck?: boolean;
+  /** once a version is shown, objects no kept version uses are deleted after this long (collectGarbage; default 7 days) */
+  gcAfterMs?: number;
   onProgress?: (p: ImportProgress) => void;
 }
 
@@ -856,6 +858,10 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     store.makeCurrent(vid);
     report.current = true;
     report.libraryDir = tree.dir;
+    // What the versions before the previous one alone used goes, as after a mirror's switch
+    // (collectGarbage): a library fed by disks alone must not keep every quarter's replaced content.
+    // Housekeeping: the version is shown whatever it meets (the next switch tries again).
+    await collectGarbage(store, vol.root.bundle.id, opts.gcAfterMs).catch(() => undefined);
   }
   report.seconds = (Date.now() - started) / 1000;
   store.finishImport(importId, 'done', report);

@@ -1,13 +1,13 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { mkdir, open, readdir, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import {
   AlignedBufferPool, BookcrateError, CHUNKED_MIN_SIZE, ChunkListBuilder, POINTER_MAX_BYTES, TreeLookup, decodeChunkEntry, decodeFileEntry,
   decodeResourceEntry, decodeRoot, formatSize, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sha256Hex,
-  treePartRefs, verifyPointerFile, verifyRootSignature, type ChunkEntry, type PartRef, type Pointer, type Root,
+  verifyPointerFile, verifyRootSignature, type ChunkEntry, type PartRef, type Pointer, type Root,
 } from '@bookcrate/format';
-import { Store, catalogWriteError, publishTree, sha256OfFile, readStoredPart, renameFile, savePart, storeIoError, storeRoom, syncObjects, type VersionRow } from '@bookcrate/store';
+import { DEFAULT_GC_AFTER_MS, Store, catalogWriteError, collectGarbage, publishTree, sha256OfFile, readStoredPart, renameFile, savePart, storeIoError, storeRoom, syncObjects, type VersionRow } from '@bookcrate/store';
 import type { Upstream } from './http.js';
 
 /**
@@ -60,7 +60,7 @@ export interface RoundReport {
   seconds: number;
 }
 
-export const DEFAULT_GC_AFTER_MS = 7 * 86_400_000;
+export { DEFAULT_GC_AFTER_MS } from '@bookcrate/store';
 /**
  * Objects fetched at once (`--concurrency`). A small object costs a round trip more than its bytes:
  * with 20 ms to the upstream, 2,000 photos took 16.5 s at 4 and 6.9 s at 16 (docs/performance.md,
@@ -217,7 +217,7 @@ async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, poin
   await publishTree(store, vid);
   store.makeCurrent(vid);
   if (version.root_sha256 === pointer.root.sha256) store.savePointer(pointer, pointerBytes);
-  await collect(o, pointer.bundle);
+  await collectGarbage(store, pointer.bundle, o.gcAfterMs ?? DEFAULT_GC_AFTER_MS);
   return { ...base, outcome: wasCurrent || current?.id === vid ? 'repaired' : 'updated', fetched, presentBefore };
 }
 
@@ -608,48 +608,4 @@ async function rebuild(o: RoundOptions, entry: ChunkEntry, seedPath: string, tmp
 
 const chunkHash = (b: Buffer): string => createHash('sha256').update(b).digest().subarray(0, 16).toString('hex');
 
-/**
- * After a switch: versions older than the previous one leave the catalog, objects no version uses
- * are deleted once they have been unused for the retention period, and so are parts no kept
- * version's trees reference and temp files of abandoned rounds.
- */
-async function collect(o: RoundOptions, bundle: string): Promise<void> {
-  const { store } = o;
-  const retention = o.gcAfterMs ?? DEFAULT_GC_AFTER_MS;
-  store.dropOldVersions(bundle);
-  for (const sha of store.collectObjects(retention)) await unlink(store.paths.object(sha)).catch(() => undefined);
-  // Parts: keep every part of every version still in the catalog.
-  const keep = new Set<string>();
-  const local = async (ref: PartRef): Promise<Buffer> => {
-    const b = await readStoredPart(store, ref.sha256);
-    if (!b) throw new BookcrateError('IO', `manifest part ${ref.sha256} is not in the store`);
-    return b;
-  };
-  try {
-    for (const v of store.allVersions()) {
-      const root = decodeRoot(store.versionByRoot(v.root_sha256)!.root_json);
-      for (const [tree, name] of [[root.files, 'files'], [root.resources, 'resources'], [root.chunks, 'chunks']] as const) {
-        if (tree) for await (const ref of treePartRefs(tree, local, name)) keep.add(ref.sha256);
-      }
-    }
-  } catch {
-    return; // an index part is missing locally: collect nothing rather than guess
-  }
-  const cutoff = Date.now() - retention;
-  for (const shard of await readdir(store.paths.parts).catch(() => [] as string[])) {
-    for (const name of await readdir(join(store.paths.parts, shard)).catch(() => [] as string[])) {
-      const sha = name.replace(/\.jsonl$/, '');
-      if (keep.has(sha)) continue;
-      const p = join(store.paths.parts, shard, name);
-      const st = await stat(p).catch(() => undefined);
-      if (st && st.mtimeMs < cutoff) await unlink(p).catch(() => undefined);
-    }
-  }
-  for (const name of await readdir(store.paths.tmp).catch(() => [] as string[])) {
-    if (!/^(net|part)-/.test(name)) continue;
-    const p = join(store.paths.tmp, name);
-    const st = await stat(p).catch(() => undefined);
-    if (st && st.mtimeMs < cutoff) await unlink(p).catch(() => undefined);
-  }
-}
 

@@ -6,3 +6,4 @@ export * from './tree.js';
 export * from './parts.js';
 export * from './staging.js';
 export * from './tree-link.js';
+export * from './gc.js';

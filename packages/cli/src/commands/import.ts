@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises';
-import { formatSize } from '@bookcrate/format';
+import { formatSize, parseDuration } from '@bookcrate/format';
 import type { ImportReport } from '@bookcrate/importer';
 // only the thread's starter: the importer itself (the store, SQLite) is loaded by the importing thread
 import { importVolumeInThread } from '@bookcrate/importer/thread';
@@ -19,6 +19,7 @@ export interface ImportFlags {
   wait?: boolean;
   /** false with --no-space-check */
   spaceCheck?: boolean;
+  gcAfter?: string;
   json?: boolean;
   lang?: string;
 }
@@ -48,12 +49,14 @@ export async function importCommand(target: string, flags: ImportFlags): Promise
         }
       }
     : undefined;
+  const gcAfterMs = flags.gcAfter !== undefined ? parseDuration(flags.gcAfter, '--gc-after') : undefined;
   let worst: number = EXIT.OK;
   for (const dir of await findVolumes(target)) {
     const report = await importVolumeInThread({
       volume: dir, store: flags.store,
       ...(trust ? { trust } : {}), ...(confirmKey ? { confirmKey } : {}),
       yes: !!flags.yes, wait: !!flags.wait, spaceCheck: flags.spaceCheck !== false, ...(flags.only?.length ? { only: flags.only } : {}), all: !!flags.all,
+      ...(gcAfterMs !== undefined ? { gcAfterMs } : {}),
       onProgress: (p) => view.update({ ...p }),
     }).finally(() => view.stop());
     if (flags.json) printJson({ event: 'result', ...report });
