@@ -17,7 +17,8 @@ export type NameIssueKind =
   | 'special-file' // FIFO, socket, device: never packed
   | 'junk' // OS clutter (.DS_Store, Thumbs.db, desktop.ini …), left out by default
   | 'unreadable' // could not be read (permission): never silently skipped
-  | 'catalog-unmatched'; // a catalog record names a file or folder the source does not have
+  | 'catalog-unmatched' // a catalog record names a file or folder the source does not have
+  | 'source-overlap'; // two collections of a recipe read the same folder, or one inside the other
 
 export type Severity = 'error' | 'warning' | 'info';
 

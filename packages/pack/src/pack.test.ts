@@ -126,6 +126,24 @@ describe('catalog files as the center makes them', () => {
       .rejects.toMatchObject({ code: 'RECIPE', message: expect.stringMatching(/"CDOI-1" is in the catalogs of both collection "courses" and collection "comics"/) });
   });
 
+  it('warns of collections that read the same folder, or one inside another (their files packed twice)', async () => {
+    const path = await recipe('overlap.json', {}, [
+      { id: 'lecture1', title: '第1讲', source: '../src/国图公开课/第1讲 中国古代书籍史' },
+      { id: 'again', title: '又一次', source: '../src/国图公开课' },
+      { id: 'comics', title: '中华连环画', source: '../src/中华连环画' },
+    ]);
+    const r = await pack({ input: path, outs: [], dryRun: true });
+    expect(r.issues.counts['source-overlap']).toBe(3);
+    const courses = join(work, 'src', '国图公开课');
+    const lecture = join(courses, '第1讲 中国古代书籍史');
+    expect(r.issues.kept.filter((i) => i.kind === 'source-overlap').map((i) => i.detail)).toEqual([
+      `collection "courses" reads ${courses}, a folder that contains that of collection "lecture1" (${lecture}): the files they share are packed once for each`,
+      `collection "courses" reads ${courses}, the same folder as collection "again" (${courses}): the files they share are packed once for each`,
+      `collection "lecture1" reads ${lecture}, a folder inside that of collection "again" (${courses}): the files they share are packed once for each`,
+    ]);
+    expect(r.issues.errors).toBe(0);
+  });
+
   it('reads a recipe saved with a byte-order mark, and refuses one that is not UTF-8', async () => {
     const path = await recipe('bom.json', {});
     const { readFile } = await import('node:fs/promises');

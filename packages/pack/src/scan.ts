@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { sep } from 'node:path';
 import {
   BookcrateError, compareKeys, type CollectionInfo, type Digests, type FileEntry, type NameIssue, type NonUtf8Policy, type ResourceEntry,
 } from '@bookcrate/format';
@@ -51,6 +52,7 @@ export interface SourceScan {
  */
 export async function scanSource(source: PackSource, inventoryPath: string, opts: ScanOptions = {}): Promise<SourceScan> {
   const log = new IssueLog();
+  for (const issue of sourceOverlaps(source)) log.add(issue);
   const tallies = new Map<string, CollectionTally>();
   const resources = new Map<string, ResourceEntry>();
   for (const c of source.collections) {
@@ -128,6 +130,29 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
     spans: [...tallies.values()].map((t) => [t.id, t.span]),
     issues: { errors: log.errors, counts: log.counts, kept: log.kept },
   };
+}
+
+/**
+ * Collections of a recipe whose source folders are the same, or one inside another: every file
+ * there is packed once for each of them (legal, and deduplicated by a county's store, but it takes
+ * the disk's room twice, which for a selection of terabytes can be a disk more), so it is said.
+ */
+export function sourceOverlaps(source: PackSource): NameIssue[] {
+  const out: NameIssue[] = [];
+  const cs = source.collections.filter((c) => c.id !== '');
+  for (let i = 0; i < cs.length; i++) {
+    for (let j = i + 1; j < cs.length; j++) {
+      const [a, b] = [cs[i]!, cs[j]!];
+      const inside = (x: string, y: string): boolean => x.startsWith(y.endsWith(sep) ? y : y + sep);
+      const how = a.dir === b.dir ? 'the same folder as' : inside(b.dir, a.dir) ? 'a folder that contains that of' : inside(a.dir, b.dir) ? 'a folder inside that of' : undefined;
+      if (!how) continue;
+      out.push({
+        kind: 'source-overlap', severity: 'warning', path: a.path,
+        detail: `collection "${a.id}" reads ${a.dir}, ${how} collection "${b.id}" (${b.dir}): the files they share are packed once for each`,
+      });
+    }
+  }
+  return out;
 }
 
 /** The files-tree entry of an inventory item; `digests` for regular files. */
