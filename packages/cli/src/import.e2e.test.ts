@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey } from 'node:crypto';
 import { cp, mkdir, open, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -620,6 +620,24 @@ describe('import killed while it shows the version', () => {
     // no building folder left behind
     const versions = join(store, 'library', '.versions', 'src');
     expect((await readdir(versions)).filter((n) => n.endsWith('.building'))).toEqual([]);
+  });
+});
+
+describe('a file larger than the disk\'s filesystem allows (a FAT32 USB disk: 4 GiB − 1 byte)', () => {
+  // The kernel's limit stands in for FAT32's (this VM's kernel has no vfat): RLIMIT_FSIZE makes a
+  // write past it fail with EFBIG, as FAT32 does past 4 GiB, once SIGXFSZ is ignored.
+  const limited = (args: string[], env: Record<string, string> = {}) => spawnSync('bash', ['-c', 'trap "" XFSZ; ulimit -f 1024; exec "$0" "$@"', process.execPath, BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  it('import and pack say so and how to get past it, in the librarian\'s language, instead of "check the disk is connected"', async () => {
+    const tree = join(work, 'efbig-src');
+    await buildTree(tree, { 地方戏专题视频: { '全本.mp4': 3 * MiB } });
+    const disk = join(work, 'efbig-disk');
+    expect((await run(['pack', tree, '--key', key, '--out', disk, '--no-verify'])).code).toBe(0);
+    const imp = limited(['import', disk, '--store', join(work, 'store-efbig'), '--trust', pub], { LANG: 'zh_CN.UTF-8' });
+    expect(imp.status).toBe(4);
+    expect(imp.stderr).toMatch(/bookcrate：无法写入 \S+：文件超过了这块磁盘的文件系统所能容纳的大小（FAT32 格式的磁盘容纳不了超过 4 GiB 的文件）\n  处理办法：请改用 NTFS、exFAT 或 ext4 格式的磁盘/);
+    const packed = limited(['pack', tree, '--key', key, '--out', join(work, 'efbig-pack'), '--no-verify']);
+    expect(packed.status).toBe(4);
+    expect(packed.stderr).toMatch(/cannot write \S+v01-s000001\.tar\.partial: the file is larger than this disk's filesystem allows \(FAT32 holds no file over 4 GiB − 1 byte\)\n  what to do: use a disk formatted as NTFS, exFAT or ext4/);
   });
 });
 

@@ -60,7 +60,8 @@ export type MessageId =
   | 'store-full' // path
   | 'store-too-small' // free, need, files, short
   | 'store-too-small-copies' // free, need, files, short: the same where the readers' tree holds copies
-  | 'store-write-failed'; // path, reason
+  | 'store-write-failed' // path, reason
+  | 'file-too-large'; // path: EFBIG, a file past the filesystem's largest (FAT32)
 
 /** A MessageId with the values its words mention. */
 export interface Say {
@@ -98,6 +99,13 @@ export function writeError(e: unknown, path: string, words: { full: string; full
   const code = (e as NodeJS.ErrnoException).code;
   const reason = (e as Error).message;
   if (code === 'ENOSPC' || code === 'EDQUOT') return new BookcrateError('NO_SPACE', words.full, { hint: words.fullHint, cause: e, ...(words.say ? { say: { id: words.say.full, args: { path } } } : {}) });
+  // A file past what the disk's filesystem holds: FAT32's 4 GiB − 1 byte, a video on a USB disk
+  // formatted as it came. Not a fault of the disk, and not a question of room.
+  if (code === 'EFBIG') {
+    return new BookcrateError('IO', `cannot write ${path}: the file is larger than this disk's filesystem allows (FAT32 holds no file over 4 GiB − 1 byte)`, {
+      hint: 'use a disk formatted as NTFS, exFAT or ext4', cause: e, say: { id: 'file-too-large', args: { path } },
+    });
+  }
   return new BookcrateError('IO', `cannot write ${path}: ${reason}`, { hint: words.ioHint, cause: e, ...(words.say ? { say: { id: words.say.io, args: { path, reason } } } : {}) });
 }
 

@@ -1,10 +1,10 @@
 import type { KeyObject } from 'node:crypto';
 import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, rmdir, stat, statfs, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
-  BookcrateError, FORMAT, VolumePlanner, checkSegmentSize, isBookcrateError, encodeFileEntry, encodeMemberEntry,
+  BookcrateError, FORMAT, VolumePlanner, checkSegmentSize, formatSize, isBookcrateError, encodeFileEntry, encodeMemberEntry,
   memberHeaderView, encodeResourceEntry, encodeRoot, encodeVolumeDoc, keyFingerprint, padTo512,
   publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE, MEMBERS_TREE_SHAPE,
   type CollectionInfo, type Digests, type LayoutOptions, type NameIssue, type NonUtf8Policy, type Placement, type Root,
@@ -362,6 +362,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     const volDir = (out: string, v: number): string => join(out, volumeDirName(source.bundle.id, v, volumeCount));
 
     // ---- write segments ----
+    await checkFileSizeLimit(outs, layoutOpts.segmentSize);
     await retireOldVolumes(oldVolumes).catch((e: unknown) => {
       throw asIoError(e, oldVolumes[0]!.out);
     });
@@ -743,6 +744,31 @@ async function flushTree(dir: string): Promise<void> {
     }
   }
   await fsyncDir(dir);
+}
+
+/** Linux's f_type of a FAT filesystem (vfat: FAT12/16/32), whose files end at 4 GiB − 1 byte. */
+const MSDOS_SUPER_MAGIC = 0x4d44;
+const FAT_LARGEST_FILE = 2 ** 32 - 1;
+
+/**
+ * Refuses, before anything is written, a segment size a target's filesystem cannot hold: a FAT32
+ * disk would take 4 GiB of the first segment and then fail (EFBIG), hours into a pack. (The
+ * default segment size fits FAT32; only a larger --segment-size meets this.)
+ */
+async function checkFileSizeLimit(outs: string[], segmentSize: number): Promise<void> {
+  if (segmentSize <= FAT_LARGEST_FILE || process.platform === 'win32') return;
+  for (const o of outs) {
+    // a target not made yet goes on the filesystem of the nearest folder above it that is there
+    let fs: Awaited<ReturnType<typeof statfs>> | undefined;
+    for (let d = resolve(o); !fs; d = dirname(d)) {
+      fs = await statfs(d).catch(() => undefined);
+      if (dirname(d) === d) break;
+    }
+    if (fs?.type !== MSDOS_SUPER_MAGIC) continue;
+    throw new BookcrateError('USAGE', `--out ${o} is a FAT32 disk, which holds no file over 4 GiB − 1 byte, and --segment-size is ${formatSize(segmentSize)}`, {
+      hint: 'leave --segment-size out (the default fits FAT32), or format the disk as exFAT or NTFS',
+    });
+  }
 }
 
 /** Refuses to start when a target cannot hold what is left to write (the check a full disk would make hours later). */
