@@ -273,6 +273,31 @@ describe('csv', () => {
     const rows = parseCsv('\ufeffid,title,files\r\nCDOI-1,"三国, 第一册","a;b"\r\nCDOI-2,"line1\nline2",c\r\n', 't.csv');
     expect(rows).toEqual([{ id: 'CDOI-1', title: '三国, 第一册', files: 'a;b' }, { id: 'CDOI-2', title: 'line1\nline2', files: 'c' }]);
   });
+
+  it('reads doubled quotes, old Mac line ends, blank lines, a last line without its end, and empty fields', () => {
+    const text = 'id,title,files\r\r\nA,"他说""好""",x\rB,,y\n\nC,"a"b,"\n"\nD,"",';
+    expect(parseCsv(text, 't.csv')).toEqual([
+      { id: 'A', title: '他说"好"', files: 'x' },
+      { id: 'B', title: '', files: 'y' },
+      { id: 'C', title: 'ab', files: '\n' },
+      { id: 'D', title: '', files: '' },
+    ]);
+    expect(parseCsv('', 't.csv')).toEqual([]);
+    expect(parseCsv('id,title\n', 't.csv')).toEqual([]);
+  });
+
+  it('names the line of a quote left open, and the record with the wrong number of fields', () => {
+    expect(() => parseCsv('id,title\n1,"open\nstill\n', 't.csv')).toThrow(/t\.csv: a quoted field is not closed \(line 4\)/);
+    expect(() => parseCsv('id,title\n1,a\n\n2,b,c\n', 't.csv')).toThrow(/t\.csv: record 2 has 3 fields, the header has 2/);
+  });
+
+  it('reads a large catalog (300,000 records)', () => {
+    const lines = ['id,title,creator,files'];
+    for (let i = 0; i < 300_000; i++) lines.push(`CDOI-${i},中国古代书籍史第${i}册,"李明, 国家图书馆",第${i}讲`);
+    const rows = parseCsv(lines.join('\r\n'), 'big.csv');
+    expect(rows).toHaveLength(300_000);
+    expect(rows[299_999]).toEqual({ id: 'CDOI-299999', title: '中国古代书籍史第299999册', creator: '李明, 国家图书馆', files: '第299999讲' });
+  });
 });
 
 describe('catalog text', () => {

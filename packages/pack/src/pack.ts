@@ -270,7 +270,16 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     };
     /** Writes down a finished scan; refuses (and removes the state) on a names error. */
     const recordScan = async (scan: SourceScan): Promise<void> => {
-      await writeFile(resourcesPath, scan.resources.map((r) => encodeResourceEntry(r) + '\n').join(''));
+      // in batches: a catalog of 300,000 records is ~100 MB of lines, which one string would hold twice
+      const h = await open(resourcesPath, 'w');
+      try {
+        for (let at = 0; at < scan.resources.length; at += 4096) {
+          const data = Buffer.from(scan.resources.slice(at, at + 4096).map((r) => encodeResourceEntry(r) + '\n').join(''));
+          for (let off = 0; off < data.length; ) off += (await h.write(data, off, data.length - off)).bytesWritten;
+        }
+      } finally {
+        await h.close();
+      }
       state!.collections = scan.collections;
       state!.totals = scan.totals;
       state!.spans = scan.spans;
