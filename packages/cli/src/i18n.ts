@@ -303,7 +303,7 @@ export function helpTexts(lang: Lang) {
       store: zh ? '资源库文件夹（首次导入时自动创建）' : 'the library store (created on first import)',
       trust: zh ? '首次导入时要信任的国家中心公钥' : 'the center\'s public key to pin on first import',
       yes: zh ? '不经询问就信任盘上自带的公钥（请先核对指纹）' : 'pin the key the disk carries without asking (check its fingerprint first)',
-      only: zh ? '只导入这个专题（编号、名称或文件夹名），今后资源库也只收藏它；可重复' : 'import only this collection (id, title or folder), and carry it from now on; repeatable',
+      only: zh ? '只导入这个专题（编号、名称或文件夹名），今后资源库也只收藏它；可重复，或用逗号隔开几个' : 'import only this collection (id, title or folder), and carry it from now on; repeatable, or several with commas',
       all: zh ? '重新收藏全部专题（撤销 --only）并导入' : 'carry every collection again (undoes --only) and import them',
       wait: zh ? '另一个导入正在写入同一资源库时，排队等候而不是退出' : 'wait for another import into the same store instead of refusing',
       gcAfter: zh ? '新版本启用后，不再被任何保留版本使用的文件在这段时间后删除（默认 7d，即 7 天）' : 'once a newer version is shown, files no kept version uses are deleted after this long (default 7d)',

@@ -224,6 +224,11 @@ describe('import', () => {
     // --all carries everything again; the store then equals one that imported the whole disk.
     expect((await run(['import', disks, '--store', store, '--only', 'gov', '--all'])).code).toBe(2);
     expect((await run(['import', disks, '--store', store, '--all'])).code).toBe(0);
+    // --only as a librarian types it: a folder the shell completed, several names with commas.
+    const typed = join(work, 'store-partial-typed');
+    expect((await run(['import', disks, '--store', typed, '--trust', pub, '--only', '中华连环画/', '--only', 'gov，photos'])).code).toBe(0);
+    expect(await shown(typed)).toEqual(['中华连环画', '政府公开信息', '老照片']);
+    expect((await run(['import', disks, '--store', join(work, 'store-partial-typo'), '--trust', pub, '--only', 'gov,京剧'])).stderr).toMatch(/--only 京剧: no such collection/);
     expect(await shown(store)).toEqual(['中华连环画', '政府公开信息', '老照片']);
     expect((await status(store)).versions[0]).toMatchObject({ carried: 'all', notCarried: 0, pending: 0 });
     const whole = join(work, 'store-partial-whole');

@@ -977,9 +977,17 @@ async function assembleParts(store: Store, entry: FileEntry, members: MemberEntr
 }
 
 /** The ids of the collections `--only` names (by id, title or folder), or a usage error that lists them. */
-function collectionIds(vol: OpenVolume, names: string[]): string[] {
-  const ids = vol.root.collections.filter((c) => names.includes(c.id) || names.includes(c.title) || names.includes(c.path)).map((c) => c.id);
-  const unknown = names.filter((n) => !vol.root.collections.some((c) => n === c.id || n === c.title || n === c.path));
+function collectionIds(vol: OpenVolume, given: string[]): string[] {
+  const cs = vol.root.collections;
+  const known = (n: string): boolean => cs.some((c) => n === c.id || n === c.title || n === c.path);
+  // As a librarian types them: a folder completed by the shell (国图公开课/, 国图公开课\), several at
+  // once with commas (a title holding a comma is taken whole first).
+  const names = given.flatMap((g) => {
+    const n = g.normalize('NFC').trim().replace(/[/\\]+$/, '');
+    return known(n) ? [n] : n.split(/[,，]/).map((x) => x.trim().replace(/[/\\]+$/, '')).filter(Boolean);
+  });
+  const ids = cs.filter((c) => names.includes(c.id) || names.includes(c.title) || names.includes(c.path)).map((c) => c.id);
+  const unknown = names.filter((n) => !known(n));
   if (unknown.length > 0) {
     const collections = vol.root.collections.map((c) => `${c.id} (${c.title})`).join(', ');
     throw new BookcrateError('USAGE', `--only ${unknown.join(', ')}: no such collection in this bundle`, {
