@@ -207,6 +207,7 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'listen-not-host-port': (a) => [`--listen "${a.listen}" 不是"地址:端口"的形式`, '例如 --listen 127.0.0.1:8080（只有本机能访问），或 --listen 0.0.0.0:8080（图书馆局域网内都能访问）'],
   'listen-port-in-use': (a) => [`无法在 ${a.address} 上提供服务：这个端口已被占用`, '请先停止占用它的另一个服务，或用 --listen 换一个端口，例如 --listen 127.0.0.1:8081'],
   'listen-failed': (a) => [`无法在 ${a.address} 上提供服务：${a.reason}`, '请检查 --listen 的地址：必须是这台电脑自己的地址（或 0.0.0.0 表示所有地址）'],
+  'inside-store': (a) => [`${a.dir} 在资源库 ${a.store} 里面，它本身不是资源库`, `请指定资源库自己的文件夹：--store ${a.store}`],
   'not-a-store': (a) => [`${a.dir} 不是 bookcrate 资源库（没有 catalog.sqlite）`, '请先导入一张盘：bookcrate import <盘> --store <目录>'],
   'store-newer-schema': (a) => [`这个资源库由更新版本的 bookcrate 写入（结构版本 ${a.schema}，本版只认识到 ${a.known}）`, '请在这台电脑上安装更新版本的 bookcrate'],
   'store-full': (a) => [`资源库所在的磁盘已满（正在写入 ${a.path}）`, '请在图书馆服务器的磁盘上腾出空间，然后重新运行同一命令：已导入的内容都会保留'],

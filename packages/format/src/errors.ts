@@ -51,6 +51,7 @@ export type MessageId =
   | 'store-busy' // what, pid, host, since
   | 'store-unusable' // path, reason: cannot create or open a folder, the lock or the catalog
   | 'not-a-store' // dir
+  | 'inside-store' // dir, store: a folder inside a store was given as --store
   | 'listen-not-host-port' // listen: serve's --listen is not host:port
   | 'listen-port-in-use' // address
   | 'listen-failed' // address, reason: not an address of this PC, or not allowed

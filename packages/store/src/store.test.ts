@@ -27,6 +27,20 @@ describe('a new store and the folder it is asked for in', () => {
     expect(await readdir(join(dir, 'library'))).toEqual(['馆藏目录.xlsx']);
   });
 
+  it('names the store when given a folder inside one (its library/, where the readers\' files are)', async () => {
+    const dir = await tempDir('bookcrate-store-');
+    (await Store.open(dir, { create: true })).close();
+    for (const inside of [join(dir, 'library'), join(dir, 'library', 'some-bundle'), join(dir, 'objects')]) {
+      for (const create of [false, true]) {
+        await expect(Store.open(inside, { create })).rejects.toMatchObject({
+          code: 'USAGE', message: `${inside} is inside the bookcrate store ${dir}, not a store itself`,
+          hint: `give the store's own folder: --store ${dir}`, say: { id: 'inside-store' },
+        });
+      }
+    }
+    expect(await readdir(join(dir, 'library'))).toEqual(['.versions']);
+  });
+
   it.skipIf(process.getuid?.() !== 0)('on a disk mounted read-only, says so (a recursive mkdir would have said ENOENT)', async () => {
     const mnt = await tempDir('bookcrate-store-ro-');
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);

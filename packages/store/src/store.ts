@@ -73,6 +73,17 @@ async function refuseForeignFolder(dir: string): Promise<void> {
   });
 }
 
+/** A folder inside a store (its library/, where the readers' files are) given as one: names the store. */
+async function refuseInsideStore(dir: string): Promise<void> {
+  for (let d = dirname(resolve(dir)), up = 0; up < 3 && d !== dirname(d); d = dirname(d), up++) {
+    if (await stat(storePaths(d).catalog).then(() => true, () => false)) {
+      throw new BookcrateError('USAGE', `${dir} is inside the bookcrate store ${d}, not a store itself`, {
+        hint: `give the store's own folder: --store ${d}`, say: { id: 'inside-store', args: { dir, store: d } },
+      });
+    }
+  }
+}
+
 /** `mkdir -p`, one level at a time (see Store.open): the first folder that cannot be made fails. */
 async function mkdirStepwise(dir: string): Promise<void> {
   const missing: string[] = [];
@@ -105,7 +116,10 @@ export class Store {
   static async open(dir: string, opts: { create?: boolean; readonly?: boolean } = {}): Promise<Store> {
     const p = storePaths(dir);
     if (opts.create) {
-      if (!(await stat(p.catalog).then(() => true, () => false))) await refuseForeignFolder(dir);
+      if (!(await stat(p.catalog).then(() => true, () => false))) {
+        await refuseInsideStore(dir);
+        await refuseForeignFolder(dir);
+      }
       for (const d of [dir, p.objects, p.parts, p.tmp, p.library, p.versions]) {
         try {
           // The store's own folder one level at a time: node 20's recursive mkdir never returns
@@ -130,6 +144,7 @@ export class Store {
         }
       }
     } else if (!(await stat(p.catalog).then(() => true, () => false))) {
+      await refuseInsideStore(dir);
       throw new BookcrateError('USAGE', `${dir} is not a bookcrate store (no catalog.sqlite)`, {
         hint: 'import a volume into it first: bookcrate import <disk> --store <dir>', say: { id: 'not-a-store', args: { dir } },
       });
