@@ -223,6 +223,8 @@ export async function presentEntries(entries: ZipEntry[]): Promise<ZipEntry[]> {
  * flag, which only Windows 7 Explorer needs — would garble the names everywhere else and needs a GBK
  * encoder, so we chose the standard flag.
  *
+ * Entries go in the order given (the paths' order), one file opened at a time.
+ *
  * Entry times are written as local time (forceLocalTime): DOS timestamps carry no zone and Explorer
  * shows them as they are, and the library server and its readers share a time zone.
  */
@@ -235,7 +237,9 @@ export async function sendZip(req: IncomingMessage, res: ServerResponse, zipName
     return;
   }
   res.writeHead(200);
-  const archive = new ZipArchive({ forceLocalTime: true, zlib: { level: 6 } });
+  // statConcurrency 1: archiver stats its files four at once by default and appends each as its
+  // stat comes back, so a comic's pages came out of order (002, 003, 001) from one download to the next.
+  const archive = new ZipArchive({ forceLocalTime: true, zlib: { level: 6 }, statConcurrency: 1 });
   let failed = false;
   const fail = () => {
     if (failed) return;
