@@ -5,6 +5,16 @@ import type { DB } from '@bookcrate/store';
  * connection (opened read-only) and never write.
  */
 
+/**
+ * The order a reader expects a resource's files in: numbers by their value (第2集 before 第10集,
+ * which the catalog's byte order puts after it) and Chinese by pinyin, as a Chinese file manager
+ * shows them. The resource page and its zip share it.
+ */
+const readerCollator = new Intl.Collator('zh-Hans-CN', { numeric: true });
+export function inReadersOrder<T extends { path: string }>(files: T[]): T[] {
+  return [...files].sort((a, b) => readerCollator.compare(a.path, b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
 export interface DamagedRow {
   version_id: number;
   path: string;

@@ -223,7 +223,7 @@ export async function presentEntries(entries: ZipEntry[]): Promise<ZipEntry[]> {
  * flag, which only Windows 7 Explorer needs — would garble the names everywhere else and needs a GBK
  * encoder, so we chose the standard flag.
  *
- * Entries go in the order given (the paths' order), one file opened at a time.
+ * Entries go in the order given (the resource page's, catalog.ts inReadersOrder), one file opened at a time.
  *
  * Entry times are written as local time (forceLocalTime): DOS timestamps carry no zone and Explorer
  * shows them as they are, and the library server and its readers share a time zone.

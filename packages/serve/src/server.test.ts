@@ -7,6 +7,7 @@ import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBookcrateError } from '@bookcrate/format';
 import { contentDisposition, parseRange } from './files.js';
+import { inReadersOrder } from './catalog.js';
 import { parseListen } from '@bookcrate/format';
 import { startServer, type RunningServer } from './server.js';
 import { buildFixture, IDS, sha256, type Fixture } from './testkit.js';
@@ -423,14 +424,22 @@ describe('zip', () => {
     }
   });
 
-  it('lists its entries in the order of their paths, every time (a comic\'s pages in order)', async () => {
+  it('lists its entries in the resource page\'s order, every time (a comic\'s pages in order)', async () => {
     // archiver stats four files at once by default, and appended each as its stat came back
     for (let round = 0; round < 8; round++) {
       const gates = readZip((await http(`/zip/${fx.vid}/${encodeURIComponent(IDS.gates)}`)).body).map((e) => e.name);
-      expect(gates).toEqual(['前门 1900.jpg', '德胜门.png', '正阳门.gif']);
+      expect(gates).toEqual(['德胜门.png', '前门 1900.jpg', '正阳门.gif']);
       const lecture = readZip((await http(`/zip/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`)).body).map((e) => e.name);
-      expect(lecture).toEqual(['字幕.txt', '第1讲.mp4', '讲义.pdf']);
+      expect(lecture).toEqual(['第1讲.mp4', '讲义.pdf', '字幕.txt']);
     }
+    const page = (await http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`)).text;
+    const shown = ['第1讲.mp4', '讲义.pdf', '字幕.txt'].map((n) => page.indexOf(encodeURIComponent(n)));
+    expect(shown.every((at, i) => at > 0 && (i === 0 || at > shown[i - 1]!))).toBe(true);
+  });
+
+  it('orders a resource\'s files as a reader expects: numbers by value, Chinese by pinyin', () => {
+    const files = ['第10集.mp4', '讲义.pdf', '第2集.mp4', '第1集.mp4', '010.jpg', '9.jpg'].map((path) => ({ path: `课程/${path}` }));
+    expect(inReadersOrder(files).map((f) => f.path.slice(3))).toEqual(['9.jpg', '010.jpg', '第1集.mp4', '第2集.mp4', '第10集.mp4', '讲义.pdf']);
   });
 
   it('a zip of photos keeps every name and byte; HEAD does not build it', async () => {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { BookcrateError, bundlePathProblem, parseListen } from '@bookcrate/format';
 import { Store, type ResourceRow, type VersionRow } from '@bookcrate/store';
-import { damagedPage } from './catalog.js';
+import { damagedPage, inReadersOrder } from './catalog.js';
 import { presentEntries, sendObject, sendZip, type ZipEntry } from './files.js';
 import { isLang, type Lang } from './i18n.js';
 import {
@@ -133,7 +133,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const r = store.resource(v.id, checkId(b));
       if (!r) throw notFound();
       const col = store.collections(v.id).find((x) => x.id === r.collection);
-      return sendPage(req, res, 200, resourcePage(ctx, v, col, r, store.filesOf(v.id, r.id)));
+      return sendPage(req, res, 200, resourcePage(ctx, v, col, r, inReadersOrder(store.filesOf(v.id, r.id))));
     }
     if (head === 'file' && segs.length >= 3) {
       const v = versionFor(parseVid(a), res, rawPath, rawQuery);
@@ -159,7 +159,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (!v) return;
       const r = store.resource(v.id, checkId(b));
       if (!r) throw notFound();
-      const files = store.filesOf(v.id, r.id).filter((f) => f.type === 'file' && f.state === 'present' && !!f.sha256 && SHA256.test(f.sha256));
+      const files = inReadersOrder(store.filesOf(v.id, r.id)).filter((f) => f.type === 'file' && f.state === 'present' && !!f.sha256 && SHA256.test(f.sha256));
       if (files.length === 0) throw new HttpError(404, 'unavailable');
       // Entry names are the paths below the resource's common folder.
       const dirs = files.map((f) => f.path.split('/').slice(0, -1));
