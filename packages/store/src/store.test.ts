@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { tempDir } from '../../../fixtures/tree.js';
 import type { FileEntry, ResourceEntry, Root } from '@bookcrate/format';
-import { Store } from './store.js';
+import { Store, resourceSortKey } from './store.js';
 import { catalogWriteError } from './objects.js';
 import { ImportStaging } from './staging.js';
 
@@ -158,6 +158,34 @@ describe('a version into the catalog, and the collections a library carries (imp
     yield* xs;
   }
   const add = (s: Store, version: number) => s.addVersion(root(version), Buffer.from(`root${version}`), Buffer.from('sig'), `${version}`.repeat(64), iter(entries), iter(resources));
+
+  it('lists a collection\'s resources with numbers by value (第2册 before 第10册), also in a store made before the order (schema 3)', async () => {
+    const titles = ['三国演义 第10册', '三国演义 第2册', '三国演义 第1册', '三国演义 第002册（修订）', '三国演义 第100册', '京剧名段'];
+    const many: ResourceEntry[] = titles.map((title, i) => ({ id: `r${i}`, collection: 'opera', title }));
+    const dir = await tempDir();
+    const s = await Store.open(dir, { create: true });
+    try {
+      const v = (await s.addVersion(root(1), Buffer.from('root1'), Buffer.from('sig'), '1'.repeat(64), iter(entries), iter(many))).id;
+      expect(s.resources(v, 'opera', 50, 0).map((r) => r.title)).toEqual([
+        '三国演义 第1册', '三国演义 第2册', '三国演义 第002册（修订）', '三国演义 第10册', '三国演义 第100册', '京剧名段',
+      ]);
+      expect(s.resources(v, 'opera', 2, 2).map((r) => r.title)).toEqual(['三国演义 第002册（修订）', '三国演义 第10册']);
+      expect(resourceSortKey('第2册（1957年版）')).toBe('第000000000002册（000000001957年版）');
+    } finally {
+      s.close();
+    }
+    // The migration on a store whose rows have no key yet: they keep their titles' order, and the store opens.
+    const db = new Database(join(dir, 'catalog.sqlite'));
+    db.exec("UPDATE resources SET sort_key = title; DELETE FROM schema_migrations WHERE version = 4; DROP INDEX resources_by_collection; CREATE INDEX resources_by_collection ON resources (version_id, collection, title); ALTER TABLE resources DROP COLUMN sort_key;");
+    db.close();
+    const again = await Store.open(dir, { create: true });
+    try {
+      const v = again.allVersions()[0]!.id;
+      expect(again.resources(v, 'opera', 50, 0)).toHaveLength(titles.length);
+    } finally {
+      again.close();
+    }
+  });
 
   it('bytesToAdmit: what an import of a volume still has to write, each content once, without what the store holds', async () => {
     const s = await Store.open(await tempDir(), { create: true });

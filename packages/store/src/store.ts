@@ -46,6 +46,17 @@ const now = (): string => new Date().toISOString();
 /** A resource row whose collection the library carries (a condition on `resources`). */
 const CARRIED_RESOURCE = 'NOT EXISTS (SELECT 1 FROM collections c WHERE c.version_id = resources.version_id AND c.id = resources.collection AND c.carried = 0)';
 
+/**
+ * A resource title as the catalog orders it for readers: each run of digits as its value in 12
+ * digits (leading zeros dropped), so 第2册 sorts before 第10册 and 第002册 beside 第2册.
+ */
+export function resourceSortKey(title: string): string {
+  return title.replace(/\d+/g, (d) => {
+    const v = d.replace(/^0+(?=\d)/, '');
+    return v.length <= 12 ? v.padStart(12, '0') : v;
+  });
+}
+
 /** What a store's folder holds of its own (storePaths, and SQLite's files beside the catalog). */
 const STORE_NAMES = new Set(['objects', 'parts', 'tmp', 'library', 'lock', 'catalog.sqlite', 'catalog.sqlite-wal', 'catalog.sqlite-shm', 'catalog.sqlite-journal']);
 
@@ -230,7 +241,7 @@ export class Store {
         out[at + 8] = volume;
         out[at + 9] = 'pending';
       });
-      const insertResources = rowInserter<ResourceEntry>(db, 'resources', ['version_id', 'id', 'collection', 'title', 'creator', 'type', 'language', 'date', 'description'], (r, out, at) => {
+      const insertResources = rowInserter<ResourceEntry>(db, 'resources', ['version_id', 'id', 'collection', 'title', 'creator', 'type', 'language', 'date', 'description', 'sort_key'], (r, out, at) => {
         out[at] = id;
         out[at + 1] = r.id;
         out[at + 2] = r.collection;
@@ -240,6 +251,7 @@ export class Store {
         out[at + 6] = r.language ?? null;
         out[at + 7] = r.date ?? null;
         out[at + 8] = r.description ?? null;
+        out[at + 9] = resourceSortKey(r.title);
       });
       const batch = <T>(fn: (rows: T[]) => void) => db.transaction(fn);
       const fileBatch = batch((rows: FileRow[]) => {
@@ -663,7 +675,7 @@ export class Store {
 
   resources(versionId: number, collection: string, limit: number, offset: number): ResourceRow[] {
     return this.db.prepare(`SELECT * FROM resources WHERE version_id = ? AND collection = ? AND ${CARRIED_RESOURCE}
-      ORDER BY title LIMIT ? OFFSET ?`).all(versionId, collection, limit, offset) as ResourceRow[];
+      ORDER BY sort_key, title LIMIT ? OFFSET ?`).all(versionId, collection, limit, offset) as ResourceRow[];
   }
 
   resource(versionId: number, id: string): ResourceRow | undefined {
@@ -693,7 +705,7 @@ export class Store {
     const like = `%${q.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
     return this.db.prepare(`SELECT * FROM resources WHERE version_id = ? AND ${CARRIED_RESOURCE}
       AND (title LIKE ? ESCAPE '\\' OR creator LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\')
-      ORDER BY title LIMIT ?`).all(versionId, like, like, like, limit) as ResourceRow[];
+      ORDER BY sort_key, title LIMIT ?`).all(versionId, like, like, like, limit) as ResourceRow[];
   }
 }
 
