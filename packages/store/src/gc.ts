@@ -15,7 +15,10 @@ export const DEFAULT_GC_AFTER_MS = 7 * 86_400_000;
  * would keep every quarter's replaced content until its disk is full. Run under the store's lock.
  */
 export async function collectGarbage(store: Store, bundle: string, retentionMs = DEFAULT_GC_AFTER_MS): Promise<void> {
-  store.dropOldVersions(bundle);
+  const dropped = store.dropOldVersions(bundle);
+  // A store holding one version, with nothing waiting to expire, has nothing to collect: its first
+  // import (of 200,000 files, ~0.3 s of queries and part reads) is spared the looking.
+  if (dropped.length === 0 && store.allVersions().length === 1 && !store.db.prepare('SELECT 1 FROM gc_candidates LIMIT 1').get()) return;
   for (const sha of store.collectObjects(retentionMs)) await unlink(store.paths.object(sha)).catch(() => undefined);
   // Parts: keep every part of every version still in the catalog.
   const keep = new Set<string>();
