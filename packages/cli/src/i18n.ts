@@ -315,6 +315,8 @@ export function helpTexts(lang: Lang) {
 之后导入这张盘的完好副本即可补齐它们（只读取这些文件）。
 导入中断后（停电、Ctrl-C），再运行同一命令即可：已完成的分段会被跳过。资源库中已有的文件不会再从盘上读取。
 资源库的磁盘放不下这张盘还没有的内容时，导入一开始就会说明还差多少空间，而不是写到一半才停下。
+镜像已经通过网络同步了同一版本时，这张盘只补充库中缺少的内容。新版本启用后，只有更早版本才用到的文件
+在 --gc-after 规定的时间后删除，资源库不会因为每季度的新盘而被占满。
 
 空间有限的图书馆可以只收藏部分专题：首次导入时用 --only，资源库就只收藏这些专题（导入完成后读者即可访问，
 镜像同步也只获取它们）；之后再用 --only 可以增加专题（对同一张盘再运行一次即可导入），--all 则重新收藏全部专题。`
@@ -323,7 +325,9 @@ damaged ones are listed and recorded as missing; importing a good copy of the di
 them in (reading only them). After an interruption (power cut, Ctrl-C), run the same command
 again: finished segments are skipped. Files the store already holds are not read from the disk.
 A store whose disk cannot hold what the volume brings (the files it does not hold yet) is told so
-at the start, with how much is missing, not hours into the import.
+at the start, with how much is missing, not hours into the import. The disk of a version the
+mirror brought already only adds what the store lacks. Once a newer version is shown, files only
+older versions used are deleted after --gc-after, so a quarter's disk does not fill the store.
 
 A library with little room can carry only some collections: the first import with --only carries
 those alone (readers see the version once they are in; the mirror fetches only them), a later
