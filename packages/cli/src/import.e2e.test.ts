@@ -374,6 +374,10 @@ describe('import', () => {
     expect(text).toMatch(/version 1: complete, replaced by version 2\n  volumes in: 1; awaited: none\n  files: 1 \(present 0, damaged 1, awaiting a volume 0\)\n  its 1 damaged file\(s\) need no fetching: readers see version 2\n/);
     expect(text).not.toMatch(/next mirror round/);
     expect((await run(['status', '--store', store, '--lang', 'zh'])).stdout).toMatch(/版本 1：已完整，已由版本 2 取代[\s\S]*其中 1 个损坏文件无需再补齐：读者看到的是版本 2/);
+    // Times as the PC's clock shows them (a Chinese PC is 8 hours from the UTC the catalog keeps).
+    const started = (jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { imports: { started: string }[] }).imports[0]!.started;
+    const beijing = new Date(Date.parse(started) + 8 * 3600_000).toISOString().slice(0, 16).replace('T', ' ');
+    expect((await run(['status', '--store', store], { TZ: 'Asia/Shanghai' })).stdout).toContain(`  #2 ${beijing} done volume 1 `);
 
     // The librarian's status page: version 1 shown as replaced, and no damaged file left to act on.
     const child = spawn(process.execPath, [BIN, 'serve', '--store', store, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -46,15 +46,26 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     }
     if (imports.length) {
       out.push(m.statusImports);
-      for (const i of imports) out.push(m.statusImport(i.id, i.started, i.state, i.volume, i.source));
+      for (const i of imports) out.push(m.statusImport(i.id, localTime(i.started), i.state, i.volume, i.source));
     }
     if (rounds.length) {
       out.push(m.statusRounds);
-      for (const r of rounds) out.push(m.statusRound(r.id, r.started, r.outcome, r.version, formatSize(r.bytes), r.upstream));
+      for (const r of rounds) out.push(m.statusRound(r.id, localTime(r.started), r.outcome, r.version, formatSize(r.bytes), r.upstream));
     }
     process.stdout.write(out.join('\n') + '\n');
     return 0;
   } finally {
     store.close();
   }
+}
+
+/**
+ * A time as the librarian reads the PC's clock: local, to the minute (JSON keeps the UTC ISO time).
+ * An ISO time in the catalog is UTC, which is eight hours off on a Chinese PC.
+ */
+export function localTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
 }
