@@ -64,6 +64,7 @@ describe('a new store and the folder it is asked for in', () => {
     await mkdir(join(root, 'lost+found'), { recursive: true });
     await mkdir(join(root, 'System Volume Information'));
     await writeFile(join(root, 'desktop.ini'), '');
+    await mkdir(join(root, '.Trash-1000'));
     const killed = join(base, 'killed');
     for (const d of ['objects', 'parts', 'tmp', 'library']) await mkdir(join(killed, d), { recursive: true });
     for (const dir of [fresh, root, killed]) {

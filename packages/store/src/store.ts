@@ -64,7 +64,7 @@ const STORE_NAMES = new Set(['objects', 'parts', 'tmp', 'library', 'lock', 'cata
  * A new store needs a folder of its own: in one that holds other things (the root of the server's
  * data disk, a home folder) its files would mix with them, and a `library` folder there would be
  * taken over as the readers' tree. A folder that holds only a store's own names (a first import
- * killed before its catalog was made), a filesystem's `lost+found` or OS clutter is used.
+ * killed before its catalog was made), a filesystem's `lost+found`, OS clutter or hidden entries is used.
  */
 async function refuseForeignFolder(dir: string): Promise<void> {
   let names: string[];
@@ -75,7 +75,8 @@ async function refuseForeignFolder(dir: string): Promise<void> {
   }
   // Store.open makes objects/ first: without it, a `library` or `tmp` there is someone else's.
   const ours = (n: string): boolean => STORE_NAMES.has(n) && names.includes('objects');
-  const foreign = names.filter((n) => !ours(n) && n !== 'lost+found' && !isJunkName(n)).sort();
+  // A hidden entry is a tool's or the system's (.Trash-1000 on a USB disk a Linux desktop has seen).
+  const foreign = names.filter((n) => !ours(n) && n !== 'lost+found' && !isJunkName(n) && !n.startsWith('.')).sort();
   if (foreign.length === 0) return;
   const shown = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? `, … (${foreign.length} in all)` : '');
   throw new BookcrateError('USAGE', `${dir} already holds other things (${shown}) and is not a bookcrate store`, {
