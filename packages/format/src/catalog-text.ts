@@ -15,7 +15,8 @@ export const CATALOG_ENCODINGS = Object.keys(ENCODINGS);
 
 /** The canonical name of a catalog encoding, or undefined for one bookcrate does not read. */
 export function catalogEncoding(name: string): 'utf-8' | 'gb18030' | undefined {
-  return ENCODINGS[name.toLowerCase()];
+  const key = name.toLowerCase();
+  return Object.prototype.hasOwnProperty.call(ENCODINGS, key) ? ENCODINGS[key] : undefined; // not "constructor"
 }
 
 /**

@@ -318,6 +318,7 @@ describe('catalog text', () => {
     expect(() => decodeCatalogText(Buffer.from([0x31, 0x0a, 0xff]), 'm.csv')).toThrow(/line 2 has the byte 0xff at offset 2$/);
     expect(() => decodeCatalogText(Buffer.from([0x81, 0x0a]), 'm.csv', 'gb18030')).toThrow(/m\.csv is not valid GB18030/);
     expect(() => decodeCatalogText(gbk, 'm.csv', 'big5')).toThrow(/"big5" is not one bookcrate reads/);
+    expect(() => decodeCatalogText(gbk, 'm.csv', 'constructor')).toThrow(/"constructor" is not one bookcrate reads/);
   });
 
   it('spells a catalog path as the bundle does', () => {
