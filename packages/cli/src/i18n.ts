@@ -181,6 +181,7 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'no-volume': (a) => [`在 ${a.dir} 没有找到 bookcrate 资源盘`, '请指向硬盘本身，或指向包含 bookcrate/volume.json 的文件夹'],
   'inside-volume': (a) => [`${a.path} 在资源盘 ${a.volume} 里面，它本身不是资源盘`, `请指向资源盘的文件夹：${a.volume}`],
   'folder-unreadable': (a) => [`无法读取 ${a.dir}：${a.reason}`, '请检查路径是否正确、硬盘是否已连接'],
+  'volume-incomplete': (a) => [`盘上缺少文件：${a.path}`, '这张盘不完整（复制时中断，或有文件被删除）：请向国家中心索取这张盘的完好副本'],
   'volume-file-missing': (a) => [`盘上缺少文件：${a.path}`, '这是 bookcrate 资源盘吗？请指向包含 bookcrate/volume.json 的文件夹'],
   'volume-file-unreadable': (a) => [`无法读取盘上的文件 ${a.path}：${a.reason}`, '请检查硬盘是否已连接、能否正常读取'],
   'newer-format': (a) => [`这张盘的格式是 ${a.format}，本版 bookcrate 只能读取 ${a.reads}`, '请安装更新版本的 bookcrate'],

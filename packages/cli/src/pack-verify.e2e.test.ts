@@ -103,6 +103,18 @@ describe('pack and verify a two-volume set', () => {
     expect(existsSync(join(work, 'never-made'))).toBe(false);
   });
 
+  it('a volume with a file of its manifest missing (a copy cut short) is called incomplete, not "no volume"', async () => {
+    const copy = join(work, 'cut-short');
+    await cp(vols[0]!, copy, { recursive: true });
+    const part = (await readdir(join(copy, 'bookcrate', 'parts'), { recursive: true })).map(String).find((f) => f.endsWith('.jsonl'))!;
+    await rm(join(copy, 'bookcrate', 'parts', part));
+    const r = await run(['verify', copy]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/is missing: .*\.jsonl\n  what to do: this volume is incomplete \(a copy cut short, or a file deleted from it\): ask the center for a good copy of this disk/);
+    const zh = await run(['import', copy, '--store', join(work, 'store-cut-short'), '--trust', pub], { LANG: 'zh_CN.UTF-8' });
+    expect(zh.stderr).toMatch(/bookcrate：盘上缺少文件：.*\.jsonl\n  处理办法：这张盘不完整（复制时中断，或有文件被删除）：请向国家中心索取这张盘的完好副本/);
+  });
+
   it('stops quietly with exit code 141 when the program reading its output has gone', () => {
     // `true` exits at once, long before node has started and written its first line: every write
     // then meets a closed pipe, as after `| head -1`.

@@ -30,6 +30,7 @@ export type MessageId =
   | 'inside-volume' // path, volume: a folder or file inside a volume was given
   | 'folder-unreadable' // dir, reason
   | 'volume-file-missing' // what, path
+  | 'volume-incomplete' // what, path: a file of a volume (past its volume.json) is missing
   | 'volume-file-unreadable' // what, path, reason
   | 'newer-format' // format, reads
   | 'volume-doc-mismatch' // path

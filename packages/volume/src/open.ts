@@ -33,6 +33,14 @@ async function readOrThrow(path: string, what: string, size?: number): Promise<B
     return size === undefined ? await readFile(path) : await readKnownSize(path, size);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    // Past volume.json the folder is a volume: what is missing makes it an incomplete one (a copy cut
+    // short, a file deleted), not a folder that is no volume.
+    if (code === 'ENOENT' && what !== 'volume.json') {
+      throw new BookcrateError('FORMAT', `${what} is missing: ${path}`, {
+        hint: 'this volume is incomplete (a copy cut short, or a file deleted from it): ask the center for a good copy of this disk',
+        say: { id: 'volume-incomplete', args: { what, path } },
+      });
+    }
     if (code === 'ENOENT') {
       throw new BookcrateError('FORMAT', `${what} is missing: ${path}`, {
         hint: 'is this a bookcrate volume? point the command at the folder that holds bookcrate/volume.json',
