@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { encodeMemberHeader, encodeVolumeDoc, signRoot, sha256Hex } from '@bookcrate/format';
 import { storePaths } from '@bookcrate/store';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
-import { BIN, jsonLines, killWhen, run, smallFilesystemForTest, snapshot, start, exists } from './testkit.js';
+import { BIN, jsonLines, killWhen, run, smallFilesystemForTest, snapshot, start, startServe, exists } from './testkit.js';
 import { flip } from './testkit.js';
 
 const MiB = 1024 * 1024;
@@ -380,17 +380,8 @@ describe('import', () => {
     expect((await run(['status', '--store', store], { TZ: 'Asia/Shanghai' })).stdout).toContain(`  #2 ${beijing} done volume 1 `);
 
     // The librarian's status page: version 1 shown as replaced, and no damaged file left to act on.
-    const child = spawn(process.execPath, [BIN, 'serve', '--store', store, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const { child, url } = await startServe(store);
     try {
-      let stderr = '';
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stderr!.on('data', (d: Buffer) => {
-          stderr += d.toString();
-          const m = /http:\/\/127\.0\.0\.1:\d+/.exec(stderr);
-          if (m) resolve(m[0]);
-        });
-        child.on('exit', () => reject(new Error(`serve exited early: ${stderr}`)));
-      });
       const page = await (await fetch(`${url}/status?lang=en`)).text();
       expect(page).toContain('complete (replaced by version 2)');
       expect(page).toContain('No damaged or missing files.');

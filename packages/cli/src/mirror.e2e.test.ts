@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { storePaths } from '@bookcrate/store';
 import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
 import { nginxAvailable, startFaultProxy, startNginx, type NginxServer } from '@bookcrate/mirror/testkit';
-import { BIN, exists, flip, jsonLines, run, smallFilesystemForTest, snapshot } from './testkit.js';
+import { BIN, exists, flip, jsonLines, run, smallFilesystemForTest, snapshot, startServe } from './testkit.js';
 
 /**
  * The mirror end to end: the real CLI against a real nginx serving a repository written by the
@@ -560,16 +560,7 @@ describe('interruptions', () => {
     const store = join(work, 'store-readers');
     expect((await run(['import', disk, '--store', store, '--trust', pub])).code).toBe(0);
     // The readers' web server on the same store, all through the sync.
-    const serve = spawn(process.execPath, [BIN, 'serve', '--store', store, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let serveErr = '';
-    const serveUrl = await new Promise<string>((resolve, reject) => {
-      serve.stderr!.on('data', (d: Buffer) => {
-        serveErr += d.toString();
-        const m = /http:\/\/127\.0\.0\.1:\d+/.exec(serveErr);
-        if (m) resolve(m[0]);
-      });
-      serve.on('exit', () => reject(new Error(serveErr)));
-    });
+    const { child: serve, url: serveUrl } = await startServe(store);
     // A file only v2 has, and one only v1 has: a reader must never see both, or neither.
     const onlyV2 = encodeURI('/file/1/老照片/新照片0.jpg');
     const onlyV1 = encodeURI('/file/1/老照片/照片000.jpg');

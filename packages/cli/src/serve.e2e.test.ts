@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
-import { BIN, run } from './testkit.js';
+import { run, startServe } from './testkit.js';
 
 describe('bookcrate serve', () => {
   it('serves an imported store in Chinese, streams a file with Range, and stops cleanly on SIGTERM', async () => {
@@ -17,19 +16,10 @@ describe('bookcrate serve', () => {
     const imp = await run(['import', disk, '--store', store, '--trust', join(work, 'center.pub')]);
     expect(imp.code, imp.stderr).toBe(0);
 
-    const child = spawn(process.execPath, [BIN, 'serve', '--store', store, '--listen', '127.0.0.1:0'], { env: { ...process.env, LANG: 'en_US.UTF-8' }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        const m = /http:\/\/127\.0\.0\.1:\d+/.exec(stderr);
-        if (m) resolve(m[0]);
-      });
-      child.on('exit', () => reject(new Error(`serve exited early: ${stderr}`)));
-    });
+    const { child, url, stderr } = await startServe(store, { LANG: 'en_US.UTF-8' });
     try {
       // The console speaks the librarian's locale (en_US here), the pages the readers' language.
-      expect(stderr).toMatch(/Serving the library at http:\/\/127\.0\.0\.1:\d+ {2}\(Ctrl-C to stop\)/);
+      expect(stderr()).toMatch(/Serving the library at http:\/\/127\.0\.0\.1:\d+ {2}\(Ctrl-C to stop\)/);
       // A server locale of en_US must not turn the readers' pages English: Chinese is the default.
       const home = await (await fetch(url + '/')).text();
       expect(home).toContain('川剧');

@@ -29,6 +29,24 @@ export function start(args: string[], env: Record<string, string> = {}): ChildPr
   return spawn(process.execPath, [BIN, ...args], { env: { ...process.env, LANG: 'C', ...env }, stdio: 'ignore' });
 }
 
+/**
+ * The real `bookcrate serve` on a free loopback port, once it listens: its URL, and what it has
+ * written to stderr so far. The caller stops it (child.kill).
+ */
+export async function startServe(store: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--store', store, '--listen', '127.0.0.1:0'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /http:\/\/127\.0\.0\.1:\d+/.exec(stderr);
+      if (m) resolve(m[0]);
+    });
+    child.on('exit', () => reject(new Error(`serve exited early: ${stderr}`)));
+  });
+  return { child, url, stderr: () => stderr };
+}
+
 /** Every regular file under dir, relative path → bytes' content (for byte-for-byte comparisons). */
 export async function snapshot(dir: string): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();

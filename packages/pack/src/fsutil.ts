@@ -1,4 +1,4 @@
-import { open, rename, mkdir, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeError } from '@bookcrate/format';
 
@@ -12,6 +12,15 @@ export async function fsyncDir(dir: string): Promise<void> {
     /* Windows cannot open directories; NTFS journals the rename itself */
   } finally {
     await h?.close();
+  }
+}
+
+/** A JSON file's value, or undefined where it is missing or not JSON (a state file, a volume's documents). */
+export async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,8 +1,8 @@
-import { readFile, readdir, rm, unlink } from 'node:fs/promises';
+import { readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BookcrateError } from '@bookcrate/format';
 import { volumeDirName, volumePaths } from '@bookcrate/volume';
-import { fsyncDir } from './fsutil.js';
+import { fsyncDir, readJson } from './fsutil.js';
 
 /** A folder of an earlier pack of the same bundle on a target, which a fresh pack replaces. */
 export interface OldVolume {
@@ -75,13 +75,5 @@ export async function retireOldVolumes(old: OldVolume[]): Promise<void> {
     });
     await fsyncDir(p.meta).catch(() => undefined);
     await rm(o.folder, { recursive: true, force: true });
-  }
-}
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch {
-    return undefined;
   }
 }

@@ -13,7 +13,7 @@ import {
 import {
   HashThread, SharedBufferPool, directReadWorks, dropCachedPages, segmentName, verifyVolume, volumeDirName, volumePaths, type VerifyReport,
 } from '@bookcrate/volume';
-import { asIoError, fsyncDir, writeFileAtomic } from './fsutil.js';
+import { asIoError, fsyncDir, readJson, writeFileAtomic } from './fsutil.js';
 import { InventoryGrowth, followInventory, readInventory } from './inventory.js';
 import { volumeReadme } from './readme.js';
 import { SegmentWriter } from './segment-writer.js';
@@ -111,14 +111,6 @@ function argsDigest(source: PackSource, opts: PackOptions, outs: string[]): stri
     names: [!!opts.followSymlinks, !!opts.allowUnportable, opts.nonUtf8 ?? 'gb18030', !!opts.includeJunk],
     volumes: opts.volumes ?? null, outs, key: opts.key ? keyFingerprint(opts.key) : null, created: opts.created ?? null,
   }));
-}
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
 }
 
 async function readJournal(path: string): Promise<JournalLine[]> {
