@@ -92,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--allow-unportable-names', 'pack names Windows cannot hold (reported as warnings instead of refusing)')
     .addOption(new Option('--non-utf8 <policy>', 'file names that are not UTF-8: gb18030 recodes them (legacy GBK), error refuses').default('gb18030'))
     .option('--include-junk', 'keep .DS_Store, Thumbs.db, desktop.ini and similar clutter')
-    .option('--restart', 'discard an unfinished pack in the first --out and start over')
+    .option('--restart', 'discard an unfinished pack found in a target and start over')
     .option('--json', 'progress and result as JSON lines on stdout')
     .addHelpText('after', `
 Examples:
@@ -103,6 +103,8 @@ Examples:
 
 An interrupted pack (power loss, Ctrl-C, kill) resumes when the same command is run again:
 finished segments are kept and the result is byte-identical to an uninterrupted run.
+When one of several disks fills up or fails, run the same command without its --out: the
+other disks keep what they have finished.
 Set SOURCE_DATE_EPOCH to fix the creation time recorded in the bundle.
 ${EXIT_HELP}`)
     .action((input, o) => stoppable(o.dryRun ? 'pack-dry-run' : 'pack', !!o.json, async () => (await import('./commands/pack.js')).packCommand(input, o))());

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, rmdir, stat, statfs, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
   BookcrateError, FORMAT, VolumePlanner, checkSegmentSize, formatSize, isBookcrateError, encodeFileEntry, encodeMemberEntry,
@@ -77,6 +77,11 @@ export interface PackResult {
 interface State {
   args: string;
   created: string;
+  /**
+   * The targets the pack writes to. Not part of the args digest: a resume may leave out a disk
+   * that failed (the others hold every finished segment), but not add one (it holds none of them).
+   */
+  outs?: string[];
   scanned: boolean;
   collections?: CollectionInfo[];
   issues?: PackResult['issues'];
@@ -102,14 +107,17 @@ export const DEFAULT_DISK_SIZE = 4e12;
 /** The early start's guess while the scan goes on: one volume, as large as it needs (a multiple of 512). */
 const EARLY_VOLUME_CAPACITY = 2 ** 52;
 
-/** What makes two runs "the same pack": a resume is only allowed when all of it matches. */
-function argsDigest(source: PackSource, opts: PackOptions, outs: string[]): string {
+/**
+ * What makes two runs "the same pack": a resume is only allowed when all of it matches. The
+ * targets are not in it (State.outs): every target receives the same bytes.
+ */
+function argsDigest(source: PackSource, opts: PackOptions): string {
   return sha256Hex(JSON.stringify({
     format: FORMAT, origin: source.origin, bundle: source.bundle,
     collections: source.collections.map((c) => [c.id, c.title, c.path, c.dir, c.resources.length]),
     diskSize: opts.diskSize ?? DEFAULT_DISK_SIZE, segmentSize: opts.segmentSize ?? DEFAULT_SEGMENT_SIZE,
     names: [!!opts.followSymlinks, !!opts.allowUnportable, opts.nonUtf8 ?? 'gb18030', !!opts.includeJunk],
-    volumes: opts.volumes ?? null, outs, key: opts.key ? keyFingerprint(opts.key) : null, created: opts.created ?? null,
+    volumes: opts.volumes ?? null, key: opts.key ? keyFingerprint(opts.key) : null, created: opts.created ?? null,
   }));
 }
 
@@ -188,32 +196,55 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   }
 
   // ---- state: resume or start ----
-  const stateDir = opts.dryRun ? await mkdtemp(join(tmpdir(), 'bookcrate-plan-')) : join(outs[0]!, STATE_DIR);
-  const statePath = join(stateDir, 'state.json');
-  const digest = argsDigest(source, opts, outs);
-  let state = opts.dryRun ? undefined : await readJson<State>(statePath);
-  if (state && state.args !== digest) {
-    if (!opts.restart) {
-      throw new BookcrateError('RESUME_MISMATCH', `${outs[0]} holds an unfinished pack made with other arguments or another key`, {
-        hint: 'run the earlier command again to finish it, or add --restart to discard it and start over',
+  // The state is in the first target of the run that began the pack; a resume finds it in any
+  // target given, so the disks may be given in another order, or one that failed left out.
+  let stateDir = opts.dryRun ? await mkdtemp(join(tmpdir(), 'bookcrate-plan-')) : join(outs[0]!, STATE_DIR);
+  let state: State | undefined;
+  if (!opts.dryRun) {
+    for (const o of outs) {
+      state = await readJson<State>(join(o, STATE_DIR, 'state.json'));
+      if (state) {
+        stateDir = join(o, STATE_DIR);
+        break;
+      }
+    }
+  }
+  const digest = argsDigest(source, opts);
+  if (state && state.args !== digest && !opts.restart) {
+    throw new BookcrateError('RESUME_MISMATCH', `${dirname(stateDir)} holds an unfinished pack made with other arguments or another key`, {
+      hint: 'run the earlier command again to finish it, or add --restart to discard it and start over',
+    });
+  }
+  if (state && !opts.restart && state.outs) {
+    // A target the unfinished pack did not write holds none of its finished segments; a target left
+    // out is simply no longer written (a disk that failed: the others finish the set).
+    const added = outs.filter((o) => !state!.outs!.includes(o));
+    if (added.length > 0 && (await readJournal(join(stateDir, 'journal.jsonl'))).length > 0) {
+      throw new BookcrateError('RESUME_MISMATCH', `${added.join(', ')} ${added.length === 1 ? 'was' : 'were'} not a target of the unfinished pack in ${dirname(stateDir)}, and would miss the segments it has finished`, {
+        hint: `finish the pack on its own targets first (${state.outs.join(', ')}, or fewer), then copy a finished volume folder to the new disk and check it with \`bookcrate verify\`; or add --restart to start over on every disk`,
       });
     }
   }
   if (opts.restart && state) {
     await rm(stateDir, { recursive: true, force: true });
     state = undefined;
+    stateDir = join(outs[0]!, STATE_DIR);
   }
+  const statePath = join(stateDir, 'state.json');
   try {
     await mkdir(stateDir, { recursive: true });
   } catch (e) {
     throw asIoError(e, stateDir);
   }
   if (!state) {
-    state = { args: digest, created: createdTime(opts.created), scanned: false };
+    state = { args: digest, created: createdTime(opts.created), outs, scanned: false };
     if (!opts.dryRun) {
       await rm(join(stateDir, 'journal.jsonl'), { force: true });
       await writeFileAtomic(statePath, JSON.stringify(state));
     }
+  } else if (!sameList(state.outs, outs)) {
+    state.outs = outs;
+    await writeFileAtomic(statePath, JSON.stringify(state));
   }
   const inventoryPath = join(stateDir, 'inventory.jsonl');
   const resourcesPath = join(stateDir, 'resources.jsonl');
@@ -688,14 +719,34 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       }
     }
     await rm(stateDir, { recursive: true, force: true });
-    await fsyncDir(outs[0]!);
+    await fsyncDir(dirname(stateDir));
     result.seconds = (Date.now() - started) / 1000;
     return result;
+  } catch (e) {
+    throw withoutFailedTarget(e, outs, dirname(stateDir));
   } finally {
     await hashThread?.hashes.close();
     await treeThread?.close();
     if (opts.dryRun) await rm(stateDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A write to one of several targets failed (a full disk, or one that failed or was pulled): the
+ * others need not wait for it. The hint adds how to go on without it (State.outs).
+ */
+function withoutFailedTarget(e: unknown, outs: string[], stateHome: string): unknown {
+  if (outs.length < 2 || !isBookcrateError(e) || (e.code !== 'NO_SPACE' && e.code !== 'IO') || e.hint?.includes('without --out')) return e;
+  const failed = outs.filter((o) => e.message.includes(o + sep)).sort((a, b) => b.length - a.length)[0];
+  if (!failed) return e;
+  const how = failed === stateHome
+    ? `to write the other disks without it, run the same command without --out ${failed} (it held the pack's journal, so they start over)`
+    : `to finish the other disks without it, run the same command without --out ${failed}: they keep the segments they have finished`;
+  return new BookcrateError(e.code, e.message, { hint: e.hint ? `${e.hint}; or, ${how}` : how, cause: e, details: e.details, ...(e.say ? { say: e.say } : {}) });
+}
+
+function sameList(a: string[] | undefined, b: string[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Why an early start was undone (see "scan" in pack). */
