@@ -57,7 +57,11 @@ const en = {
   versionFromNetwork: '  the store had this version from the network already: the disk brought only what the store lacked',
   passedOver: (size: string) => `  ${size} on the disk were passed over unread (files already in the store, or not selected)`,
   notSelected: (n: number) => `  ${n} file(s) not selected (--only)`,
+  carriesOnly: (titles: string[], left: number) => left > 0
+    ? `  this library carries only ${titles.join(', ')}: ${left} file(s) of other collections were left out (import --all adds them)`
+    : `  this library carries only ${titles.join(', ')} (import --all adds the other collections)`,
   importOk: 'Result: every file of this volume is in the store and matches its signature.',
+  importOkSelected: 'Result: every file of this volume that the library takes is in the store and matches its signature.',
   importDamaged: (n: number) => `Result: ${n} damaged file(s) were NOT imported (everything else was). They are recorded as missing: the mirror fetches them over the network, or import a good copy of this disk with the same command:`,
   headerWarn: (n: number) => `  note: ${n} tar header(s) differ from the manifest; those files' content was checked and is fine`,
   awaiting: (list: string) => `  still awaited: volume(s) ${list}; import them in any order`,
@@ -129,7 +133,11 @@ const zh: typeof en = {
   versionFromNetwork: '  资源库已通过网络获得这个版本：这张盘只补充了库中缺少的内容',
   passedOver: (size) => `  盘上有 ${size} 的内容无需读取，已直接跳过（库中已有或未选择的文件）`,
   notSelected: (n) => `  有 ${n} 个文件未选择（--only）`,
+  carriesOnly: (titles, left) => left > 0
+    ? `  本资源库只收藏：${titles.join('、')}；其他专题的 ${left} 个文件未导入（用 import --all 可添加）`
+    : `  本资源库只收藏：${titles.join('、')}（用 import --all 可添加其他专题）`,
   importOk: '结论：本盘所有文件均已导入，且与签名一致。',
+  importOkSelected: '结论：本盘中本馆收藏的文件均已导入，且与签名一致。',
   importDamaged: (n) => `结论：有 ${n} 个损坏文件未导入（其余文件均已导入）。这些文件已记录为缺失：可由镜像通过网络补齐，或用同一命令导入这张盘的完好副本：`,
   headerWarn: (n) => `  提示：${n} 个 tar 文件头与清单不符；这些文件的内容已单独校验，完好`,
   awaiting: (list) => `  尚待导入：第 ${list} 盘，可按任意顺序导入`,

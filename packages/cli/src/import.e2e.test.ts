@@ -204,7 +204,7 @@ describe('import', () => {
     const first = await run(['import', disks, '--store', store, '--trust', pub, '--only', '政府公开信息', '--json']);
     expect(first.code).toBe(0);
     const report = jsonLines(first.stdout).find((e) => e.event === 'result')!;
-    expect(report).toMatchObject({ versionComplete: true, current: true, imported: { files: 1 } });
+    expect(report).toMatchObject({ versionComplete: true, current: true, imported: { files: 1 }, carriesOnly: ['政府公开信息'] });
     expect(await shown(store)).toEqual(['政府公开信息']);
     expect((await status(store)).versions[0]).toMatchObject({ state: 'complete', carried: [{ id: 'gov' }], pending: 0 });
     expect((await status(store)).versions[0]!.notCarried).toBeGreaterThan(0);
@@ -213,6 +213,9 @@ describe('import', () => {
     const plain = await run(['import', disks, '--store', store]);
     expect(plain.code).toBe(0);
     expect(plain.stdout).toMatch(/this volume was imported before: nothing was left to do/);
+    // ...and says so, not that every file of the disk is in (found by hand: it did)
+    expect(plain.stdout).toContain('this library carries only 政府公开信息 (import --all adds the other collections)');
+    expect(plain.stdout).toContain('Result: every file of this volume that the library takes is in the store');
     expect(await shown(store)).toEqual(['政府公开信息']);
 
     // Another --only adds a collection: the same disk is read again for it, nothing already in is copied again.
@@ -228,6 +231,8 @@ describe('import', () => {
     const typed = join(work, 'store-partial-typed');
     expect((await run(['import', disks, '--store', typed, '--trust', pub, '--only', '中华连环画/', '--only', 'gov，photos'])).code).toBe(0);
     expect(await shown(typed)).toEqual(['中华连环画', '政府公开信息', '老照片']);
+    const narrow = join(work, 'store-partial-narrow');
+    expect((await run(['import', disks, '--store', narrow, '--trust', pub, '--only', 'gov'])).stdout).toMatch(/\d+ file\(s\) not selected \(--only\)\nResult: every file of this volume that the library takes/);
     expect((await run(['import', disks, '--store', join(work, 'store-partial-typo'), '--trust', pub, '--only', 'gov,京剧'])).stderr).toMatch(/--only 京剧: no such collection/);
     expect(await shown(store)).toEqual(['中华连环画', '政府公开信息', '老照片']);
     expect((await status(store)).versions[0]).toMatchObject({ carried: 'all', notCarried: 0, pending: 0 });

@@ -104,6 +104,8 @@ export interface ImportReport {
   imported: { files: number; bytes: number };
   alreadyPresent: { files: number; bytes: number };
   notSelected: number;
+  /** the titles of the collections the library carries, where it carries only some (import --only) */
+  carriesOnly?: string[];
   resumedSegments: number;
   damaged: DamagedFile[];
   /** tar headers that differ from the signed manifest (the files' content was checked on its own) */
@@ -333,6 +335,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     imported: { files: 0, bytes: 0 }, alreadyPresent: { files: 0, bytes: 0 }, notSelected: 0,
     resumedSegments: [...mine].filter((s) => done.has(s)).length, damaged: [], headerProblems: [], versionComplete: false, current: false,
     awaitingVolumes: [], seconds: 0, bytesRead: 0, bytesSkipped: 0, ...(fromNetwork ? { versionFromNetwork: true } : {}),
+    ...(carriedIds.length > 0 ? { carriesOnly: vol.root.collections.filter((c) => carriedIds.includes(c.id)).map((c) => c.title) } : {}),
   };
   const bytesTotal = [...mine].filter((s) => !done.has(s)).reduce((a, s) => a + table[s - 1]!.info.size, 0);
   /** The progress's bytes: the segments' bytes gone through, read or passed over (those are not in the rate). */

@@ -60,13 +60,13 @@ export async function importCommand(target: string, flags: ImportFlags): Promise
       onProgress: (p) => view.update({ ...p }),
     }).finally(() => view.stop());
     if (flags.json) printJson({ event: 'result', ...report });
-    else printReport(report, m);
+    else printReport(report, m, !!flags.only?.length);
     if (report.damaged.length > 0) worst = EXIT.DAMAGE;
   }
   return worst;
 }
 
-function printReport(r: ImportReport, m: ReturnType<typeof messages>): void {
+function printReport(r: ImportReport, m: ReturnType<typeof messages>, onlyGiven: boolean): void {
   const out: string[] = [m.importHead(r.volume.index, r.volume.of, r.bundle.title, r.bundle.version)];
   const secs = r.seconds.toFixed(1);
   out.push(m.importCounts(r.imported.files, formatSize(r.imported.bytes), r.alreadyPresent.files, formatSize(r.alreadyPresent.bytes), secs, formatSize(r.bytesRead / Math.max(r.seconds, 0.001))));
@@ -74,10 +74,12 @@ function printReport(r: ImportReport, m: ReturnType<typeof messages>): void {
   if (r.resumedSegments && r.bytesRead === 0 && r.imported.files === 0) out.push(m.importedBefore);
   else if (r.resumedSegments) out.push(m.resumed(r.resumedSegments));
   if (r.versionFromNetwork) out.push(m.versionFromNetwork);
-  if (r.notSelected) out.push(m.notSelected(r.notSelected));
+  // Files left out by this run's --only, or by what the library carries since an earlier one.
+  if (r.notSelected && onlyGiven) out.push(m.notSelected(r.notSelected));
+  else if (r.carriesOnly) out.push(m.carriesOnly(r.carriesOnly, r.notSelected));
   if (r.bytesSkipped > 0) out.push(m.passedOver(formatSize(r.bytesSkipped)));
   if (r.headerProblems.length) out.push(m.headerWarn(r.headerProblems.length));
-  if (r.damaged.length === 0) out.push(m.importOk);
+  if (r.damaged.length === 0) out.push(r.notSelected > 0 || r.carriesOnly ? m.importOkSelected : m.importOk);
   else {
     out.push(m.importDamaged(r.damaged.length));
     for (const d of r.damaged.slice(0, 500)) out.push(`  ${m.problem(d.reason).padEnd(10)} ${d.path}${d.segment ? `  ${d.segment}@${d.offset}` : ''}${d.expected ? `  ${m.expectedActual(d.expected, d.actual ?? '')}` : ''}`);
