@@ -94,6 +94,16 @@ describe('import', () => {
     const status = jsonLines(st.stdout)[0] as { versions: { volumesIn: number[]; volumesAwaited: number[] }[] };
     expect(status.versions[0]!.volumesIn).toEqual([vols.length]);
     expect(status.versions[0]!.volumesAwaited.length).toBe(vols.length - 1);
+    // The readers' home page says why there is nothing to browse yet (it said "import a disk").
+    const serve = await startServe(reference);
+    try {
+      const home = await (await fetch(serve.url + '/')).text();
+      const awaited = Array.from({ length: vols.length - 1 }, (_, i) => i + 1).join('、');
+      expect(home).toContain(`版本 1 正在导入：已导入第 ${vols.length} 盘，还需导入第 ${awaited} 盘（可按任意顺序）`);
+      expect(home).not.toContain('导入一块资源盘后再来看看');
+    } finally {
+      serve.child.kill();
+    }
     for (const v of vols.slice(0, -1).reverse()) expect((await importJson([v, '--store', reference])).code).toBe(0);
     const zh = await run(['status', '--store', reference], { LANG: 'zh_CN.UTF-8' });
     expect(zh.stdout).toMatch(/已完整，读者可见/);

@@ -25,6 +25,10 @@ const zh = {
   size: '大小',
   files: '文件',
   noCollections: '这里还没有可以浏览的资源。导入一块资源盘后再来看看。',
+  arriving: (title: string, version: number, volumesIn: number[], awaited: number[]) => awaited.length > 0
+    ? `《${title}》版本 ${version} 正在导入：${volumesIn.length ? `已导入第 ${volumesIn.join('、')} 盘，` : ''}还需导入第 ${awaited.join('、')} 盘（可按任意顺序）。全部导入后，读者即可浏览。`
+    : `《${title}》版本 ${version} 正在导入，完成后读者即可浏览。`,
+  arrivingMore: '详见状态页。',
   noResources: '这个资源库是空的。',
   page: (p: number, of: number) => `第 ${p} 页，共 ${of} 页`,
   prev: '上一页',
@@ -115,6 +119,10 @@ const en: Strings = {
   size: 'Size',
   files: 'Files',
   noCollections: 'Nothing to browse yet. Import a disk, then come back.',
+  arriving: (title: string, version: number, volumesIn: number[], awaited: number[]) => awaited.length > 0
+    ? `"${title}" version ${version} is being imported: ${volumesIn.length ? `volume(s) ${volumesIn.join(', ')} in, ` : ''}volume(s) ${awaited.join(', ')} still awaited (in any order). Readers can browse it once every volume is in.`
+    : `"${title}" version ${version} is being imported; readers can browse it once it is complete.`,
+  arrivingMore: 'See the status page.',
   noResources: 'This collection is empty.',
   page: (p: number, of: number) => `Page ${p} of ${of}`,
   prev: 'Previous',

@@ -147,11 +147,22 @@ export interface CollectionView {
   resources: number;
 }
 
-export function homePage(ctx: PageCtx, groups: { version: VersionRow; collections: CollectionView[] }[]): string {
+/** A version on its way in (volumes still awaited), shown where readers have nothing to browse yet. */
+export interface ArrivingView {
+  v: VersionRow;
+  volumesIn: number[];
+  volumesAwaited: number[];
+}
+
+export function homePage(ctx: PageCtx, groups: { version: VersionRow; collections: CollectionView[] }[], arriving: ArrivingView[] = []): string {
   const t = ctx.t;
   const many = groups.length > 1;
+  // A store whose first disk of several is in shows nothing yet: the librarian is told why, not "import a disk".
+  const empty = arriving.length > 0
+    ? html`${arriving.map((a) => html`<p id="arriving">${t.arriving(a.v.title, a.v.version, a.volumesIn, a.volumesAwaited)}</p>`)}<p><a href="${link(ctx, '/status')}">${t.arrivingMore}</a></p>`
+    : html`<p>${t.noCollections}</p>`;
   const body = groups.length === 0 || groups.every((g) => g.collections.length === 0)
-    ? html`<h1>${t.collections}</h1><p>${t.noCollections}</p>`
+    ? html`<h1>${t.collections}</h1>${empty}`
     : html`<h1>${t.collections}</h1>${groups.map((g) => html`
 ${many ? html`<h2>${g.version.title}</h2>` : ''}
 <ul class="cards">${g.collections.map((c) => html`

@@ -113,7 +113,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const [head, a, b] = segs;
     if (head === '' && segs.length === 1) {
       const groups = current().map((v) => ({ version: v, collections: store.collections(v.id) }));
-      return sendPage(req, res, 200, homePage(ctx, groups));
+      const arriving = groups.length > 0 ? [] : store.allVersions().filter((v) => v.state !== 'complete')
+        .map((v) => ({ v, ...store.volumesOf(v) })).filter((a) => !a.supersededBy);
+      return sendPage(req, res, 200, homePage(ctx, groups, arriving));
     }
     if (head === 'c' && segs.length === 3) {
       const v = versionFor(parseVid(a), res, rawPath, rawQuery);
