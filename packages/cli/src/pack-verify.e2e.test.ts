@@ -61,6 +61,10 @@ describe('pack and verify a two-volume set', () => {
       expect(readme.split('\n').slice(0, -1).every((l) => l.endsWith('\r'))).toBe(true);
       expect(readme).toMatch(/bookcrate verify/);
       expect(readme).toMatch(/请不要修改/);
+      // "本盘内容" names the collections on this disk (it named the whole set's on every disk)
+      const members = execFileSync('sh', ['-c', `for f in '${v}'/segments/*.tar; do tar -tf "$f"; done`], { encoding: 'utf8' });
+      const here = [...new Set(members.split('\n').filter(Boolean).map((m) => m.split('/')[0]!))].sort();
+      expect(/本盘内容：(.*)；全套/.exec(readme)![1]!.split('、').sort()).toEqual(here);
       for (const s of await readdir(join(v, 'segments'))) {
         expect((await stat(join(v, 'segments', s))).size).toBeLessThanOrEqual(4 * MiB);
         execFileSync('tar', ['-tf', join(v, 'segments', s)], { stdio: 'pipe' });

@@ -689,7 +689,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         await writeFileAtomic(p.root, rootBytes);
         await writeFileAtomic(p.sig, sig);
         await writeFileAtomic(p.pubkey, publicKeyPem(key));
-        await writeFileAtomic(p.readme, volumeReadme(root, v, fp));
+        await writeFileAtomic(p.readme, volumeReadme(root, v, fp, finalPlan.volumes[v - 1]!.collections));
         // volume.json last: its presence is what makes the folder a volume.
         await writeFileAtomic(p.volume, encodeVolumeDoc({ format: FORMAT, set, volume: v, volumes: finalPlan.volumes.length, root: sha256Hex(rootBytes) }));
         await fsyncDir(o);

@@ -1,10 +1,14 @@
 import { formatFingerprint, formatSize, type Root } from '@bookcrate/format';
 
-/** The short note on every volume, for the librarian who plugs the disk in: Chinese first, UTF-8 with a BOM, CRLF. */
-export function volumeReadme(root: Root, volume: number, fingerprint: string): string {
+/**
+ * The short note on every volume, for the librarian who plugs the disk in: Chinese first, UTF-8 with
+ * a BOM, CRLF. `onThisDisk`: the ids of the collections with files on this volume (the plan's).
+ */
+export function volumeReadme(root: Root, volume: number, fingerprint: string, onThisDisk: string[]): string {
   const n = root.layout!.volumes.length;
   const fp = formatFingerprint(fingerprint);
-  const cols = root.collections.map((c) => c.title || c.id).filter(Boolean).join('、');
+  const titles = root.collections.filter((c) => onThisDisk.includes(c.id)).map((c) => c.title || c.id).filter(Boolean);
+  const cols = titles.join('、');
   const text = [
     `${root.bundle.title}`,
     `==============================`,
@@ -26,7 +30,7 @@ export function volumeReadme(root: Root, volume: number, fingerprint: string): s
     '',
     `【English】`,
     `This is disk ${volume} of ${n} of the national digital library bundle "${root.bundle.title}" (version ${root.bundle.version}).`,
-    `The whole set holds ${root.totals.files} files, ${formatSize(root.totals.bytes)}.`,
+    `${titles.length ? `This disk holds: ${titles.join(', ')}. ` : ''}The whole set holds ${root.totals.files} files, ${formatSize(root.totals.bytes)}.`,
     '',
     `Do not change, delete or rename anything on this disk.`,
     `1. Check every byte of this disk:`,
