@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
     .command('pack')
     .description('pack a recipe or a folder into signed, verified disk volumes')
     .argument('<recipe.json|source-dir>', 'a shipment recipe (see manifests/) or a bare folder')
-    .option('--out <dir>', 'target folder or disk; repeat to write the same volumes to several disks at once', collect)
+    .option('--out <dir>', 'target folder or disk; repeat to write the same volumes to several disks at once; <n>:<dir> gives the disk volume n alone (a set\'s volumes to disks of their own, in one run)', collect)
     .option('--key <file.key>', 'the center\'s private key (from bookcrate keygen)')
     .option('--disk-size <size>', 'capacity of each target disk, e.g. 4TB, 3.6TiB, 500GB', '4TB')
     .option('--segment-size <size>', 'largest segment file (default 4GiB minus 1MiB, fits FAT32)')
@@ -98,6 +98,8 @@ export async function main(argv: string[]): Promise<number> {
 Examples:
   bookcrate pack manifests/example.recipe.json --dry-run --disk-size 4TB
   bookcrate pack shipment.json --key center.key --out /mnt/disk1 --out /mnt/disk2
+  bookcrate pack shipment.json --key center.key --out 1:/mnt/sdb --out 2:/mnt/sdc --out 1:/mnt/sdd --out 2:/mnt/sde
+      (a two-volume set onto two pairs of disks, the source read once)
   bookcrate pack shipment.json --key center.key --out /mnt/disk1 --volume 1 --created 2026-12-04T08:00:00Z
   bookcrate pack shipment.json --key center.key --out /mnt/disk2 --volume 2 --created 2026-12-04T08:00:00Z
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
-import { BIN, exists, run, smallFilesystem, smallFilesystemForTest, snapshot } from './testkit.js';
+import { BIN, exists, jsonLines, killWhen, run, smallFilesystem, smallFilesystemForTest, snapshot } from './testkit.js';
 
 const MiB = 1024 * 1024;
 const EPOCH = { SOURCE_DATE_EPOCH: '1764374400' };
@@ -120,5 +120,69 @@ describe('targets', () => {
       expect([...got.keys()].sort()).toEqual([...expected.keys()].sort());
       for (const [k, v] of expected) expect(got.get(k)!.equals(v), `${disk}: ${k}`).toBe(true);
     }
+  });
+
+  it('each volume of a set to disks of its own, in one run that reads the source once (--out <n>:<dir>)', async () => {
+    const args = ['pack', src, '--key', key, '--disk-size', '14MB', '--segment-size', '4MiB'];
+    const all = join(work, 'own-all');
+    expect((await run([...args, '--out', all], EPOCH)).code).toBe(0);
+    const vols = (await readdir(all)).sort();
+    expect(vols.length).toBe(2);
+    const disks = ['d1', 'd2', 'd3', 'd4'].map((d) => join(work, 'own', d));
+    const plan = await run([...args, '--dry-run', '--out', `1:${disks[0]}`, '--out', `2:${disks[1]}`, '--out', `1:${disks[2]}`]);
+    expect(plan.stdout).toContain(`volume 1 would go to: ${disks[0]}, ${disks[2]}\n  volume 2 would go to: ${disks[1]}\n`);
+
+    const r = await run([...args, '--out', `1:${disks[0]}`, '--out', `2:${disks[1]}`, '--out', `1:${disks[2]}`, '--out', `2:${disks[3]}`, '--json'], EPOCH);
+    expect(r.code, r.stderr).toBe(0);
+    const result = jsonLines(r.stdout).find((e) => e.event === 'result') as { bytesRead: number; plan: { totals: { payloadBytes: number } } };
+    expect(result.bytesRead).toBe(result.plan.totals.payloadBytes); // every source byte read once
+    for (const [i, disk] of disks.entries()) {
+      const v = i % 2; // d1, d3: volume 1; d2, d4: volume 2
+      expect(await readdir(disk)).toEqual([vols[v]]);
+      const expected = await snapshot(join(all, vols[v]!));
+      const got = await snapshot(join(disk, vols[v]!));
+      expect([...got.keys()].sort()).toEqual([...expected.keys()].sort());
+      for (const [k, b] of expected) expect(got.get(k)!.equals(b), `${disk}: ${k}`).toBe(true);
+    }
+
+    // Killed (SIGKILL) once the first volume's disk holds a finished segment, then run again: resumed, byte for byte the same.
+    const k = [join(work, 'own-k1'), join(work, 'own-k2')];
+    const kArgs = [...args, '--out', `1:${k[0]}`, '--out', `2:${k[1]}`];
+    const journaled = async (): Promise<boolean> => (await readFile(join(k[0]!, '.bookcrate-pack', 'journal.jsonl'), 'utf8').catch(() => '')).includes('\n');
+    const killed = await killWhen(kArgs, EPOCH, journaled);
+    const resumed = await run(kArgs, EPOCH);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    if (killed) expect(resumed.stdout).toMatch(/resumed: [1-9]\d* finished segment/);
+    for (const [v, disk] of k.entries()) {
+      const expected = await snapshot(join(all, vols[v]!));
+      const got = await snapshot(join(disk, vols[v]!));
+      expect([...got.keys()].sort()).toEqual([...expected.keys()].sort());
+      for (const [name, b] of expected) expect(got.get(name)!.equals(b), `${disk}: ${name}`).toBe(true);
+    }
+
+    // Refused before anything is written, each with the way out.
+    const mixed = await run([...args, '--out', `1:${join(work, 'own-x')}`, '--out', join(work, 'own-y')], EPOCH);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain(`--out ${join(work, 'own-y')} names no volume, while another --out does`);
+    const both = await run([...args, '--out', `1:${join(work, 'own-x')}`, '--volume', '1'], EPOCH);
+    expect(both.stderr).toContain('--volume and --out <n>:<dir> both choose the volumes to write');
+    const three = await run([...args, '--out', `3:${join(work, 'own-x')}`], EPOCH);
+    expect(three.code).toBe(2);
+    expect(three.stderr).toContain(`--out 3:${join(work, 'own-x')}: the plan has 2 volume(s)`);
+    // A volume left to another run needs the set's creation time fixed, as for --volume.
+    const half = await run([...args, '--out', `1:${join(work, 'own-x')}`]);
+    expect(half.code).toBe(2);
+    expect(half.stderr).toMatch(/no --out is given for volume\(s\) 2 of the 2;.*\n  what to do: add an --out <n>:<dir> for each of them, or add --created \d{4}-/);
+    expect(await readdir(join(work, 'own-x'))).toEqual([]); // and no state left to --restart
+    const fixed = await run([...args, '--out', `1:${join(work, 'own-x')}`], EPOCH);
+    expect(fixed.code).toBe(0);
+    expect(fixed.stdout).toContain("the set's other volume(s) 2: the same command with --out <n>:<dir> for them instead, and the same --created 2025-11-29T00:00:00Z");
+
+    // A county imports one disk of each volume: the whole set.
+    const store = join(work, 'own-store');
+    expect((await run(['import', disks[3]!, '--store', store, '--trust', `${key.replace(/\.key$/, '')}.pub`])).code).toBe(0);
+    const second = await run(['import', disks[0]!, '--store', store]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/this version is complete and now visible to readers/);
   });
 });

@@ -26,7 +26,7 @@ export interface OldVolume {
  * bundle than the one packed is refused: packing an older selection over it is a mistake.
  */
 export async function findOldVolumes(
-  outs: string[], bundle: { id: string; version: number }, set: string, writes: (volume: number) => boolean,
+  outs: string[], bundle: { id: string; version: number }, set: string, writes: (out: string, volume: number) => boolean,
 ): Promise<OldVolume[]> {
   const prefix = volumeDirName(bundle.id, 1, 1).replace(/-vol1-of-1$/, '');
   const named = new RegExp(`^${prefix.replace(/[.]/g, '\\.')}-vol\\d+-of-\\d+$`);
@@ -47,7 +47,7 @@ export async function findOldVolumes(
         found.push({ out, folder });
         continue;
       }
-      if (doc.set === set && !(typeof doc.volume === 'number' && writes(doc.volume))) continue;
+      if (doc.set === set && !(typeof doc.volume === 'number' && writes(out, doc.volume))) continue;
       const root = await readJson<{ bundle?: { id?: unknown; version?: unknown } }>(p.root);
       if (root?.bundle?.id !== undefined && root.bundle.id !== bundle.id) continue; // another bundle whose id reads the same as a folder name
       const version = typeof root?.bundle?.version === 'number' ? root.bundle.version : undefined;

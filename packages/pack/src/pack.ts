@@ -27,7 +27,11 @@ import { findOldVolumes, retireOldVolumes, type OldVolume } from './old-volumes.
 
 export interface PackOptions {
   input: string; // recipe (.json) or source directory
-  outs: string[]; // target directories (disks); every one gets the same volumes
+  /**
+   * Target directories (disks). `<dir>` gets every volume written (all, or `volumes`); `<n>:<dir>`
+   * gets volume n alone, so the volumes of a set go to disks of their own in one run (parseTarget).
+   */
+  outs: string[];
   key?: KeyObject; // the center's Ed25519 private key (not needed for a dry run)
   diskSize?: number; // default 4 TB
   segmentSize?: number; // default fits FAT32
@@ -65,6 +69,8 @@ export interface PackResult {
   /** folders of earlier packs of this bundle removed from the targets (a dry run: that it would remove) */
   replaced: OldVolume[];
   verifyMethod?: 'direct' | 'dropped-cache' | 'cached';
+  /** where targets of their own volume (`--out <n>:<dir>`) are given: each volume's targets (none for a volume left to another run) */
+  targets?: { volume: number; dirs: string[] }[];
   seconds: number;
   bytesRead: number;
   /**
@@ -107,9 +113,37 @@ export const DEFAULT_DISK_SIZE = 4e12;
 /** The early start's guess while the scan goes on: one volume, as large as it needs (a multiple of 512). */
 const EARLY_VOLUME_CAPACITY = 2 ** 52;
 
+/** A target of the pack: a folder (a disk), and the volume it gets where it gets one alone. */
+export interface PackTarget {
+  dir: string;
+  volume?: number;
+  /** as given: `<dir>`, or `<n>:<dir>` */
+  given: string;
+}
+
+/**
+ * `--out <dir>`, or `--out <n>:<dir>` for a disk that gets volume n alone. A leading number and a
+ * colon cannot be a Windows drive (a letter), and a folder whose name starts so is written `./1:x`.
+ */
+export function parseTarget(given: string): PackTarget {
+  const m = /^(\d+):(.+)$/.exec(given);
+  if (!m) return { dir: resolve(given), given };
+  const volume = Number(m[1]);
+  if (!Number.isSafeInteger(volume) || volume < 1) {
+    throw new BookcrateError('USAGE', `--out ${given}: ${m[1]} is not a volume number`, { hint: 'volumes are numbered from 1 (see --dry-run): --out 1:/mnt/disk1 --out 2:/mnt/disk2' });
+  }
+  return { dir: resolve(m[2]!), volume, given };
+}
+
+/** How State.outs names a target: its folder, with the volume it gets alone. */
+function targetKey(t: PackTarget): string {
+  return t.volume === undefined ? t.dir : `${t.volume}:${t.dir}`;
+}
+
 /**
  * What makes two runs "the same pack": a resume is only allowed when all of it matches. The
- * targets are not in it (State.outs): every target receives the same bytes.
+ * targets are not in it (State.outs): every target of a volume receives the same bytes. Nor are
+ * the volumes that targets of their own choose (`<n>:<dir>`): a resume may leave a target out.
  */
 function argsDigest(source: PackSource, opts: PackOptions): string {
   return sha256Hex(JSON.stringify({
@@ -175,7 +209,21 @@ class LineLog {
 export async function pack(opts: PackOptions): Promise<PackResult> {
   const started = Date.now();
   const source = await loadSource(opts.input);
-  const outs = opts.outs.map((o) => resolve(o));
+  const targets = opts.outs.map(parseTarget);
+  const outs = targets.map((t) => t.dir);
+  // Targets of their own volume (`<n>:<dir>`): every target names one, and --volume is not given.
+  const assigned = targets.some((t) => t.volume !== undefined);
+  if (assigned && targets.some((t) => t.volume === undefined)) {
+    const bare = targets.find((t) => t.volume === undefined)!;
+    throw new BookcrateError('USAGE', `--out ${bare.given} names no volume, while another --out does`, {
+      hint: 'give every --out its volume (--out 1:/mnt/disk1 --out 2:/mnt/disk2), or none (every disk then gets every volume)',
+    });
+  }
+  if (assigned && opts.volumes) {
+    throw new BookcrateError('USAGE', '--volume and --out <n>:<dir> both choose the volumes to write', { hint: 'leave out --volume: each --out <n>:<dir> writes volume n' });
+  }
+  /** the targets a volume's folders go to */
+  const outsOf = (v: number): string[] => targets.filter((t) => t.volume === undefined || t.volume === v).map((t) => t.dir);
   if (!opts.dryRun && outs.length === 0) throw new BookcrateError('USAGE', 'no target given', { hint: 'add --out <dir> (once per disk)' });
   if (!opts.dryRun && !opts.key) throw new BookcrateError('USAGE', 'no signing key given', { hint: 'add --key center.key (create one with `bookcrate keygen --out center`)' });
   // before the pack's state is made: arguments that can only be refused leave nothing behind
@@ -215,10 +263,11 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       hint: 'run the earlier command again to finish it, or add --restart to discard it and start over',
     });
   }
+  const keys = targets.map(targetKey);
   if (state && !opts.restart && state.outs) {
     // A target the unfinished pack did not write holds none of its finished segments; a target left
     // out is simply no longer written (a disk that failed: the others finish the set).
-    const added = outs.filter((o) => !state!.outs!.includes(o));
+    const added = targets.filter((t) => !state!.outs!.includes(targetKey(t))).map((t) => t.given);
     if (added.length > 0 && (await readJournal(join(stateDir, 'journal.jsonl'))).length > 0) {
       throw new BookcrateError('RESUME_MISMATCH', `${added.join(', ')} ${added.length === 1 ? 'was' : 'were'} not a target of the unfinished pack in ${dirname(stateDir)}, and would miss the segments it has finished`, {
         hint: `finish the pack on its own targets first (${state.outs.join(', ')}, or fewer), then copy a finished volume folder to the new disk and check it with \`bookcrate verify\`; or add --restart to start over on every disk`,
@@ -237,13 +286,13 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     throw asIoError(e, stateDir);
   }
   if (!state) {
-    state = { args: digest, created: createdTime(opts.created), outs, scanned: false };
+    state = { args: digest, created: createdTime(opts.created), outs: keys, scanned: false };
     if (!opts.dryRun) {
       await rm(join(stateDir, 'journal.jsonl'), { force: true });
       await writeFileAtomic(statePath, JSON.stringify(state));
     }
-  } else if (!sameList(state.outs, outs)) {
-    state.outs = outs;
+  } else if (!sameList(state.outs, keys)) {
+    state.outs = keys;
     await writeFileAtomic(statePath, JSON.stringify(state));
   }
   const inventoryPath = join(stateDir, 'inventory.jsonl');
@@ -278,13 +327,13 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     let oldVolumes: OldVolume[] = [];
     if (journal.length === 0) {
       try {
-        oldVolumes = await findOldVolumes(outs, source.bundle, set, (v) => opts.volumes === undefined || opts.volumes.includes(v));
+        oldVolumes = await findOldVolumes(outs, source.bundle, set, (out, v) => outsOf(v).includes(out) && (opts.volumes === undefined || opts.volumes.includes(v)));
       } catch (e) {
         if (!opts.dryRun) await rm(stateDir, { recursive: true, force: true }); // nothing written: the corrected command starts afresh
         throw e;
       }
     }
-    const early = !opts.dryRun && !state.scanned && journal.length === 0 && opts.volumes === undefined;
+    const early = !opts.dryRun && !state.scanned && journal.length === 0 && opts.volumes === undefined && !assigned;
     const scanOpts = {
       followSymlinks: !!opts.followSymlinks, allowUnportable: !!opts.allowUnportable, nonUtf8: opts.nonUtf8 ?? 'gb18030',
       includeJunk: !!opts.includeJunk,
@@ -377,15 +426,29 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         await forgetRefusedPlan(e);
         throw e;
       }
+      selected = new Set(assigned ? targets.map((t) => t.volume!) : opts.volumes ?? plan.volumes.map((v) => v.index));
+      for (const v of selected) {
+        if (v < 1 || v > plan.volumes.length) {
+          // nothing written yet: the corrected command starts afresh instead of being told to --restart
+          if (journal.length === 0 && !opts.dryRun) await rm(stateDir, { recursive: true, force: true });
+          throw new BookcrateError('USAGE', `${assigned ? `--out ${targets.find((t) => t.volume === v)!.given}` : `--volume ${v}`}: the plan has ${plan.volumes.length} volume(s)`, { hint: 'run with --dry-run to see the plan' });
+        }
+      }
+      // Targets of their own volume that leave a volume of the set to another run: that run must
+      // record the same creation time, as for --volume (a resume has its own already).
+      const unwritten = plan.volumes.map((v) => v.index).filter((v) => !selected.has(v));
+      if (assigned && unwritten.length > 0 && !opts.dryRun && journal.length === 0 && opts.created === undefined && !process.env.SOURCE_DATE_EPOCH) {
+        await rm(stateDir, { recursive: true, force: true });
+        throw new BookcrateError('USAGE', `no --out is given for volume(s) ${unwritten.join(', ')} of the ${plan.volumes.length}; writing them in a run of their own needs every run of the set to record the same creation time`, {
+          hint: `add an --out <n>:<dir> for each of them, or add --created ${state.created.replace(/\.000Z$/, 'Z')} to this command and to the command of the other volumes`,
+        });
+      }
       if (opts.dryRun) {
         return {
           dryRun: true, bundle, set, plan, issues: state.issues!, written: [], resumedSegments: 0, verify: [], replaced: oldVolumes,
           seconds: (Date.now() - started) / 1000, bytesRead: 0,
+          ...(assigned ? { targets: plan.volumes.map((v) => ({ volume: v.index, dirs: selected.has(v.index) ? outsOf(v.index) : [] })) } : {}),
         };
-      }
-      selected = new Set(opts.volumes ?? plan.volumes.map((v) => v.index));
-      for (const v of selected) {
-        if (v < 1 || v > plan.volumes.length) throw new BookcrateError('USAGE', `--volume ${v}: the plan has ${plan.volumes.length} volume(s)`, { hint: 'run with --dry-run to see the plan' });
       }
       volumeCount = plan.volumes.length;
       filesTotal = state.totals!.files + state.totals!.dirs;
@@ -402,7 +465,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     const last = journal[done - 1];
     await truncateOrCreate(entriesPath, last?.entriesBytes ?? 0);
     await truncateOrCreate(membersPath, last?.membersBytes ?? 0);
-    if (plan) await checkSpace(outs, plan, selected, journal, 0);
+    if (plan) await checkSpace(targets, plan, selected, journal, 0);
     const entries = new LineLog(entriesPath, last?.entriesBytes ?? 0);
     const members = new LineLog(membersPath, last?.membersBytes ?? 0);
     const FILES = 0;
@@ -416,7 +479,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     let trees: TreeThread | undefined;
     const startTrees = async (): Promise<TreeThread> => {
       const metaDirs: string[] = [];
-      for (const v of selected) for (const o of outs) metaDirs.push(volDir(o, v));
+      for (const v of selected) for (const o of outsOf(v)) metaDirs.push(volDir(o, v));
       for (const d of metaDirs) {
         await mkdir(volumePaths(d).parts, { recursive: true }).catch((e: unknown) => {
           throw asIoError(e, volumePaths(d).parts);
@@ -558,8 +621,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
                 writerSeg = p.segment;
                 writerVol = p.volume;
                 const name = segmentName(p.volume, p.segment);
-                const targets = selected.has(p.volume) ? outs.map((o) => volumePaths(volDir(o, p.volume)).segment(name)) : [];
-                writer = await SegmentWriter.create(name, targets, pool, hashes);
+                const paths = selected.has(p.volume) ? outsOf(p.volume).map((o) => volumePaths(volDir(o, p.volume)).segment(name)) : [];
+                writer = await SegmentWriter.create(name, paths, pool, hashes);
               }
               if (writer!.size !== p.offset) throw new BookcrateError('INTERNAL', `layout out of step at ${item.path}`);
               const part = p.at !== undefined ? { part: { offset: p.at, total: item.size } } : {};
@@ -629,7 +692,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
           scanFirst = true;
         } else {
           try {
-            await checkSpace(outs, plan, selected, [], bytesDone);
+            await checkSpace(targets, plan, selected, [], bytesDone);
           } catch (e) {
             throw await undoEarly(e as Error);
           }
@@ -659,6 +722,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     const result: PackResult = {
       dryRun: false, bundle, set, plan: finalPlan, issues: state.issues!, written: [], resumedSegments: done, verify: [], replaced: oldVolumes,
       seconds: 0, bytesRead: reads.bytesRead, ...(earlyStart ? { earlyStart } : {}),
+      ...(assigned ? { targets: finalPlan.volumes.map((v) => ({ volume: v.index, dirs: selected.has(v.index) ? outsOf(v.index) : [] })) } : {}),
     };
     progress({ phase: 'write', filesDone, filesTotal, bytesDone: bytesTotal, bytesTotal });
 
@@ -682,7 +746,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     const sig = signRoot(rootBytes, key);
     const fp = keyFingerprint(key);
     for (const v of selected) {
-      for (const o of outs) {
+      for (const o of outsOf(v)) {
         const d = volDir(o, v);
         const p = volumePaths(d);
         await flushTree(p.parts);
@@ -723,7 +787,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     result.seconds = (Date.now() - started) / 1000;
     return result;
   } catch (e) {
-    throw withoutFailedTarget(e, outs, dirname(stateDir));
+    throw withoutFailedTarget(e, targets, dirname(stateDir));
   } finally {
     await hashThread?.hashes.close();
     await treeThread?.close();
@@ -735,13 +799,13 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
  * A write to one of several targets failed (a full disk, or one that failed or was pulled): the
  * others need not wait for it. The hint adds how to go on without it (State.outs).
  */
-function withoutFailedTarget(e: unknown, outs: string[], stateHome: string): unknown {
-  if (outs.length < 2 || !isBookcrateError(e) || (e.code !== 'NO_SPACE' && e.code !== 'IO') || e.hint?.includes('without --out')) return e;
-  const failed = outs.filter((o) => e.message.includes(o + sep)).sort((a, b) => b.length - a.length)[0];
+function withoutFailedTarget(e: unknown, targets: PackTarget[], stateHome: string): unknown {
+  if (targets.length < 2 || !isBookcrateError(e) || (e.code !== 'NO_SPACE' && e.code !== 'IO') || e.hint?.includes('without --out')) return e;
+  const failed = targets.filter((t) => e.message.includes(t.dir + sep)).sort((a, b) => b.dir.length - a.dir.length)[0];
   if (!failed) return e;
-  const how = failed === stateHome
-    ? `to write the other disks without it, run the same command without --out ${failed} (it held the pack's journal, so they start over)`
-    : `to finish the other disks without it, run the same command without --out ${failed}: they keep the segments they have finished`;
+  const how = failed.dir === stateHome
+    ? `to write the other disks without it, run the same command without --out ${failed.given} (it held the pack's journal, so they start over)`
+    : `to finish the other disks without it, run the same command without --out ${failed.given}: they keep the segments they have finished`;
   return new BookcrateError(e.code, e.message, { hint: e.hint ? `${e.hint}; or, ${how}` : how, cause: e, details: e.details, ...(e.say ? { say: e.say } : {}) });
 }
 
@@ -824,13 +888,13 @@ async function checkFileSizeLimit(outs: string[], segmentSize: number): Promise<
 }
 
 /** Refuses to start when a target cannot hold what is left to write (the check a full disk would make hours later). */
-async function checkSpace(outs: string[], plan: VolumePlan, selected: Set<number>, journal: JournalLine[], writtenEarly: number): Promise<void> {
+async function checkSpace(targets: PackTarget[], plan: VolumePlan, selected: Set<number>, journal: JournalLine[], writtenEarly: number): Promise<void> {
   const written = new Map<number, number>();
   if (writtenEarly > 0) written.set(1, writtenEarly);
   for (const j of journal) written.set(j.volume, (written.get(j.volume) ?? 0) + j.info.size);
-  let need = 0;
-  for (const v of plan.volumes) if (selected.has(v.index)) need += v.segmentBytes - (written.get(v.index) ?? 0);
-  for (const o of outs) {
+  for (const { dir: o, volume } of targets) {
+    let need = 0;
+    for (const v of plan.volumes) if (selected.has(v.index) && (volume === undefined || volume === v.index)) need += v.segmentBytes - (written.get(v.index) ?? 0);
     await mkdir(o, { recursive: true }).catch((e) => {
       throw asIoError(e, o);
     });
@@ -838,7 +902,7 @@ async function checkSpace(outs: string[], plan: VolumePlan, selected: Set<number
     const free = fs.bavail * fs.bsize;
     if (free < need) {
       throw new BookcrateError('NO_SPACE', `${o} has ${free} bytes free, the volume(s) to write need ${need}`, {
-        hint: 'use a larger disk, a smaller --disk-size, or write one volume per disk with --volume N',
+        hint: 'use a larger disk or a smaller --disk-size, or give each volume disks of its own (--out 1:<disk> --out 2:<disk>)',
       });
     }
   }

@@ -75,6 +75,9 @@ function printResult(r: PackResult): void {
     for (const i of shown) out.push(`    ${i.severity.padEnd(7)} ${i.kind}: ${i.path}: ${i.detail}`);
     if (r.issues.kept.length > shown.length) out.push(`    … ${r.issues.kept.length - shown.length} more (use --json for all)`);
   }
+  for (const t of r.dryRun ? r.targets ?? [] : []) {
+    out.push(`  volume ${t.volume} would go to: ${t.dirs.length ? t.dirs.join(', ') : 'no disk in this run (give it an --out ' + t.volume + ':<dir>)'}`);
+  }
   for (const o of r.replaced) {
     const what = o.version !== undefined ? `version ${o.version} of this bundle (set ${o.set})` : 'what an unfinished pack left';
     out.push(`  ${r.dryRun ? 'would replace' : 'replaced'} on ${o.out}: ${basename(o.folder)}, ${what}`);
@@ -87,7 +90,12 @@ function printResult(r: PackResult): void {
     if (r.resumedSegments) out.push(`  resumed: ${r.resumedSegments} finished segment(s) were kept`);
     for (const w of r.written) for (const d of w.dirs) out.push(`  wrote volume ${w.volume}: ${d}`);
     const others = r.plan.volumes.map((v) => v.index).filter((i) => !r.written.some((w) => w.volume === i));
-    if (others.length) out.push(`  the set's other volume(s) ${others.join(', ')}: the same command with --volume <n> instead, the same --created ${r.bundle.created.replace(/\.000Z$/, 'Z')}, and another --out`);
+    const created = r.bundle.created.replace(/\.000Z$/, 'Z');
+    if (others.length) {
+      out.push(r.targets
+        ? `  the set's other volume(s) ${others.join(', ')}: the same command with --out <n>:<dir> for them instead, and the same --created ${created}`
+        : `  the set's other volume(s) ${others.join(', ')}: the same command with --volume <n> instead, the same --created ${created}, and another --out`);
+    }
     out.push(`  read ${formatSize(r.bytesRead)} in ${formatDuration(r.seconds)}`);
     if (r.verify.length) {
       const bad = r.verify.filter((v) => !v.ok);
