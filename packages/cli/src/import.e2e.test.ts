@@ -136,6 +136,15 @@ describe('import', () => {
     expect(st.versions[0]!.damagedFiles[0]!.path).toBe(damaged[0]!.path);
     const told = await run(['status', '--store', store]);
     expect(told.stdout).toMatch(/damaged files come with the next mirror round, or import a good copy of their disk/);
+    // The import's whole report, saved in the store, printed again later (to print or file it).
+    const again = await run(['status', '--store', store, '--import', '1']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^Import #1, started \d{4}-\d\d-\d\d \d\d:\d\d \(done\), from /);
+    expect(again.stdout).toContain(`Result: 1 damaged file(s) were NOT imported`);
+    expect(again.stdout).toContain(damaged[0]!.path);
+    const none = await run(['status', '--store', store, '--import', '99'], { LANG: 'zh_CN.UTF-8' });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('本资源库没有第 99 次导入的记录');
     // The same disk again goes through its journaled segments for the damaged file (the others are
     // in the store), and says it is damaged still: not "every file is in the store".
     const text = await run(['import', disk, '--store', store], { LANG: 'zh_CN.UTF-8' });

@@ -156,9 +156,11 @@ ${exitHelp}`)
     .requiredOption('--store <dir>', h.status.store)
     .option('--lang <lang>', h.lang)
     .option('--json', h.status.json)
+    .option('--import <n>', h.status.importRun)
     .addHelpText('after', `
-${h.example}
+${h.examples}
   bookcrate status --store /srv/library
+  bookcrate status --store /srv/library --import 3
 ${exitHelp}`)
     .action((o) => run(async () => (await import('./commands/status.js')).statusCommand(o))());
 

@@ -521,6 +521,11 @@ export class Store {
       : this.db.prepare('SELECT * FROM damaged WHERE version_id = ? ORDER BY path').all(versionId)) as never;
   }
 
+  /** One import run, by its number (`status --import <n>`). */
+  importRun(id: number): { id: number; version_id: number; volume: number; source: string; started_at: string; finished_at: string | null; state: string; report: string | null } | undefined {
+    return this.db.prepare('SELECT * FROM imports WHERE id = ?').get(id) as never;
+  }
+
   imports(limit = 50): { id: number; version_id: number; volume: number; source: string; started_at: string; finished_at: string | null; state: string; report: string | null }[] {
     return this.db.prepare('SELECT * FROM imports ORDER BY id DESC LIMIT ?').all(limit) as never;
   }

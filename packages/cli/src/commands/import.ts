@@ -66,7 +66,8 @@ export async function importCommand(target: string, flags: ImportFlags): Promise
   return worst;
 }
 
-function printReport(r: ImportReport, m: ReturnType<typeof messages>, onlyGiven: boolean): void {
+/** The import's report in the librarian's words: at the end of an import, and again from `status --import <n>`. */
+export function printReport(r: ImportReport, m: ReturnType<typeof messages>, onlyGiven: boolean): void {
   const out: string[] = [m.importHead(r.volume.index, r.volume.of, r.bundle.title, r.bundle.version)];
   const secs = r.seconds.toFixed(1);
   out.push(m.importCounts(r.imported.files, formatSize(r.imported.bytes), r.alreadyPresent.files, formatSize(r.alreadyPresent.bytes), secs, formatSize(r.bytesRead / Math.max(r.seconds, 0.001))));

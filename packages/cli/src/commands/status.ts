@@ -1,12 +1,15 @@
-import { formatFingerprint, formatSize } from '@bookcrate/format';
+import { BookcrateError, formatFingerprint, formatSize } from '@bookcrate/format';
+import type { ImportReport } from '@bookcrate/importer';
 import { Store } from '@bookcrate/store';
 import { detectLang, messages } from '../i18n.js';
 import { printJson } from '../output.js';
+import { printReport } from './import.js';
 
 /** What the store holds: versions, volumes in and awaited, damaged files, recent imports. */
-export async function statusCommand(flags: { store: string; json?: boolean; lang?: string }): Promise<number> {
+export async function statusCommand(flags: { store: string; json?: boolean; lang?: string; import?: string }): Promise<number> {
   const store = await Store.open(flags.store, { readonly: true });
   try {
+    if (flags.import !== undefined) return importRunReport(store, flags.import, flags);
     const versions = store.allVersions().map((v) => {
       return {
         bundle: v.bundle_id, version: v.version, title: v.title, set: v.set_id, origin: v.origin, state: v.state, current: v.is_current === 1,
@@ -57,6 +60,30 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
   } finally {
     store.close();
   }
+}
+
+/**
+ * One import's whole report, as saved in the store when it finished: the librarian prints or files
+ * it later (the import itself printed it once, on a screen that may be long closed).
+ */
+function importRunReport(store: Store, n: string, flags: { json?: boolean; lang?: string }): number {
+  const id = Number(n.replace(/^#/, ''));
+  const run = Number.isSafeInteger(id) && id > 0 ? store.importRun(id) : undefined;
+  if (!run) {
+    throw new BookcrateError('USAGE', `no import #${n} in this store`, {
+      hint: 'bookcrate status --store <dir> lists the recent imports with their numbers', say: { id: 'no-such-import', args: { n } },
+    });
+  }
+  const report = run.report ? (JSON.parse(run.report) as ImportReport) : undefined;
+  if (flags.json) {
+    printJson({ event: 'result', id: run.id, source: run.source, state: run.state, started: run.started_at, finished: run.finished_at, report: report ?? null });
+    return 0;
+  }
+  const m = messages(detectLang(flags.lang));
+  process.stdout.write(m.importRunHead(run.id, localTime(run.started_at), run.state, run.source) + '\n');
+  if (report) printReport(report, m, false);
+  else process.stdout.write(m.importRunNoReport + '\n');
+  return 0;
 }
 
 /**
