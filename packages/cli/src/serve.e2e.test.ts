@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
-import { run, startServe } from './testkit.js';
+import { jsonLines, run, startServe } from './testkit.js';
 
 describe('bookcrate serve', () => {
   it('serves an imported store in Chinese, streams a file with Range, and stops cleanly on SIGTERM', async () => {
@@ -16,7 +16,7 @@ describe('bookcrate serve', () => {
     const imp = await run(['import', disk, '--store', store, '--trust', join(work, 'center.pub')]);
     expect(imp.code, imp.stderr).toBe(0);
 
-    const { child, url, stderr } = await startServe(store, { LANG: 'en_US.UTF-8' });
+    const { child, url, stderr } = await startServe(store, { LANG: 'en_US.UTF-8', TZ: 'Asia/Shanghai' });
     try {
       // The console speaks the librarian's locale (en_US here), the pages the readers' language.
       expect(stderr()).toMatch(/Serving the library at http:\/\/127\.0\.0\.1:\d+ {2}\(Ctrl-C to stop\)/);
@@ -24,6 +24,11 @@ describe('bookcrate serve', () => {
       const home = await (await fetch(url + '/')).text();
       expect(home).toContain('川剧');
       expect(home).toMatch(/lang="zh/);
+      // The status page's times are on the server's clock, with its offset (it showed UTC, 8 hours off in China).
+      const status = await (await fetch(url + '/status')).text();
+      const started = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0]!.imports as { started: string }[];
+      const local = new Date(new Date(started[0]!.started).getTime() + 8 * 3600_000).toISOString().replace('T', ' ').slice(0, 16);
+      expect(status).toContain(`${local} UTC+8`);
       const search = await (await fetch(url + '/search?q=' + encodeURIComponent('变脸'))).text();
       const link = /href="([^"]+)"[^>]*>[^<]*变脸/.exec(search);
       expect(link, search).not.toBeNull();
