@@ -198,6 +198,22 @@ function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
+/**
+ * A catalog's language codes (BCP 47: zh, en, bo, zh-Hant; several separated by , or ;) as readers
+ * say them: 中文, 英语, 藏语. Anything that is not a code is shown as the catalog has it.
+ */
+export function languageNames(codes: string | null, lang: Lang): string | null {
+  if (!codes) return codes;
+  const names = new Intl.DisplayNames([lang === 'zh' ? 'zh-CN' : 'en'], { type: 'language', fallback: 'code' });
+  return codes.split(/\s*[,;，；]\s*/).filter(Boolean).map((c) => {
+    try {
+      return names.of(c) ?? c;
+    } catch {
+      return c; // not a language code: "普通话", "Mandarin"
+    }
+  }).join(lang === 'zh' ? '、' : ', ');
+}
+
 export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: string; title: string } | undefined, r: ResourceRow, files: FileRow[]): string {
   const t = ctx.t;
   // Players first (what a reader came for), then documents and images, each in path order.
@@ -208,7 +224,7 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
     .map((x) => x.f);
   const present = shown.filter((f) => f.state === 'present');
   const md: [string, string | null][] = [
-    [t.title, r.title], [t.creator, r.creator], [t.type, r.type], [t.language, r.language],
+    [t.title, r.title], [t.creator, r.creator], [t.type, r.type], [t.language, languageNames(r.language, ctx.lang)],
     [t.date, r.date], [t.description, r.description], [t.id, r.id],
   ];
   const fileBlock = (f: FileRow): Html => {

@@ -103,7 +103,10 @@ describe('pages', () => {
   it('shows a resource: metadata, a video player, file links and download-all', async () => {
     const r = await http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`);
     expect(r.status).toBe(200);
-    for (const t of ['敦煌壁画艺术讲座（第一讲）', '樊锦诗', '视频', 'chi', '2019-05-18', '莫高窟', IDS.dunhuang, '第1讲.mp4', '讲义.pdf']) expect(r.text).toContain(t);
+    for (const t of ['敦煌壁画艺术讲座（第一讲）', '樊锦诗', '视频', '2019-05-18', '莫高窟', IDS.dunhuang, '第1讲.mp4', '讲义.pdf']) expect(r.text).toContain(t);
+    // the catalog's language code (MARC's chi) as readers say it
+    expect(r.text).toContain('<dt>语种</dt><dd>中文</dd>');
+    expect((await http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}?lang=en`)).text).toContain('<dd>Chinese</dd>');
     expect(r.text).toContain(`<video controls preload="metadata" src="${fileUrl(fx.vid, MP4)}">`);
     expect(r.text).toContain(`href="${fileUrl(fx.vid, '国图公开课/敦煌壁画艺术/讲义.pdf')}"`);
     expect(r.text).toContain(`href="/zip/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}"`);
