@@ -8,7 +8,7 @@ import {
   type Root,
 } from '@bookcrate/format';
 import {
-  ChunkPool, HashThread, Outstanding, SegmentStream, SharedBufferPool, type ThreadLink, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
+  ChunkPool, HashThread, Outstanding, SegmentReadError, SegmentStream, SharedBufferPool, diskAnswers, type ThreadLink, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
 } from '@bookcrate/volume';
 import {
   ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, collectGarbage, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, sha256OfFile, showVersionTree, storeIoError, storeRoom, syncObjects, versionTreePlace,
@@ -88,7 +88,8 @@ export interface ImportProgress {
 
 export interface DamagedFile {
   path: string;
-  reason: 'hash' | 'missing' | 'header';
+  /** unreadable: the disk gave a read error there (a bad place on an old disk); the file is fetched later like a damaged one */
+  reason: 'hash' | 'missing' | 'header' | 'unreadable';
   detail: string;
   segment?: string;
   offset?: number;
@@ -530,7 +531,11 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     if (!seg) return;
     if (seg.reader) {
       // to the end without reading files passed over there; then whatever follows the size seen at the start
-      if (!seg.short && (await seg.reader.seekTo(Math.max(seg.reader.offset, seg.reader.size)))) await seg.reader.drain();
+      try {
+        if (!seg.short && (await seg.reader.seekTo(Math.max(seg.reader.offset, seg.reader.size)))) await seg.reader.drain();
+      } catch (e) {
+        if (!(e instanceof SegmentReadError)) throw e; // past every file of the segment: nothing is lost
+      }
       await seg.reader.close();
     }
     pending.segments.push(seg.index);
@@ -539,10 +544,23 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
   const openSegment = async (index: number): Promise<NonNullable<typeof seg>> => {
     await closeSegment();
     const path = volumePaths(opts.volume).segment(table[index - 1]!.info.name);
-    const present = await stat(path).then((s) => s.isFile(), () => false);
+    // Missing (a copy cut short): its files are damaged. Unreadable (a disk gone): a read error.
+    const present = await stat(path).then((st) => st.isFile(), (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return false;
+      throw unreadableDisk(path, e.message, -1);
+    });
     seg = { index, short: false, passedOver: false };
-    if (present) {
-      seg.reader = await SegmentStream.open(path, pool, {
+    if (present) seg.reader = await streamOf(path, -1);
+    return seg;
+  };
+  /**
+   * The segment's bytes from the disk. `badAt`: where a read failed in it before (-1: none), so a
+   * failure to open it again is a read error there too.
+   */
+  const streamOf = async (path: string, badAt: number, at = 0): Promise<SegmentStream> => {
+    try {
+      return await SegmentStream.open(path, pool, {
+        ...(badAt >= 0 ? { at, readSize: READ_PAST_BAD_PLACE } : {}),
         depth: READ_AHEAD,
         // Through the page cache, whose read-ahead keeps the disk streaming: past it (O_DIRECT, 3 reads
         // of 2 MiB in flight) a virtual disk gave ~850 MB/s against ~1.8 GB/s, and the importing thread
@@ -553,8 +571,10 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         onStarve: () => {
           hashes.send();
           small.flush();
+          obj?.writeGathered();
         },
         observe: (n) => {
+          failing = undefined; // read: the disk answers again (readFailed)
           report.bytesRead += n;
           writeBehind.wrote(n); // what is read is written (but for files passed over within a buffer)
           tick();
@@ -564,8 +584,33 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
           tick();
         },
       });
+    } catch (e) {
+      throw unreadableDisk(path, (e as Error).message, badAt);
     }
-    return seg;
+  };
+  /**
+   * A read of the disk failed (EIO) where a file is: an old USB disk's bad place. That file is
+   * recorded as damaged, 'unreadable' (fetched later like any damaged file), and reading goes on past
+   * it, in the segment opened again: every readable file still goes in. A disk that is gone
+   * (unplugged: its volume.json cannot be read past the page cache either, diskAnswers) stops the
+   * import with a read error (exit 4), keeping what it committed, rather than record a whole disk's
+   * files as damaged. Where the filesystem cannot be read past the cache, a disk that fails
+   * READ_FAILURES_IN_A_ROW files, or over READ_FAILURES_SPAN bytes, with nothing read between, is
+   * taken for gone.
+   */
+  let failing: { files: number; from: number; segment: number } | undefined;
+  const readFailed = async (s: NonNullable<typeof seg>, e: SegmentReadError, goOnAt: number): Promise<void> => {
+    if (!failing || failing.segment !== s.index) failing = { files: 0, from: e.offset, segment: s.index };
+    failing.files++;
+    await s.reader?.close().catch(() => undefined);
+    s.reader = undefined;
+    const answers = await diskAnswers(volumePaths(opts.volume).volume);
+    if (answers === false || (answers === undefined && (failing.files > READ_FAILURES_IN_A_ROW || e.offset - failing.from > READ_FAILURES_SPAN))) {
+      throw unreadableDisk(e.path, e.reason.message, e.offset);
+    }
+    // Again from where the next file to read starts, in small reads (a bad place takes no neighbour with it).
+    s.reader = await streamOf(e.path, e.offset, goOnAt);
+    s.passedOver = true; // the next member read is sought from there
   };
 
   /** Starts the hashing thread once the manifest, decoded ahead of the reading, names a file it will hash. */
@@ -635,80 +680,111 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
             missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `segment ${name} is missing or cut short` };
             continue;
           }
-          const r = s.reader;
-          if (s.passedOver && r.offset < m.offset) {
-            s.passedOver = false;
-            if (!(await r.seekTo(m.offset))) {
-              s.short = true;
-              missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `${name} ends before ${entry.path} (the segment is cut short)` };
-              continue;
-            }
-          }
-          if (r.offset !== m.offset) throw new BookcrateError('FORMAT', `members list: ${entry.path} should start at offset ${m.offset} of ${name}, the previous member ends at ${r.offset}`);
           // The tar header must be exactly the one the signed manifest implies: a link, a device, an
           // absolute or `..` name, or a size that disagrees would all show up here — and none is ever used.
-          // Valid until the next memberHeaderView call: compared at once, slice by slice.
+          // Valid until the next memberHeaderView call (the next member's): compared at once, slice by slice.
           const header = memberHeaderView({ path: entry.path, type: entry.type, length: m.length, mtime: entry.mtime, ...(m.at !== undefined ? { part: { offset: m.at, total: entry.size } } : {}) });
           const span = header.length + m.length + padTo512(m.length);
-          const whole = parts ? undefined : r.peek(span);
-          if (whole) {
-            // The whole member is in the buffer at hand (most small files): no wait between its parts.
-            const { bytes, chunk } = whole;
-            if (act && header.compare(bytes, 0, header.length) !== 0) report.headerProblems.push({ path: entry.path, reason: 'header', segment: name, offset: m.offset, detail: `the tar header of ${entry.path} in ${name} differs from the signed manifest; the file's content is checked on its own` });
-            const o = obj;
-            if (o && m.length > 0) {
-              const data = bytes.subarray(header.length, header.length + m.length);
-              if (hid !== undefined) hashes.update(hid, chunk.index, data.byteOffset - chunk.buf.byteOffset, m.length);
-              o.update(data, chunk);
-            }
-            r.consume(span);
-            const wait = o ? queue.room(false) : undefined;
-            if (wait) {
-              hashes.send();
-              await wait;
-            }
-            continue;
-          }
-          let hpos = 0;
-          let headerOk = true;
-          const hgot = await r.take(header.length, (b) => {
-            if (headerOk && header.compare(b, 0, b.length, hpos, hpos + b.length) !== 0) headerOk = false;
-            hpos += b.length;
-          });
-          if (!headerOk && act) report.headerProblems.push({ path: entry.path, reason: 'header', segment: name, offset: m.offset, detail: `the tar header of ${entry.path} in ${name} differs from the signed manifest; the file's content is checked on its own` });
-          const partPath = parts ? join(store.paths.tmp, 'parts', `${entry.sha256}-${m.at ?? 0}`) : undefined;
-          const part = partPath ? await open(partPath, 'w').catch((e) => { throw storeIoError(e, partPath); }) : undefined;
-          let dgot = 0;
-          try {
-            if (hgot === header.length) {
-              const o = obj;
-              if (o) {
-                // hashed by the hashing thread (or here, by o), written behind: the chunk stays held until both are done
-                const id = hid;
-                dgot = await r.take(m.length, (b, chunk) => {
-                  if (id !== undefined) hashes.update(id, chunk.index, b.byteOffset - chunk.buf.byteOffset, b.length);
-                  o.update(b, chunk);
-                  const wait = queue.room(false);
-                  if (wait) hashes.send();
-                  return wait;
-                });
-              } else if (part) {
-                dgot = await r.take(m.length, async (b) => {
-                  await part.write(b).catch((e) => { throw storeIoError(e, partPath!); });
-                });
-              } else {
-                dgot = await r.skip(m.length);
+          // Read once more when the disk failed (readFailed, and the catch below).
+          for (let retried = false; ; retried = true) {
+            const r = s.reader!;
+            let seeking = true;
+            try {
+              if (s.passedOver && r.offset < m.offset) {
+                s.passedOver = false;
+                if (!(await r.seekTo(m.offset))) {
+                  s.short = true;
+                  missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `${name} ends before ${entry.path} (the segment is cut short)` };
+                  break;
+                }
               }
+              seeking = false;
+              if (r.offset !== m.offset) throw new BookcrateError('FORMAT', `members list: ${entry.path} should start at offset ${m.offset} of ${name}, the previous member ends at ${r.offset}`);
+              const whole = parts ? undefined : r.peek(span);
+              if (whole) {
+                // The whole member is in the buffer at hand (most small files): no wait between its parts.
+                const { bytes, chunk } = whole;
+                if (act && header.compare(bytes, 0, header.length) !== 0) report.headerProblems.push({ path: entry.path, reason: 'header', segment: name, offset: m.offset, detail: `the tar header of ${entry.path} in ${name} differs from the signed manifest; the file's content is checked on its own` });
+                const o = obj;
+                if (o && m.length > 0) {
+                  const data = bytes.subarray(header.length, header.length + m.length);
+                  if (hid !== undefined) hashes.update(hid, chunk.index, data.byteOffset - chunk.buf.byteOffset, m.length);
+                  o.update(data, chunk);
+                }
+                r.consume(span);
+                const wait = o ? queue.room(false) : undefined;
+                if (wait) {
+                  hashes.send();
+                  await wait;
+                }
+                break;
+              }
+              let hpos = 0;
+              let headerOk = true;
+              const hgot = await r.take(header.length, (b) => {
+                if (headerOk && header.compare(b, 0, b.length, hpos, hpos + b.length) !== 0) headerOk = false;
+                hpos += b.length;
+              });
+              if (!headerOk && act) report.headerProblems.push({ path: entry.path, reason: 'header', segment: name, offset: m.offset, detail: `the tar header of ${entry.path} in ${name} differs from the signed manifest; the file's content is checked on its own` });
+              const partPath = parts ? join(store.paths.tmp, 'parts', `${entry.sha256}-${m.at ?? 0}`) : undefined;
+              const part = partPath ? await open(partPath, 'w').catch((e) => { throw storeIoError(e, partPath); }) : undefined;
+              let dgot = 0;
+              try {
+                if (hgot === header.length) {
+                  const o = obj;
+                  if (o) {
+                    // hashed by the hashing thread (or here, by o), written behind: the chunk stays held until both are done
+                    const id = hid;
+                    dgot = await r.take(m.length, (b, chunk) => {
+                      if (id !== undefined) hashes.update(id, chunk.index, b.byteOffset - chunk.buf.byteOffset, b.length);
+                      o.update(b, chunk);
+                      const wait = queue.room(false);
+                      if (wait) hashes.send();
+                      return wait;
+                    });
+                  } else if (part) {
+                    dgot = await r.take(m.length, async (b) => {
+                      await part.write(b).catch((e) => { throw storeIoError(e, partPath!); });
+                    });
+                  } else {
+                    dgot = await r.skip(m.length);
+                  }
+                }
+              } finally {
+                await part?.close();
+              }
+              if (partPath) pending.parts.push(partPath);
+              const pad = padTo512(m.length);
+              const pgot = dgot === m.length ? await r.skip(pad) : 0;
+              if (hgot < header.length || dgot < m.length || pgot < pad) {
+                s.short = true;
+                missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `${name} ends inside ${entry.path} (the segment is cut short)` };
+              }
+              break;
+            } catch (e) {
+              if (!(e instanceof SegmentReadError)) throw e;
+              // Once more, from the file's own start in small reads, where the failed read may have been a
+              // large one that only touched it: the bad place may lie before it or past its end. Not for a
+              // file whose earlier members fed its object already.
+              const again = !retried && (seeking || here.length === 1);
+              await readFailed(s, e, again ? m.offset : m.offset + span);
+              if (again) {
+                if (!seeking) {
+                  // what the first try fed goes: the object and its hasher start again
+                  if (obj) {
+                    obj.discard();
+                    obj = queue.begin({ hashedElsewhere: hid !== undefined });
+                  }
+                  if (hid !== undefined) {
+                    void hashes.finish(hid).catch(() => undefined);
+                    hid = hashes.open('sha256');
+                  }
+                }
+                continue;
+              }
+              missing ??= { path: entry.path, reason: 'unreadable', segment: name, offset: m.offset, detail: `${entry.path} cannot be read from the disk: ${e.reason.code ?? e.reason.message} at byte ${e.offset} of ${name}` };
+              break;
             }
-          } finally {
-            await part?.close();
-          }
-          if (partPath) pending.parts.push(partPath);
-          const pad = padTo512(m.length);
-          const pgot = dgot === m.length ? await r.skip(pad) : 0;
-          if (hgot < header.length || dgot < m.length || pgot < pad) {
-            s.short = true;
-            missing ??= { path: entry.path, reason: 'missing', segment: name, offset: m.offset, detail: `${name} ends inside ${entry.path} (the segment is cut short)` };
           }
         }
         if (act) {
@@ -961,6 +1037,20 @@ async function keepManifestParts(store: Store, vol: OpenVolume): Promise<void> {
   }
 }
 const PARTS_AT_ONCE = 32;
+
+/** Where a disk cannot be read past the page cache: one that fails this many files in a row, or over this many bytes, with nothing read between, is taken for gone (readFailed in importVolume). */
+const READ_FAILURES_IN_A_ROW = 64;
+const READ_FAILURES_SPAN = 256 << 20;
+/** Reads past a place the disk could not read: small, as `cat` reads, so the next bad block fails one file, not the neighbours in a large read. */
+const READ_PAST_BAD_PLACE = 32 << 10;
+
+/** The disk cannot be read (any more): a read error (exit 4), in the librarian's words. */
+function unreadableDisk(path: string, reason: string, at: number): BookcrateError {
+  return new BookcrateError('IO', `cannot read ${path}${at >= 0 ? ` at byte ${at}` : ''}: ${reason}; the disk no longer answers`, {
+    hint: 'check that the disk is connected (a loose USB cable, a hub without power), then run the same command again: what was imported is kept. If it fails again at the same place, the disk is failing: ask the center for another copy',
+    say: { id: 'volume-unreadable', args: { path, reason } },
+  });
+}
 
 /** Writes the object of a split file once all its parts are in tmp/parts; 'waiting' while some are not. */
 async function assembleParts(store: Store, entry: FileEntry, members: MemberEntry[]): Promise<'present' | 'damaged' | 'waiting'> {

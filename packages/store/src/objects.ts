@@ -337,6 +337,14 @@ export class QueuedObject {
     if (this.sliceBytes >= this.q.writeSize) this.flush();
   }
 
+  /**
+   * Writes what is gathered now, short of writeSize: the reading starves for buffers, all of them
+   * pinned here (small reads past a bad place of the disk fill a buffer each with little).
+   */
+  writeGathered(): void {
+    if (this.sliceBytes > 0 && !this.ended) this.flush();
+  }
+
   private flush(): void {
     const bufs = this.slices;
     const pins = this.pins;

@@ -22,6 +22,23 @@ export async function directReadWorks(path: string): Promise<boolean> {
 }
 
 /**
+ * Whether the disk that holds `path` still answers: its first block read past the page cache. true:
+ * it does; false: it gave an error (a disk gone: unplugged, powered off, or dead); undefined: this
+ * filesystem cannot be read past the cache (see directReadWorks), so nothing can be told. After a
+ * read error, this tells a bad place on a disk (it answers elsewhere) from a disk that is gone.
+ */
+export async function diskAnswers(path: string): Promise<boolean | undefined> {
+  if (typeof constants.O_DIRECT !== 'number') return undefined;
+  const aligned = new Uint8Array(new WebAssembly.Memory({ initial: 1, maximum: 1 }).buffer, 0, 4096);
+  return new Promise((resolve) => {
+    open(path, constants.O_RDONLY | constants.O_DIRECT, (err, fd) => {
+      if (err) return resolve(err.code === 'EINVAL' ? undefined : false);
+      read(fd, aligned, 0, aligned.length, 0, (e) => close(fd, () => resolve(e ? (e.code === 'EINVAL' ? undefined : false) : true)));
+    });
+  });
+}
+
+/**
  * Asks the kernel to drop a file's cached pages (posix_fadvise DONTNEED through dd). Best effort.
  * Dirty pages are not dropped but their writeback is started, without waiting for it: pack uses
  * this to keep the disk writing behind a segment (see SegmentWriter.writeBack).

@@ -133,6 +133,13 @@ export interface StreamOptions {
   direct?: boolean;
   /** reads issued ahead of the consumer (default 2) */
   depth?: number;
+  /**
+   * Where to start: the 4 KiB block that holds it (the stream's `offset` then says where it is;
+   * `seekTo` goes on from there). For a segment read again past a place the disk could not read.
+   */
+  at?: number;
+  /** the largest read asked of the disk (default: the pool's buffer size); small past a bad place, so one does not take its neighbours with it */
+  readSize?: number;
   /** sees every chunk as it becomes current, before any of it is handed out */
   observe?: (n: number, chunk: Chunk) => void;
   /** called when every buffer is held and the stream must wait for one */
@@ -143,6 +150,25 @@ export interface StreamOptions {
    */
   passed?: (n: number) => void;
 }
+
+/**
+ * A read of the segment failed (EIO: a bad sector of an old USB disk, or the disk gone) at `offset`.
+ * Thrown when the stream reaches that position, not before: the bytes before it are handed out.
+ * The stream is then finished; a reader that goes on opens the segment again past the bad place.
+ */
+export class SegmentReadError extends Error {
+  constructor(readonly path: string, readonly offset: number, readonly reason: NodeJS.ErrnoException) {
+    super(`cannot read ${path} at byte ${offset}: ${reason.message}`, { cause: reason });
+    this.name = 'SegmentReadError';
+  }
+}
+
+/** What a read ahead gives: the chunk, nothing (the end of the file), or where it failed. */
+type Ahead = Chunk | undefined | SegmentReadError;
+
+const release = (a: Ahead): void => {
+  if (a instanceof Chunk) a.release();
+};
 
 /** How far past the bytes already read or asked for `seekTo` still skips in the buffers rather than jumping. */
 const SEEK_MIN = 4 << 20;
@@ -160,29 +186,35 @@ export class SegmentStream {
   offset = 0;
   private cur: Chunk | undefined;
   private pos = 0;
-  private readonly ahead: Promise<Chunk | undefined>[] = [];
+  private readonly ahead: Promise<Ahead>[] = [];
   private readonly inflight = new Set<Promise<unknown>>();
   private nextAt = 0;
   private ended = false;
   private done = false;
-  private failed: unknown;
   /** whether the bytes come past the page cache (asked for with `direct`, and the filesystem allows it) */
   get direct(): boolean {
     return this.source.direct;
   }
 
   private constructor(
+    private readonly path: string,
     private readonly source: ByteSource,
     private readonly pool: ChunkPool,
     private readonly depth: number,
     private readonly observe: (n: number, chunk: Chunk) => void,
     private readonly onStarve: (() => void) | undefined,
     private readonly passed: (n: number) => void,
+    private readonly readSize: number,
   ) {}
 
   static async open(path: string, pool: ChunkPool, opts: StreamOptions = {}): Promise<SegmentStream> {
     const source = (opts.direct ? await directFileSource(path) : undefined) ?? (await fileSource(path));
-    const s = new SegmentStream(source, pool, opts.depth ?? 2, opts.observe ?? (() => undefined), opts.onStarve, opts.passed ?? (() => undefined));
+    const s = new SegmentStream(path, source, pool, opts.depth ?? 2, opts.observe ?? (() => undefined), opts.onStarve, opts.passed ?? (() => undefined),
+      Math.min(pool.chunkSize, Math.max(SEEK_ALIGN, opts.readSize ?? pool.chunkSize)));
+    if (opts.at) {
+      const at = Math.min(opts.at, source.size);
+      s.offset = s.nextAt = at - (at % SEEK_ALIGN);
+    }
     s.pump();
     return s;
   }
@@ -193,13 +225,13 @@ export class SegmentStream {
       const c = this.pool.get();
       if (!c) return;
       const at = this.nextAt;
-      const want = Math.max(0, Math.min(this.pool.chunkSize, this.source.size - at));
+      const want = Math.max(0, Math.min(this.readSize, this.source.size - at));
       // At the size seen when opening, one more read finds out whether the file really ends there.
       if (want === 0) this.ended = true;
       const n = want === 0 ? this.pool.chunkSize : want;
       this.nextAt += n;
       const p = this.source.read(c.buf, n, at).then(
-        (got) => {
+        (got): Ahead => {
           c.len = got;
           if (got < n) this.ended = true;
           if (got === 0) {
@@ -208,11 +240,10 @@ export class SegmentStream {
           }
           return c;
         },
-        (e) => {
+        (e: NodeJS.ErrnoException): Ahead => {
           c.release();
-          this.ended = true;
-          this.failed ??= e;
-          return undefined;
+          this.ended = true; // nothing more is asked; the reads already asked still come in order
+          return new SegmentReadError(this.path, at, e);
         },
       );
       this.inflight.add(p);
@@ -228,9 +259,9 @@ export class SegmentStream {
       const p = this.ahead.shift();
       if (p) {
         const c = await p;
-        if (this.failed) {
-          c?.release();
-          throw this.failed;
+        if (c instanceof SegmentReadError) {
+          this.done = true;
+          throw c;
         }
         if (c) this.pump();
         return c;
@@ -324,10 +355,9 @@ export class SegmentStream {
     this.cur?.release();
     this.cur = undefined;
     this.pos = 0;
-    for (const p of this.ahead.splice(0)) (await p)?.release();
     // Every read ahead was before nextAt <= offset: a failure among them concerns bytes nobody wants.
+    for (const p of this.ahead.splice(0)) release(await p);
     if (this.pool.pool.failed) throw this.pool.pool.failed;
-    this.failed = undefined;
     this.offset = at;
     this.passed(at - seenTo);
     this.nextAt = at;
@@ -364,7 +394,7 @@ export class SegmentStream {
     this.done = true;
     this.cur?.release();
     this.cur = undefined;
-    for (const p of this.ahead.splice(0)) (await p)?.release();
+    for (const p of this.ahead.splice(0)) release(await p);
     await Promise.all([...this.inflight]);
     await this.source.close();
   }
