@@ -198,6 +198,7 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'volume-file-missing': (a) => [`盘上缺少文件：${a.path}`, '这是 bookcrate 资源盘吗？请指向包含 bookcrate/volume.json 的文件夹'],
   'volume-file-unreadable': (a) => [`无法读取盘上的文件 ${a.path}：${a.reason}`, '请检查硬盘是否已连接、能否正常读取'],
   'newer-format': (a) => [`这张盘的格式是 ${a.format}，本版 bookcrate 只能读取 ${a.reads}`, '请安装更新版本的 bookcrate'],
+  'segment-unreadable': (a) => [`无法读取盘上的 ${a.path}：${a.reason}`, '请检查盘是否连接牢靠（USB 线是否松动，集线器是否供电），然后重新运行。如果仍在同一位置出错，说明盘上这一处已损坏：bookcrate import 仍会导入所有能读取的文件，并列出读不出的文件，之后可由镜像或完好的盘补齐'],
   'volume-unreadable': (a) => [`无法读取 ${a.path}：${a.reason}；这块盘已无法读取`, '请检查盘是否连接牢靠（USB 线是否松动，集线器是否供电），然后重新运行同一命令：已导入的内容都会保留。如果仍在同一位置出错，说明这块盘正在损坏：请向国家中心索取新的副本'],
   'volume-changed': (a) => [`${a.path} 上的清单在导入过程中被改动了`, '导入期间请勿改动或更换这张盘，然后重新运行同一命令'],
   'volume-doc-mismatch': (a) => [`${a.path} 与签名清单不符`, '这张盘的说明文件已损坏，或属于另一套盘；请向国家中心索取新的副本'],

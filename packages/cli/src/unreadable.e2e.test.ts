@@ -51,6 +51,11 @@ const withShim = (env: Record<string, string>): Record<string, string> => ({ LD_
 describe('import from a disk that gives read errors', () => {
   it('a bad place: the files there are recorded as unreadable, every other file goes in; the same disk again brings them once it reads', async (ctx) => {
     if (!shim) ctx.skip();
+    // verify stops at a read error (exit 4, as its exit codes say), and says what import still does
+    const bad0 = { EIO_MATCH: 'v01-s000001.tar', EIO_FROM: '3600000', EIO_TO: '3800000' };
+    const checked = await run(['verify', volume], { ...withShim(bad0), LANG: 'zh_CN.UTF-8' });
+    expect(checked.code).toBe(4);
+    expect(checked.stderr).toMatch(/^bookcrate：无法读取盘上的 .*v01-s000001\.tar：EIO: i\/o error, read\n  处理办法：请检查盘是否连接牢靠.*bookcrate import 仍会导入所有能读取的文件/);
     const store = join(work, 'store-bad-place');
     // 200 kB of the segment cannot be read, among the photos (each takes 20,480 bytes of tar and its header)
     const r = await run(['import', volume, '--store', store, '--trust', pub, '--json'], withShim({ EIO_MATCH: 'v01-s000001.tar', EIO_FROM: '3600000', EIO_TO: '3800000' }));

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { close, constants, open, read } from 'node:fs';
+import { BookcrateError } from '@bookcrate/format';
 
 export type ReadMode = 'cached' | 'direct';
 
@@ -35,6 +36,18 @@ export async function diskAnswers(path: string): Promise<boolean | undefined> {
       if (err) return resolve(err.code === 'EINVAL' ? undefined : false);
       read(fd, aligned, 0, aligned.length, 0, (e) => close(fd, () => resolve(e ? (e.code === 'EINVAL' ? undefined : false) : true)));
     });
+  });
+}
+
+/**
+ * A segment the disk would not read (verify's threads say "cannot read <path>: <reason>"), in words
+ * that tell a disk come loose from one with a bad place, and what import still does with the latter.
+ */
+export function segmentReadFailure(message: string): BookcrateError {
+  const m = /^cannot read (.+?): (.+)$/s.exec(message);
+  return new BookcrateError('IO', message, {
+    hint: 'check that the disk is connected (a loose USB cable, a hub without power) and run the command again. If it fails again at the same place, the disk has a bad place there: `bookcrate import` still loads every file it can read and lists the others, which the mirror or a good copy of the disk brings later',
+    ...(m ? { say: { id: 'segment-unreadable' as const, args: { path: m[1]!, reason: m[2]! } } } : {}),
   });
 }
 

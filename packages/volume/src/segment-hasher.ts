@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { BookcrateError } from '@bookcrate/format';
+import { segmentReadFailure } from './reader.js';
 
 /** Messages between SegmentHasher and its thread (segment-hash-worker.ts). */
 export type ToHashThread = {
@@ -75,7 +76,7 @@ export class SegmentHasher {
           settle();
           resolve(digests);
         } else {
-          fail(new BookcrateError('IO', m.message, { hint: 'check that the disk is connected and readable' }));
+          fail(segmentReadFailure(m.message));
         }
       };
       const onExit = (code: number): void => {
