@@ -85,3 +85,14 @@ describe('usage errors in Chinese', () => {
     expect(usageErrorZh('error: something new\n')).toBe('error: something new\n');
   });
 });
+
+describe('padColumns', () => {
+  it('counts a Chinese character as two columns, so lists line up in Chinese as in English', async () => {
+    const { padColumns } = await import('./output.js');
+    expect(padColumns('hash', 10)).toBe('hash      ');
+    expect(padColumns('无法读取', 10)).toBe('无法读取  ');
+    expect(padColumns('缺失', 10)).toBe('缺失      ');
+    expect(padColumns('分段校验值不符', 16)).toBe('分段校验值不符  ');
+    expect(padColumns('a much longer kind', 10)).toBe('a much longer kind');
+  });
+});

@@ -9,6 +9,16 @@ export class ExitWith extends Error {
   }
 }
 
+/**
+ * Pads to `width` terminal columns: a Chinese character takes two (a console's East Asian wide
+ * characters), so the columns of a damaged-files list line up in Chinese as in English.
+ */
+export function padColumns(text: string, width: number): string {
+  let cols = 0;
+  for (const ch of text) cols += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/u.test(ch) ? 2 : 1;
+  return text + ' '.repeat(Math.max(0, width - cols));
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + '\n');
 }

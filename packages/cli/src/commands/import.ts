@@ -7,7 +7,7 @@ import { findVolumes, readPublicKey } from '@bookcrate/volume';
 import { EXIT } from '../exit-codes.js';
 import { detectLang, messages } from '../i18n.js';
 import { interrupted, isAbortedQuestion } from '../interrupt.js';
-import { printJson } from '../output.js';
+import { padColumns, printJson } from '../output.js';
 import { ProgressView } from '../progress.js';
 
 export interface ImportFlags {
@@ -83,7 +83,7 @@ export function printReport(r: ImportReport, m: ReturnType<typeof messages>, onl
   if (r.damaged.length === 0) out.push(r.notSelected > 0 || r.carriesOnly ? m.importOkSelected : m.importOk);
   else {
     out.push(m.importDamaged(r.damaged.length));
-    for (const d of r.damaged.slice(0, 500)) out.push(`  ${m.problem(d.reason).padEnd(10)} ${d.path}${d.segment ? `  ${d.segment}@${d.offset}` : ''}${d.expected ? `  ${m.expectedActual(d.expected, d.actual ?? '')}` : ''}`);
+    for (const d of r.damaged.slice(0, 500)) out.push(`  ${padColumns(m.problem(d.reason), 10)} ${d.path}${d.segment ? `  ${d.segment}@${d.offset}` : ''}${d.expected ? `  ${m.expectedActual(d.expected, d.actual ?? '')}` : ''}`);
     if (r.damaged.length > 500) out.push(`  ${m.more(r.damaged.length - 500)}`);
   }
   if (r.awaitingVolumes.length) out.push(m.awaiting(r.awaitingVolumes.join(', ')));

@@ -2,7 +2,7 @@ import { BookcrateError, formatFingerprint, formatSize } from '@bookcrate/format
 import type { ImportReport } from '@bookcrate/importer';
 import { Store } from '@bookcrate/store';
 import { detectLang, messages } from '../i18n.js';
-import { printJson } from '../output.js';
+import { padColumns, printJson } from '../output.js';
 import { printReport } from './import.js';
 
 /** What the store holds: versions, volumes in and awaited, damaged files, recent imports. */
@@ -43,7 +43,7 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
         if (v.damagedFiles.length > 0) out.push(m.statusDamagedMoot(v.damagedFiles.length, newer));
         continue;
       }
-      for (const d of v.damagedFiles.slice(0, 50)) out.push(`    ${m.problem(d.reason).padEnd(10)} ${d.path}`);
+      for (const d of v.damagedFiles.slice(0, 50)) out.push(`    ${padColumns(m.problem(d.reason), 10)} ${d.path}`);
       if (v.damagedFiles.length > 50) out.push(`    ${m.more(v.damagedFiles.length - 50)}`);
       if (v.damagedFiles.length > 0) out.push(m.statusDamagedNext);
     }

@@ -2,7 +2,7 @@ import { formatFingerprint, formatSize } from '@bookcrate/format';
 import { findVolumes, readPublicKey, verifyVolume, type VerifyReport } from '@bookcrate/volume';
 import { EXIT } from '../exit-codes.js';
 import { detectLang, messages } from '../i18n.js';
-import { printJson } from '../output.js';
+import { padColumns, printJson } from '../output.js';
 import { ProgressView } from '../progress.js';
 
 export interface VerifyFlags {
@@ -50,7 +50,7 @@ function printReport(r: VerifyReport, m: ReturnType<typeof messages>): void {
     for (const p of r.problems.slice(0, 500)) {
       const where = [p.path, p.segment && `${p.segment}${p.offset !== undefined ? `@${p.offset}` : ''}`].filter(Boolean).join('  ');
       const hashes = p.expected ? `  ${m.expectedActual(p.expected, p.actual ?? '')}` : '';
-      out.push(`  ${m.problem(p.kind).padEnd(16)} ${where}${hashes}`);
+      out.push(`  ${padColumns(m.problem(p.kind), 16)} ${where}${hashes}`);
     }
     if (r.problemCount > 500) out.push(`  ${m.more(r.problemCount - 500)}`);
     out.push(m.damagedNext);
