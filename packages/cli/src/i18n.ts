@@ -225,6 +225,7 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'listen-failed': (a) => [`无法在 ${a.address} 上提供服务：${a.reason}`, '请检查 --listen 的地址：必须是这台电脑自己的地址（或 0.0.0.0 表示所有地址）'],
   'inside-store': (a) => [`${a.dir} 在资源库 ${a.store} 里面，它本身不是资源库`, `请指定资源库自己的文件夹：--store ${a.store}`],
   'no-such-import': (a) => [`本资源库没有第 ${a.n} 次导入的记录`, '运行 bookcrate status --store <资源库> 可查看最近的导入及其编号'],
+  'no-such-store': (a) => [`${a.dir} 不存在`, '请检查 --store 的路径（以及资源库所在的磁盘是否已连接）；新的资源库由 bookcrate import <盘> --store <目录> 创建'],
   'not-a-store': (a) => [`${a.dir} 不是 bookcrate 资源库（没有 catalog.sqlite）`, '请先导入一张盘：bookcrate import <盘> --store <目录>'],
   'store-newer-schema': (a) => [`这个资源库由更新版本的 bookcrate 写入（结构版本 ${a.schema}，本版只认识到 ${a.known}）`, '请在这台电脑上安装更新版本的 bookcrate'],
   'store-full': (a) => [`资源库所在的磁盘已满（正在写入 ${a.path}）`, '请在图书馆服务器的磁盘上腾出空间，然后重新运行同一命令：已导入的内容都会保留'],
@@ -329,7 +330,8 @@ export function helpTexts(lang: Lang) {
       json: zh ? '进度和报告以 JSON 行输出到标准输出' : 'progress and the report as JSON lines on stdout',
       notes: zh
         ? `同一套的多张盘可按任意顺序导入。损坏的文件不会中断导入：其余文件照常导入，损坏的文件会被列出并记为缺失；
-之后导入这张盘的完好副本即可补齐它们（只读取这些文件）。
+之后导入这张盘的完好副本即可补齐它们（只读取这些文件）。旧盘上读不出的地方（读取错误）也一样：那里的文件列为"无法读取"，
+其余照常导入；导入过程中盘被拔出时，导入会停下并提示检查连接，不会把文件记为损坏。
 导入中断后（停电、Ctrl-C），再运行同一命令即可：已完成的分段会被跳过。资源库中已有的文件不会再从盘上读取。
 资源库的磁盘放不下这张盘还没有的内容时，导入一开始就会说明还差多少空间，而不是写到一半才停下。
 镜像已经通过网络同步了同一版本时，这张盘只补充库中缺少的内容。新版本启用后，只有更早版本才用到的文件
@@ -339,7 +341,9 @@ export function helpTexts(lang: Lang) {
 镜像同步也只获取它们）；之后再用 --only 可以增加专题（对同一张盘再运行一次即可导入），--all 则重新收藏全部专题。`
         : `Volumes of a set go in any order. Damaged files do not stop the import: the rest goes in, the
 damaged ones are listed and recorded as missing; importing a good copy of the disk later brings
-them in (reading only them). After an interruption (power cut, Ctrl-C), run the same command
+them in (reading only them). So do the bad places of an old disk (read errors): their files are
+listed as unreadable, the rest goes in; a disk unplugged during the import stops it with the advice to
+check the cable, and no file is recorded as damaged. After an interruption (power cut, Ctrl-C), run the same command
 again: finished segments are skipped. Files the store already holds are not read from the disk.
 A store whose disk cannot hold what the volume brings (the files it does not hold yet) is told so
 at the start, with how much is missing, not hours into the import. The disk of a version the

@@ -54,6 +54,7 @@ export type MessageId =
   | 'store-busy' // what, pid, host, since
   | 'store-unusable' // path, reason: cannot create or open a folder, the lock or the catalog
   | 'not-a-store' // dir
+  | 'no-such-store' // dir: --store names a folder that is not there (status, serve)
   | 'no-such-import' // n: status --import names no import run of the store
   | 'inside-store' // dir, store: a folder inside a store was given as --store
   | 'listen-not-host-port' // listen: serve's --listen is not host:port

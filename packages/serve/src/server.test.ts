@@ -541,6 +541,10 @@ describe('startServer', () => {
     const dir = await mkdtemp(join(tmpdir(), 'bookcrate-nostore-'));
     try {
       await expect(startServer({ store: dir, listen: '127.0.0.1:0' })).rejects.toThrow(/not a bookcrate store/);
+      // a path that is not there at all (mistyped, or the store's disk not connected) is said so
+      await expect(startServer({ store: join(dir, 'library-store'), listen: '127.0.0.1:0' })).rejects.toMatchObject({
+        code: 'USAGE', message: `${join(dir, 'library-store')} does not exist`, say: { id: 'no-such-store' },
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
