@@ -156,13 +156,13 @@ export class Store {
         }
       }
     } else if (!(await stat(p.catalog).then(() => true, () => false))) {
+      await refuseInsideStore(dir);
       // A folder that is not there at all: a mistyped path, or the store's disk not connected.
       if (!(await stat(dir).then(() => true, () => false))) {
         throw new BookcrateError('USAGE', `${dir} does not exist`, {
           hint: 'check the --store path (and that the store\'s disk is connected); a new store is made by `bookcrate import <disk> --store <dir>`', say: { id: 'no-such-store', args: { dir } },
         });
       }
-      await refuseInsideStore(dir);
       throw new BookcrateError('USAGE', `${dir} is not a bookcrate store (no catalog.sqlite)`, {
         hint: 'import a volume into it first: bookcrate import <disk> --store <dir>', say: { id: 'not-a-store', args: { dir } },
       });
