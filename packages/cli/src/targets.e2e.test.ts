@@ -3,7 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
-import { BIN, exists, jsonLines, killWhen, run, smallFilesystem, smallFilesystemForTest, snapshot } from './testkit.js';
+import { BIN, exists, jsonLines, killWhen, run, sameFiles, smallFilesystem, smallFilesystemForTest, snapshot } from './testkit.js';
 
 const MiB = 1024 * 1024;
 const EPOCH = { SOURCE_DATE_EPOCH: '1764374400' };
@@ -115,11 +115,7 @@ describe('targets', () => {
     expect(r.stdout).toMatch(/resumed: [1-9]\d* finished segment/);
     expect(await exists(join(a, '.bookcrate-pack'))).toBe(false);
     const expected = await snapshot(ref);
-    for (const disk of [a, b]) {
-      const got = await snapshot(disk);
-      expect([...got.keys()].sort()).toEqual([...expected.keys()].sort());
-      for (const [k, v] of expected) expect(got.get(k)!.equals(v), `${disk}: ${k}`).toBe(true);
-    }
+    for (const disk of [a, b]) sameFiles(await snapshot(disk), expected, `${disk}: `);
   });
 
   it('each volume of a set to disks of its own, in one run that reads the source once (--out <n>:<dir>)', async () => {
@@ -139,10 +135,7 @@ describe('targets', () => {
     for (const [i, disk] of disks.entries()) {
       const v = i % 2; // d1, d3: volume 1; d2, d4: volume 2
       expect(await readdir(disk)).toEqual([vols[v]]);
-      const expected = await snapshot(join(all, vols[v]!));
-      const got = await snapshot(join(disk, vols[v]!));
-      expect([...got.keys()].sort()).toEqual([...expected.keys()].sort());
-      for (const [k, b] of expected) expect(got.get(k)!.equals(b), `${disk}: ${k}`).toBe(true);
+      sameFiles(await snapshot(join(disk, vols[v]!)), await snapshot(join(all, vols[v]!)), `${disk}: `);
     }
 
     // Killed (SIGKILL) once the first volume's disk holds a finished segment, then run again: resumed, byte for byte the same.
@@ -153,12 +146,7 @@ describe('targets', () => {
     const resumed = await run(kArgs, EPOCH);
     expect(resumed.code, resumed.stderr).toBe(0);
     if (killed) expect(resumed.stdout).toMatch(/resumed: [1-9]\d* finished segment/);
-    for (const [v, disk] of k.entries()) {
-      const expected = await snapshot(join(all, vols[v]!));
-      const got = await snapshot(join(disk, vols[v]!));
-      expect([...got.keys()].sort()).toEqual([...expected.keys()].sort());
-      for (const [name, b] of expected) expect(got.get(name)!.equals(b), `${disk}: ${name}`).toBe(true);
-    }
+    for (const [v, disk] of k.entries()) sameFiles(await snapshot(join(disk, vols[v]!)), await snapshot(join(all, vols[v]!)), `${disk}: `);
 
     // Refused before anything is written, each with the way out.
     const mixed = await run([...args, '--out', `1:${join(work, 'own-x')}`, '--out', join(work, 'own-y')], EPOCH);

@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 
 export const BIN = fileURLToPath(new URL('../../../bin/bookcrate', import.meta.url));
 
@@ -45,6 +45,15 @@ export async function startServe(store: string, env: Record<string, string> = {}
     child.on('exit', () => reject(new Error(`serve exited early: ${stderr}`)));
   });
   return { child, url, stderr: () => stderr };
+}
+
+/**
+ * Two snapshots hold the same files with the same bytes; `where` names the tree in a failure.
+ * (toEqual on megabytes of Buffers compares them byte by byte, in seconds.)
+ */
+export function sameFiles(got: Map<string, Buffer>, expected: Map<string, Buffer>, where = ''): void {
+  expect([...got.keys()].sort()).toEqual([...expected.keys()].sort());
+  for (const [path, bytes] of expected) expect(got.get(path)!.equals(bytes), `${where}${path}`).toBe(true);
 }
 
 /** Every regular file under dir, relative path → bytes' content (for byte-for-byte comparisons). */

@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
-import { jsonLines, run, snapshot } from './testkit.js';
+import { jsonLines, run, sameFiles, snapshot } from './testkit.js';
 
 /**
  * An import from a disk that gives read errors: an old USB disk with a bad place, and one unplugged
@@ -39,12 +39,6 @@ beforeAll(async () => {
   expect((await run(['pack', src, '--key', join(work, 'center.key'), '--out', disk], EPOCH)).code).toBe(0);
   volume = join(disk, (await readdir(disk))[0]!);
 });
-
-/** The same files with the same bytes (toEqual on megabytes of Buffers takes seconds). */
-function sameFiles(got: Map<string, Buffer>, expected: Map<string, Buffer>): void {
-  expect([...got.keys()].sort()).toEqual([...expected.keys()].sort());
-  for (const [path, bytes] of expected) expect(got.get(path)!.equals(bytes), path).toBe(true);
-}
 
 const withShim = (env: Record<string, string>): Record<string, string> => ({ LD_PRELOAD: shim!, EIO_MATCH: volume.split('/').pop()!, ...env });
 

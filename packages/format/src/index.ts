@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './size.js';
+export * from './time.js';
 export * from './hash.js';
 export * from './tar.js';
 export * from './paths.js';

@@ -368,12 +368,13 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     };
     /** The finished scan's plan: every volume, segment and member's place. */
     /**
-     * After a plan refused for these arguments (USAGE: a --disk-size that holds no segment), the
-     * pack's state goes: nothing was written under them, the same arguments can only be refused
-     * again, and the corrected command then starts afresh instead of being told to --restart.
+     * After a plan refused for these arguments (USAGE: a --disk-size that holds no segment, a volume
+     * the plan lacks, a volume left to another run without --created), a fresh pack's state goes:
+     * nothing was written under them, the same arguments can only be refused again, and the
+     * corrected command then starts afresh instead of being told to --restart. A resume's stays.
      */
     const forgetRefusedPlan = async (e: unknown): Promise<void> => {
-      if (isBookcrateError(e, 'USAGE') && !opts.dryRun) await rm(stateDir, { recursive: true, force: true });
+      if (isBookcrateError(e, 'USAGE') && !opts.dryRun && journal.length === 0) await rm(stateDir, { recursive: true, force: true });
     };
     const makePlan = async (): Promise<{ plan: VolumePlan; layoutOpts: LayoutOptions }> => {
       const totals = state!.totals!;
@@ -429,19 +430,20 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       selected = new Set(assigned ? targets.map((t) => t.volume!) : opts.volumes ?? plan.volumes.map((v) => v.index));
       for (const v of selected) {
         if (v < 1 || v > plan.volumes.length) {
-          // nothing written yet: the corrected command starts afresh instead of being told to --restart
-          if (journal.length === 0 && !opts.dryRun) await rm(stateDir, { recursive: true, force: true });
-          throw new BookcrateError('USAGE', `${assigned ? `--out ${targets.find((t) => t.volume === v)!.given}` : `--volume ${v}`}: the plan has ${plan.volumes.length} volume(s)`, { hint: 'run with --dry-run to see the plan' });
+          const e = new BookcrateError('USAGE', `${assigned ? `--out ${targets.find((t) => t.volume === v)!.given}` : `--volume ${v}`}: the plan has ${plan.volumes.length} volume(s)`, { hint: 'run with --dry-run to see the plan' });
+          await forgetRefusedPlan(e);
+          throw e;
         }
       }
       // Targets of their own volume that leave a volume of the set to another run: that run must
       // record the same creation time, as for --volume (a resume has its own already).
       const unwritten = plan.volumes.map((v) => v.index).filter((v) => !selected.has(v));
       if (assigned && unwritten.length > 0 && !opts.dryRun && journal.length === 0 && opts.created === undefined && !process.env.SOURCE_DATE_EPOCH) {
-        await rm(stateDir, { recursive: true, force: true });
-        throw new BookcrateError('USAGE', `no --out is given for volume(s) ${unwritten.join(', ')} of the ${plan.volumes.length}; writing them in a run of their own needs every run of the set to record the same creation time`, {
+        const e = new BookcrateError('USAGE', `no --out is given for volume(s) ${unwritten.join(', ')} of the ${plan.volumes.length}; writing them in a run of their own needs every run of the set to record the same creation time`, {
           hint: `add an --out <n>:<dir> for each of them, or add --created ${state.created.replace(/\.000Z$/, 'Z')} to this command and to the command of the other volumes`,
         });
+        await forgetRefusedPlan(e);
+        throw e;
       }
       if (opts.dryRun) {
         return {

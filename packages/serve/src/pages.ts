@@ -1,4 +1,4 @@
-import { formatSize } from '@bookcrate/format';
+import { formatSize, localTime } from '@bookcrate/format';
 import type { FileRow, ResourceRow, VersionRow } from '@bookcrate/store';
 import type { DamagedRow } from './catalog.js';
 import { kindOf } from './files.js';
@@ -279,19 +279,8 @@ export interface StatusView {
   damaged: { rows: DamagedRow[]; total: number };
 }
 
-/**
- * A catalog time (UTC, ISO) on the server's clock, which the librarian and the readers share, with
- * its offset: UTC alone was eight hours off in China (status, the CLI, shows local time too).
- */
-export function when(s: string | null | undefined): string {
-  if (!s) return '';
-  const d = new Date(s);
-  if (Number.isNaN(d.getTime())) return s;
-  const two = (n: number): string => String(n).padStart(2, '0');
-  const off = -d.getTimezoneOffset();
-  const zone = off === 0 ? 'UTC' : `UTC${off > 0 ? '+' : '-'}${Math.floor(Math.abs(off) / 60)}${Math.abs(off) % 60 ? `:${two(Math.abs(off) % 60)}` : ''}`;
-  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())} ${zone}`;
-}
+/** A catalog time on the server's clock, with its offset (JSON and the catalog keep UTC). */
+const when = (s: string | null | undefined): string => (s ? localTime(s, { zone: true }) : '');
 
 export function statusPage(ctx: PageCtx, s: StatusView): string {
   const t = ctx.t;

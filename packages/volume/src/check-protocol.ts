@@ -1,5 +1,5 @@
 /** Messages between CheckThread and its threads (check-thread.ts, check-thread-worker.ts, segment-reader-worker.ts). */
-import type { ErrorCode, Root } from '@bookcrate/format';
+import type { ErrorCode, Root, Say } from '@bookcrate/format';
 import type { CheckerOptions, FileCheck } from './segment-check.js';
 import type { RingLayout } from './segment-ring.js';
 import type { Problem } from './problems.js';
@@ -41,4 +41,4 @@ export type FromCheckThread =
   | { t: 'problems'; problems: Problem[] }
   | { t: 'done'; bytes: number; segments: number; problems: Problem[] }
   | { t: 'walked'; bytes: number; segments: number; files: number; problems: Problem[] }
-  | { t: 'failed'; code: ErrorCode; message: string; hint?: string };
+  | { t: 'failed'; code: ErrorCode; message: string; hint?: string; say?: Say };

@@ -26,7 +26,7 @@ const failed = (e: unknown): void => {
   if (stopped) return;
   stopped = true;
   if (e instanceof CheckFailure || isBookcrateError(e)) {
-    answer({ t: 'failed', code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) });
+    answer({ t: 'failed', code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}), ...(isBookcrateError(e) && e.say ? { say: e.say } : {}) });
   } else {
     answer({ t: 'failed', code: 'IO', message: (e as Error).message });
   }

@@ -3,7 +3,6 @@ import { BookcrateError, type Root } from '@bookcrate/format';
 import type { CheckThreadData, FromCheckThread, ReaderThreadData, ToCheckThread } from './check-protocol.js';
 import { checkerMemoryLayout, type CheckedSegment, type FileCheck } from './segment-check.js';
 import { SegmentRing } from './segment-ring.js';
-import { segmentReadFailure } from './reader.js';
 import type { Problem } from './problems.js';
 
 export interface CheckListener {
@@ -78,8 +77,7 @@ export class CheckThread {
     this.worker = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
     this.worker.on('message', (m: FromCheckThread) => {
       if (m.t === 'failed') {
-        // a read that failed in the reader thread (segment-check.ts, guard) is told as verify's other read errors are
-        this.fail(m.code === 'IO' && m.message.startsWith('cannot read ') ? segmentReadFailure(m.message) : new BookcrateError(m.code, m.message, m.hint ? { hint: m.hint } : {}));
+        this.fail(new BookcrateError(m.code, m.message, { ...(m.hint ? { hint: m.hint } : {}), ...(m.say ? { say: m.say } : {}) }));
         return;
       }
       if (m.t === 'problems') {

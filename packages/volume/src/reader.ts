@@ -11,15 +11,7 @@ export type ReadMode = 'cached' | 'direct';
  * Windows and macOS have no such flag.
  */
 export async function directReadWorks(path: string): Promise<boolean> {
-  if (typeof constants.O_DIRECT !== 'number') return false;
-  // A WebAssembly memory starts on a page boundary, as the reader's ring does.
-  const aligned = new Uint8Array(new WebAssembly.Memory({ initial: 1, maximum: 1 }).buffer, 0, 4096);
-  return new Promise((resolve) => {
-    open(path, constants.O_RDONLY | constants.O_DIRECT, (err, fd) => {
-      if (err) return resolve(false);
-      read(fd, aligned, 0, aligned.length, 0, (e) => close(fd, () => resolve(!e)));
-    });
-  });
+  return (await diskAnswers(path)) === true;
 }
 
 /**
@@ -30,6 +22,7 @@ export async function directReadWorks(path: string): Promise<boolean> {
  */
 export async function diskAnswers(path: string): Promise<boolean | undefined> {
   if (typeof constants.O_DIRECT !== 'number') return undefined;
+  // A WebAssembly memory starts on a page boundary, as the reader's ring does.
   const aligned = new Uint8Array(new WebAssembly.Memory({ initial: 1, maximum: 1 }).buffer, 0, 4096);
   return new Promise((resolve) => {
     open(path, constants.O_RDONLY | constants.O_DIRECT, (err, fd) => {

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { END_OF_ARCHIVE_BYTES, SharedXxh64, XXH64_STATE_BYTES, memberHeaderView, padTo512 } from '@bookcrate/format';
 import type { Problem } from './problems.js';
+import { segmentReadFailure } from './reader.js';
 import { RingFailure, SegmentRing, ringControlBytes, type RingLayout } from './segment-ring.js';
 
 /** A segment of the volume being verified, as the checker needs it. */
@@ -250,7 +251,7 @@ export class SegmentChecker {
     try {
       fn();
     } catch (e) {
-      if (e instanceof RingFailure) throw new CheckFailure('IO', e.message, 'check that the disk is connected and readable');
+      if (e instanceof RingFailure) throw segmentReadFailure(e.message);
       throw e;
     }
   }

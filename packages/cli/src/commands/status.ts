@@ -1,4 +1,4 @@
-import { BookcrateError, formatFingerprint, formatSize } from '@bookcrate/format';
+import { BookcrateError, formatFingerprint, formatSize, localTime } from '@bookcrate/format';
 import type { ImportReport } from '@bookcrate/importer';
 import { Store } from '@bookcrate/store';
 import { detectLang, messages } from '../i18n.js';
@@ -84,15 +84,4 @@ function importRunReport(store: Store, n: string, flags: { json?: boolean; lang?
   if (report) printReport(report, m, false);
   else process.stdout.write(m.importRunNoReport + '\n');
   return 0;
-}
-
-/**
- * A time as the librarian reads the PC's clock: local, to the minute (JSON keeps the UTC ISO time).
- * An ISO time in the catalog is UTC, which is eight hours off on a Chinese PC.
- */
-export function localTime(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  const two = (n: number): string => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
 }
