@@ -44,7 +44,8 @@ export function exitCodeFor(code: ErrorCode): number {
 export const EXIT_HELP = `
 Exit codes:
   0   all good
-  1   damage found: a file, segment or manifest does not match what was signed
+  1   damage found: a file, segment or manifest does not match what was signed, or a bad
+      place of the disk cannot be read (its files are listed)
   2   usage error: a wrong flag or argument, a bad recipe, a resume with other arguments
   3   signature invalid, signed by a key that is not trusted, older than the version held,
       or an expired pointer (mirror)
@@ -60,7 +61,7 @@ An interrupted pack or import loses nothing it finished: run the same command ag
 export const EXIT_HELP_ZH = `
 退出码：
   0   一切正常
-  1   发现损坏：有文件、分段或清单与签名内容不符
+  1   发现损坏：有文件、分段或清单与签名内容不符，或盘上有读不出的地方（其中的文件会列出）
   2   用法有误：选项或参数不对
   3   签名无效、签名密钥不受信任，或比资源库中已有的版本旧
   4   环境问题：磁盘无法读取或写入，或目标磁盘已满

@@ -123,6 +123,8 @@ const zh: typeof en = {
       'file-hash': '文件内容损坏',
       'file-missing': '文件缺失',
       'segment-hash': '分段校验值不符',
+      'segment-unreadable': '盘上读不出',
+      'file-unreadable': '无法读取',
       hash: '内容损坏',
       missing: '缺失',
       unreadable: '无法读取',
@@ -198,7 +200,7 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'volume-file-missing': (a) => [`盘上缺少文件：${a.path}`, '这是 bookcrate 资源盘吗？请指向包含 bookcrate/volume.json 的文件夹'],
   'volume-file-unreadable': (a) => [`无法读取盘上的文件 ${a.path}：${a.reason}`, '请检查硬盘是否已连接、能否正常读取'],
   'newer-format': (a) => [`这张盘的格式是 ${a.format}，本版 bookcrate 只能读取 ${a.reads}`, '请安装更新版本的 bookcrate'],
-  'segment-unreadable': (a) => [`无法读取盘上的 ${a.path}：${a.reason}`, '请检查盘是否连接牢靠（USB 线是否松动，集线器是否供电），然后重新运行。如果仍在同一位置出错，说明盘上这一处已损坏：bookcrate import 仍会导入所有能读取的文件，并列出读不出的文件，之后可由镜像或完好的盘补齐'],
+  'segment-unreadable': (a) => [`无法读取盘上的 ${a.path}：${a.reason}；这块盘已无法读取`, '请检查盘是否连接牢靠（USB 线是否松动，集线器是否供电），然后重新运行。如果盘已连接好仍然出错，说明这块盘正在损坏：请向国家中心索取新的副本'],
   'volume-unreadable': (a) => [`无法读取 ${a.path}：${a.reason}；这块盘已无法读取`, '请检查盘是否连接牢靠（USB 线是否松动，集线器是否供电），然后重新运行同一命令：已导入的内容都会保留。如果仍在同一位置出错，说明这块盘正在损坏：请向国家中心索取新的副本'],
   'volume-changed': (a) => [`${a.path} 上的清单在导入过程中被改动了`, '导入期间请勿改动或更换这张盘，然后重新运行同一命令'],
   'volume-doc-mismatch': (a) => [`${a.path} 与签名清单不符`, '这张盘的说明文件已损坏，或属于另一套盘；请向国家中心索取新的副本'],
@@ -316,6 +318,14 @@ export function helpTexts(lang: Lang) {
       strict: zh ? '另外校验每个文件的 SHA-256（密码学校验，较慢），不止 XXH64' : 'also check every file\'s SHA-256 (cryptographic; slower) besides its XXH64',
       pubkey: zh ? '要信任的国家中心公钥（默认用盘上自带的公钥，只能证明完好，不能证明来源）' : 'the center\'s public key to trust (default: the key on the volume, which proves integrity only)',
       json: zh ? '进度和完整报告以 JSON 行输出到标准输出' : 'progress and the full report as JSON lines on stdout',
+      notes: zh
+        ? `报告列出每一个损坏或缺失的文件，不只第一个。旧盘上读不出的地方（读取错误）不会中止校验：那里的文件列为"无法读取"，
+报告写明盘上读不出的位置，退出码为 1（导入时这些文件同样列出，其余照常导入）。校验过程中盘被拔出或不再响应时，
+校验会停下并提示检查连接（退出码 4）。`
+        : `The report names every damaged or missing file, not only the first. A bad place on an old disk
+(read errors) does not stop the check: its files are listed as unreadable, with the place on the
+disk, and the exit code is 1 (import lists the same files and loads the rest). A disk unplugged or
+no longer answering during the check stops it, with the advice to check the cable (exit code 4).`,
     },
     import: {
       description: zh ? '把校验无误的资源盘导入本地资源库（县级图书馆）' : 'load a verified volume into the local library store (county libraries)',

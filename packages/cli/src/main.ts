@@ -124,6 +124,8 @@ ${EXIT_HELP}`)
 ${h.examples}
   bookcrate verify /media/usb/ndlp-2026-vol1-of-2 --pubkey center.pub
   bookcrate verify E:\\ --fast
+
+${h.verify.notes}
 ${exitHelp}`)
     .action((target, o) => stoppable('verify', !!o.json, async () => (await import('./commands/verify.js')).verifyCommand(target, o))());
 

@@ -7,8 +7,8 @@ import { buildTree, tempDir } from '../../../fixtures/tree.js';
 import { jsonLines, run, sameFiles, snapshot } from './testkit.js';
 
 /**
- * An import from a disk that gives read errors: an old USB disk with a bad place, and one unplugged
- * during the import. The real bookcrate runs with fixtures/eio/eio.c preloaded (LD_PRELOAD), which
+ * An import and a verify from a disk that gives read errors: an old USB disk with a bad place, and
+ * one unplugged during the import. The real bookcrate runs with fixtures/eio/eio.c preloaded (LD_PRELOAD), which
  * makes the kernel's answer to certain reads EIO, as the disk's would be.
  */
 const MiB = 1024 * 1024;
@@ -42,17 +42,13 @@ beforeAll(async () => {
 
 const withShim = (env: Record<string, string>): Record<string, string> => ({ LD_PRELOAD: shim!, EIO_MATCH: volume.split('/').pop()!, ...env });
 
-describe('import from a disk that gives read errors', () => {
-  it('a bad place: the files there are recorded as unreadable, every other file goes in; the same disk again brings them once it reads', async (ctx) => {
+describe('import and verify from a disk that gives read errors', () => {
+  it('a bad place: the files there are recorded as unreadable, every other file goes in; verify names the same files; the same disk again brings them once it reads', async (ctx) => {
     if (!shim) ctx.skip();
-    // verify stops at a read error (exit 4, as its exit codes say), and says what import still does
-    const bad0 = { EIO_MATCH: 'v01-s000001.tar', EIO_FROM: '3600000', EIO_TO: '3800000' };
-    const checked = await run(['verify', volume], { ...withShim(bad0), LANG: 'zh_CN.UTF-8' });
-    expect(checked.code).toBe(4);
-    expect(checked.stderr).toMatch(/^bookcrate：无法读取盘上的 .*v01-s000001\.tar：EIO: i\/o error, read\n  处理办法：请检查盘是否连接牢靠.*bookcrate import 仍会导入所有能读取的文件/);
     const store = join(work, 'store-bad-place');
     // 200 kB of the segment cannot be read, among the photos (each takes 20,480 bytes of tar and its header)
-    const r = await run(['import', volume, '--store', store, '--trust', pub, '--json'], withShim({ EIO_MATCH: 'v01-s000001.tar', EIO_FROM: '3600000', EIO_TO: '3800000' }));
+    const bad0 = { EIO_MATCH: 'v01-s000001.tar', EIO_FROM: '3600000', EIO_TO: '3800000' };
+    const r = await run(['import', volume, '--store', store, '--trust', pub, '--json'], withShim(bad0));
     expect(r.code, r.stderr).toBe(1);
     const report = jsonLines(r.stdout).find((e) => e.event === 'result') as { damaged: { path: string; reason: string; offset: number; detail: string }[]; imported: { files: number } };
     const bad = report.damaged;
@@ -76,6 +72,27 @@ describe('import from a disk that gives read errors', () => {
     // Said in the librarian's words, and recorded for the mirror or the next disk.
     const zh = await run(['status', '--store', store], { LANG: 'zh_CN.UTF-8' });
     expect(zh.stdout).toMatch(new RegExp(`无法读取 +${bad[0]!.path}\n`));
+    // verify, before or after, names the same files as import did (it reads past the bad place too).
+    for (const mode of [[], ['--strict']]) {
+      const checked = await run(['verify', volume, '--json', ...mode], withShim(bad0));
+      expect(checked.code, checked.stderr).toBe(1);
+      const v = jsonLines(checked.stdout).find((e) => e.event === 'result') as { problems: { kind: string; path?: string; offset: number; length?: number }[]; damagedFiles: number };
+      expect(v.problems.filter((p) => p.kind === 'file-unreadable').map((p) => p.path).sort()).toEqual(bad.map((d) => d.path).sort());
+      expect(v.damagedFiles).toBe(bad.length);
+      // and where the disk would not read: the bad place, to the sector (4 KiB)
+      const place = v.problems.filter((p) => p.kind === 'segment-unreadable');
+      expect(place).toHaveLength(1);
+      expect(place[0]!.offset).toBeGreaterThan(3_600_000 - 4096);
+      expect(place[0]!.offset).toBeLessThanOrEqual(3_600_000);
+      expect(place[0]!.offset + place[0]!.length!).toBeGreaterThanOrEqual(3_800_000);
+      expect(place[0]!.offset + place[0]!.length!).toBeLessThan(3_800_000 + 4096);
+      // nothing else: no damaged headers or padding for the zeros where the disk gave nothing
+      expect(v.problems).toHaveLength(bad.length + 1);
+    }
+    const zhVerify = await run(['verify', volume], { ...withShim(bad0), LANG: 'zh_CN.UTF-8' });
+    expect(zhVerify.code).toBe(1);
+    expect(zhVerify.stdout).toMatch(new RegExp(`无法读取 +${bad[0]!.path}  v01-s000001\\.tar@\\d+\n`));
+    expect(zhVerify.stdout).toMatch(/盘上读不出 +v01-s000001\.tar@\d+ \(2\d\d KiB\)\n/);
     // The same disk read again (the bad place read this time): those files go in.
     const again = await run(['import', volume, '--store', store]);
     expect(again.code, again.stderr).toBe(0);
@@ -85,6 +102,13 @@ describe('import from a disk that gives read errors', () => {
 
   it('a disk unplugged during the import: stopped with the way out, nothing recorded as damaged; plugged in again, the same command finishes', async (ctx) => {
     if (!shim) ctx.skip();
+    // verify too stops (exit 4, as its exit codes say) rather than call a whole disk damaged
+    for (const mode of [[], ['--strict']]) {
+      const checked = await run(['verify', volume, ...mode], { ...withShim({ EIO_GONE_AFTER: String(2 * MiB) }), LANG: 'zh_CN.UTF-8' });
+      expect(checked.code).toBe(4);
+      // (a segment, or a part of the manifest, whichever is read first once the disk is gone)
+      expect(checked.stderr).toMatch(/^bookcrate：无法读取盘上的.*：EIO: i\/o error, read.*\n  处理办法：请检查/m);
+    }
     const store = join(work, 'store-gone');
     const r = await run(['import', volume, '--store', store, '--trust', pub], withShim({ EIO_GONE_AFTER: String(2 * MiB) }));
     expect(r.code).toBe(4);

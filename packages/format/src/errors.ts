@@ -32,7 +32,7 @@ export type MessageId =
   | 'volume-file-missing' // what, path
   | 'volume-incomplete' // what, path: a file of a volume (past its volume.json) is missing
   | 'volume-file-unreadable' // what, path, reason
-  | 'segment-unreadable' // path, reason: verify met a read error in a segment (a disk come loose, or a bad place)
+  | 'segment-unreadable' // path, reason: verify cannot go on reading a segment (the disk no longer answers; a bad place is read past)
   | 'volume-unreadable' // path, reason: the disk no longer answers while importing (unplugged, or dead)
   | 'newer-format' // format, reads
   | 'volume-doc-mismatch' // path

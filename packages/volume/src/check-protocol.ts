@@ -19,6 +19,8 @@ export interface CheckThreadData extends Omit<CheckerOptions, 'onBytes'>, RingDa
 export interface ReaderThreadData extends RingData {
   segments: { index: number; path: string }[];
   direct: boolean;
+  /** a small file of the same disk, read to tell a bad place from a disk that is gone (bad-place.ts) */
+  probe: string;
 }
 
 /**

@@ -119,15 +119,16 @@ export class CheckThread {
 
   /**
    * Says what to check and where the findings go, and starts reading: the segments of `segments`
-   * that are there, in order; `direct`: with O_DIRECT, past the page cache.
+   * that are there, in order; `direct`: with O_DIRECT, past the page cache; `probe`: a small file of
+   * the same disk, read after a read error to tell a bad place from a disk that is gone (bad-place.ts).
    */
-  configure(opts: { segments: CheckedSegment[]; names: string[]; strict: boolean; direct: boolean; progressBytes: number }, on: CheckListener): void {
+  configure(opts: { segments: CheckedSegment[]; names: string[]; strict: boolean; direct: boolean; probe: string; progressBytes: number }, on: CheckListener): void {
     this.on = on;
     const { layout, pages } = checkerMemoryLayout(this.geometry.slots, this.geometry.slotBytes);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     this.ring = new SegmentRing(memory, layout);
     const reading: ReaderThreadData = {
-      memory, layout, direct: opts.direct,
+      memory, layout, direct: opts.direct, probe: opts.probe,
       segments: opts.segments.filter((s) => !s.absent).sort((a, b) => a.index - b.index).map((s) => ({ index: s.index, path: s.path })),
     };
     // It only reads into the ring: the smallest heap will do.

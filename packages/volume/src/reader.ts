@@ -33,13 +33,14 @@ export async function diskAnswers(path: string): Promise<boolean | undefined> {
 }
 
 /**
- * A segment the disk would not read (verify's threads say "cannot read <path>: <reason>"), in words
- * that tell a disk come loose from one with a bad place, and what import still does with the latter.
+ * A segment verify could not go on reading: the disk is gone (unplugged, powered off, dead; a bad
+ * place on it is read past, bad-place.ts), or the segment would not open. Its threads say "cannot
+ * read <path>[ at byte <n>]: <reason>[; the disk no longer answers]".
  */
 export function segmentReadFailure(message: string): BookcrateError {
-  const m = /^cannot read (.+?): (.+)$/s.exec(message);
+  const m = /^cannot read (.+?)(?: at byte \d+)?: (.+?)(?:; the disk no longer answers)?$/s.exec(message);
   return new BookcrateError('IO', message, {
-    hint: 'check that the disk is connected (a loose USB cable, a hub without power) and run the command again. If it fails again at the same place, the disk has a bad place there: `bookcrate import` still loads every file it can read and lists the others, which the mirror or a good copy of the disk brings later',
+    hint: 'check that the disk is connected (a loose USB cable, a hub without power) and run the command again. If it fails again with the disk connected, the disk is failing: ask the center for another copy',
     ...(m ? { say: { id: 'segment-unreadable' as const, args: { path: m[1]!, reason: m[2]! } } } : {}),
   });
 }

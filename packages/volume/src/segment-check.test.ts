@@ -39,7 +39,7 @@ async function check(path: string, files: FileCheck[], opts: { slots: number; sl
   const problems: Problem[] = [];
   let bytes = 0;
   try {
-    t.configure({ segments: [{ index: 1, name: 's1.tar', path, absent: false }], names: ['s1.tar'], strict: !!opts.strict, direct: !!opts.direct, progressBytes: 1 << 20 }, {
+    t.configure({ segments: [{ index: 1, name: 's1.tar', path, absent: false }], names: ['s1.tar'], strict: !!opts.strict, direct: !!opts.direct, probe: path, progressBytes: 1 << 20 }, {
       problems: (p) => problems.push(...p),
       bytes: (n) => (bytes = n),
     });
@@ -117,7 +117,7 @@ describe('the checking and reader threads', () => {
   it('stops with the path named when a segment cannot be read', async () => {
     const t = new CheckThread(small);
     try {
-      t.configure({ segments: [{ index: 1, name: 's1.tar', path: join(dir, 'nowhere.tar'), absent: false }], names: ['s1.tar'], strict: false, direct: false, progressBytes: 1 << 20 }, { problems: () => undefined, bytes: () => undefined });
+      t.configure({ segments: [{ index: 1, name: 's1.tar', path: join(dir, 'nowhere.tar'), absent: false }], names: ['s1.tar'], strict: false, direct: false, probe: join(dir, 'nowhere.tar'), progressBytes: 1 << 20 }, { problems: () => undefined, bytes: () => undefined });
       await t.start();
       await t.add(files[0]!);
       await expect(t.finish()).rejects.toThrow(/cannot read .*nowhere\.tar/);

@@ -83,6 +83,8 @@ function firstNonZero(b: Uint8Array): number {
 class SegmentBytes {
   /** position in the segment of the next byte handed out */
   offset = 0;
+  /** position in the segment just past the buffer at hand */
+  private filledTo = 0;
   private at = 0;
   private pos = 0;
   private len = 0;
@@ -92,6 +94,8 @@ class SegmentBytes {
     private readonly ring: SegmentRing,
     private readonly index: number,
     private readonly onFill: (at: number, n: number) => void,
+    /** a place of the segment the disk could not read, [from, to) (zeros stand there in the buffer) */
+    private readonly onUnreadable: (from: number, to: number) => void,
   ) {}
 
   private fill(): boolean {
@@ -104,6 +108,8 @@ class SegmentBytes {
       this.at = s.at;
       this.pos = 0;
       this.len = s.length;
+      if (s.unreadable) this.onUnreadable(this.filledTo + s.unreadable.from, this.filledTo + s.unreadable.to);
+      this.filledTo += s.length;
       if (s.end) this.eof = true;
       if (s.length > 0) this.onFill(s.at, s.length);
       return s.length > 0;
@@ -153,6 +159,18 @@ interface Current {
   bytes?: SegmentBytes;
   /** ended before its signed size */
   short: boolean;
+  /** the places the disk could not read so far, in order, touching ones merged */
+  unreadable: { from: number; to: number }[];
+}
+
+/** Whether [from, to) meets one of the places the disk could not read. */
+function meetsUnreadable(places: { from: number; to: number }[], from: number, to: number): boolean {
+  for (let k = places.length - 1; k >= 0; k--) {
+    const p = places[k]!;
+    if (p.to <= from) return false; // in order: the ones before end earlier still
+    if (p.from < to) return true;
+  }
+  return false;
 }
 
 /**
@@ -197,12 +215,16 @@ export class SegmentChecker {
     this.finish();
     const seg = this.bySegment.get(index);
     if (!seg) throw new CheckFailure('FORMAT', `members list names segment ${index}, which is not on this volume`, INCONSISTENT);
-    const cur: Current = { seg, short: false };
+    const cur: Current = { seg, short: false, unreadable: [] };
     if (seg.whole !== undefined) this.xxh.init(this.wholeState);
     if (!seg.absent) {
       cur.bytes = new SegmentBytes(this.ring, index, (at, n) => {
         if (seg.whole !== undefined) this.xxh.update(this.wholeState, at, n);
         this.opts.onBytes?.(n);
+      }, (from, to) => {
+        const last = cur.unreadable.at(-1);
+        if (last && last.to >= from) last.to = Math.max(last.to, to);
+        else cur.unreadable.push({ from, to });
       });
     }
     this.cur = cur;
@@ -244,6 +266,12 @@ export class SegmentChecker {
         if (actual !== s.seg.whole) this.problems.push({ kind: 'segment-hash', segment: s.seg.name, expected: s.seg.whole, actual, detail: `segment ${s.seg.name}: XXH64 differs from the signed manifest` });
       }
     });
+    for (const p of s.unreadable) {
+      this.problems.push({
+        kind: 'segment-unreadable', segment: s.seg.name, offset: p.from, length: p.to - p.from,
+        detail: `the disk gives read errors for bytes ${p.from} to ${p.to} of ${s.seg.name}: a bad place`,
+      });
+    }
   }
 
   /** A read that failed in the reader thread: its message names the segment. */
@@ -270,6 +298,8 @@ export class SegmentChecker {
     };
     let missing = false;
     let missingNamed = false;
+    /** where the first of its members the disk could not read all of starts */
+    let unreadable: { segment: string; offset: number } | undefined;
     for (const m of f.parts) {
       const s = this.segment(m.segment);
       const r = s.bytes;
@@ -288,13 +318,16 @@ export class SegmentChecker {
       const at = r.peek(headerBytes + m.length + pad);
       if (at >= 0) {
         // The whole member is in the buffer (most small files): checked in place.
-        if (header.compare(buf, at, at + headerBytes) !== 0) {
+        // Zeros stand where the disk could not read: the member's place is reported as unreadable instead.
+        const lost = meetsUnreadable(s.unreadable, m.offset, m.offset + headerBytes + m.length + pad);
+        if (lost) unreadable ??= { segment: name, offset: m.offset };
+        if (!lost && header.compare(buf, at, at + headerBytes) !== 0) {
           let k = 0;
           while (buf[at + k] === header[k]) k++;
           this.problems.push({ kind: 'header', path: f.path, segment: name, offset: m.offset + k, detail: `the tar header of ${f.path} is damaged at offset ${m.offset + k} of ${name}` });
         }
         if (hashing && m.length > 0) hash(at + headerBytes, m.length);
-        const z = firstNonZero(buf.subarray(at + headerBytes + m.length, at + headerBytes + m.length + pad));
+        const z = lost ? -1 : firstNonZero(buf.subarray(at + headerBytes + m.length, at + headerBytes + m.length + pad));
         if (z >= 0) {
           const where = m.offset + headerBytes + m.length + z;
           this.problems.push({ kind: 'padding', path: f.path, segment: name, offset: where, detail: `non-zero padding after ${f.path} at offset ${where} of ${name}` });
@@ -315,7 +348,9 @@ export class SegmentChecker {
         }
         hpos += k;
       });
-      if (headerBad >= 0) this.problems.push({ kind: 'header', path: f.path, segment: name, offset: headerBad, detail: `the tar header of ${f.path} is damaged at offset ${headerBad} of ${name}` });
+      // Its bytes are all taken now: every place of them the disk could not read is known.
+      const lost = (): boolean => meetsUnreadable(s.unreadable, m.offset, r.offset);
+      if (headerBad >= 0 && !meetsUnreadable(s.unreadable, headerBad, headerBad + 1)) this.problems.push({ kind: 'header', path: f.path, segment: name, offset: headerBad, detail: `the tar header of ${f.path} is damaged at offset ${headerBad} of ${name}` });
       const dataAt = m.offset + headerBytes;
       const dgot = hgot < headerBytes ? 0 : r.take(m.length, hashing ? hash : () => undefined);
       let padBad = -1;
@@ -328,6 +363,7 @@ export class SegmentChecker {
         ppos += k;
       });
       if (padBad >= 0) this.problems.push({ kind: 'padding', path: f.path, segment: name, offset: padBad, detail: `non-zero padding after ${f.path} at offset ${padBad} of ${name}` });
+      if (lost()) unreadable ??= { segment: name, offset: m.offset };
       if (hgot < headerBytes || dgot < m.length || pgot < pad) {
         s.short = true;
         missing = true;
@@ -346,7 +382,9 @@ export class SegmentChecker {
       if (missing) return;
       const e = f.expect!;
       const [alg, expected, actual] = xxh64 !== e.xxh64 ? ['XXH64', e.xxh64, xxh64] : ['SHA-256', e.sha256, sha256 || e.sha256];
-      if (actual !== expected) {
+      if (actual !== expected && unreadable) {
+        this.problems.push({ kind: 'file-unreadable', path: f.path, segment: unreadable.segment, offset: unreadable.offset, detail: `${f.path} cannot be read from the disk: a bad place at offset ${unreadable.offset} of ${unreadable.segment}` });
+      } else if (actual !== expected) {
         const name = this.opts.names[f.first.segment - 1]!;
         this.problems.push({ kind: 'file-hash', path: f.path, segment: name, offset: f.first.offset, expected, actual, detail: `${f.path} is damaged: ${alg} ${actual}, expected ${expected}` });
       }

@@ -5,12 +5,13 @@
  * `cat` reads: through the page cache the kernel reads ahead on its own, so the disk keeps
  * streaming while a piece is hashed (docs/format.md, section 9).
  */
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 // Only the hasher, not the whole format package: the thread boots ~80 ms sooner from a cold disk,
 // time the command would wait for it (docs/performance.md, "Runs AA to AD").
 import { SharedXxh64, XXH64_STATE_BYTES } from '@bookcrate/format/xxh64';
 import type { FromHashThread, ToHashThread } from './segment-hasher.js';
+import { BadPlaceReader, DiskGone } from './bad-place.js';
 
 const port = parentPort!;
 const answer = (m: FromHashThread): void => port.postMessage(m);
@@ -41,10 +42,16 @@ async function hashAll(m: Extract<ToHashThread, { t: 'hash' }>): Promise<void> {
     }
     xxh.init(state);
     let pos = 0;
+    // A bad place on the disk: this segment is left to the member-by-member check, which reads past
+    // it and names the files there (verify.ts); this pass goes on with the next segment.
+    let unreadableAt = -1;
+    const disk = new BadPlaceReader(fd, seg.path, m.probe, (at) => {
+      if (unreadableAt < 0) unreadableAt = at;
+    });
     try {
       for (;;) {
-        const n = readSync(fd, bytes, 0, piece, pos);
-        if (n === 0) break;
+        const n = disk.read(bytes, 0, piece, pos);
+        if (n === 0 || unreadableAt >= 0) break;
         xxh.update(state, 0, n);
         pos += n;
         total += n;
@@ -56,12 +63,13 @@ async function hashAll(m: Extract<ToHashThread, { t: 'hash' }>): Promise<void> {
         if (m.direct && n < piece) break;
       }
     } catch (e) {
-      answer({ t: 'failed', index: seg.index, message: `cannot read ${seg.path}: ${(e as Error).message}` });
+      answer({ t: 'failed', index: seg.index, message: e instanceof DiskGone ? e.message : `cannot read ${seg.path}: ${(e as Error).message}` });
       return;
     } finally {
       closeSync(fd);
     }
-    answer({ t: 'segment', index: seg.index, xxh64: xxh.digest(state), size: pos, bytes: total });
+    if (unreadableAt >= 0) answer({ t: 'segment', index: seg.index, xxh64: '', size: pos, bytes: total, unreadableAt });
+    else answer({ t: 'segment', index: seg.index, xxh64: xxh.digest(state), size: pos, bytes: total });
   }
   answer({ t: 'done', bytes: total });
 }

@@ -32,7 +32,7 @@ describe('SegmentHasher (a real worker thread reading real files)', () => {
     try {
       const order = [3, 1, 6, 2, 5, 4];
       const digests = await hasher.hash(order.map((i) => ({ index: i, path: join(dir, `s${i - 1}.tar`) })), {
-        direct: false, progressBytes: 1 << 20, onBytes: (n) => seen.push(n),
+        direct: false, probe: join(dir, 's0.tar'), progressBytes: 1 << 20, onBytes: (n) => seen.push(n),
       });
       expect(digests.map((d) => d.index)).toEqual(order);
       for (const d of digests) {
@@ -52,7 +52,7 @@ describe('SegmentHasher (a real worker thread reading real files)', () => {
     await writeFile(join(dir, 'ok.tar'), randomBytes(1000));
     const hasher = new SegmentHasher();
     try {
-      const err = await hasher.hash([{ index: 1, path: join(dir, 'ok.tar') }, { index: 2, path: join(dir, 'gone.tar') }], { direct: false, progressBytes: 1 << 20 }).catch((e: unknown) => e);
+      const err = await hasher.hash([{ index: 1, path: join(dir, 'ok.tar') }, { index: 2, path: join(dir, 'gone.tar') }], { direct: false, probe: join(dir, 'ok.tar'), progressBytes: 1 << 20 }).catch((e: unknown) => e);
       expect(isBookcrateError(err) && err.code).toBe('IO');
       expect((err as Error).message).toContain(join(dir, 'gone.tar'));
     } finally {
@@ -60,7 +60,7 @@ describe('SegmentHasher (a real worker thread reading real files)', () => {
     }
     const stopped = new SegmentHasher();
     await writeFile(join(dir, 'big.tar'), Buffer.alloc(64 << 20));
-    const outcome = stopped.hash([{ index: 1, path: join(dir, 'big.tar') }], { direct: false, progressBytes: 1 << 30 }).catch((e: unknown) => e);
+    const outcome = stopped.hash([{ index: 1, path: join(dir, 'big.tar') }], { direct: false, probe: join(dir, 'big.tar'), progressBytes: 1 << 30 }).catch((e: unknown) => e);
     await stopped.close();
     expect(String(await outcome)).toMatch(/stopped/);
   });

@@ -8,13 +8,15 @@ export type ToHashThread = {
   segments: { index: number; path: string }[];
   /** read with O_DIRECT, past the page cache (pack's read-back) */
   direct: boolean;
+  /** a small file of the same disk, read after a read error to tell a bad place from a disk that is gone (bad-place.ts) */
+  probe: string;
   /** bytes read between two progress messages */
   progressBytes: number;
 };
 
 export type FromHashThread =
   | { t: 'bytes'; bytes: number }
-  | { t: 'segment'; index: number; xxh64: string; size: number; bytes: number }
+  | { t: 'segment'; index: number; xxh64: string; size: number; bytes: number; unreadableAt?: number }
   | { t: 'done'; bytes: number }
   | { t: 'failed'; index: number; message: string };
 
@@ -23,6 +25,8 @@ export interface SegmentDigest {
   index: number;
   xxh64: string;
   size: number;
+  /** the disk gave a read error at this offset (a bad place): the segment was not read to its end */
+  unreadableAt?: number;
 }
 
 // Resolved from src/ (tests) and dist/ alike: the worker always runs from the built JavaScript.
@@ -50,11 +54,12 @@ export class SegmentHasher {
 
   /**
    * Reads and hashes `segments` in the order given; resolves with their digests in that order.
-   * `onBytes` sees the bytes read so far every `progressBytes`. An unreadable segment rejects (IO).
+   * `onBytes` sees the bytes read so far every `progressBytes`. A segment with a bad place is
+   * answered with where (`unreadableAt`) and the next is read; a disk that is gone rejects (IO).
    */
   hash(
     segments: { index: number; path: string }[],
-    opts: { direct: boolean; progressBytes: number; onBytes?: (bytes: number) => void },
+    opts: { direct: boolean; probe: string; progressBytes: number; onBytes?: (bytes: number) => void },
   ): Promise<SegmentDigest[]> {
     const digests: SegmentDigest[] = [];
     return new Promise<SegmentDigest[]>((resolve, reject) => {
@@ -70,7 +75,7 @@ export class SegmentHasher {
       const onMessage = (m: FromHashThread): void => {
         if (m.t === 'bytes') opts.onBytes?.(m.bytes);
         else if (m.t === 'segment') {
-          digests.push({ index: m.index, xxh64: m.xxh64, size: m.size });
+          digests.push({ index: m.index, xxh64: m.xxh64, size: m.size, ...(m.unreadableAt !== undefined ? { unreadableAt: m.unreadableAt } : {}) });
           opts.onBytes?.(m.bytes);
         } else if (m.t === 'done') {
           settle();
@@ -83,7 +88,7 @@ export class SegmentHasher {
         if (!this.closed) fail(new Error(`the hashing thread stopped (exit code ${code})`));
       };
       this.worker.on('message', onMessage).on('error', fail).on('exit', onExit);
-      this.worker.postMessage({ t: 'hash', segments, direct: opts.direct, progressBytes: opts.progressBytes } satisfies ToHashThread);
+      this.worker.postMessage({ t: 'hash', segments, direct: opts.direct, probe: opts.probe, progressBytes: opts.progressBytes } satisfies ToHashThread);
     });
   }
 

@@ -8,4 +8,4 @@ import { SegmentRing } from './segment-ring.js';
 import type { ReaderThreadData } from './check-protocol.js';
 
 const data = workerData as ReaderThreadData;
-new SegmentRing(data.memory, data.layout).readSegments(data.segments, data.direct);
+new SegmentRing(data.memory, data.layout).readSegments(data.segments, data.direct, data.probe);

@@ -1,4 +1,5 @@
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
+import { BadPlaceReader, DiskGone } from './bad-place.js';
 
 /**
  * A ring of equal buffers in one shared memory, filled with a volume's segments, in order, by one
@@ -9,8 +10,8 @@ import { closeSync, constants, openSync, readSync } from 'node:fs';
  * full or empty.
  *
  * Layout of the memory: `slots` buffers of `slotBytes`, then the control words (Int32): written,
- * released, failed, stop, then per slot its segment number, byte count and end flag, then room for
- * the reader's error message.
+ * released, failed, stop, then per slot its segment number, byte count, end flag and the span of it
+ * the disk could not read (bad-place.ts; -1 when none), then room for the reader's error message.
  */
 export interface RingLayout {
   slots: number;
@@ -24,7 +25,7 @@ const RELEASED = 1;
 const FAILED = 2;
 const STOP = 3;
 const META = 4;
-const META_WORDS = 3;
+const META_WORDS = 5;
 const MESSAGE_BYTES = 2048;
 /** how long a wait lasts before it looks at the stop flag again */
 const WAIT_MS = 200;
@@ -43,6 +44,11 @@ export interface RingSlot {
   segment: number;
   /** the last buffer of its segment (the file ended within or right after it) */
   end: boolean;
+  /**
+   * Bytes [from, to) of the buffer, counted from its start, hold a place the disk could not read:
+   * zeros stand there (some of the span may have been read; bad-place.ts). Absent when all was read.
+   */
+  unreadable?: { from: number; to: number };
 }
 
 export class SegmentRing {
@@ -60,10 +66,11 @@ export class SegmentRing {
 
   /**
    * Reads every segment in order into the ring (the reader thread's whole job). `direct`: O_DIRECT,
-   * one aligned read per buffer (no page cache, no kernel read-ahead to rely on). A failure is
-   * recorded for the consumer, who names it.
+   * one aligned read per buffer (no page cache, no kernel read-ahead to rely on). A bad place on the
+   * disk is read past, with zeros in its stead, and marked in its buffer's slot; `probe` (a small file of
+   * the same disk) tells one from a disk that is gone. A failure is recorded for the consumer, who names it.
    */
-  readSegments(segments: { index: number; path: string }[], direct: boolean): void {
+  readSegments(segments: { index: number; path: string }[], direct: boolean, probe: string): void {
     const { slots, slotBytes } = this.layout;
     const mem = new Uint8Array(this.memory.buffer);
     let written = 0;
@@ -75,6 +82,13 @@ export class SegmentRing {
         this.fail(`cannot read ${seg.path}: ${(e as Error).message}`);
         return;
       }
+      let holeFrom = -1;
+      let holeTo = -1;
+      let slotAt = 0;
+      const disk = new BadPlaceReader(fd, seg.path, probe, (pos, n) => {
+        if (holeFrom < 0) holeFrom = pos - slotAt;
+        holeTo = pos + n - slotAt;
+      });
       try {
         let pos = 0;
         for (;;) {
@@ -89,13 +103,15 @@ export class SegmentRing {
           const at = slot * slotBytes;
           let n = 0;
           let end = false;
+          slotAt = pos;
+          holeFrom = holeTo = -1;
           if (direct) {
             // Aligned reads: a short one is the end of the file.
-            n = readSync(fd, mem, at, slotBytes, pos);
+            n = disk.read(mem, at, slotBytes, pos);
             end = n < slotBytes;
           } else {
             while (n < slotBytes) {
-              const k = readSync(fd, mem, at + n, Math.min(READ_PIECE, slotBytes - n), pos + n);
+              const k = disk.read(mem, at + n, Math.min(READ_PIECE, slotBytes - n), pos + n);
               if (k === 0) {
                 end = true;
                 break;
@@ -108,13 +124,15 @@ export class SegmentRing {
           this.ctl[m] = seg.index;
           this.ctl[m + 1] = n;
           this.ctl[m + 2] = end ? 1 : 0;
+          this.ctl[m + 3] = holeFrom;
+          this.ctl[m + 4] = holeTo;
           written++;
           Atomics.store(this.ctl, WRITTEN, written);
           Atomics.notify(this.ctl, WRITTEN);
           if (end) break;
         }
       } catch (e) {
-        this.fail(`cannot read ${seg.path}: ${(e as Error).message}`);
+        this.fail(e instanceof DiskGone ? e.message : `cannot read ${seg.path}: ${(e as Error).message}`);
         return;
       } finally {
         closeSync(fd);
@@ -148,7 +166,9 @@ export class SegmentRing {
     const slot = this.taken % this.layout.slots;
     this.taken++;
     const m = META + slot * META_WORDS;
-    return { at: slot * this.layout.slotBytes, length: this.ctl[m + 1]!, segment: this.ctl[m]!, end: this.ctl[m + 2] === 1 };
+    const filled: RingSlot = { at: slot * this.layout.slotBytes, length: this.ctl[m + 1]!, segment: this.ctl[m]!, end: this.ctl[m + 2] === 1 };
+    if (this.ctl[m + 3]! >= 0) filled.unreadable = { from: this.ctl[m + 3]!, to: this.ctl[m + 4]! };
+    return filled;
   }
 
   /** Gives the buffer last returned by `next` back to the reader. */

@@ -8,7 +8,7 @@ import { fileChecksOf, noteSegmentLinks, segmentsToLocate } from './check-walk.j
 import { SegmentHasher } from './segment-hasher.js';
 import type { CheckedSegment } from './segment-check.js';
 import { volumePaths } from './layout.js';
-import type { Problem } from './problems.js';
+import { FILE_PROBLEMS, type Problem } from './problems.js';
 
 export type { Problem, ProblemKind } from './problems.js';
 
@@ -106,7 +106,7 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, { h
   const add = (p: Problem): void => {
     report.problemCount++;
     if (report.problems.length < max) report.problems.push(p);
-    if (p.path && (p.kind === 'file-hash' || p.kind === 'file-missing') && !damaged.has(p.path)) {
+    if (p.path && FILE_PROBLEMS.has(p.kind) && !damaged.has(p.path)) {
       damaged.add(p.path);
       report.damagedFiles++;
     }
@@ -123,6 +123,15 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, { h
   const progress = (phase: VerifyProgress['phase'], bytesDone = report.checked.bytes, total = bytesTotal): void =>
     opts.onProgress?.({ phase, bytesDone, bytesTotal: total, filesDone: report.checked.files, filesTotal });
   const segmentPath = (i: number): string => volumePaths(dir).segment(table[i - 1]!.info.name);
+  // After a read error, this small file of the same disk, read past the page cache, tells a bad
+  // place on the disk (read past, its files named) from a disk that is gone (bad-place.ts).
+  const probe = volumePaths(dir).volume;
+  /**
+   * Only the first segment of a volume after the first, and the last of a volume before the last,
+   * can hold part of a file that continues on another volume, whose whole-file hash cannot be
+   * checked here: their segment XXH64 covers it.
+   */
+  const isEdge = (i: number): boolean => (i === firstMine && vol.doc.volume > 1) || (i === lastMine && vol.doc.volume < vol.doc.volumes);
 
   // Presence and size of this volume's segments: the whole of --fast, and the first step of full.
   const absent = new Set<number>();
@@ -158,16 +167,13 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, { h
 
   const names = table.map((s) => s.info.name);
   // Strict: the checking thread reads this volume's segments and checks every byte of them
-  // (segment-check.ts). Only the first segment of a volume after the first, and the last of a volume
-  // before the last, can hold part of a file that continues on another volume, whose whole-file hash
-  // cannot be checked here: their segment XXH64 covers it. (A single-volume set hashes nothing twice.)
+  // (segment-check.ts), with the edge segments' XXH64 (isEdge; a single-volume set hashes nothing twice).
   checker?.configure({
     segments: [...mine].map((i) => {
       const info = table[i - 1]!.info;
-      const edge = (i === firstMine && vol.doc.volume > 1) || (i === lastMine && vol.doc.volume < vol.doc.volumes);
-      return { index: i, name: info.name, path: segmentPath(i), absent: absent.has(i), ...(edge ? { whole: info.xxh64 } : {}) };
+      return { index: i, name: info.name, path: segmentPath(i), absent: absent.has(i), ...(isEdge(i) ? { whole: info.xxh64 } : {}) };
     }),
-    names, direct, strict: true, progressBytes: PROGRESS_BYTES,
+    names, direct, probe, strict: true, progressBytes: PROGRESS_BYTES,
   }, {
     problems: (ps) => ps.forEach(add),
     bytes: (n, segments, files) => {
@@ -182,7 +188,7 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, { h
   const hashing = hasher?.hash(
     [...mine].filter((i) => !absent.has(i) && !resized.has(i)).map((i) => ({ index: i, path: segmentPath(i) })),
     {
-      direct, progressBytes: PROGRESS_BYTES,
+      direct, probe, progressBytes: PROGRESS_BYTES,
       onBytes: (n) => {
         report.checked.bytes = n;
         progress('segments');
@@ -222,8 +228,17 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, { h
 
   if (hashing) {
     const suspect = new Set<number>([...absent, ...resized]);
+    /** segments with a bad place: not hashed whole, so an edge one's XXH64 is still to check */
+    const unread = new Set<number>();
     for (const d of await hashing) {
       const info = table[d.index - 1]!.info;
+      if (d.unreadableAt !== undefined) {
+        // The second pass reads past the bad place and names what it holds (segment-unreadable, file-unreadable).
+        suspect.add(d.index);
+        unread.add(d.index);
+        report.checked.bytes += info.size - d.size; // the rest of it, which that pass reads
+        continue;
+      }
       if (d.xxh64 === info.xxh64 && d.size === info.size) continue;
       suspect.add(d.index);
       add({ kind: 'segment-hash', segment: info.name, expected: info.xxh64, actual: d.xxh64, detail: `segment ${info.name}: XXH64 differs from the signed manifest` });
@@ -233,8 +248,11 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, { h
     if (suspect.size > 0) {
       const scope = segmentsToLocate(suspect, links, mine);
       await locateDamage(scope, {
-        dir, vol, names, direct, add,
-        segment: (i) => ({ index: i, name: table[i - 1]!.info.name, path: segmentPath(i), absent: absent.has(i) }),
+        dir, vol, names, direct, probe, add,
+        segment: (i) => ({
+          index: i, name: table[i - 1]!.info.name, path: segmentPath(i), absent: absent.has(i),
+          ...(unread.has(i) && isEdge(i) ? { whole: table[i - 1]!.info.xxh64 } : {}),
+        }),
         onBytes: (n, total) => progress('locating', n, total),
         total: scope.reduce((a, i) => a + (absent.has(i) ? 0 : table[i - 1]!.info.size), 0),
       });
@@ -249,19 +267,20 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, { h
 
 /**
  * The second pass of a full verify, when a segment is missing, of the wrong size or of the wrong
- * XXH64: checks `scope` (those segments and the ones sharing a file with them) member by member on a
- * checking thread (segment-check.ts), to name each damaged file, its segment and offset. The edge
- * segments' own hash was compared already, so it is not asked for again.
+ * XXH64, or has a bad place: checks `scope` (those segments and the ones sharing a file with them)
+ * member by member on a checking thread (segment-check.ts), to name each damaged file, its segment and
+ * offset. An edge segment's own hash was compared already, so it is not asked for again, unless a
+ * bad place kept the first pass from reading it whole.
  */
 async function locateDamage(scope: number[], c: {
-  dir: string; vol: OpenVolume; names: string[]; direct: boolean; total: number;
+  dir: string; vol: OpenVolume; names: string[]; direct: boolean; probe: string; total: number;
   segment: (i: number) => CheckedSegment;
   add: (p: Problem) => void;
   onBytes: (bytes: number, total: number) => void;
 }): Promise<void> {
   const pass = new CheckThread(ringFor(c.direct));
   try {
-    pass.configure({ segments: scope.map(c.segment), names: c.names, direct: c.direct, strict: false, progressBytes: PROGRESS_BYTES }, {
+    pass.configure({ segments: scope.map(c.segment), names: c.names, direct: c.direct, probe: c.probe, strict: false, progressBytes: PROGRESS_BYTES }, {
       problems: (ps) => ps.forEach(c.add),
       bytes: (n) => c.onBytes(n, c.total),
     });

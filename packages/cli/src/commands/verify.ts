@@ -48,9 +48,10 @@ function printReport(r: VerifyReport, m: ReturnType<typeof messages>): void {
   else {
     out.push(m.damaged(r.problemCount, r.damagedFiles));
     for (const p of r.problems.slice(0, 500)) {
-      const where = [p.path, p.segment && `${p.segment}${p.offset !== undefined ? `@${p.offset}` : ''}`].filter(Boolean).join('  ');
+      const span = p.length !== undefined ? ` (${formatSize(p.length)})` : '';
+      const where = [p.path, p.segment && `${p.segment}${p.offset !== undefined ? `@${p.offset}` : ''}${span}`].filter(Boolean).join('  ');
       const hashes = p.expected ? `  ${m.expectedActual(p.expected, p.actual ?? '')}` : '';
-      out.push(`  ${padColumns(m.problem(p.kind), 16)} ${where}${hashes}`);
+      out.push(`  ${padColumns(m.problem(p.kind), 18)} ${where}${hashes}`);
     }
     if (r.problemCount > 500) out.push(`  ${m.more(r.problemCount - 500)}`);
     out.push(m.damagedNext);
