@@ -127,6 +127,22 @@ describe('in a real browser', () => {
     expect(await page.getAttribute('html', 'lang')).toBe('en');
     expect(await page.locator('dl.md').textContent()).toContain('Creator');
 
+    // The librarian's status page on the phone: the tables' rows stack as cards of "column  value"
+    // lines, and nothing is wider than the screen (eleven columns left each a character's width).
+    await page.goto(srv.url + '/status');
+    expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
+    const firstCell = (table: string) => `getComputedStyle(document.querySelector('#${table} tbody td'), '::before').content`;
+    for (const [table, label] of [['versions', '资源包'], ['imports', '#'], ['damaged', '资源包']]) {
+      expect(await page.evaluate(firstCell(table!))).toBe(`"${label}"`);
+      expect(await page.evaluate(`getComputedStyle(document.querySelector('#${table} thead')).display`)).toBe('none');
+    }
+    await page.screenshot({ path: '/tmp/serve-status-phone.png', fullPage: true });
+    // On a PC's screen, a table with its column heads.
+    await page.setViewportSize({ width: 1280, height: 800 });
+    expect(await page.evaluate(firstCell('versions'))).toBe('none');
+    expect(await page.evaluate(`getComputedStyle(document.querySelector('#versions thead')).display`)).not.toBe('none');
+    expect(await page.evaluate(`document.querySelector('#versions').scrollWidth <= document.querySelector('#versions').parentElement.clientWidth`)).toBe(true);
+
     // No CSP violation, no script error, no failed load.
     expect(problems).toEqual([]);
   });

@@ -104,6 +104,16 @@ img.photo{background:none;object-fit:contain}audio{width:100%;margin:.5rem 0}
 table{border-collapse:collapse;background:#fff;width:100%;font-size:.9rem}
 th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #eee;vertical-align:top}
 td.path{overflow-wrap:anywhere}
+.nw{white-space:nowrap}
+@media (max-width:40rem){
+table.stack thead{display:none}
+table.stack,table.stack tbody,table.stack tr,table.stack td{display:block}
+table.stack tr{border-bottom:2px solid #e4ddd5;padding:.3rem 0}
+table.stack td{display:grid;grid-template-columns:6.5rem 1fr;gap:.6rem;border:0;padding:.15rem .8rem}
+table.stack td::before{content:attr(data-label);color:#666}
+table.stack td:empty{display:none}
+table.stack td>div{min-width:0}
+}
 footer{max-width:60rem;margin:0 auto;padding:1rem;color:#888;font-size:.8rem}
 `;
 
@@ -279,8 +289,36 @@ export interface StatusView {
   damaged: { rows: DamagedRow[]; total: number };
 }
 
+/** A cell of a path, which may break anywhere (a long path must not widen its column). */
+class PathCell {
+  constructor(readonly text: string) {}
+}
+const path = (text: string): PathCell => new PathCell(text);
+
+/**
+ * A table of the status page. Each cell carries its column's name (data-label): on a phone the
+ * rows are shown as cards of "name  value" lines (CSS, `table.stack`), where eleven columns would
+ * leave each a character's width.
+ */
+function table(id: string, heads: string[], rows: unknown[][]): Html {
+  // The value in a div of its own: on a phone the label and it are the cell's two grid columns.
+  const cell = (head: string, v: unknown): Html =>
+    v === '' ? html`<td data-label="${head}"></td>`
+      : v instanceof PathCell ? html`<td class="path" data-label="${head}"><div>${v.text}</div></td>` : html`<td data-label="${head}"><div>${v}</div></td>`;
+  return html`<div class="scroll"><table class="stack" id="${id}">
+<thead><tr>${heads.map((h) => html`<th>${h}</th>`)}</tr></thead>
+<tbody>${rows.map((r) => html`<tr>${r.map((v, k) => cell(heads[k]!, v))}</tr>
+`)}</tbody>
+</table></div>`;
+}
+
 /** A catalog time on the server's clock, with its offset (JSON and the catalog keep UTC). */
-const when = (s: string | null | undefined): string => (s ? localTime(s, { zone: true }) : '');
+const when = (s: string | null | undefined): Html | string => {
+  if (!s) return '';
+  // The day is not broken ("2026-\n12-04" otherwise, in a narrow column).
+  const [day, ...time] = localTime(s, { zone: true }).split(' ');
+  return html`<span class="nw">${day}</span> ${time.join(' ')}`;
+};
 
 export function statusPage(ctx: PageCtx, s: StatusView): string {
   const t = ctx.t;
@@ -289,26 +327,20 @@ export function statusPage(ctx: PageCtx, s: StatusView): string {
   const importState = (st: string) => (st === 'done' ? t.importDone : st === 'failed' ? t.importFailed : st === 'running' ? t.importRunning : st);
   const body = html`<h1>${t.status}</h1>
 <h2>${t.versions}</h2>
-<div class="scroll"><table id="versions">
-<tr><th>${t.bundle}</th><th>${t.version}</th><th>${t.state}</th><th>${t.current}</th><th>${t.volumes}</th><th>${t.filesPresent}</th><th>${t.filesDamaged}</th><th>${t.filesPending}</th><th>${t.size}</th><th>${t.created}</th><th>${t.completed}</th></tr>
-${s.versions.map(({ v, counts, volumesIn, volumesAwaited, supersededBy, replacedBy }) => html`<tr>
-<td>${v.title}<div class="meta">${v.bundle_id}</div></td><td>${v.version}</td>
-<td>${v.state === 'complete' ? (replacedBy ? t.stateReplaced(replacedBy) : t.stateComplete) : supersededBy ? t.stateSuperseded(supersededBy) : t.stateImporting}</td><td>${v.is_current ? t.yes : t.no}</td>
-<td>${t.volumesIn}: ${volumesIn.length ? volumesIn.join(', ') : t.none}<br>${t.volumesAwaited}: ${volumesAwaited.length ? volumesAwaited.join(', ') : t.none}</td>
-<td>${counts.present}</td><td>${counts.damaged}</td><td>${counts.pending}</td><td>${formatSize(v.bytes)}</td>
-<td>${when(v.created)}</td><td>${when(v.completed_at)}</td></tr>`)}
-</table></div>
+${table('versions', [t.bundle, t.version, t.state, t.volumes, t.files, t.size, t.created, t.completed],
+  s.versions.map(({ v, counts, volumesIn, volumesAwaited, supersededBy, replacedBy }) => [
+    html`${v.title}<div class="meta">${v.bundle_id}</div>`, v.version,
+    html`${v.state === 'complete' ? (replacedBy ? t.stateReplaced(replacedBy) : t.stateComplete) : supersededBy ? t.stateSuperseded(supersededBy) : t.stateImporting}${v.is_current ? html`<div class="meta">${t.shownNow}</div>` : ''}`,
+    html`${t.volumesIn}: ${volumesIn.length ? volumesIn.join(', ') : t.none}<br>${t.volumesAwaited}: ${volumesAwaited.length ? volumesAwaited.join(', ') : t.none}`,
+    html`<span class="nw">${t.filesPresent}: ${counts.present}</span><br><span class="nw">${t.filesDamaged}: ${counts.damaged}</span><br><span class="nw">${t.filesPending}: ${counts.pending}</span>`,
+    html`<span class="nw">${formatSize(v.bytes)}</span>`, when(v.created), when(v.completed_at),
+  ]))}
 <h2>${t.imports}</h2>
-${s.imports.length === 0 ? html`<p>${t.none}</p>` : html`<div class="scroll"><table id="imports">
-<tr><th>#</th><th>${t.bundle}</th><th>${t.volumes}</th><th>${t.importSource}</th><th>${t.state}</th><th>${t.started}</th><th>${t.finished}</th></tr>
-${s.imports.map((i) => html`<tr><td>${i.id}</td><td>${titleOf.get(i.version_id) ?? i.version_id}</td><td>${i.volume}</td><td class="path">${i.source}</td>
-<td>${importState(i.state)}</td><td>${when(i.started_at)}</td><td>${when(i.finished_at)}</td></tr>`)}
-</table></div>`}
+${s.imports.length === 0 ? html`<p>${t.none}</p>` : table('imports', ['#', t.bundle, t.volumes, t.importSource, t.state, t.started, t.finished],
+  s.imports.map((i) => [i.id, titleOf.get(i.version_id) ?? i.version_id, i.volume, path(i.source), importState(i.state), when(i.started_at), when(i.finished_at)]))}
 <h2>${t.damagedList}</h2>
-${s.damaged.total === 0 ? html`<p>${t.noDamaged}</p>` : html`<div class="scroll"><table id="damaged">
-<tr><th>${t.bundle}</th><th>${t.path}</th><th>${t.reason}</th></tr>
-${s.damaged.rows.map((d) => html`<tr><td>${titleOf.get(d.version_id) ?? d.version_id}</td><td class="path">${d.path}</td><td>${reason(d.reason)}<div class="meta">${d.detail}</div></td></tr>`)}
-</table></div>
+${s.damaged.total === 0 ? html`<p>${t.noDamaged}</p>` : html`${table('damaged', [t.bundle, t.path, t.reason],
+  s.damaged.rows.map((d) => [titleOf.get(d.version_id) ?? d.version_id, path(d.path), html`${reason(d.reason)}<div class="meta">${d.detail}</div>`]))}
 ${s.damaged.total > s.damaged.rows.length ? html`<p class="meta">${t.moreDamaged(s.damaged.total - s.damaged.rows.length)}</p>` : ''}`}`;
   return layout(ctx, t.status, body);
 }
