@@ -84,6 +84,8 @@ const zh = {
   reasonHash: '内容校验不符',
   reasonMissing: '盘上缺失',
   reasonUnreadable: '盘上无法读取',
+  /** the resource types the recipe schema names (manifests/recipe.schema.json), as readers say them */
+  types: { video: '视频', ebook: '电子书', comic: '连环画', photo: '图片', document: '文献', course: '课程', audio: '音频', book: '图书' } as Record<string, string>,
   reasonHeader: '文件头错误',
   moreDamaged: (n: number) => `另有 ${n} 个未列出。`,
   notFoundTitle: '找不到这个页面',
@@ -177,6 +179,7 @@ const en: Strings = {
   reasonHash: 'content does not match its hash',
   reasonMissing: 'missing from the disk',
   reasonUnreadable: 'unreadable on the disk',
+  types: { video: 'video', ebook: 'e-book', comic: 'comic', photo: 'photo', document: 'document', course: 'course', audio: 'audio', book: 'book' },
   reasonHeader: 'bad file header',
   moreDamaged: (n: number) => `${n} more not listed.`,
   notFoundTitle: 'Not found',

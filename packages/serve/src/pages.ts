@@ -182,8 +182,13 @@ ${many ? html`<h2>${g.version.title}</h2>` : ''}
   return layout(ctx, t.collections, body);
 }
 
+/** A resource type in the reader's language (comic → 连环画); one the recipe made up is shown as it is. */
+function typeName(ctx: PageCtx, type: string | null): string | null {
+  return type === null ? null : ctx.t.types[type.toLowerCase()] ?? type;
+}
+
 function resourceItem(ctx: PageCtx, vid: number, r: ResourceRow, collectionTitle?: string): Html {
-  const bits = [r.creator, r.date, r.type, collectionTitle].filter((x): x is string => !!x);
+  const bits = [r.creator, r.date, typeName(ctx, r.type), collectionTitle].filter((x): x is string => !!x);
   return html`<li><a href="${link(ctx, urls.resource(vid, r.id))}">${r.title}</a>${bits.length ? html`<div class="meta">${bits.join(' · ')}</div>` : ''}</li>`;
 }
 
@@ -234,7 +239,7 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
     .map((x) => x.f);
   const present = shown.filter((f) => f.state === 'present');
   const md: [string, string | null][] = [
-    [t.title, r.title], [t.creator, r.creator], [t.type, r.type], [t.language, languageNames(r.language, ctx.lang)],
+    [t.title, r.title], [t.creator, r.creator], [t.type, typeName(ctx, r.type)], [t.language, languageNames(r.language, ctx.lang)],
     [t.date, r.date], [t.description, r.description], [t.id, r.id],
   ];
   const fileBlock = (f: FileRow): Html => {

@@ -107,6 +107,11 @@ describe('pages', () => {
     // the catalog's language code (MARC's chi) as readers say it
     expect(r.text).toContain('<dt>语种</dt><dd>中文</dd>');
     expect((await http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}?lang=en`)).text).toContain('<dd>Chinese</dd>');
+    // the recipe's resource type (video) too; one it made up (讲座) is shown as it is
+    expect(r.text).toContain('<dt>类型</dt><dd>视频</dd>');
+    expect((await http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}?lang=en`)).text).toContain('<dt>Type</dt><dd>video</dd>');
+    expect((await http(`/r/${fx.vid}/${encodeURIComponent(IDS.architecture)}`)).text).toContain('<dt>类型</dt><dd>讲座</dd>');
+    expect((await http(`/c/${fx.vid}/lhh`)).text).toContain('上海人民美术出版社 · 1957 · 连环画');
     expect(r.text).toContain(`<video controls preload="metadata" src="${fileUrl(fx.vid, MP4)}">`);
     expect(r.text).toContain(`href="${fileUrl(fx.vid, '国图公开课/敦煌壁画艺术/讲义.pdf')}"`);
     expect(r.text).toContain(`href="/zip/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}"`);

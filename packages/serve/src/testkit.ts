@@ -160,7 +160,7 @@ export async function buildFixture(): Promise<Fixture> {
       { path: '老照片/颐和园旧影/佛香阁.jpg', bytes: jpeg('foxiangge'), resource: IDS.summerPalace, state: 'no-object' },
     ];
     const resources: ResourceEntry[] = [
-      { id: IDS.dunhuang, collection: 'gtgkk', title: '敦煌壁画艺术讲座（第一讲）', creator: '樊锦诗', type: '视频', language: 'chi', date: '2019-05-18', description: '讲述莫高窟壁画的历史、题材与艺术价值。国家图书馆公开课。' },
+      { id: IDS.dunhuang, collection: 'gtgkk', title: '敦煌壁画艺术讲座（第一讲）', creator: '樊锦诗', type: 'video', language: 'chi', date: '2019-05-18', description: '讲述莫高窟壁画的历史、题材与艺术价值。国家图书馆公开课。' },
       { id: IDS.architecture, collection: 'gtgkk', title: '中国古代建筑', creator: '梁思成', type: '讲座', language: 'chi', date: '2020-09-01', description: '从应县木塔到故宫：中国古代木构建筑。' },
       { id: IDS.hostile, collection: 'gtgkk', title: '<script>alert("x")</script> & "测试"', creator: '<b>nobody</b>', description: "it's <img src=x onerror=alert(1)>" },
       { id: IDS.opera, collection: 'dfx', title: '黄梅戏《天仙配》', creator: '安徽省黄梅戏剧院', type: '视频', date: '1955' },
@@ -170,7 +170,7 @@ export async function buildFixture(): Promise<Fixture> {
     for (let n = 1; n <= 120; n++) {
       const p = `中华连环画/三国演义/第${String(n).padStart(3, '0')}册.pdf`;
       files.push({ path: p, bytes: pdf(`三国演义 第${n}册`), resource: IDS.comic(n), state: 'present' });
-      resources.push({ id: IDS.comic(n), collection: 'lhh', title: `三国演义连环画 第${String(n).padStart(3, '0')}册`, creator: '上海人民美术出版社', type: '连环画', date: '1957' });
+      resources.push({ id: IDS.comic(n), collection: 'lhh', title: `三国演义连环画 第${String(n).padStart(3, '0')}册`, creator: '上海人民美术出版社', type: 'Comic', date: '1957' });
     }
     files.sort((a, b) => (a.path < b.path ? -1 : 1));
     const vid = await addVersion(store, { id: 'nlc-county', version: 2, title: '县级图书馆资源包 2024' }, cols, files, resources, 3, [1, 2], true);
