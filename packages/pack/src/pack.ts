@@ -14,6 +14,7 @@ import {
   HashThread, SharedBufferPool, directReadWorks, dropCachedPages, segmentName, verifyVolume, volumeDirName, volumePaths, type VerifyReport,
 } from '@bookcrate/volume';
 import { asIoError, fsyncDir, readJson, writeFileAtomic } from './fsutil.js';
+import { StateCopy } from './state-copy.js';
 import { InventoryGrowth, followInventory, readInventory } from './inventory.js';
 import { volumeReadme } from './readme.js';
 import { SegmentWriter } from './segment-writer.js';
@@ -156,25 +157,35 @@ function argsDigest(source: PackSource, opts: PackOptions): string {
 }
 
 async function readJournal(path: string): Promise<JournalLine[]> {
+  return (await readJournalPrefix(path)).lines;
+}
+
+/** The journal's unbroken prefix of lines 1..k, and how many bytes of the file they take. */
+async function readJournalPrefix(path: string): Promise<{ lines: JournalLine[]; bytes: number }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch {
-    return [];
+    return { lines: [], bytes: 0 };
   }
-  const out: JournalLine[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
+  // Lines are written in segment order; keep the unbroken prefix 1..k (a line torn by a crash ends it).
+  const lines: JournalLine[] = [];
+  let bytes = 0;
+  for (let at = 0; at < text.length;) {
+    const nl = text.indexOf('\n', at);
+    if (nl < 0) break;
+    let line: JournalLine;
     try {
-      out.push(JSON.parse(line) as JournalLine);
+      line = JSON.parse(text.slice(at, nl)) as JournalLine;
     } catch {
-      break; // a line torn by a crash: everything before it is good
+      break;
     }
+    if (line.segment !== lines.length + 1) break;
+    lines.push(line);
+    bytes += Buffer.byteLength(text.slice(at, nl + 1));
+    at = nl + 1;
   }
-  // Lines are written in segment order; keep the unbroken prefix 1..k.
-  const good: JournalLine[] = [];
-  for (const l of out) if (l.segment === good.length + 1) good.push(l);
-  return good;
+  return { lines, bytes };
 }
 
 /** Appends lines in 1 MiB batches; `length` counts what `flush` wrote, `sync` makes it durable. */
@@ -244,16 +255,21 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   }
 
   // ---- state: resume or start ----
-  // The state is in the first target of the run that began the pack; a resume finds it in any
-  // target given, so the disks may be given in another order, or one that failed left out.
+  // The state is in the first target of the run that began the pack, and a copy of it on another
+  // (StateCopy); a resume finds it in any target given, so the disks may be given in another order,
+  // or one that failed left out, even the first. Where there are two, the one further on is taken.
   let stateDir = opts.dryRun ? await mkdtemp(join(tmpdir(), 'bookcrate-plan-')) : join(outs[0]!, STATE_DIR);
   let state: State | undefined;
   if (!opts.dryRun) {
+    let furthest = -1;
     for (const o of outs) {
-      state = await readJson<State>(join(o, STATE_DIR, 'state.json'));
-      if (state) {
+      const found = await readJson<State>(join(o, STATE_DIR, 'state.json'));
+      if (!found) continue;
+      const lines = (await readJournal(join(o, STATE_DIR, 'journal.jsonl'))).length;
+      if (lines > furthest) {
+        furthest = lines;
+        state = found;
         stateDir = join(o, STATE_DIR);
-        break;
       }
     }
   }
@@ -275,7 +291,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     }
   }
   if (opts.restart && state) {
-    await rm(stateDir, { recursive: true, force: true });
+    // its copy too, wherever it is: a later resume must not find it
+    for (const o of outs) await rm(join(o, STATE_DIR), { recursive: true, force: true });
     state = undefined;
     stateDir = join(outs[0]!, STATE_DIR);
   }
@@ -300,6 +317,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   const entriesPath = join(stateDir, 'entries.jsonl');
   const membersPath = join(stateDir, 'members.jsonl');
   const journalPath = join(stateDir, 'journal.jsonl');
+  const stateCopy = opts.dryRun ? undefined : stateCopyFor(targets, dirname(stateDir));
   let treeThread: TreeThread | undefined;
   // The segment's bytes are gathered in WRITE_BUFFERS shared buffers of WRITE_BUFFER_BYTES, hashed
   // there by the hashing thread while they are written to the disks. The thread boots now, beside
@@ -320,7 +338,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     // writer did (the volume's size only matters when a second volume begins), so the work stands;
     // a plan of several volumes, a names error or too small a disk undoes it, and the pack goes
     // on as a pack that scanned first. docs/format.md, section 11 ("Early start").
-    const journal = opts.dryRun ? [] : await readJournal(journalPath);
+    const { lines: journal, bytes: journalGood } = opts.dryRun ? { lines: [], bytes: 0 } : await readJournalPrefix(journalPath);
     const set = sha256Hex(`${source.bundle.id}\n${source.bundle.version}\n${state.created}`).slice(0, 16);
     // Earlier packs of this bundle on the targets: found by a fresh start (a dry run lists them),
     // and removed before its first write (old-volumes.ts). A resume's first run removed them already.
@@ -467,6 +485,9 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     const last = journal[done - 1];
     await truncateOrCreate(entriesPath, last?.entriesBytes ?? 0);
     await truncateOrCreate(membersPath, last?.membersBytes ?? 0);
+    // A line torn by a power cut goes, so that the next ones are read after the good ones.
+    await truncateOrCreate(journalPath, journalGood);
+    let journalBytes = journalGood;
     if (plan) await checkSpace(targets, plan, selected, journal, 0);
     const entries = new LineLog(entriesPath, last?.entriesBytes ?? 0);
     const members = new LineLog(membersPath, last?.membersBytes ?? 0);
@@ -548,10 +569,13 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         await w.seal();
         await entries.sync();
         await members.sync();
-        await appendFile(journalPath, JSON.stringify(line) + '\n');
+        const text = JSON.stringify(line) + '\n';
+        await appendFile(journalPath, text);
         const jh = await open(journalPath, 'a');
         await jh.sync();
         await jh.close();
+        journalBytes += Buffer.byteLength(text);
+        await stateCopy?.follow({ entriesBytes: line.entriesBytes, membersBytes: line.membersBytes, journalBytes });
       })();
       sealing.catch(() => undefined); // awaited by the next segment, or after the last
     };
@@ -784,12 +808,17 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         }
       }
     }
+    // The copy first: a copy left alone by a crash here would be taken for an unfinished pack.
+    if (stateCopy) {
+      await stateCopy.remove();
+      await fsyncDir(dirname(stateCopy.to));
+    }
     await rm(stateDir, { recursive: true, force: true });
     await fsyncDir(dirname(stateDir));
     result.seconds = (Date.now() - started) / 1000;
     return result;
   } catch (e) {
-    throw withoutFailedTarget(e, targets, dirname(stateDir));
+    throw withoutFailedTarget(e, targets, dirname(stateDir), stateCopy?.holdsWork ? dirname(stateCopy.to) : undefined);
   } finally {
     await hashThread?.hashes.close();
     await treeThread?.close();
@@ -801,14 +830,28 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
  * A write to one of several targets failed (a full disk, or one that failed or was pulled): the
  * others need not wait for it. The hint adds how to go on without it (State.outs).
  */
-function withoutFailedTarget(e: unknown, targets: PackTarget[], stateHome: string): unknown {
+function withoutFailedTarget(e: unknown, targets: PackTarget[], stateHome: string, copyHome: string | undefined): unknown {
   if (targets.length < 2 || !isBookcrateError(e) || (e.code !== 'NO_SPACE' && e.code !== 'IO') || e.hint?.includes('without --out')) return e;
   const failed = targets.filter((t) => e.message.includes(t.dir + sep)).sort((a, b) => b.dir.length - a.dir.length)[0];
   if (!failed) return e;
-  const how = failed.dir === stateHome
+  // The state is on stateHome, and a copy of it on copyHome once a segment is journaled: only a
+  // disk that held the one and lacks the other makes the others start over.
+  const how = failed.dir === stateHome && (copyHome === undefined || copyHome === failed.dir)
     ? `to write the other disks without it, run the same command without --out ${failed.given} (it held the pack's journal, so they start over)`
     : `to finish the other disks without it, run the same command without --out ${failed.given}: they keep the segments they have finished`;
   return new BookcrateError(e.code, e.message, { hint: e.hint ? `${e.hint}; or, ${how}` : how, cause: e, details: e.details, ...(e.say ? { say: e.say } : {}) });
+}
+
+/**
+ * Where the copy of the state goes (StateCopy): the next target that gets the same volumes as the
+ * state's own, so that a resume from it finds the finished segments of those volumes there. None
+ * for a single target, or where each volume goes to one disk only (`--out <n>:<dir>`, once each).
+ */
+function stateCopyFor(targets: PackTarget[], stateHome: string): StateCopy | undefined {
+  const home = targets.find((t) => t.dir === stateHome);
+  if (!home) return undefined;
+  const other = targets.find((t) => t !== home && t.volume === home.volume);
+  return other ? new StateCopy(join(stateHome, STATE_DIR), join(other.dir, STATE_DIR)) : undefined;
 }
 
 function sameList(a: string[] | undefined, b: string[]): boolean {
