@@ -160,6 +160,21 @@ describe('pages', () => {
     expect((await http('/search')).text).toContain('中文一个字也能搜');
   });
 
+  it('searches for every word of a query, in any order and field: short words, long ones, and both', async () => {
+    // Found by hand: a query was one phrase, so 敦煌 讲座 (two words, as readers type them) found nothing.
+    const hits = async (q: string): Promise<string[]> =>
+      [...(await http('/search?q=' + encodeURIComponent(q))).text.matchAll(/<li><a href="\/r\/[^"]+">([^<]+)<\/a>/g)].map((m) => m[1]!);
+    expect(await hits('敦煌 讲座')).toEqual(['敦煌壁画艺术讲座（第一讲）']); // two short words (LIKE)
+    expect(await hits('讲座 敦煌')).toEqual(['敦煌壁画艺术讲座（第一讲）']); // in any order
+    expect(await hits('樊锦诗 莫高窟')).toEqual(['敦煌壁画艺术讲座（第一讲）']); // creator and description (index)
+    expect(await hits('莫高窟\u3000樊锦诗')).toEqual(['敦煌壁画艺术讲座（第一讲）']); // a Chinese input method's space
+    expect(await hits('樊锦诗 敦煌')).toEqual(['敦煌壁画艺术讲座（第一讲）']); // a long word and a short one
+    expect(await hits('三国演义 第120册')).toEqual(['三国演义连环画 第120册']);
+    expect(await hits('敦煌 建筑')).toEqual([]); // every word, not any
+    expect(await hits('梁思成 讲座 敦煌')).toEqual([]);
+    expect(await hits('  故宫  ')).toEqual(['中国古代建筑']);
+  });
+
   it('status shows versions, volumes, imports and damaged files', async () => {
     const r = await http('/status');
     expect(r.status).toBe(200);

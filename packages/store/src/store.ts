@@ -703,21 +703,27 @@ export class Store {
   }
 
   /**
-   * Full-text search over titles, creators and descriptions. Trigram matching needs three
-   * characters; one- and two-character queries (common in Chinese: 敦煌, 京剧) use LIKE instead.
+   * Full-text search over titles, creators and descriptions. Words separated by spaces (an ASCII
+   * or an ideographic one) must all be found, anywhere and in any order: 敦煌 讲座 finds
+   * 敦煌壁画艺术讲座. Trigram matching needs three characters; shorter words (common in Chinese:
+   * 敦煌, 京剧) are matched with LIKE, beside the index where a longer word uses it.
    */
   search(versionId: number, query: string, limit = 50): ResourceRow[] {
-    const q = query.trim();
-    if (!q) return [];
-    if ([...q].length >= 3) {
-      const phrase = '"' + q.replace(/"/g, '""') + '"';
+    const words = [...new Set(query.split(/[\s\u3000]+/).filter(Boolean))];
+    if (words.length === 0) return [];
+    const long = words.filter((w) => [...w].length >= 3);
+    const short = words.filter((w) => [...w].length < 3);
+    const likes = short.map((w) => `%${w.replace(/[\\%_]/g, (c) => '\\' + c)}%`);
+    const likeSql = (t: string) => likes.map(() => `AND (${t}title LIKE ? ESCAPE '\\' OR ${t}creator LIKE ? ESCAPE '\\' OR ${t}description LIKE ? ESCAPE '\\')`).join(' ');
+    const likeArgs = likes.flatMap((l) => [l, l, l]);
+    if (long.length > 0) {
+      const match = long.map((w) => '"' + w.replace(/"/g, '""') + '"').join(' AND ');
       return this.db.prepare(`SELECT r.* FROM resources_fts f JOIN resources r ON r.rowid = f.rowid
-        WHERE resources_fts MATCH ? AND r.version_id = ? AND ${CARRIED_RESOURCE.replace(/\bresources\./g, 'r.')} ORDER BY rank LIMIT ?`).all(phrase, versionId, limit) as ResourceRow[];
+        WHERE resources_fts MATCH ? AND r.version_id = ? AND ${CARRIED_RESOURCE.replace(/\bresources\./g, 'r.')} ${likeSql('r.')}
+        ORDER BY rank LIMIT ?`).all(match, versionId, ...likeArgs, limit) as ResourceRow[];
     }
-    const like = `%${q.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
-    return this.db.prepare(`SELECT * FROM resources WHERE version_id = ? AND ${CARRIED_RESOURCE}
-      AND (title LIKE ? ESCAPE '\\' OR creator LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\')
-      ORDER BY sort_key, title LIMIT ?`).all(versionId, like, like, like, limit) as ResourceRow[];
+    return this.db.prepare(`SELECT * FROM resources WHERE version_id = ? AND ${CARRIED_RESOURCE} ${likeSql('')}
+      ORDER BY sort_key, title LIMIT ?`).all(versionId, ...likeArgs, limit) as ResourceRow[];
   }
 }
 
