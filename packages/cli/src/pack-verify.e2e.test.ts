@@ -107,6 +107,22 @@ describe('pack and verify a two-volume set', () => {
     expect(existsSync(join(work, 'never-made'))).toBe(false);
   });
 
+  it('a path that is not there (a disk not connected: exit 4), or a file (usage: exit 2), is said so plainly, in the librarian\'s language', async () => {
+    // Found by hand: both were "cannot read …: ENOENT: no such file or directory, scandir" (exit 4).
+    const gone = join(work, 'no-disk-here');
+    const r = await run(['verify', gone]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain(`bookcrate: ${gone} does not exist\n  what to do: check the path; a disk that is not connected`);
+    const zh = await run(['import', gone, '--store', join(work, 'never-made-2')], { LANG: 'zh_CN.UTF-8' });
+    expect(zh.code).toBe(4);
+    expect(zh.stderr).toContain(`bookcrate：${gone} 不存在\n  处理办法：请检查路径是否正确；盘没有连接`);
+    expect(existsSync(join(work, 'never-made-2'))).toBe(false);
+    const file = join(work, 'center.pub');
+    const f = await run(['verify', file], { LANG: 'zh_CN.UTF-8' });
+    expect(f.code).toBe(2);
+    expect(f.stderr).toContain(`bookcrate：${file} 是一个文件，不是文件夹`);
+  });
+
   it('a volume with a file of its manifest missing (a copy cut short) is called incomplete, not "no volume"', async () => {
     const copy = join(work, 'cut-short');
     await cp(vols[0]!, copy, { recursive: true });

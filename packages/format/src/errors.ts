@@ -29,6 +29,8 @@ export type MessageId =
   | 'no-volume' // args: dir
   | 'inside-volume' // path, volume: a folder or file inside a volume was given
   | 'folder-unreadable' // dir, reason
+  | 'no-such-path' // dir: the disk or folder given to verify or import is not there
+  | 'not-a-folder' // dir: a file was given where a disk or volume folder is wanted
   | 'volume-file-missing' // what, path
   | 'volume-incomplete' // what, path: a file of a volume (past its volume.json) is missing
   | 'volume-file-unreadable' // what, path, reason

@@ -75,6 +75,20 @@ export async function findVolumes(dir: string): Promise<string[]> {
     // A folder or file inside a volume (its segments/, its README.txt): name the volume to give instead.
     const outer = await volumeAbove(dir);
     if (outer !== undefined) throw insideVolume(dir, outer);
+    // A path that is not there (most often a disk not connected: an environment error, as an
+    // unreadable disk) and a file given for a folder (a usage error): said plainly.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new BookcrateError('IO', `${dir} does not exist`, {
+        hint: 'check the path; a disk that is not connected (or not mounted yet) has none: connect it and give the path it shows (on Windows its drive letter, e.g. E:\\)',
+        say: { id: 'no-such-path', args: { dir } },
+      });
+    }
+    if (code === 'ENOTDIR') {
+      throw new BookcrateError('USAGE', `${dir} is a file, not a folder`, {
+        hint: 'point the command at the disk or at the folder that holds bookcrate/volume.json', say: { id: 'not-a-folder', args: { dir } },
+      });
+    }
     throw new BookcrateError('IO', `cannot read ${dir}: ${(e as Error).message}`, {
       hint: 'check the path and that the disk is connected', cause: e, say: { id: 'folder-unreadable', args: { dir, reason: (e as Error).message } },
     });
