@@ -100,6 +100,18 @@ describe('import and verify from a disk that gives read errors', () => {
     sameFiles(await snapshot(lib), source);
   });
 
+  it('pack\'s read-back (O_DIRECT) of a new disk with a bad place names the files there, and the place', async (ctx) => {
+    if (!shim) ctx.skip();
+    const fresh = join(work, 'fresh-disk');
+    const r = await run(['pack', src, '--key', join(work, 'center.key'), '--out', fresh], { ...EPOCH, LD_PRELOAD: shim!, EIO_MATCH: 'v01-s000001.tar', EIO_FROM: '3600000', EIO_TO: '3800000' });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toContain('read-back (O_DIRECT, past the page cache): 1 volume copy(ies) DAMAGED');
+    const files = [...r.stdout.matchAll(/: (老照片\/\d{3}\.jpg) cannot be read from the disk: a bad place at offset \d+ of v01-s000001\.tar/g)].map((m) => m[1]);
+    expect(files.length).toBeGreaterThanOrEqual(9);
+    expect(files.length).toBeLessThanOrEqual(11);
+    expect(r.stdout).toMatch(/the disk gives read errors for bytes (359\d{4}|3600000) to (380\d{4}|3800000) of v01-s000001\.tar: a bad place/);
+  });
+
   it('a disk unplugged during the import: stopped with the way out, nothing recorded as damaged; plugged in again, the same command finishes', async (ctx) => {
     if (!shim) ctx.skip();
     // verify too stops (exit 4, as its exit codes say) rather than call a whole disk damaged
