@@ -105,51 +105,6 @@ export function resourceSpecFrom(record: Record<string, unknown>, where: string)
 }
 
 /**
- * Maps a file (path relative to its collection) to the resource that claims it: the record naming
- * the file itself, or the deepest folder above it. Built once per collection; lookups walk up the path.
- */
-export class ResourceIndex {
-  private readonly byPath = new Map<string, string>();
-  /** the catalog paths some file of the source fell under (lookup) */
-  private readonly used = new Set<string>();
-  constructor(specs: ResourceSpec[], where: string) {
-    const ids = new Set<string>();
-    for (const s of specs) {
-      // A second record of one id (a row copied twice in a sheet) would silently replace the first's title.
-      if (ids.has(s.id)) bad(where, `the resource id "${s.id}" is given to more than one record`, 'give every record its own id');
-      ids.add(s.id);
-      for (const f of s.files) {
-        const prev = this.byPath.get(f);
-        if (prev !== undefined && prev !== s.id) bad(where, `"${f}" is claimed by both "${prev}" and "${s.id}"`, 'give each file or folder to one resource only');
-        this.byPath.set(f, s.id);
-      }
-    }
-  }
-  lookup(relPath: string): string | undefined {
-    let p = relPath;
-    for (;;) {
-      const id = this.byPath.get(p);
-      if (id !== undefined) {
-        this.used.add(p);
-        return id;
-      }
-      const cut = p.lastIndexOf('/');
-      if (cut < 0) return undefined;
-      p = p.slice(0, cut);
-    }
-  }
-  /**
-   * The catalog's file paths that no file or folder looked up so far fell under, with the resource
-   * that names them: after the walk, a misspelt or missing file, which the pack reports.
-   */
-  unmatched(): { file: string; resource: string }[] {
-    const out: { file: string; resource: string }[] = [];
-    for (const [file, resource] of this.byPath) if (!this.used.has(file)) out.push({ file, resource });
-    return out;
-  }
-}
-
-/**
  * A catalog's file path as the bundle spells paths: NFC, "/" between folders (a sheet typed on
  * Windows may use "\\", which no bundle name can hold), no "./" before it and no "/" after it.
  */

@@ -5,7 +5,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
   BookcrateError, FORMAT, VolumePlanner, checkSegmentSize, formatSize, isBookcrateError, encodeFileEntry, encodeMemberEntry,
-  memberHeaderView, encodeResourceEntry, encodeRoot, encodeVolumeDoc, keyFingerprint, padTo512,
+  memberHeaderView, encodeRoot, encodeVolumeDoc, keyFingerprint, padTo512,
   publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE, MEMBERS_TREE_SHAPE,
   type CollectionInfo, type Digests, type LayoutOptions, type NameIssue, type NonUtf8Policy, type Placement, type Root,
   type SegmentInfo, type TreeRef, type VolumePlan,
@@ -149,7 +149,7 @@ function targetKey(t: PackTarget): string {
 function argsDigest(source: PackSource, opts: PackOptions): string {
   return sha256Hex(JSON.stringify({
     format: FORMAT, origin: source.origin, bundle: source.bundle,
-    collections: source.collections.map((c) => [c.id, c.title, c.path, c.dir, c.resources.length]),
+    collections: source.collections.map((c) => [c.id, c.title, c.path, c.dir, c.metadata ? [c.metadata.digest, c.metadata.encoding ?? null] : null]),
     diskSize: opts.diskSize ?? DEFAULT_DISK_SIZE, segmentSize: opts.segmentSize ?? DEFAULT_SEGMENT_SIZE,
     names: [!!opts.followSymlinks, !!opts.allowUnportable, opts.nonUtf8 ?? 'gb18030', !!opts.includeJunk],
     volumes: opts.volumes ?? null, key: opts.key ? keyFingerprint(opts.key) : null, created: opts.created ?? null,
@@ -360,16 +360,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     };
     /** Writes down a finished scan; refuses (and removes the state) on a names error. */
     const recordScan = async (scan: SourceScan): Promise<void> => {
-      // in batches: a catalog of 300,000 records is ~100 MB of lines, which one string would hold twice
-      const h = await open(resourcesPath, 'w');
-      try {
-        for (let at = 0; at < scan.resources.length; at += 4096) {
-          const data = Buffer.from(scan.resources.slice(at, at + 4096).map((r) => encodeResourceEntry(r) + '\n').join(''));
-          for (let off = 0; off < data.length; ) off += (await h.write(data, off, data.length - off)).bytesWritten;
-        }
-      } finally {
-        await h.close();
-      }
+      // the resources list is written by the scan, beside the inventory: resourcesPath
+      if (scan.resourcesPath !== resourcesPath) throw new BookcrateError('INTERNAL', `the scan wrote its resources list to ${scan.resourcesPath}, not ${resourcesPath}`);
       state!.collections = scan.collections;
       state!.totals = scan.totals;
       state!.spans = scan.spans;
@@ -387,12 +379,13 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     /** The finished scan's plan: every volume, segment and member's place. */
     /**
      * After a plan refused for these arguments (USAGE: a --disk-size that holds no segment, a volume
-     * the plan lacks, a volume left to another run without --created), a fresh pack's state goes:
+     * the plan lacks, a volume left to another run without --created), or a catalog the scan refused
+     * (RECIPE: not in its encoding, an id given twice), a fresh pack's state goes:
      * nothing was written under them, the same arguments can only be refused again, and the
      * corrected command then starts afresh instead of being told to --restart. A resume's stays.
      */
     const forgetRefusedPlan = async (e: unknown): Promise<void> => {
-      if (isBookcrateError(e, 'USAGE') && !opts.dryRun && journal.length === 0) await rm(stateDir, { recursive: true, force: true });
+      if ((isBookcrateError(e, 'USAGE') || isBookcrateError(e, 'RECIPE')) && !opts.dryRun && journal.length === 0) await rm(stateDir, { recursive: true, force: true });
     };
     const makePlan = async (): Promise<{ plan: VolumePlan; layoutOpts: LayoutOptions }> => {
       const totals = state!.totals!;
@@ -423,7 +416,14 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       scanning = scanSource(source, inventoryPath, { ...scanOpts, onWritten: (n) => growth.grew(n) }).finally(() => growth.end());
       scanning.catch(() => undefined); // awaited below, after the writer has started
     } else if (!state.scanned) {
-      await recordScan(await scanSource(source, inventoryPath, scanOpts));
+      let scan: SourceScan;
+      try {
+        scan = await scanSource(source, inventoryPath, scanOpts);
+      } catch (e) {
+        await forgetRefusedPlan(e); // a catalog the scan refuses (RECIPE): corrected, it starts afresh
+        throw e;
+      }
+      await recordScan(scan);
     }
     const bundle = { id: source.bundle.id, version: source.bundle.version, title: source.bundle.title, created: state.created };
     let earlyStart: PackResult['earlyStart'];
@@ -698,7 +698,9 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
         try {
           scan = await scanning!;
         } catch (e) {
-          throw await undoEarly(e as Error);
+          const why = await undoEarly(e as Error);
+          await forgetRefusedPlan(why); // a catalog the scan refuses (RECIPE): corrected, it starts afresh
+          throw why;
         }
         if (scan.issues.errors > 0) await undoEarly(new EarlyStartUndone('a names error'));
         await recordScan(scan); // throws NAME_POLICY on a names error, having removed the state

@@ -1,11 +1,12 @@
-import { open } from 'node:fs/promises';
-import { sep } from 'node:path';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import {
-  BookcrateError, compareKeys, type CollectionInfo, type Digests, type FileEntry, type NameIssue, type NonUtf8Policy, type ResourceEntry,
+  BookcrateError, type CollectionInfo, type Digests, type FileEntry, type NameIssue, type NonUtf8Policy, type ResourceEntry,
 } from '@bookcrate/format';
 import { IssueLog, encodeInventoryItem, tallyItem, type CollectionTally } from './inventory.js';
 import type { PackSource } from './source.js';
 import { walkSource, type InventoryItem } from './walk.js';
+import { ClaimCursor, spillCatalogs, writeResourcesList, type SpilledCatalog } from './catalog.js';
 
 export { readInventory } from './inventory.js';
 
@@ -32,8 +33,11 @@ export interface SourceScan {
   totals: { files: number; dirs: number; bytes: number; resources: number };
   /** In bundle path order, as the root lists them. */
   collections: CollectionInfo[];
-  /** The resources tree's entries, in canonical id order: catalog records, then ones derived from the tree. */
-  resources: ResourceEntry[];
+  /**
+   * The resources tree's entries, in canonical id order (catalog records, and ones derived from the
+   * tree), one encodeResourceEntry line each: `resources.jsonl` beside the inventory.
+   */
+  resourcesPath: string;
   /** Bytes each collection's members take in segments (the disk planner keeps collections together). */
   spans: [string, number][];
   issues: ScanIssues;
@@ -54,18 +58,43 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
   const log = new IssueLog();
   for (const issue of sourceOverlaps(source)) log.add(issue);
   const tallies = new Map<string, CollectionTally>();
-  const resources = new Map<string, ResourceEntry>();
-  for (const c of source.collections) {
-    for (const r of c.resources) {
-      const e: ResourceEntry = { id: r.id, collection: c.id, title: r.title };
-      for (const k of ['creator', 'type', 'language', 'date', 'description'] as const) if (r[k]) e[k] = r[k];
-      e.type ??= c.type;
-      e.language ??= c.language;
-      if (e.type === undefined) delete e.type;
-      if (e.language === undefined) delete e.language;
-      resources.set(r.id, e);
-    }
+  // The catalogs, sorted on disk beside the inventory (catalog.ts): a record's claims are looked
+  // up as the walk meets its files, and its resource is merged into the list at the end.
+  const work = await mkdtemp(join(dirname(inventoryPath), 'catalog-'));
+  try {
+    const catalog = source.collections.some((c) => c.metadata) ? await spillCatalogs(source, work) : undefined;
+    return await scanWith(source, inventoryPath, opts, log, tallies, catalog);
+  } finally {
+    await rm(work, { recursive: true, force: true });
   }
+}
+
+async function scanWith(
+  source: PackSource, inventoryPath: string, opts: ScanOptions, log: IssueLog, tallies: Map<string, CollectionTally>, catalog: SpilledCatalog | undefined,
+): Promise<SourceScan> {
+  /** resources derived from the tree, for files no catalog record claims */
+  const derived = new Map<string, ResourceEntry>();
+  const claims = new Map<string, ClaimCursor>();
+  const byId = new Map(source.collections.map((c) => [c.id, c]));
+  // A record whose file is misspelt or missing would reach every county as a resource without it.
+  for (const [id, path] of catalog?.claims ?? []) {
+    const c = byId.get(id)!;
+    claims.set(id, new ClaimCursor(path, (file, resource) => log.add({
+      kind: 'catalog-unmatched', severity: 'warning', path: c.path ? `${c.path}/${file}` : file,
+      detail: `resource "${resource}" of the catalog names "${file}", which is not in ${c.dir} (or was left out)`,
+    })));
+  }
+  try {
+    return await walkInto(source, inventoryPath, opts, log, tallies, catalog, claims, derived);
+  } finally {
+    for (const cursor of claims.values()) cursor.close();
+  }
+}
+
+async function walkInto(
+  source: PackSource, inventoryPath: string, opts: ScanOptions, log: IssueLog, tallies: Map<string, CollectionTally>,
+  catalog: SpilledCatalog | undefined, claims: Map<string, ClaimCursor>, derived: Map<string, ResourceEntry>,
+): Promise<SourceScan> {
   const h = await open(inventoryPath, 'w');
   let files = 0;
   let bytes = 0;
@@ -81,13 +110,13 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
     let buf: string[] = [];
     for await (const batch of walkSource(source, {
       followSymlinks: !!opts.followSymlinks, allowUnportable: !!opts.allowUnportable, nonUtf8: opts.nonUtf8 ?? 'gb18030',
-      includeJunk: !!opts.includeJunk, onIssue: (i) => log.add(i),
+      includeJunk: !!opts.includeJunk, onIssue: (i) => log.add(i), claims,
     })) {
       for (const item of batch) {
         tallyItem(tallies, item);
-        if (item.resource && !resources.has(item.resource)) {
+        if (item.derived && item.resource && !derived.has(item.resource)) {
           const name = item.resource.split('/').pop()!;
-          resources.set(item.resource, { id: item.resource, collection: item.collection, title: name.replace(/\.[^.]+$/, '') || name });
+          derived.set(item.resource, { id: item.resource, collection: item.collection, title: name.replace(/\.[^.]+$/, '') || name });
         }
         files++;
         bytes += item.size;
@@ -105,17 +134,10 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
   } finally {
     await h.close();
   }
-  // A record whose file is misspelt or missing would reach every county as a resource without it.
-  for (const c of source.collections) {
-    for (const { file, resource } of c.index.unmatched()) {
-      log.add({
-        kind: 'catalog-unmatched', severity: 'warning', path: c.path ? `${c.path}/${file}` : file,
-        detail: `resource "${resource}" of the catalog names "${file}", which is not in ${c.dir} (or was left out)`,
-      });
-    }
-  }
+  for (const cursor of claims.values()) cursor.finish();
   opts.onProgress?.({ files, bytes, done: true });
-  const sorted = [...resources.values()].sort((a, b) => compareKeys(a.id, b.id));
+  const resourcesPath = join(dirname(inventoryPath), 'resources.jsonl');
+  const resources = await writeResourcesList(catalog, [...derived.values()], resourcesPath);
   const titles = new Map(source.collections.map((c) => [c.id, c]));
   const collections = [...tallies.values()].map((t) => {
     const c = titles.get(t.id);
@@ -124,9 +146,9 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
   let dirs = 0;
   for (const t of tallies.values()) dirs += t.dirs;
   return {
-    totals: { files: files - dirs, dirs, bytes, resources: sorted.length },
+    totals: { files: files - dirs, dirs, bytes, resources },
     collections,
-    resources: sorted,
+    resourcesPath,
     spans: [...tallies.values()].map((t) => [t.id, t.span]),
     issues: { errors: log.errors, counts: log.counts, kept: log.kept },
   };

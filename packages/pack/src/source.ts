@@ -1,10 +1,9 @@
 import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import {
-  BookcrateError, decodeCatalogText, parseCsv, parseRecipe, resourceSpecFrom, ResourceIndex,
-  type ResourceSpec,
-} from '@bookcrate/format';
+import { BookcrateError, parseRecipe } from '@bookcrate/format';
 
 /** What to pack: a bundle identity and its collections, each a source folder with its catalog. */
 export interface PackSource {
@@ -19,8 +18,11 @@ export interface SourceCollection {
   title: string;
   path: string; // top-level folder in the bundle
   dir: string; // absolute source directory
-  resources: ResourceSpec[];
-  index: ResourceIndex;
+  /**
+   * Its catalog, read by the scan a piece at a time (catalog.ts), never held whole: `digest` (SHA-256
+   * of its bytes) stands for it in a pack's arguments, so that a resume with a changed catalog is refused.
+   */
+  metadata?: { path: string; given: string; encoding?: string; digest: string };
   type?: string;
   language?: string;
 }
@@ -43,22 +45,15 @@ async function assertDir(path: string, what: string): Promise<void> {
   if (!ok) throw new BookcrateError('USAGE', `${what} ${path} is not a directory`, { hint: 'check the path; recipe paths are relative to the recipe file' });
 }
 
-/**
- * Catalog records from CSV (header row; `files` separated by ";") or JSON Lines, in `encoding`
- * (UTF-8 unless the recipe says otherwise; a file that is not valid in it is refused, see catalog-text.ts).
- */
-export async function loadMetadata(path: string, encoding?: string): Promise<ResourceSpec[]> {
-  const text = decodeCatalogText(await readBytes(path, 'metadata file'), path, encoding);
-  const records: Record<string, unknown>[] = path.toLowerCase().endsWith('.csv')
-    ? parseCsv(text, path)
-    : text.split(/\r?\n/).filter((l) => l.trim()).map((l, i) => {
-        try {
-          return JSON.parse(l) as Record<string, unknown>;
-        } catch {
-          throw new BookcrateError('RECIPE', `${path} line ${i + 1} is not valid JSON`, { hint: 'metadata is CSV (.csv) or JSON Lines (one object per line)' });
-        }
-      });
-  return records.map((r, i) => resourceSpecFrom(r, `${path} record ${i + 1}`));
+/** SHA-256 of a catalog file, read in pieces; a file that cannot be read is named (a usage error). */
+async function catalogDigest(path: string): Promise<string> {
+  const h = createHash('sha256');
+  try {
+    for await (const piece of createReadStream(path)) h.update(piece as Buffer);
+  } catch (e) {
+    throw new BookcrateError('USAGE', `cannot read metadata file ${path}: ${(e as Error).message}`, { hint: 'check the path in the recipe (paths are relative to the recipe file)' });
+  }
+  return h.digest('hex');
 }
 
 /**
@@ -78,7 +73,7 @@ export async function loadSource(input: string): Promise<PackSource> {
     return {
       origin: abs,
       bundle: { id: basename(abs).replace(/[^A-Za-z0-9._-]/g, '_') || 'bundle', title: basename(abs), version: 1 },
-      collections: [{ id: '', title: '', path: '', dir: abs, resources: [], index: new ResourceIndex([], abs) }],
+      collections: [{ id: '', title: '', path: '', dir: abs }],
     };
   }
   const bytes = await readBytes(abs, 'recipe');
@@ -86,21 +81,15 @@ export async function loadSource(input: string): Promise<PackSource> {
   const recipe = parseRecipe(bytes.toString('utf8').replace(/^\ufeff/, ''), abs);
   const base = dirname(abs);
   const collections: SourceCollection[] = [];
-  /** resource id → the collection whose catalog gives it: one id is one resource across the bundle */
-  const owners = new Map<string, string>();
   for (const c of recipe.collections) {
     const dir = resolve(base, c.source);
     await assertDir(dir, `collection "${c.id}" source`);
-    const resources = c.metadata ? await loadMetadata(resolve(base, c.metadata), c.metadataEncoding) : [];
-    const index = new ResourceIndex(resources, c.metadata ?? c.id);
-    for (const r of resources) {
-      const other = owners.get(r.id);
-      if (other !== undefined) {
-        throw new BookcrateError('RECIPE', `the resource id "${r.id}" is in the catalogs of both collection "${other}" and collection "${c.id}"`, { hint: 'give every resource of the bundle its own id' });
-      }
-      owners.set(r.id, c.id);
+    const col: SourceCollection = { id: c.id, title: c.title, path: c.path, dir };
+    if (c.metadata) {
+      const path = resolve(base, c.metadata);
+      col.metadata = { path, given: c.metadata, digest: await catalogDigest(path) };
+      if (c.metadataEncoding) col.metadata.encoding = c.metadataEncoding;
     }
-    const col: SourceCollection = { id: c.id, title: c.title, path: c.path, dir, resources, index };
     if (c.type) col.type = c.type;
     if (c.language) col.language = c.language;
     collections.push(col);

@@ -6,6 +6,7 @@ import {
 } from '@bookcrate/format';
 import { mtimeOf } from './mtime.js';
 import type { PackSource, SourceCollection } from './source.js';
+import type { ClaimCursor } from './catalog.js';
 
 export interface WalkOptions {
   followSymlinks: boolean;
@@ -14,6 +15,8 @@ export interface WalkOptions {
   nonUtf8: NonUtf8Policy;
   includeJunk: boolean;
   onIssue: (issue: NameIssue) => void;
+  /** collection id → its catalog's claims (catalog.ts), looked up in walk order */
+  claims?: Map<string, ClaimCursor>;
 }
 
 /** One thing to pack, in manifest order. */
@@ -25,6 +28,8 @@ export interface InventoryItem {
   mtime: number;
   collection: string; // collection id
   resource?: string;
+  /** the resource is derived from the tree (no catalog record claims the file); not written down */
+  derived?: boolean;
 }
 
 interface Child {
@@ -142,8 +147,15 @@ async function* walkDir(
       if (!any) batch.push({ path, src, type: 'dir', size: 0, mtime: mtimeOf(ch.st.mtimeMs), collection });
     } else {
       const item: InventoryItem = { path, src, type: 'file', size: ch.st.size, mtime: mtimeOf(ch.st.mtimeMs), collection };
-      const resource = resourceOf(path, col);
-      if (resource) item.resource = resource;
+      const claimed = col.id === '' ? undefined : opts.claims?.get(col.id)?.lookup(col.path ? path.slice(col.path.length + 1) : path);
+      if (claimed !== undefined) item.resource = claimed;
+      else {
+        const resource = derivedResource(path, col);
+        if (resource) {
+          item.resource = resource;
+          item.derived = true;
+        }
+      }
       batch.push(item);
       // a folder of a million files is not held twice (its listing, and all its items)
       if (batch.length >= WALK_BATCH) {
@@ -217,15 +229,15 @@ export async function statAll(srcs: (string | Buffer)[], follow: boolean, slowMs
 }
 
 /**
- * The resource a file belongs to: the catalog record that claims it, else one derived from the
- * tree — the file or folder directly inside the collection.
+ * The resource of a file no catalog record claims: one derived from the tree, the file or folder
+ * directly inside the collection.
  */
-function resourceOf(path: string, col: SourceCollection): string | undefined {
+function derivedResource(path: string, col: SourceCollection): string | undefined {
   if (col.id === '') {
     // Bare directory: collection = top folder, resource = the item directly inside it.
     const parts = path.split('/');
     return parts.length === 1 ? parts[0] : `${parts[0]}/${parts[1]}`;
   }
   const rel = col.path ? path.slice(col.path.length + 1) : path;
-  return col.index.lookup(rel) ?? `${col.id}/${rel.split('/')[0]}`;
+  return `${col.id}/${rel.split('/')[0]}`;
 }

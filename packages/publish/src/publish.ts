@@ -1,9 +1,11 @@
 import type { KeyObject } from 'node:crypto';
 import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { join, resolve, sep } from 'node:path';
 import {
   BookcrateError, CHUNKED_MIN_SIZE, CHUNKS_TREE_SHAPE, FORMAT, PartTreeWriter, REPO_FORMAT, compareBundlePaths, decodeFileEntry,
-  encodeChunkEntry, encodeFileEntry, encodePointerFile, encodeResourceEntry, encodeRoot, initHashing, isBookcrateError, readTreeLines,
+  encodeChunkEntry, encodeFileEntry, encodePointerFile, encodeRoot, initHashing, isBookcrateError, readTreeLines,
   repoPaths, sha256Hex, signRoot,
   type FileEntry, type NonUtf8Policy, type Root, type TreeRef,
 } from '@bookcrate/format';
@@ -406,7 +408,10 @@ async function publishVersion(repo: Repo, history: History, source: Awaited<Retu
   const files = await filesW.finish();
   const chunks = await chunksW.finish();
   const resW = new PartTreeWriter(sink);
-  for (const r of scan.resources) await resW.add(r.id, encodeResourceEntry(r));
+  // the scan's resources list, in id order, one line each, beside the inventory
+  for await (const line of createInterface({ input: createReadStream(scan.resourcesPath), crlfDelay: Infinity })) {
+    if (line) await resW.add((JSON.parse(line) as { id: string }).id, line);
+  }
   const resources = await resW.finish();
   await repo.commit();
   await repo.syncDirs(); // every object and part a root will name is durable, under its name, before the root exists
