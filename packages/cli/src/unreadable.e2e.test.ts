@@ -93,6 +93,8 @@ describe('import and verify from a disk that gives read errors', () => {
     expect(zhVerify.code).toBe(1);
     expect(zhVerify.stdout).toMatch(new RegExp(`无法读取 +${bad[0]!.path}  v01-s000001\\.tar@\\d+\n`));
     expect(zhVerify.stdout).toMatch(/盘上读不出 +v01-s000001\.tar@\d+ \(2\d\d KiB\)\n/);
+    // the place on the disk first, then the files it costs
+    expect(zhVerify.stdout.indexOf('盘上读不出')).toBeLessThan(zhVerify.stdout.indexOf(`无法读取 `));
     // The same disk read again (the bad place read this time): those files go in.
     const again = await run(['import', volume, '--store', store]);
     expect(again.code, again.stderr).toBe(0);

@@ -47,7 +47,10 @@ function printReport(r: VerifyReport, m: ReturnType<typeof messages>): void {
   if (r.ok) out.push(r.mode === 'full' ? m.ok : m.okFast);
   else {
     out.push(m.damaged(r.problemCount, r.damagedFiles));
-    for (const p of r.problems.slice(0, 500)) {
+    // What is wrong with a segment (missing, cut short, a bad place on the disk) before the files it costs.
+    const shown = r.problems.slice(0, 500).map((p, i) => ({ p, i, first: p.kind.startsWith('segment-') ? 0 : 1 }))
+      .sort((a, b) => a.first - b.first || a.i - b.i).map((x) => x.p);
+    for (const p of shown) {
       const span = p.length !== undefined ? ` (${formatSize(p.length)})` : '';
       const where = [p.path, p.segment && `${p.segment}${p.offset !== undefined ? `@${p.offset}` : ''}${span}`].filter(Boolean).join('  ');
       const hashes = p.expected ? `  ${m.expectedActual(p.expected, p.actual ?? '')}` : '';
