@@ -21,7 +21,7 @@ const zh = {
   collections: '资源库',
   collection: '资源库',
   resources: '资源',
-  resourceCount: (n: number) => `${n} 种资源`,
+  resourceCount: (n: number) => `${n} 项资源`,
   size: '大小',
   files: '文件',
   noCollections: '这里还没有可以浏览的资源。导入一块资源盘后再来看看。',

@@ -56,7 +56,7 @@ describe('pages', () => {
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(r.text).toContain('<html lang="zh-CN">');
-    for (const t of ['国图公开课', '中华连环画', '地方戏专题视频', '老照片', '120 种资源']) expect(r.text).toContain(t);
+    for (const t of ['国图公开课', '中华连环画', '地方戏专题视频', '老照片', '120 项资源']) expect(r.text).toContain(t);
     expect(r.text).not.toContain('互动学习动漫数据库'); // a version still importing
     expect(r.text).not.toContain('旧讲座');
     expect(r.headers['x-content-type-options']).toBe('nosniff');
