@@ -26,7 +26,11 @@ export function catalogEncoding(name: string): 'utf-8' | 'gb18030' | undefined {
  * no one can correct them. When a file said to be UTF-8 is not, the error shows that line read as
  * GB18030, so the center can see at once whether that is what the file is.
  */
-export function decodeCatalogText(bytes: Uint8Array, where: string, encodingName = 'utf-8'): string {
+export function decodeCatalogText(
+  bytes: Uint8Array, where: string, encodingName = 'utf-8',
+  /** where `bytes` start in the file, when they are a block of it (whole lines): errors name the file's line and offset */
+  block: { line: number; offset: number } = { line: 1, offset: 0 },
+): string {
   const encoding = catalogEncoding(encodingName);
   if (!encoding) {
     throw new BookcrateError('RECIPE', `${where}: the encoding "${encodingName}" is not one bookcrate reads`, {
@@ -36,12 +40,12 @@ export function decodeCatalogText(bytes: Uint8Array, where: string, encodingName
   if (encoding === 'utf-8') {
     if (isUtf8(bytes)) {
       const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-      return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+      return text.charCodeAt(0) === 0xfeff && block.offset === 0 ? text.slice(1) : text;
     }
     const at = firstInvalidUtf8(bytes);
     const { line, start, end } = lineAround(bytes, at);
     const asGb = tryDecode('gb18030', bytes.subarray(start, end));
-    throw new BookcrateError('RECIPE', `${where} is not UTF-8: line ${line} has the byte 0x${bytes[at]!.toString(16).padStart(2, '0')} at offset ${at}`
+    throw new BookcrateError('RECIPE', `${where} is not UTF-8: line ${line + block.line - 1} has the byte 0x${bytes[at]!.toString(16).padStart(2, '0')} at offset ${at + block.offset}`
       + (asGb !== undefined ? `; read as GB18030 (GBK) that line is: ${asGb.slice(0, 120)}` : ''), {
       hint: asGb !== undefined
         ? 'if that reads right, the file is GBK, as Excel saves "CSV (逗号分隔)": add "metadataEncoding": "gb18030" to this collection in the recipe, or save the sheet as "CSV UTF-8 (逗号分隔)"'

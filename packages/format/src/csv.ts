@@ -12,91 +12,129 @@ export function parseCsv(text: string, where: string): Record<string, string>[] 
   return [...csvRecords(text, where)];
 }
 
-/**
- * The records of parseCsv one at a time, so that a large catalog's records need not all be held at
- * once (pack spills them to disk as they come, catalog.ts).
- */
+/** The records of parseCsv one at a time (the whole text at once: a CsvReader fed once). */
 export function* csvRecords(text: string, where: string): Generator<Record<string, string>> {
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const n = text.length;
-  let records = 0;
-  let ready: Record<string, string> | undefined;
-  let keys: string[] | undefined;
-  let row: string[] = [];
-  let line = 1;
-  const delimiter = /[,\r\n]/g;
-  const nextDelimiter = (from: number): number => {
-    delimiter.lastIndex = from;
-    return delimiter.exec(text)?.index ?? n;
-  };
-  const endRow = (): void => {
-    const blank = row.length === 1 && row[0] === '';
-    const r = row;
-    row = [];
-    if (blank) return;
-    if (!keys) {
-      keys = r.map((h) => h.trim());
-      return;
+  yield* new CsvReader(where).feed(text, true);
+}
+
+/**
+ * The same parser fed a block of text at a time, so that a large catalog is never held whole (pack
+ * reads it 4 MiB at a time, catalog.ts). A record whose quoted field goes on past a block (a newline
+ * inside quotes) is kept and parsed with the next block; line numbers in errors count from the
+ * start of the file.
+ */
+export class CsvReader {
+  private keys: string[] | undefined;
+  private records = 0;
+  /** the file's line where the text not yet parsed starts */
+  private line = 1;
+  /** the start of a record that went on past the last block */
+  private carry = '';
+  private started = false;
+
+  constructor(private readonly where: string) {}
+
+  /** The records complete in the text fed so far; `final`: no more text comes. */
+  *feed(block: string, final: boolean): Generator<Record<string, string>> {
+    let text = this.carry + block;
+    this.carry = '';
+    if (!this.started) {
+      this.started = true;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     }
-    if (r.length !== keys.length) {
-      throw new BookcrateError('RECIPE', `${where}: record ${records + 1} has ${r.length} fields, the header has ${keys.length}`, {
-        hint: 'quote fields that contain commas, e.g. "Zhang San, Li Si"',
-      });
-    }
-    const o: Record<string, string> = {};
-    for (let j = 0; j < r.length; j++) o[keys[j]!] = r[j]!;
-    records++;
-    ready = o;
-  };
-  let i = 0;
-  for (;;) {
-    let value: string;
-    if (text.charCodeAt(i) === QUOTE) {
-      // a quoted field: to the quote not doubled; "" inside is one quote
-      let escaped = '';
-      let from = i + 1;
-      for (;;) {
-        const q = text.indexOf('"', from);
-        if (q < 0) {
-          line += newlines(text, i, n);
-          throw new BookcrateError('RECIPE', `${where}: a quoted field is not closed (line ${line})`, { hint: 'close the field with a double quote' });
-        }
-        if (text.charCodeAt(q + 1) === QUOTE) {
-          escaped += text.slice(from, q + 1);
-          from = q + 2;
-          continue;
-        }
-        value = escaped + text.slice(from, q);
-        line += newlines(text, i, q);
-        i = q + 1;
-        break;
+    const where = this.where;
+    const n = text.length;
+    if (n === 0) return;
+    let line = this.line;
+    let row: string[] = [];
+    let rowStart = 0;
+    let rowLine = line;
+    /** the row just ended, as a record (undefined: blank, or the header) */
+    const endRow = (): Record<string, string> | undefined => {
+      const blank = row.length === 1 && row[0] === '';
+      const r = row;
+      row = [];
+      if (blank) return undefined;
+      if (!this.keys) {
+        this.keys = r.map((h) => h.trim());
+        return undefined;
       }
-      // what follows the closing quote up to the delimiter is kept (lenient, as spreadsheets are)
-      const end = nextDelimiter(i);
-      if (end > i) value += text.slice(i, end);
-      i = end;
-    } else {
-      const end = nextDelimiter(i);
-      value = text.slice(i, end);
-      i = end;
+      if (r.length !== this.keys.length) {
+        throw new BookcrateError('RECIPE', `${where}: record ${this.records + 1} has ${r.length} fields, the header has ${this.keys.length}`, {
+          hint: 'quote fields that contain commas, e.g. "Zhang San, Li Si"',
+        });
+      }
+      const o: Record<string, string> = {};
+      for (let j = 0; j < r.length; j++) o[this.keys[j]!] = r[j]!;
+      this.records++;
+      return o;
+    };
+    /** The row under way goes on in the next block: kept from its start. */
+    const keepForNext = (): void => {
+      this.carry = text.slice(rowStart);
+      this.line = rowLine;
+    };
+    const delimiter = /[,\r\n]/g;
+    const nextDelimiter = (from: number): number => {
+      delimiter.lastIndex = from;
+      return delimiter.exec(text)?.index ?? n;
+    };
+    let i = 0;
+    for (;;) {
+      let value: string;
+      if (text.charCodeAt(i) === QUOTE) {
+        // a quoted field: to the quote not doubled; "" inside is one quote
+        let escaped = '';
+        let from = i + 1;
+        for (;;) {
+          const q = text.indexOf('"', from);
+          if (q < 0 || (q === n - 1 && !final)) {
+            // (a quote last in the block may be the first of a doubled one)
+            if (!final) return keepForNext();
+            line += newlines(text, i, n);
+            throw new BookcrateError('RECIPE', `${where}: a quoted field is not closed (line ${line})`, { hint: 'close the field with a double quote' });
+          }
+          if (text.charCodeAt(q + 1) === QUOTE) {
+            escaped += text.slice(from, q + 1);
+            from = q + 2;
+            continue;
+          }
+          value = escaped + text.slice(from, q);
+          line += newlines(text, i, q);
+          i = q + 1;
+          break;
+        }
+        // what follows the closing quote up to the delimiter is kept (lenient, as spreadsheets are)
+        const end = nextDelimiter(i);
+        if (end > i) value += text.slice(i, end);
+        i = end;
+      } else {
+        const end = nextDelimiter(i);
+        value = text.slice(i, end);
+        i = end;
+      }
+      row.push(value);
+      if (i >= n) {
+        if (!final) return keepForNext();
+        const r = endRow();
+        if (r) yield r;
+        return;
+      }
+      const c = text.charCodeAt(i);
+      i++;
+      if (c === COMMA) continue;
+      if (c === CR) {
+        if (i >= n && !final) return keepForNext(); // its LF may begin the next block
+        if (text.charCodeAt(i) === LF) i++;
+      }
+      line++;
+      const r = endRow();
+      rowStart = i;
+      rowLine = line;
+      this.line = line;
+      if (r) yield r;
+      if (i >= n) return;
     }
-    row.push(value);
-    if (i >= n) {
-      endRow();
-      if (ready) yield ready;
-      return;
-    }
-    const c = text.charCodeAt(i);
-    i++;
-    if (c === COMMA) continue;
-    if (c === CR && text.charCodeAt(i) === LF) i++;
-    line++;
-    endRow();
-    if (ready) {
-      yield ready;
-      ready = undefined;
-    }
-    if (i >= n) return;
   }
 }
 

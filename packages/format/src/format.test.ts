@@ -4,7 +4,7 @@ import { extract } from 'tar-stream';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import {
   BookcrateError, PartTreeWriter, compareBundlePaths, encodeMemberHeader, encodeRoot, initHashing, memberHeaderView, memberSpan,
-  padTo512, parseCsv, parseSize, planVolumes, readTreeLines, signRoot, verifyRootSignature, decodeName,
+  padTo512, parseCsv, CsvReader, parseSize, planVolumes, readTreeLines, signRoot, verifyRootSignature, decodeName,
   siblingCollisions, componentIssues, bundlePathProblem, Layouter, VolumePlanner, DualHasher, END_OF_ARCHIVE_BYTES,
   AlignedBufferPool, catalogFilePath, decodeCatalogText, firstInvalidUtf8, DEFAULT_TREE_SHAPE, MEMBERS_TREE_SHAPE, type PartRef, type PlanInput, type Root,
 } from './index.js';
@@ -289,6 +289,30 @@ describe('csv', () => {
   it('names the line of a quote left open, and the record with the wrong number of fields', () => {
     expect(() => parseCsv('id,title\n1,"open\nstill\n', 't.csv')).toThrow(/t\.csv: a quoted field is not closed \(line 4\)/);
     expect(() => parseCsv('id,title\n1,a\n\n2,b,c\n', 't.csv')).toThrow(/t\.csv: record 2 has 3 fields, the header has 2/);
+  });
+
+  it('reads the same records fed a block at a time, wherever the blocks are cut (CsvReader)', () => {
+    const texts = [
+      '\ufeffid,title,files\r\nCDOI-1,"三国, 第一册","a;b"\r\nCDOI-2,"line1\nline2",c\r\n',
+      'id,title,files\r\r\nA,"他说""好""",x\rB,,y\n\nC,"a"b,"\n"\nD,"",',
+    ];
+    const fed = (parts: string[]): Record<string, string>[] => {
+      const r = new CsvReader('t.csv');
+      return parts.flatMap((p, k) => [...r.feed(p, k === parts.length - 1)]);
+    };
+    for (const text of texts) {
+      const whole = parseCsv(text, 't.csv');
+      expect(whole.length).toBeGreaterThan(1);
+      for (let a = 0; a <= text.length; a++) {
+        expect(fed([text.slice(0, a), text.slice(a)]), `cut at ${a}`).toEqual(whole);
+        for (let b = a; b <= text.length; b += 3) expect(fed([text.slice(0, a), text.slice(a, b), text.slice(b)]), `cut at ${a}, ${b}`).toEqual(whole);
+      }
+    }
+    // Errors name the file's line, counted across blocks.
+    const open = 'id,title\n1,a\n2,b\n3,"open\nstill\n';
+    for (let a = 0; a <= open.length; a++) {
+      expect(() => fed([open.slice(0, a), open.slice(a)]), `cut at ${a}`).toThrow(/t\.csv: a quoted field is not closed \(line 6\)/);
+    }
   });
 
   it('reads a large catalog (300,000 records)', () => {

@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClaimCursor, spillCatalogs, writeResourcesList } from './catalog.js';
+import { ClaimCursor, catalogRecords, spillCatalogs, writeResourcesList } from './catalog.js';
 import type { PackSource, SourceCollection } from './source.js';
 
 let dir: string;
@@ -87,6 +87,38 @@ describe('a catalog spilled to disk, sorted in runs and merged (catalog.ts)', ()
     cursor.finish();
     // 第2讲's only file is claimed on its own, so the folder's claim named nothing; 第3讲 and 城门.jpg are not there.
     expect(unmatched).toEqual(['第2讲 C-2', '第3讲 不存在 C-3', '老照片/城门.jpg P-1']);
+  });
+
+  it('reads a catalog larger than a block (4 MiB) whole, and names the file\'s line of a bad byte in a later block', async () => {
+    // 100,000 records of ~55 bytes: two blocks; one title holds a newline (a quoted field).
+    const rows = ['id,title,creator,files'];
+    for (let i = 0; i < 100_000; i++) rows.push(`P-${i},"老照片 第${i}张${i === 80_000 ? '\n（续）' : ''}","佚名, 摄影师",照片/${i}.jpg`);
+    const csv = join(dir, 'big.csv');
+    await writeFile(csv, rows.join('\r\n') + '\r\n');
+    expect((await stat(csv)).size).toBeGreaterThan(4 << 20);
+    let n = 0;
+    let multiline = '';
+    for await (const r of catalogRecords(csv, undefined)) {
+      if (r.id !== `P-${n}` || r.creator !== '佚名, 摄影师' || r.files[0] !== `照片/${n}.jpg`) throw new Error(`record ${n}: ${JSON.stringify(r)}`);
+      if (n === 80_000) multiline = r.title;
+      n++;
+    }
+    expect(n).toBe(100_000);
+    expect(multiline).toBe('老照片 第80000张\n（续）');
+    // A GBK byte on line 90,001 of a JSON Lines catalog said to be UTF-8: past the first block.
+    const lines: Buffer[] = [];
+    for (let i = 0; i < 100_000; i++) lines.push(Buffer.from(JSON.stringify({ id: `J-${i}`, title: `老照片 第${i}张`, files: `${i}.jpg` }) + '\n'));
+    lines[90_000] = Buffer.concat([Buffer.from('{"id":"J-90000","title":"'), Buffer.from([0xd6, 0xd0]), Buffer.from('","files":"x.jpg"}\n')]);
+    const jsonl = join(dir, 'big.jsonl');
+    await writeFile(jsonl, Buffer.concat(lines));
+    const offset = Buffer.concat(lines.slice(0, 90_000)).length + '{"id":"J-90000","title":"'.length;
+    expect(offset).toBeGreaterThan(4 << 20);
+    const read = async (): Promise<number> => {
+      let k = 0;
+      for await (const _ of catalogRecords(jsonl, undefined)) k++;
+      return k;
+    };
+    await expect(read()).rejects.toMatchObject({ code: 'RECIPE', message: expect.stringContaining(`big.jsonl is not UTF-8: line 90001 has the byte 0xd6 at offset ${offset}; read as GB18030 (GBK) that line is: {"id":"J-90000","title":"中"`) });
   });
 
   it('merges the resources derived from the tree into the catalog\'s, by id; a derived id a record also has is the record\'s', async () => {

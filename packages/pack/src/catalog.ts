@@ -1,8 +1,8 @@
 import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  BookcrateError, compareBundlePaths, compareKeys, csvRecords, decodeCatalogText, encodeResourceEntry, resourceSpecFrom,
+  BookcrateError, CsvReader, compareBundlePaths, compareKeys, decodeCatalogText, encodeResourceEntry, resourceSpecFrom,
   type ResourceEntry, type ResourceSpec,
 } from '@bookcrate/format';
 import type { PackSource, SourceCollection } from './source.js';
@@ -30,38 +30,64 @@ export interface SpilledCatalog {
 /** Records per run: ~1.5 KB of memory each while a run is gathered and sorted. */
 export const CATALOG_CHUNK = 5_000;
 
-/** One catalog file's records, one at a time (CSV or JSON Lines; see loadSource for the encodings). */
+/** A catalog is read this much at a time (cut back to its last line end). */
+const CATALOG_BLOCK = 4 << 20;
+
+/**
+ * One catalog file's records, one at a time (CSV or JSON Lines; see loadSource for the encodings),
+ * read CATALOG_BLOCK at a time: a block ends at a line end, which neither UTF-8 nor GB18030 can
+ * have inside a character, so each block decodes on its own, and errors still name the file's line.
+ */
 export async function* catalogRecords(path: string, encoding: string | undefined): AsyncGenerator<ResourceSpec> {
-  let bytes: Buffer;
+  let fh: Awaited<ReturnType<typeof open>>;
   try {
-    bytes = await readFile(path);
+    fh = await open(path, 'r');
   } catch (e) {
     throw new BookcrateError('USAGE', `cannot read metadata file ${path}: ${(e as Error).message}`, { hint: 'check the path in the recipe (paths are relative to the recipe file)' });
   }
-  let text = decodeCatalogText(bytes, path, encoding);
-  bytes = Buffer.alloc(0); // the text is what is read from here on
-  let i = 0;
-  if (path.toLowerCase().endsWith('.csv')) {
-    for (const r of csvRecords(text, path)) yield resourceSpecFrom(r, `${path} record ${++i}`);
-    return;
-  }
-  let line = 0;
-  for (let at = 0; at < text.length;) {
-    let nl = text.indexOf('\n', at);
-    if (nl < 0) nl = text.length;
-    const l = text.slice(at, nl).replace(/\r$/, '');
-    at = nl + 1;
-    line++;
-    if (!l.trim()) continue;
-    let o: Record<string, unknown>;
-    try {
-      o = JSON.parse(l) as Record<string, unknown>;
-    } catch {
-      throw new BookcrateError('RECIPE', `${path} line ${line} is not valid JSON`, { hint: 'metadata is CSV (.csv) or JSON Lines (one object per line)' });
+  const csv = path.toLowerCase().endsWith('.csv') ? new CsvReader(path) : undefined;
+  let records = 0;
+  const at = { line: 1, offset: 0 };
+  try {
+    let pending = Buffer.alloc(0);
+    for (let eof = false; !eof;) {
+      const buf = Buffer.allocUnsafe(CATALOG_BLOCK);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, at.offset + pending.length);
+      eof = bytesRead === 0;
+      const data = pending.length > 0 ? Buffer.concat([pending, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
+      const cut = eof ? data.length : data.lastIndexOf(0x0a) + 1;
+      if (cut === 0) {
+        pending = Buffer.from(data); // a line longer than a block: read on
+        continue;
+      }
+      const block = data.subarray(0, cut);
+      pending = Buffer.from(data.subarray(cut));
+      const text = decodeCatalogText(block, path, encoding, at);
+      if (csv) {
+        for (const r of csv.feed(text, eof)) yield resourceSpecFrom(r, `${path} record ${++records}`);
+      } else {
+        let line = at.line;
+        for (let from = 0; from < text.length; line++) {
+          let nl = text.indexOf('\n', from);
+          if (nl < 0) nl = text.length;
+          const l = text.slice(from, nl).replace(/\r$/, '');
+          from = nl + 1;
+          if (!l.trim()) continue;
+          let o: Record<string, unknown>;
+          try {
+            o = JSON.parse(l) as Record<string, unknown>;
+          } catch {
+            throw new BookcrateError('RECIPE', `${path} line ${line} is not valid JSON`, { hint: 'metadata is CSV (.csv) or JSON Lines (one object per line)' });
+          }
+          yield resourceSpecFrom(o, `${path} record ${++records}`);
+        }
+      }
+      for (let k = block.indexOf(0x0a); k >= 0; k = block.indexOf(0x0a, k + 1)) at.line++;
+      at.offset += block.length;
     }
-    yield resourceSpecFrom(o, `${path} record ${++i}`);
+  } finally {
+    await fh.close();
   }
-  text = '';
 }
 
 /** A catalog record as the resources tree lists it: the collection's type and language where the record has none. */
