@@ -108,6 +108,13 @@ export async function spillCatalogs(source: PackSource, dir: string, chunk = CAT
   const resourceRuns: string[] = [];
   const claims = new Map<string, string>();
   let runs = 0;
+  /** Sorts `items` and writes them down as the next run, one JSON line each; returns its path. */
+  const writeRun = async <T>(items: T[], compare: (a: T, b: T) => number): Promise<string> => {
+    items.sort(compare);
+    const path = join(dir, `run-${++runs}.jsonl`);
+    await writeFile(path, items.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    return path;
+  };
   const order = new Map(source.collections.map((c, i) => [c.id, i]));
   try {
     for (const c of source.collections) {
@@ -116,20 +123,10 @@ export async function spillCatalogs(source: PackSource, dir: string, chunk = CAT
       let entries: [string, string, string][] = []; // id, collection, entry line
       let claimed: [string, string][] = []; // path, id
       const flush = async (): Promise<void> => {
-        if (entries.length > 0) {
-          entries.sort((a, b) => compareKeys(a[0], b[0]));
-          const path = join(dir, `run-${++runs}.jsonl`);
-          await writeFile(path, entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
-          resourceRuns.push(path);
-          entries = [];
-        }
-        if (claimed.length > 0) {
-          claimed.sort((a, b) => compareBundlePaths(a[0], b[0]));
-          const path = join(dir, `run-${++runs}.jsonl`);
-          await writeFile(path, claimed.map((e) => JSON.stringify(e)).join('\n') + '\n');
-          claimRuns.push(path);
-          claimed = [];
-        }
+        if (entries.length > 0) resourceRuns.push(await writeRun(entries, (a, b) => compareKeys(a[0], b[0])));
+        if (claimed.length > 0) claimRuns.push(await writeRun(claimed, (a, b) => compareBundlePaths(a[0], b[0])));
+        entries = [];
+        claimed = [];
       };
       for await (const r of catalogRecords(c.metadata.path, c.metadata.encoding)) {
         entries.push([r.id, c.id, encodeResourceEntry(catalogEntry(r, c))]);
@@ -178,7 +175,6 @@ export async function spillCatalogs(source: PackSource, dir: string, chunk = CAT
     }
     return { resources: out, count, claims };
   } finally {
-    for (const r of resourceRuns) await rm(r, { force: true });
     for (let k = 1; k <= runs; k++) await rm(join(dir, `run-${k}.jsonl`), { force: true });
   }
 }

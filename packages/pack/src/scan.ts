@@ -61,40 +61,31 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
   // The catalogs, sorted on disk beside the inventory (catalog.ts): a record's claims are looked
   // up as the walk meets its files, and its resource is merged into the list at the end.
   const work = await mkdtemp(join(dirname(inventoryPath), 'catalog-'));
+  const claims = new Map<string, ClaimCursor>();
   try {
     const catalog = source.collections.some((c) => c.metadata) ? await spillCatalogs(source, work) : undefined;
-    return await scanWith(source, inventoryPath, opts, log, tallies, catalog);
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
-
-async function scanWith(
-  source: PackSource, inventoryPath: string, opts: ScanOptions, log: IssueLog, tallies: Map<string, CollectionTally>, catalog: SpilledCatalog | undefined,
-): Promise<SourceScan> {
-  /** resources derived from the tree, for files no catalog record claims */
-  const derived = new Map<string, ResourceEntry>();
-  const claims = new Map<string, ClaimCursor>();
-  const byId = new Map(source.collections.map((c) => [c.id, c]));
-  // A record whose file is misspelt or missing would reach every county as a resource without it.
-  for (const [id, path] of catalog?.claims ?? []) {
-    const c = byId.get(id)!;
-    claims.set(id, new ClaimCursor(path, (file, resource) => log.add({
-      kind: 'catalog-unmatched', severity: 'warning', path: c.path ? `${c.path}/${file}` : file,
-      detail: `resource "${resource}" of the catalog names "${file}", which is not in ${c.dir} (or was left out)`,
-    })));
-  }
-  try {
-    return await walkInto(source, inventoryPath, opts, log, tallies, catalog, claims, derived);
+    const byId = new Map(source.collections.map((c) => [c.id, c]));
+    // A record whose file is misspelt or missing would reach every county as a resource without it.
+    for (const [id, path] of catalog?.claims ?? []) {
+      const c = byId.get(id)!;
+      claims.set(id, new ClaimCursor(path, (file, resource) => log.add({
+        kind: 'catalog-unmatched', severity: 'warning', path: c.path ? `${c.path}/${file}` : file,
+        detail: `resource "${resource}" of the catalog names "${file}", which is not in ${c.dir} (or was left out)`,
+      })));
+    }
+    return await walkInto(source, inventoryPath, opts, log, tallies, catalog, claims);
   } finally {
     for (const cursor of claims.values()) cursor.close();
+    await rm(work, { recursive: true, force: true });
   }
 }
 
 async function walkInto(
   source: PackSource, inventoryPath: string, opts: ScanOptions, log: IssueLog, tallies: Map<string, CollectionTally>,
-  catalog: SpilledCatalog | undefined, claims: Map<string, ClaimCursor>, derived: Map<string, ResourceEntry>,
+  catalog: SpilledCatalog | undefined, claims: Map<string, ClaimCursor>,
 ): Promise<SourceScan> {
+  /** resources derived from the tree, for files no catalog record claims */
+  const derived = new Map<string, ResourceEntry>();
   const h = await open(inventoryPath, 'w');
   let files = 0;
   let bytes = 0;

@@ -1,6 +1,6 @@
-import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { asIoError, fsyncDir } from './fsutil.js';
+import { asIoError, writeFileAtomic } from './fsutil.js';
 
 /**
  * A second copy of an unfinished pack's state (its folder `.bookcrate-pack`: state.json, the
@@ -49,18 +49,7 @@ export class StateCopy {
     await this.append('journal.jsonl', lengths.journalBytes);
     // state.json: small, and rewritten by the pack now and then (spans, targets): copied whole each time.
     const doc = await this.named(join(this.from, 'state.json'), () => readFile(join(this.from, 'state.json')));
-    const tmp = join(this.to, `state.json.tmp-${process.pid}`);
-    await this.named(tmp, async () => {
-      const h = await open(tmp, 'w');
-      try {
-        await h.writeFile(doc);
-        await h.sync();
-      } finally {
-        await h.close();
-      }
-      await rename(tmp, join(this.to, 'state.json'));
-    });
-    if (!this.started) await fsyncDir(this.to);
+    await this.named(join(this.to, 'state.json'), () => writeFileAtomic(join(this.to, 'state.json'), doc));
     this.started = true;
   }
 

@@ -7,7 +7,7 @@
  *
  * Imports nothing heavy: the hashing thread boots from it (docs/performance.md, "Runs AA to AD").
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { close, closeSync, constants, fstatSync, open, openSync, read, readSync } from 'node:fs';
 
 /**
  * Past a failed read, the disk is asked for this much at a time: a large bad place costs a failing
@@ -25,26 +25,44 @@ const SECTOR = 4096;
  */
 export const UNREADABLE_IN_A_ROW_MAX = 256 << 20;
 
+/** A page of page-aligned memory, as O_DIRECT wants (a WebAssembly memory starts on a page). */
+const alignedPage = (): Uint8Array => new Uint8Array(new WebAssembly.Memory({ initial: 1, maximum: 1 }).buffer, 0, 4096);
+
+/** What a failed O_DIRECT open or read says: EINVAL, that the filesystem refuses the flag (nothing told); else, that the disk does not answer. */
+const answerOf = (e: NodeJS.ErrnoException): false | undefined => (e.code === 'EINVAL' ? undefined : false);
+
 /**
- * Whether the disk holding `path` still answers: its first block read past the page cache (the
- * synchronous twin of reader.ts's diskAnswers, for threads that read synchronously). true: it does;
- * false: it gave an error (gone); undefined: this filesystem cannot be read past the cache.
+ * Whether the disk that holds `path` still answers: its first block read past the page cache. true:
+ * it does; false: it gave an error (a disk gone: unplugged, powered off, or dead); undefined: this
+ * filesystem cannot be read past the cache (tmpfs before Linux 6.6, some FUSE and network
+ * filesystems; Windows and macOS have no such flag), so nothing can be told. After a read error,
+ * this tells a bad place on a disk (it answers elsewhere) from a disk that is gone.
  */
+export async function diskAnswers(path: string): Promise<boolean | undefined> {
+  if (typeof constants.O_DIRECT !== 'number') return undefined;
+  const page = alignedPage();
+  return new Promise((resolve) => {
+    open(path, constants.O_RDONLY | constants.O_DIRECT, (err, fd) => {
+      if (err) return resolve(answerOf(err));
+      read(fd, page, 0, page.length, 0, (e) => close(fd, () => resolve(e ? answerOf(e) : true)));
+    });
+  });
+}
+
+/** diskAnswers for the threads that read synchronously (the verify's readers). */
 export function diskAnswersSync(path: string): boolean | undefined {
   if (typeof constants.O_DIRECT !== 'number') return undefined;
-  // O_DIRECT wants page-aligned memory: a WebAssembly memory starts on a page.
-  const aligned = new Uint8Array(new WebAssembly.Memory({ initial: 1, maximum: 1 }).buffer, 0, 4096);
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_DIRECT);
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EINVAL' ? undefined : false;
+    return answerOf(e as NodeJS.ErrnoException);
   }
   try {
-    readSync(fd, aligned, 0, aligned.length, 0);
+    readSync(fd, alignedPage(), 0, 4096, 0);
     return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EINVAL' ? undefined : false;
+    return answerOf(e as NodeJS.ErrnoException);
   } finally {
     closeSync(fd);
   }
@@ -75,19 +93,12 @@ export class BadPlaceReader {
 
   /** Like readSync(fd, mem, at, length, pos): the count read, short only at the end of the segment. */
   read(mem: Uint8Array, at: number, length: number, pos: number): number {
-    try {
-      const n = readSync(this.fd, mem, at, length, pos);
-      if (n > 0) this.inARow = 0;
-      return n;
-    } catch (e) {
-      // EIO is what a disk answers for a sector it cannot read; any other failure is no bad place.
-      if ((e as NodeJS.ErrnoException).code !== 'EIO') throw e;
-      return this.readAround(mem, at, length, pos, e as NodeJS.ErrnoException);
-    }
+    const n = this.tryRead(mem, at, length, pos);
+    return n >= 0 ? n : this.readAround(mem, at, length, pos);
   }
 
-  private readAround(mem: Uint8Array, at: number, length: number, pos: number, first: NodeJS.ErrnoException): number {
-    this.gone(first, pos);
+  /** After a read of [pos, pos + length) failed on a bad place: that span, piece by piece. */
+  private readAround(mem: Uint8Array, at: number, length: number, pos: number): number {
     if (this.size < 0) this.size = fstatSync(this.fd).size;
     const end = Math.min(pos + length, this.size);
     const place = (q: number): number => at + (q - pos); // where byte q of the segment goes in mem
@@ -132,6 +143,7 @@ export class BadPlaceReader {
       if (n > 0) this.inARow = 0;
       return n;
     } catch (e) {
+      // EIO is what a disk answers for a sector it cannot read; any other failure is no bad place.
       if ((e as NodeJS.ErrnoException).code !== 'EIO') throw e;
       this.gone(e as NodeJS.ErrnoException, pos);
       return -1;

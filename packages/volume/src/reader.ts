@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { close, constants, open, read } from 'node:fs';
 import { BookcrateError } from '@bookcrate/format';
+import { diskAnswers } from './bad-place.js';
 
 export type ReadMode = 'cached' | 'direct';
 
@@ -14,23 +14,7 @@ export async function directReadWorks(path: string): Promise<boolean> {
   return (await diskAnswers(path)) === true;
 }
 
-/**
- * Whether the disk that holds `path` still answers: its first block read past the page cache. true:
- * it does; false: it gave an error (a disk gone: unplugged, powered off, or dead); undefined: this
- * filesystem cannot be read past the cache (see directReadWorks), so nothing can be told. After a
- * read error, this tells a bad place on a disk (it answers elsewhere) from a disk that is gone.
- */
-export async function diskAnswers(path: string): Promise<boolean | undefined> {
-  if (typeof constants.O_DIRECT !== 'number') return undefined;
-  // A WebAssembly memory starts on a page boundary, as the reader's ring does.
-  const aligned = new Uint8Array(new WebAssembly.Memory({ initial: 1, maximum: 1 }).buffer, 0, 4096);
-  return new Promise((resolve) => {
-    open(path, constants.O_RDONLY | constants.O_DIRECT, (err, fd) => {
-      if (err) return resolve(err.code === 'EINVAL' ? undefined : false);
-      read(fd, aligned, 0, aligned.length, 0, (e) => close(fd, () => resolve(e ? (e.code === 'EINVAL' ? undefined : false) : true)));
-    });
-  });
-}
+export { diskAnswers } from './bad-place.js';
 
 /**
  * A segment verify could not go on reading: the disk is gone (unplugged, powered off, dead; a bad
