@@ -179,6 +179,10 @@ Examples:
 
 Read-only: it never changes the store, so it can run while an import or a mirror round works;
 readers see the previous version until the new one is complete. Stop it with Ctrl-C.
+
+A resource of several files downloads as one zip. A Windows browser that asks for Chinese gets
+its names in GBK, which Explorer on a Chinese Windows (7 and 8 too) reads; every other browser
+gets UTF-8 names. The resource page links to the other form for a PC whose names come out garbled.
 ${EXIT_HELP}`)
     .action((o) => run(async () => (await import('./commands/serve.js')).serveCommand(o))());
 

@@ -2,6 +2,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { ZipArchive, type ZipEntryData } from 'archiver';
+import { gbkAvailable, GbkZipArchive, type ZipNames } from './zip-names.js';
 
 /**
  * Streaming files out of the object store: content types, single HTTP ranges, validators
@@ -216,19 +217,17 @@ export async function presentEntries(entries: ZipEntry[]): Promise<ZipEntry[]> {
  * Streams a zip of `entries` while it is built: nothing is staged on disk or held in memory, the
  * reader's download starts at once, and backpressure from a slow client pauses the file reads.
  *
- * Names: archiver (zip-stream/compress-commons) writes names as UTF-8 and sets general-purpose bit 11
- * (the "language encoding" flag) on every entry whose name is not plain ASCII. Windows 10 (1903+)
- * and 11 Explorer, 7-Zip, WinRAR, Bandizip, macOS and Linux unzip honour that flag, so 国图公开课/第1讲.mp4
- * opens correctly on a Chinese Windows PC. The alternative — writing GBK (CP936) names without the
- * flag, which only Windows 7 Explorer needs — would garble the names everywhere else and needs a GBK
- * encoder, so we chose the standard flag.
+ * Names: `names` says how they are written (zip-names.ts): 'utf8', UTF-8 with the language-encoding
+ * flag, as archiver writes them; 'gbk', GBK without it and the exact name in an Info-ZIP Unicode Path
+ * field, for Windows Explorer on a Chinese PC (Windows 7 and 8 ignore the flag). A Node without a
+ * GBK codec writes 'utf8' whatever it is asked.
  *
  * Entries go in the order given (the resource page's, catalog.ts inReadersOrder), one file opened at a time.
  *
  * Entry times are written as local time (forceLocalTime): DOS timestamps carry no zone and Explorer
  * shows them as they are, and the library server and its readers share a time zone.
  */
-export async function sendZip(req: IncomingMessage, res: ServerResponse, zipName: string, entries: ZipEntry[]): Promise<void> {
+export async function sendZip(req: IncomingMessage, res: ServerResponse, zipName: string, entries: ZipEntry[], names: ZipNames = 'utf8'): Promise<void> {
   res.setHeader('Content-Type', 'application/zip');
   res.setHeader('Content-Disposition', contentDisposition('attachment', zipName));
   res.setHeader('Cache-Control', 'no-store');
@@ -239,7 +238,8 @@ export async function sendZip(req: IncomingMessage, res: ServerResponse, zipName
   res.writeHead(200);
   // statConcurrency 1: archiver stats its files four at once by default and appends each as its
   // stat comes back, so a comic's pages came out of order (002, 003, 001) from one download to the next.
-  const archive = new ZipArchive({ forceLocalTime: true, zlib: { level: 6 }, statConcurrency: 1 });
+  const options = { forceLocalTime: true, zlib: { level: 6 }, statConcurrency: 1 };
+  const archive = names === 'gbk' && gbkAvailable() ? new GbkZipArchive(options, entries.map((e) => e.name)) : new ZipArchive(options);
   let failed = false;
   const fail = () => {
     if (failed) return;

@@ -2,6 +2,7 @@ import { formatSize, localTime } from '@bookcrate/format';
 import type { FileRow, ResourceRow, VersionRow } from '@bookcrate/store';
 import type { DamagedRow } from './catalog.js';
 import { kindOf } from './files.js';
+import type { ZipNames } from './zip-names.js';
 import { strings, type Lang, type Strings } from './i18n.js';
 
 /**
@@ -229,7 +230,11 @@ export function languageNames(codes: string | null, lang: Lang): string | null {
   }).join(lang === 'zh' ? '、' : ', ');
 }
 
-export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: string; title: string } | undefined, r: ResourceRow, files: FileRow[]): string {
+/**
+ * `zipNames`: how this reader's zip writes its names unless asked (zip-names.ts); the page offers
+ * the other form under the button, for a PC where the names still come out garbled.
+ */
+export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: string; title: string } | undefined, r: ResourceRow, files: FileRow[], zipNames: ZipNames = 'utf8'): string {
   const t = ctx.t;
   // Players first (what a reader came for), then documents and images, each in path order.
   const rank: Record<string, number> = { video: 0, audio: 1, pdf: 2, image: 3, text: 4, other: 5 };
@@ -264,7 +269,8 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
 <h1>${r.title}</h1>
 <dl class="md">${md.filter(([, val]) => val).map(([k, val]) => html`<dt>${k}</dt><dd>${val}</dd>`)}</dl>
 <h2>${t.files}</h2>
-${present.length > 1 ? html`<p><a class="btn" id="download-all" href="${urls.zip(v.id, r.id)}">${t.downloadAll(present.length)}</a></p>` : ''}
+${present.length > 1 ? html`<p><a class="btn" id="download-all" href="${urls.zip(v.id, r.id)}">${t.downloadAll(present.length)}</a></p>
+<p class="meta">${t.zipGarbled} <a id="download-all-other" href="${urls.zip(v.id, r.id)}?names=${zipNames === 'gbk' ? 'utf8' : 'gbk'}">${zipNames === 'gbk' ? t.zipWithUtf8 : t.zipWithGbk}</a></p>` : ''}
 ${shown.length === 0 ? html`<p>${t.noFiles}</p>` : shown.map(fileBlock)}`;
   return layout(ctx, r.title, body);
 }

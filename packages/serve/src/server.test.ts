@@ -3,14 +3,13 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBookcrateError } from '@bookcrate/format';
 import { contentDisposition, parseRange } from './files.js';
 import { inReadersOrder } from './catalog.js';
 import { parseListen } from '@bookcrate/format';
 import { startServer, type RunningServer } from './server.js';
-import { buildFixture, IDS, sha256, type Fixture } from './testkit.js';
+import { buildFixture, IDS, readZip, sha256, type Fixture } from './testkit.js';
 
 let fx: Fixture;
 let srv: RunningServer;
@@ -381,34 +380,6 @@ describe('files', () => {
   });
 });
 
-/** Reads a zip's central directory (no dependency): names, flags, method, sizes, and entry bytes. */
-function readZip(buf: Buffer): { name: string; flags: number; method: number; size: number; data: Buffer }[] {
-  let eocd = -1;
-  for (let i = buf.length - 22; i >= 0; i--) if (buf.readUInt32LE(i) === 0x06054b50) { eocd = i; break; }
-  expect(eocd).toBeGreaterThan(0);
-  const count = buf.readUInt16LE(eocd + 10);
-  let p = buf.readUInt32LE(eocd + 16);
-  const out = [];
-  for (let n = 0; n < count; n++) {
-    expect(buf.readUInt32LE(p)).toBe(0x02014b50);
-    const flags = buf.readUInt16LE(p + 8);
-    const method = buf.readUInt16LE(p + 10);
-    const csize = buf.readUInt32LE(p + 20);
-    const size = buf.readUInt32LE(p + 24);
-    const nlen = buf.readUInt16LE(p + 28);
-    const xlen = buf.readUInt16LE(p + 30);
-    const clen = buf.readUInt16LE(p + 32);
-    const local = buf.readUInt32LE(p + 42);
-    const name = buf.subarray(p + 46, p + 46 + nlen).toString('utf8');
-    expect(buf.readUInt32LE(local)).toBe(0x04034b50);
-    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
-    const raw = buf.subarray(start, start + csize);
-    out.push({ name, flags, method, size, data: method === 8 ? inflateRawSync(raw) : Buffer.from(raw) });
-    p += 46 + nlen + xlen + clen;
-  }
-  return out;
-}
-
 describe('zip', () => {
   it('streams a resource as a valid zip with UTF-8 Chinese names', async () => {
     const r = await http(`/zip/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`);
@@ -445,6 +416,53 @@ describe('zip', () => {
         await rm(dir, { recursive: true, force: true });
       }
     }
+  });
+
+  it('a Windows browser that asks for Chinese gets GBK names, as Explorer on a Chinese PC reads them; ?names= overrides', async () => {
+    const win7 = { 'user-agent': 'Mozilla/5.0 (Windows NT 6.1; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/109.0.0.0 Safari/537.36', 'accept-language': 'zh-CN,zh;q=0.9' };
+    const url = `/zip/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`;
+    const base = '国图公开课/敦煌壁画艺术/';
+    const r = await http(url, { headers: win7 });
+    expect(r.status).toBe(200);
+    const entries = readZip(r.body);
+    expect(entries.map((e) => e.name)).toEqual(['第1讲.mp4', '讲义.pdf', '字幕.txt']); // decoded in code page 936
+    for (const e of entries) {
+      expect(e.flags & 0x800, e.name).toBe(0); // no UTF-8 flag: Explorer reads the PC's code page
+      expect(e.nameBytes.toString('utf8')).not.toBe(e.name); // GBK bytes, not UTF-8 ones
+      expect(e.data.equals(fx.bytes.get(base + e.name)!), e.name).toBe(true);
+    }
+    const unzip = spawnSync('unzip', ['-v'], { stdio: 'ignore' });
+    if (unzip.status === 0) {
+      const dir = await mkdtemp(join(tmpdir(), 'bookcrate-zip-'));
+      try {
+        await writeFile(join(dir, 'a.zip'), r.body);
+        const t = spawnSync('unzip', ['-t', join(dir, 'a.zip')], { encoding: 'latin1' });
+        expect(t.status, t.stdout + t.stderr).toBe(0);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+    // The reader asked for the other form (the link under the button), or is on an English Windows.
+    for (const [path, headers] of [[`${url}?names=utf8`, win7], [url, { ...win7, 'accept-language': 'en-US,en' }]] as const) {
+      const other = readZip((await http(path, { headers })).body);
+      expect(other.map((e) => e.name), path).toEqual(['第1讲.mp4', '讲义.pdf', '字幕.txt']);
+      for (const e of other) expect(e.flags & 0x800, e.name).toBe(0x800);
+    }
+    // ... and a Linux browser asked for GBK.
+    const gbk = readZip((await http(`${url}?names=gbk`)).body);
+    expect(gbk.map((e) => e.flags & 0x800)).toEqual([0, 0, 0]);
+    expect(gbk.map((e) => e.name)).toEqual(['第1讲.mp4', '讲义.pdf', '字幕.txt']);
+  });
+
+  it('the resource page links to the zip in the other form', async () => {
+    const page = (headers?: Record<string, string>) => http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`, { headers }).then((r) => r.text);
+    const zip = `/zip/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`;
+    const linux = await page();
+    expect(linux).toContain(`<a id="download-all-other" href="${zip}?names=gbk">改下载中文 Windows 编码（GBK）的 zip</a>`);
+    expect(linux).toContain('解压后文件名是乱码？');
+    const windows = await page({ 'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)', 'accept-language': 'zh-CN' });
+    expect(windows).toContain(`<a id="download-all-other" href="${zip}?names=utf8">改下载 UTF-8 文件名的 zip</a>`);
+    expect(windows).toContain(`<a class="btn" id="download-all" href="${zip}">`);
   });
 
   it('lists its entries in the resource page\'s order, every time (a comic\'s pages in order)', async () => {

@@ -4,6 +4,7 @@ import { Store, type ResourceRow, type VersionRow } from '@bookcrate/store';
 import { damagedPage, inReadersOrder } from './catalog.js';
 import { presentEntries, sendObject, sendZip, type ZipEntry } from './files.js';
 import { isLang, type Lang } from './i18n.js';
+import { isZipNames, zipNamesFor } from './zip-names.js';
 import {
   collectionPage, errorPage, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx,
 } from './pages.js';
@@ -135,7 +136,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const r = store.resource(v.id, checkId(b));
       if (!r) throw notFound();
       const col = store.collections(v.id).find((x) => x.id === r.collection);
-      return sendPage(req, res, 200, resourcePage(ctx, v, col, r, inReadersOrder(store.filesOf(v.id, r.id))));
+      return sendPage(req, res, 200, resourcePage(ctx, v, col, r, inReadersOrder(store.filesOf(v.id, r.id)), zipNamesFor(req.headers)));
     }
     if (head === 'file' && segs.length >= 3) {
       const v = versionFor(parseVid(a), res, rawPath, rawQuery);
@@ -185,7 +186,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         if (ok.length === 0) throw new HttpError(404, 'unavailable');
         res.setHeader('Content-Security-Policy', FILE_CSP);
         const zipName = `${r.title.replace(/[\\/:*?"<>|\x00-\x1f]/g, '_').slice(0, 120) || 'download'}.zip`;
-        await sendZip(req, res, zipName, ok);
+        const asked = q.get('names');
+        await sendZip(req, res, zipName, ok, isZipNames(asked) ? asked : zipNamesFor(req.headers));
       } finally {
         zips--;
       }

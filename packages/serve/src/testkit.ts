@@ -2,6 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { TextDecoder } from 'node:util';
+import { inflateRawSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { encodeRoot, FORMAT, type CollectionInfo, type FileEntry, type ResourceEntry, type Root } from '@bookcrate/format';
 import { ImportStaging, Store } from '@bookcrate/store';
@@ -186,4 +188,85 @@ export async function buildFixture(): Promise<Fixture> {
   } finally {
     store.close();
   }
+}
+
+export interface ReadZipEntry {
+  /** decoded as UTF-8 when the language-encoding flag (bit 11) is set, else as GBK (a Chinese Windows's reading) */
+  name: string;
+  nameBytes: Buffer;
+  flags: number;
+  method: number;
+  size: number;
+  data: Buffer;
+  /** extra fields by id, from the central and the local header */
+  centralExtra: Map<number, Buffer>;
+  localExtra: Map<number, Buffer>;
+}
+
+function extraFields(buf: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  for (let p = 0; p + 4 <= buf.length;) {
+    const id = buf.readUInt16LE(p);
+    const len = buf.readUInt16LE(p + 2);
+    if (p + 4 + len > buf.length) throw new Error(`extra field 0x${id.toString(16)} runs past its header`);
+    out.set(id, buf.subarray(p + 4, p + 4 + len));
+    p += 4 + len;
+  }
+  return out;
+}
+
+/**
+ * Reads a whole zip from its central directory, as an unzipper does (no dependency): names, flags,
+ * extra fields, and each entry's bytes. Checks that the local header names the same bytes.
+ * ZIP64 sizes and offsets come from the 0x0001 extra field; the entry count from the end record.
+ */
+export function readZip(buf: Buffer): ReadZipEntry[] {
+  let eocd = -1;
+  for (let i = buf.length - 22; i >= 0; i--) if (buf.readUInt32LE(i) === 0x06054b50) { eocd = i; break; }
+  if (eocd < 0) throw new Error('no end of central directory record');
+  let count = buf.readUInt16LE(eocd + 10);
+  let p = buf.readUInt32LE(eocd + 16);
+  if (p === 0xffffffff || count === 0xffff) {
+    const loc = eocd - 20;
+    if (buf.readUInt32LE(loc) !== 0x07064b50) throw new Error('no ZIP64 end of central directory locator');
+    const z = Number(buf.readBigUInt64LE(loc + 8));
+    count = Number(buf.readBigUInt64LE(z + 32));
+    p = Number(buf.readBigUInt64LE(z + 48));
+  }
+  const gbk = new TextDecoder('gbk');
+  const out: ReadZipEntry[] = [];
+  for (let n = 0; n < count; n++) {
+    if (buf.readUInt32LE(p) !== 0x02014b50) throw new Error(`no central header at ${p}`);
+    const flags = buf.readUInt16LE(p + 8);
+    const method = buf.readUInt16LE(p + 10);
+    let csize = buf.readUInt32LE(p + 20);
+    let size = buf.readUInt32LE(p + 24);
+    const nlen = buf.readUInt16LE(p + 28);
+    const xlen = buf.readUInt16LE(p + 30);
+    const clen = buf.readUInt16LE(p + 32);
+    let local = buf.readUInt32LE(p + 42);
+    const nameBytes = buf.subarray(p + 46, p + 46 + nlen);
+    const centralExtra = extraFields(buf.subarray(p + 46 + nlen, p + 46 + nlen + xlen));
+    const zip64 = centralExtra.get(0x0001);
+    if (zip64) {
+      let q = 0;
+      if (size === 0xffffffff) { size = Number(zip64.readBigUInt64LE(q)); q += 8; }
+      if (csize === 0xffffffff) { csize = Number(zip64.readBigUInt64LE(q)); q += 8; }
+      if (local === 0xffffffff) local = Number(zip64.readBigUInt64LE(q));
+    }
+    if (buf.readUInt32LE(local) !== 0x04034b50) throw new Error(`no local header at ${local}`);
+    const lnlen = buf.readUInt16LE(local + 26);
+    const lxlen = buf.readUInt16LE(local + 28);
+    if (!buf.subarray(local + 30, local + 30 + lnlen).equals(nameBytes)) throw new Error(`local and central names differ at ${local}`);
+    const localExtra = extraFields(buf.subarray(local + 30 + lnlen, local + 30 + lnlen + lxlen));
+    const start = local + 30 + lnlen + lxlen;
+    const raw = buf.subarray(start, start + csize);
+    out.push({
+      name: flags & 0x800 ? nameBytes.toString('utf8') : gbk.decode(nameBytes),
+      nameBytes: Buffer.from(nameBytes), flags, method, size, centralExtra, localExtra,
+      data: method === 8 ? inflateRawSync(raw) : Buffer.from(raw),
+    });
+    p += 46 + nlen + xlen + clen;
+  }
+  return out;
 }
