@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
 import { BIN, exists, jsonLines, killWhen, run, sameFiles, smallFilesystem, smallFilesystemForTest, snapshot } from './testkit.js';
@@ -37,6 +37,37 @@ describe('targets', () => {
     const left = (await readdir(small!, { recursive: true })).map(String);
     expect(left.filter((f) => /\.(tar|partial)$/.test(f))).toEqual([]);
     expect(left.filter((f) => /-vol\d+-of-\d+/.test(f))).toEqual([]);
+  });
+
+  it('counts the manifest and the pack\'s own state in the room a target needs: a disk that holds the segments but not them is refused, and what the pack began is removed', async (ctx) => {
+    // 6,000 photos with long names: their metadata is a good part of the volume. Where the check
+    // counted the segments alone, this pack wrote them all and failed at its end, on the manifest.
+    const photos = join(work, 'photos');
+    const files: Record<string, number> = {};
+    for (let i = 0; i < 6000; i++) files[`北京老城区街巷与胡同的历史照片_第${String(i).padStart(4, '0')}张_一九五零年代.jpg`] = 100;
+    await buildTree(photos, { 老照片: { 北京: files } });
+    const dry = await run(['pack', photos, '--dry-run', '--json']);
+    const plan = (jsonLines(dry.stdout).find((e) => e.event === 'result') as { plan: { totals: { segmentBytes: number } } }).plan;
+    const segments = plan.totals.segmentBytes;
+    const tight = await smallFilesystemForTest(join(work, 'tight'), String(segments + 512 * 1024));
+    if (!tight) ctx.skip();
+    const r = await run(['pack', photos, '--key', key, '--out', tight!, '--json']);
+    expect(r.code, r.stderr).toBe(4);
+    const error = jsonLines(r.stdout).find((e) => e.event === 'error') as { code: string; message: string; hint: string };
+    expect(error.code).toBe('NO_SPACE');
+    expect(error.message).toMatch(/manifest/);
+    const need = Number(/need (\d+) bytes/.exec(error.message)?.[1]);
+    expect(need).toBeGreaterThan(segments + 512 * 1024);
+    const left = (await readdir(tight!, { recursive: true })).map(String);
+    expect(left.filter((f) => /\.(tar|partial)$/.test(f))).toEqual([]);
+    // A disk with the room it asked for takes the pack whole. (The state the refused run made
+    // stays for the next one, which counts it as done.)
+    const fs = await statfs(tight!);
+    const used = (fs.blocks - fs.bfree) * fs.bsize;
+    execFileSync('mount', ['-o', `remount,size=${used + need + 64 * 1024}`, tight!]);
+    const ok = await run(['pack', photos, '--key', key, '--out', tight!]);
+    expect(ok.code, `need ${need}: ${error.message}\n${ok.stderr}`).toBe(0);
+    expect((await run(['verify', join(tight!, (await readdir(tight!))[0]!)])).code).toBe(0);
   });
 
   it('--volume writes only the chosen volume, identical to the same volume of a full pack', async () => {

@@ -240,6 +240,10 @@ export function planVolumes(files: Iterable<PlanInput>, opts: LayoutOptions): Vo
  */
 export function volumeCapacity(diskSize: number, entries: number, resources: number): number {
   const fs = Math.ceil(diskSize * 0.01) + 1024 ** 2;
-  const meta = (entries + resources) * 600 + 1024 ** 2;
-  return floor512(diskSize - fs - meta);
+  return floor512(diskSize - fs - metadataRoom(entries, resources));
+}
+
+/** The room a volume's own files take beside its segments (see volumeCapacity): an upper bound. */
+export function metadataRoom(entries: number, resources: number): number {
+  return (entries + resources) * 600 + 1024 ** 2;
 }

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import {
   BookcrateError, FORMAT, VolumePlanner, checkSegmentSize, formatSize, isBookcrateError, encodeFileEntry, encodeMemberEntry,
   memberHeaderView, encodeRoot, encodeVolumeDoc, keyFingerprint, padTo512,
-  publicKeyPem, sha256Hex, signRoot, volumeCapacity, DEFAULT_SEGMENT_SIZE, MEMBERS_TREE_SHAPE,
+  publicKeyPem, sha256Hex, signRoot, volumeCapacity, metadataRoom, DEFAULT_SEGMENT_SIZE, MEMBERS_TREE_SHAPE,
   type CollectionInfo, type Digests, type LayoutOptions, type NameIssue, type NonUtf8Policy, type Placement, type Root,
   type SegmentInfo, type TreeRef, type VolumePlan,
 } from '@bookcrate/format';
@@ -318,6 +318,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   const membersPath = join(stateDir, 'members.jsonl');
   const journalPath = join(stateDir, 'journal.jsonl');
   const stateCopy = opts.dryRun ? undefined : stateCopyFor(targets, dirname(stateDir));
+  const stateHomes = () => new Map([[dirname(stateDir), stateDir], ...(stateCopy ? [[dirname(stateCopy.to), stateCopy.to] as const] : [])]);
   let treeThread: TreeThread | undefined;
   // The segment's bytes are gathered in WRITE_BUFFERS shared buffers of WRITE_BUFFER_BYTES, hashed
   // there by the hashing thread while they are written to the disks. The thread boots now, beside
@@ -488,7 +489,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     // A line torn by a power cut goes, so that the next ones are read after the good ones.
     await truncateOrCreate(journalPath, journalGood);
     let journalBytes = journalGood;
-    if (plan) await checkSpace(targets, plan, selected, journal, 0);
+    if (plan) await checkSpace(targets, plan, selected, journal, undefined, await besideSegments(state.totals!, stateHomes(), inventoryPath, resourcesPath));
     const entries = new LineLog(entriesPath, last?.entriesBytes ?? 0);
     const members = new LineLog(membersPath, last?.membersBytes ?? 0);
     const FILES = 0;
@@ -720,7 +721,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
           scanFirst = true;
         } else {
           try {
-            await checkSpace(targets, plan, selected, [], bytesDone);
+            await checkSpace(targets, plan, selected, [], (o) => volDir(o, 1), await besideSegments(state.totals!, stateHomes(), inventoryPath, resourcesPath));
           } catch (e) {
             throw await undoEarly(e as Error);
           }
@@ -934,21 +935,73 @@ async function checkFileSizeLimit(outs: string[], segmentSize: number): Promise<
   }
 }
 
-/** Refuses to start when a target cannot hold what is left to write (the check a full disk would make hours later). */
-async function checkSpace(targets: PackTarget[], plan: VolumePlan, selected: Set<number>, journal: JournalLine[], writtenEarly: number): Promise<void> {
+/**
+ * Room a pack takes on its targets beside the segments: each volume's own files (the whole set's
+ * manifest, sized as the plan reserves it), and on the target that holds the pack's state and the
+ * one that holds its copy, the state itself, which is removed only after the manifests are
+ * written. The state's inventory is on disk already; the manifest logs it grows by (entries,
+ * members) are, line for line, shorter than the inventory (~200 against ~240 bytes a file, with
+ * the same paths), so the state ends below twice the inventory.
+ */
+interface BesideSegments {
+  metadataBytes: number;
+  /** target folder → its state folder */
+  stateDirs: Map<string, string>;
+  stateBytesAtEnd: number;
+}
+
+async function besideSegments(totals: NonNullable<State['totals']>, stateDirs: Map<string, string>, inventoryPath: string, resourcesPath: string): Promise<BesideSegments> {
+  const size = async (p: string) => (await stat(p).catch(() => undefined))?.size ?? 0;
+  return {
+    metadataBytes: metadataRoom(totals.files + totals.dirs, totals.resources),
+    stateDirs,
+    stateBytesAtEnd: 2 * (await size(inventoryPath)) + (await size(resourcesPath)),
+  };
+}
+
+/** Bytes of the files in a folder and below it (0 for a folder that is not there). */
+async function treeBytes(dir: string): Promise<number> {
+  let sum = 0;
+  for (const name of await readdir(dir, { recursive: true }).catch(() => [] as string[])) {
+    const st = await stat(join(dir, name)).catch(() => undefined);
+    if (st?.isFile()) sum += st.size;
+  }
+  return sum;
+}
+
+/**
+ * Refuses to start when a target cannot hold what is left to write (the check a full disk would
+ * make hours later): the segments still to write, each volume's manifest and, where the pack's state
+ * or its copy is, what that state still grows by.
+ */
+async function checkSpace(targets: PackTarget[], plan: VolumePlan, selected: Set<number>, journal: JournalLine[], earlyVolume: ((target: string) => string) | undefined, beside: BesideSegments): Promise<void> {
   const written = new Map<number, number>();
-  if (writtenEarly > 0) written.set(1, writtenEarly);
   for (const j of journal) written.set(j.volume, (written.get(j.volume) ?? 0) + j.info.size);
   for (const { dir: o, volume } of targets) {
-    let need = 0;
-    for (const v of plan.volumes) if (selected.has(v.index) && (volume === undefined || volume === v.index)) need += v.segmentBytes - (written.get(v.index) ?? 0);
+    let segments = 0;
+    let volumes = 0;
+    for (const v of plan.volumes) {
+      if (!selected.has(v.index) || (volume !== undefined && volume !== v.index)) continue;
+      segments += v.segmentBytes - (written.get(v.index) ?? 0);
+      volumes++;
+    }
+    const metadata = volumes * beside.metadataBytes;
+    const stateDir = beside.stateDirs.get(o);
+    const state = stateDir ? Math.max(0, beside.stateBytesAtEnd - (await treeBytes(stateDir))) : 0;
+    const need = segments + metadata + state;
     await mkdir(o, { recursive: true }).catch((e) => {
       throw asIoError(e, o);
     });
     const fs = await statfs(o);
-    const free = fs.bavail * fs.bsize;
+    // What the early start wrote of its one volume while the scan ran is removed if this refuses,
+    // and the command run again writes it again: it counts as free, and the whole volume as needed.
+    // (Read off the disk: bytes still in the writer's buffers are in neither figure.)
+    const early = earlyVolume ? await treeBytes(earlyVolume(o)) : 0;
+    const free = fs.bavail * fs.bsize + early;
     if (free < need) {
-      throw new BookcrateError('NO_SPACE', `${o} has ${free} bytes free, the volume(s) to write need ${need}`, {
+      const parts = [`${formatSize(segments)} of segments`, `${formatSize(metadata)} for the manifest`];
+      if (state > 0) parts.push(`${formatSize(state)} for the pack's own state until it ends`);
+      throw new BookcrateError('NO_SPACE', `${o} has ${free} bytes free, the volume(s) to write need ${need} bytes (${parts.join(', ')})`, {
         hint: 'use a larger disk or a smaller --disk-size, or give each volume disks of its own (--out 1:<disk> --out 2:<disk>)',
       });
     }
