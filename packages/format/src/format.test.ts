@@ -260,6 +260,38 @@ describe('names', () => {
     expect(coll.filter((i) => i.kind === 'case-collision')).toHaveLength(2);
     expect(coll.filter((i) => i.kind === 'unicode-collision')).toHaveLength(2);
   });
+  it('finds colliding siblings as grouping every name by its forms would, in a few thousand random folders', () => {
+    // The straightforward way (every name keyed, grouped in a Map): what siblingCollisions must equal.
+    const reference = (names: string[], dir: string): string[] => {
+      const out: string[] = [];
+      const group = (list: string[], key: (n: string) => string): string[][] => {
+        const m = new Map<string, string[]>();
+        for (const n of list) m.set(key(n), [...(m.get(key(n)) ?? []), n]);
+        return [...m.values()];
+      };
+      const distinct: string[] = [];
+      for (const g of group(names, (n) => n.normalize('NFC'))) {
+        distinct.push(g[0]!);
+        if (g.length > 1) for (const n of g) out.push(`unicode ${dir}/${n.normalize('NFC')} ${g.filter((m) => m !== n).join('|')}`);
+      }
+      for (const g of group(distinct, (n) => n.normalize('NFC').toLowerCase())) {
+        if (g.length > 1) for (const n of g) out.push(`case ${dir}/${n.normalize('NFC')} ${g.filter((m) => m !== n).join('|')}`);
+      }
+      return out.sort();
+    };
+    const parts = ['a', 'A', 'caf\u00e9', 'cafe\u0301', 'CAF\u00c9', '第1讲', 'ß', 'SS', 'ss', 'x', 'Ω', '\u2126', 'ǅ', 'ǆ'];
+    let seed = 7;
+    const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    for (let round = 0; round < 3000; round++) {
+      const names: string[] = [];
+      for (let k = rnd(7); k >= 0; k--) names.push(parts[rnd(parts.length)]! + (rnd(3) === 0 ? parts[rnd(parts.length)]! : ''));
+      const got = siblingCollisions(names, 'd').map((i) => {
+        const others = [...i.detail.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string);
+        return `${i.kind === 'unicode-collision' ? 'unicode' : 'case'} ${i.path} ${others.join('|')}`;
+      }).sort();
+      expect(got, JSON.stringify(names)).toEqual(reference(names, 'd'));
+    }
+  });
   it('recodes GBK names and refuses undecodable ones', () => {
     const gbk = Buffer.from([0xd6, 0xd0, 0xce, 0xc4, 0x2e, 0x74, 0x78, 0x74]); // 中文.txt in GBK
     expect(decodeName(gbk, 'gb18030', '').name).toBe('中文.txt');

@@ -68,25 +68,55 @@ export function pathLengthIssue(path: string): NameIssue | undefined {
 export function siblingCollisions(names: string[], dir: string): NameIssue[] {
   const out: NameIssue[] = [];
   const at = (n: string): string => (dir ? `${dir}/${n.normalize('NFC')}` : n.normalize('NFC'));
-  const others = (list: string[], n: string): string => list.filter((m) => m !== n).map((m) => JSON.stringify(m)).join(', ');
-  const groups = (key: (n: string) => string, list: string[]): string[][] => {
-    const m = new Map<string, string[]>();
-    for (const n of list) {
-      const k = key(n);
-      const g = m.get(k);
-      if (g) g.push(n);
-      else m.set(k, [n]);
-    }
-    return [...m.values()];
+  const others = (group: number[], list: string[], n: string): string => group.map((k) => list[k]!).filter((m) => m !== n).map((m) => JSON.stringify(m)).join(', ');
+  const nfc = (n: string): string => n.normalize('NFC');
+  const unicode = collidingGroups(names, nfc);
+  const repeats = new Set<number>();
+  for (const g of unicode) {
+    for (const k of g) out.push({ kind: 'unicode-collision', severity: 'error', path: at(names[k]!), detail: `is the same name as ${others(g, names, names[k]!)} after Unicode (NFC) normalisation` });
+    for (const k of g.slice(1)) repeats.add(k);
+  }
+  const distinctNfc = repeats.size === 0 ? names : names.filter((_, k) => !repeats.has(k));
+  for (const g of collidingGroups(distinctNfc, (n) => nfc(n).toLowerCase())) {
+    for (const k of g) out.push({ kind: 'case-collision', severity: 'error', path: at(distinctNfc[k]!), detail: `differs only in letter case from ${others(g, distinctNfc, distinctNfc[k]!)}` });
+  }
+  return out;
+}
+
+/**
+ * The groups of two or more items of `list` with one key, as indexes in list order. Two different
+ * items share a key only if the key changes at least one of them, so only those are grouped (and
+ * the items that are their own key matched against them): a folder of a million names that
+ * normalising leaves alone costs a Set of its names, not a Map of a million groups.
+ */
+function collidingGroups(list: string[], key: (s: string) => string): number[][] {
+  const groups = new Map<string, number[]>();
+  const add = (k: string, i: number): void => {
+    const g = groups.get(k);
+    if (g) g.push(i);
+    else groups.set(k, [i]);
   };
-  const distinctNfc: string[] = [];
-  for (const g of groups((n) => n.normalize('NFC'), names)) {
-    distinctNfc.push(g[0]!);
-    if (g.length > 1) for (const n of g) out.push({ kind: 'unicode-collision', severity: 'error', path: at(n), detail: `is the same name as ${others(g, n)} after Unicode (NFC) normalisation` });
-  }
-  for (const g of groups((n) => n.normalize('NFC').toLowerCase(), distinctNfc)) {
-    if (g.length > 1) for (const n of g) out.push({ kind: 'case-collision', severity: 'error', path: at(n), detail: `differs only in letter case from ${others(g, n)}` });
-  }
+  const seen = new Set<string>();
+  const changed = new Uint8Array(list.length);
+  list.forEach((s, i) => {
+    const k = key(s);
+    if (k !== s) {
+      changed[i] = 1;
+      add(k, i);
+    } else if (seen.has(s)) {
+      add(s, i); // the same name twice (two byte sequences that decode alike); its first joins below
+    } else {
+      seen.add(s);
+    }
+  });
+  if (groups.size === 0) return [];
+  list.forEach((s, i) => {
+    if (changed[i]) return;
+    const g = groups.get(s);
+    if (g && !g.includes(i)) g.push(i);
+  });
+  const out: number[][] = [];
+  for (const g of groups.values()) if (g.length > 1) out.push(g.sort((a, b) => a - b));
   return out;
 }
 

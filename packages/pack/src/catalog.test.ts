@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClaimCursor, catalogRecords, spillCatalogs, writeResourcesList } from './catalog.js';
+import { ClaimCursor, DerivedResources, catalogRecords, spillCatalogs, writeResourcesList } from './catalog.js';
 import type { PackSource, SourceCollection } from './source.js';
 
 let dir: string;
@@ -125,17 +125,20 @@ describe('a catalog spilled to disk, sorted in runs and merged (catalog.ts)', ()
     const source = await sourceOf('merge', { courses: [{ id: 'courses/第2讲', title: '第二讲（目录）', files: '第2讲' }, { id: 'M-1', title: 'm', files: 'm' }] });
     const spilled = await spillCatalogs(source, await workDir('merge'), 1);
     const out = join(dir, 'merged.jsonl');
-    const count = await writeResourcesList(spilled, [
-      { id: 'courses/第3讲', collection: 'courses', title: '第3讲' },
-      { id: 'courses/第2讲', collection: 'courses', title: '第2讲' },
-      { id: 'courses/第1讲', collection: 'courses', title: '第1讲' },
-      { id: 'Z', collection: 'courses', title: 'z' },
-    ], out);
+    // Runs of two: the derived spill as the walk makes them, a repeat in another run among them.
+    const derived = new DerivedResources(await workDir('derived'), 2);
+    for (const [id, title] of [['courses/第3讲', '第3讲'], ['courses/第2讲', '第2讲'], ['courses/第2讲', '第2讲'], ['courses/第1讲', '第1讲'], ['Z', 'z'], ['courses/第3讲', '第3讲']]) {
+      derived.add({ id: id!, collection: 'courses', title: title! });
+    }
+    const count = await writeResourcesList(spilled, derived, out);
     const got = await lines(out) as { id: string; title: string }[];
     expect(got.map((r) => `${r.id} ${r.title}`)).toEqual(['M-1 m', 'Z z', 'courses/第1讲 第1讲', 'courses/第2讲 第二讲（目录）', 'courses/第3讲 第3讲']);
     expect(count).toBe(5);
     // Without a catalog: the derived alone, sorted.
-    expect(await writeResourcesList(undefined, [{ id: 'b', collection: '', title: 'b' }, { id: 'a', collection: '', title: 'a' }], out)).toBe(2);
+    const alone = new DerivedResources(await workDir('alone'));
+    alone.add({ id: 'b', collection: '', title: 'b' });
+    alone.add({ id: 'a', collection: '', title: 'a' });
+    expect(await writeResourcesList(undefined, alone, out)).toBe(2);
     expect((await lines(out) as { id: string }[]).map((r) => r.id)).toEqual(['a', 'b']);
   });
 });

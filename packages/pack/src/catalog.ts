@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -382,38 +382,60 @@ class SyncLines {
 }
 
 /**
- * The resources list of a scan: the catalog's (sorted, on disk) and those derived from the tree
- * for files no record claims (`derived`, sorted here), merged by id into `out`, one
- * encodeResourceEntry line each. A derived id that a record also has is the record's. Returns the count.
+ * The resources derived from the tree for the files no catalog record claims: one per item
+ * directly inside a collection, met in the walk's order, kept in sorted runs of `chunk` on disk, so
+ * that a collection of a million photos in one folder takes no more memory than one of a thousand.
+ * writeResourcesList merges them with the catalog's.
  */
-export async function writeResourcesList(catalog: SpilledCatalog | undefined, derived: ResourceEntry[], out: string): Promise<number> {
-  derived.sort((a, b) => compareKeys(a.id, b.id));
+export class DerivedResources {
+  private pending: ResourceEntry[] = [];
+  private last: string | undefined;
+  private readonly runs: string[] = [];
+  constructor(private readonly dir: string, private readonly chunk = CATALOG_CHUNK) {}
+
+  add(entry: ResourceEntry): void {
+    // A resource's files come one after another in the walk; any repeat left is dropped in the merge.
+    if (entry.id === this.last) return;
+    this.last = entry.id;
+    this.pending.push(entry);
+    if (this.pending.length >= this.chunk) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    this.pending.sort((a, b) => compareKeys(a.id, b.id));
+    const path = join(this.dir, `derived-${this.runs.length + 1}.jsonl`);
+    writeFileSync(path, this.pending.map(encodeResourceEntry).join('\n') + '\n');
+    this.runs.push(path);
+    this.pending = [];
+  }
+
+  /** The runs written, every one sorted by id. */
+  finish(): string[] {
+    this.flush();
+    return this.runs;
+  }
+}
+
+/**
+ * The resources list of a scan: the catalog's (sorted, on disk) and those derived from the tree
+ * (in sorted runs), merged by id into `out`, one encodeResourceEntry line each. A derived id that
+ * a record also has is the record's. Returns the count.
+ */
+export async function writeResourcesList(catalog: SpilledCatalog | undefined, derived: DerivedResources, out: string): Promise<number> {
+  // The catalog's list is the first run, so that of two lines with one id, the record's comes first.
+  const runs = [...(catalog ? [catalog.resources] : []), ...derived.finish()];
   const w = new LineWriter(out);
   let count = 0;
-  let d = 0;
-  const takeDerivedBefore = (id: string | undefined): void => {
-    for (; d < derived.length && (id === undefined || compareKeys(derived[d]!.id, id) < 0); d++) {
-      w.add(encodeResourceEntry(derived[d]!));
-      count++;
-    }
-    if (id !== undefined && d < derived.length && derived[d]!.id === id) d++; // the record's
-  };
   let ok = false;
   try {
-    if (catalog) {
-      const lines = new SyncLines(catalog.resources);
-      try {
-        for (let line = lines.next(); line !== undefined; line = lines.next()) {
-          if (!line) continue;
-          takeDerivedBefore((JSON.parse(line) as { id: string }).id);
-          w.add(line);
-          count++;
-        }
-      } finally {
-        lines.close();
-      }
-    }
-    takeDerivedBefore(undefined);
+    let last: string | undefined;
+    mergeRuns<{ id: string }>(runs, (a, b) => compareKeys(a.id, b.id), (e, line) => {
+      if (e.id === last) return;
+      last = e.id;
+      w.add(line);
+      count++;
+    });
     ok = true;
   } finally {
     w.close(ok);

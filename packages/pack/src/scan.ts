@@ -1,12 +1,12 @@
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import {
-  BookcrateError, type CollectionInfo, type Digests, type FileEntry, type NameIssue, type NonUtf8Policy, type ResourceEntry,
+  BookcrateError, type CollectionInfo, type Digests, type FileEntry, type NameIssue, type NonUtf8Policy,
 } from '@bookcrate/format';
 import { IssueLog, encodeInventoryItem, tallyItem, type CollectionTally } from './inventory.js';
 import type { PackSource } from './source.js';
 import { walkSource, type InventoryItem } from './walk.js';
-import { ClaimCursor, spillCatalogs, writeResourcesList, type SpilledCatalog } from './catalog.js';
+import { ClaimCursor, DerivedResources, spillCatalogs, writeResourcesList, type SpilledCatalog } from './catalog.js';
 
 export { readInventory } from './inventory.js';
 
@@ -59,7 +59,8 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
   for (const issue of sourceOverlaps(source)) log.add(issue);
   const tallies = new Map<string, CollectionTally>();
   // The catalogs, sorted on disk beside the inventory (catalog.ts): a record's claims are looked
-  // up as the walk meets its files, and its resource is merged into the list at the end.
+  // up as the walk meets its files, and its resource is merged into the list at the end with the
+  // resources derived from the tree, which wait in sorted runs in the same folder.
   const work = await mkdtemp(join(dirname(inventoryPath), 'catalog-'));
   const claims = new Map<string, ClaimCursor>();
   try {
@@ -73,7 +74,7 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
         detail: `resource "${resource}" of the catalog names "${file}", which is not in ${c.dir} (or was left out)`,
       })));
     }
-    return await walkInto(source, inventoryPath, opts, log, tallies, catalog, claims);
+    return await walkInto(source, inventoryPath, opts, log, tallies, catalog, claims, new DerivedResources(work));
   } finally {
     for (const cursor of claims.values()) cursor.close();
     await rm(work, { recursive: true, force: true });
@@ -82,10 +83,8 @@ export async function scanSource(source: PackSource, inventoryPath: string, opts
 
 async function walkInto(
   source: PackSource, inventoryPath: string, opts: ScanOptions, log: IssueLog, tallies: Map<string, CollectionTally>,
-  catalog: SpilledCatalog | undefined, claims: Map<string, ClaimCursor>,
+  catalog: SpilledCatalog | undefined, claims: Map<string, ClaimCursor>, derived: DerivedResources,
 ): Promise<SourceScan> {
-  /** resources derived from the tree, for files no catalog record claims */
-  const derived = new Map<string, ResourceEntry>();
   const h = await open(inventoryPath, 'w');
   let files = 0;
   let bytes = 0;
@@ -105,9 +104,9 @@ async function walkInto(
     })) {
       for (const item of batch) {
         tallyItem(tallies, item);
-        if (item.derived && item.resource && !derived.has(item.resource)) {
-          const name = item.resource.split('/').pop()!;
-          derived.set(item.resource, { id: item.resource, collection: item.collection, title: name.replace(/\.[^.]+$/, '') || name });
+        if (item.derived && item.resource) {
+          const name = item.resource.slice(item.resource.lastIndexOf('/') + 1);
+          derived.add({ id: item.resource, collection: item.collection, title: name.replace(/\.[^.]+$/, '') || name });
         }
         files++;
         bytes += item.size;
@@ -128,7 +127,7 @@ async function walkInto(
   for (const cursor of claims.values()) cursor.finish();
   opts.onProgress?.({ files, bytes, done: true });
   const resourcesPath = join(dirname(inventoryPath), 'resources.jsonl');
-  const resources = await writeResourcesList(catalog, [...derived.values()], resourcesPath);
+  const resources = await writeResourcesList(catalog, derived, resourcesPath);
   const titles = new Map(source.collections.map((c) => [c.id, c]));
   const collections = [...tallies.values()].map((t) => {
     const c = titles.get(t.id);

@@ -1,4 +1,4 @@
-import { readdir, realpath } from 'node:fs/promises';
+import { opendir, realpath } from 'node:fs/promises';
 import { lstat as lstatCb, lstatSync, stat as statCb, statSync, type Stats } from 'node:fs';
 import {
   compareBundlePaths, componentIssues, decodeName, isJunkName, pathLengthIssue, siblingCollisions,
@@ -30,13 +30,6 @@ export interface InventoryItem {
   resource?: string;
   /** the resource is derived from the tree (no catalog record claims the file); not written down */
   derived?: boolean;
-}
-
-interface Child {
-  name: string; // decoded, NFC
-  src: string | Buffer;
-  st: Stats;
-  isDir: boolean;
 }
 
 /** A source path stays a string while every name on it is UTF-8, and becomes raw bytes below a name that is not. */
@@ -75,34 +68,46 @@ async function* walkDir(
     }
     visiting.add(real);
   }
-  let raws: Buffer[];
+  // The folder's listing, held compactly until it is sorted: its names, and three numbers each
+  // from their lstat. A folder of a million photos took 2 GB as Buffers, Stats and objects.
+  const names: string[] = []; // decoded, NFC
+  /** the name as decoded, where NFC changed it (the source path has it so) */
+  const asDecoded = new Map<number, string>();
+  /** the name's bytes, where they are not UTF-8 (the source path has them raw) */
+  const rawBytes = new Map<number, Buffer>();
   try {
-    raws = await readdir(dir, { encoding: 'buffer' });
+    // (Node lists names as bytes when asked, as readdir does; its types only know string encodings.)
+    for await (const entry of await opendir(dir, { encoding: 'buffer' as BufferEncoding, bufferSize: 256 })) {
+      const raw = entry.name as unknown as Buffer;
+      const { name, issue } = decodeName(raw, opts.nonUtf8, prefix);
+      if (issue) opts.onIssue(issue);
+      if (name === undefined) continue;
+      const nfc = name.normalize('NFC');
+      if (!opts.includeJunk && isJunkName(name)) {
+        opts.onIssue({ kind: 'junk', severity: 'info', path: prefix ? `${prefix}/${nfc}` : nfc, detail: 'operating-system clutter, left out (use --include-junk to keep it)' });
+        continue;
+      }
+      if (issue) rawBytes.set(names.length, Buffer.from(raw));
+      if (nfc !== name) asDecoded.set(names.length, name);
+      names.push(nfc);
+    }
   } catch (e) {
     opts.onIssue({ kind: 'unreadable', severity: 'error', path: prefix || String(dir), detail: `cannot list the folder: ${(e as Error).message}` });
     return;
   }
-  // Names first (decoded, junk left out), then every candidate's lstat (statAll: one at a time
-  // while they answer from memory, in parallel once the disk has to seek for them).
-  const candidates: { name: string; nfc: string; path: string; src: string | Buffer }[] = [];
-  for (const raw of raws) {
-    const { name, issue } = decodeName(raw, opts.nonUtf8, prefix);
-    if (issue) opts.onIssue(issue);
-    if (name === undefined) continue;
-    const utf8 = issue === undefined;
-    const nfc = name.normalize('NFC');
-    const path = prefix ? `${prefix}/${nfc}` : nfc;
-    if (!opts.includeJunk && isJunkName(name)) {
-      opts.onIssue({ kind: 'junk', severity: 'info', path, detail: 'operating-system clutter, left out (use --include-junk to keep it)' });
-      continue;
-    }
-    candidates.push({ name, nfc, path, src: joinSrc(dir, raw, utf8) });
-  }
-  const stats = await statAll(candidates.map((c) => c.src), opts.followSymlinks);
-  const children: Child[] = [];
-  const decoded: string[] = [];
-  candidates.forEach(({ name, nfc, path, src }, i) => {
-    const st = stats[i]!;
+  const srcOf = (i: number): string | Buffer => {
+    const raw = rawBytes.get(i);
+    if (raw) return joinSrc(dir, raw, false);
+    const name = asDecoded.get(i) ?? names[i]!;
+    return typeof dir === 'string' ? `${dir}/${name}` : joinSrc(dir, Buffer.from(name, 'utf8'), false);
+  };
+  // Every lstat (statAll: one at a time while they answer from memory, in parallel once the disk
+  // has to seek for them), kept as kind, size and mtime.
+  const kind = new Uint8Array(names.length);
+  const size = new Float64Array(names.length);
+  const mtimeMs = new Float64Array(names.length);
+  await statAll(names.length, srcOf, opts.followSymlinks, (i, st) => {
+    const path = prefix ? `${prefix}/${names[i]}` : names[i]!;
     if (st instanceof Error) {
       opts.onIssue({ kind: 'unreadable', severity: 'error', path, detail: `cannot read: ${st.message}` });
       return;
@@ -115,28 +120,41 @@ async function* walkDir(
       opts.onIssue({ kind: 'special-file', severity: 'warning', path, detail: 'a device, pipe or socket, not a file; left out' });
       return;
     }
-    if (nfc !== name) opts.onIssue({ kind: 'nfd-name', severity: 'info', path, detail: 'the name is not in Unicode NFC (as macOS writes it); stored in NFC' });
+    kind[i] = st.isDirectory() ? DIR : FILE;
+    size[i] = st.size;
+    mtimeMs[i] = st.mtimeMs;
+  });
+  const decoded: string[] = [];
+  const kept: number[] = [];
+  for (let i = 0; i < names.length; i++) {
+    if (kind[i] === SKIPPED) continue;
+    const nfc = names[i]!;
+    const path = prefix ? `${prefix}/${nfc}` : nfc;
+    if (asDecoded.has(i)) opts.onIssue({ kind: 'nfd-name', severity: 'info', path, detail: 'the name is not in Unicode NFC (as macOS writes it); stored in NFC' });
     for (const issue of componentIssues(nfc, path)) opts.onIssue(opts.allowUnportable ? { ...issue, severity: 'warning' } : issue);
     const long = pathLengthIssue(path);
     if (long) opts.onIssue(long);
-    decoded.push(name);
-    children.push({ name: nfc, src, st, isDir: st.isDirectory() });
-  });
+    decoded.push(asDecoded.get(i) ?? nfc);
+    kept.push(i);
+  }
   const collisions = siblingCollisions(decoded, prefix);
+  decoded.length = 0;
   const colliding = new Set(collisions.map((i) => i.path));
   for (const issue of collisions) opts.onIssue(opts.allowUnportable && issue.kind === 'case-collision' ? { ...issue, severity: 'warning' } : issue);
-  children.sort((a, b) => compareBundlePaths(a.name, b.name));
+  kept.sort((a, b) => compareBundlePaths(names[a]!, names[b]!));
   let previous: string | undefined;
   /** this folder's items since the last subfolder, in order */
   let batch: InventoryItem[] = [];
-  for (const ch of children) {
-    const path = prefix ? `${prefix}/${ch.name}` : ch.name;
+  for (const i of kept) {
+    const name = names[i]!;
+    const path = prefix ? `${prefix}/${name}` : name;
     // Two source names that are one NFC name cannot both be in the bundle: both were reported.
-    if (ch.name === previous || (colliding.has(path) && !opts.allowUnportable)) continue;
-    previous = ch.name;
-    const src = ch.src;
-    const collection = col.id === '' ? (top && !ch.isDir ? '' : path.split('/')[0]!) : col.id;
-    if (ch.isDir) {
+    if (name === previous || (colliding.has(path) && !opts.allowUnportable)) continue;
+    previous = name;
+    const src = srcOf(i);
+    const isDir = kind[i] === DIR;
+    const collection = col.id === '' ? (top && !isDir ? '' : path.split('/')[0]!) : col.id;
+    if (isDir) {
       if (batch.length > 0) yield batch;
       batch = [];
       let any = false;
@@ -144,9 +162,9 @@ async function* walkDir(
         any = true;
         yield inner;
       }
-      if (!any) batch.push({ path, src, type: 'dir', size: 0, mtime: mtimeOf(ch.st.mtimeMs), collection });
+      if (!any) batch.push({ path, src, type: 'dir', size: 0, mtime: mtimeOf(mtimeMs[i]!), collection });
     } else {
-      const item: InventoryItem = { path, src, type: 'file', size: ch.st.size, mtime: mtimeOf(ch.st.mtimeMs), collection };
+      const item: InventoryItem = { path, src, type: 'file', size: size[i]!, mtime: mtimeOf(mtimeMs[i]!), collection };
       const claimed = col.id === '' ? undefined : opts.claims?.get(col.id)?.lookup(col.path ? path.slice(col.path.length + 1) : path);
       if (claimed !== undefined) item.resource = claimed;
       else {
@@ -168,13 +186,18 @@ async function* walkDir(
   if (opts.followSymlinks) visiting.delete(real);
 }
 
+/** What a folder's entry is, after its lstat: SKIPPED (reported and left out), FILE or DIR. */
+const SKIPPED = 0;
+const FILE = 1;
+const DIR = 2;
+
 const STAT_PARALLEL = 32;
 /** an lstat slower than this went to a slow disk: the rest of its folder is asked in parallel */
 const SLOW_STAT_MS = 1;
 /** the most items walkDir yields at once */
 const WALK_BATCH = 1024;
 
-type StatResult = Stats | Error | 'symlink';
+export type StatResult = Stats | Error | 'symlink';
 
 function statNow(src: string | Buffer, follow: boolean): StatResult {
   try {
@@ -187,8 +210,8 @@ function statNow(src: string | Buffer, follow: boolean): StatResult {
 }
 
 /**
- * lstat of every path, in order; a symbolic link is 'symlink' unless links are followed (then it is
- * the target's stat); a failure is its Error.
+ * lstat of paths 0…count−1 (`srcOf`), each handed to `each` with its index, in order; a symbolic
+ * link is 'symlink' unless links are followed (then it is the target's stat); a failure is its Error.
  *
  * One at a time, on this thread, while they are fast: the scan has usually just listed the folder,
  * and the filesystem reads inodes ahead in blocks (ext4: 32 blocks, 512 inodes), so most lstats
@@ -196,20 +219,21 @@ function statNow(src: string | Buffer, follow: boolean): StatResult {
  * thread ~19 µs and a thread wake-up (docs/performance.md, "The scan's lstat"). When one lstat
  * takes longer than SLOW_STAT_MS, the disk is seeking for inodes (a cold spinning disk, a network
  * share): the rest of the folder is asked up to STAT_PARALLEL at a time, so the disk can answer
- * several per seek instead of one.
+ * several per seek instead of one; their answers are still handed on in order.
  *
  * @internal exported for its test, which sets `slowMs` to take either way on purpose
  */
-export async function statAll(srcs: (string | Buffer)[], follow: boolean, slowMs = SLOW_STAT_MS): Promise<StatResult[]> {
-  const out: StatResult[] = new Array(srcs.length);
+export async function statAll(
+  count: number, srcOf: (i: number) => string | Buffer, follow: boolean, each: (i: number, result: StatResult) => void, slowMs = SLOW_STAT_MS,
+): Promise<void> {
   let next = 0;
-  while (next < srcs.length) {
+  while (next < count) {
     const t = performance.now();
-    out[next] = statNow(srcs[next]!, follow);
+    each(next, statNow(srcOf(next), follow));
     next++;
     if (performance.now() - t > slowMs) break;
   }
-  if (next === srcs.length) return out;
+  if (next === count) return;
   const one = (src: string | Buffer): Promise<StatResult> => new Promise((resolve) => {
     lstatCb(src, (e, st) => {
       if (e) return resolve(e);
@@ -218,14 +242,20 @@ export async function statAll(srcs: (string | Buffer)[], follow: boolean, slowMs
       statCb(src, (e2, target) => resolve(e2 ?? target));
     });
   });
+  // Answers that come early wait here until every one before them is handed on.
+  const waiting = new Map<number, StatResult>();
+  let handed = next;
   const lane = async (): Promise<void> => {
-    while (next < srcs.length) {
+    while (next < count) {
       const i = next++;
-      out[i] = await one(srcs[i]!);
+      waiting.set(i, await one(srcOf(i)));
+      for (let r = waiting.get(handed); r !== undefined; r = waiting.get(handed)) {
+        waiting.delete(handed);
+        each(handed++, r);
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(STAT_PARALLEL, srcs.length - next) }, lane));
-  return out;
+  await Promise.all(Array.from({ length: Math.min(STAT_PARALLEL, count - next) }, lane));
 }
 
 /**
