@@ -24,6 +24,22 @@ export interface DamagedRow {
 }
 
 /** Damaged or missing files of every version, the first `limit`, and how many there are in all. */
+/**
+ * The names a resource's files take in its zip: their paths below the folder all of them share
+ * (a course's episodes as 第1讲.mp4, not 国图公开课/敦煌壁画艺术/第1讲.mp4), in the order given.
+ */
+export function zipEntryNames(paths: string[]): string[] {
+  if (paths.length === 0) return [];
+  const dirs = paths.map((p) => p.split('/').slice(0, -1));
+  let common = dirs[0]!.length;
+  for (const d of dirs) {
+    let i = 0;
+    while (i < common && d[i] === dirs[0]![i]) i++;
+    common = i;
+  }
+  return paths.map((p) => p.split('/').slice(common).join('/'));
+}
+
 export function damagedPage(db: DB, limit: number): { rows: DamagedRow[]; total: number } {
   const rows = db.prepare(`SELECT version_id, path, sha256, reason, detail FROM damaged WHERE ${STILL_NEEDED} ORDER BY version_id DESC, path LIMIT ?`).all(limit) as DamagedRow[];
   const total = (db.prepare(`SELECT count(*) AS n FROM damaged WHERE ${STILL_NEEDED}`).get() as { n: number }).n;

@@ -1,6 +1,6 @@
 import { formatSize, localTime } from '@bookcrate/format';
 import type { FileRow, ResourceRow, VersionRow } from '@bookcrate/store';
-import type { DamagedRow } from './catalog.js';
+import { zipEntryNames, type DamagedRow } from './catalog.js';
 import { kindOf } from './files.js';
 import type { ZipNames } from './zip-names.js';
 import { strings, type Lang, type Strings } from './i18n.js';
@@ -265,12 +265,17 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
     return html`<div class="file">${player}<a href="${href}">${name}</a> <span class="meta">${formatSize(f.size)}</span>
 · <a href="${href}?download=1" download="${name}">${t.download}</a></div>`;
   };
+  // The zip in the other form of names, for a PC where this one's come out garbled; only where a
+  // name is not plain ASCII (the same in either form).
+  const other = zipNames === 'gbk' ? 'utf8' : 'gbk';
+  const zipOther = zipEntryNames(present.map((f) => f.path)).some((n) => /[^\x00-\x7f]/.test(n))
+    ? html`\n<p class="meta">${t.zipGarbled} <a id="download-all-other" href="${urls.zip(v.id, r.id)}?names=${other}">${other === 'utf8' ? t.zipWithUtf8 : t.zipWithGbk}</a></p>`
+    : '';
   const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a>${collection ? html` › <a href="${link(ctx, urls.collection(v.id, collection.id))}">${collection.title}</a>` : ''}</div>
 <h1>${r.title}</h1>
 <dl class="md">${md.filter(([, val]) => val).map(([k, val]) => html`<dt>${k}</dt><dd>${val}</dd>`)}</dl>
 <h2>${t.files}</h2>
-${present.length > 1 ? html`<p><a class="btn" id="download-all" href="${urls.zip(v.id, r.id)}">${t.downloadAll(present.length)}</a></p>
-<p class="meta">${t.zipGarbled} <a id="download-all-other" href="${urls.zip(v.id, r.id)}?names=${zipNames === 'gbk' ? 'utf8' : 'gbk'}">${zipNames === 'gbk' ? t.zipWithUtf8 : t.zipWithGbk}</a></p>` : ''}
+${present.length > 1 ? html`<p><a class="btn" id="download-all" href="${urls.zip(v.id, r.id)}">${t.downloadAll(present.length)}</a></p>${zipOther}` : ''}
 ${shown.length === 0 ? html`<p>${t.noFiles}</p>` : shown.map(fileBlock)}`;
   return layout(ctx, r.title, body);
 }

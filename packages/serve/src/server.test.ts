@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBookcrateError } from '@bookcrate/format';
 import { contentDisposition, parseRange } from './files.js';
-import { inReadersOrder } from './catalog.js';
+import { inReadersOrder, zipEntryNames } from './catalog.js';
+import { pageCtx, resourcePage } from './pages.js';
+import type { FileRow, ResourceRow, VersionRow } from '@bookcrate/store';
 import { parseListen } from '@bookcrate/format';
 import { startServer, type RunningServer } from './server.js';
 import { buildFixture, IDS, readZip, sha256, type Fixture } from './testkit.js';
@@ -463,6 +465,17 @@ describe('zip', () => {
     const windows = await page({ 'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)', 'accept-language': 'zh-CN' });
     expect(windows).toContain(`<a id="download-all-other" href="${zip}?names=utf8">改下载 UTF-8 文件名的 zip</a>`);
     expect(windows).toContain(`<a class="btn" id="download-all" href="${zip}">`);
+  });
+
+  it('names entries by their paths below the folder the files share, and offers the other form only where a name is not ASCII', () => {
+    expect(zipEntryNames(['课/一/第1讲.mp4', '课/一/讲义.pdf'])).toEqual(['第1讲.mp4', '讲义.pdf']);
+    expect(zipEntryNames(['课/一/a.mp4', '课/二/b.mp4', '课/c.txt'])).toEqual(['一/a.mp4', '二/b.mp4', 'c.txt']);
+    expect(zipEntryNames(['a.mp4'])).toEqual(['a.mp4']);
+    const page = (paths: string[]) => resourcePage(pageCtx('zh', 'zh', '/r/1/x', new URLSearchParams()), { id: 1 } as VersionRow, undefined,
+      { id: 'x', collection: 'lhh', title: '三国演义', creator: null, type: 'comic', language: null, date: null, description: null } satisfies ResourceRow, paths.map((path) => ({ path, type: 'file', state: 'present', size: 1 }) as FileRow));
+    expect(page(['连环画/三国/001.jpg', '连环画/三国/002.jpg'])).toContain('id="download-all"');
+    expect(page(['连环画/三国/001.jpg', '连环画/三国/002.jpg'])).not.toContain('download-all-other'); // the same bytes in either form
+    expect(page(['连环画/三国/001.jpg', '连环画/三国/封面.jpg'])).toContain('download-all-other');
   });
 
   it('lists its entries in the resource page\'s order, every time (a comic\'s pages in order)', async () => {

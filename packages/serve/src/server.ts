@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { BookcrateError, bundlePathProblem, parseListen } from '@bookcrate/format';
 import { Store, type ResourceRow, type VersionRow } from '@bookcrate/store';
-import { damagedPage, inReadersOrder } from './catalog.js';
+import { damagedPage, inReadersOrder, zipEntryNames } from './catalog.js';
 import { presentEntries, sendObject, sendZip, type ZipEntry } from './files.js';
 import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
@@ -164,17 +164,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (!r) throw notFound();
       const files = inReadersOrder(store.filesOf(v.id, r.id)).filter((f) => f.type === 'file' && f.state === 'present' && !!f.sha256 && SHA256.test(f.sha256));
       if (files.length === 0) throw new HttpError(404, 'unavailable');
-      // Entry names are the paths below the resource's common folder.
-      const dirs = files.map((f) => f.path.split('/').slice(0, -1));
-      let common = dirs[0]!.length;
-      for (const d of dirs) {
-        let i = 0;
-        while (i < common && d[i] === dirs[0]![i]) i++;
-        common = i;
-      }
-      const entries: ZipEntry[] = files.map((f) => ({
-        objectPath: store.paths.object(f.sha256!), size: f.size, mtime: f.mtime,
-        name: f.path.split('/').slice(common).join('/'),
+      const names = zipEntryNames(files.map((f) => f.path));
+      const entries: ZipEntry[] = files.map((f, i) => ({
+        objectPath: store.paths.object(f.sha256!), size: f.size, mtime: f.mtime, name: names[i]!,
       }));
       if (zips >= maxZips) throw new HttpError(503, 'busy');
       zips++;
