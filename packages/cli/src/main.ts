@@ -172,6 +172,9 @@ ${exitHelp}`)
     .requiredOption('--store <dir>', 'the library store (filled by bookcrate import or mirror)')
     .option('--listen <host:port>', 'where to listen; 0.0.0.0:8080 lets the whole library network in', '127.0.0.1:8080')
     .option('--lang <lang>', 'zh or en: the language of pages unless a reader picks the other (default zh)')
+    .option('--client-downloads <n>', 'files and zips one computer may download at once (0: no limit)', '6')
+    .option('--client-quota <size>', 'bytes one computer may download in an hour, e.g. 20GB (0: no limit)', '20GB')
+    .option('--client-rate <n>', 'requests a second one computer may make, with bursts of ten seconds\' worth (0: no limit)', '20')
     .addHelpText('after', `
 Examples:
   bookcrate serve --store /srv/library
@@ -179,6 +182,12 @@ Examples:
 
 Read-only: it never changes the store, so it can run while an import or a mirror round works;
 readers see the previous version until the new one is complete. Stop it with Ctrl-C.
+
+Against bulk download, each reader's computer (an IPv4 address, an IPv6 /64) gets at most
+--client-downloads downloads at once, --client-quota an hour and --client-rate requests a second;
+past them it gets a page saying when to come back (HTTP 429), and the others are not slowed.
+A browser never opens more than six downloads at once, and a reader's pages and video seeks stay
+far below the rate.
 
 A resource of several files downloads as one zip. A Windows browser that asks for Chinese gets
 its names in GBK, which Explorer on a Chinese Windows (7 and 8 too) reads; every other browser

@@ -528,6 +528,100 @@ describe('zip', () => {
   });
 });
 
+/** A GET from a given loopback address (127.0.0.2, 127.0.0.3 …: each a client of its own to the server). */
+function getFrom(from: string, url: string): Promise<Res & { req: ReturnType<typeof request> }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, localAddress: from, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode!, headers: res.headers, body, text: body.toString('utf8'), req });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A download from `from` that has begun and is held open (its body is not read): the server keeps it streaming. */
+function holdOpen(from: string, url: string): Promise<{ status: number; close: () => void }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, localAddress: from, agent: false }, (res) => {
+      res.pause();
+      resolve({ status: res.statusCode!, close: () => req.destroy() });
+    });
+    req.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(e)));
+    req.end();
+  });
+}
+
+describe('what one reader\'s computer may take (limits against bulk download)', () => {
+  it('downloads at once and requests: a 429 page that says when to come back; other computers go on', async () => {
+    const one = await startServer({ store: fx.dir, listen: '127.0.0.1:0', clientLimits: { requestsPerSecond: 2, downloadsAtOnce: 2, bytesPerHour: 0 } });
+    try {
+      const long = `${one.url}${fileUrl(fx.vid, '地方戏专题视频/霸王别姬/全剧.mp4')}`; // 24 MiB: more than a socket holds
+      // Two held downloads from one computer: a third is refused until one of them ends.
+      const held = [await holdOpen('127.0.0.2', long), await holdOpen('127.0.0.2', long)];
+      expect(held.map((h) => h.status)).toEqual([200, 200]);
+      const third = await getFrom('127.0.0.2', long);
+      expect(third.status).toBe(429);
+      expect(third.headers['retry-after']).toBe('10');
+      expect(third.text).toContain('这台电脑同时在下载 2 个文件，已达到上限');
+      expect((await getFrom('127.0.0.3', `${one.url}${fileUrl(fx.vid, MP4)}`)).status).toBe(200); // another computer
+      held[0]!.close(); // the reader gives up on one: its slot is free once the server sees it gone
+      let after = 0;
+      for (const t0 = Date.now(); Date.now() - t0 < 5000 && after !== 200; await new Promise((r) => setTimeout(r, 250))) {
+        after = (await getFrom('127.0.0.2', `${one.url}${fileUrl(fx.vid, MP4)}`)).status;
+      }
+      expect(after).toBe(200);
+      held[1]!.close();
+
+      // Requests: a burst of 20, then 2 a second.
+      const statuses: number[] = [];
+      for (let i = 0; i < 30; i++) statuses.push((await getFrom('127.0.0.4', `${one.url}/?lang=en`)).status);
+      expect(statuses.filter((x) => x === 200).length).toBeGreaterThanOrEqual(20);
+      expect(statuses.filter((x) => x === 200).length).toBeLessThan(25);
+      const refused = await getFrom('127.0.0.4', `${one.url}/?lang=en`);
+      expect(refused.status).toBe(429);
+      expect(refused.headers['retry-after']).toBe('1');
+      expect(refused.text).toContain('This computer has opened too many pages in a short time');
+      expect((await getFrom('127.0.0.5', `${one.url}/`)).status).toBe(200);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('bytes an hour: the download that takes a computer past it ends whole, the next is refused; pages still open', async () => {
+    const lines: string[] = [];
+    const one = await startServer({ store: fx.dir, listen: '127.0.0.1:0', clientLimits: { bytesPerHour: 1_500_000 }, log: (l) => lines.push(l) });
+    try {
+      const big = `${one.url}${fileUrl(fx.vid, BIN)}`; // 1,000,003 bytes
+      for (let i = 0; i < 2; i++) {
+        const r = await getFrom('127.0.0.6', big);
+        expect(r.status, `download ${i + 1}`).toBe(200);
+        expect(r.body.equals(fx.bytes.get(BIN)!)).toBe(true);
+      }
+      const over = await getFrom('127.0.0.6', `${one.url}${fileUrl(fx.vid, MP4)}`);
+      expect(over.status).toBe(429);
+      // ~0.5 MB over an hour of 1.5 MB: back in about 20 minutes
+      expect(Number(over.headers['retry-after'])).toBeGreaterThan(1100);
+      expect(Number(over.headers['retry-after'])).toBeLessThan(1300);
+      expect(over.text).toMatch(/每台电脑每小时最多下载 1\.43 MiB，这台电脑已达到上限。请约 2\d 分钟后再试/);
+      expect((await getFrom('127.0.0.6', `${one.url}/zip/${fx.vid}/${encodeURIComponent(IDS.gates)}`)).status).toBe(429);
+      expect((await getFrom('127.0.0.6', `${one.url}/`)).status).toBe(200); // pages are not downloads
+      expect((await getFrom('127.0.0.7', big)).status).toBe(200); // another computer
+      // The librarian's log says it once, not at every knock.
+      expect(lines).toEqual(['serve: 127.0.0.6 is refused downloads: it has taken 1.43 MiB in the last hour (--client-quota)']);
+    } finally {
+      await one.close();
+    }
+  });
+});
+
 /** Starts a download, reads its first chunk, and hangs up. */
 function abandon(url: string, headers: Record<string, string> = {}): Promise<void> {
   const u = new URL(url);

@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { BookcrateError, bundlePathProblem, parseListen } from '@bookcrate/format';
+import { BookcrateError, bundlePathProblem, formatSize, parseListen } from '@bookcrate/format';
 import { Store, type ResourceRow, type VersionRow } from '@bookcrate/store';
 import { damagedPage, inReadersOrder, zipEntryNames } from './catalog.js';
 import { presentEntries, sendObject, sendZip, type ZipEntry } from './files.js';
 import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
+import { ClientLimits, clientKey, DEFAULT_CLIENT_LIMITS, type ClientLimitOptions, type Refusal } from './limits.js';
 import {
   collectionPage, errorPage, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx,
 } from './pages.js';
@@ -18,6 +19,8 @@ export interface ServeOptions {
   lang?: Lang;
   /** Zip downloads built at the same time; more get a "busy" page. Default 4. */
   maxZips?: number;
+  /** What one client may take (limits.ts); each field defaults to DEFAULT_CLIENT_LIMITS'. */
+  clientLimits?: Partial<ClientLimitOptions>;
   /** Receives one line per unexpected error (the reader only ever sees a friendly page). */
   log?: (line: string) => void;
 }
@@ -40,10 +43,15 @@ const FILE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; media-sr
 
 
 class HttpError extends Error {
-  constructor(readonly status: 400 | 404 | 405 | 503, readonly kind: 'bad' | 'notFound' | 'unavailable' | 'method' | 'busy') {
+  constructor(
+    readonly status: 400 | 404 | 405 | 429 | 503,
+    readonly kind: 'bad' | 'notFound' | 'unavailable' | 'method' | 'busy' | 'limit',
+    readonly refusal?: Refusal,
+  ) {
     super(kind);
   }
 }
+const limited = (refusal: Refusal) => new HttpError(429, 'limit', refusal);
 const notFound = () => new HttpError(404, 'notFound');
 const badRequest = () => new HttpError(400, 'bad');
 
@@ -63,6 +71,33 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const store = await Store.open(opts.store, { readonly: true });
   const maxZips = opts.maxZips ?? 4;
   let zips = 0;
+  const limitOpts: ClientLimitOptions = { ...DEFAULT_CLIENT_LIMITS, ...opts.clientLimits };
+  const limits = new ClientLimits(limitOpts);
+  const lastLogged = new Map<string, number>();
+  /**
+   * Counts a file or zip response against its client's downloads (a refusal is thrown as a 429):
+   * the bytes it sent are counted when it ends, however it ends. HEAD sends none.
+   */
+  const startDownload = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.method === 'HEAD') return;
+    const client = clientKey(req.socket.remoteAddress);
+    const started = limits.download(client);
+    if (typeof started !== 'function') {
+      // One line per computer and reason every ten minutes: a script knocking a thousand times a
+      // minute must not fill the librarian's log.
+      const key = `${client} ${started.why}`;
+      const now = Date.now();
+      if (!(now - (lastLogged.get(key) ?? -Infinity) < 600_000)) {
+        if (lastLogged.size > 10_000) lastLogged.clear();
+        lastLogged.set(key, now);
+        opts.log?.(`serve: ${client} is refused downloads: ${started.why === 'bytes' ? `it has taken ${formatSize(limitOpts.bytesPerHour)} in the last hour` : `it has ${limitOpts.downloadsAtOnce} under way`} (--client-${started.why === 'bytes' ? 'quota' : 'downloads'})`);
+      }
+      throw limited(started);
+    }
+    const socket = req.socket;
+    const before = socket.bytesWritten;
+    res.once('close', () => started(socket.bytesWritten - before));
+  };
 
   const current = (): VersionRow[] => store.currentVersions().filter((v) => v.state === 'complete');
 
@@ -94,6 +129,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     res.end(req.method === 'HEAD' ? undefined : buf);
   };
 
+  const limitText = (t: PageCtx['t'], r: Refusal): string =>
+    r.why === 'requests' ? t.limitRequests
+    : r.why === 'downloads' ? t.limitDownloads(limitOpts.downloadsAtOnce)
+    : t.limitBytes(formatSize(limitOpts.bytesPerHour), Math.max(1, Math.ceil(r.retryAfterSeconds / 60)));
+
   const sendError = (req: IncomingMessage, res: ServerResponse, ctx: PageCtx, e: HttpError | 'internal'): void => {
     const t = ctx.t;
     const [status, title, text] =
@@ -101,10 +141,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       : e.kind === 'bad' ? [400, t.badRequestTitle, t.badRequestText]
       : e.kind === 'method' ? [405, t.methodTitle, t.methodText]
       : e.kind === 'busy' ? [503, t.busyTitle, t.busyText]
+      : e.kind === 'limit' ? [429, t.limitTitle, limitText(t, e.refusal!)]
       : e.kind === 'unavailable' ? [404, t.fileUnavailableTitle, t.fileUnavailableText]
       : [404, t.notFoundTitle, t.notFoundText];
     if (status === 405) res.setHeader('Allow', 'GET, HEAD');
     if (status === 503) res.setHeader('Retry-After', '60');
+    if (status === 429) res.setHeader('Retry-After', String((e as HttpError).refusal!.retryAfterSeconds));
     for (const h of ['Content-Disposition', 'Content-Range', 'ETag', 'Last-Modified', 'Accept-Ranges']) res.removeHeader(h);
     sendPage(req, res, status, errorPage(ctx, title, text));
   };
@@ -146,6 +188,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const f = store.file(v.id, path);
       if (!f || f.type !== 'file') throw notFound();
       if (f.state !== 'present' || !f.sha256 || !SHA256.test(f.sha256)) throw new HttpError(404, 'unavailable');
+      startDownload(req, res);
       res.setHeader('Content-Security-Policy', FILE_CSP);
       const sent = await sendObject(req, res, {
         objectPath: store.paths.object(f.sha256), sha256: f.sha256, size: f.size, mtime: f.mtime,
@@ -168,6 +211,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const entries: ZipEntry[] = files.map((f, i) => ({
         objectPath: store.paths.object(f.sha256!), size: f.size, mtime: f.mtime, name: names[i]!,
       }));
+      startDownload(req, res);
       if (zips >= maxZips) throw new HttpError(503, 'busy');
       zips++;
       try {
@@ -241,6 +285,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const selfPath = rawPath.length <= MAX_URL && /^\/(?![/\\])/.test(rawPath) && !/[\\\s]/.test(rawPath) ? rawPath : '/';
     const ctx = pageCtx(lang, defaultLang, selfPath, query);
     try {
+      const refused = limits.request(clientKey(req.socket.remoteAddress));
+      if (refused) throw limited(refused);
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method');
       if (raw.length > MAX_URL || !rawPath.startsWith('/')) throw badRequest();
       const rawSegs = rawPath.split('/').slice(1);

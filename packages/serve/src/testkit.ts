@@ -54,6 +54,7 @@ export const IDS = {
   architecture: 'CDOI:NLC/GTGKK/2020/0002',
   hostile: 'CDOI:NLC/GTGKK/2021/0003',
   opera: 'CDOI:NLC/DFX/0001',
+  longOpera: 'CDOI:NLC/DFX/0002',
   gates: 'CDOI:NLC/LZP/0001',
   summerPalace: 'CDOI:NLC/LZP/0002',
   comic: (n: number) => `CDOI:NLC/LHH/${String(n).padStart(4, '0')}`,
@@ -156,6 +157,8 @@ export async function buildFixture(): Promise<Fixture> {
       { path: '国图公开课/测试/说明.txt', bytes: text('hostile metadata test'), resource: IDS.hostile, state: 'present' },
       { path: '地方戏专题视频/天仙配/上集.mp4', bytes: text('damaged part one'), resource: IDS.opera, state: 'damaged' },
       { path: '地方戏专题视频/天仙配/下集.mp4', bytes: text('pending part two'), resource: IDS.opera, state: 'pending', volume: 3 },
+      // larger than a socket's buffers: a download of it stays open while its reader does not read
+      { path: '地方戏专题视频/霸王别姬/全剧.mp4', bytes: Buffer.alloc(24 << 20, 'mdat'), resource: IDS.longOpera, state: 'present' },
       { path: '老照片/北京老城门/前门 1900.jpg', bytes: jpeg('qianmen'), resource: IDS.gates, state: 'present' },
       { path: '老照片/北京老城门/德胜门.png', bytes: Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), randomBytes(500)]), resource: IDS.gates, state: 'present' },
       { path: '老照片/北京老城门/正阳门.gif', bytes: Buffer.concat([text('GIF89a'), randomBytes(300)]), resource: IDS.gates, state: 'present' },
@@ -166,6 +169,7 @@ export async function buildFixture(): Promise<Fixture> {
       { id: IDS.architecture, collection: 'gtgkk', title: '中国古代建筑', creator: '梁思成', type: '讲座', language: 'chi', date: '2020-09-01', description: '从应县木塔到故宫：中国古代木构建筑。' },
       { id: IDS.hostile, collection: 'gtgkk', title: '<script>alert("x")</script> & "测试"', creator: '<b>nobody</b>', description: "it's <img src=x onerror=alert(1)>" },
       { id: IDS.opera, collection: 'dfx', title: '黄梅戏《天仙配》', creator: '安徽省黄梅戏剧院', type: '视频', date: '1955' },
+      { id: IDS.longOpera, collection: 'dfx', title: '京剧《霸王别姬》', creator: '梅兰芳', type: '视频', date: '1955' },
       { id: IDS.gates, collection: 'lzp', title: '北京老城门', creator: '佚名', type: '图片', date: '1900', description: '前门、德胜门、正阳门的老照片。' },
       { id: IDS.summerPalace, collection: 'lzp', title: '颐和园旧影', type: '图片' },
     ];

@@ -1,16 +1,29 @@
 import { networkInterfaces } from 'node:os';
+import { BookcrateError, parseSize } from '@bookcrate/format';
 import { startServer } from '@bookcrate/serve';
 import { detectLang, messages } from '../i18n.js';
 
 /** Runs the readers' web server until SIGINT or SIGTERM, then closes it cleanly (open downloads end). */
-export async function serveCommand(flags: { store: string; listen: string; lang?: string }): Promise<number> {
+export async function serveCommand(flags: {
+  store: string; listen: string; lang?: string; clientDownloads: string; clientQuota: string; clientRate: string;
+}): Promise<number> {
   // Pages default to Chinese whatever the server's own locale (often en_US on a Linux box): the
   // readers are Chinese; each page links to the English version.
   const lang = flags.lang ? detectLang(flags.lang) : 'zh';
+  const count = (text: string, flag: string, example: string): number => {
+    if (!/^\d{1,9}$/.test(text.trim())) throw new BookcrateError('USAGE', `${flag} "${text}" is not a whole number`, { hint: `for example ${flag} ${example}, or 0 for no limit` });
+    return Number(text);
+  };
+  const clientLimits = {
+    downloadsAtOnce: count(flags.clientDownloads, '--client-downloads', '6'),
+    requestsPerSecond: count(flags.clientRate, '--client-rate', '20'),
+    bytesPerHour: parseSize(flags.clientQuota, '--client-quota'),
+  };
   const server = await startServer({
     store: flags.store,
     listen: flags.listen,
     lang,
+    clientLimits,
     log: (line) => process.stderr.write(line + '\n'),
   });
   // The console speaks the librarian's language (the locale, or --lang), the pages the readers'.
