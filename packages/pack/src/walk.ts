@@ -73,7 +73,7 @@ async function* walkDir(
   const names: string[] = []; // decoded, NFC
   /** the name as decoded, where NFC changed it (the source path has it so) */
   const asDecoded = new Map<number, string>();
-  /** the name's bytes, where they are not UTF-8 (the source path has them raw) */
+  /** the name's bytes, where the name does not give them back (the source path has them raw) */
   const rawBytes = new Map<number, Buffer>();
   try {
     // (Node lists names as bytes when asked, as readdir does; its types only know string encodings.)
@@ -87,7 +87,9 @@ async function* walkDir(
         opts.onIssue({ kind: 'junk', severity: 'info', path: prefix ? `${prefix}/${nfc}` : nfc, detail: 'operating-system clutter, left out (use --include-junk to keep it)' });
         continue;
       }
-      if (issue) rawBytes.set(names.length, Buffer.from(raw));
+      // Bytes that are not UTF-8 go to the source as they are; so does a name that begins with a
+      // byte-order mark, which the decoder drops from the name.
+      if (issue || (raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf)) rawBytes.set(names.length, Buffer.from(raw));
       if (nfc !== name) asDecoded.set(names.length, name);
       names.push(nfc);
     }
