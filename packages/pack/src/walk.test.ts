@@ -1,8 +1,9 @@
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../fixtures/tree.js';
-import { statAll, type StatResult } from './walk.js';
+import { loadSource } from './source.js';
+import { statAll, walkSource, type StatResult } from './walk.js';
 
 /** What a stat result says, comparable across the two ways of asking. */
 function describeResult(r: StatResult): string {
@@ -51,5 +52,33 @@ describe('statAll (the scan\'s lstat: one at a time while fast, in parallel once
     let calls = 0;
     await statAll(0, () => dir, false, () => calls++);
     expect(calls).toBe(0);
+  });
+});
+
+describe('walkSource (the listing of each folder, held compactly)', () => {
+  it('reads every file from the bytes of its name: GBK names and what is below them, a byte-order mark, NFD; in bundle order', async () => {
+    const dir = await tempDir('bookcrate-walk-names-');
+    const root = Buffer.from(join(dir, '老照片'));
+    const path = (...parts: (string | Buffer)[]): Buffer => Buffer.concat([root, ...parts.flatMap((p) => [Buffer.from('/'), Buffer.from(p)])]);
+    await mkdir(root);
+    const gbk = Buffer.from([0xd6, 0xd0, 0xce, 0xc4]); // 中文 in GBK
+    await mkdir(path(gbk));
+    await writeFile(path(gbk, '里面.txt'), 'inside a GBK folder');
+    await writeFile(path(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('bom.txt')])), 'a name with a byte-order mark');
+    await writeFile(path('cafe\u0301.txt'), 'an NFD name');
+    await writeFile(path('第2讲.txt'), 'two');
+    const issues: string[] = [];
+    const items: { path: string; bytes: string }[] = [];
+    const source = await loadSource(dir);
+    for await (const batch of walkSource(source, { followSymlinks: false, allowUnportable: false, nonUtf8: 'gb18030', includeJunk: false, onIssue: (i) => issues.push(`${i.kind} ${i.path}`) })) {
+      for (const item of batch) items.push({ path: item.path, bytes: item.type === 'file' ? (await readFile(item.src)).toString() : '' });
+    }
+    expect(items).toEqual([
+      { path: '老照片/bom.txt', bytes: 'a name with a byte-order mark' },
+      { path: '老照片/café.txt', bytes: 'an NFD name' },
+      { path: '老照片/中文/里面.txt', bytes: 'inside a GBK folder' },
+      { path: '老照片/第2讲.txt', bytes: 'two' },
+    ]);
+    expect(issues.sort()).toEqual(['nfd-name 老照片/café.txt', 'non-utf8 老照片/中文']);
   });
 });
