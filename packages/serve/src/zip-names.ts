@@ -15,8 +15,8 @@ import ZipStream from 'zip-stream';
  * the flag is what every Explorer on a Chinese Windows has always read right.
  *
  * So a zip has one of two forms:
- * - 'utf8': UTF-8 names with bit 11 (archiver's own behaviour). Right on Windows 10 and 11, 7-Zip,
- *   WinRAR, macOS, Linux, phones.
+ * - 'utf8': UTF-8 names with bit 11 (archiver's own behaviour). Right in 7-Zip, WinRAR, Bandizip,
+ *   on macOS, Linux and phones, and in Explorer on the Windows versions that read the flag.
  * - 'gbk': GBK names without bit 11. Explorer, 7-Zip, WinRAR, Bandizip and 360压缩 on a Chinese
  *   Windows all read them in code page 936. A character GBK lacks (a rare CJK Extension B
  *   ideograph, an emoji) is written '_'; such an entry alone also carries an Info-ZIP Unicode Path
