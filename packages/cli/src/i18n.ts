@@ -37,6 +37,8 @@ function runtimeLocale(): string {
 }
 
 const en = {
+  reportHead: (what: 'verify' | 'import', target: string, when: string) => `bookcrate ${what} report: ${target}, ${when}`,
+  reportSaved: (path: string) => `The report is saved in ${path} (for printing).`,
   volumeOf: (i: number, n: number, title: string, version: number, set: string) => `Volume ${i} of ${n} of "${title}" (version ${version}, set ${set})`,
   keyTrusted: (fp: string) => `Signed by the trusted key ${fp}.`,
   keyFromVolume: (fp: string) => `Signed by key ${fp}, taken from the volume itself: this proves the disk is intact, not who made it. Compare the fingerprint with the one the national center published, or pass --pubkey center.pub.`,
@@ -104,6 +106,8 @@ const en = {
 };
 
 const zh: typeof en = {
+  reportHead: (what, target, when) => `bookcrate ${what === 'verify' ? '校验' : '导入'}报告：${target}，${when}`,
+  reportSaved: (path) => `报告已保存到 ${path}（可打印）。`,
   volumeOf: (i, n, title, version, set) => `「${title}」第 ${i} 盘，共 ${n} 盘（版本 ${version}，套号 ${set}）`,
   keyTrusted: (fp) => `签名密钥为已信任的 ${fp}。`,
   keyFromVolume: (fp) => `签名密钥 ${fp} 取自本盘自身：只能证明盘上内容完好，不能证明来源。请与国家中心公布的指纹核对，或使用 --pubkey center.pub。`,
@@ -320,6 +324,7 @@ export function helpTexts(lang: Lang) {
       strict: zh ? '另外校验每个文件的 SHA-256（密码学校验，较慢），不止 XXH64' : 'also check every file\'s SHA-256 (cryptographic; slower) besides its XXH64',
       pubkey: zh ? '要信任的国家中心公钥（默认用盘上自带的公钥，只能证明完好，不能证明来源）' : 'the center\'s public key to trust (default: the key on the volume, which proves integrity only)',
       json: zh ? '进度和完整报告以 JSON 行输出到标准输出' : 'progress and the full report as JSON lines on stdout',
+      report: zh ? '另把报告（每个有问题的文件都列出）存成文本文件，便于打印；Windows 记事本也能正确显示' : 'also save the report, every file with a problem listed, as a text file for printing (opens right in Windows Notepad)',
       notes: zh
         ? `报告列出每一个损坏或缺失的文件，不只第一个。旧盘上读不出的地方（读取错误）不会中止校验：那里的文件列为"无法读取"，
 报告写明盘上读不出的位置，退出码为 1（导入时这些文件同样列出，其余照常导入）。校验过程中盘被拔出或不再响应时，
@@ -340,6 +345,7 @@ no longer answering during the check stops it, with the advice to check the cabl
       gcAfter: zh ? '新版本启用后，不再被任何保留版本使用的文件在这段时间后删除（默认 7d，即 7 天）' : 'once a newer version is shown, files no kept version uses are deleted after this long (default 7d)',
       spaceCheck: zh ? '即使资源库的磁盘看来放不下这张盘也照样导入（例如压缩或去重的文件系统）：磁盘满时导入会停下，再运行同一命令即可继续' : 'import even when the store\'s disk looks too small for this volume (a compressing or deduplicating filesystem): a full disk then stops it, and the same command resumes',
       json: zh ? '进度和报告以 JSON 行输出到标准输出' : 'progress and the report as JSON lines on stdout',
+      report: zh ? '另把报告（每个损坏的文件都列出）存成文本文件，便于打印；Windows 记事本也能正确显示' : 'also save the report, every damaged file listed, as a text file for printing (opens right in Windows Notepad)',
       notes: zh
         ? `同一套的多张盘可按任意顺序导入。损坏的文件不会中断导入：其余文件照常导入，损坏的文件会被列出并记为缺失；
 之后导入这张盘的完好副本即可补齐它们（只读取这些文件）。旧盘上读不出的地方（读取错误）也一样：那里的文件列为"无法读取"，

@@ -120,10 +120,12 @@ ${EXIT_HELP}`)
     .option('--pubkey <file.pub>', h.verify.pubkey)
     .option('--lang <lang>', h.lang)
     .option('--json', h.verify.json)
+    .option('--report <file.txt>', h.verify.report)
     .addHelpText('after', `
 ${h.examples}
   bookcrate verify /media/usb/ndlp-2026-vol1-of-2 --pubkey center.pub
   bookcrate verify E:\\ --fast
+  bookcrate verify E:\\ --report D:\\校验报告.txt
 
 ${h.verify.notes}
 ${exitHelp}`)
@@ -143,10 +145,12 @@ ${exitHelp}`)
     .option('--gc-after <duration>', h.import.gcAfter)
     .option('--lang <lang>', h.lang)
     .option('--json', h.import.json)
+    .option('--report <file.txt>', h.import.report)
     .addHelpText('after', `
 ${h.examples}
   bookcrate import /media/usb --store /srv/library --trust center.pub
   bookcrate import E:\\ --store D:\\library --only 国图公开课
+  bookcrate import E:\\ --store D:\\library --report D:\\导入报告.txt
 
 ${h.import.notes}
 ${exitHelp}`)

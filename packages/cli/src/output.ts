@@ -1,3 +1,4 @@
+import { open, rename, rm } from 'node:fs/promises';
 import { BookcrateError, isBookcrateError } from '@bookcrate/format';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { errorText, messages, type Lang } from './i18n.js';
@@ -17,6 +18,48 @@ export function padColumns(text: string, width: number): string {
   let cols = 0;
   for (const ch of text) cols += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/u.test(ch) ? 2 : 1;
   return text + ' '.repeat(Math.max(0, width - cols));
+}
+
+/**
+ * A report saved for printing (`--report`): the lines the command shows, with every problem listed
+ * where the screen shows the first 500. UTF-8 with a byte-order mark and CRLF line ends: Notepad on
+ * Windows 7 needs both to show Chinese and the line breaks. Written under a temporary name and
+ * renamed, so that a report file is always whole; a folder or disk that cannot take it is an IO
+ * error naming the path.
+ */
+export async function saveReport(path: string, lines: Iterable<string>): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    const h = await open(tmp, 'w');
+    try {
+      let chunk = '\ufeff';
+      for (const line of lines) {
+        chunk += line + '\r\n';
+        if (chunk.length >= 1 << 16) {
+          await h.write(chunk);
+          chunk = '';
+        }
+      }
+      await h.write(chunk);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new BookcrateError('IO', `cannot save the report to ${path}: ${(e as Error).message}`, {
+      hint: 'give --report a file in a folder you can write to, on a disk with room', cause: e,
+    });
+  }
+}
+
+/** Local time as a report's header shows it: 2026-12-04 13:20 (+08:00). */
+export function reportTime(d = new Date()): string {
+  const off = -d.getTimezoneOffset();
+  const p = (n: number) => String(n).padStart(2, '0');
+  const zone = `${off >= 0 ? '+' : '-'}${p(Math.floor(Math.abs(off) / 60))}:${p(Math.abs(off) % 60)}`;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())} (${zone})`;
 }
 
 export function printJson(value: unknown): void {

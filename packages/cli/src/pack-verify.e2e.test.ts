@@ -197,6 +197,44 @@ describe('pack and verify a two-volume set', () => {
       expect(fileProblems[0]!.expected).not.toBe(fileProblems[0]!.actual);
     });
 
+    it('saves the report for printing (--report): every problem, in the librarian\'s language, as Notepad on Windows 7 reads it (BOM, CRLF); import\'s too', async () => {
+      const copy = await tempDir('bookcrate-report-');
+      const vol = join(copy, 'vol');
+      await cp(vols[0]!, vol, { recursive: true });
+      await flip(seg1(vol), 5000);
+      await flip(seg1(vol), 3 * MiB);
+      const file = join(copy, '校验报告.txt');
+      const r = await run(['verify', vol, '--pubkey', pub, '--lang', 'zh', '--report', file]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain(`报告已保存到 ${file}（可打印）。`);
+      const saved = async (path: string): Promise<string[]> => {
+        const bytes = await readFile(path);
+        expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]); // the byte-order mark
+        const text = bytes.subarray(3).toString('utf8');
+        expect(text.endsWith('\r\n')).toBe(true);
+        expect(text.replace(/\r\n/g, '')).not.toMatch(/[\r\n]/); // every line ends in CRLF, none in a bare LF
+        return text.split('\r\n');
+      };
+      const lines = await saved(file);
+      expect(lines[0]).toMatch(new RegExp(`^bookcrate 校验报告：${vol.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}，\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d \\([+-]\\d\\d:\\d\\d\\)$`));
+      // The screen's report, line for line, and then nothing cut short.
+      const shown = r.stdout.split('\n').filter((l) => l && !l.startsWith('报告已保存'));
+      for (const l of shown) expect(lines, l).toContain(l);
+      expect(lines.filter((l) => l.includes('文件内容损坏')).length).toBe(2);
+      // The import of the same disk: its report saved the same way, naming the two damaged files.
+      const report2 = join(copy, '导入报告.txt');
+      const imp = await run(['import', vol, '--store', join(copy, 'store'), '--trust', pub, '--lang', 'zh', '--report', report2]);
+      expect(imp.code, imp.stderr).toBe(1);
+      const importLines = await saved(report2);
+      expect(importLines[0]).toContain('bookcrate 导入报告：');
+      expect(importLines.some((l) => l.includes('有 2 个损坏文件未导入'))).toBe(true);
+      // A folder that is not there: the report cannot be saved, and it is said where and why.
+      const nowhere = await run(['verify', vol, '--pubkey', pub, '--report', join(copy, 'no-such-folder', 'r.txt')]);
+      expect(nowhere.code).toBe(4);
+      expect(nowhere.stderr).toContain(`cannot save the report to ${join(copy, 'no-such-folder', 'r.txt')}`);
+      await rm(copy, { recursive: true, force: true });
+    });
+
     it('with --strict, checks SHA-256 too and reports it', async () => {
       const copy = await tempDir('bookcrate-strict-');
       await cp(vols[0]!, copy, { recursive: true });

@@ -7,7 +7,7 @@ import { findVolumes, readPublicKey } from '@bookcrate/volume';
 import { EXIT } from '../exit-codes.js';
 import { detectLang, messages } from '../i18n.js';
 import { interrupted, isAbortedQuestion } from '../interrupt.js';
-import { padColumns, printJson } from '../output.js';
+import { padColumns, printJson, reportTime, saveReport } from '../output.js';
 import { ProgressView } from '../progress.js';
 
 export interface ImportFlags {
@@ -22,6 +22,7 @@ export interface ImportFlags {
   gcAfter?: string;
   json?: boolean;
   lang?: string;
+  report?: string;
 }
 
 export async function importCommand(target: string, flags: ImportFlags): Promise<number> {
@@ -51,6 +52,7 @@ export async function importCommand(target: string, flags: ImportFlags): Promise
     : undefined;
   const gcAfterMs = flags.gcAfter !== undefined ? parseDuration(flags.gcAfter, '--gc-after') : undefined;
   let worst: number = EXIT.OK;
+  const saved: string[] = [m.reportHead('import', target, reportTime()), ''];
   for (const dir of await findVolumes(target)) {
     const report = await importVolumeInThread({
       volume: dir, store: flags.store,
@@ -61,13 +63,23 @@ export async function importCommand(target: string, flags: ImportFlags): Promise
     }).finally(() => view.stop());
     if (flags.json) printJson({ event: 'result', ...report });
     else printReport(report, m, !!flags.only?.length);
+    if (flags.report) saved.push(...reportLines(report, m, !!flags.only?.length, Infinity), '');
     if (report.damaged.length > 0) worst = EXIT.DAMAGE;
+  }
+  if (flags.report) {
+    await saveReport(flags.report, saved);
+    if (!flags.json) process.stdout.write(m.reportSaved(flags.report) + '\n');
   }
   return worst;
 }
 
 /** The import's report in the librarian's words: at the end of an import, and again from `status --import <n>`. */
 export function printReport(r: ImportReport, m: ReturnType<typeof messages>, onlyGiven: boolean): void {
+  process.stdout.write(reportLines(r, m, onlyGiven, 500).join('\n') + '\n\n');
+}
+
+/** The report's lines, with the first `limit` damaged files (a report saved with --report lists them all). */
+function reportLines(r: ImportReport, m: ReturnType<typeof messages>, onlyGiven: boolean, limit: number): string[] {
   const out: string[] = [m.importHead(r.volume.index, r.volume.of, r.bundle.title, r.bundle.version)];
   const secs = r.seconds.toFixed(1);
   out.push(m.importCounts(r.imported.files, formatSize(r.imported.bytes), r.alreadyPresent.files, formatSize(r.alreadyPresent.bytes), secs, formatSize(r.bytesRead / Math.max(r.seconds, 0.001))));
@@ -83,10 +95,10 @@ export function printReport(r: ImportReport, m: ReturnType<typeof messages>, onl
   if (r.damaged.length === 0) out.push(r.notSelected > 0 || r.carriesOnly ? m.importOkSelected : m.importOk);
   else {
     out.push(m.importDamaged(r.damaged.length));
-    for (const d of r.damaged.slice(0, 500)) out.push(`  ${padColumns(m.problem(d.reason), 10)} ${d.path}${d.segment ? `  ${d.segment}@${d.offset}` : ''}${d.expected ? `  ${m.expectedActual(d.expected, d.actual ?? '')}` : ''}`);
-    if (r.damaged.length > 500) out.push(`  ${m.more(r.damaged.length - 500)}`);
+    for (const d of r.damaged.slice(0, limit)) out.push(`  ${padColumns(m.problem(d.reason), 10)} ${d.path}${d.segment ? `  ${d.segment}@${d.offset}` : ''}${d.expected ? `  ${m.expectedActual(d.expected, d.actual ?? '')}` : ''}`);
+    if (r.damaged.length > limit) out.push(`  ${m.more(r.damaged.length - limit)}`);
   }
   if (r.awaitingVolumes.length) out.push(m.awaiting(r.awaitingVolumes.join(', ')));
   if (r.current && r.libraryDir) out.push(r.damaged.length > 0 ? m.currentWithout(r.libraryDir, r.damaged.length) : m.current(r.libraryDir));
-  process.stdout.write(out.join('\n') + '\n\n');
+  return out;
 }

@@ -2,7 +2,7 @@ import { formatFingerprint, formatSize } from '@bookcrate/format';
 import { findVolumes, readPublicKey, verifyVolume, type VerifyReport } from '@bookcrate/volume';
 import { EXIT } from '../exit-codes.js';
 import { detectLang, messages } from '../i18n.js';
-import { padColumns, printJson } from '../output.js';
+import { padColumns, printJson, reportTime, saveReport } from '../output.js';
 import { ProgressView } from '../progress.js';
 
 export interface VerifyFlags {
@@ -11,6 +11,7 @@ export interface VerifyFlags {
   pubkey?: string;
   json?: boolean;
   lang?: string;
+  report?: string;
 }
 
 export async function verifyCommand(target: string, flags: VerifyFlags): Promise<number> {
@@ -20,6 +21,7 @@ export async function verifyCommand(target: string, flags: VerifyFlags): Promise
   const view = new ProgressView(ProgressView.modeFor(!!flags.json), lang);
   const m = messages(lang);
   let worst: number = EXIT.OK;
+  const saved: string[] = [m.reportHead('verify', target, reportTime()), ''];
   for (const dir of dirs) {
     const report = await verifyVolume(dir, {
       mode: flags.fast ? 'fast' : 'full',
@@ -29,13 +31,21 @@ export async function verifyCommand(target: string, flags: VerifyFlags): Promise
     });
     view.stop();
     if (flags.json) printJson({ event: 'result', ...report });
-    else printReport(report, m);
+    else process.stdout.write(reportLines(report, m, SHOWN).join('\n') + '\n\n');
+    if (flags.report) saved.push(...reportLines(report, m, Infinity), '');
     if (!report.ok) worst = EXIT.DAMAGE;
+  }
+  if (flags.report) {
+    await saveReport(flags.report, saved);
+    if (!flags.json) process.stdout.write(m.reportSaved(flags.report) + '\n');
   }
   return worst;
 }
 
-function printReport(r: VerifyReport, m: ReturnType<typeof messages>): void {
+/** Problems listed on the screen; a report saved with --report lists them all. */
+const SHOWN = 500;
+
+function reportLines(r: VerifyReport, m: ReturnType<typeof messages>, limit: number): string[] {
   const out: string[] = [];
   out.push(m.volumeOf(r.volume, r.volumes, r.bundle.title, r.bundle.version, r.set));
   out.push(`  ${r.dir}`);
@@ -48,7 +58,7 @@ function printReport(r: VerifyReport, m: ReturnType<typeof messages>): void {
   else {
     out.push(m.damaged(r.problemCount, r.damagedFiles));
     // What is wrong with a segment (missing, cut short, a bad place on the disk) before the files it costs.
-    const shown = r.problems.slice(0, 500).map((p, i) => ({ p, i, first: p.kind.startsWith('segment-') ? 0 : 1 }))
+    const shown = r.problems.slice(0, limit).map((p, i) => ({ p, i, first: p.kind.startsWith('segment-') ? 0 : 1 }))
       .sort((a, b) => a.first - b.first || a.i - b.i).map((x) => x.p);
     for (const p of shown) {
       const span = p.length !== undefined ? ` (${formatSize(p.length)})` : '';
@@ -56,8 +66,8 @@ function printReport(r: VerifyReport, m: ReturnType<typeof messages>): void {
       const hashes = p.expected ? `  ${m.expectedActual(p.expected, p.actual ?? '')}` : '';
       out.push(`  ${padColumns(m.problem(p.kind), 18)} ${where}${hashes}`);
     }
-    if (r.problemCount > 500) out.push(`  ${m.more(r.problemCount - 500)}`);
+    if (r.problemCount > shown.length) out.push(`  ${m.more(r.problemCount - shown.length)}`);
     out.push(m.damagedNext);
   }
-  process.stdout.write(out.join('\n') + '\n\n');
+  return out;
 }
