@@ -54,6 +54,19 @@ export async function saveReport(path: string, lines: Iterable<string>): Promise
   }
 }
 
+/**
+ * `saveReport` for a command that stopped on an error (a disk whose signature is wrong, a key not
+ * trusted): the report so far and the error, as the screen words it. A report that cannot be
+ * saved then is left: the error is what the librarian needs to see.
+ */
+export async function saveReportWithError(path: string, lines: string[], e: unknown, lang: Lang, json: boolean): Promise<void> {
+  if (!isBookcrateError(e)) return;
+  const m = messages(lang);
+  const t = errorText(lang, e);
+  const saved = await saveReport(path, [...lines, `${m.errorPrefix}${t.message}`, ...t.hints.map((h, i) => `${i === 0 ? m.whatToDo : '    '}${h}`)]).then(() => true, () => false);
+  if (saved && !json) process.stdout.write(m.reportSaved(path) + '\n');
+}
+
 /** Local time as a report's header shows it: 2026-12-04 13:20 (+08:00). */
 export function reportTime(d = new Date()): string {
   const off = -d.getTimezoneOffset();

@@ -232,6 +232,15 @@ describe('pack and verify a two-volume set', () => {
       const nowhere = await run(['verify', vol, '--pubkey', pub, '--report', join(copy, 'no-such-folder', 'r.txt')]);
       expect(nowhere.code).toBe(4);
       expect(nowhere.stderr).toContain(`cannot save the report to ${join(copy, 'no-such-folder', 'r.txt')}`);
+      // A disk whose signature does not hold stops the check (exit 3): the report says so too.
+      await flip(join(vol, 'bookcrate/root.sig'), 60);
+      const refusedFile = join(copy, '签名报告.txt');
+      const refused = await run(['verify', vol, '--pubkey', pub, '--lang', 'zh', '--report', refusedFile]);
+      expect(refused.code).toBe(3);
+      const refusedLines = await saved(refusedFile);
+      expect(refusedLines[0]).toContain('bookcrate 校验报告：');
+      const stderrFirst = refused.stderr.split('\n').find((l) => l.startsWith('bookcrate'))!;
+      expect(refusedLines).toContain(stderrFirst); // the error, worded as on the screen
       await rm(copy, { recursive: true, force: true });
     });
 

@@ -7,7 +7,7 @@ import { findVolumes, readPublicKey } from '@bookcrate/volume';
 import { EXIT } from '../exit-codes.js';
 import { detectLang, messages } from '../i18n.js';
 import { interrupted, isAbortedQuestion } from '../interrupt.js';
-import { padColumns, printJson, reportTime, saveReport } from '../output.js';
+import { padColumns, printJson, reportTime, saveReport, saveReportWithError } from '../output.js';
 import { ProgressView } from '../progress.js';
 
 export interface ImportFlags {
@@ -60,7 +60,10 @@ export async function importCommand(target: string, flags: ImportFlags): Promise
       yes: !!flags.yes, wait: !!flags.wait, spaceCheck: flags.spaceCheck !== false, ...(flags.only?.length ? { only: flags.only } : {}), all: !!flags.all,
       ...(gcAfterMs !== undefined ? { gcAfterMs } : {}),
       onProgress: (p) => view.update({ ...p }),
-    }).finally(() => view.stop());
+    }).finally(() => view.stop()).catch(async (e: unknown) => {
+      if (flags.report) await saveReportWithError(flags.report, saved, e, lang, !!flags.json);
+      throw e;
+    });
     if (flags.json) printJson({ event: 'result', ...report });
     else printReport(report, m, !!flags.only?.length);
     if (flags.report) saved.push(...reportLines(report, m, !!flags.only?.length, Infinity), '');

@@ -2,7 +2,7 @@ import { formatFingerprint, formatSize } from '@bookcrate/format';
 import { findVolumes, readPublicKey, verifyVolume, type VerifyReport } from '@bookcrate/volume';
 import { EXIT } from '../exit-codes.js';
 import { detectLang, messages } from '../i18n.js';
-import { padColumns, printJson, reportTime, saveReport } from '../output.js';
+import { padColumns, printJson, reportTime, saveReport, saveReportWithError } from '../output.js';
 import { ProgressView } from '../progress.js';
 
 export interface VerifyFlags {
@@ -23,12 +23,19 @@ export async function verifyCommand(target: string, flags: VerifyFlags): Promise
   let worst: number = EXIT.OK;
   const saved: string[] = [m.reportHead('verify', target, reportTime()), ''];
   for (const dir of dirs) {
-    const report = await verifyVolume(dir, {
-      mode: flags.fast ? 'fast' : 'full',
-      strict: !!flags.strict,
-      ...(trustedKey ? { trustedKey } : {}),
-      onProgress: (p) => view.update({ ...p }),
-    });
+    let report: VerifyReport;
+    try {
+      report = await verifyVolume(dir, {
+        mode: flags.fast ? 'fast' : 'full',
+        strict: !!flags.strict,
+        ...(trustedKey ? { trustedKey } : {}),
+        onProgress: (p) => view.update({ ...p }),
+      });
+    } catch (e) {
+      view.stop();
+      if (flags.report) await saveReportWithError(flags.report, saved, e, lang, !!flags.json);
+      throw e;
+    }
     view.stop();
     if (flags.json) printJson({ event: 'result', ...report });
     else process.stdout.write(reportLines(report, m, SHOWN).join('\n') + '\n\n');
