@@ -63,6 +63,17 @@ describe('ClientLimits (what one client may take)', () => {
     expect(limits.size).toBe(0);
   });
 
+  it('keeps nothing for a limit that is off', () => {
+    const c = clock();
+    const limits = new ClientLimits({ requestsPerSecond: 0, downloadsAtOnce: 0, bytesPerHour: 0 }, c.now);
+    for (let i = 0; i < 1000; i++) expect(limits.request(`10.0.${i >> 8}.${i & 255}`)).toBeUndefined();
+    const end = limits.download('10.0.0.1') as (n: number) => void;
+    end(10e9);
+    expect(typeof limits.download('10.0.0.1')).toBe('function');
+    limits.forgetIdle();
+    expect(limits.size).toBe(1); // the one still downloading
+  });
+
   it('a client is an IPv4 address, or an IPv6 /64', () => {
     expect(clientKey('192.168.1.20')).toBe('192.168.1.20');
     expect(clientKey('::ffff:192.168.1.20')).toBe('192.168.1.20');

@@ -52,10 +52,9 @@ export class ClientLimits {
   /** Takes one request's token; a refusal says when one will be there. */
   request(client: string): Refusal | undefined {
     if (++this.asked % 1024 === 0) this.forgetIdle();
+    if (this.opts.requestsPerSecond <= 0) return undefined; // no limit: nothing to keep either
     const c = this.refilled(client);
-    if (this.opts.requestsPerSecond > 0 && c.requests < 1) {
-      return { why: 'requests', retryAfterSeconds: Math.max(1, Math.ceil((1 - c.requests) / this.opts.requestsPerSecond)) };
-    }
+    if (c.requests < 1) return { why: 'requests', retryAfterSeconds: Math.max(1, Math.ceil((1 - c.requests) / this.opts.requestsPerSecond)) };
     c.requests -= 1;
     return undefined;
   }
