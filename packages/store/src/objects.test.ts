@@ -123,4 +123,13 @@ describe('makesHardLinks', () => {
     expect(await readdir(dir)).toEqual([]);
     expect(await makesHardLinks(join(dir, 'missing'))).toBe(false);
   });
+
+  it('removes the probe of a process killed in the middle of it (SIGKILL between making and removing it)', async () => {
+    const dir = await tempDir('objects-links-');
+    await writeFile(join(dir, 'link-probe-4242-deadbeef'), '');
+    await writeFile(join(dir, 'link-probe-4242-deadbeef-2'), '');
+    await writeFile(join(dir, 'staging-file'), 'not a probe');
+    expect(await makesHardLinks(dir)).toBe(true);
+    expect(await readdir(dir)).toEqual(['staging-file']);
+  });
 });

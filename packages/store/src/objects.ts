@@ -1,7 +1,7 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { close as fsClose, linkSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
-import { mkdir, open, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AlignedBufferPool, FastHasher, writeError } from '@bookcrate/format';
 import type { Store } from './store.js';
@@ -675,6 +675,8 @@ export function renamePatiently(from: string, to: string, cb: (err: NodeJS.Errno
   attempt();
 }
 
+const LINK_PROBE = 'link-probe-';
+
 /** renamePatiently as a promise. */
 export function renameFile(from: string, to: string, windows?: boolean): Promise<void> {
   return new Promise((resolve, reject) => renamePatiently(from, to, (e) => (e ? reject(e) : resolve()), windows));
@@ -683,9 +685,16 @@ export function renameFile(from: string, to: string, windows?: boolean): Promise
 /**
  * Whether `dir`'s filesystem makes hard links: where it does not (exFAT, FAT32, some network shares),
  * the readers' tree holds copies, and every file takes its room twice. Tried with a file of its own.
+ *
+ * `dir` is the store's `tmp`, which only the store's writer (an import or a mirror round, under the
+ * store's lock) uses: a probe there that is not this one's was left by a process killed between
+ * making it and removing it, and goes first.
  */
 export async function makesHardLinks(dir: string): Promise<boolean> {
-  const a = join(dir, `link-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (name.startsWith(LINK_PROBE)) await unlink(join(dir, name)).catch(() => undefined);
+  }
+  const a = join(dir, `${LINK_PROBE}${process.pid}-${randomBytes(4).toString('hex')}`);
   const b = `${a}-2`;
   try {
     await (await open(a, 'wx')).close();
