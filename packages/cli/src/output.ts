@@ -1,5 +1,5 @@
 import { open, rename, rm } from 'node:fs/promises';
-import { BookcrateError, isBookcrateError } from '@bookcrate/format';
+import { BookcrateError, isBookcrateError, localTime } from '@bookcrate/format';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { errorText, messages, type Lang } from './i18n.js';
 
@@ -27,20 +27,12 @@ export function padColumns(text: string, width: number): string {
  * renamed, so that a report file is always whole; a folder or disk that cannot take it is an IO
  * error naming the path.
  */
-export async function saveReport(path: string, lines: Iterable<string>): Promise<void> {
+export async function saveReport(path: string, lines: string[]): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     const h = await open(tmp, 'w');
     try {
-      let chunk = '\ufeff';
-      for (const line of lines) {
-        chunk += line + '\r\n';
-        if (chunk.length >= 1 << 16) {
-          await h.write(chunk);
-          chunk = '';
-        }
-      }
-      await h.write(chunk);
+      await h.writeFile('\ufeff' + lines.map((l) => l + '\r\n').join(''));
       await h.sync();
     } finally {
       await h.close();
@@ -70,9 +62,8 @@ export async function saveReportWithError(path: string, lines: string[], e: unkn
 /** Local time as a report's header shows it: 2026-12-04 13:20 (+08:00). */
 export function reportTime(d = new Date()): string {
   const off = -d.getTimezoneOffset();
-  const p = (n: number) => String(n).padStart(2, '0');
-  const zone = `${off >= 0 ? '+' : '-'}${p(Math.floor(Math.abs(off) / 60))}:${p(Math.abs(off) % 60)}`;
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())} (${zone})`;
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${localTime(d.toISOString())} (${off >= 0 ? '+' : '-'}${two(Math.floor(Math.abs(off) / 60))}:${two(Math.abs(off) % 60)})`;
 }
 
 export function printJson(value: unknown): void {

@@ -26,6 +26,19 @@ afterAll(() => {
   if (small) execFileSync('umount', [small]);
 });
 
+/**
+ * A source of three 15 MiB lectures (several 4 MiB segments), the pack arguments for it, and the
+ * folder of its uninterrupted pack to compare with.
+ */
+async function threeLectures(name: string): Promise<{ args: string[]; ref: string }> {
+  const src = join(work, name);
+  await buildTree(src, { 公开课: { '第1讲.mp4': 15 * MiB, '第2讲.mp4': 15 * MiB, '第3讲.mp4': 15 * MiB } });
+  const args = ['pack', src, '--key', key, '--segment-size', '4MiB'];
+  const ref = join(work, `${name}-ref`);
+  expect((await run([...args, '--out', ref], EPOCH)).code).toBe(0);
+  return { args, ref };
+}
+
 describe('targets', () => {
   it('refuses a target too small for the volume, before writing segments, with the way out', async (ctx) => {
     if (!small) ctx.skip();
@@ -114,11 +127,7 @@ describe('targets', () => {
     // the targets were part of the args digest; the good disks could only start over (--restart).
     const flaky = await smallFilesystemForTest(join(work, 'flaky'), '64m');
     if (!flaky) ctx.skip();
-    const big = join(work, 'big');
-    await buildTree(big, { 公开课: { '第1讲.mp4': 15 * MiB, '第2讲.mp4': 15 * MiB, '第3讲.mp4': 15 * MiB } });
-    const args = ['pack', big, '--key', key, '--segment-size', '4MiB'];
-    const ref = join(work, 'big-ref');
-    expect((await run([...args, '--out', ref], EPOCH)).code).toBe(0);
+    const { args, ref } = await threeLectures('big');
     const [a, b] = [join(work, 'big-a'), join(work, 'big-b')];
     // The pack is stopped (SIGSTOP) once the flaky disk holds a finished segment, the disk is
     // filled to the brim, and the pack goes on: its next write there fails.
@@ -154,11 +163,7 @@ describe('targets', () => {
     // disk failed the others could only start over. A copy of it now follows on the second disk.
     const flaky = await smallFilesystemForTest(join(work, 'flaky-first'), '64m');
     if (!flaky) ctx.skip();
-    const big = join(work, 'big1');
-    await buildTree(big, { 公开课: { '第1讲.mp4': 15 * MiB, '第2讲.mp4': 15 * MiB, '第3讲.mp4': 15 * MiB } });
-    const args = ['pack', big, '--key', key, '--segment-size', '4MiB'];
-    const ref = join(work, 'big1-ref');
-    expect((await run([...args, '--out', ref], EPOCH)).code).toBe(0);
+    const { args, ref } = await threeLectures('big1');
     const [b, c] = [join(work, 'big1-b'), join(work, 'big1-c')];
     // Stopped (SIGSTOP) once the copy of the state on the second disk holds two finished segments;
     // the first disk is then filled to the brim, and the pack goes on: its next write there fails.

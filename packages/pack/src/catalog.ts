@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
-import { open, rm, writeFile } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BookcrateError, CsvReader, compareBundlePaths, compareKeys, decodeCatalogText, encodeResourceEntry, resourceSpecFrom,
@@ -109,12 +109,7 @@ export async function spillCatalogs(source: PackSource, dir: string, chunk = CAT
   const claims = new Map<string, string>();
   let runs = 0;
   /** Sorts `items` and writes them down as the next run, one JSON line each; returns its path. */
-  const writeRun = async <T>(items: T[], compare: (a: T, b: T) => number): Promise<string> => {
-    items.sort(compare);
-    const path = join(dir, `run-${++runs}.jsonl`);
-    await writeFile(path, items.map((e) => JSON.stringify(e)).join('\n') + '\n');
-    return path;
-  };
+  const writeRun = <T>(items: T[], compare: (a: T, b: T) => number): string => writeSortedRun(join(dir, `run-${++runs}.jsonl`), items, compare, (e) => JSON.stringify(e));
   const order = new Map(source.collections.map((c, i) => [c.id, i]));
   try {
     for (const c of source.collections) {
@@ -123,8 +118,8 @@ export async function spillCatalogs(source: PackSource, dir: string, chunk = CAT
       let entries: [string, string, string][] = []; // id, collection, entry line
       let claimed: [string, string][] = []; // path, id
       const flush = async (): Promise<void> => {
-        if (entries.length > 0) resourceRuns.push(await writeRun(entries, (a, b) => compareKeys(a[0], b[0])));
-        if (claimed.length > 0) claimRuns.push(await writeRun(claimed, (a, b) => compareBundlePaths(a[0], b[0])));
+        if (entries.length > 0) resourceRuns.push(writeRun(entries, (a, b) => compareKeys(a[0], b[0])));
+        if (claimed.length > 0) claimRuns.push(writeRun(claimed, (a, b) => compareBundlePaths(a[0], b[0])));
         entries = [];
         claimed = [];
       };
@@ -177,6 +172,13 @@ export async function spillCatalogs(source: PackSource, dir: string, chunk = CAT
   } finally {
     for (let k = 1; k <= runs; k++) await rm(join(dir, `run-${k}.jsonl`), { force: true });
   }
+}
+
+/** Sorts `items` and writes them to `path`, one line each: a run for mergeRuns. Returns `path`. */
+function writeSortedRun<T>(path: string, items: T[], compare: (a: T, b: T) => number, line: (item: T) => string): string {
+  items.sort(compare);
+  writeFileSync(path, items.map(line).join('\n') + '\n');
+  return path;
 }
 
 /**
@@ -403,10 +405,7 @@ export class DerivedResources {
 
   private flush(): void {
     if (this.pending.length === 0) return;
-    this.pending.sort((a, b) => compareKeys(a.id, b.id));
-    const path = join(this.dir, `derived-${this.runs.length + 1}.jsonl`);
-    writeFileSync(path, this.pending.map(encodeResourceEntry).join('\n') + '\n');
-    this.runs.push(path);
+    this.runs.push(writeSortedRun(join(this.dir, `derived-${this.runs.length + 1}.jsonl`), this.pending, (a, b) => compareKeys(a.id, b.id), encodeResourceEntry));
     this.pending = [];
   }
 
