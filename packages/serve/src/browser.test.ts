@@ -71,6 +71,19 @@ describe('in a real browser', () => {
     await page.press('input[name=q]', 'Enter');
     await page.waitForURL((u) => u.searchParams.get('q') === '壁画艺术');
     expect(await page.locator('#results li').count()).toBe(1);
+    // A photo found by its file's name, in a folder titled otherwise: its link opens the photo itself.
+    await page.fill('input[name=q]', '前门 1900');
+    await page.press('input[name=q]', 'Enter');
+    await page.waitForURL((u) => u.searchParams.get('q') === '前门 1900');
+    expect(await page.locator('#results li > a').allTextContents()).toEqual(['北京老城门']);
+    const [photo] = await Promise.all([
+      page.waitForResponse((r) => r.url().includes('/file/')),
+      page.locator('#results .hits').getByRole('link', { name: '前门 1900.jpg' }).click(),
+    ]);
+    expect(photo.status()).toBe(200);
+    expect(photo.headers()['content-type']).toBe('image/jpeg');
+    expect(decodeURIComponent(new URL(page.url()).pathname)).toMatch(/^\/file\/\d+\/老照片\/北京老城门\/前门 1900\.jpg$/);
+    await page.goBack();
     await page.fill('input[name=q]', '莫高窟壁画');
     await page.press('input[name=q]', 'Enter');
     await page.waitForURL((u) => u.searchParams.get('q') === '莫高窟壁画');

@@ -93,6 +93,7 @@ ul.cards li{background:#fff;border-radius:8px;padding:.8rem 1rem;box-shadow:0 1p
 ul.cards a{font-weight:600;font-size:1.05rem}
 .meta{color:#666;font-size:.9rem}
 ol.list{list-style:none;padding:0;margin:0}ol.list li{background:#fff;padding:.6rem .9rem;border-bottom:1px solid #eee}
+.hits{font-size:.9rem;margin-top:.2rem;overflow-wrap:anywhere}
 dl.md{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;background:#fff;padding:.8rem 1rem;border-radius:8px}
 dl.md dt{color:#666}dl.md dd{margin:0;white-space:pre-wrap;overflow-wrap:anywhere}
 .file{background:#fff;border-radius:8px;padding:.7rem 1rem;margin:.6rem 0;overflow-wrap:anywhere}
@@ -188,9 +189,9 @@ function typeName(ctx: PageCtx, type: string | null): string | null {
   return type === null ? null : ctx.t.types[type.toLowerCase()] ?? type;
 }
 
-function resourceItem(ctx: PageCtx, vid: number, r: ResourceRow, collectionTitle?: string): Html {
+function resourceItem(ctx: PageCtx, vid: number, r: ResourceRow, collectionTitle?: string, below: Html | string = ''): Html {
   const bits = [r.creator, r.date, typeName(ctx, r.type), collectionTitle].filter((x): x is string => !!x);
-  return html`<li><a href="${link(ctx, urls.resource(vid, r.id))}">${r.title}</a>${bits.length ? html`<div class="meta">${bits.join(' · ')}</div>` : ''}</li>`;
+  return html`<li><a href="${link(ctx, urls.resource(vid, r.id))}">${r.title}</a>${bits.length ? html`<div class="meta">${bits.join(' · ')}</div>` : ''}${below}</li>`;
 }
 
 export function collectionPage(ctx: PageCtx, v: VersionRow, c: CollectionView, rows: ResourceRow[], page: number, pages: number): string {
@@ -280,12 +281,27 @@ ${shown.length === 0 ? html`<p>${t.noFiles}</p>` : shown.map(fileBlock)}`;
   return layout(ctx, r.title, body);
 }
 
-export function searchPage(ctx: PageCtx, q: string, results: { vid: number; r: ResourceRow; collectionTitle?: string }[], truncated: boolean, limit: number): string {
+/** One search result: a resource, and the files of it whose names hold what the reader searched for. */
+export interface SearchResult {
+  vid: number;
+  r: ResourceRow;
+  collectionTitle?: string;
+  files?: { files: FileRow[]; more: boolean };
+}
+
+export function searchPage(ctx: PageCtx, q: string, results: SearchResult[], truncated: boolean, limit: number): string {
   const t = ctx.t;
+  // A result found by a file's name links that file itself too: the photo named 天安门 in a folder of hundreds.
+  const hit = (vid: number, f: FileRow): Html => f.state === 'present'
+    ? html`<a href="${urls.file(vid, f.path)}">${basename(f.path)}</a>`
+    : html`${basename(f.path)} (${f.state === 'damaged' ? t.damagedFile : t.pendingFile})`;
+  const hits = (x: SearchResult): Html | string => x.files && x.files.files.length > 0
+    ? html`<div class="hits">${t.matchingFiles}${x.files.files.flatMap((f, i) => (i ? [ctx.lang === 'zh' ? '、' : ', ', hit(x.vid, f)] : [hit(x.vid, f)]))}${x.files.more ? html` ${t.moreFiles}` : ''}</div>`
+    : '';
   const body = q === ''
     ? html`<h1>${t.search}</h1><p>${t.searchHint}</p>`
     : html`<h1>${t.results(q, results.length)}</h1>
-${results.length === 0 ? html`<p>${t.noResults}</p>` : html`<ol class="list" id="results">${results.map((x) => resourceItem(ctx, x.vid, x.r, x.collectionTitle))}</ol>`}
+${results.length === 0 ? html`<p>${t.noResults}</p>` : html`<ol class="list" id="results">${results.map((x) => resourceItem(ctx, x.vid, x.r, x.collectionTitle, hits(x)))}</ol>`}
 ${truncated ? html`<p class="meta">${t.moreResults(limit)}</p>` : ''}`;
   return layout(ctx, q ? `${t.search}: ${q}` : t.search, body, q);
 }

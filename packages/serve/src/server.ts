@@ -7,7 +7,7 @@ import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
 import { ClientLimits, clientKey, DEFAULT_CLIENT_LIMITS, type ClientLimitOptions, type Refusal } from './limits.js';
 import {
-  collectionPage, errorPage, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx,
+  collectionPage, errorPage, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
 } from './pages.js';
 
 export interface ServeOptions {
@@ -231,7 +231,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     if (head === 'search' && segs.length === 1) {
       const query = (q.get('q') ?? '').trim().slice(0, 200);
-      const results: { vid: number; r: ResourceRow; collectionTitle?: string }[] = [];
+      const results: SearchResult[] = [];
       let truncated = false;
       if (query) {
         for (const v of current()) {
@@ -242,7 +242,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           } catch {
             rows = []; // a query FTS cannot parse finds nothing, it is not an error
           }
-          for (const r of rows) results.push({ vid: v.id, r, collectionTitle: titles.get(r.collection) });
+          for (const r of rows) results.push({ vid: v.id, r, collectionTitle: titles.get(r.collection), files: store.matchingFiles(v.id, r, query) });
         }
         if (results.length > SEARCH_LIMIT) {
           truncated = true;

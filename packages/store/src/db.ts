@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { readFileSync, readdirSync } from 'node:fs';
 import { BookcrateError } from '@bookcrate/format';
+import { registerSearchNames } from './search-names.js';
 
 export type DB = Database.Database;
 
@@ -31,6 +32,7 @@ export function openCatalog(path: string, opts: { readonly?: boolean } = {}): DB
   // longer and peaked ~10 MB lower (docs/performance.md, "Run AN").
   db.pragma(`cache_size = -${CACHE_KIB}`);
   db.pragma(`temp.cache_size = -${TEMP_CACHE_KIB}`);
+  registerSearchNames(db);
   if (!opts.readonly) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');

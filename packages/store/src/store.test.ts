@@ -188,6 +188,82 @@ describe('a version into the catalog, and the collections a library carries (imp
     }
   });
 
+  it('finds a resource by its files\' names and says which files; an older store is searched without them, then brought up to date', async () => {
+    const named = [
+      { entry: file('京剧/霸王别姬/第一场 别姬.mp4', 'a', 'r-opera'), volume: 1 },
+      { entry: file('京剧/霸王别姬/第二场 乌江.mp4', 'b', 'r-opera'), volume: 1 },
+      { entry: file('京剧/贵妃醉酒.mp4', 'c', 'r-drunk'), volume: 1 },
+      { entry: file('京剧选段/霸王别姬全剧.mp4', 'd', 'r-full'), volume: 1 },
+    ];
+    const resourcesOf: ResourceEntry[] = [
+      { id: 'r-opera', collection: 'opera', title: '京剧名段' },
+      { id: 'r-drunk', collection: 'opera', title: '贵妃醉酒' }, // a file that is its own resource
+      { id: 'r-full', collection: 'clips', title: '霸王别姬（全剧）', description: '梅兰芳 1955' },
+    ];
+    const dir = await tempDir();
+    const s = await Store.open(dir, { create: true });
+    const ids = (v: number, q: string) => s.search(v, q).map((r) => r.id);
+    const found = (v: number, q: string, limit?: number) => {
+      const { files, more } = s.matchingFiles(v, s.resource(v, ids(v, q)[0]!)!, q, limit);
+      return { files: files.map((f) => f.path), more };
+    };
+    try {
+      const v = (await s.addVersion(root(1), Buffer.from('root1'), Buffer.from('sig'), '1'.repeat(64), iter(named), iter(resourcesOf))).id;
+      // What the names add: the path below the collection, without extensions, without what the title says.
+      expect(s.db.prepare('SELECT r.id, n.names FROM resource_names n JOIN resources r ON r.rowid = n.rowid ORDER BY r.id').all()).toEqual([
+        { id: 'r-full', names: '霸王别姬全剧' }, // its title has a 「（」 in the middle
+        { id: 'r-opera', names: '霸王别姬\n第一场 别姬\n第二场 乌江' },
+      ]);
+      expect(ids(v, '乌江')).toEqual(['r-opera']); // a short word: LIKE over the names
+      expect(found(v, '乌江')).toEqual({ files: ['京剧/霸王别姬/第二场 乌江.mp4'], more: false });
+      expect(ids(v, '第一场 京剧')).toEqual(['r-opera']); // one word in the title, one in a file's name
+      expect(found(v, '第一场 京剧')).toEqual({ files: ['京剧/霸王别姬/第一场 别姬.mp4'], more: false });
+      expect(found(v, '场', 1)).toEqual({ files: ['京剧/霸王别姬/第一场 别姬.mp4'], more: true });
+      expect(ids(v, '霸王别姬')).toEqual(['r-full', 'r-opera']); // a title before a folder's name
+      expect(found(v, '霸王别姬')).toEqual({ files: [], more: false }); // r-full: its title says it
+      expect(ids(v, '贵妃醉酒')).toEqual(['r-drunk']);
+      expect(ids(v, '梅兰芳 全剧')).toEqual(['r-full']);
+      expect(ids(v, 'mp4')).toEqual([]); // extensions are not names
+    } finally {
+      s.close();
+    }
+
+    // The shape of schema 4: the index over three fields of resources, no names.
+    const db = new Database(join(dir, 'catalog.sqlite'));
+    db.exec(`DROP TRIGGER resources_ad; DROP TABLE resources_fts; DROP TABLE resource_names; DELETE FROM schema_migrations WHERE version = 5;
+      CREATE VIRTUAL TABLE resources_fts USING fts5 (title, creator, description, content = 'resources', content_rowid = 'rowid', tokenize = 'trigram');
+      CREATE TRIGGER resources_ai AFTER INSERT ON resources BEGIN
+        INSERT INTO resources_fts (rowid, title, creator, description) VALUES (new.rowid, new.title, new.creator, new.description);
+      END;
+      CREATE TRIGGER resources_ad AFTER DELETE ON resources BEGIN
+        INSERT INTO resources_fts (resources_fts, rowid, title, creator, description) VALUES ('delete', old.rowid, old.title, old.creator, old.description);
+      END;
+      INSERT INTO resources_fts (resources_fts) VALUES ('rebuild');`);
+    db.close();
+    // serve opens it read-only (no migration): the metadata is searched as before.
+    const reader = await Store.open(dir, { readonly: true });
+    try {
+      const v = reader.allVersions()[0]!.id;
+      expect(reader.search(v, '霸王别姬').map((r) => r.id)).toEqual(['r-full']);
+      expect(reader.search(v, '京剧 全剧').map((r) => r.id)).toEqual([]);
+      expect(reader.search(v, '梅兰芳').map((r) => r.id)).toEqual(['r-full']);
+      // The next writer (an import, a mirror round) migrates it; the reader, still open, sees the names.
+      const writer = await Store.open(dir, { create: true });
+      try {
+        expect(writer.search(v, '乌江').map((r) => r.id)).toEqual(['r-opera']);
+        expect(reader.search(v, '霸王别姬').map((r) => r.id)).toEqual(['r-full', 'r-opera']);
+        // Rows deleted with their resources, from the index and the names alike.
+        writer.db.prepare('DELETE FROM resources WHERE version_id = ?').run(v);
+        expect(writer.db.prepare('SELECT count(*) FROM resource_names').pluck().get()).toBe(0);
+        expect(writer.db.prepare(`SELECT count(*) FROM resources_fts WHERE resources_fts MATCH '"霸王别姬"'`).pluck().get()).toBe(0);
+      } finally {
+        writer.close();
+      }
+    } finally {
+      reader.close();
+    }
+  });
+
   it('bytesToAdmit: what an import of a volume still has to write, each content once, without what the store holds', async () => {
     const s = await Store.open(await tempDir(), { create: true });
     try {
