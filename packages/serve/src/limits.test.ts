@@ -48,6 +48,25 @@ describe('ClientLimits (what one client may take)', () => {
     expect(typeof limits.download('10.0.0.1')).toBe('function');
   });
 
+  it('bytes an hour: what downloads under way have sent counts before they end', () => {
+    const c = clock();
+    const limits = new ClientLimits({ requestsPerSecond: 0, downloadsAtOnce: 0, bytesPerHour: 1000 }, c.now);
+    let sentA = 0;
+    let sentB = 0;
+    const endA = limits.download('10.0.0.1', () => sentA) as (n: number) => void;
+    const endB = limits.download('10.0.0.1', () => sentB) as (n: number) => void;
+    sentA = 600;
+    expect(typeof limits.download('10.0.0.1', () => 0)).toBe('function'); // 400 left
+    sentB = 500;
+    const refused = limits.download('10.0.0.1', () => 0);
+    expect(refused).toMatchObject({ why: 'bytes', retryAfterSeconds: Math.ceil((101 / 1000) * 3600) });
+    expect(typeof limits.download('10.0.0.2', () => 0)).toBe('function'); // another computer
+    // Ended: counted once (no longer as under way, now from the bucket).
+    endA(600);
+    endB(500);
+    expect(limits.download('10.0.0.1')).toMatchObject({ why: 'bytes', retryAfterSeconds: Math.ceil((101 / 1000) * 3600) });
+  });
+
   it('forgets a client with nothing streaming once its buckets are full again', () => {
     const c = clock();
     const limits = new ClientLimits({ requestsPerSecond: 10, downloadsAtOnce: 4, bytesPerHour: 1e6 }, c.now);

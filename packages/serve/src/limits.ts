@@ -11,8 +11,10 @@
  * - downloads at once: file and zip responses still streaming to the client. A browser opens at
  *   most six connections to a server, so six refuses no browser; a downloader with 50 threads is.
  * - bytes an hour: a token bucket of `bytesPerHour`, refilled continuously. A response's bytes are
- *   counted when it ends; a new download is refused while the bucket is empty, until it has
- *   refilled above zero. 0 turns it off.
+ *   taken from it when it ends, and count while it streams: a new download is refused while the
+ *   bucket, less what the client's downloads under way have sent so far, is empty, until it has
+ *   refilled above zero. So a computer that starts six 4 GB films one after another is stopped
+ *   once they have brought it to its hour's bytes, not only once they have ended. 0 turns it off.
  *
  * Pure bookkeeping with an injected clock: the server asks, and turns a refusal into a 429 page.
  */
@@ -36,6 +38,8 @@ interface Client {
   bytes: number;
   at: number; // ms, when the buckets were last refilled
   active: number;
+  /** the bytes each download under way has sent so far (asked only when a new one starts) */
+  sending: Set<() => number>;
 }
 
 const HOUR_MS = 3_600_000;
@@ -61,13 +65,17 @@ export class ClientLimits {
 
   /**
    * Starts a download (a file or zip response) for `client`: a refusal, or the function to call once
-   * when the response has ended, with the bytes it sent.
+   * when the response has ended, with the bytes it sent. `sentSoFar` tells, while it streams, what it
+   * has sent (the server reads its socket's counter): the quota counts it before the end.
    */
-  download(client: string): Refusal | ((bytesSent: number) => void) {
+  download(client: string, sentSoFar?: () => number): Refusal | ((bytesSent: number) => void) {
     const c = this.refilled(client);
     if (this.opts.downloadsAtOnce > 0 && c.active >= this.opts.downloadsAtOnce) return { why: 'downloads', retryAfterSeconds: 10 };
-    if (this.opts.bytesPerHour > 0 && c.bytes <= 0) {
-      return { why: 'bytes', retryAfterSeconds: Math.max(1, Math.ceil(((1 - c.bytes) / this.opts.bytesPerHour) * 3600)) };
+    if (this.opts.bytesPerHour > 0) {
+      let left = c.bytes;
+      for (const sent of c.sending) left -= sent();
+      if (left <= 0) return { why: 'bytes', retryAfterSeconds: Math.max(1, Math.ceil(((1 - left) / this.opts.bytesPerHour) * 3600)) };
+      if (sentSoFar) c.sending.add(sentSoFar);
     }
     c.active++;
     let ended = false;
@@ -76,6 +84,7 @@ export class ClientLimits {
       ended = true;
       const now = this.refilled(client);
       now.active--;
+      if (sentSoFar) now.sending.delete(sentSoFar);
       if (this.opts.bytesPerHour > 0) now.bytes -= bytesSent;
     };
   }
@@ -89,7 +98,7 @@ export class ClientLimits {
     const t = this.now();
     let c = this.clients.get(key);
     if (!c) {
-      c = { requests: this.burst, bytes: this.opts.bytesPerHour, at: t, active: 0 };
+      c = { requests: this.burst, bytes: this.opts.bytesPerHour, at: t, active: 0, sending: new Set() };
       this.clients.set(key, c);
       return c;
     }

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,6 +50,7 @@ function http(path: string, opts: { method?: string; headers?: Record<string, st
 const fileUrl = (vid: number, path: string) => `/file/${vid}/${path.split('/').map(encodeURIComponent).join('/')}`;
 const MP4 = '国图公开课/敦煌壁画艺术/第1讲.mp4';
 const BIN = '国图公开课/中国古代建筑/资料.bin';
+const LONG_OPERA = '地方戏专题视频/霸王别姬/全剧.mp4';
 
 describe('pages', () => {
   it('home lists the current collections in Chinese, with counts, and security headers', async () => {
@@ -643,6 +644,46 @@ describe('what one reader\'s computer may take (limits against bulk download)', 
       expect((await getFrom('127.0.0.7', big)).status).toBe(200); // another computer
       // The librarian's log says it once, not at every knock.
       expect(lines).toEqual(['serve: 127.0.0.6 is refused downloads: it has taken 1.43 MiB in the last hour (--client-quota)']);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('bytes an hour count while a download streams: a film still under way stops the next one, and itself ends whole', async () => {
+    const one = await startServer({ store: fx.dir, listen: '127.0.0.1:0', clientLimits: { bytesPerHour: 2_000_000 }, log: () => undefined });
+    try {
+      const film = fx.bytes.get(LONG_OPERA)!; // 24 MiB
+      const u = new URL(`${one.url}${fileUrl(fx.vid, LONG_OPERA)}`);
+      // Read 3 MB of it, then stop reading: the server has sent at least that much, and waits.
+      const chunks: Buffer[] = [];
+      let res!: IncomingMessage;
+      await new Promise<void>((resolve, reject) => {
+        const req = request({ host: u.hostname, port: u.port, path: u.pathname, localAddress: '127.0.0.8', agent: false }, (r) => {
+          res = r;
+          let got = 0;
+          let held = false;
+          r.on('data', (c: Buffer) => {
+            chunks.push(c);
+            got += c.length;
+            if (got >= 3_000_000 && !held) {
+              held = true;
+              r.pause();
+              resolve();
+            }
+          });
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      const next = await getFrom('127.0.0.8', `${one.url}${fileUrl(fx.vid, BIN)}`);
+      expect(next.status).toBe(429); // it ended nothing yet: before, this was let through
+      expect(next.text).toContain('每台电脑每小时最多下载');
+      // The film goes on to its end.
+      const ended = new Promise<void>((resolve) => res.on('end', resolve));
+      res.resume();
+      await ended;
+      expect(Buffer.concat(chunks).equals(film)).toBe(true);
+      expect((await getFrom('127.0.0.8', `${one.url}${fileUrl(fx.vid, BIN)}`)).status).toBe(429);
     } finally {
       await one.close();
     }

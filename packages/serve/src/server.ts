@@ -76,12 +76,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const lastLogged = new Map<string, number>();
   /**
    * Counts a file or zip response against its client's downloads (a refusal is thrown as a 429):
-   * the bytes it sent are counted when it ends, however it ends. HEAD sends none.
+   * the bytes it sent count against the quota while it streams, and are taken from it when it
+   * ends, however it ends. HEAD sends none.
    */
   const startDownload = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.method === 'HEAD') return;
     const client = clientKey(req.socket.remoteAddress);
-    const started = limits.download(client);
+    const socket = req.socket;
+    const before = socket.bytesWritten;
+    const started = limits.download(client, () => socket.bytesWritten - before);
     if (typeof started !== 'function') {
       // One line per computer and reason every ten minutes: a script knocking a thousand times a
       // minute must not fill the librarian's log.
@@ -94,8 +97,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       }
       throw limited(started);
     }
-    const socket = req.socket;
-    const before = socket.bytesWritten;
     res.once('close', () => started(socket.bytesWritten - before));
   };
 
