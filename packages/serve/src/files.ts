@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
@@ -111,6 +112,40 @@ export function noneMatch(header: string, etag: string): boolean {
   return tagsOf(header).some((t) => t === '*' || t.replace(/^W\//, '') === etag);
 }
 
+/** What textCharset reads of a text file: enough to tell, little enough for every request. */
+export const CHARSET_SNIFF_BYTES = 16 * 1024;
+
+/**
+ * The charset of a text file from its first bytes (`complete`: they are the whole file). Text files
+ * in a bundle come from many desks: a government notice saved by Notepad on a Chinese Windows is
+ * GBK ("ANSI", code page 936) or UTF-16 ("Unicode"), and a browser told UTF-8 shows either as
+ * mojibake. A byte-order mark says which; without one, bytes that are valid UTF-8 (ASCII included;
+ * a sequence cut by the end of the sample aside) are UTF-8, and anything else is GB18030, which
+ * contains GBK and GB2312 and which every browser decodes.
+ */
+export function textCharset(head: Uint8Array, complete: boolean): 'utf-8' | 'utf-16le' | 'utf-16be' | 'gb18030' {
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
+  if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
+  if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
+  // A sample that ends inside a character: up to three bytes of it may be cut off.
+  for (let cut = 0; cut <= (complete ? 0 : Math.min(3, head.length)); cut++) {
+    if (isUtf8(head.subarray(0, head.length - cut))) return 'utf-8';
+  }
+  return 'gb18030';
+}
+
+/** The Content-Type of a text file, with the charset its first bytes tell (textCharset). */
+async function textContentType(h: FileHandle, type: string, size: number): Promise<string> {
+  const head = Buffer.alloc(Math.min(size, CHARSET_SNIFF_BYTES));
+  let got = 0;
+  while (got < head.length) {
+    const { bytesRead } = await h.read(head, got, head.length - got, got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return type.replace(/charset=[^;]*/, `charset=${textCharset(head.subarray(0, got), got === size)}`);
+}
+
 export interface ObjectToSend {
   objectPath: string;
   sha256: string;
@@ -143,17 +178,16 @@ export async function sendObject(req: IncomingMessage, res: ServerResponse, o: O
     res.setHeader('Accept-Ranges', 'bytes');
     // The URL names a version, and a version never changes: caching is safe.
     res.setHeader('Cache-Control', 'public, max-age=86400');
-    res.setHeader('Content-Type', contentType(o.name));
-    res.setHeader('Content-Disposition', contentDisposition(o.download || !showsInline(o.name) ? 'attachment' : 'inline', o.name));
 
     const inm = req.headers['if-none-match'];
     const ims = req.headers['if-modified-since'];
     if (inm !== undefined ? noneMatch(inm, etag) : ims !== undefined && Date.parse(ims) >= Math.floor(o.mtime) * 1000) {
-      res.removeHeader('Content-Type');
-      res.removeHeader('Content-Disposition');
       res.writeHead(304).end();
       return 'sent';
     }
+    const type = contentType(o.name);
+    res.setHeader('Content-Type', type.startsWith('text/plain;') ? await textContentType(h, type, o.size) : type);
+    res.setHeader('Content-Disposition', contentDisposition(o.download || !showsInline(o.name) ? 'attachment' : 'inline', o.name));
 
     let range = parseRange(req.headers.range, o.size);
     const ifRange = req.headers['if-range'];
