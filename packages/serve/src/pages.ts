@@ -41,6 +41,7 @@ export const urls = {
   resource: (vid: number, rid: string) => `/r/${vid}/${encodeURIComponent(rid)}`,
   file: (vid: number, path: string) => `/file/${vid}/${path.split('/').map(encodeURIComponent).join('/')}`,
   zip: (vid: number, rid: string) => `/zip/${vid}/${encodeURIComponent(rid)}`,
+  arrivals: (vid: number) => `/new/${vid}`,
 };
 
 /** What every page needs: the language, its strings, and how to build links that keep the language. */
@@ -166,7 +167,16 @@ export interface ArrivingView {
   volumesAwaited: number[];
 }
 
-export function homePage(ctx: PageCtx, groups: { version: VersionRow; collections: CollectionView[] }[], arriving: ArrivingView[] = []): string {
+/** What a version brought, for the home page: the first few, and how many in all (Store.newResources). */
+export interface ArrivalsView {
+  count: number;
+  first: ResourceRow[];
+}
+
+/** Resources the home page shows of a version's new arrivals; the rest are a link away. */
+export const HOME_ARRIVALS = 8;
+
+export function homePage(ctx: PageCtx, groups: { version: VersionRow; collections: CollectionView[]; arrivals?: ArrivalsView }[], arriving: ArrivingView[] = []): string {
   const t = ctx.t;
   const many = groups.length > 1;
   // A store whose first disk of several is in shows nothing yet: the librarian is told why, not "import a disk".
@@ -180,8 +190,40 @@ ${many ? html`<h2>${g.version.title}</h2>` : ''}
 <ul class="cards">${g.collections.map((c) => html`
 <li><a href="${link(ctx, urls.collection(g.version.id, c.id))}">${c.title}</a>
 <div class="meta">${t.resourceCount(c.resources)} · ${formatSize(c.bytes)}</div></li>`)}
-</ul>`)}`;
+</ul>${g.arrivals && g.arrivals.count > 0 ? arrivalsBlock(ctx, g.version, g.collections, g.arrivals) : ''}`)}`;
   return layout(ctx, t.collections, body);
+}
+
+/** The home page's "new arrivals" of one version: the first few, and the way to the rest. */
+function arrivalsBlock(ctx: PageCtx, v: VersionRow, collections: CollectionView[], a: ArrivalsView): Html {
+  const t = ctx.t;
+  const titles = new Map(collections.map((c) => [c.id, c.title]));
+  return html`
+<section class="arrivals" id="arrivals-${v.id}">
+<h2>${t.newArrivals}</h2>
+<p class="meta">${t.newIntro(v.title, v.version, v.compared_with ?? 0, a.count)}</p>
+<ol class="list">${a.first.map((r) => resourceItem(ctx, v.id, r, titles.get(r.collection)))}</ol>
+${a.count > a.first.length ? html`<p><a href="${link(ctx, urls.arrivals(v.id))}">${t.newAll(a.count)}</a></p>` : ''}
+</section>`;
+}
+
+/** Every new arrival of a version, a page at a time. */
+export function arrivalsPage(ctx: PageCtx, v: VersionRow, collections: CollectionView[], count: number, rows: ResourceRow[], page: number, pages: number): string {
+  const t = ctx.t;
+  const titles = new Map(collections.map((c) => [c.id, c.title]));
+  const pager = pages > 1
+    ? html`<nav class="pager">
+${page > 1 ? html`<a rel="prev" href="${link(ctx, urls.arrivals(v.id), { page: page - 1 })}">${t.prev}</a>` : ''}
+<span>${t.page(page, pages)}</span>
+${page < pages ? html`<a rel="next" href="${link(ctx, urls.arrivals(v.id), { page: page + 1 })}">${t.next}</a>` : ''}
+</nav>`
+    : '';
+  const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a> › ${t.newArrivals}</div>
+<h1>${t.newArrivals}</h1>
+<p class="meta">${t.newIntro(v.title, v.version, v.compared_with ?? 0, count)}</p>
+<ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r, titles.get(r.collection)))}</ol>
+${pager}`;
+  return layout(ctx, t.newArrivals, body);
 }
 
 /** A resource type in the reader's language (comic → 连环画); one the recipe made up is shown as it is. */

@@ -177,6 +177,33 @@ describe('pages', () => {
     expect(await hits('  故宫  ')).toEqual(['中国古代建筑']);
   });
 
+  it('shows what the current version brought: the home page\'s new arrivals, and all of them a page at a time', async () => {
+    const titlesIn = (text: string) => [...text.matchAll(/<li><a href="\/r\/[^"]+">([^<]+)<\/a>/g)].map((m) => m[1]!);
+    const home = await http('/');
+    const block = /<section class="arrivals" id="arrivals-(\d+)">([\s\S]*?)<\/section>/.exec(home.text);
+    expect(block?.[1]).toBe(String(fx.vid));
+    expect(block![2]).toContain('「县级图书馆资源包 2024」第 2 版比第 1 版新增 126 项资源。');
+    const first = titlesIn(block![2]!);
+    expect(first).toHaveLength(8);
+    expect(first).toContain('敦煌壁画艺术讲座（第一讲）');
+    expect(first).not.toContain('中国古代建筑'); // version 1 had it
+    expect(block![2]).toContain(`<a href="/new/${fx.vid}">查看全部 126 项新到资源</a>`);
+    expect(home.text.match(/class="arrivals"/g)).toHaveLength(1); // the kids' bundle has no earlier version here
+
+    const all: string[] = [];
+    for (let page = 1; page <= 3; page++) {
+      const r = await http(`/new/${fx.vid}?page=${page}`);
+      expect(r.status).toBe(200);
+      all.push(...titlesIn(r.text));
+    }
+    expect(all).toHaveLength(126);
+    expect(new Set(all).size).toBe(126);
+    expect(all).not.toContain('中国古代建筑');
+    expect(all).toContain('三国演义连环画 第120册');
+    expect((await http(`/new/${fx.vid}?page=3&lang=en`)).text).toContain('Version 2 of “县级图书馆资源包 2024” adds 126 resources to version 1.');
+    expect((await http(`/new/${fx.importingVid}`)).status).toBe(404);
+  });
+
   it('finds a resource by the names of its files, and links the files found', async () => {
     const page = async (q: string, lang = '') => (await http('/search?q=' + encodeURIComponent(q) + lang)).text;
     const hits = (text: string) => [...text.matchAll(/<li><a href="\/r\/[^"]+">([^<]+)<\/a>/g)].map((m) => m[1]!);

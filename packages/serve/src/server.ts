@@ -7,7 +7,7 @@ import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
 import { ClientLimits, clientKey, DEFAULT_CLIENT_LIMITS, type ClientLimitOptions, type Refusal } from './limits.js';
 import {
-  collectionPage, errorPage, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
+  arrivalsPage, collectionPage, errorPage, HOME_ARRIVALS, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
 } from './pages.js';
 
 export interface ServeOptions {
@@ -100,6 +100,22 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     res.once('close', () => started(socket.bytesWritten - before));
   };
 
+  /**
+   * How many new arrivals a version lists: counted at most once a minute per version (the home
+   * page is the page most asked for, and a version's count changes only when the collections a
+   * library carries do).
+   */
+  const arrivalsCounted = new Map<number, { count: number; at: number }>();
+  const arrivalsCount = (vid: number): number => {
+    const now = Date.now();
+    const known = arrivalsCounted.get(vid);
+    if (known && now - known.at < 60_000) return known.count;
+    const count = store.newResourceCount(vid);
+    if (arrivalsCounted.size > 100) arrivalsCounted.clear();
+    arrivalsCounted.set(vid, { count, at: now });
+    return count;
+  };
+
   const current = (): VersionRow[] => store.currentVersions().filter((v) => v.state === 'complete');
 
   /**
@@ -156,10 +172,24 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const q = ctx.query;
     const [head, a, b] = segs;
     if (head === '' && segs.length === 1) {
-      const groups = current().map((v) => ({ version: v, collections: store.collections(v.id) }));
+      const groups = current().map((v) => {
+        const count = arrivalsCount(v.id);
+        return { version: v, collections: store.collections(v.id), arrivals: { count, first: count > 0 ? store.newResources(v.id, HOME_ARRIVALS, 0) : [] } };
+      });
       const arriving = groups.length > 0 ? [] : store.allVersions().filter((v) => v.state !== 'complete')
         .map((v) => ({ v, ...store.volumesOf(v) })).filter((a) => !a.supersededBy);
       return sendPage(req, res, 200, homePage(ctx, groups, arriving));
+    }
+    if (head === 'new' && segs.length === 2) {
+      const v = versionFor(parseVid(a), res, rawPath, rawQuery);
+      if (!v) return;
+      const count = arrivalsCount(v.id);
+      if (count === 0) throw notFound();
+      const pages = Math.max(1, Math.ceil(count / PER_PAGE));
+      const pageParam = q.get('page') ?? '1';
+      const page = /^[1-9][0-9]{0,6}$/.test(pageParam) ? Math.min(Number(pageParam), pages) : 1;
+      const rows = store.newResources(v.id, PER_PAGE, (page - 1) * PER_PAGE);
+      return sendPage(req, res, 200, arrivalsPage(ctx, v, store.collections(v.id), count, rows, page, pages));
     }
     if (head === 'c' && segs.length === 3) {
       const v = versionFor(parseVid(a), res, rawPath, rawQuery);

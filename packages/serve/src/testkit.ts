@@ -144,9 +144,13 @@ export async function buildFixture(): Promise<Fixture> {
     ];
 
     // Version 1: the previous version of the bundle, replaced by version 2.
-    const oldFiles: FileSpec[] = [{ path: '国图公开课/旧讲座/录像.mp4', bytes: text('old lecture'), resource: 'CDOI:NLC/OLD/0001', state: 'present' }];
+    // It shares one resource with version 2 (中国古代建筑): every other resource of version 2 is a new arrival.
+    const oldFiles: FileSpec[] = [
+      { path: '国图公开课/旧讲座/录像.mp4', bytes: text('old lecture'), resource: 'CDOI:NLC/OLD/0001', state: 'present' },
+      { path: '国图公开课/中国古代建筑/介绍.html', bytes: text('<html>旧版介绍</html>'), resource: IDS.architecture, state: 'present' },
+    ];
     const oldVid = await addVersion(store, { id: 'nlc-county', version: 1, title: '县级图书馆资源包 旧版' }, cols.slice(0, 1), oldFiles,
-      [{ id: 'CDOI:NLC/OLD/0001', collection: 'gtgkk', title: '旧讲座（已下架）' }], 1, [1], true);
+      [{ id: 'CDOI:NLC/OLD/0001', collection: 'gtgkk', title: '旧讲座（已下架）' }, { id: IDS.architecture, collection: 'gtgkk', title: '中国古代建筑' }], 1, [1], true);
 
     const files: FileSpec[] = [
       { path: '国图公开课/敦煌壁画艺术/第1讲.mp4', bytes: mp4, resource: IDS.dunhuang, state: 'present' },

@@ -264,6 +264,39 @@ describe('a version into the catalog, and the collections a library carries (imp
     }
   });
 
+  it('finds what a version brings: its resources the current version lacks, carried ones only', async () => {
+    const s = await Store.open(await tempDir(), { create: true });
+    try {
+      const v1 = (await add(s, 1)).id;
+      expect(s.versionById(v1)!.compared_with).toBeNull(); // the bundle's first version here: nothing is new
+      expect(s.newResourceCount(v1)).toBe(0);
+      s.db.prepare("UPDATE versions SET state = 'complete', is_current = 1 WHERE id = ?").run(v1);
+      const more: ResourceEntry[] = [
+        ...resources,
+        { id: 'r-new-opera', collection: 'opera', title: '京剧 新到' },
+        { id: 'r-new-clip', collection: 'clips', title: '选段 新到' },
+      ];
+      const v2 = (await s.addVersion(root(2), Buffer.from('root2'), Buffer.from('sig'), '2'.repeat(64), iter(entries), iter(more))).id;
+      expect(s.versionById(v2)!.compared_with).toBe(1);
+      expect(s.newResources(v2, 10, 0).map((r) => r.id)).toEqual(['r-new-opera', 'r-new-clip']);
+      expect(s.newResources(v2, 1, 1).map((r) => r.id)).toEqual(['r-new-clip']);
+      expect(s.newResourceCount(v2)).toBe(2);
+      s.carryCollections('county', ['clips']);
+      expect(s.newResources(v2, 10, 0).map((r) => r.id)).toEqual(['r-new-clip']);
+      expect(s.newResourceCount(v2)).toBe(1);
+      // Its rows go with the version.
+      s.db.prepare("UPDATE versions SET state = 'complete', is_current = 0 WHERE id = ?").run(v2);
+      for (const v of [3, 4]) {
+        const id = (await s.addVersion(root(v), Buffer.from(`root${v}`), Buffer.from('sig'), `${v}`.repeat(64), iter(entries), iter(resources))).id;
+        s.db.prepare("UPDATE versions SET state = 'complete' WHERE id = ?").run(id);
+      }
+      expect(s.dropOldVersions('county')).toEqual([v1, v2]);
+      expect(s.db.prepare('SELECT count(*) FROM new_resources WHERE version_id = ?').pluck().get(v2)).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
   it('bytesToAdmit: what an import of a volume still has to write, each content once, without what the store holds', async () => {
     const s = await Store.open(await tempDir(), { create: true });
     try {

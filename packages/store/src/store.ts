@@ -40,6 +40,8 @@ export interface VersionRow {
   is_current: number;
   completed_at: string | null;
   origin: 'disk' | 'network';
+  /** the version its new resources were found against (schema 6); null or absent: none */
+  compared_with?: number | null;
 }
 
 const now = (): string => new Date().toISOString();
@@ -232,6 +234,7 @@ export class Store {
     db.prepare('DELETE FROM files WHERE version_id = ?').run(id);
     db.prepare('DELETE FROM resources WHERE version_id = ?').run(id);
     db.prepare('DELETE FROM collections WHERE version_id = ?').run(id);
+    db.prepare('DELETE FROM new_resources WHERE version_id = ?').run(id);
     db.pragma('foreign_keys = OFF');
     db.pragma('synchronous = NORMAL');
     try {
@@ -311,16 +314,24 @@ export class Store {
         }
       }
       resBatch(rbuf);
+      // What this version brings: its resources the version readers have now lacks (by id). One
+      // pass of the unique index, ~1 s for a million resources, once per version.
+      const before = db.prepare("SELECT id, version FROM versions WHERE bundle_id = ? AND is_current = 1 AND state = 'complete' AND version < ?")
+        .get(root.bundle.id, root.bundle.version) as { id: number; version: number } | undefined;
+      if (before) {
+        db.prepare(`INSERT INTO new_resources (version_id, rowid) SELECT ?, r.rowid FROM resources r
+          WHERE r.version_id = ? AND NOT EXISTS (SELECT 1 FROM resources p WHERE p.version_id = ? AND p.id = r.id)`).run(id, id, before.id);
+      }
       db.pragma('synchronous = FULL');
       db.transaction(() => {
         const insCol = db.prepare('INSERT INTO collections (version_id, id, title, path, files, bytes, position) VALUES (?, ?, ?, ?, ?, ?, ?)');
         root.collections.forEach((c: CollectionInfo, i) => insCol.run(id, c.id, c.title, c.path, c.files, c.bytes, i));
         // A library that carries only some collections of this bundle carries the same ones of the new version.
         if (this.carriedCollections(root.bundle.id).length > 0) this.markCarried(root.bundle.id, id);
-        db.prepare(`INSERT INTO versions (id, bundle_id, version, set_id, title, created, root_sha256, root_json, root_sig, volumes, files, bytes, state, origin)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'importing', ?)`).run(
+        db.prepare(`INSERT INTO versions (id, bundle_id, version, set_id, title, created, root_sha256, root_json, root_sig, volumes, files, bytes, state, origin, compared_with)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'importing', ?, ?)`).run(
           id, root.bundle.id, root.bundle.version, root.layout?.set ?? rootSha256.slice(0, 16), root.bundle.title, root.bundle.created, rootSha256,
-          rootBytes, sigBytes, root.layout?.volumes.length ?? 0, root.totals.files + root.totals.dirs, root.totals.bytes, origin,
+          rootBytes, sigBytes, root.layout?.volumes.length ?? 0, root.totals.files + root.totals.dirs, root.totals.bytes, origin, before?.version ?? null,
         );
       })();
     } finally {
@@ -662,7 +673,7 @@ export class Store {
     if (drop.length === 0) return [];
     this.db.transaction(() => {
       for (const id of drop) {
-        for (const t of ['files', 'resources', 'collections', 'volumes', 'import_segments', 'damaged']) this.db.prepare(`DELETE FROM ${t} WHERE version_id = ?`).run(id);
+        for (const t of ['files', 'resources', 'new_resources', 'collections', 'volumes', 'import_segments', 'damaged']) this.db.prepare(`DELETE FROM ${t} WHERE version_id = ?`).run(id);
         this.db.prepare('DELETE FROM imports WHERE version_id = ?').run(id);
         this.db.prepare('DELETE FROM versions WHERE id = ?').run(id);
       }
@@ -722,6 +733,23 @@ export class Store {
 
   file(versionId: number, path: string): FileRow | undefined {
     return this.db.prepare('SELECT path, type, size, mtime, sha256, state, resource FROM files WHERE version_id = ? AND path = ?').get(versionId, path) as FileRow | undefined;
+  }
+
+  /**
+   * The resources a version brought, that the version readers had when it arrived lacked (schema
+   * 6), carried ones only, in the resources' order (the manifest's, by id), `limit` from `offset`.
+   */
+  newResources(versionId: number, limit: number, offset: number): ResourceRow[] {
+    if (!this.hasTable('new_resources')) return [];
+    return this.db.prepare(`SELECT r.* FROM new_resources n JOIN resources r ON r.rowid = n.rowid
+      WHERE n.version_id = ? AND ${CARRIED_RESOURCE.replace(/\bresources\./g, 'r.')} ORDER BY n.rowid LIMIT ? OFFSET ?`).all(versionId, limit, offset) as ResourceRow[];
+  }
+
+  /** How many resources newResources lists for a version (read from the index). */
+  newResourceCount(versionId: number): number {
+    if (!this.hasTable('new_resources')) return 0; // a store of schema 5 or older, opened read-only by serve
+    return this.db.prepare(`SELECT count(*) FROM new_resources n JOIN resources r ON r.rowid = n.rowid
+      WHERE n.version_id = ? AND ${CARRIED_RESOURCE.replace(/\bresources\./g, 'r.')}`).pluck().get(versionId) as number;
   }
 
   /**
@@ -786,7 +814,11 @@ export class Store {
    * started on an older store sees the names once an import or a mirror round has brought them in.
    */
   private searchesFileNames(): boolean {
-    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'resource_names'").get() !== undefined;
+    return this.hasTable('resource_names');
+  }
+
+  private hasTable(name: string): boolean {
+    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
   }
 }
 
