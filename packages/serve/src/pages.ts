@@ -211,19 +211,24 @@ ${a.count > a.first.length ? html`<p><a href="${link(ctx, urls.arrivals(v.id))}"
 export function arrivalsPage(ctx: PageCtx, v: VersionRow, collections: CollectionView[], count: number, rows: ResourceRow[], page: number, pages: number): string {
   const t = ctx.t;
   const titles = new Map(collections.map((c) => [c.id, c.title]));
-  const pager = pages > 1
-    ? html`<nav class="pager">
-${page > 1 ? html`<a rel="prev" href="${link(ctx, urls.arrivals(v.id), { page: page - 1 })}">${t.prev}</a>` : ''}
-<span>${t.page(page, pages)}</span>
-${page < pages ? html`<a rel="next" href="${link(ctx, urls.arrivals(v.id), { page: page + 1 })}">${t.next}</a>` : ''}
-</nav>`
-    : '';
   const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a> › ${t.newArrivals}</div>
 <h1>${t.newArrivals}</h1>
 <p class="meta">${t.newIntro(v.title, v.version, v.compared_with ?? 0, count)}</p>
 <ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r, titles.get(r.collection)))}</ol>
-${pager}`;
+${pager(ctx, urls.arrivals(v.id), page, pages)}`;
   return layout(ctx, t.newArrivals, body);
+}
+
+/** Previous and next links of a list shown a page at a time (none for a single page). */
+function pager(ctx: PageCtx, url: string, page: number, pages: number): Html | string {
+  const t = ctx.t;
+  return pages > 1
+    ? html`<nav class="pager">
+${page > 1 ? html`<a rel="prev" href="${link(ctx, url, { page: page - 1 })}">${t.prev}</a>` : ''}
+<span>${t.page(page, pages)}</span>
+${page < pages ? html`<a rel="next" href="${link(ctx, url, { page: page + 1 })}">${t.next}</a>` : ''}
+</nav>`
+    : '';
 }
 
 /** A resource type in the reader's language (comic → 连环画); one the recipe made up is shown as it is. */
@@ -238,18 +243,11 @@ function resourceItem(ctx: PageCtx, vid: number, r: ResourceRow, collectionTitle
 
 export function collectionPage(ctx: PageCtx, v: VersionRow, c: CollectionView, rows: ResourceRow[], page: number, pages: number): string {
   const t = ctx.t;
-  const pager = pages > 1
-    ? html`<nav class="pager">
-${page > 1 ? html`<a rel="prev" href="${link(ctx, urls.collection(v.id, c.id), { page: page - 1 })}">${t.prev}</a>` : ''}
-<span>${t.page(page, pages)}</span>
-${page < pages ? html`<a rel="next" href="${link(ctx, urls.collection(v.id, c.id), { page: page + 1 })}">${t.next}</a>` : ''}
-</nav>`
-    : '';
   const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a> › ${c.title}</div>
 <h1>${c.title}</h1>
 <p class="meta">${t.resourceCount(c.resources)} · ${formatSize(c.bytes)}</p>
 ${rows.length === 0 ? html`<p>${t.noResources}</p>` : html`<ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r))}</ol>`}
-${pager}`;
+${pager(ctx, urls.collection(v.id, c.id), page, pages)}`;
   return layout(ctx, c.title, body);
 }
 

@@ -31,6 +31,13 @@ export interface RunningServer {
 }
 
 const PER_PAGE = 50;
+
+/** The page of a list a request asks for (`?page=`, 1 when absent or not a page number), and how many there are. */
+function pageOf(q: URLSearchParams, items: number): { page: number; pages: number } {
+  const pages = Math.max(1, Math.ceil(items / PER_PAGE));
+  const asked = q.get('page') ?? '1';
+  return { page: /^[1-9][0-9]{0,6}$/.test(asked) ? Math.min(Number(asked), pages) : 1, pages };
+}
 const SEARCH_LIMIT = 100;
 const MAX_URL = 8192;
 const MAX_ID = 1024;
@@ -185,9 +192,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (!v) return;
       const count = arrivalsCount(v.id);
       if (count === 0) throw notFound();
-      const pages = Math.max(1, Math.ceil(count / PER_PAGE));
-      const pageParam = q.get('page') ?? '1';
-      const page = /^[1-9][0-9]{0,6}$/.test(pageParam) ? Math.min(Number(pageParam), pages) : 1;
+      const { page, pages } = pageOf(q, count);
       const rows = store.newResources(v.id, PER_PAGE, (page - 1) * PER_PAGE);
       return sendPage(req, res, 200, arrivalsPage(ctx, v, store.collections(v.id), count, rows, page, pages));
     }
@@ -197,9 +202,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const cid = checkId(b);
       const c = store.collections(v.id).find((x) => x.id === cid);
       if (!c) throw notFound();
-      const pages = Math.max(1, Math.ceil(c.resources / PER_PAGE));
-      const pageParam = q.get('page') ?? '1';
-      const page = /^[1-9][0-9]{0,6}$/.test(pageParam) ? Math.min(Number(pageParam), pages) : 1;
+      const { page, pages } = pageOf(q, c.resources);
       const rows = store.resources(v.id, c.id, PER_PAGE, (page - 1) * PER_PAGE);
       return sendPage(req, res, 200, collectionPage(ctx, v, c, rows, page, pages));
     }
