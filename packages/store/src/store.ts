@@ -45,6 +45,13 @@ export interface VersionRow {
 }
 
 const now = (): string => new Date().toISOString();
+/**
+ * A resource's files are read through this index, named in each statement (filesOf, matchingFiles,
+ * the search names): it is keyed (version, resource, path), but SQLite prefers the primary key
+ * (version, path) and reads every file of the version for each resource.
+ */
+const BY_RESOURCE = 'INDEXED BY files_by_resource';
+
 /** A resource row whose collection the library carries (a condition on `resources`). */
 const CARRIED_RESOURCE = 'NOT EXISTS (SELECT 1 FROM collections c WHERE c.version_id = resources.version_id AND c.id = resources.collection AND c.carried = 0)';
 
@@ -279,7 +286,7 @@ export class Store {
       // files: the index alone answers then (a folder names no resource when pack writes it), which
       // halves the names' cost (0.6 of 1.3 s for 200,000 files a hundred to a resource).
       const addNames = db.prepare(`WITH batch AS MATERIALIZED (
-          SELECT r.rowid AS rowid, (SELECT bookcrate_search_names(f.path, r.title) FROM files f INDEXED BY files_by_resource
+          SELECT r.rowid AS rowid, (SELECT bookcrate_search_names(f.path, r.title) FROM files f ${BY_RESOURCE}
                                     WHERE f.version_id = r.version_id AND f.resource = r.id) AS names
           FROM resources r WHERE r.rowid > ?
         )
@@ -727,8 +734,14 @@ export class Store {
     return this.db.prepare(`SELECT * FROM resources WHERE version_id = ? AND id = ? AND ${CARRIED_RESOURCE}`).get(versionId, id) as ResourceRow | undefined;
   }
 
+  /**
+   * A resource's files, by path. The index is named: left to itself SQLite walks the version's
+   * files by the primary key, which is in path order already, instead of sorting the resource's few
+   * (180 ms a resource page in a store of a million files, against 0.3 ms).
+   */
   filesOf(versionId: number, resource: string): FileRow[] {
-    return this.db.prepare('SELECT path, type, size, mtime, sha256, state FROM files WHERE version_id = ? AND resource = ? ORDER BY path').all(versionId, resource) as FileRow[];
+    return this.db.prepare(`SELECT path, type, size, mtime, sha256, state FROM files ${BY_RESOURCE}
+      WHERE version_id = ? AND resource = ? ORDER BY path`).all(versionId, resource) as FileRow[];
   }
 
   file(versionId: number, path: string): FileRow | undefined {
@@ -795,7 +808,7 @@ export class Store {
     const wanted = searchWords(query).map((w) => w.toLowerCase()).filter((w) => !meta.includes(w));
     const files: FileRow[] = [];
     if (wanted.length === 0) return { files, more: false };
-    const rows = this.db.prepare(`SELECT path, type, size, mtime, sha256, state FROM files
+    const rows = this.db.prepare(`SELECT path, type, size, mtime, sha256, state FROM files ${BY_RESOURCE}
       WHERE version_id = ? AND resource = ? AND type = 'file' ORDER BY path`).iterate(versionId, r.id) as IterableIterator<FileRow>;
     for (const f of rows) {
       const below = f.path.slice(f.path.indexOf('/') + 1).toLowerCase();
