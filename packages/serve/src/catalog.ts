@@ -1,4 +1,5 @@
 import type { DB } from '@bookcrate/store';
+import { kindOf } from './files.js';
 
 /**
  * The few read-only queries `serve` needs beyond the Store's methods. They take the catalog
@@ -14,6 +15,19 @@ const readerCollator = new Intl.Collator('zh-Hans-CN', { numeric: true });
 export function inReadersOrder<T extends { path: string }>(files: T[]): T[] {
   return [...files].sort((a, b) => readerCollator.compare(a.path, b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
+
+/**
+ * The order of a resource page's files, across all its pages: players first (what a reader came
+ * for), then documents, images, text and the rest, each kind in the readers' order.
+ */
+export function inPageOrder<T extends { path: string }>(files: T[]): T[] {
+  return inReadersOrder(files)
+    .map((f, i) => ({ f, i, k: KIND_RANK[kindOf(f.path.slice(f.path.lastIndexOf('/') + 1))] ?? 5 }))
+    .sort((a, b) => a.k - b.k || a.i - b.i)
+    .map((x) => x.f);
+}
+
+const KIND_RANK: Record<string, number> = { video: 0, audio: 1, pdf: 2, image: 3, text: 4, other: 5 };
 
 export interface DamagedRow {
   version_id: number;

@@ -1,6 +1,6 @@
 import { formatSize, localTime } from '@bookcrate/format';
 import type { FileRow, ResourceRow, VersionRow } from '@bookcrate/store';
-import { zipEntryNames, type DamagedRow } from './catalog.js';
+import { inPageOrder, zipEntryNames, type DamagedRow } from './catalog.js';
 import { kindOf } from './files.js';
 import type { ZipNames } from './zip-names.js';
 import { strings, type Lang, type Strings } from './i18n.js';
@@ -220,13 +220,13 @@ ${pager(ctx, urls.arrivals(v.id), page, pages)}`;
 }
 
 /** Previous and next links of a list shown a page at a time (none for a single page). */
-function pager(ctx: PageCtx, url: string, page: number, pages: number): Html | string {
+function pager(ctx: PageCtx, url: string, page: number, pages: number, hash = ''): Html | string {
   const t = ctx.t;
   return pages > 1
     ? html`<nav class="pager">
-${page > 1 ? html`<a rel="prev" href="${link(ctx, url, { page: page - 1 })}">${t.prev}</a>` : ''}
+${page > 1 ? html`<a rel="prev" href="${link(ctx, url, { page: page - 1 }) + hash}">${t.prev}</a>` : ''}
 <span>${t.page(page, pages)}</span>
-${page < pages ? html`<a rel="next" href="${link(ctx, url, { page: page + 1 })}">${t.next}</a>` : ''}
+${page < pages ? html`<a rel="next" href="${link(ctx, url, { page: page + 1 }) + hash}">${t.next}</a>` : ''}
 </nav>`
     : '';
 }
@@ -272,18 +272,31 @@ export function languageNames(codes: string | null, lang: Lang): string | null {
 }
 
 /**
- * `zipNames`: how this reader's zip writes its names unless asked (zip-names.ts); the page offers
- * the other form under the button, for a PC where the names still come out garbled.
+ * One page of a resource's files (a folder of 100,000 photos is one resource: on one page it was
+ * 70 MB of HTML). `files`: this page's, in page order (inPageOrder over all of them).
  */
-export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: string; title: string } | undefined, r: ResourceRow, files: FileRow[], zipNames: ZipNames = 'utf8'): string {
+export interface FilesPage {
+  page: number;
+  pages: number;
+  /** files readers can have, on every page: what "download all" zips */
+  present: number;
+  /** whether a name in the zip is not ASCII (the zip in the other form of names is then offered) */
+  nonAsciiZipNames: boolean;
+}
+
+/** Files a resource page shows at once. */
+export const FILES_PER_PAGE = 100;
+
+/**
+ * `zipNames`: how this reader's zip writes its names unless asked (zip-names.ts); the page offers
+ * the other form under the button, for a PC where the names still come out garbled. Without
+ * `paging`, `files` are all the resource's, in any order, on one page.
+ */
+export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: string; title: string } | undefined, r: ResourceRow, files: FileRow[], zipNames: ZipNames = 'utf8', paging?: FilesPage): string {
   const t = ctx.t;
-  // Players first (what a reader came for), then documents and images, each in path order.
-  const rank: Record<string, number> = { video: 0, audio: 1, pdf: 2, image: 3, text: 4, other: 5 };
-  const shown = files.filter((f) => f.type === 'file')
-    .map((f, i) => ({ f, i, k: rank[kindOf(basename(f.path))] ?? 5 }))
-    .sort((a, b) => a.k - b.k || a.i - b.i)
-    .map((x) => x.f);
-  const present = shown.filter((f) => f.state === 'present');
+  const shown = (paging ? files : inPageOrder(files)).filter((f) => f.type === 'file');
+  const present = paging?.present ?? shown.filter((f) => f.state === 'present').length;
+  const nonAscii = paging?.nonAsciiZipNames ?? zipEntryNames(shown.filter((f) => f.state === 'present').map((f) => f.path)).some((n) => /[^\x00-\x7f]/.test(n));
   const md: [string, string | null][] = [
     [t.title, r.title], [t.creator, r.creator], [t.type, typeName(ctx, r.type)], [t.language, languageNames(r.language, ctx.lang)],
     [t.date, r.date], [t.description, r.description], [t.id, r.id],
@@ -309,15 +322,16 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
   // The zip in the other form of names, for a PC where this one's come out garbled; only where a
   // name is not plain ASCII (the same in either form).
   const other = zipNames === 'gbk' ? 'utf8' : 'gbk';
-  const zipOther = zipEntryNames(present.map((f) => f.path)).some((n) => /[^\x00-\x7f]/.test(n))
+  const zipOther = nonAscii
     ? html`\n<p class="meta">${t.zipGarbled} <a id="download-all-other" href="${urls.zip(v.id, r.id)}?names=${other}">${other === 'utf8' ? t.zipWithUtf8 : t.zipWithGbk}</a></p>`
     : '';
   const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a>${collection ? html` › <a href="${link(ctx, urls.collection(v.id, collection.id))}">${collection.title}</a>` : ''}</div>
 <h1>${r.title}</h1>
 <dl class="md">${md.filter(([, val]) => val).map(([k, val]) => html`<dt>${k}</dt><dd>${val}</dd>`)}</dl>
-<h2>${t.files}</h2>
-${present.length > 1 ? html`<p><a class="btn" id="download-all" href="${urls.zip(v.id, r.id)}">${t.downloadAll(present.length)}</a></p>${zipOther}` : ''}
-${shown.length === 0 ? html`<p>${t.noFiles}</p>` : shown.map(fileBlock)}`;
+<h2 id="files">${t.files}</h2>
+${present > 1 ? html`<p><a class="btn" id="download-all" href="${urls.zip(v.id, r.id)}">${t.downloadAll(present)}</a></p>${zipOther}` : ''}
+${shown.length === 0 ? html`<p>${t.noFiles}</p>` : shown.map(fileBlock)}
+${paging ? pager(ctx, urls.resource(v.id, r.id), paging.page, paging.pages, '#files') : ''}`;
   return layout(ctx, r.title, body);
 }
 

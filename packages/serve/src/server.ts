@@ -1,13 +1,13 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { BookcrateError, bundlePathProblem, formatSize, parseListen } from '@bookcrate/format';
 import { Store, type ResourceRow, type VersionRow } from '@bookcrate/store';
-import { damagedPage, inReadersOrder, zipEntryNames } from './catalog.js';
+import { damagedPage, inPageOrder, inReadersOrder, zipEntryNames } from './catalog.js';
 import { presentEntries, sendObject, sendZip, type ZipEntry } from './files.js';
 import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
 import { ClientLimits, clientKey, DEFAULT_CLIENT_LIMITS, type ClientLimitOptions, type Refusal } from './limits.js';
 import {
-  arrivalsPage, collectionPage, errorPage, HOME_ARRIVALS, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
+  arrivalsPage, collectionPage, errorPage, FILES_PER_PAGE, HOME_ARRIVALS, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
 } from './pages.js';
 
 export interface ServeOptions {
@@ -33,8 +33,8 @@ export interface RunningServer {
 const PER_PAGE = 50;
 
 /** The page of a list a request asks for (`?page=`, 1 when absent or not a page number), and how many there are. */
-function pageOf(q: URLSearchParams, items: number): { page: number; pages: number } {
-  const pages = Math.max(1, Math.ceil(items / PER_PAGE));
+function pageOf(q: URLSearchParams, items: number, perPage = PER_PAGE): { page: number; pages: number } {
+  const pages = Math.max(1, Math.ceil(items / perPage));
   const asked = q.get('page') ?? '1';
   return { page: /^[1-9][0-9]{0,6}$/.test(asked) ? Math.min(Number(asked), pages) : 1, pages };
 }
@@ -218,7 +218,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const r = store.resource(v.id, checkId(b));
       if (!r) throw notFound();
       const col = collectionsOf(v.id).find((x) => x.id === r.collection);
-      return sendPage(req, res, 200, resourcePage(ctx, v, col, r, inReadersOrder(store.filesOf(v.id, r.id)), zipNamesFor(req.headers)));
+      // Its files a page at a time: the paths of all of them (off the index) give the order and the
+      // count; only the page's rows are read.
+      const order = inPageOrder(store.filePathsOf(v.id, r.id).map((path) => ({ path })));
+      const { page, pages } = pageOf(q, order.length, FILES_PER_PAGE);
+      const files = store.filesAt(v.id, order.slice((page - 1) * FILES_PER_PAGE, page * FILES_PER_PAGE).map((f) => f.path));
+      const paging = {
+        page, pages,
+        present: pages === 1 ? files.filter((f) => f.type === 'file' && f.state === 'present').length : store.presentFileCount(v.id, r.id),
+        nonAsciiZipNames: zipEntryNames(order.map((f) => f.path)).some((n) => /[^\x00-\x7f]/.test(n)),
+      };
+      return sendPage(req, res, 200, resourcePage(ctx, v, col, r, files, zipNamesFor(req.headers), paging));
     }
     if (head === 'file' && segs.length >= 3) {
       const v = versionFor(parseVid(a), res, rawPath, rawQuery);

@@ -744,6 +744,27 @@ export class Store {
       WHERE version_id = ? AND resource = ? ORDER BY path`).all(versionId, resource) as FileRow[];
   }
 
+  /**
+   * The paths of a resource's entries, read off `files_by_resource` alone (no row is visited): a
+   * folder of 100,000 photos is one resource, and its page shows a hundred of them, in an order
+   * SQL cannot give (serve's inReadersOrder), fetched by filesAt.
+   */
+  filePathsOf(versionId: number, resource: string): string[] {
+    return this.db.prepare(`SELECT path FROM files ${BY_RESOURCE} WHERE version_id = ? AND resource = ?`).pluck().all(versionId, resource) as string[];
+  }
+
+  /** Rows of the given paths of a version, in the order given (those it lacks left out). */
+  filesAt(versionId: number, paths: readonly string[]): FileRow[] {
+    const one = this.db.prepare('SELECT path, type, size, mtime, sha256, state FROM files WHERE version_id = ? AND path = ?');
+    return paths.map((p) => one.get(versionId, p) as FileRow | undefined).filter((f): f is FileRow => f !== undefined);
+  }
+
+  /** How many of a resource's files readers can have (present). */
+  presentFileCount(versionId: number, resource: string): number {
+    return this.db.prepare(`SELECT count(*) FROM files ${BY_RESOURCE} WHERE version_id = ? AND resource = ? AND type = 'file' AND state = 'present'`)
+      .pluck().get(versionId, resource) as number;
+  }
+
   file(versionId: number, path: string): FileRow | undefined {
     return this.db.prepare('SELECT path, type, size, mtime, sha256, state, resource FROM files WHERE version_id = ? AND path = ?').get(versionId, path) as FileRow | undefined;
   }
