@@ -827,20 +827,23 @@ export class Store {
   matchingFiles(versionId: number, r: ResourceRow, query: string, limit = 3): { files: FileRow[]; more: boolean } {
     const meta = [r.title, r.creator ?? '', r.description ?? ''].join('\n').toLowerCase();
     const wanted = searchWords(query).map((w) => w.toLowerCase()).filter((w) => !meta.includes(w));
-    const files: FileRow[] = [];
-    if (wanted.length === 0) return { files, more: false };
-    const rows = this.db.prepare(`SELECT path, type, size, mtime, sha256, state FROM files ${BY_RESOURCE}
-      WHERE version_id = ? AND resource = ? AND type = 'file' ORDER BY path`).iterate(versionId, r.id) as IterableIterator<FileRow>;
-    for (const f of rows) {
-      const below = f.path.slice(f.path.indexOf('/') + 1).toLowerCase();
+    if (wanted.length === 0) return { files: [], more: false };
+    // The paths off the index alone (a folder of 100,000 photos is one resource); rows only for the ones found.
+    const paths = this.db.prepare(`SELECT path FROM files ${BY_RESOURCE} WHERE version_id = ? AND resource = ? ORDER BY path`)
+      .pluck().iterate(versionId, r.id) as IterableIterator<string>;
+    const found: string[] = [];
+    let more = false;
+    for (const path of paths) {
+      const below = path.slice(path.indexOf('/') + 1).toLowerCase();
       if (!wanted.every((w) => below.includes(w))) continue;
-      if (files.length === limit) {
-        rows.return?.();
-        return { files, more: true };
+      if (found.length === limit) {
+        more = true;
+        paths.return?.();
+        break;
       }
-      files.push(f);
+      found.push(path);
     }
-    return { files, more: false };
+    return { files: this.filesAt(versionId, found).filter((f) => f.type === 'file'), more };
   }
 
   /**
