@@ -54,6 +54,8 @@ const BY_RESOURCE = 'INDEXED BY files_by_resource';
 
 /** A resource row whose collection the library carries (a condition on `resources`). */
 const CARRIED_RESOURCE = 'NOT EXISTS (SELECT 1 FROM collections c WHERE c.version_id = resources.version_id AND c.id = resources.collection AND c.carried = 0)';
+/** The same, on a resource row named `r`. */
+const CARRIED_R = CARRIED_RESOURCE.replace(/\bresources\./g, 'r.');
 
 /**
  * A resource title as the catalog orders it for readers: each run of digits as its value in 12
@@ -776,14 +778,14 @@ export class Store {
   newResources(versionId: number, limit: number, offset: number): ResourceRow[] {
     if (!this.hasTable('new_resources')) return [];
     return this.db.prepare(`SELECT r.* FROM new_resources n JOIN resources r ON r.rowid = n.rowid
-      WHERE n.version_id = ? AND ${CARRIED_RESOURCE.replace(/\bresources\./g, 'r.')} ORDER BY n.rowid LIMIT ? OFFSET ?`).all(versionId, limit, offset) as ResourceRow[];
+      WHERE n.version_id = ? AND ${CARRIED_R} ORDER BY n.rowid LIMIT ? OFFSET ?`).all(versionId, limit, offset) as ResourceRow[];
   }
 
   /** How many resources newResources lists for a version (read from the index). */
   newResourceCount(versionId: number): number {
     if (!this.hasTable('new_resources')) return 0; // a store of schema 5 or older, opened read-only by serve
     return this.db.prepare(`SELECT count(*) FROM new_resources n JOIN resources r ON r.rowid = n.rowid
-      WHERE n.version_id = ? AND ${CARRIED_RESOURCE.replace(/\bresources\./g, 'r.')}`).pluck().get(versionId) as number;
+      WHERE n.version_id = ? AND ${CARRIED_R}`).pluck().get(versionId) as number;
   }
 
   /**
@@ -806,15 +808,14 @@ export class Store {
     const likeSql = likes.map(() => `AND (${fields.map((f) => `${f} LIKE ? ESCAPE '\\'`).join(' OR ')})`).join(' ');
     const likeArgs = likes.flatMap((l) => fields.map(() => l));
     const joinNames = names ? 'LEFT JOIN resource_names n ON n.rowid = r.rowid' : '';
-    const carried = CARRIED_RESOURCE.replace(/\bresources\./g, 'r.');
     if (long.length > 0) {
       const match = long.map((w) => '"' + w.replace(/"/g, '""') + '"').join(' AND ');
       const rank = names ? 'bm25(resources_fts, 1.0, 1.0, 1.0, 0.5)' : 'rank';
       return this.db.prepare(`SELECT r.* FROM resources_fts f JOIN resources r ON r.rowid = f.rowid ${joinNames}
-        WHERE resources_fts MATCH ? AND r.version_id = ? AND ${carried} ${likeSql}
+        WHERE resources_fts MATCH ? AND r.version_id = ? AND ${CARRIED_R} ${likeSql}
         ORDER BY ${rank} LIMIT ?`).all(match, versionId, ...likeArgs, limit) as ResourceRow[];
     }
-    return this.db.prepare(`SELECT r.* FROM resources r ${joinNames} WHERE r.version_id = ? AND ${carried} ${likeSql}
+    return this.db.prepare(`SELECT r.* FROM resources r ${joinNames} WHERE r.version_id = ? AND ${CARRIED_R} ${likeSql}
       ORDER BY r.sort_key, r.title LIMIT ?`).all(versionId, ...likeArgs, limit) as ResourceRow[];
   }
 
@@ -838,8 +839,7 @@ export class Store {
       if (!wanted.every((w) => below.includes(w))) continue;
       if (found.length === limit) {
         more = true;
-        paths.return?.();
-        break;
+        break; // (which ends the statement's iterator)
       }
       found.push(path);
     }
