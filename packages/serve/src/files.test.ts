@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../fixtures/tree.js';
-import { CHARSET_SNIFF_BYTES, sendObject, textCharset } from './files.js';
+import { CHARSET_SNIFF_BYTES, presentEntries, sendObject, textCharset } from './files.js';
 
 /** GBK bytes of some Chinese text, as Notepad on a Chinese Windows saves "ANSI". */
 const GBK_NOTICE = Buffer.from('b9d8d3dabfaab7c5cdbccae9b9ddb5c4cda8d6aa0d0a', 'hex'); // 关于开放图书馆的通知\r\n (Python's str.encode('gbk'))
@@ -84,5 +84,19 @@ describe('sendObject: text files with the charset they are written in', () => {
     const same = await get('gbk.txt', { 'If-None-Match': `"${'a'.repeat(64)}"` });
     expect(same.status).toBe(304);
     expect(same.type).toBeUndefined();
+  });
+});
+
+describe('presentEntries: the objects a zip can take', () => {
+  it('keeps those on disk with the catalog\'s size, in the order given, looking at many at once', async () => {
+    const dir = await tempDir('bookcrate-present-');
+    const entries = Array.from({ length: 40 }, (_, i) => ({ objectPath: join(dir, `o${i}`), name: `第${i + 1}页.jpg`, size: 10, mtime: 0 }));
+    for (const [i, e] of entries.entries()) {
+      if (i % 7 === 3) continue; // missing
+      await writeFile(e.objectPath, Buffer.alloc(i % 11 === 5 ? 9 : 10)); // some of another size
+    }
+    const kept = await presentEntries(entries);
+    expect(kept.map((e) => e.name)).toEqual(entries.filter((_, i) => i % 7 !== 3 && i % 11 !== 5).map((e) => e.name));
+    expect(await presentEntries([])).toEqual([]);
   });
 });
