@@ -37,7 +37,6 @@ export interface DamagedRow {
   detail: string;
 }
 
-/** Damaged or missing files of every version, the first `limit`, and how many there are in all. */
 /**
  * The names a resource's files take in its zip: their paths below the folder all of them share
  * (a course's episodes as 第1讲.mp4, not 国图公开课/敦煌壁画艺术/第1讲.mp4), in the order given.
@@ -54,6 +53,7 @@ export function zipEntryNames(paths: string[]): string[] {
   return paths.map((p) => p.split('/').slice(common).join('/'));
 }
 
+/** Damaged or missing files of every version, the first `limit`, and how many there are in all. */
 export function damagedPage(db: DB, limit: number): { rows: DamagedRow[]; total: number } {
   const rows = db.prepare(`SELECT version_id, path, sha256, reason, detail FROM damaged WHERE ${STILL_NEEDED} ORDER BY version_id DESC, path LIMIT ?`).all(limit) as DamagedRow[];
   const total = (db.prepare(`SELECT count(*) AS n FROM damaged WHERE ${STILL_NEEDED}`).get() as { n: number }).n;

@@ -197,24 +197,27 @@ ${many ? html`<h2>${g.version.title}</h2>` : ''}
 /** The home page's "new arrivals" of one version: the first few, and the way to the rest. */
 function arrivalsBlock(ctx: PageCtx, v: VersionRow, collections: CollectionView[], a: ArrivalsView): Html {
   const t = ctx.t;
-  const titles = new Map(collections.map((c) => [c.id, c.title]));
   return html`
 <section class="arrivals" id="arrivals-${v.id}">
 <h2>${t.newArrivals}</h2>
-<p class="meta">${t.newIntro(v.title, v.version, v.compared_with ?? 0, a.count)}</p>
-<ol class="list">${a.first.map((r) => resourceItem(ctx, v.id, r, titles.get(r.collection)))}</ol>
+${arrivalsList(ctx, v, collections, a.count, a.first)}
 ${a.count > a.first.length ? html`<p><a href="${link(ctx, urls.arrivals(v.id))}">${t.newAll(a.count)}</a></p>` : ''}
 </section>`;
+}
+
+/** What a version added to which: the sentence, and the list of (some of) its new arrivals. */
+function arrivalsList(ctx: PageCtx, v: VersionRow, collections: CollectionView[], count: number, rows: ResourceRow[]): Html {
+  const titles = new Map(collections.map((c) => [c.id, c.title]));
+  return html`<p class="meta">${ctx.t.newIntro(v.title, v.version, v.compared_with ?? 0, count)}</p>
+<ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r, titles.get(r.collection)))}</ol>`;
 }
 
 /** Every new arrival of a version, a page at a time. */
 export function arrivalsPage(ctx: PageCtx, v: VersionRow, collections: CollectionView[], count: number, rows: ResourceRow[], page: number, pages: number): string {
   const t = ctx.t;
-  const titles = new Map(collections.map((c) => [c.id, c.title]));
   const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a> › ${t.newArrivals}</div>
 <h1>${t.newArrivals}</h1>
-<p class="meta">${t.newIntro(v.title, v.version, v.compared_with ?? 0, count)}</p>
-<ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r, titles.get(r.collection)))}</ol>
+${arrivalsList(ctx, v, collections, count, rows)}
 ${pager(ctx, urls.arrivals(v.id), page, pages)}`;
   return layout(ctx, t.newArrivals, body);
 }
@@ -278,10 +281,10 @@ export function languageNames(codes: string | null, lang: Lang): string | null {
 export interface FilesPage {
   page: number;
   pages: number;
-  /** files readers can have, on every page: what "download all" zips */
-  present: number;
-  /** whether a name in the zip is not ASCII (the zip in the other form of names is then offered) */
-  nonAsciiZipNames: boolean;
+  /** files readers can have, on all the pages: what "download all" zips (absent: counted off `files`, the only page) */
+  present?: number;
+  /** whether a name in the zip is not ASCII, so the zip in the other form of names is offered (absent: as `present`) */
+  nonAsciiZipNames?: boolean;
 }
 
 /** Files a resource page shows at once. */

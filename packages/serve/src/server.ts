@@ -223,9 +223,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const order = inPageOrder(store.filePathsOf(v.id, r.id).map((path) => ({ path })));
       const { page, pages } = pageOf(q, order.length, FILES_PER_PAGE);
       const files = store.filesAt(v.id, order.slice((page - 1) * FILES_PER_PAGE, page * FILES_PER_PAGE).map((f) => f.path));
-      const paging = {
+      const paging = pages === 1 ? { page, pages } : {
         page, pages,
-        present: pages === 1 ? files.filter((f) => f.type === 'file' && f.state === 'present').length : store.presentFileCount(v.id, r.id),
+        present: store.presentFileCount(v.id, r.id),
         nonAsciiZipNames: zipEntryNames(order.map((f) => f.path)).some((n) => /[^\x00-\x7f]/.test(n)),
       };
       return sendPage(req, res, 200, resourcePage(ctx, v, col, r, files, zipNamesFor(req.headers), paging));
@@ -292,12 +292,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           } catch {
             rows = []; // a query FTS cannot parse finds nothing, it is not an error
           }
-          for (const r of rows) results.push({ vid: v.id, r, collectionTitle: titles.get(r.collection), files: store.matchingFiles(v.id, r, query) });
+          for (const r of rows) results.push({ vid: v.id, r, collectionTitle: titles.get(r.collection) });
         }
         if (results.length > SEARCH_LIMIT) {
           truncated = true;
           results.length = SEARCH_LIMIT;
         }
+        for (const x of results) x.files = store.matchingFiles(x.vid, x.r, query); // those shown only
       }
       return sendPage(req, res, 200, searchPage(ctx, query, results, truncated, SEARCH_LIMIT));
     }
