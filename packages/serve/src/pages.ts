@@ -42,6 +42,7 @@ export const urls = {
   file: (vid: number, path: string) => `/file/${vid}/${path.split('/').map(encodeURIComponent).join('/')}`,
   zip: (vid: number, rid: string) => `/zip/${vid}/${encodeURIComponent(rid)}`,
   arrivals: (vid: number) => `/new/${vid}`,
+  updated: (vid: number) => `/updated/${vid}`,
 };
 
 /** What every page needs: the language, its strings, and how to build links that keep the language. */
@@ -95,6 +96,8 @@ ul.cards a{font-weight:600;font-size:1.05rem}
 .meta{color:#666;font-size:.9rem}
 ol.list{list-style:none;padding:0;margin:0}ol.list li{background:#fff;padding:.6rem .9rem;border-bottom:1px solid #eee}
 .hits{font-size:.9rem;margin-top:.2rem;overflow-wrap:anywhere}
+.changed{font-size:.9rem;color:#8a4b00}
+.mark{display:inline-block;background:#c0392b;color:#fff;border-radius:3px;padding:0 .3em;font-size:.8rem;margin-right:.3em}
 dl.md{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;background:#fff;padding:.8rem 1rem;border-radius:8px}
 dl.md dt{color:#666}dl.md dd{margin:0;white-space:pre-wrap;overflow-wrap:anywhere}
 .file{background:#fff;border-radius:8px;padding:.7rem 1rem;margin:.6rem 0;overflow-wrap:anywhere}
@@ -167,13 +170,21 @@ export interface ArrivingView {
   volumesAwaited: number[];
 }
 
-/** What a version brought, for the home page: the first few, and how many in all (Store.newResources). */
+/**
+ * What a version brought, for the home page: the first few of its new resources and of those it
+ * updated (Store.newResources, Store.updatedResources), and how many of each in all.
+ */
 export interface ArrivalsView {
   count: number;
   first: ResourceRow[];
+  updatedCount: number;
+  updatedFirst: UpdatedRow[];
 }
 
-/** Resources the home page shows of a version's new arrivals; the rest are a link away. */
+/** A resource readers had that a version changed, with how many of its files are new or changed. */
+export type UpdatedRow = ResourceRow & { changedFiles: number };
+
+/** Resources the home page shows of a version's new arrivals, and of its updated ones; the rest are a link away. */
 export const HOME_ARRIVALS = 8;
 
 export function homePage(ctx: PageCtx, groups: { version: VersionRow; collections: CollectionView[]; arrivals?: ArrivalsView }[], arriving: ArrivingView[] = []): string {
@@ -190,18 +201,21 @@ ${many ? html`<h2>${g.version.title}</h2>` : ''}
 <ul class="cards">${g.collections.map((c) => html`
 <li><a href="${link(ctx, urls.collection(g.version.id, c.id))}">${c.title}</a>
 <div class="meta">${t.resourceCount(c.resources)} · ${formatSize(c.bytes)}</div></li>`)}
-</ul>${g.arrivals && g.arrivals.count > 0 ? arrivalsBlock(ctx, g.version, g.collections, g.arrivals) : ''}`)}`;
+</ul>${g.arrivals && (g.arrivals.count > 0 || g.arrivals.updatedCount > 0) ? arrivalsBlock(ctx, g.version, g.collections, g.arrivals) : ''}`)}`;
   return layout(ctx, t.collections, body);
 }
 
-/** The home page's "new arrivals" of one version: the first few, and the way to the rest. */
+/** The home page's "new arrivals" of one version: the first few new and updated ones, and the way to the rest. */
 function arrivalsBlock(ctx: PageCtx, v: VersionRow, collections: CollectionView[], a: ArrivalsView): Html {
   const t = ctx.t;
   return html`
 <section class="arrivals" id="arrivals-${v.id}">
 <h2>${t.newArrivals}</h2>
-${arrivalsList(ctx, v, collections, a.count, a.first)}
-${a.count > a.first.length ? html`<p><a href="${link(ctx, urls.arrivals(v.id))}">${t.newAll(a.count)}</a></p>` : ''}
+${a.count > 0 ? html`${arrivalsList(ctx, v, collections, a.count, a.first)}
+${a.count > a.first.length ? html`<p><a href="${link(ctx, urls.arrivals(v.id))}">${t.newAll(a.count)}</a></p>` : ''}` : ''}
+${a.updatedCount > 0 ? html`<div id="updated-${v.id}"><h3>${t.updated}</h3>
+${updatedList(ctx, v, collections, a.updatedCount, a.updatedFirst)}
+${a.updatedCount > a.updatedFirst.length ? html`<p><a href="${link(ctx, urls.updated(v.id))}">${t.updatedAll(a.updatedCount)}</a></p>` : ''}</div>` : ''}
 </section>`;
 }
 
@@ -212,6 +226,13 @@ function arrivalsList(ctx: PageCtx, v: VersionRow, collections: CollectionView[]
 <ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r, titles.get(r.collection)))}</ol>`;
 }
 
+/** What a version changed in the resources readers had: the sentence, and (some of) them, each with its count of new files. */
+function updatedList(ctx: PageCtx, v: VersionRow, collections: CollectionView[], count: number, rows: UpdatedRow[]): Html {
+  const titles = new Map(collections.map((c) => [c.id, c.title]));
+  return html`<p class="meta">${ctx.t.updatedIntro(v.title, v.version, v.compared_with ?? 0, count)}</p>
+<ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r, titles.get(r.collection), html`<div class="changed">${ctx.t.changedFiles(r.changedFiles)}</div>`))}</ol>`;
+}
+
 /** Every new arrival of a version, a page at a time. */
 export function arrivalsPage(ctx: PageCtx, v: VersionRow, collections: CollectionView[], count: number, rows: ResourceRow[], page: number, pages: number): string {
   const t = ctx.t;
@@ -220,6 +241,16 @@ export function arrivalsPage(ctx: PageCtx, v: VersionRow, collections: Collectio
 ${arrivalsList(ctx, v, collections, count, rows)}
 ${pager(ctx, urls.arrivals(v.id), page, pages)}`;
   return layout(ctx, t.newArrivals, body);
+}
+
+/** Every resource a version updated, a page at a time. */
+export function updatedPage(ctx: PageCtx, v: VersionRow, collections: CollectionView[], count: number, rows: UpdatedRow[], page: number, pages: number): string {
+  const t = ctx.t;
+  const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a> › ${t.updated}</div>
+<h1>${t.updated}</h1>
+${updatedList(ctx, v, collections, count, rows)}
+${pager(ctx, urls.updated(v.id), page, pages)}`;
+  return layout(ctx, t.updated, body);
 }
 
 /** Previous and next links of a list shown a page at a time (none for a single page). */
@@ -285,6 +316,10 @@ export interface FilesPage {
   present?: number;
   /** whether a name in the zip is not ASCII, so the zip in the other form of names is offered (absent: as `present`) */
   nonAsciiZipNames?: boolean;
+  /** how many of the resource's files this version added or changed, the resource being one readers had (Store.updatedResources) */
+  changedFiles?: number;
+  /** which of this page's files those are: each is marked (新) */
+  changed?: ReadonlySet<string>;
 }
 
 /** Files a resource page shows at once. */
@@ -306,8 +341,9 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
   ];
   const fileBlock = (f: FileRow): Html => {
     const name = basename(f.path);
+    const mark = paging?.changed?.has(f.path) ? html`<span class="mark">${t.changedMark}</span>` : '';
     if (f.state !== 'present') {
-      return html`<div class="file"><strong>${name}</strong> <span class="meta">${formatSize(f.size)}</span>
+      return html`<div class="file">${mark}<strong>${name}</strong> <span class="meta">${formatSize(f.size)}</span>
 <div class="unavailable">${f.state === 'damaged' ? t.damagedFile : t.pendingFile}</div></div>`;
     }
     const href = urls.file(v.id, f.path);
@@ -319,7 +355,7 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
         : kind === 'image'
           ? html`<a href="${href}"><img class="photo" loading="lazy" src="${href}" alt="${name}"></a>`
           : '';
-    return html`<div class="file">${player}<a href="${href}">${name}</a> <span class="meta">${formatSize(f.size)}</span>
+    return html`<div class="file">${player}${mark}<a href="${href}">${name}</a> <span class="meta">${formatSize(f.size)}</span>
 · <a href="${href}?download=1" download="${name}">${t.download}</a></div>`;
   };
   // The zip in the other form of names, for a PC where this one's come out garbled; only where a
@@ -333,6 +369,7 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
 <dl class="md">${md.filter(([, val]) => val).map(([k, val]) => html`<dt>${k}</dt><dd>${val}</dd>`)}</dl>
 <h2 id="files">${t.files}</h2>
 ${present > 1 ? html`<p><a class="btn" id="download-all" href="${urls.zip(v.id, r.id)}">${t.downloadAll(present)}</a></p>${zipOther}` : ''}
+${paging?.changedFiles ? html`<p class="changed" id="changed">${t.changedHere(v.version, paging.changedFiles)}</p>` : ''}
 ${shown.length === 0 ? html`<p>${t.noFiles}</p>` : shown.map(fileBlock)}
 ${paging ? pager(ctx, urls.resource(v.id, r.id), paging.page, paging.pages, '#files') : ''}`;
   return layout(ctx, r.title, body);

@@ -183,7 +183,7 @@ describe('pages', () => {
     const block = /<section class="arrivals" id="arrivals-(\d+)">([\s\S]*?)<\/section>/.exec(home.text);
     expect(block?.[1]).toBe(String(fx.vid));
     expect(block![2]).toContain('「县级图书馆资源包 2024」第 2 版比第 1 版新增 126 项资源。');
-    const first = titlesIn(block![2]!);
+    const first = titlesIn(block![2]!.split('<div id="updated-')[0]!); // the updated ones come after (next test)
     expect(first).toHaveLength(8);
     expect(first).toContain('敦煌壁画艺术讲座（第一讲）');
     expect(first).not.toContain('中国古代建筑'); // version 1 had it
@@ -202,6 +202,30 @@ describe('pages', () => {
     expect(all).toContain('三国演义连环画 第120册');
     expect((await http(`/new/${fx.vid}?page=3&lang=en`)).text).toContain('Version 2 of “县级图书馆资源包 2024” adds 126 resources to version 1.');
     expect((await http(`/new/${fx.importingVid}`)).status).toBe(404);
+  });
+
+  it('shows what the current version changed in resources readers had: on the home page, a page of them, and each new file marked', async () => {
+    // Version 1 had 中国古代建筑 with another 介绍.html; version 2 changed that and added 资料.bin.
+    const home = (await http('/')).text;
+    const block = new RegExp(`<div id="updated-${fx.vid}">([\\s\\S]*?)</div>\\s*</section>`).exec(home);
+    expect(block?.[1]).toContain('<h3>有更新的资源</h3>');
+    expect(block![1]).toContain('「县级图书馆资源包 2024」第 2 版为第 1 版已有的 1 项资源新增或更新了文件。');
+    expect(block![1]).toMatch(/<li><a href="\/r\/\d+\/[^"]+">中国古代建筑<\/a><div class="meta">[^<]*<\/div><div class="changed">2 个文件新增或更新<\/div><\/li>/);
+    expect(block![1]).not.toContain('查看全部'); // one, all shown
+    const page = await http(`/updated/${fx.vid}?lang=en`);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('Version 2 of “县级图书馆资源包 2024” adds or changes files in 1 resource that version 1 had.');
+    expect(page.text).toContain('2 files new or changed');
+    expect((await http(`/updated/${fx.importingVid}`)).status).toBe(404);
+
+    // On its page, the two files are marked, and the sentence says how many; a new resource's files are not.
+    const r = (await http(`/r/${fx.vid}/${encodeURIComponent(IDS.architecture)}`)).text;
+    expect(r).toContain('<p class="changed" id="changed">第 2 版新增或更新了其中 2 个文件，标有“新”。</p>');
+    const marked = [...r.matchAll(/<span class="mark">新<\/span><a href="[^"]+">([^<]+)<\/a>/g)].map((m) => m[1]);
+    expect(marked.sort()).toEqual(['介绍.html', '资料.bin']);
+    const dunhuang = (await http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`)).text;
+    expect(dunhuang).not.toContain('class="mark"');
+    expect(dunhuang).not.toContain('id="changed"');
   });
 
   it('finds a resource by the names of its files, and links the files found', async () => {

@@ -7,7 +7,7 @@ import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
 import { ClientLimits, clientKey, DEFAULT_CLIENT_LIMITS, type ClientLimitOptions, type Refusal } from './limits.js';
 import {
-  arrivalsPage, collectionPage, errorPage, FILES_PER_PAGE, HOME_ARRIVALS, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
+  arrivalsPage, updatedPage, collectionPage, errorPage, FILES_PER_PAGE, HOME_ARRIVALS, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
 } from './pages.js';
 
 export interface ServeOptions {
@@ -126,7 +126,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       return value;
     };
   };
-  const arrivalsCount = everyMinute((vid) => store.newResourceCount(vid));
+  const changesOf = everyMinute((vid) => ({ added: store.newResourceCount(vid), updated: store.updatedResourceCount(vid) }));
   const collectionsOf = everyMinute((vid) => store.collections(vid));
 
   const current = (): VersionRow[] => store.currentVersions().filter((v) => v.state === 'complete');
@@ -186,8 +186,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const [head, a, b] = segs;
     if (head === '' && segs.length === 1) {
       const groups = current().map((v) => {
-        const count = arrivalsCount(v.id);
-        return { version: v, collections: collectionsOf(v.id), arrivals: { count, first: count > 0 ? store.newResources(v.id, HOME_ARRIVALS, 0) : [] } };
+        const { added, updated } = changesOf(v.id);
+        return {
+          version: v, collections: collectionsOf(v.id),
+          arrivals: {
+            count: added, first: added > 0 ? store.newResources(v.id, HOME_ARRIVALS, 0) : [],
+            updatedCount: updated, updatedFirst: updated > 0 ? store.updatedResources(v.id, HOME_ARRIVALS, 0) : [],
+          },
+        };
       });
       const arriving = groups.length > 0 ? [] : store.allVersions().filter((v) => v.state !== 'complete')
         .map((v) => ({ v, ...store.volumesOf(v) })).filter((a) => !a.supersededBy);
@@ -196,11 +202,20 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (head === 'new' && segs.length === 2) {
       const v = versionFor(parseVid(a), res, rawPath, rawQuery);
       if (!v) return;
-      const count = arrivalsCount(v.id);
+      const count = changesOf(v.id).added;
       if (count === 0) throw notFound();
       const { page, pages } = pageOf(q, count);
       const rows = store.newResources(v.id, PER_PAGE, (page - 1) * PER_PAGE);
       return sendPage(req, res, 200, arrivalsPage(ctx, v, collectionsOf(v.id), count, rows, page, pages));
+    }
+    if (head === 'updated' && segs.length === 2) {
+      const v = versionFor(parseVid(a), res, rawPath, rawQuery);
+      if (!v) return;
+      const count = changesOf(v.id).updated;
+      if (count === 0) throw notFound();
+      const { page, pages } = pageOf(q, count);
+      const rows = store.updatedResources(v.id, PER_PAGE, (page - 1) * PER_PAGE);
+      return sendPage(req, res, 200, updatedPage(ctx, v, collectionsOf(v.id), count, rows, page, pages));
     }
     if (head === 'c' && segs.length === 3) {
       const v = versionFor(parseVid(a), res, rawPath, rawQuery);
@@ -223,8 +238,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const order = inPageOrder(store.filePathsOf(v.id, r.id).map((path) => ({ path })));
       const { page, pages } = pageOf(q, order.length, FILES_PER_PAGE);
       const files = store.filesAt(v.id, order.slice((page - 1) * FILES_PER_PAGE, page * FILES_PER_PAGE).map((f) => f.path));
-      const paging = pages === 1 ? { page, pages } : {
-        page, pages,
+      // The files this version added or changed, if readers had the resource before: marked 新.
+      const changedFiles = store.changedFileCount(v.id, r.id);
+      const changed = changedFiles > 0 ? store.changedAmong(v.id, files.map((f) => f.path)) : undefined;
+      const paging = pages === 1 ? { page, pages, changedFiles, changed } : {
+        page, pages, changedFiles, changed,
         present: store.presentFileCount(v.id, r.id),
         nonAsciiZipNames: zipEntryNames(order.map((f) => f.path)).some((n) => /[^\x00-\x7f]/.test(n)),
       };

@@ -297,6 +297,43 @@ describe('a version into the catalog, and the collections a library carries (imp
     }
   });
 
+  it('finds what a version changes: files new or with other content in resources readers had, carried ones only', async () => {
+    const s = await Store.open(await tempDir(), { create: true });
+    try {
+      const v1 = (await add(s, 1)).id;
+      s.db.prepare("UPDATE versions SET state = 'complete', is_current = 1 WHERE id = ?").run(v1);
+      expect(s.updatedResourceCount(v1)).toBe(0);
+      const changed = [
+        { entry: { path: '京剧', type: 'dir', size: 0, mtime: 0 } as FileEntry, volume: 1 },
+        { entry: { ...file('京剧/霸王别姬.mp4', 'a', 'r-opera'), mtime: 99 }, volume: 1 }, // only its time: not changed
+        { entry: file('京剧/贵妃醉酒.mp4', 'e', 'r-opera'), volume: 1 }, // other content
+        { entry: file('京剧/锁麟囊.mp4', 'f', 'r-opera'), volume: 1 }, // a new episode
+        { entry: { path: '京剧选段', type: 'dir', size: 0, mtime: 0 } as FileEntry, volume: 1 }, // 选段一 removed: nothing new in r-clips
+        { entry: file('京剧选段/新到一.mp4', 'g', 'r-new'), volume: 1 }, // a new resource: listed as new, not as updated
+      ];
+      const more: ResourceEntry[] = [...resources, { id: 'r-new', collection: 'clips', title: '新到选段' }];
+      const v2 = (await s.addVersion(root(2), Buffer.from('root2'), Buffer.from('sig'), '2'.repeat(64), iter(changed), iter(more))).id;
+      expect(s.newResources(v2, 10, 0).map((r) => r.id)).toEqual(['r-new']);
+      expect(s.updatedResources(v2, 10, 0).map((r) => [r.id, r.changedFiles])).toEqual([['r-opera', 2]]);
+      expect(s.updatedResourceCount(v2)).toBe(1);
+      expect([...s.changedAmong(v2, ['京剧/霸王别姬.mp4', '京剧/贵妃醉酒.mp4', '京剧/锁麟囊.mp4', '京剧选段/新到一.mp4'])].sort())
+        .toEqual(['京剧/贵妃醉酒.mp4', '京剧/锁麟囊.mp4']);
+      s.carryCollections('county', ['clips']);
+      expect(s.updatedResources(v2, 10, 0)).toEqual([]);
+      expect(s.updatedResourceCount(v2)).toBe(0);
+      // Its rows go with the version.
+      s.db.prepare("UPDATE versions SET state = 'complete', is_current = 0 WHERE id = ?").run(v2);
+      for (const v of [3, 4]) {
+        const id = (await s.addVersion(root(v), Buffer.from(`root${v}`), Buffer.from('sig'), `${v}`.repeat(64), iter(entries), iter(resources))).id;
+        s.db.prepare("UPDATE versions SET state = 'complete' WHERE id = ?").run(id);
+      }
+      expect(s.dropOldVersions('county')).toEqual([v1, v2]);
+      for (const t of ['updated_resources', 'updated_files']) expect(s.db.prepare(`SELECT count(*) FROM ${t} WHERE version_id = ?`).pluck().get(v2)).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
   it('bytesToAdmit: what an import of a volume still has to write, each content once, without what the store holds', async () => {
     const s = await Store.open(await tempDir(), { create: true });
     try {

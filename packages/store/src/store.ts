@@ -55,6 +55,8 @@ const BY_RESOURCE = 'INDEXED BY files_by_resource';
 /** A resource row whose collection the library carries (a condition on `resources`). */
 const CARRIED_RESOURCE = 'NOT EXISTS (SELECT 1 FROM collections c WHERE c.version_id = resources.version_id AND c.id = resources.collection AND c.carried = 0)';
 /** The same, on a resource row named `r`. */
+/** The tables of what each version brought and changed (schemas 6 and 7), cleared with their version. */
+const VERSION_CHANGES = ['new_resources', 'updated_resources', 'updated_files'] as const;
 const CARRIED_R = CARRIED_RESOURCE.replace(/\bresources\./g, 'r.');
 
 /**
@@ -243,7 +245,7 @@ export class Store {
     db.prepare('DELETE FROM files WHERE version_id = ?').run(id);
     db.prepare('DELETE FROM resources WHERE version_id = ?').run(id);
     db.prepare('DELETE FROM collections WHERE version_id = ?').run(id);
-    db.prepare('DELETE FROM new_resources WHERE version_id = ?').run(id);
+    for (const t of VERSION_CHANGES) db.prepare(`DELETE FROM ${t} WHERE version_id = ?`).run(id);
     db.pragma('foreign_keys = OFF');
     db.pragma('synchronous = NORMAL');
     try {
@@ -330,6 +332,19 @@ export class Store {
       if (before) {
         db.prepare(`INSERT INTO new_resources (version_id, rowid) SELECT ?, r.rowid FROM resources r
           WHERE r.version_id = ? AND NOT EXISTS (SELECT 1 FROM resources p WHERE p.version_id = ? AND p.id = r.id)`).run(id, id, before.id);
+        // And what it changed in the resources readers had (schema 7): their files that are new or
+        // hold other content. One pass of the version's files by path, each looked up in the older
+        // version's (an unchanged file stops there); the resources are asked about for the rest only:
+        // 1.2 s for a million files. CROSS JOIN keeps the changed files first: left to choose, SQLite
+        // walked every file of the version by resource for 1,500 changed ones (0.8 s instead of 12 ms).
+        db.prepare(`INSERT INTO updated_files (version_id, path) SELECT f.version_id, f.path FROM files f
+          WHERE f.version_id = ? AND f.type = 'file' AND f.resource IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM files o WHERE o.version_id = ? AND o.path = f.path AND o.sha256 IS f.sha256)
+            AND EXISTS (SELECT 1 FROM resources p WHERE p.version_id = ? AND p.id = f.resource)`).run(id, before.id, before.id);
+        db.prepare(`INSERT INTO updated_resources (version_id, rowid, files) SELECT u.version_id, r.rowid, count(*) FROM updated_files u
+          CROSS JOIN files f ON f.version_id = u.version_id AND f.path = u.path
+          CROSS JOIN resources r ON r.version_id = f.version_id AND r.id = f.resource
+          WHERE u.version_id = ? GROUP BY r.rowid`).run(id);
       }
       db.pragma('synchronous = FULL');
       db.transaction(() => {
@@ -682,7 +697,7 @@ export class Store {
     if (drop.length === 0) return [];
     this.db.transaction(() => {
       for (const id of drop) {
-        for (const t of ['files', 'resources', 'new_resources', 'collections', 'volumes', 'import_segments', 'damaged']) this.db.prepare(`DELETE FROM ${t} WHERE version_id = ?`).run(id);
+        for (const t of ['files', 'resources', ...VERSION_CHANGES, 'collections', 'volumes', 'import_segments', 'damaged']) this.db.prepare(`DELETE FROM ${t} WHERE version_id = ?`).run(id);
         this.db.prepare('DELETE FROM imports WHERE version_id = ?').run(id);
         this.db.prepare('DELETE FROM versions WHERE id = ?').run(id);
       }
@@ -786,6 +801,38 @@ export class Store {
     if (!this.hasTable('new_resources')) return 0; // a store of schema 5 or older, opened read-only by serve
     return this.db.prepare(`SELECT count(*) FROM new_resources n JOIN resources r ON r.rowid = n.rowid
       WHERE n.version_id = ? AND ${CARRIED_R}`).pluck().get(versionId) as number;
+  }
+
+  /**
+   * The resources readers already had that a version changed (schema 7): those with files that are
+   * new or hold other content than in the version it was compared with, carried ones only, in the
+   * resources' order, each with how many such files (`changedFiles`).
+   */
+  updatedResources(versionId: number, limit: number, offset: number): (ResourceRow & { changedFiles: number })[] {
+    if (!this.hasTable('updated_resources')) return [];
+    return this.db.prepare(`SELECT r.*, u.files AS changedFiles FROM updated_resources u JOIN resources r ON r.rowid = u.rowid
+      WHERE u.version_id = ? AND ${CARRIED_R} ORDER BY u.rowid LIMIT ? OFFSET ?`).all(versionId, limit, offset) as never;
+  }
+
+  /** How many resources updatedResources lists for a version. */
+  updatedResourceCount(versionId: number): number {
+    if (!this.hasTable('updated_resources')) return 0; // a store of schema 6 or older, opened read-only by serve
+    return this.db.prepare(`SELECT count(*) FROM updated_resources u JOIN resources r ON r.rowid = u.rowid
+      WHERE u.version_id = ? AND ${CARRIED_R}`).pluck().get(versionId) as number;
+  }
+
+  /** How many of a resource's files a version added or changed, the resource being one readers had (0: none, or a new one). */
+  changedFileCount(versionId: number, resource: string): number {
+    if (!this.hasTable('updated_resources')) return 0;
+    return (this.db.prepare(`SELECT u.files FROM resources r JOIN updated_resources u ON u.version_id = r.version_id AND u.rowid = r.rowid
+      WHERE r.version_id = ? AND r.id = ?`).pluck().get(versionId, resource) as number | undefined) ?? 0;
+  }
+
+  /** Which of these paths (a resource page's) a version changed in a resource readers already had. */
+  changedAmong(versionId: number, paths: readonly string[]): Set<string> {
+    if (paths.length === 0 || !this.hasTable('updated_files')) return new Set();
+    const one = this.db.prepare('SELECT 1 FROM updated_files WHERE version_id = ? AND path = ?').pluck();
+    return new Set(paths.filter((p) => one.get(versionId, p) !== undefined));
   }
 
   /**
