@@ -8,7 +8,7 @@ import { isBookcrateError } from '@bookcrate/format';
 import { contentDisposition, parseRange } from './files.js';
 import { inReadersOrder, zipEntryNames } from './catalog.js';
 import { pageCtx, resourcePage } from './pages.js';
-import type { FileRow, ResourceRow, VersionRow } from '@bookcrate/store';
+import { Store, type FileRow, type ResourceRow, type VersionRow } from '@bookcrate/store';
 import { parseListen } from '@bookcrate/format';
 import { startServer, type RunningServer } from './server.js';
 import { buildFixture, IDS, readZip, sha256, type Fixture } from './testkit.js';
@@ -265,6 +265,24 @@ describe('pages', () => {
     const en = await http('/status?lang=en');
     expect(en.text).toContain('content does not match its hash');
     expect(en.text).toContain('importing');
+  });
+
+  it('status counts the files again once another process changed the catalog, at once', async () => {
+    // The counts are kept between views (0.5 s a view for a million files) until the catalog changes.
+    const available = async () => [...(await http('/status')).text.matchAll(/可用: (\d+)/g)].map((m) => Number(m[1]));
+    const before = await available();
+    const writer = await Store.open(fx.dir);
+    try {
+      const path = writer.db.prepare("SELECT path FROM files WHERE version_id = ? AND state = 'pending' AND type = 'file' LIMIT 1").pluck().get(fx.importingVid);
+      const set = writer.db.prepare('UPDATE files SET state = ? WHERE version_id = ? AND path = ?');
+      set.run('present', fx.importingVid, path);
+      const after = await available();
+      expect(after.reduce((a, b) => a + b)).toBe(before.reduce((a, b) => a + b) + 1);
+      set.run('pending', fx.importingVid, path);
+      expect(await available()).toEqual(before);
+    } finally {
+      writer.close();
+    }
   });
 
   it('friendly 404 and 405 pages, never a stack trace', async () => {

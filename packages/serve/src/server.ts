@@ -108,26 +108,30 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   };
 
   /**
-   * What the home page and every list page read of a version's catalog, read at most once a
-   * minute per version: a collection's resources are counted off the index (25 ms for 100,000,
-   * 250 ms for a million, on every page otherwise), and so are a version's new arrivals. A
-   * version's rows never change; only the collections a library carries do (`import --only`), and
-   * a minute later the pages follow.
+   * What the pages read of a version's catalog that costs a pass over many rows, kept until the
+   * catalog changes: a collection's resources are counted off the index (25 ms for 100,000, 250 ms
+   * for a million, on every page otherwise), so are a version's new and updated resources, and the
+   * status page counts every file of each version (0.5 s for a million). Another process's commit
+   * (an import, a mirror round, `import --only`) changes the catalog's counter; then a value is read
+   * again once it is `staleFor` old: the lists at most once a minute while an import runs, the
+   * status page's counts on every view, since a librarian watches them move.
    */
-  const everyMinute = <T>(read: (vid: number) => T): ((vid: number) => T) => {
-    const known = new Map<number, { value: T; at: number }>();
+  const keptUntilChanged = <T>(read: (vid: number) => T, staleFor: number): ((vid: number) => T) => {
+    const known = new Map<number, { value: T; at: number; counter: number }>();
     return (vid) => {
       const now = Date.now();
+      const counter = store.changeCounter();
       const k = known.get(vid);
-      if (k && now - k.at < 60_000) return k.value;
+      if (k && (k.counter === counter || now - k.at < staleFor)) return k.value;
       const value = read(vid);
       if (known.size > 100) known.clear();
-      known.set(vid, { value, at: now });
+      known.set(vid, { value, at: now, counter });
       return value;
     };
   };
-  const changesOf = everyMinute((vid) => ({ added: store.newResourceCount(vid), updated: store.updatedResourceCount(vid) }));
-  const collectionsOf = everyMinute((vid) => store.collections(vid));
+  const changesOf = keptUntilChanged((vid) => ({ added: store.newResourceCount(vid), updated: store.updatedResourceCount(vid) }), 60_000);
+  const collectionsOf = keptUntilChanged((vid) => store.collections(vid), 60_000);
+  const fileCountsOf = keptUntilChanged((vid) => store.fileCounts(vid), 0);
 
   const current = (): VersionRow[] => store.currentVersions().filter((v) => v.state === 'complete');
 
@@ -322,7 +326,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     if (head === 'status' && segs.length === 1) {
       const versions = store.allVersions().reverse().map((v) => {
-        return { v, counts: store.fileCounts(v.id), ...store.volumesOf(v) };
+        return { v, counts: fileCountsOf(v.id), ...store.volumesOf(v) };
       });
       return sendPage(req, res, 200, statusPage(ctx, { versions, imports: store.imports(20), damaged: damagedPage(store.db, 500) }));
     }

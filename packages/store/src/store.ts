@@ -451,6 +451,15 @@ export class Store {
     }
   }
 
+  /**
+   * A number that changes whenever another connection (an import, a mirror round, `import --only`)
+   * has committed to the catalog since this one last asked (SQLite's data_version): a reader such as
+   * `serve` keeps what it read until it changes.
+   */
+  changeCounter(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
   /** Carried files by state, and how many files of the version are not carried (`import --only`). */
   fileCounts(versionId: number): { present: number; damaged: number; pending: number; notCarried: number } {
     const out = { present: 0, damaged: 0, pending: 0, notCarried: 0 };
