@@ -254,13 +254,13 @@ ${pager(ctx, urls.updated(v.id), page, pages)}`;
 }
 
 /** Previous and next links of a list shown a page at a time (none for a single page). */
-function pager(ctx: PageCtx, url: string, page: number, pages: number, hash = ''): Html | string {
+function pager(ctx: PageCtx, url: string, page: number, pages: number, hash = '', params: Record<string, string> = {}): Html | string {
   const t = ctx.t;
   return pages > 1
     ? html`<nav class="pager">
-${page > 1 ? html`<a rel="prev" href="${link(ctx, url, { page: page - 1 }) + hash}">${t.prev}</a>` : ''}
+${page > 1 ? html`<a rel="prev" href="${link(ctx, url, { ...params, page: page - 1 }) + hash}">${t.prev}</a>` : ''}
 <span>${t.page(page, pages)}</span>
-${page < pages ? html`<a rel="next" href="${link(ctx, url, { page: page + 1 }) + hash}">${t.next}</a>` : ''}
+${page < pages ? html`<a rel="next" href="${link(ctx, url, { ...params, page: page + 1 }) + hash}">${t.next}</a>` : ''}
 </nav>`
     : '';
 }
@@ -383,7 +383,18 @@ export interface SearchResult {
   files?: { files: FileRow[]; more: boolean };
 }
 
-export function searchPage(ctx: PageCtx, q: string, results: SearchResult[], truncated: boolean, limit: number): string {
+/** Search results a page. */
+export const SEARCH_PER_PAGE = 50;
+
+/** Where a search's results stand: how many in all (at most the cap), whether more were cut off, and the page. */
+export interface SearchPaging {
+  total: number;
+  capped: boolean;
+  page: number;
+  pages: number;
+}
+
+export function searchPage(ctx: PageCtx, q: string, results: SearchResult[], paging: SearchPaging): string {
   const t = ctx.t;
   // A result found by a file's name links that file itself too: the photo named 天安门 in a folder of hundreds.
   const hit = (vid: number, f: FileRow): Html => f.state === 'present'
@@ -394,9 +405,10 @@ export function searchPage(ctx: PageCtx, q: string, results: SearchResult[], tru
     : '';
   const body = q === ''
     ? html`<h1>${t.search}</h1><p>${t.searchHint}</p>`
-    : html`<h1>${t.results(q, results.length)}</h1>
-${results.length === 0 ? html`<p>${t.noResults}</p>` : html`<ol class="list" id="results">${results.map((x) => resourceItem(ctx, x.vid, x.r, x.collectionTitle, hits(x)))}</ol>`}
-${truncated ? html`<p class="meta">${t.moreResults(limit)}</p>` : ''}`;
+    : html`<h1>${paging.capped ? t.resultsCapped(q, paging.total) : t.results(q, paging.total)}</h1>
+${paging.capped ? html`<p class="meta">${t.moreResults(paging.total)}</p>` : ''}
+${results.length === 0 ? html`<p>${t.noResults}</p>` : html`<ol class="list" id="results" start="${(paging.page - 1) * SEARCH_PER_PAGE + 1}">${results.map((x) => resourceItem(ctx, x.vid, x.r, x.collectionTitle, hits(x)))}</ol>`}
+${pager(ctx, '/search', paging.page, paging.pages, '', { q })}`;
   return layout(ctx, q ? `${t.search}: ${q}` : t.search, body, q);
 }
 

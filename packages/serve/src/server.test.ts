@@ -152,7 +152,8 @@ describe('pages', () => {
     expect((await http('/search?q=' + encodeURIComponent('应县木塔'))).text).toContain('中国古代建筑');
     expect((await http('/search?q=' + encodeURIComponent('门'))).text).toContain('北京老城门');
     const many = await http('/search?q=' + encodeURIComponent('三国演义'));
-    expect(many.text).toContain('只显示前 100 条');
+    expect(many.text).toContain('“三国演义”的搜索结果：120 条'); // fifty a page (search-pages.test.ts)
+    expect(many.text).toContain('第 1 页，共 3 页');
     const none = await http('/search?q=' + encodeURIComponent('不存在的词语'));
     expect(none.text).toContain('没有找到');
     expect(none.text).toContain('value="不存在的词语"');

@@ -7,7 +7,7 @@ import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
 import { ClientLimits, clientKey, DEFAULT_CLIENT_LIMITS, type ClientLimitOptions, type Refusal } from './limits.js';
 import {
-  arrivalsPage, updatedPage, collectionPage, errorPage, FILES_PER_PAGE, HOME_ARRIVALS, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
+  arrivalsPage, updatedPage, collectionPage, errorPage, FILES_PER_PAGE, HOME_ARRIVALS, SEARCH_PER_PAGE, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
 } from './pages.js';
 
 export interface ServeOptions {
@@ -38,7 +38,8 @@ function pageOf(q: URLSearchParams, items: number, perPage = PER_PAGE): { page: 
   const asked = q.get('page') ?? '1';
   return { page: /^[1-9][0-9]{0,6}$/.test(asked) ? Math.min(Number(asked), pages) : 1, pages };
 }
-const SEARCH_LIMIT = 100;
+/** How many results a search lists at most, a page at a time (a reader who needs more narrows the query). */
+const SEARCH_CAP = 1000;
 const MAX_URL = 8192;
 const MAX_ID = 1024;
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -303,26 +304,28 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     if (head === 'search' && segs.length === 1) {
       const query = (q.get('q') ?? '').trim().slice(0, 200);
-      const results: SearchResult[] = [];
-      let truncated = false;
+      // Every current version's matches, best first, as rowids (up to SEARCH_CAP in all); the page's rows only.
+      const found: { vid: number; rowid: number }[] = [];
       if (query) {
         for (const v of current()) {
-          const titles = new Map(collectionsOf(v.id).map((c) => [c.id, c.title]));
-          let rows: ResourceRow[] = [];
+          let ids: number[] = [];
           try {
-            rows = store.search(v.id, query, SEARCH_LIMIT + 1);
+            ids = store.searchRowids(v.id, query, SEARCH_CAP + 1 - found.length);
           } catch {
-            rows = []; // a query FTS cannot parse finds nothing, it is not an error
+            ids = []; // a query FTS cannot parse finds nothing, it is not an error
           }
-          for (const r of rows) results.push({ vid: v.id, r, collectionTitle: titles.get(r.collection) });
+          for (const rowid of ids) found.push({ vid: v.id, rowid });
+          if (found.length > SEARCH_CAP) break;
         }
-        if (results.length > SEARCH_LIMIT) {
-          truncated = true;
-          results.length = SEARCH_LIMIT;
-        }
-        for (const x of results) x.files = store.matchingFiles(x.vid, x.r, query); // those shown only
       }
-      return sendPage(req, res, 200, searchPage(ctx, query, results, truncated, SEARCH_LIMIT));
+      const capped = found.length > SEARCH_CAP;
+      if (capped) found.length = SEARCH_CAP;
+      const { page, pages } = pageOf(q, found.length, SEARCH_PER_PAGE);
+      const shown = found.slice((page - 1) * SEARCH_PER_PAGE, page * SEARCH_PER_PAGE);
+      const results: SearchResult[] = shown.flatMap(({ vid, rowid }) => store.resourcesAt([rowid])
+        .map((r) => ({ vid, r, collectionTitle: collectionsOf(vid).find((c) => c.id === r.collection)?.title })));
+      for (const x of results) x.files = store.matchingFiles(x.vid, x.r, query); // those shown only
+      return sendPage(req, res, 200, searchPage(ctx, query, results, { total: found.length, capped, page, pages }));
     }
     if (head === 'status' && segs.length === 1) {
       const versions = store.allVersions().reverse().map((v) => {

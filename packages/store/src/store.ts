@@ -854,6 +854,15 @@ export class Store {
    * longer word uses it. A match in a file's name weighs half one in the metadata.
    */
   search(versionId: number, query: string, limit = 50): ResourceRow[] {
+    return this.resourcesAt(this.searchRowids(versionId, query, limit));
+  }
+
+  /**
+   * What `search` finds, best first, as the resources' rowids: a reader's query is answered a page
+   * at a time, the order and the count of up to `limit` matches from one statement (the ranking
+   * sorts every match anyway), and the rows for the page only (`resourcesAt`).
+   */
+  searchRowids(versionId: number, query: string, limit: number): number[] {
     const words = searchWords(query);
     if (words.length === 0) return [];
     const names = this.searchesFileNames();
@@ -867,12 +876,18 @@ export class Store {
     if (long.length > 0) {
       const match = long.map((w) => '"' + w.replace(/"/g, '""') + '"').join(' AND ');
       const rank = names ? 'bm25(resources_fts, 1.0, 1.0, 1.0, 0.5)' : 'rank';
-      return this.db.prepare(`SELECT r.* FROM resources_fts f JOIN resources r ON r.rowid = f.rowid ${joinNames}
+      return this.db.prepare(`SELECT r.rowid FROM resources_fts f JOIN resources r ON r.rowid = f.rowid ${joinNames}
         WHERE resources_fts MATCH ? AND r.version_id = ? AND ${CARRIED_R} ${likeSql}
-        ORDER BY ${rank} LIMIT ?`).all(match, versionId, ...likeArgs, limit) as ResourceRow[];
+        ORDER BY ${rank} LIMIT ?`).pluck().all(match, versionId, ...likeArgs, limit) as number[];
     }
-    return this.db.prepare(`SELECT r.* FROM resources r ${joinNames} WHERE r.version_id = ? AND ${CARRIED_R} ${likeSql}
-      ORDER BY r.sort_key, r.title LIMIT ?`).all(versionId, ...likeArgs, limit) as ResourceRow[];
+    return this.db.prepare(`SELECT r.rowid FROM resources r ${joinNames} WHERE r.version_id = ? AND ${CARRIED_R} ${likeSql}
+      ORDER BY r.sort_key, r.title LIMIT ?`).pluck().all(versionId, ...likeArgs, limit) as number[];
+  }
+
+  /** Resources by their rowids, in that order (one that is gone is left out). */
+  resourcesAt(rowids: readonly number[]): ResourceRow[] {
+    const one = this.db.prepare('SELECT * FROM resources WHERE rowid = ?');
+    return rowids.map((id) => one.get(id) as ResourceRow | undefined).filter((r): r is ResourceRow => r !== undefined);
   }
 
   /**
