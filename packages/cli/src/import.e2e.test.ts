@@ -315,6 +315,8 @@ describe('import', () => {
     const v2 = await packed(2, tree2);
     const next = await imported([v2.disk, '--store', store]);
     expect(next).toMatchObject({ imported: { files: 2 }, alreadyPresent: { files: 4 } });
+    // What readers find new: the photo, and the opera collection's changed PDF.
+    expect((next as unknown as { brought: unknown }).brought).toEqual({ comparedWith: 1, newResources: 1, updatedResources: 1 });
     expect(next.bytesRead + next.bytesSkipped).toBe(v2.bytes);
     expect(next.bytesRead).toBeLessThan(16 * MiB);
     const fresh = join(work, 'store-passed-2');
@@ -441,7 +443,9 @@ describe('import', () => {
     };
     expect((await run(['import', disks[0]!, '--store', store, '--trust', pub, '--gc-after', '0s'])).code).toBe(0);
     const v1Object = storePaths(store).object(await objectOf(1));
-    expect((await run(['import', disks[1]!, '--store', store, '--gc-after', '0s'])).code).toBe(0);
+    const second = await run(['import', disks[1]!, '--store', store, '--gc-after', '0s', '--lang', 'zh']);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain('  与第 1 版相比，新增 1 项资源（首页“新到资源”列出）'); // v2.jpg (v1.jpg went)
     const v2Object = storePaths(store).object(await objectOf(2));
     // version 1 is the previous one: kept, and so is what it uses
     expect(await exists(v1Object)).toBe(true);

@@ -115,6 +115,12 @@ export interface ImportReport {
   /** the store had this version from the network already (its own root): the disk brought only what it lacked */
   versionFromNetwork?: boolean;
   current: boolean;
+  /**
+   * What the version shown brought readers against the one they had (Store.newResources,
+   * Store.updatedResources; the collections the library carries only): absent for a bundle's first
+   * version here, or when the version was not shown.
+   */
+  brought?: { comparedWith: number; newResources: number; updatedResources: number };
   awaitingVolumes: number[];
   libraryDir?: string;
   seconds: number;
@@ -937,6 +943,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     store.makeCurrent(vid);
     report.current = true;
     report.libraryDir = tree.dir;
+    const comparedWith = store.versionById(vid)?.compared_with;
+    if (comparedWith != null) report.brought = { comparedWith, newResources: store.newResourceCount(vid), updatedResources: store.updatedResourceCount(vid) };
     // What the versions before the previous one alone used goes, as after a mirror's switch
     // (collectGarbage): a library fed by disks alone must not keep every quarter's replaced content.
     // Housekeeping: the version is shown whatever it meets (the next switch tries again).

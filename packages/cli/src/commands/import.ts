@@ -103,5 +103,6 @@ function reportLines(r: ImportReport, m: ReturnType<typeof messages>, onlyGiven:
   }
   if (r.awaitingVolumes.length) out.push(m.awaiting(r.awaitingVolumes.join(', ')));
   if (r.current && r.libraryDir) out.push(r.damaged.length > 0 ? m.currentWithout(r.libraryDir, r.damaged.length) : m.current(r.libraryDir));
+  if (r.current && r.brought) out.push(m.brought(r.brought.comparedWith, r.brought.newResources, r.brought.updatedResources));
   return out;
 }
