@@ -132,6 +132,15 @@ describe('in a real browser', () => {
     expect(got.range).toBe(`bytes 100-1099/${want.length}`);
     expect(Buffer.from(got.bytes).equals(want.subarray(100, 1100))).toBe(true);
 
+    // The subtitles: Chromium fetched the GBK SubRip beside the video as WebVTT, shows it by default,
+    // and parsed both cues, the ASS tag dropped and the arrow made harmless.
+    const track = 'document.querySelector("video").textTracks[0]';
+    await page.waitForFunction(`${track} && ${track}.cues && ${track}.cues.length === 2`, undefined, { timeout: 15_000 });
+    expect(await page.evaluate(`${track}.mode`)).toBe('showing');
+    expect(await page.evaluate(`Array.from(${track}.cues).map((c) => [c.startTime, c.endTime, c.text])`)).toEqual([
+      [0.5, 2, '第一讲 敦煌壁画艺术'], [2, 4, '莫高窟 → 壁画'],
+    ]);
+
     await page.screenshot({ path: '/tmp/serve-resource.png', fullPage: true });
 
     // The language switch keeps the page.

@@ -33,6 +33,9 @@ const TYPES: Record<string, string> = {
   html: 'text/plain; charset=utf-8',
   htm: 'text/plain; charset=utf-8',
   csv: 'text/plain; charset=utf-8',
+  // Subtitles opened on their own read as text; the player gets them as WebVTT (subtitles.ts).
+  srt: 'text/plain; charset=utf-8',
+  vtt: 'text/plain; charset=utf-8',
   epub: 'application/epub+zip',
   zip: 'application/zip',
 };

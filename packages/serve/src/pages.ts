@@ -2,6 +2,7 @@ import { formatSize, localTime } from '@bookcrate/format';
 import type { FileRow, ResourceRow, VersionRow } from '@bookcrate/store';
 import { inPageOrder, zipEntryNames, type DamagedRow } from './catalog.js';
 import { kindOf } from './files.js';
+import type { SubtitleTrack } from './subtitles.js';
 import type { ZipNames } from './zip-names.js';
 import { strings, type Lang, type Strings } from './i18n.js';
 
@@ -43,6 +44,7 @@ export const urls = {
   zip: (vid: number, rid: string) => `/zip/${vid}/${encodeURIComponent(rid)}`,
   arrivals: (vid: number) => `/new/${vid}`,
   updated: (vid: number) => `/updated/${vid}`,
+  vtt: (vid: number, path: string) => `/vtt/${vid}/${path.split('/').map(encodeURIComponent).join('/')}`,
 };
 
 /** What every page needs: the language, its strings, and how to build links that keep the language. */
@@ -320,6 +322,8 @@ export interface FilesPage {
   changedFiles?: number;
   /** which of this page's files those are: each is marked (新) */
   changed?: ReadonlySet<string>;
+  /** each video's subtitle files readers can have, for its <track>s (subtitles.ts) */
+  subtitles?: ReadonlyMap<string, readonly SubtitleTrack[]>;
 }
 
 /** Files a resource page shows at once. */
@@ -348,8 +352,10 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
     }
     const href = urls.file(v.id, f.path);
     const kind = kindOf(name);
+    const tracks = (paging?.subtitles?.get(f.path) ?? []).map((s, i) =>
+      html`<track kind="subtitles" src="${urls.vtt(v.id, s.path)}" srclang="${s.srclang}" label="${s.label || t.subtitles}"${i === 0 ? new Html(' default') : ''}>`);
     const player = kind === 'video'
-      ? html`<video controls preload="metadata" src="${href}">${t.videoUnsupported}</video>`
+      ? html`<video controls preload="metadata" src="${href}">${tracks}${t.videoUnsupported}</video>`
       : kind === 'audio'
         ? html`<audio controls preload="metadata" src="${href}"></audio>`
         : kind === 'image'

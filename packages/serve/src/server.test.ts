@@ -117,7 +117,7 @@ describe('pages', () => {
     expect(r.text).toContain(`<video controls preload="metadata" src="${fileUrl(fx.vid, MP4)}">`);
     expect(r.text).toContain(`href="${fileUrl(fx.vid, '国图公开课/敦煌壁画艺术/讲义.pdf')}"`);
     expect(r.text).toContain(`href="/zip/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}"`);
-    expect(r.text).toContain('全部下载（zip，3 个文件）');
+    expect(r.text).toContain('全部下载（zip，4 个文件）');
     expect(r.text).toContain(`href="/c/${fx.vid}/gtgkk"`);
   });
 
@@ -489,7 +489,7 @@ describe('zip', () => {
     expect(r.headers['content-disposition']).toBe(`attachment; filename="${'_'.repeat(13)}.zip"; filename*=UTF-8''${encodeURIComponent('敦煌壁画艺术讲座（第一讲）.zip')}`);
     const entries = readZip(r.body);
     const base = '国图公开课/敦煌壁画艺术/';
-    expect(entries.map((e) => e.name).sort()).toEqual(['字幕.txt', '第1讲.mp4', '讲义.pdf'].sort());
+    expect(entries.map((e) => e.name).sort()).toEqual(['字幕.txt', '第1讲.mp4', '讲义.pdf', '第1讲.srt'].sort());
     for (const e of entries) {
       expect(e.flags & 0x800, e.name).toBe(0x800); // the UTF-8 ("language encoding") flag
       expect(e.data.equals(fx.bytes.get(base + e.name)!), e.name).toBe(true);
@@ -508,7 +508,7 @@ describe('zip', () => {
         expect(t.status, t.stdout + t.stderr).toBe(0);
         const l = spawnSync('unzip', ['-l', zf], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C.UTF-8' } });
         expect(l.status).toBe(0);
-        for (const n of ['第1讲.mp4', '讲义.pdf', '字幕.txt']) expect(l.stdout).toContain(n);
+        for (const n of ['第1讲.mp4', '讲义.pdf', '第1讲.srt', '字幕.txt']) expect(l.stdout).toContain(n);
         const x = spawnSync('unzip', ['-p', zf, '第1讲.mp4'], { env: { ...process.env, LC_ALL: 'C.UTF-8' }, maxBuffer: 1 << 26 });
         expect(x.status).toBe(0);
         expect(Buffer.from(x.stdout).equals(fx.bytes.get(base + '第1讲.mp4')!)).toBe(true);
@@ -525,7 +525,7 @@ describe('zip', () => {
     const r = await http(url, { headers: win7 });
     expect(r.status).toBe(200);
     const entries = readZip(r.body);
-    expect(entries.map((e) => e.name)).toEqual(['第1讲.mp4', '讲义.pdf', '字幕.txt']); // decoded in code page 936
+    expect(entries.map((e) => e.name)).toEqual(['第1讲.mp4', '讲义.pdf', '第1讲.srt', '字幕.txt']); // decoded in code page 936
     for (const e of entries) {
       expect(e.flags & 0x800, e.name).toBe(0); // no UTF-8 flag: Explorer reads the PC's code page
       expect(e.nameBytes.toString('utf8')).not.toBe(e.name); // GBK bytes, not UTF-8 ones
@@ -545,13 +545,13 @@ describe('zip', () => {
     // The reader asked for the other form (the link under the button), or is on an English Windows.
     for (const [path, headers] of [[`${url}?names=utf8`, win7], [url, { ...win7, 'accept-language': 'en-US,en' }]] as const) {
       const other = readZip((await http(path, { headers })).body);
-      expect(other.map((e) => e.name), path).toEqual(['第1讲.mp4', '讲义.pdf', '字幕.txt']);
+      expect(other.map((e) => e.name), path).toEqual(['第1讲.mp4', '讲义.pdf', '第1讲.srt', '字幕.txt']);
       for (const e of other) expect(e.flags & 0x800, e.name).toBe(0x800);
     }
     // ... and a Linux browser asked for GBK.
     const gbk = readZip((await http(`${url}?names=gbk`)).body);
-    expect(gbk.map((e) => e.flags & 0x800)).toEqual([0, 0, 0]);
-    expect(gbk.map((e) => e.name)).toEqual(['第1讲.mp4', '讲义.pdf', '字幕.txt']);
+    expect(gbk.map((e) => e.flags & 0x800)).toEqual([0, 0, 0, 0]);
+    expect(gbk.map((e) => e.name)).toEqual(['第1讲.mp4', '讲义.pdf', '第1讲.srt', '字幕.txt']);
   });
 
   it('the resource page links to the zip in the other form', async () => {
@@ -582,10 +582,10 @@ describe('zip', () => {
       const gates = readZip((await http(`/zip/${fx.vid}/${encodeURIComponent(IDS.gates)}`)).body).map((e) => e.name);
       expect(gates).toEqual(['德胜门.png', '前门 1900.jpg', '正阳门.gif']);
       const lecture = readZip((await http(`/zip/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`)).body).map((e) => e.name);
-      expect(lecture).toEqual(['第1讲.mp4', '讲义.pdf', '字幕.txt']);
+      expect(lecture).toEqual(['第1讲.mp4', '讲义.pdf', '第1讲.srt', '字幕.txt']);
     }
     const page = (await http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`)).text;
-    const shown = ['第1讲.mp4', '讲义.pdf', '字幕.txt'].map((n) => page.indexOf(encodeURIComponent(n)));
+    const shown = ['第1讲.mp4', '讲义.pdf', '第1讲.srt', '字幕.txt'].map((n) => page.indexOf(`href="${fileUrl(fx.vid, `国图公开课/敦煌壁画艺术/${n}`)}"`));
     expect(shown.every((at, i) => at > 0 && (i === 0 || at > shown[i - 1]!))).toBe(true);
   });
 

@@ -1,8 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { BookcrateError, bundlePathProblem, formatSize, parseListen } from '@bookcrate/format';
 import { Store, type ResourceRow, type VersionRow } from '@bookcrate/store';
-import { damagedPage, inPageOrder, inReadersOrder, zipEntryNames } from './catalog.js';
-import { presentEntries, sendObject, sendZip, type ZipEntry } from './files.js';
+import { damagedPage, inPageOrder, zipEntryNames } from './catalog.js';
+import { extension, kindOf, noneMatch, presentEntries, sendObject, sendZip, type ZipEntry } from './files.js';
+import { SUBTITLE_EXTENSIONS, SUBTITLE_MAX_BYTES, subtitlesFor, toWebVtt } from './subtitles.js';
 import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
 import { ClientLimits, clientKey, DEFAULT_CLIENT_LIMITS, type ClientLimitOptions, type Refusal } from './limits.js';
@@ -246,8 +248,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       // The files this version added or changed, if readers had the resource before: marked 新.
       const changedFiles = store.changedFileCount(v.id, r.id);
       const changed = changedFiles > 0 ? store.changedAmong(v.id, files.map((f) => f.path)) : undefined;
-      const paging = pages === 1 ? { page, pages, changedFiles, changed } : {
-        page, pages, changedFiles, changed,
+      // Each video's subtitle files, wherever they fall in the pages, those readers can have only.
+      const byVideo = subtitlesFor(order.map((f) => f.path), (p) => kindOf(p) === 'video', r.language);
+      const subtitleRows = new Map(store.filesAt(v.id, [...byVideo.values()].flat().map((t) => t.path)).map((f) => [f.path, f]));
+      const subtitles = new Map([...byVideo].map(([video, list]) => [video, list.filter((t) => subtitleRows.get(t.path)?.state === 'present')]));
+      const paging = pages === 1 ? { page, pages, changedFiles, changed, subtitles } : {
+        page, pages, changedFiles, changed, subtitles,
         present: store.presentFileCount(v.id, r.id),
         nonAsciiZipNames: zipEntryNames(order.map((f) => f.path)).some((n) => /[^\x00-\x7f]/.test(n)),
       };
@@ -273,12 +279,41 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       }
       return;
     }
+    if (head === 'vtt' && segs.length >= 3) {
+      // A subtitle file as WebVTT, for a video's <track> (subtitles.ts): small, so converted whole.
+      const v = versionFor(parseVid(a), res, rawPath, rawQuery);
+      if (!v) return;
+      const path = segs.slice(2).join('/');
+      if (bundlePathProblem(path)) throw badRequest();
+      if (!SUBTITLE_EXTENSIONS.has(extension(path))) throw notFound();
+      const f = store.file(v.id, path);
+      if (!f || f.type !== 'file') throw notFound();
+      if (f.state !== 'present' || !f.sha256 || !SHA256.test(f.sha256) || f.size > SUBTITLE_MAX_BYTES) throw new HttpError(404, 'unavailable');
+      const etag = `"${f.sha256}.vtt"`;
+      res.setHeader('Content-Security-Policy', FILE_CSP);
+      res.setHeader('ETag', etag);
+      res.setHeader('Cache-Control', 'public, max-age=86400'); // the URL names a version, which never changes
+      const inm = req.headers['if-none-match'];
+      if (inm !== undefined && noneMatch(inm, etag)) {
+        res.writeHead(304).end();
+        return;
+      }
+      const bytes = await readFile(store.paths.object(f.sha256)).catch(() => undefined);
+      if (!bytes || bytes.length !== f.size) {
+        opts.log?.(`serve: object ${f.sha256} of ${path} (version ${v.id}) is missing or has the wrong size in the store`);
+        throw new HttpError(404, 'unavailable');
+      }
+      const body = Buffer.from(toWebVtt(bytes), 'utf8');
+      res.writeHead(200, { 'Content-Type': 'text/vtt; charset=utf-8', 'Content-Length': body.length });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
     if (head === 'zip' && segs.length === 3) {
       const v = versionFor(parseVid(a), res, rawPath, rawQuery);
       if (!v) return;
       const r = store.resource(v.id, checkId(b));
       if (!r) throw notFound();
-      const files = inReadersOrder(store.filesOf(v.id, r.id)).filter((f) => f.type === 'file' && f.state === 'present' && !!f.sha256 && SHA256.test(f.sha256));
+      const files = inPageOrder(store.filesOf(v.id, r.id)).filter((f) => f.type === 'file' && f.state === 'present' && !!f.sha256 && SHA256.test(f.sha256));
       if (files.length === 0) throw new HttpError(404, 'unavailable');
       const names = zipEntryNames(files.map((f) => f.path));
       const entries: ZipEntry[] = files.map((f, i) => ({
