@@ -185,6 +185,9 @@ describe('mirror from nothing, then from version to version', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.end.outcome).toBe('updated');
     expect(await libraryOf(store)).toEqual(v2Snapshot);
+    // What readers find: 5 new photos and 2 renamed ones are new resources; the lecture has a changed PDF and video.
+    expect(r.end.brought).toEqual({ comparedWith: 1, newResources: 7, updatedResources: 1 });
+    expect(r.stderr).toContain('against version 1, readers find 7 new resource(s) and 1 with new or changed files');
     const fetched = r.end.fetched as { bytes: number; metadataBytes: number; chunkedFiles: number; reusedBytes: number };
     expect(fetched.chunkedFiles).toBe(1);
     expect(fetched.reusedBytes).toBeGreaterThan(20 * MiB);

@@ -57,6 +57,8 @@ export interface RoundReport {
     adoptedObjects: number; // objects found complete on disk from an interrupted round
   };
   presentBefore: number; // files of the version already in the store when the round began (renames, earlier rounds, disks)
+  /** what the version it made current brings readers against the one they had (as an import's report says) */
+  brought?: { comparedWith: number; newResources: number; updatedResources: number };
   seconds: number;
 }
 
@@ -218,7 +220,12 @@ async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, poin
   store.makeCurrent(vid);
   if (version.root_sha256 === pointer.root.sha256) store.savePointer(pointer, pointerBytes);
   await collectGarbage(store, pointer.bundle, o.gcAfterMs ?? DEFAULT_GC_AFTER_MS);
-  return { ...base, outcome: wasCurrent || current?.id === vid ? 'repaired' : 'updated', fetched, presentBefore };
+  const outcome = wasCurrent || current?.id === vid ? 'repaired' : 'updated';
+  const comparedWith = store.versionById(vid)?.compared_with;
+  const brought = outcome === 'updated' && comparedWith != null
+    ? { comparedWith, newResources: store.newResourceCount(vid), updatedResources: store.updatedResourceCount(vid) }
+    : undefined;
+  return { ...base, outcome, fetched, presentBefore, ...(brought ? { brought } : {}) };
 }
 
 /**

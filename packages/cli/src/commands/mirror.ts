@@ -67,7 +67,8 @@ export async function mirrorCommand(flags: MirrorFlags): Promise<number> {
         const r = last.report;
         process.stderr.write(`${r.outcome}: "${r.bundle}" version ${r.version}${r.previous !== null && r.previous !== r.version ? ` (was ${r.previous})` : ''}; ` +
           `received ${formatSize(r.fetched.bytes)} (${formatSize(r.fetched.metadataBytes)} metadata), ${r.fetched.objects} objects, ` +
-          `${r.fetched.chunkedFiles} rebuilt from older copies (${formatSize(r.fetched.reusedBytes)} reused), in ${r.seconds.toFixed(1)} s\n`);
+          `${r.fetched.chunkedFiles} rebuilt from older copies (${formatSize(r.fetched.reusedBytes)} reused), in ${r.seconds.toFixed(1)} s\n` +
+          (r.brought ? `  against version ${r.brought.comparedWith}, readers find ${r.brought.newResources} new resource(s) and ${r.brought.updatedResources} with new or changed files\n` : ''));
       }
       return EXIT.OK;
     }
