@@ -339,8 +339,10 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
   const shown = (paging ? files : inPageOrder(files)).filter((f) => f.type === 'file');
   const present = paging?.present ?? shown.filter((f) => f.state === 'present').length;
   const nonAscii = paging?.nonAsciiZipNames ?? zipEntryNames(shown.filter((f) => f.state === 'present').map((f) => f.path)).some((n) => /[^\x00-\x7f]/.test(n));
-  const md: [string, string | null][] = [
-    [t.title, r.title], [t.creator, r.creator], [t.type, typeName(ctx, r.type)], [t.language, languageNames(r.language, ctx.lang)],
+  // The creator leads to a search for their name: the reader who liked one lecture finds the others.
+  const creator = r.creator ? html`<a id="creator" href="${link(ctx, '/search', { q: r.creator })}">${r.creator}</a>` : null;
+  const md: [string, string | Html | null][] = [
+    [t.title, r.title], [t.creator, creator], [t.type, typeName(ctx, r.type)], [t.language, languageNames(r.language, ctx.lang)],
     [t.date, r.date], [t.description, r.description], [t.id, r.id],
   ];
   const fileBlock = (f: FileRow): Html => {

@@ -106,6 +106,8 @@ describe('pages', () => {
     const r = await http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`);
     expect(r.status).toBe(200);
     for (const t of ['敦煌壁画艺术讲座（第一讲）', '樊锦诗', '视频', '2019-05-18', '莫高窟', IDS.dunhuang, '第1讲.mp4', '讲义.pdf']) expect(r.text).toContain(t);
+    // The creator is a search for their name.
+    expect(r.text).toContain(`<dt>作者</dt><dd><a id="creator" href="/search?q=${encodeURIComponent('樊锦诗')}">樊锦诗</a></dd>`);
     // the catalog's language code (MARC's chi) as readers say it
     expect(r.text).toContain('<dt>语种</dt><dd>中文</dd>');
     expect((await http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}?lang=en`)).text).toContain('<dd>Chinese</dd>');
