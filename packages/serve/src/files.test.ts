@@ -42,6 +42,7 @@ describe('sendObject: text files with the charset they are written in', () => {
       'gbk.txt': GBK_NOTICE, 'utf8.txt': Buffer.from(NOTICE), 'long.txt': longUtf8, 'later.txt': gbkAfterAscii,
       'unicode.txt': Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(NOTICE, 'utf16le')]), 'page.html': Buffer.concat([Buffer.from('<p>'), GBK_NOTICE]),
       'list.csv': GBK_NOTICE, 'photo.jpg': Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0xb9, 0xd8]),
+      '天仙配.rmvb': Buffer.from('.RMF\0\0\0\x12'), '唱段.wma': Buffer.from('0&\xb2u'), '唱段.flac': Buffer.from('fLaC'), '讲座.mp4': Buffer.from('\0\0\0\x18ftypmp42'),
     });
     for (const [name, bytes] of Object.entries(files)) await writeFile(join(dir, name), bytes);
     server = createServer((req, res) => {
@@ -62,6 +63,18 @@ describe('sendObject: text files with the charset they are written in', () => {
       }).on('error', reject).end();
     });
   }
+
+  it('offers the media no browser plays (RealMedia, Windows Media) as downloads, typed for what they are', async () => {
+    for (const [name, type, disposition] of [
+      ['天仙配.rmvb', 'application/vnd.rn-realmedia-vbr', 'attachment'], ['唱段.wma', 'audio/x-ms-wma', 'attachment'],
+      ['唱段.flac', 'audio/flac', 'inline'], ['讲座.mp4', 'video/mp4', 'inline'],
+    ]) {
+      const r = await fetch(`${base}/${encodeURIComponent(name!)}`);
+      expect(r.headers.get('content-type'), name).toBe(type);
+      expect(r.headers.get('content-disposition')?.split(';')[0], name).toBe(disposition);
+      expect(Buffer.from(await r.arrayBuffer()).equals(files[name!]!), name).toBe(true);
+    }
+  });
 
   it('says GB18030, UTF-16 or UTF-8 as the file is, so the browser shows its Chinese', async () => {
     const expected: Record<string, string> = {

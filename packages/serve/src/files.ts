@@ -38,7 +38,41 @@ const TYPES: Record<string, string> = {
   vtt: 'text/plain; charset=utf-8',
   epub: 'application/epub+zip',
   zip: 'application/zip',
+  flac: 'audio/flac',
+  // Video and audio of older collections that no browser plays (RealMedia, Windows Media, Flash
+  // video, AVI, MPEG-1/2): typed for what they are, and offered as downloads for a desktop player.
+  rmvb: 'application/vnd.rn-realmedia-vbr',
+  rm: 'application/vnd.rn-realmedia',
+  wmv: 'video/x-ms-wmv',
+  asf: 'video/x-ms-asf',
+  flv: 'video/x-flv',
+  avi: 'video/x-msvideo',
+  mkv: 'video/x-matroska',
+  mpg: 'video/mpeg',
+  mpeg: 'video/mpeg',
+  vob: 'video/mpeg',
+  ts: 'video/mp2t',
+  '3gp': 'video/3gpp',
+  mov: 'video/quicktime',
+  wma: 'audio/x-ms-wma',
+  ra: 'audio/vnd.rn-realaudio',
+  amr: 'audio/amr',
+  ape: 'audio/x-ape',
 };
+
+/** Media a browser plays by itself (in a <video> or <audio>); other media is downloaded and played on the PC. */
+const PLAYS_IN_BROWSER = new Set(['mp4', 'm4v', 'webm', 'ogv', 'mp3', 'm4a', 'ogg', 'wav', 'flac']);
+
+/** Old video and audio formats that are media though no browser plays them (see TYPES). */
+const OTHER_MEDIA: Record<string, 'video' | 'audio'> = {
+  rmvb: 'video', rm: 'video', wmv: 'video', asf: 'video', flv: 'video', avi: 'video', mkv: 'video', mpg: 'video', mpeg: 'video',
+  vob: 'video', ts: 'video', '3gp': 'video', mov: 'video', wma: 'audio', ra: 'audio', amr: 'audio', ape: 'audio',
+};
+
+/** Whether a video or audio file plays in the reader's browser, or must be downloaded to a desktop player. */
+export function playsInBrowser(name: string): boolean {
+  return PLAYS_IN_BROWSER.has(extension(name));
+}
 
 export function extension(name: string): string {
   const base = name.slice(name.lastIndexOf('/') + 1);
@@ -53,6 +87,8 @@ export function contentType(name: string): string {
 export type Kind = 'video' | 'audio' | 'image' | 'pdf' | 'text' | 'other';
 
 export function kindOf(name: string): Kind {
+  const media = OTHER_MEDIA[extension(name)];
+  if (media) return media;
   const t = contentType(name);
   if (t.startsWith('video/')) return 'video';
   if (t.startsWith('audio/')) return 'audio';
@@ -64,11 +100,13 @@ export function kindOf(name: string): Kind {
 
 /** Types a browser shows by itself; everything else is offered as a download. */
 function showsInline(name: string): boolean {
-  return kindOf(name) !== 'other';
+  const kind = kindOf(name);
+  return kind !== 'other' && (kind !== 'video' && kind !== 'audio' || playsInBrowser(name));
 }
 
 /** Media that is already compressed goes into a zip as is (store): deflating it again costs CPU and saves nothing. */
 const COMPRESSED = new Set(['mp4', 'm4v', 'webm', 'ogv', 'mkv', 'avi', 'flv', 'mov', 'mp3', 'm4a', 'ogg', 'aac', 'flac',
+  'rmvb', 'rm', 'wmv', 'asf', 'mpg', 'mpeg', 'vob', 'ts', '3gp', 'wma', 'ra', 'amr', 'ape',
   'jpg', 'jpeg', 'png', 'gif', 'webp', 'pdf', 'epub', 'zip', 'rar', '7z', 'gz', 'bz2', 'xz', 'docx', 'xlsx', 'pptx']);
 
 /**

@@ -1,7 +1,7 @@
 import { formatSize, localTime } from '@bookcrate/format';
 import type { FileRow, ResourceRow, VersionRow } from '@bookcrate/store';
 import { inPageOrder, zipEntryNames, type DamagedRow } from './catalog.js';
-import { kindOf } from './files.js';
+import { extension, kindOf, playsInBrowser } from './files.js';
 import type { SubtitleTrack } from './subtitles.js';
 import type { ZipNames } from './zip-names.js';
 import { strings, type Lang, type Strings } from './i18n.js';
@@ -99,6 +99,7 @@ ul.cards a{font-weight:600;font-size:1.05rem}
 ol.list{list-style:none;padding:0;margin:0}ol.list li{background:#fff;padding:.6rem .9rem;border-bottom:1px solid #eee}
 .hits{font-size:.9rem;margin-top:.2rem;overflow-wrap:anywhere}
 .changed{font-size:.9rem;color:#8a4b00}
+.unplayable{font-size:.9rem;color:#555;background:#f3efe6;border-radius:6px;padding:.4rem .6rem;margin-bottom:.4rem}
 .mark{display:inline-block;background:#c0392b;color:#fff;border-radius:3px;padding:0 .3em;font-size:.8rem;margin-right:.3em}
 dl.md{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;background:#fff;padding:.8rem 1rem;border-radius:8px}
 dl.md dt{color:#666}dl.md dd{margin:0;white-space:pre-wrap;overflow-wrap:anywhere}
@@ -356,7 +357,9 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
     const kind = kindOf(name);
     const tracks = (paging?.subtitles?.get(f.path) ?? []).map((s, i) =>
       html`<track kind="subtitles" src="${urls.vtt(v.id, s.path)}" srclang="${s.srclang}" label="${s.label || t.subtitles}"${i === 0 ? new Html(' default') : ''}>`);
-    const player = kind === 'video'
+    const player = (kind === 'video' || kind === 'audio') && !playsInBrowser(name)
+      ? html`<div class="unplayable">${t.notPlayable(extension(name))}</div>`
+      : kind === 'video'
       ? html`<video controls preload="metadata" src="${href}">${tracks}${t.videoUnsupported}</video>`
       : kind === 'audio'
         ? html`<audio controls preload="metadata" src="${href}"></audio>`

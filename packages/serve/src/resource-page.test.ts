@@ -69,3 +69,48 @@ describe('a resource page of 250 files', () => {
     expect((await page(1)).text).toContain('照片7.jpg</strong>'); // named, not linked
   });
 });
+
+describe('a resource of old media formats (a county\'s opera recordings in RealMedia and Windows Media)', () => {
+  let srv: RunningServer;
+  let vid: number;
+  const names = ['唱段.wma', '第1场.rmvb', '第2场.mp4', '第3场.flv', '说明.txt'];
+
+  beforeAll(async () => {
+    const dir = await tempDir('bookcrate-old-media-');
+    const s = await Store.open(dir, { create: true });
+    const root = {
+      format: 'bookcrate/1', bundle: { id: 'b', title: '地方戏资源包', version: 1, created: '2026-12-04T00:00:00Z' },
+      collections: [{ id: 'dfx', title: '地方戏', path: '地方戏', files: names.length, bytes: names.length }],
+      layout: { set: 's', volumes: [{ index: 1, segments: [] }] }, totals: { files: names.length, dirs: 0, bytes: names.length },
+    } as unknown as Root;
+    async function* files() {
+      for (const [i, n] of names.entries()) {
+        yield { entry: { path: `地方戏/天仙配/${n}`, type: 'file' as const, size: 1, mtime: 0, sha256: (i + 1).toString(16).padStart(64, '0'), xxh64: '0'.repeat(16), resource: 'dfx/天仙配' }, volume: 1 };
+      }
+    }
+    async function* resources() {
+      yield { id: 'dfx/天仙配', collection: 'dfx', title: '天仙配' };
+    }
+    vid = (await s.addVersion(root, Buffer.from('root'), Buffer.from('sig'), 'a'.repeat(64), files(), resources())).id;
+    s.db.prepare("UPDATE files SET state = 'present' WHERE version_id = ?").run(vid);
+    s.db.prepare("UPDATE versions SET state = 'complete', is_current = 1 WHERE id = ?").run(vid);
+    s.close();
+    srv = await startServer({ store: dir, listen: '127.0.0.1:0' });
+  });
+  afterAll(() => srv?.close());
+
+  it('lists them with the players, says how to play them instead of showing a player that cannot, and in English', async () => {
+    const text = await (await fetch(`${srv.url}/r/${vid}/${encodeURIComponent('dfx/天仙配')}`)).text();
+    const blocks = [...text.matchAll(/<div class="file">([\s\S]*?)<\/div>\n?(?=<div class="file">|\n|<nav|<\/main>)/g)].map((m) => m[1]!);
+    const order = blocks.map((b) => /<a href="[^"]+">([^<]+)<\/a> <span class="meta">/.exec(b)?.[1]);
+    expect(order).toEqual(['第1场.rmvb', '第2场.mp4', '第3场.flv', '唱段.wma', '说明.txt']); // videos, audio, text
+    const of = (name: string) => blocks[order.indexOf(name)]!;
+    expect(of('第1场.rmvb')).toContain('<div class="unplayable">浏览器不能直接播放 .rmvb 格式。请点“下载”，再用电脑上的播放器（如 PotPlayer、VLC）打开。</div>');
+    expect(of('第1场.rmvb')).not.toContain('<video');
+    expect(of('第3场.flv')).toContain('.flv 格式');
+    expect(of('唱段.wma')).not.toContain('<audio');
+    expect(of('第2场.mp4')).toContain('<video controls');
+    const en = await (await fetch(`${srv.url}/r/${vid}/${encodeURIComponent('dfx/天仙配')}?lang=en`)).text();
+    expect(en).toContain('Browsers cannot play .rmvb files. Download it, then open it in a player on the computer (such as VLC).');
+  });
+});
