@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { startServer, type RunningServer } from './server.js';
-import { buildFixture, type Fixture } from './testkit.js';
+import { buildFixture, IDS, type Fixture } from './testkit.js';
 
 // The page's own globals, for the functions page.evaluate runs in the browser (this package is
 // compiled without the DOM library): only what those functions use.
@@ -148,6 +148,15 @@ describe('in a real browser', () => {
     await page.waitForURL(/lang=en/);
     expect(await page.getAttribute('html', 'lang')).toBe('en');
     expect(await page.locator('dl.md').textContent()).toContain('Creator');
+
+    // Old photos on the phone: a few to a row, not one to a screen.
+    await page.goto(srv.url + '/r/' + fx.vid + '/' + encodeURIComponent(IDS.gates));
+    await page.waitForSelector('.photos img.photo');
+    const tops = await page.evaluate(`Array.from(document.querySelectorAll('.photos .file')).map((e) => Math.round(e.getBoundingClientRect().top))`) as number[];
+    expect(tops).toHaveLength(3);
+    expect(tops[1]).toBe(tops[0]); // the second photo beside the first
+    expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
+    await page.screenshot({ path: '/tmp/serve-photos-phone.png', fullPage: true });
 
     // The librarian's status page on the phone: the tables' rows stack as cards of "column  value"
     // lines, and nothing is wider than the screen (eleven columns left each a character's width).

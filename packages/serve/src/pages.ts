@@ -106,6 +106,9 @@ dl.md dt{color:#666}dl.md dd{margin:0;white-space:pre-wrap;overflow-wrap:anywher
 .file{background:#fff;border-radius:8px;padding:.7rem 1rem;margin:.6rem 0;overflow-wrap:anywhere}
 video,img.photo{display:block;width:100%;max-height:70vh;background:#000;margin:.5rem 0;border-radius:4px}
 img.photo{background:none;object-fit:contain}audio{width:100%;margin:.5rem 0}
+.photos{display:grid;grid-template-columns:repeat(auto-fill,minmax(9.5rem,1fr));gap:.6rem;margin:.6rem 0}
+.photos .file{margin:0;padding:.5rem;font-size:.85rem}
+.photos img.photo{aspect-ratio:4/3;object-fit:cover;max-height:none;margin:0 0 .3rem;background:#eee}
 .unavailable{color:#a33}
 .btn{display:inline-block;padding:.45rem .9rem;border-radius:6px;background:#8a2b10;color:#fff}
 .pager{display:flex;gap:1rem;align-items:center;margin:1rem 0}
@@ -381,9 +384,31 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
 <h2 id="files">${t.files}</h2>
 ${present > 1 ? html`<p><a class="btn" id="download-all" href="${urls.zip(v.id, r.id)}">${t.downloadAll(present)}</a></p>${zipOther}` : ''}
 ${paging?.changedFiles ? html`<p class="changed" id="changed">${t.changedHere(v.version, paging.changedFiles)}</p>` : ''}
-${shown.length === 0 ? html`<p>${t.noFiles}</p>` : shown.map(fileBlock)}
+${shown.length === 0 ? html`<p>${t.noFiles}</p>` : withPhotoGrids(shown, fileBlock)}
 ${paging ? pager(ctx, urls.resource(v.id, r.id), paging.page, paging.pages, '#files') : ''}`;
   return layout(ctx, r.title, body);
+}
+
+/**
+ * The files' blocks, each run of photos readers can have in a grid: a folder of old photos is seen
+ * a few to a row on a phone, not one to a screen.
+ */
+function withPhotoGrids(files: FileRow[], block: (f: FileRow) => Html): Html[] {
+  const out: Html[] = [];
+  let photos: Html[] = [];
+  const flush = () => {
+    if (photos.length > 0) out.push(html`<div class="photos">${photos}</div>`);
+    photos = [];
+  };
+  for (const f of files) {
+    if (f.state === 'present' && kindOf(f.path) === 'image') photos.push(block(f));
+    else {
+      flush();
+      out.push(block(f));
+    }
+  }
+  flush();
+  return out;
 }
 
 /** One search result: a resource, and the files of it whose names hold what the reader searched for. */

@@ -106,6 +106,12 @@ describe('pages', () => {
     const r = await http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`);
     expect(r.status).toBe(200);
     for (const t of ['敦煌壁画艺术讲座（第一讲）', '樊锦诗', '视频', '2019-05-18', '莫高窟', IDS.dunhuang, '第1讲.mp4', '讲义.pdf']) expect(r.text).toContain(t);
+    // A resource of photos shows them in a grid, all three in one.
+    const gates = (await http(`/r/${fx.vid}/${encodeURIComponent(IDS.gates)}`)).text;
+    const grid = /<div class="photos">([\s\S]*?)<\/div>\n<\/main>|<div class="photos">((?:<div class="file">[\s\S]*?<\/div>)+)<\/div>/.exec(gates);
+    expect(grid).not.toBeNull();
+    expect([...(grid![1] ?? grid![2]!).matchAll(/<img class="photo"/g)]).toHaveLength(3);
+    expect(r.text).not.toContain('class="photos"'); // a lecture's one PDF and video: no grid
     // The creator is a search for their name.
     expect(r.text).toContain(`<dt>作者</dt><dd><a id="creator" href="/search?q=${encodeURIComponent('樊锦诗')}">樊锦诗</a></dd>`);
     // the catalog's language code (MARC's chi) as readers say it
