@@ -317,6 +317,10 @@ describe('import', () => {
     expect(next).toMatchObject({ imported: { files: 2 }, alreadyPresent: { files: 4 } });
     // What readers find new: the photo, and the opera collection's changed PDF.
     expect((next as unknown as { brought: unknown }).brought).toEqual({ comparedWith: 1, newResources: 1, updatedResources: 1 });
+    const st = await run(['status', '--store', store]);
+    expect(st.stdout).toContain('  against version 1, readers find 1 new resource(s) and 1 resource(s) with new or changed files (the home page lists them)');
+    expect((jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { version: number; brought?: unknown }[] }).versions
+      .map((v) => [v.version, v.brought])).toEqual([[1, undefined], [2, { comparedWith: 1, newResources: 1, updatedResources: 1 }]]);
     expect(next.bytesRead + next.bytesSkipped).toBe(v2.bytes);
     expect(next.bytesRead).toBeLessThan(16 * MiB);
     const fresh = join(work, 'store-passed-2');

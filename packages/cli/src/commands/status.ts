@@ -17,6 +17,8 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
         files: v.files, ...store.fileCounts(v.id), damagedFiles: store.damagedFiles(v.id),
         // 'all', or the collections this library carries (import --only)
         carried: store.carriedCollections(v.bundle_id).length > 0 ? store.collections(v.id).map((c) => ({ id: c.id, title: c.title })) : 'all' as const,
+        // what it brings readers against the version they had when it arrived (the home page's new and updated resources)
+        ...(v.compared_with != null ? { brought: { comparedWith: v.compared_with, newResources: store.newResourceCount(v.id), updatedResources: store.updatedResourceCount(v.id) } } : {}),
       };
     });
     const keys = store.trustedKeys().map((k) => ({ fingerprint: k.fingerprint, source: k.source, pinnedAt: k.pinned_at }));
@@ -37,6 +39,7 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
       else out.push(m.statusVolumes(v.volumesIn.join(', '), v.volumesAwaited.join(', ')));
       out.push(m.statusFiles(v.files, v.present, v.damaged, v.pending));
       if (v.carried !== 'all') out.push(m.statusCarried(v.carried.map((c) => c.title), v.notCarried));
+      if (v.brought && v.state === 'complete' && v.replacedBy === undefined) out.push(m.brought(v.brought.comparedWith, v.brought.newResources, v.brought.updatedResources));
       const newer = v.supersededBy ?? v.replacedBy;
       if (newer !== undefined) {
         // A newer version is complete: what this one lacks is fetched for no one (Store.volumesOf).
