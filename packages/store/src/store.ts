@@ -55,9 +55,9 @@ const BY_RESOURCE = 'INDEXED BY files_by_resource';
 /** A resource row whose collection the library carries (a condition on `resources`). */
 const CARRIED_RESOURCE = 'NOT EXISTS (SELECT 1 FROM collections c WHERE c.version_id = resources.version_id AND c.id = resources.collection AND c.carried = 0)';
 /** The same, on a resource row named `r`. */
+const CARRIED_R = CARRIED_RESOURCE.replace(/\bresources\./g, 'r.');
 /** The tables of what each version brought and changed (schemas 6 and 7), cleared with their version. */
 const VERSION_CHANGES = ['new_resources', 'updated_resources', 'updated_files'] as const;
-const CARRIED_R = CARRIED_RESOURCE.replace(/\bresources\./g, 'r.');
 
 /**
  * A resource title as the catalog orders it for readers: each run of digits as its value in 12
