@@ -1,5 +1,5 @@
 import { formatSize, localTime } from '@bookcrate/format';
-import type { FileRow, ResourceRow, VersionRow } from '@bookcrate/store';
+import { searchWords, type FileRow, type ResourceRow, type VersionRow } from '@bookcrate/store';
 import { inPageOrder, zipEntryNames, type DamagedRow } from './catalog.js';
 import { extension, kindOf, playsInBrowser } from './files.js';
 import type { SubtitleTrack } from './subtitles.js';
@@ -99,6 +99,7 @@ ul.cards a{font-weight:600;font-size:1.05rem}
 ol.list{list-style:none;padding:0;margin:0}ol.list li{background:#fff;padding:.6rem .9rem;border-bottom:1px solid #eee}
 .hits{font-size:.9rem;margin-top:.2rem;overflow-wrap:anywhere}
 .changed{font-size:.9rem;color:#8a4b00}
+mark{background:#fde68a;color:inherit;padding:0 .05em;border-radius:2px}
 .unplayable{font-size:.9rem;color:#555;background:#f3efe6;border-radius:6px;padding:.4rem .6rem;margin-bottom:.4rem}
 .mark{display:inline-block;background:#c0392b;color:#fff;border-radius:3px;padding:0 .3em;font-size:.8rem;margin-right:.3em}
 dl.md{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;background:#fff;padding:.8rem 1rem;border-radius:8px}
@@ -276,9 +277,32 @@ function typeName(ctx: PageCtx, type: string | null): string | null {
   return type === null ? null : ctx.t.types[type.toLowerCase()] ?? type;
 }
 
-function resourceItem(ctx: PageCtx, vid: number, r: ResourceRow, collectionTitle?: string, below: Html | string = ''): Html {
+function resourceItem(ctx: PageCtx, vid: number, r: ResourceRow, collectionTitle?: string, below: Html | string = '', title: Html | string = r.title): Html {
   const bits = [r.creator, r.date, typeName(ctx, r.type), collectionTitle].filter((x): x is string => !!x);
-  return html`<li><a href="${link(ctx, urls.resource(vid, r.id))}">${r.title}</a>${bits.length ? html`<div class="meta">${bits.join(' · ')}</div>` : ''}${below}</li>`;
+  return html`<li><a href="${link(ctx, urls.resource(vid, r.id))}">${title}</a>${bits.length ? html`<div class="meta">${bits.join(' · ')}</div>` : ''}${below}</li>`;
+}
+
+/**
+ * A text with each place where one of the words is found (case aside) marked, for a results page:
+ * the reader sees at a glance why each result came. Overlapping finds are marked as one.
+ */
+export function marked(text: string, words: readonly string[]): Html | string {
+  const lower = text.toLowerCase();
+  // lower-casing keeps the length of Chinese and of ASCII, the words searched for here; otherwise mark nothing
+  if (lower.length !== text.length) return text;
+  const hit = new Uint8Array(text.length);
+  for (const w of words.map((x) => x.toLowerCase()).filter((x) => x.length > 0)) {
+    for (let at = lower.indexOf(w); at >= 0; at = lower.indexOf(w, at + 1)) hit.fill(1, at, at + w.length);
+  }
+  if (!hit.includes(1)) return text;
+  const parts: (Html | string)[] = [];
+  for (let i = 0; i < text.length;) {
+    let j = i;
+    while (j < text.length && hit[j] === hit[i]) j++;
+    parts.push(hit[i] ? html`<mark>${text.slice(i, j)}</mark>` : text.slice(i, j));
+    i = j;
+  }
+  return html`${parts}`;
 }
 
 export function collectionPage(ctx: PageCtx, v: VersionRow, c: CollectionView, rows: ResourceRow[], page: number, pages: number): string {
@@ -432,6 +456,7 @@ export interface SearchPaging {
 
 export function searchPage(ctx: PageCtx, q: string, results: SearchResult[], paging: SearchPaging): string {
   const t = ctx.t;
+  const words = searchWords(q);
   // A result found by a file's name links that file itself too: the photo named 天安门 in a folder of hundreds.
   const hit = (vid: number, f: FileRow): Html => f.state === 'present'
     ? html`<a href="${urls.file(vid, f.path)}">${basename(f.path)}</a>`
@@ -443,7 +468,7 @@ export function searchPage(ctx: PageCtx, q: string, results: SearchResult[], pag
     ? html`<h1>${t.search}</h1><p>${t.searchHint}</p>`
     : html`<h1>${paging.capped ? t.resultsCapped(q, paging.total) : t.results(q, paging.total)}</h1>
 ${paging.capped ? html`<p class="meta">${t.moreResults(paging.total)}</p>` : ''}
-${results.length === 0 ? html`<p>${t.noResults}</p>` : html`<ol class="list" id="results" start="${(paging.page - 1) * SEARCH_PER_PAGE + 1}">${results.map((x) => resourceItem(ctx, x.vid, x.r, x.collectionTitle, hits(x)))}</ol>`}
+${results.length === 0 ? html`<p>${t.noResults}</p>` : html`<ol class="list" id="results" start="${(paging.page - 1) * SEARCH_PER_PAGE + 1}">${results.map((x) => resourceItem(ctx, x.vid, x.r, x.collectionTitle, hits(x), marked(x.r.title, words)))}</ol>`}
 ${pager(ctx, '/search', paging.page, paging.pages, '', { q })}`;
   return layout(ctx, q ? `${t.search}: ${q}` : t.search, body, q);
 }

@@ -3,6 +3,7 @@ import { Store } from '@bookcrate/store';
 import type { ResourceEntry, Root } from '@bookcrate/format';
 import { tempDir } from '../../../fixtures/tree.js';
 import { startServer, type RunningServer } from './server.js';
+import { marked } from './pages.js';
 
 /**
  * A search is listed fifty results a page, up to a thousand in all, across the bundles a library
@@ -47,7 +48,7 @@ describe('search results a page at a time, across two bundles', () => {
     const r = await fetch(`${srv.url}/search?q=${encodeURIComponent(q)}${page ? `&page=${page}` : ''}${lang}`);
     expect(r.status).toBe(200);
     const text = await r.text();
-    return { text, titles: [...text.matchAll(/<li><a href="\/r\/\d+\/[^"]+">([^<]+)<\/a>/g)].map((m) => m[1]!) };
+    return { text, titles: [...text.matchAll(/<li><a href="\/r\/\d+\/[^"]+">((?:[^<]|<\/?mark>)+)<\/a>/g)].map((m) => m[1]!.replace(/<\/?mark>/g, '')) };
   };
 
   it('lists fifty a page, every one once, numbered on, with the query kept in the pager\'s links', async () => {
@@ -84,5 +85,14 @@ describe('search results a page at a time, across two bundles', () => {
     expect(opera.titles).toEqual(['京剧 霸王别姬']);
     expect(opera.text).not.toContain('class="pager"');
     expect(opera.text).not.toContain('只列出');
+  });
+});
+
+describe('marked: the words found in a result\'s title', () => {
+  it('marks each place, case aside, overlapping finds as one, and escapes the rest', () => {
+    expect(String(marked('Lecture 1 of the lecture <b>', ['LECT', 'ture', '<b>']))).toBe('<mark>Lecture</mark> 1 of the <mark>lecture</mark> <mark>&#60;b&#62;</mark>');
+    expect(String(marked('敦煌壁画艺术讲座', ['讲座', '敦煌', '煌壁']))).toBe('<mark>敦煌壁</mark>画艺术<mark>讲座</mark>');
+    expect(marked('京剧', ['越剧'])).toBe('京剧');
+    expect(marked('İstanbul', ['stan'])).toBe('İstanbul'); // lower-casing changes its length: nothing marked rather than the wrong letters
   });
 });

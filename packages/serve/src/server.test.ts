@@ -151,22 +151,24 @@ describe('pages', () => {
   });
 
   it('searches titles, creators and descriptions in Chinese, short queries included', async () => {
+    // The page's text without the marks on the words found (tested in the next test).
+    const searchText = async (q: string) => (await http('/search?q=' + encodeURIComponent(q))).text.replace(/<\/?mark>/g, '');
     const two = await http('/search?q=' + encodeURIComponent('敦煌'));
     expect(two.status).toBe(200);
-    expect(two.text).toContain('敦煌壁画艺术讲座（第一讲）');
+    expect(two.text.replace(/<\/?mark>/g, '')).toContain('敦煌壁画艺术讲座（第一讲）');
     expect(two.text).toContain('国图公开课'); // the collection beside the hit
-    expect((await http('/search?q=' + encodeURIComponent('壁画艺术讲座'))).text).toContain('敦煌壁画艺术讲座');
-    expect((await http('/search?q=' + encodeURIComponent('梁思成'))).text).toContain('中国古代建筑');
-    expect((await http('/search?q=' + encodeURIComponent('应县木塔'))).text).toContain('中国古代建筑');
-    expect((await http('/search?q=' + encodeURIComponent('门'))).text).toContain('北京老城门');
+    expect(await searchText('壁画艺术讲座')).toContain('敦煌壁画艺术讲座');
+    expect(await searchText('梁思成')).toContain('中国古代建筑');
+    expect(await searchText('应县木塔')).toContain('中国古代建筑');
+    expect(await searchText('门')).toContain('北京老城门');
     const many = await http('/search?q=' + encodeURIComponent('三国演义'));
     expect(many.text).toContain('“三国演义”的搜索结果：120 条'); // fifty a page (search-pages.test.ts)
     expect(many.text).toContain('第 1 页，共 3 页');
     const none = await http('/search?q=' + encodeURIComponent('不存在的词语'));
     expect(none.text).toContain('没有找到');
     expect(none.text).toContain('value="不存在的词语"');
-    expect((await http('/search?q=' + encodeURIComponent('字母歌'))).text).toContain('没有找到'); // importing bundle
-    expect((await http('/search?q=' + encodeURIComponent('旧讲座'))).text).toContain('没有找到'); // old version
+    expect(await searchText('字母歌')).toContain('没有找到'); // importing bundle
+    expect(await searchText('旧讲座')).toContain('没有找到'); // old version
     expect((await http('/search?q=' + encodeURIComponent('NEAR(a b) OR "'))).status).toBe(200);
     expect((await http('/search')).text).toContain('中文一个字也能搜');
   });
@@ -174,7 +176,7 @@ describe('pages', () => {
   it('searches for every word of a query, in any order and field: short words, long ones, and both', async () => {
     // Found by hand: a query was one phrase, so 敦煌 讲座 (two words, as readers type them) found nothing.
     const hits = async (q: string): Promise<string[]> =>
-      [...(await http('/search?q=' + encodeURIComponent(q))).text.matchAll(/<li><a href="\/r\/[^"]+">([^<]+)<\/a>/g)].map((m) => m[1]!);
+      [...(await http('/search?q=' + encodeURIComponent(q))).text.matchAll(/<li><a href="\/r\/[^"]+">((?:[^<]|<\/?mark>)+)<\/a>/g)].map((m) => m[1]!.replace(/<\/?mark>/g, ''));
     expect(await hits('敦煌 讲座')).toEqual(['敦煌壁画艺术讲座（第一讲）']); // two short words (LIKE)
     expect(await hits('讲座 敦煌')).toEqual(['敦煌壁画艺术讲座（第一讲）']); // in any order
     expect(await hits('樊锦诗 莫高窟')).toEqual(['敦煌壁画艺术讲座（第一讲）']); // creator and description (index)
@@ -184,10 +186,14 @@ describe('pages', () => {
     expect(await hits('敦煌 建筑')).toEqual([]); // every word, not any
     expect(await hits('梁思成 讲座 敦煌')).toEqual([]);
     expect(await hits('  故宫  ')).toEqual(['中国古代建筑']);
+    // Each result's title marks the words found in it; the rest of it stays escaped text.
+    const page = async (q: string) => (await http('/search?q=' + encodeURIComponent(q))).text;
+    expect(await page('讲座 敦煌')).toContain('><mark>敦煌</mark>壁画艺术<mark>讲座</mark>（第一讲）</a>');
+    expect(await page('SCRIPT')).toContain('>&#60;<mark>script</mark>&#62;alert(&#34;x&#34;)&#60;/<mark>script</mark>&#62; &#38; &#34;测试&#34;</a>');
   });
 
   it('shows what the current version brought: the home page\'s new arrivals, and all of them a page at a time', async () => {
-    const titlesIn = (text: string) => [...text.matchAll(/<li><a href="\/r\/[^"]+">([^<]+)<\/a>/g)].map((m) => m[1]!);
+    const titlesIn = (text: string) => [...text.matchAll(/<li><a href="\/r\/[^"]+">((?:[^<]|<\/?mark>)+)<\/a>/g)].map((m) => m[1]!.replace(/<\/?mark>/g, ''));
     const home = await http('/');
     const block = /<section class="arrivals" id="arrivals-(\d+)">([\s\S]*?)<\/section>/.exec(home.text);
     expect(block?.[1]).toBe(String(fx.vid));
@@ -239,7 +245,7 @@ describe('pages', () => {
 
   it('finds a resource by the names of its files, and links the files found', async () => {
     const page = async (q: string, lang = '') => (await http('/search?q=' + encodeURIComponent(q) + lang)).text;
-    const hits = (text: string) => [...text.matchAll(/<li><a href="\/r\/[^"]+">([^<]+)<\/a>/g)].map((m) => m[1]!);
+    const hits = (text: string) => [...text.matchAll(/<li><a href="\/r\/[^"]+">((?:[^<]|<\/?mark>)+)<\/a>/g)].map((m) => m[1]!.replace(/<\/?mark>/g, ''));
     const files = (text: string) => [...text.matchAll(/<div class="hits">(.*?)<\/div>/g)].map((m) => m[1]!);
     const url = (path: string) => fileUrl(fx.vid, path);
 
