@@ -101,7 +101,7 @@ ol.list{list-style:none;padding:0;margin:0}ol.list li{background:#fff;padding:.6
 .changed{font-size:.9rem;color:#8a4b00}
 mark{background:#fde68a;color:inherit;padding:0 .05em;border-radius:2px}
 .unplayable{font-size:.9rem;color:#555;background:#f3efe6;border-radius:6px;padding:.4rem .6rem;margin-bottom:.4rem}
-.mark{display:inline-block;background:#c0392b;color:#fff;border-radius:3px;padding:0 .3em;font-size:.8rem;margin-right:.3em}
+.mark{display:inline-block;background:#c0392b;color:#fff;border-radius:3px;padding:0 .3em;font-size:.8rem;margin-right:.3em}.mark.upd{background:#b7791f}
 dl.md{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;background:#fff;padding:.8rem 1rem;border-radius:8px}
 dl.md dt{color:#666}dl.md dd{margin:0;white-space:pre-wrap;overflow-wrap:anywhere}
 .file{background:#fff;border-radius:8px;padding:.7rem 1rem;margin:.6rem 0;overflow-wrap:anywhere}
@@ -230,14 +230,14 @@ ${a.updatedCount > a.updatedFirst.length ? html`<p><a href="${link(ctx, urls.upd
 function arrivalsList(ctx: PageCtx, v: VersionRow, collections: CollectionView[], count: number, rows: ResourceRow[]): Html {
   const titles = new Map(collections.map((c) => [c.id, c.title]));
   return html`<p class="meta">${ctx.t.newIntro(v.title, v.version, v.compared_with ?? 0, count)}</p>
-<ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r, titles.get(r.collection)))}</ol>`;
+<ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r, { collectionTitle: titles.get(r.collection) }))}</ol>`;
 }
 
 /** What a version changed in the resources readers had: the sentence, and (some of) them, each with its count of new files. */
 function updatedList(ctx: PageCtx, v: VersionRow, collections: CollectionView[], count: number, rows: UpdatedRow[]): Html {
   const titles = new Map(collections.map((c) => [c.id, c.title]));
   return html`<p class="meta">${ctx.t.updatedIntro(v.title, v.version, v.compared_with ?? 0, count)}</p>
-<ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r, titles.get(r.collection), html`<div class="changed">${ctx.t.changedFiles(r.changedFiles)}</div>`))}</ol>`;
+<ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r, { collectionTitle: titles.get(r.collection), below: html`<div class="changed">${ctx.t.changedFiles(r.changedFiles)}</div>` }))}</ol>`;
 }
 
 /** Every new arrival of a version, a page at a time. */
@@ -277,9 +277,22 @@ function typeName(ctx: PageCtx, type: string | null): string | null {
   return type === null ? null : ctx.t.types[type.toLowerCase()] ?? type;
 }
 
-function resourceItem(ctx: PageCtx, vid: number, r: ResourceRow, collectionTitle?: string, below: Html | string = '', title: Html | string = r.title): Html {
-  const bits = [r.creator, r.date, typeName(ctx, r.type), collectionTitle].filter((x): x is string => !!x);
-  return html`<li><a href="${link(ctx, urls.resource(vid, r.id))}">${title}</a>${bits.length ? html`<div class="meta">${bits.join(' · ')}</div>` : ''}${below}</li>`;
+/** What a list shows of a resource beside its title and metadata. */
+interface ItemExtras {
+  /** the collection's title, where the list spans collections */
+  collectionTitle?: string | undefined;
+  /** a line under it (a search's files found, an update's count of files) */
+  below?: Html | string;
+  /** the title as shown (a search marks the words found in it) */
+  title?: Html | string;
+  /** what the current version did to it, for a collection's list (Store.changesAmong) */
+  change?: 'new' | 'updated' | undefined;
+}
+
+function resourceItem(ctx: PageCtx, vid: number, r: ResourceRow, x: ItemExtras = {}): Html {
+  const bits = [r.creator, r.date, typeName(ctx, r.type), x.collectionTitle].filter((b): b is string => !!b);
+  const badge = x.change ? html`<span class="mark${x.change === 'updated' ? ' upd' : ''}">${x.change === 'new' ? ctx.t.changedMark : ctx.t.updatedMark}</span>` : '';
+  return html`<li>${badge}<a href="${link(ctx, urls.resource(vid, r.id))}">${x.title ?? r.title}</a>${bits.length ? html`<div class="meta">${bits.join(' · ')}</div>` : ''}${x.below ?? ''}</li>`;
 }
 
 /**
@@ -305,12 +318,12 @@ export function marked(text: string, words: readonly string[]): Html | string {
   return html`${parts}`;
 }
 
-export function collectionPage(ctx: PageCtx, v: VersionRow, c: CollectionView, rows: ResourceRow[], page: number, pages: number): string {
+export function collectionPage(ctx: PageCtx, v: VersionRow, c: CollectionView, rows: ResourceRow[], page: number, pages: number, changes: ReadonlyMap<string, 'new' | 'updated'> = new Map()): string {
   const t = ctx.t;
   const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a> › ${c.title}</div>
 <h1>${c.title}</h1>
 <p class="meta">${t.resourceCount(c.resources)} · ${formatSize(c.bytes)}</p>
-${rows.length === 0 ? html`<p>${t.noResources}</p>` : html`<ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r))}</ol>`}
+${rows.length === 0 ? html`<p>${t.noResources}</p>` : html`<ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r, { change: changes.get(r.id) }))}</ol>`}
 ${pager(ctx, urls.collection(v.id, c.id), page, pages)}`;
   return layout(ctx, c.title, body);
 }
@@ -468,7 +481,7 @@ export function searchPage(ctx: PageCtx, q: string, results: SearchResult[], pag
     ? html`<h1>${t.search}</h1><p>${t.searchHint}</p>`
     : html`<h1>${paging.capped ? t.resultsCapped(q, paging.total) : t.results(q, paging.total)}</h1>
 ${paging.capped ? html`<p class="meta">${t.moreResults(paging.total)}</p>` : ''}
-${results.length === 0 ? html`<p>${t.noResults}</p>` : html`<ol class="list" id="results" start="${(paging.page - 1) * SEARCH_PER_PAGE + 1}">${results.map((x) => resourceItem(ctx, x.vid, x.r, x.collectionTitle, hits(x), marked(x.r.title, words)))}</ol>`}
+${results.length === 0 ? html`<p>${t.noResults}</p>` : html`<ol class="list" id="results" start="${(paging.page - 1) * SEARCH_PER_PAGE + 1}">${results.map((x) => resourceItem(ctx, x.vid, x.r, { collectionTitle: x.collectionTitle, below: hits(x), title: marked(x.r.title, words) }))}</ol>`}
 ${pager(ctx, '/search', paging.page, paging.pages, '', { q })}`;
   return layout(ctx, q ? `${t.search}: ${q}` : t.search, body, q);
 }

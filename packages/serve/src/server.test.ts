@@ -89,13 +89,15 @@ describe('pages', () => {
   it('pages a collection 50 resources at a time', async () => {
     const p1 = await http(`/c/${fx.vid}/lhh`);
     expect(p1.status).toBe(200);
-    expect(p1.text.match(/<li><a href="\/r\//g)).toHaveLength(50);
+    expect(p1.text.match(/<li>(?:<span class="mark">新<\/span>)?<a href="\/r\//g)).toHaveLength(50);
+    // Each is new in version 2 (version 1 had no comics), and marked so.
+    expect(p1.text.match(/<li><span class="mark">新<\/span><a href="\/r\//g)).toHaveLength(50);
     expect(p1.text).toContain('三国演义连环画 第001册');
     expect(p1.text).not.toContain('三国演义连环画 第051册');
     expect(p1.text).toContain('第 1 页，共 3 页');
     expect(p1.text).toContain(`href="/c/${fx.vid}/lhh?page=2"`);
     const p3 = await http(`/c/${fx.vid}/lhh?page=3`);
-    expect(p3.text.match(/<li><a href="\/r\//g)).toHaveLength(20);
+    expect(p3.text.match(/<li><span class="mark">新<\/span><a href="\/r\//g)).toHaveLength(20);
     expect(p3.text).toContain('三国演义连环画 第120册');
     expect((await http(`/c/${fx.vid}/lhh?page=999`)).text).toContain('第 3 页，共 3 页');
     expect((await http(`/c/${fx.vid}/lhh?page=-1`)).text).toContain('第 1 页，共 3 页');
@@ -238,6 +240,11 @@ describe('pages', () => {
     expect(r).toContain('<p class="changed" id="changed">第 2 版新增或更新了其中 2 个文件，标有“新”。</p>');
     const marked = [...r.matchAll(/<span class="mark">新<\/span><a href="[^"]+">([^<]+)<\/a>/g)].map((m) => m[1]);
     expect(marked.sort()).toEqual(['介绍.html', '资料.bin']);
+    // In its collection's list it is marked as updated, a new one as new.
+    const gtgkk = (await http(`/c/${fx.vid}/gtgkk`)).text;
+    expect(gtgkk).toMatch(/<li><span class="mark upd">有更新<\/span><a href="[^"]+">中国古代建筑<\/a>/);
+    expect(gtgkk).toMatch(/<li><span class="mark">新<\/span><a href="[^"]+">敦煌壁画艺术讲座（第一讲）<\/a>/);
+    expect((await http(`/c/${fx.vid}/gtgkk?lang=en`)).text).toMatch(/<li><span class="mark upd">updated<\/span><a href="[^"]+">中国古代建筑<\/a>/);
     const dunhuang = (await http(`/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}`)).text;
     expect(dunhuang).not.toContain('class="mark"');
     expect(dunhuang).not.toContain('id="changed"');

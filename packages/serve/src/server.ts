@@ -232,7 +232,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (!c) throw notFound();
       const { page, pages } = pageOf(q, c.resources);
       const rows = store.resources(v.id, c.id, PER_PAGE, (page - 1) * PER_PAGE);
-      return sendPage(req, res, 200, collectionPage(ctx, v, c, rows, page, pages));
+      const { added, updated } = changesOf(v.id);
+      const changes = added + updated > 0 ? store.changesAmong(v.id, rows.map((r) => r.id)) : new Map<string, 'new' | 'updated'>();
+      return sendPage(req, res, 200, collectionPage(ctx, v, c, rows, page, pages, changes));
     }
     if (head === 'r' && segs.length === 3) {
       const v = versionFor(parseVid(a), res, rawPath, rawQuery);

@@ -316,6 +316,7 @@ describe('a version into the catalog, and the collections a library carries (imp
       expect(s.newResources(v2, 10, 0).map((r) => r.id)).toEqual(['r-new']);
       expect(s.updatedResources(v2, 10, 0).map((r) => [r.id, r.changedFiles])).toEqual([['r-opera', 2]]);
       expect(s.updatedResourceCount(v2)).toBe(1);
+      expect(s.changesAmong(v2, ['r-opera', 'r-new', 'r-clips', 'nope'])).toEqual(new Map([['r-opera', 'updated'], ['r-new', 'new']]));
       expect([...s.changedAmong(v2, ['京剧/霸王别姬.mp4', '京剧/贵妃醉酒.mp4', '京剧/锁麟囊.mp4', '京剧选段/新到一.mp4'])].sort())
         .toEqual(['京剧/贵妃醉酒.mp4', '京剧/锁麟囊.mp4']);
       s.carryCollections('county', ['clips']);

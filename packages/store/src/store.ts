@@ -837,6 +837,21 @@ export class Store {
       WHERE r.version_id = ? AND r.id = ?`).pluck().get(versionId, resource) as number | undefined) ?? 0;
   }
 
+  /** Which of these resources (a page of a collection's) a version brought new, and which it updated (schemas 6 and 7). */
+  changesAmong(versionId: number, ids: readonly string[]): Map<string, 'new' | 'updated'> {
+    const out = new Map<string, 'new' | 'updated'>();
+    if (ids.length === 0 || !this.hasTable('updated_resources')) return out;
+    const one = this.db.prepare(`SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM new_resources n WHERE n.version_id = r.version_id AND n.rowid = r.rowid) THEN 'new'
+        WHEN EXISTS (SELECT 1 FROM updated_resources u WHERE u.version_id = r.version_id AND u.rowid = r.rowid) THEN 'updated' END
+      FROM resources r WHERE r.version_id = ? AND r.id = ?`).pluck();
+    for (const id of ids) {
+      const change = one.get(versionId, id) as 'new' | 'updated' | null | undefined;
+      if (change) out.set(id, change);
+    }
+    return out;
+  }
+
   /** Which of these paths (a resource page's) a version changed in a resource readers already had. */
   changedAmong(versionId: number, paths: readonly string[]): Set<string> {
     if (paths.length === 0 || !this.hasTable('updated_files')) return new Set();
