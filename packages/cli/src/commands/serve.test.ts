@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { networkInterfaces } from 'node:os';
-import { readerUrls } from './serve.js';
+import { firewallRule, readerUrls } from './serve.js';
 
 type Interfaces = ReturnType<typeof networkInterfaces>;
 const nic = (address: string, family: 'IPv4' | 'IPv6', internal: boolean) => ({ address, family, internal, netmask: '', mac: '', cidr: null }) as never;
@@ -31,5 +31,13 @@ describe('readerUrls (what `serve` tells the librarian to open)', () => {
     expect(here.everyAddress).toBe(true);
     expect(here.list.length).toBeGreaterThan(0);
     for (const u of here.list) expect(u).toMatch(/^http:\/\/\d+\.\d+\.\d+\.\d+:9\/$/);
+  });
+});
+
+describe('firewallRule (what `serve` tells a librarian on Windows)', () => {
+  it('on every address on Windows, the netsh rule for its port; nothing on loopback or elsewhere', () => {
+    expect(firewallRule('win32', true, '8080')).toBe('netsh advfirewall firewall add rule name="bookcrate serve 8080" dir=in action=allow protocol=TCP localport=8080');
+    expect(firewallRule('win32', false, '8080')).toBeUndefined();
+    expect(firewallRule('linux', true, '8080')).toBeUndefined();
   });
 });

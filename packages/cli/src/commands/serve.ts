@@ -30,6 +30,8 @@ export async function serveCommand(flags: {
   const m = messages(detectLang(flags.lang));
   const urls = readerUrls(server.url, networkInterfaces());
   process.stderr.write((urls.everyAddress ? m.serveStartedNetwork(urls.list) : m.serveStarted(urls.list[0]!)) + '\n');
+  const firewall = firewallRule(process.platform, urls.everyAddress, new URL(server.url).port);
+  if (firewall) process.stderr.write(m.serveFirewall(firewall) + '\n');
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
@@ -52,4 +54,14 @@ export function readerUrls(url: string, interfaces: ReturnType<typeof networkInt
     for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) list.push(`http://${a.address}:${u.port}/`);
   }
   return { list: list.length > 0 ? list : [`http://127.0.0.1:${u.port}/`], everyAddress: true };
+}
+
+/**
+ * The command that lets readers through Windows' firewall, which blocks a port opened to the
+ * network by a program running as a service (no prompt comes up then), for `serve` on every
+ * address on Windows; none elsewhere, or on loopback.
+ */
+export function firewallRule(platform: NodeJS.Platform, everyAddress: boolean, port: string): string | undefined {
+  if (platform !== 'win32' || !everyAddress) return undefined;
+  return `netsh advfirewall firewall add rule name="bookcrate serve ${port}" dir=in action=allow protocol=TCP localport=${port}`;
 }
