@@ -22,6 +22,12 @@ describe('which subtitle files go with which video', () => {
     });
   });
 
+  it('a name that carries the video\'s extension too (第1讲.mp4.srt, as some tools write it)', () => {
+    expect(pairs(['课/第1讲.mp4', '课/第1讲.mp4.srt', '课/第1讲.MP4.en.srt'])).toEqual({
+      '课/第1讲.mp4': ['课/第1讲.mp4.srt|zh|', '课/第1讲.MP4.en.srt|en|English'],
+    });
+  });
+
   it('a name that tells no language it knows is the label; the resource\'s language orders them', () => {
     expect(pairs(['a/Lecture 1.mp4', 'a/Lecture 1.en.srt', 'a/Lecture 1.双语.srt'], 'eng')).toEqual({
       'a/Lecture 1.mp4': ['a/Lecture 1.en.srt|en|English', 'a/Lecture 1.双语.srt|en|双语'],

@@ -69,7 +69,10 @@ export function subtitlesFor(paths: readonly string[], isVideo: (path: string) =
     for (;;) {
       const v = videoByKey.get(`${s.dir}/${stem}`);
       if (v) {
-        out.set(v, [...(out.get(v) ?? []), track(sub, tag, fallback)]);
+        // 第1讲.mp4.srt, as some tools name it: the video's extension is no language.
+        const ext = split(v).ext;
+        const lang = tag.toLowerCase() === ext ? '' : tag.toLowerCase().startsWith(`${ext}.`) ? tag.slice(ext.length + 1) : tag;
+        out.set(v, [...(out.get(v) ?? []), track(sub, lang, fallback)]);
         matched = true;
         break;
       }
