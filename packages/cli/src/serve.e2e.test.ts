@@ -30,7 +30,7 @@ describe('bookcrate serve', () => {
       const local = new Date(new Date(started[0]!.started).getTime() + 8 * 3600_000).toISOString().replace('T', ' ').slice(0, 16);
       expect(status.replace(/<[^>]+>/g, '')).toContain(`${local} UTC+8`);
       const search = await (await fetch(url + '/search?q=' + encodeURIComponent('变脸'))).text();
-      const link = /href="([^"]+)"[^>]*>[^<]*变脸/.exec(search);
+      const link = /<li><a href="([^"]+)">(?:[^<]|<\/?mark>)*变脸/.exec(search); // the words found are marked
       expect(link, search).not.toBeNull();
       const page = await (await fetch(new URL(link![1]!.replace(/&amp;/g, '&'), url))).text();
       const file = /href="(\/file\/[^"]+)"/.exec(page);
