@@ -133,12 +133,12 @@ describe('in a real browser', () => {
     expect(Buffer.from(got.bytes).equals(want.subarray(100, 1100))).toBe(true);
 
     // The subtitles: Chromium fetched the GBK SubRip beside the video as WebVTT, shows it by default,
-    // and parsed both cues, the ASS tag dropped and the arrow made harmless.
+    // and parsed both cues, the ASS tag made a position and the arrow harmless.
     const track = 'document.querySelector("video").textTracks[0]';
     await page.waitForFunction(`${track} && ${track}.cues && ${track}.cues.length === 2`, undefined, { timeout: 15_000 });
     expect(await page.evaluate(`${track}.mode`)).toBe('showing');
-    expect(await page.evaluate(`Array.from(${track}.cues).map((c) => [c.startTime, c.endTime, c.text])`)).toEqual([
-      [0.5, 2, '第一讲 敦煌壁画艺术'], [2, 4, '莫高窟 → 壁画'],
+    expect(await page.evaluate(`Array.from(${track}.cues).map((c) => [c.startTime, c.endTime, c.text, c.line])`)).toEqual([
+      [0.5, 2, '第一讲 敦煌壁画艺术', 'auto'], [2, 4, '莫高窟 → 壁画', 0], // {\an8}: at the top
     ]);
 
     await page.screenshot({ path: '/tmp/serve-resource.png', fullPage: true });

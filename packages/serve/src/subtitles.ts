@@ -93,8 +93,9 @@ export function subtitlesFor(paths: readonly string[], isVideo: (path: string) =
 /**
  * A subtitle file's bytes as WebVTT in UTF-8. The charset is told by a byte-order mark, else UTF-8
  * if the bytes are valid UTF-8, else GB18030 (textCharset). SubRip's timings (00:01:02,500) become
- * WebVTT's (00:01:02.500), its numbers stay as cue identifiers, and what WebVTT would misread is
- * dropped: ASS override tags ({\an8}), and "-->" inside a cue's text. A file that already is WebVTT
+ * WebVTT's (00:01:02.500), its numbers stay as cue identifiers, an ASS position tag ({\an8}: at
+ * the top) becomes the cue's line setting, and what WebVTT would misread is dropped: the other ASS
+ * override tags, and "-->" inside a cue's text. A file that already is WebVTT
  * is only decoded.
  */
 export function toWebVtt(bytes: Uint8Array): string {
@@ -103,16 +104,20 @@ export function toWebVtt(bytes: Uint8Array): string {
   const out: string[] = ['WEBVTT', ''];
   const time = (h: string, m: string, s: string, ms: string) => `${h.padStart(2, '0')}:${m.padStart(2, '0')}:${s.padStart(2, '0')}.${ms.padEnd(3, '0')}`;
   let inCue = false;
+  let timing = -1; // where the current cue's timing line is in `out`
   for (const raw of text.split('\n')) {
     const line = raw.replace(/\s+$/, '');
     const t = /^\s*(\d+):(\d{1,2}):(\d{1,2})[,.](\d{1,3})\s*-->\s*(\d+):(\d{1,2}):(\d{1,2})[,.](\d{1,3})/.exec(line);
     if (t) {
-      out.push(`${time(t[1]!, t[2]!, t[3]!, t[4]!)} --> ${time(t[5]!, t[6]!, t[7]!, t[8]!)}`);
+      timing = out.push(`${time(t[1]!, t[2]!, t[3]!, t[4]!)} --> ${time(t[5]!, t[6]!, t[7]!, t[8]!)}`) - 1;
       inCue = true;
     } else if (line.trim() === '') {
       if (out.at(-1) !== '') out.push('');
       inCue = false;
     } else {
+      // ASS's {\an8} (top; 4–6 the middle) becomes the cue's line setting, once; the other tags go.
+      const at = inCue ? /\{\\an([4-9])\}/.exec(line) : null;
+      if (at && !out[timing]!.includes(' line:')) out[timing] += Number(at[1]) >= 7 ? ' line:0' : ' line:50%';
       const cleaned = inCue ? line.replace(/\{\\[^}]*\}/g, '').replace(/-->/g, '→') : line.replace(/-->/g, '→');
       // A cue's identifier line (the SubRip number) stays; any other line outside a cue would break the file.
       if (inCue || /^\d+$/.test(line.trim())) out.push(cleaned);

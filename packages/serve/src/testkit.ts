@@ -130,14 +130,14 @@ async function addVersion(store: Store, bundle: { id: string; version: number; t
 const text = (s: string) => Buffer.from(s, 'utf8');
 
 /**
- * The lecture's subtitles as a Chinese Windows desk saves SubRip: GBK, CRLF, an ASS tag and an
- * arrow in the text. serve sends them to the player as LECTURE_VTT.
+ * The lecture's subtitles as a Chinese Windows desk saves SubRip: GBK, CRLF, an ASS tag (at the
+ * top) and an arrow in the text. serve sends them to the player as LECTURE_VTT.
  */
 export const LECTURE_SRT = Buffer.concat([
   text('1\r\n00:00:00,500 --> 00:00:02,000\r\n'), Buffer.from('b5dad2bbbdb220b6d8bbcdb1dabbadd2d5caf5', 'hex'), // 第一讲 敦煌壁画艺术
   text('\r\n\r\n2\r\n00:00:02,000 --> 00:00:04,000\r\n{\\an8}'), Buffer.from('c4aab8dfbfdf', 'hex'), text(' --> '), Buffer.from('b1dabbad', 'hex'), text('\r\n'), // 莫高窟 --> 壁画
 ]);
-export const LECTURE_VTT = 'WEBVTT\n\n1\n00:00:00.500 --> 00:00:02.000\n第一讲 敦煌壁画艺术\n\n2\n00:00:02.000 --> 00:00:04.000\n莫高窟 → 壁画\n';
+export const LECTURE_VTT = 'WEBVTT\n\n1\n00:00:00.500 --> 00:00:02.000\n第一讲 敦煌壁画艺术\n\n2\n00:00:02.000 --> 00:00:04.000 line:0\n莫高窟 → 壁画\n';
 const pdf = (title: string) => text(`%PDF-1.4\n% ${title}\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n`);
 const jpeg = (seed: string) => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), text(seed), randomBytes(2000), Buffer.from([0xff, 0xd9])]);
 
