@@ -472,8 +472,8 @@ export function searchPage(ctx: PageCtx, q: string, results: SearchResult[], pag
   const words = searchWords(q);
   // A result found by a file's name links that file itself too: the photo named 天安门 in a folder of hundreds.
   const hit = (vid: number, f: FileRow): Html => f.state === 'present'
-    ? html`<a href="${urls.file(vid, f.path)}">${basename(f.path)}</a>`
-    : html`${basename(f.path)} (${f.state === 'damaged' ? t.damagedFile : t.pendingFile})`;
+    ? html`<a href="${urls.file(vid, f.path)}">${marked(basename(f.path), words)}</a>`
+    : html`${marked(basename(f.path), words)} (${f.state === 'damaged' ? t.damagedFile : t.pendingFile})`;
   const hits = (x: SearchResult): Html | string => x.files && x.files.files.length > 0
     ? html`<div class="hits">${t.matchingFiles}${x.files.files.flatMap((f, i) => (i ? [ctx.lang === 'zh' ? '、' : ', ', hit(x.vid, f)] : [hit(x.vid, f)]))}${x.files.more ? html` ${t.moreFiles}` : ''}</div>`
     : '';

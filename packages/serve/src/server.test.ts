@@ -258,17 +258,17 @@ describe('pages', () => {
 
     let text = await page('讲义'); // a short word, in a file's name only
     expect(hits(text)).toEqual(['敦煌壁画艺术讲座（第一讲）']);
-    expect(files(text)).toEqual([`找到的文件：<a href="${url('国图公开课/敦煌壁画艺术/讲义.pdf')}">讲义.pdf</a>`]);
+    expect(files(text)).toEqual([`找到的文件：<a href="${url('国图公开课/敦煌壁画艺术/讲义.pdf')}"><mark>讲义</mark>.pdf</a>`]);
     text = await page('敦煌 字幕'); // one word in the title, one in a file's name
     expect(hits(text)).toEqual(['敦煌壁画艺术讲座（第一讲）']);
-    expect(files(text)).toEqual([`找到的文件：<a href="${url('国图公开课/敦煌壁画艺术/字幕.txt')}">字幕.txt</a>`]);
+    expect(files(text)).toEqual([`找到的文件：<a href="${url('国图公开课/敦煌壁画艺术/字幕.txt')}"><mark>字幕</mark>.txt</a>`]);
     text = await page('前门 1900', '&lang=en'); // 前门 is in the description, 1900 only in a photo's name
     expect(hits(text)).toEqual(['北京老城门']);
-    expect(files(text)).toEqual([`Files found: <a href="${url('老照片/北京老城门/前门 1900.jpg')}">前门 1900.jpg</a>`]);
+    expect(files(text)).toEqual([`Files found: <a href="${url('老照片/北京老城门/前门 1900.jpg')}"><mark>前门</mark> <mark>1900</mark>.jpg</a>`]); // the words found, marked
     expect(hits(await page('佛香阁'))).toEqual(['颐和园旧影']); // three characters: the index
     text = await page('上集'); // a damaged file is named, not linked
     expect(hits(text)).toEqual(['黄梅戏《天仙配》']);
-    expect(files(text)).toEqual(['找到的文件：上集.mp4 (已损坏，暂不可用)']);
+    expect(files(text)).toEqual(['找到的文件：<mark>上集</mark>.mp4 (已损坏，暂不可用)']);
     // Found by its title: no files listed.
     expect(files(await page('敦煌壁画'))).toEqual([]);
     // The photo's link serves the photo.
