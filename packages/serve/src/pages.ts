@@ -496,6 +496,8 @@ export interface StatusView {
     supersededBy?: number;
     /** complete, and this newer version of the bundle is complete too */
     replacedBy?: number;
+    /** shown to readers: its new and updated resources against the version readers had (Store.newResources, Store.updatedResources) */
+    brought?: { added: number; updated: number };
   }[];
   imports: { id: number; version_id: number; volume: number; source: string; started_at: string; finished_at: string | null; state: string }[];
   damaged: { rows: DamagedRow[]; total: number };
@@ -540,9 +542,9 @@ export function statusPage(ctx: PageCtx, s: StatusView): string {
   const body = html`<h1>${t.status}</h1>
 <h2>${t.versions}</h2>
 ${table('versions', [t.bundle, t.version, t.state, t.volumes, t.files, t.size, t.created, t.completed],
-  s.versions.map(({ v, counts, volumesIn, volumesAwaited, supersededBy, replacedBy }) => [
+  s.versions.map(({ v, counts, volumesIn, volumesAwaited, supersededBy, replacedBy, brought }) => [
     html`${v.title}<div class="meta">${v.bundle_id}</div>`, v.version,
-    html`${v.state === 'complete' ? (replacedBy ? t.stateReplaced(replacedBy) : t.stateComplete) : supersededBy ? t.stateSuperseded(supersededBy) : t.stateImporting}${v.is_current ? html`<div class="meta">${t.shownNow}</div>` : ''}`,
+    html`${v.state === 'complete' ? (replacedBy ? t.stateReplaced(replacedBy) : t.stateComplete) : supersededBy ? t.stateSuperseded(supersededBy) : t.stateImporting}${v.is_current ? html`<div class="meta">${t.shownNow}</div>` : ''}${brought && v.compared_with != null ? html`<div class="meta">${t.broughtShort(v.compared_with, brought.added, brought.updated)}</div>` : ''}`,
     html`${t.volumesIn}: ${volumesIn.length ? volumesIn.join(', ') : t.none}<br>${t.volumesAwaited}: ${volumesAwaited.length ? volumesAwaited.join(', ') : t.none}`,
     html`<span class="nw">${t.filesPresent}: ${counts.present}</span><br><span class="nw">${t.filesDamaged}: ${counts.damaged}</span><br><span class="nw">${t.filesPending}: ${counts.pending}</span>`,
     html`<span class="nw">${formatSize(v.bytes)}</span>`, when(v.created), when(v.completed_at),

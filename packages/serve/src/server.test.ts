@@ -284,7 +284,9 @@ describe('pages', () => {
       expect(r.text).toContain(t);
     }
     expect(r.text).toMatch(/等待中: 2/);
+    expect(r.text).toContain('<div class="meta">比第 1 版：新增 126 项，更新 1 项</div>'); // the version readers see
     const en = await http('/status?lang=en');
+    expect(en.text).toContain('<div class="meta">against version 1: 126 new, 1 updated</div>');
     expect(en.text).toContain('content does not match its hash');
     expect(en.text).toContain('importing');
   });

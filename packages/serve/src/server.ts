@@ -366,7 +366,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     if (head === 'status' && segs.length === 1) {
       const versions = store.allVersions().reverse().map((v) => {
-        return { v, counts: fileCountsOf(v.id), ...store.volumesOf(v) };
+        return { v, counts: fileCountsOf(v.id), ...store.volumesOf(v), ...(v.is_current && v.state === 'complete' ? { brought: changesOf(v.id) } : {}) };
       });
       return sendPage(req, res, 200, statusPage(ctx, { versions, imports: store.imports(20), damaged: damagedPage(store.db, 500) }));
     }
