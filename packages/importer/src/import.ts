@@ -12,7 +12,7 @@ import {
 } from '@bookcrate/volume';
 import {
   ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, collectGarbage, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, sha256OfFile, showVersionTree, storeIoError, storeRoom, syncObjects, versionTreePlace,
-  type BuiltTree, type QueuedObject, type VersionRow,
+  type BuiltTree, type QueuedObject, type VersionChanges, type VersionRow,
 } from '@bookcrate/store';
 import { catalogInThread, type ToAdmit } from './catalog-thread.js';
 import { SmallWriter } from './small-writer.js';
@@ -120,7 +120,7 @@ export interface ImportReport {
    * Store.updatedResources; the collections the library carries only): absent for a bundle's first
    * version here, or when the version was not shown.
    */
-  brought?: { comparedWith: number; newResources: number; updatedResources: number };
+  brought?: VersionChanges;
   awaitingVolumes: number[];
   libraryDir?: string;
   seconds: number;
@@ -943,8 +943,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     store.makeCurrent(vid);
     report.current = true;
     report.libraryDir = tree.dir;
-    const comparedWith = store.versionById(vid)?.compared_with;
-    if (comparedWith != null) report.brought = { comparedWith, newResources: store.newResourceCount(vid), updatedResources: store.updatedResourceCount(vid) };
+    const brought = store.brought(vid);
+    if (brought) report.brought = brought;
     // What the versions before the previous one alone used goes, as after a mirror's switch
     // (collectGarbage): a library fed by disks alone must not keep every quarter's replaced content.
     // Housekeeping: the version is shown whatever it meets (the next switch tries again).

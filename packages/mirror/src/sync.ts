@@ -7,7 +7,7 @@ import {
   decodeResourceEntry, decodeRoot, formatSize, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sha256Hex,
   verifyPointerFile, verifyRootSignature, type ChunkEntry, type PartRef, type Pointer, type Root,
 } from '@bookcrate/format';
-import { DEFAULT_GC_AFTER_MS, Store, catalogWriteError, collectGarbage, publishTree, sha256OfFile, readStoredPart, renameFile, savePart, storeIoError, storeRoom, syncObjects, type VersionRow } from '@bookcrate/store';
+import { DEFAULT_GC_AFTER_MS, Store, catalogWriteError, collectGarbage, publishTree, sha256OfFile, readStoredPart, renameFile, savePart, storeIoError, storeRoom, syncObjects, type VersionChanges, type VersionRow } from '@bookcrate/store';
 import type { Upstream } from './http.js';
 
 /**
@@ -58,7 +58,7 @@ export interface RoundReport {
   };
   presentBefore: number; // files of the version already in the store when the round began (renames, earlier rounds, disks)
   /** what the version it made current brings readers against the one they had (as an import's report says) */
-  brought?: { comparedWith: number; newResources: number; updatedResources: number };
+  brought?: VersionChanges;
   seconds: number;
 }
 
@@ -221,10 +221,7 @@ async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, poin
   if (version.root_sha256 === pointer.root.sha256) store.savePointer(pointer, pointerBytes);
   await collectGarbage(store, pointer.bundle, o.gcAfterMs ?? DEFAULT_GC_AFTER_MS);
   const outcome = wasCurrent || current?.id === vid ? 'repaired' : 'updated';
-  const comparedWith = store.versionById(vid)?.compared_with;
-  const brought = outcome === 'updated' && comparedWith != null
-    ? { comparedWith, newResources: store.newResourceCount(vid), updatedResources: store.updatedResourceCount(vid) }
-    : undefined;
+  const brought = outcome === 'updated' ? store.brought(vid) : undefined;
   return { ...base, outcome, fetched, presentBefore, ...(brought ? { brought } : {}) };
 }
 

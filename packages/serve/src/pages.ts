@@ -240,24 +240,18 @@ function updatedList(ctx: PageCtx, v: VersionRow, collections: CollectionView[],
 <ol class="list">${rows.map((r) => resourceItem(ctx, v.id, r, { collectionTitle: titles.get(r.collection), below: html`<div class="changed">${ctx.t.changedFiles(r.changedFiles)}</div>` }))}</ol>`;
 }
 
-/** Every new arrival of a version, a page at a time. */
-export function arrivalsPage(ctx: PageCtx, v: VersionRow, collections: CollectionView[], count: number, rows: ResourceRow[], page: number, pages: number): string {
+/**
+ * Every new arrival of a version (`kind` 'new'), or every resource it updated ('updated'), a page
+ * at a time.
+ */
+export function changesPage(ctx: PageCtx, kind: 'new' | 'updated', v: VersionRow, collections: CollectionView[], count: number, rows: ResourceRow[] | UpdatedRow[], page: number, pages: number): string {
   const t = ctx.t;
-  const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a> › ${t.newArrivals}</div>
-<h1>${t.newArrivals}</h1>
-${arrivalsList(ctx, v, collections, count, rows)}
-${pager(ctx, urls.arrivals(v.id), page, pages)}`;
-  return layout(ctx, t.newArrivals, body);
-}
-
-/** Every resource a version updated, a page at a time. */
-export function updatedPage(ctx: PageCtx, v: VersionRow, collections: CollectionView[], count: number, rows: UpdatedRow[], page: number, pages: number): string {
-  const t = ctx.t;
-  const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a> › ${t.updated}</div>
-<h1>${t.updated}</h1>
-${updatedList(ctx, v, collections, count, rows)}
-${pager(ctx, urls.updated(v.id), page, pages)}`;
-  return layout(ctx, t.updated, body);
+  const title = kind === 'new' ? t.newArrivals : t.updated;
+  const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a> › ${title}</div>
+<h1>${title}</h1>
+${kind === 'new' ? arrivalsList(ctx, v, collections, count, rows) : updatedList(ctx, v, collections, count, rows as UpdatedRow[])}
+${pager(ctx, kind === 'new' ? urls.arrivals(v.id) : urls.updated(v.id), page, pages)}`;
+  return layout(ctx, title, body);
 }
 
 /** Previous and next links of a list shown a page at a time (none for a single page). */

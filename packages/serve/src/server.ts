@@ -9,7 +9,7 @@ import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
 import { ClientLimits, clientKey, DEFAULT_CLIENT_LIMITS, type ClientLimitOptions, type Refusal } from './limits.js';
 import {
-  arrivalsPage, updatedPage, collectionPage, errorPage, FILES_PER_PAGE, HOME_ARRIVALS, SEARCH_PER_PAGE, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
+  changesPage, collectionPage, errorPage, FILES_PER_PAGE, HOME_ARRIVALS, SEARCH_PER_PAGE, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
 } from './pages.js';
 
 export interface ServeOptions {
@@ -206,23 +206,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         .map((v) => ({ v, ...store.volumesOf(v) })).filter((a) => !a.supersededBy);
       return sendPage(req, res, 200, homePage(ctx, groups, arriving));
     }
-    if (head === 'new' && segs.length === 2) {
+    if ((head === 'new' || head === 'updated') && segs.length === 2) {
+      // A version's new arrivals, or the resources it updated, fifty a page.
       const v = versionFor(parseVid(a), res, rawPath, rawQuery);
       if (!v) return;
-      const count = changesOf(v.id).added;
+      const changes = changesOf(v.id);
+      const count = head === 'new' ? changes.added : changes.updated;
       if (count === 0) throw notFound();
       const { page, pages } = pageOf(q, count);
-      const rows = store.newResources(v.id, PER_PAGE, (page - 1) * PER_PAGE);
-      return sendPage(req, res, 200, arrivalsPage(ctx, v, collectionsOf(v.id), count, rows, page, pages));
-    }
-    if (head === 'updated' && segs.length === 2) {
-      const v = versionFor(parseVid(a), res, rawPath, rawQuery);
-      if (!v) return;
-      const count = changesOf(v.id).updated;
-      if (count === 0) throw notFound();
-      const { page, pages } = pageOf(q, count);
-      const rows = store.updatedResources(v.id, PER_PAGE, (page - 1) * PER_PAGE);
-      return sendPage(req, res, 200, updatedPage(ctx, v, collectionsOf(v.id), count, rows, page, pages));
+      const offset = (page - 1) * PER_PAGE;
+      const rows = head === 'new' ? store.newResources(v.id, PER_PAGE, offset) : store.updatedResources(v.id, PER_PAGE, offset);
+      return sendPage(req, res, 200, changesPage(ctx, head, v, collectionsOf(v.id), count, rows, page, pages));
     }
     if (head === 'c' && segs.length === 3) {
       const v = versionFor(parseVid(a), res, rawPath, rawQuery);

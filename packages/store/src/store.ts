@@ -813,6 +813,17 @@ export class Store {
   }
 
   /**
+   * What a version brings readers against the version it was compared with when it arrived (its
+   * new and updated resources, carried ones only), as an import's report, a mirror round and
+   * `status` say it; none for a bundle's first version here.
+   */
+  brought(versionId: number): VersionChanges | undefined {
+    const comparedWith = this.versionById(versionId)?.compared_with;
+    if (comparedWith == null) return undefined;
+    return { comparedWith, newResources: this.newResourceCount(versionId), updatedResources: this.updatedResourceCount(versionId) };
+  }
+
+  /**
    * The resources readers already had that a version changed (schema 7): those with files that are
    * new or hold other content than in the version it was compared with, carried ones only, in the
    * resources' order, each with how many such files (`changedFiles`).
@@ -948,6 +959,14 @@ export class Store {
 /** A search's words: separated by ASCII or ideographic spaces, each once. */
 export function searchWords(query: string): string[] {
   return [...new Set(query.split(/[\s\u3000]+/).filter(Boolean))];
+}
+
+/** What a version brings readers (Store.brought). */
+export interface VersionChanges {
+  /** the version number it was compared with */
+  comparedWith: number;
+  newResources: number;
+  updatedResources: number;
 }
 
 export interface ResourceRow {

@@ -18,7 +18,7 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
         // 'all', or the collections this library carries (import --only)
         carried: store.carriedCollections(v.bundle_id).length > 0 ? store.collections(v.id).map((c) => ({ id: c.id, title: c.title })) : 'all' as const,
         // what it brings readers against the version they had when it arrived (the home page's new and updated resources)
-        ...(v.compared_with != null ? { brought: { comparedWith: v.compared_with, newResources: store.newResourceCount(v.id), updatedResources: store.updatedResourceCount(v.id) } } : {}),
+        brought: store.brought(v.id),
       };
     });
     const keys = store.trustedKeys().map((k) => ({ fingerprint: k.fingerprint, source: k.source, pinnedAt: k.pinned_at }));
