@@ -21,9 +21,12 @@ import ZipStream from 'zip-stream';
  *   Windows all read them in code page 936. A character GBK lacks (a rare CJK Extension B
  *   ideograph, an emoji) is written '_'; such an entry alone also carries an Info-ZIP Unicode Path
  *   extra field (0x7075) with the exact UTF-8 name and the CRC-32 of the GBK bytes it stands for,
- *   which 7-Zip reads (tested). Only such an entry: Debian's unzip 6.0 stops on a zip in which any
- *   entry has the field, calling it a zip bomb ("overlapped components"; seen here), so a zip whose
- *   names GBK holds has none and tests clean everywhere.
+ *   which 7-Zip reads (tested). Only such an entry: Debian's unzip 6.0 stops on a streamed zip (each
+ *   entry's sizes in a data descriptor after its data, as in every zip built while it is sent) in
+ *   which any entry has the field, calling it a zip bomb ("overlapped components"). Seen here with
+ *   zips from Python's zipfile too: with descriptors it fails, the same entries without pass; it is
+ *   unzip's bookkeeping, not the zip. So a zip whose names GBK holds has none and tests clean
+ *   everywhere.
  *
  * A reader on Windows whose browser asks for Chinese gets 'gbk'; everyone else 'utf8'; `?names=`
  * overrides, and the resource page links to the other form for a reader whose names still come out
