@@ -235,6 +235,8 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'listen-not-host-port': (a) => [`--listen "${a.listen}" 不是"地址:端口"的形式`, '例如 --listen 127.0.0.1:8080（只有本机能访问），或 --listen 0.0.0.0:8080（图书馆局域网内都能访问）'],
   'listen-port-in-use': (a) => [`无法在 ${a.address} 上提供服务：这个端口已被占用`, '请先停止占用它的另一个服务，或用 --listen 换一个端口，例如 --listen 127.0.0.1:8081'],
   'listen-failed': (a) => [`无法在 ${a.address} 上提供服务：${a.reason}`, '请检查 --listen 的地址：必须是这台电脑自己的地址（或 0.0.0.0 表示所有地址）'],
+  'bad-base-path': (a) => [`--base-path "${a.path}" 不是 /library 这样的路径`, '请给出门户网站转交请求时用的路径，例如 --base-path /library（只用字母、数字和 . _ ~ -）'],
+  'bad-trust-proxy': (a) => [`--trust-proxy "${a.address}" 不是 IP 地址`, '请给出反向代理连接本服务时用的地址，例如门户网站就在这台电脑上时用 --trust-proxy 127.0.0.1'],
   'inside-store': (a) => [`${a.dir} 在资源库 ${a.store} 里面，它本身不是资源库`, `请指定资源库自己的文件夹：--store ${a.store}`],
   'no-such-import': (a) => [`本资源库没有第 ${a.n} 次导入的记录`, '运行 bookcrate status --store <资源库> 可查看最近的导入及其编号'],
   'no-such-store': (a) => [`${a.dir} 不存在`, '请检查 --store 的路径（以及资源库所在的磁盘是否已连接）；新的资源库由 bookcrate import <盘> --store <目录> 创建'],

@@ -179,10 +179,14 @@ ${exitHelp}`)
     .option('--client-downloads <n>', 'files and zips one computer may download at once (0: no limit)', '6')
     .option('--client-quota <size>', 'bytes one computer may download in an hour, e.g. 20GB (0: no limit)', '20GB')
     .option('--client-rate <n>', 'requests a second one computer may make, with bursts of ten seconds\' worth (0: no limit)', '20')
+    .option('--base-path <path>', 'behind the library\'s portal: the path it passes on to bookcrate, e.g. /library (every link then starts with it)')
+    .option('--trust-proxy <address>', 'the address of a reverse proxy in front (repeatable): its X-Forwarded-For names the reader the limits count', collect)
     .addHelpText('after', `
 Examples:
   bookcrate serve --store /srv/library
   bookcrate serve --store D:\\library --listen 0.0.0.0:8080
+  bookcrate serve --store /srv/library --base-path /library --trust-proxy 127.0.0.1
+      (behind the portal's nginx on this PC: location /library/ { proxy_pass http://127.0.0.1:8080; })
 
 Read-only: it never changes the store, so it can run while an import or a mirror round works;
 readers see the previous version until the new one is complete. Stop it with Ctrl-C.
@@ -192,6 +196,9 @@ Against bulk download, each reader's computer (an IPv4 address, an IPv6 /64) get
 past them it gets a page saying when to come back (HTTP 429), and the others are not slowed.
 A browser never opens more than six downloads at once, and a reader's pages and video seeks stay
 far below the rate.
+Behind a reverse proxy every request comes from the proxy: name it with --trust-proxy, and each
+reader is counted by the address the proxy saw (X-Forwarded-For); from anyone else the header is
+ignored.
 
 A resource of several files downloads as one zip. A Windows browser that asks for Chinese gets
 its names in GBK, which Explorer on a Chinese Windows (7 and 8 too) reads; every other browser

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
+import { nginxAvailable, startNginx } from '@bookcrate/mirror/testkit';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
 import { jsonLines, run, startServe } from './testkit.js';
 
@@ -55,5 +57,75 @@ describe('bookcrate serve', () => {
     }
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     expect(code).toBe(0);
+  });
+
+  it.skipIf(!nginxAvailable())('behind the portal\'s nginx: links under --base-path, and each reader counted by --trust-proxy', async () => {
+    const work = await tempDir('bookcrate-serve-proxy-');
+    const src = join(work, '地方戏');
+    await buildTree(src, { 川剧: { '变脸.txt': 3000 } });
+    expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
+    const disk = join(work, 'disk');
+    expect((await run(['pack', src, '--key', join(work, 'center.key'), '--out', disk])).code).toBe(0);
+    const store = join(work, 'store');
+    expect((await run(['import', disk, '--store', store, '--trust', join(work, 'center.pub')])).code).toBe(0);
+
+    // A wrong flag is told in the librarian's language before anything starts.
+    const bad = await run(['serve', '--store', store, '--base-path', 'library'], { LANG: 'zh_CN.UTF-8' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^bookcrate：--base-path "library" 不是 \/library 这样的路径\n  处理办法：/);
+    const badProxy = await run(['serve', '--store', store, '--trust-proxy', 'portal'], { LANG: 'en_US.UTF-8' });
+    expect(badProxy.code).toBe(2);
+    expect(badProxy.stderr).toMatch(/--trust-proxy "portal" is not an IP address/);
+
+    const { child, url, stderr } = await startServe(store, { LANG: 'en_US.UTF-8' }, ['--base-path', '/library', '--trust-proxy', '127.0.0.1', '--client-rate', '1']);
+    const port = new URL(url).port;
+    // The portal: nginx passes /library/ on as it came, and appends the address it saw to X-Forwarded-For.
+    const nginx = await startNginx(work, {
+      locations: `location /library/ { proxy_pass http://127.0.0.1:${port}; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_buffering off; }`,
+    });
+    try {
+      expect(stderr()).toContain(`Serving the library at ${url}/library/`);
+      const portal = new URL(nginx.url).origin;
+      /** A GET through the portal from one of the library network's computers (an address of 127/8 here). */
+      const get = (from: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer }> =>
+        new Promise((resolve, reject) => {
+          const u = new URL(path, portal);
+          const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, localAddress: from, agent: false, headers }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks) }));
+            res.on('error', reject);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      // A reader finds 变脸 and plays it, all through the portal, every link under /library/.
+      const home = (await get('127.0.0.2', '/library/')).body.toString();
+      expect(home).toContain('川剧');
+      const hrefs = [...home.matchAll(/\b(?:href|action)="([^"]+)"/g)].map((m) => m[1]!);
+      expect(hrefs.length).toBeGreaterThan(3);
+      for (const h of hrefs) expect(h).toMatch(/^\/library\//);
+      const search = (await get('127.0.0.2', '/library/search?q=' + encodeURIComponent('变脸'))).body.toString();
+      const link = /<li><a href="(\/library\/r\/[^"]+)">/.exec(search);
+      expect(link, search).not.toBeNull();
+      const page = (await get('127.0.0.2', link![1]!.replace(/&amp;/g, '&'))).body.toString();
+      const file = /href="(\/library\/file\/[^"]+)"/.exec(page);
+      expect(file, page).not.toBeNull();
+      const part = await get('127.0.0.2', file![1]!, { Range: 'bytes=10-19' });
+      expect(part.status).toBe(206);
+      expect(part.body.equals((await readFile(join(src, '川剧', '变脸.txt'))).subarray(10, 20))).toBe(true);
+      // --client-rate 1: a burst of ten requests a computer. 127.0.0.2 has used four; six more, then refused.
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) statuses.push((await get('127.0.0.2', '/library/status')).status);
+      expect(statuses.filter((x) => x === 429).length).toBeGreaterThanOrEqual(1);
+      expect(statuses.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
+      // Another reader's computer behind the same portal is not slowed, even one that claims to be the first.
+      expect((await get('127.0.0.3', '/library/status')).status).toBe(200);
+      expect((await get('127.0.0.4', '/library/status', { 'X-Forwarded-For': '127.0.0.2' })).status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      await nginx.stop();
+    }
+    expect(await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))).toBe(0);
   });
 });

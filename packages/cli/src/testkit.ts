@@ -33,8 +33,8 @@ export function start(args: string[], env: Record<string, string> = {}): ChildPr
  * The real `bookcrate serve` on a free loopback port, once it listens: its URL, and what it has
  * written to stderr so far. The caller stops it (child.kill).
  */
-export async function startServe(store: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--store', store, '--listen', '127.0.0.1:0'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startServe(store: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--store', store, '--listen', '127.0.0.1:0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stderr!.on('data', (d: Buffer) => {

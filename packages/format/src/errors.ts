@@ -62,6 +62,8 @@ export type MessageId =
   | 'listen-not-host-port' // listen: serve's --listen is not host:port
   | 'listen-port-in-use' // address
   | 'listen-failed' // address, reason: not an address of this PC, or not allowed
+  | 'bad-base-path' // path: serve's --base-path is not a path like /library
+  | 'bad-trust-proxy' // address: serve's --trust-proxy is not an IP address
   | 'store-read-only' // path: the store's disk is mounted read-only
   | 'store-not-empty' // dir, names, suggestion: a new store asked for in a folder that holds other things
   | 'store-newer-schema' // schema, known

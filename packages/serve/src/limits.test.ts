@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClientLimits, clientKey } from './limits.js';
+import { ClientLimits, clientKey, readerAddress } from './limits.js';
 
 /** A clock the test moves by hand, in milliseconds. */
 function clock(): { now: () => number; advance: (ms: number) => void } {
@@ -102,5 +102,20 @@ describe('ClientLimits (what one client may take)', () => {
     expect(clientKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
     expect(clientKey('::1')).toBe('0:0:0:0::/64');
     expect(clientKey(undefined)).toBe('?');
+  });
+
+  it('takes the reader from X-Forwarded-For only behind a trusted proxy, read from the right', () => {
+    const proxies = new Set(['127.0.0.1', '10.0.0.5']);
+    expect(readerAddress('192.168.1.20', '1.2.3.4', proxies)).toBe('192.168.1.20'); // not from a proxy: ignored
+    expect(readerAddress('127.0.0.1', undefined, proxies)).toBe('127.0.0.1');
+    expect(readerAddress('::ffff:127.0.0.1', '192.168.1.20', proxies)).toBe('192.168.1.20');
+    expect(readerAddress('127.0.0.1', '6.6.6.6, 192.168.1.20', proxies)).toBe('192.168.1.20'); // the reader wrote the left one
+    expect(readerAddress('127.0.0.1', '192.168.1.20, 10.0.0.5', proxies)).toBe('192.168.1.20'); // two proxies in a row
+    expect(readerAddress('127.0.0.1', ['192.168.1.20', '10.0.0.5'], proxies)).toBe('192.168.1.20'); // the header twice
+    expect(readerAddress('127.0.0.1', '192.168.1.20:51234', proxies)).toBe('192.168.1.20');
+    expect(readerAddress('127.0.0.1', '[2001:DB8::7]:443', proxies)).toBe('2001:db8::7');
+    expect(readerAddress('127.0.0.1', 'unknown', proxies)).toBe('127.0.0.1'); // no address: the proxy's own
+    expect(readerAddress('127.0.0.1', '192.168.1.20, junk, 10.0.0.5', proxies)).toBe('10.0.0.5'); // stops at junk
+    expect(readerAddress(undefined, '1.2.3.4', proxies)).toBeUndefined();
   });
 });

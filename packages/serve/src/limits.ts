@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /**
  * What one reader's computer may take from the library server, at once and over time. The
  * programme asks for protection against malicious bulk download, and a county's server is one PC
@@ -133,4 +135,45 @@ export function clientKey(remoteAddress: string | undefined): string {
   const right = tail !== undefined && tail !== '' ? tail.split(':') : [];
   const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
   return groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':') + '::/64';
+}
+
+/** An address as a set of trusted proxies holds it: IPv4-mapped IPv6 written as IPv4, lower case, no zone. */
+export function plainAddress(address: string): string {
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return v4 ? v4[1]! : address.toLowerCase().replace(/%.*$/, '');
+}
+
+/**
+ * One hop of an X-Forwarded-For header as an address, or undefined when it is none: proxies write
+ * `203.0.113.7`, some with a port (`203.0.113.7:51234`, `[2001:db8::7]:51234`).
+ */
+function forwardedHop(hop: string): string | undefined {
+  const s = hop.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(s);
+  const v4port = /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(s);
+  const address = bracketed ? bracketed[1]! : v4port ? v4port[1]! : s;
+  return isIP(address) ? plainAddress(address) : undefined;
+}
+
+/**
+ * The address of the reader a request comes from. Behind the library's portal (a reverse proxy),
+ * every request comes from the proxy: when the connection's address is one of `trustedProxies`, the
+ * reader is the last address in X-Forwarded-For that is not itself a trusted proxy, read from the
+ * right, since each proxy appends the address it saw and only those hops are vouched for; a
+ * reader's browser may send the header too, and what it wrote stays on the left, unread. Without
+ * trusted proxies, or from any other address, the header is ignored: a reader cannot choose the
+ * address its limits are counted against.
+ */
+export function readerAddress(remoteAddress: string | undefined, forwardedFor: string | string[] | undefined, trustedProxies: ReadonlySet<string>): string | undefined {
+  if (remoteAddress === undefined) return undefined;
+  let address = plainAddress(remoteAddress);
+  if (!trustedProxies.has(address) || forwardedFor === undefined) return address;
+  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = forwardedHop(hops[i]!);
+    if (hop === undefined) break; // a hop that is no address: the one before it is the last known
+    address = hop;
+    if (!trustedProxies.has(hop)) break;
+  }
+  return address;
 }

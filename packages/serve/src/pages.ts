@@ -53,13 +53,23 @@ export interface PageCtx {
   t: Strings;
   /** The language a link without `lang=` gets. */
   defaultLang: Lang;
-  /** This request's path and query, for the language switch link. */
+  /** This request's path (without the base path) and query, for the language switch link. */
   path: string;
   query: URLSearchParams;
+  /**
+   * What every URL a page gives starts with: '' at the server's root, '/library' where the
+   * library's portal passes its /library/ to `serve` (ServeOptions.basePath).
+   */
+  base: string;
 }
 
-export function pageCtx(lang: Lang, defaultLang: Lang, path: string, query: URLSearchParams): PageCtx {
-  return { lang, t: strings(lang), defaultLang, path, query };
+export function pageCtx(lang: Lang, defaultLang: Lang, path: string, query: URLSearchParams, base = ''): PageCtx {
+  return { lang, t: strings(lang), defaultLang, path, query, base };
+}
+
+/** A URL of this server as the reader's browser must ask for it: behind the base path. */
+export function at(ctx: PageCtx, path: string): string {
+  return ctx.base + path;
 }
 
 /** A page link with its query; `lang` is added when the page is not in the default language. */
@@ -68,13 +78,13 @@ export function link(ctx: PageCtx, path: string, params: Record<string, string |
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
   if (ctx.lang !== ctx.defaultLang) q.set('lang', ctx.lang);
   const s = q.toString();
-  return s ? `${path}?${s}` : path;
+  return at(ctx, s ? `${path}?${s}` : path);
 }
 
 function switchLink(ctx: PageCtx): string {
   const q = new URLSearchParams(ctx.query);
   q.set('lang', ctx.lang === 'zh' ? 'en' : 'zh');
-  return `${ctx.path}?${q.toString()}`;
+  return at(ctx, `${ctx.path}?${q.toString()}`);
 }
 
 // ---- layout ----
@@ -146,7 +156,7 @@ function layout(ctx: PageCtx, title: string, body: Html, q = ''): string {
 <a href="${link(ctx, '/status')}">${t.status}</a>
 <a href="${switchLink(ctx)}" hreflang="${ctx.lang === 'zh' ? 'en' : 'zh'}" lang="${ctx.lang === 'zh' ? 'en' : 'zh-CN'}" id="lang-switch">${t.switchTo}</a>
 </nav></header>
-<form class="search" action="/search" method="get" role="search">
+<form class="search" action="${at(ctx, '/search')}" method="get" role="search">
 <input type="search" name="q" value="${q}" placeholder="${t.searchPlaceholder}" aria-label="${t.search}" maxlength="200">
 ${ctx.lang !== ctx.defaultLang ? html`<input type="hidden" name="lang" value="${ctx.lang}">` : ''}
 <button type="submit">${t.search}</button>
@@ -387,10 +397,10 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
       return html`<div class="file">${mark}<strong>${name}</strong> <span class="meta">${formatSize(f.size)}</span>
 <div class="unavailable">${f.state === 'damaged' ? t.damagedFile : t.pendingFile}</div></div>`;
     }
-    const href = urls.file(v.id, f.path);
+    const href = at(ctx, urls.file(v.id, f.path));
     const kind = kindOf(name);
     const tracks = (paging?.subtitles?.get(f.path) ?? []).map((s, i) =>
-      html`<track kind="subtitles" src="${urls.vtt(v.id, s.path)}" srclang="${s.srclang}" label="${s.label || t.subtitles}"${i === 0 ? new Html(' default') : ''}>`);
+      html`<track kind="subtitles" src="${at(ctx, urls.vtt(v.id, s.path))}" srclang="${s.srclang}" label="${s.label || t.subtitles}"${i === 0 ? new Html(' default') : ''}>`);
     const player = (kind === 'video' || kind === 'audio') && !playsInBrowser(name)
       ? html`<div class="unplayable">${t.notPlayable(extension(name))}</div>`
       : kind === 'video'
@@ -407,13 +417,13 @@ export function resourcePage(ctx: PageCtx, v: VersionRow, collection: { id: stri
   // name is not plain ASCII (the same in either form).
   const other = zipNames === 'gbk' ? 'utf8' : 'gbk';
   const zipOther = nonAscii
-    ? html`\n<p class="meta">${t.zipGarbled} <a id="download-all-other" href="${urls.zip(v.id, r.id)}?names=${other}">${other === 'utf8' ? t.zipWithUtf8 : t.zipWithGbk}</a></p>`
+    ? html`\n<p class="meta">${t.zipGarbled} <a id="download-all-other" href="${at(ctx, urls.zip(v.id, r.id))}?names=${other}">${other === 'utf8' ? t.zipWithUtf8 : t.zipWithGbk}</a></p>`
     : '';
   const body = html`<div class="crumbs"><a href="${link(ctx, '/')}">${t.home}</a>${collection ? html` › <a href="${link(ctx, urls.collection(v.id, collection.id))}">${collection.title}</a>` : ''}</div>
 <h1>${r.title}</h1>
 <dl class="md">${md.filter(([, val]) => val).map(([k, val]) => html`<dt>${k}</dt><dd>${val}</dd>`)}</dl>
 <h2 id="files">${t.files}</h2>
-${present > 1 ? html`<p><a class="btn" id="download-all" href="${urls.zip(v.id, r.id)}">${t.downloadAll(present)}</a></p>${zipOther}` : ''}
+${present > 1 ? html`<p><a class="btn" id="download-all" href="${at(ctx, urls.zip(v.id, r.id))}">${t.downloadAll(present)}</a></p>${zipOther}` : ''}
 ${paging?.changedFiles ? html`<p class="changed" id="changed">${t.changedHere(v.version, paging.changedFiles)}</p>` : ''}
 ${shown.length === 0 ? html`<p>${t.noFiles}</p>` : withPhotoGrids(shown, fileBlock)}
 ${paging ? pager(ctx, urls.resource(v.id, r.id), paging.page, paging.pages, '#files') : ''}`;
@@ -466,7 +476,7 @@ export function searchPage(ctx: PageCtx, q: string, results: SearchResult[], pag
   const words = searchWords(q);
   // A result found by a file's name links that file itself too: the photo named 天安门 in a folder of hundreds.
   const hit = (vid: number, f: FileRow): Html => f.state === 'present'
-    ? html`<a href="${urls.file(vid, f.path)}">${marked(basename(f.path), words)}</a>`
+    ? html`<a href="${at(ctx, urls.file(vid, f.path))}">${marked(basename(f.path), words)}</a>`
     : html`${marked(basename(f.path), words)} (${f.state === 'damaged' ? t.damagedFile : t.pendingFile})`;
   const hits = (x: SearchResult): Html | string => x.files && x.files.files.length > 0
     ? html`<div class="hits">${t.matchingFiles}${x.files.files.flatMap((f, i) => (i ? [ctx.lang === 'zh' ? '、' : ', ', hit(x.vid, f)] : [hit(x.vid, f)]))}${x.files.more ? html` ${t.moreFiles}` : ''}</div>`

@@ -650,10 +650,10 @@ describe('zip', () => {
 });
 
 /** A GET from a given loopback address (127.0.0.2, 127.0.0.3 …: each a client of its own to the server). */
-function getFrom(from: string, url: string): Promise<Res & { req: ReturnType<typeof request> }> {
+function getFrom(from: string, url: string, headers: Record<string, string> = {}): Promise<Res & { req: ReturnType<typeof request> }> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, localAddress: from, agent: false }, (res) => {
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, localAddress: from, agent: false, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -800,6 +800,84 @@ function abandon(url: string, headers: Record<string, string> = {}): Promise<voi
 }
 
 const openFds = async (): Promise<number> => (await readdir('/proc/self/fd').catch(() => [])).length;
+
+describe('behind the library\'s portal (a reverse proxy)', () => {
+  /** Every URL a page gives a browser: links, players, tracks, images, the search form. */
+  const urlsIn = (page: string): string[] => [...page.matchAll(/\b(?:href|src|action)="([^"]*)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&'));
+
+  it('with a base path, every URL a page gives starts with it, and each answers with the base or without', async () => {
+    const lib = await startServer({ store: fx.dir, listen: '127.0.0.1:0', basePath: '/library/', clientLimits: { requestsPerSecond: 0 } });
+    try {
+      expect(lib.basePath).toBe('/library');
+      // A reader's walk: the home page, a search, a resource with a video, subtitles and a zip, in both languages.
+      const queue = ['/library/', `/library/search?q=${encodeURIComponent('敦煌')}`, `/library/r/${fx.vid}/${encodeURIComponent(IDS.dunhuang)}?lang=en`];
+      const seen = new Set<string>(queue);
+      const kinds = new Set<string>();
+      for (let i = 0; i < queue.length && i < 80; i++) {
+        const url = queue[i]!;
+        const page = url.startsWith('/library/file/') || url.startsWith('/library/zip/') || url.startsWith('/library/vtt/');
+        const r = await getFrom('127.0.0.1', lib.url + url, page ? { Range: 'bytes=0-0' } : {});
+        expect([200, 206], url).toContain(r.status);
+        // The same URL without the base (a proxy that strips its location) is the same answer.
+        const bare = await getFrom('127.0.0.1', lib.url + url.slice('/library'.length), page ? { Range: 'bytes=0-0' } : {});
+        expect(bare.status, url).toBe(r.status);
+        if (page) {
+          kinds.add(url.split('/')[2]!);
+          continue;
+        }
+        expect(bare.text, url).toBe(r.text);
+        for (const next of urlsIn(r.text)) {
+          expect(next, `${next} on ${url}`).toMatch(/^\/library\//);
+          kinds.add(next.split(/[/?]/)[2]!);
+          if (!seen.has(next) && !next.includes('page=')) {
+            seen.add(next);
+            queue.push(next);
+          }
+        }
+      }
+      for (const k of ['', 'c', 'r', 'file', 'zip', 'vtt', 'search', 'status']) expect([...kinds], k).toContain(k);
+      // A bookmark of a replaced version is sent on behind the base too.
+      const moved = await getFrom('127.0.0.1', `${lib.url}/library/c/${fx.oldVid}/gtgkk?lang=en`);
+      expect(moved.status).toBe(302);
+      expect(moved.headers.location).toBe(`/library/c/${fx.vid}/gtgkk?lang=en`);
+      // Only the base itself is stripped: /libraryx is not under /library.
+      expect((await getFrom('127.0.0.1', `${lib.url}/libraryx/`)).status).toBe(404);
+      expect((await getFrom('127.0.0.1', `${lib.url}/library`)).status).toBe(200);
+    } finally {
+      await lib.close();
+    }
+  });
+
+  it('refuses a base path that is no plain path, and a trusted proxy that is no address', async () => {
+    for (const bad of ['library', '/a b', '/x/../y', '/"onload', '//evil.example', '/%2e%2e']) {
+      await expect(startServer({ store: fx.dir, listen: '127.0.0.1:0', basePath: bad }), bad).rejects.toMatchObject({ code: 'USAGE', say: { id: 'bad-base-path' } });
+    }
+    await expect(startServer({ store: fx.dir, listen: '127.0.0.1:0', trustedProxies: ['portal.local'] })).rejects.toMatchObject({ code: 'USAGE', say: { id: 'bad-trust-proxy' } });
+  });
+
+  it('counts each reader behind a trusted proxy by X-Forwarded-For; from anyone else the header is ignored', async () => {
+    const one = await startServer({
+      store: fx.dir, listen: '127.0.0.1:0', trustedProxies: ['127.0.0.9'], clientLimits: { requestsPerSecond: 1, downloadsAtOnce: 0, bytesPerHour: 0 },
+    });
+    try {
+      const page = `${one.url}/?lang=en`;
+      // Through the proxy (127.0.0.9), reader 192.168.1.20 uses up its burst of ten; 192.168.1.21 is not slowed.
+      const a = [];
+      for (let i = 0; i < 12; i++) a.push((await getFrom('127.0.0.9', page, { 'X-Forwarded-For': '192.168.1.20' })).status);
+      expect(a.slice(0, 10)).toEqual(Array(10).fill(200));
+      expect(a.slice(10)).toEqual([429, 429]);
+      expect((await getFrom('127.0.0.9', page, { 'X-Forwarded-For': '192.168.1.21' })).status).toBe(200);
+      // A reader that writes the header itself cannot pass for another: the proxy appends what it saw, which is read.
+      expect((await getFrom('127.0.0.9', page, { 'X-Forwarded-For': '192.168.1.99, 192.168.1.20' })).status).toBe(429);
+      // A direct connection from elsewhere that claims to be a fresh reader is counted as itself.
+      const direct = [];
+      for (let i = 0; i < 12; i++) direct.push((await getFrom('127.0.0.8', page, { 'X-Forwarded-For': `10.0.0.${i}` })).status);
+      expect(direct.slice(10)).toEqual([429, 429]);
+    } finally {
+      await one.close();
+    }
+  });
+});
 
 describe('readers who go away', () => {
   it('abandoned file and zip downloads free their files and zip slots', async () => {

@@ -7,7 +7,8 @@ import { extension, kindOf, noneMatch, presentEntries, sendObject, sendZip, type
 import { SUBTITLE_EXTENSIONS, SUBTITLE_MAX_BYTES, subtitlesFor, toWebVtt } from './subtitles.js';
 import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
-import { ClientLimits, clientKey, DEFAULT_CLIENT_LIMITS, type ClientLimitOptions, type Refusal } from './limits.js';
+import { ClientLimits, clientKey, DEFAULT_CLIENT_LIMITS, plainAddress, readerAddress, type ClientLimitOptions, type Refusal } from './limits.js';
+import { isIP } from 'node:net';
 import {
   changesPage, collectionPage, errorPage, FILES_PER_PAGE, HOME_ARRIVALS, SEARCH_PER_PAGE, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
 } from './pages.js';
@@ -23,12 +24,55 @@ export interface ServeOptions {
   maxZips?: number;
   /** What one client may take (limits.ts); each field defaults to DEFAULT_CLIENT_LIMITS'. */
   clientLimits?: Partial<ClientLimitOptions>;
+  /**
+   * Where readers reach the server behind the library's portal: with '/library', every URL a page
+   * gives starts with /library/, and a request is answered with or without it (a proxy that passes
+   * the path on as it came, or one that strips its location). Default: the root.
+   */
+  basePath?: string;
+  /**
+   * Addresses of the reverse proxies in front of the server (the portal's nginx): a request from one
+   * of them is counted against the reader X-Forwarded-For names (limits.ts, readerAddress).
+   */
+  trustedProxies?: string[];
   /** Receives one line per unexpected error (the reader only ever sees a friendly page). */
   log?: (line: string) => void;
 }
 
+/**
+ * A base path as ServeOptions.basePath takes it: '' for the root, else '/' and segments of URL-safe
+ * characters, without a trailing '/'. Anything else is refused: it goes into every link unescaped.
+ */
+export function checkBasePath(path: string): string {
+  const p = path.trim();
+  if (p === '' || p === '/') return '';
+  if (!/^(\/[A-Za-z0-9._~-]+)+\/?$/.test(p) || /\/\.{1,2}(\/|$)/.test(p)) {
+    throw new BookcrateError('USAGE', `--base-path "${path}" is not a path like /library`, {
+      hint: 'give the path under which the portal passes requests on, e.g. --base-path /library (letters, digits, . _ ~ -)',
+      say: { id: 'bad-base-path', args: { path } },
+    });
+  }
+  return p.replace(/\/$/, '');
+}
+
+/** Trusted proxies' addresses as readerAddress compares them; anything that is not an IP address is refused. */
+export function checkTrustedProxies(addresses: string[]): Set<string> {
+  for (const a of addresses) {
+    if (!isIP(a.trim())) {
+      throw new BookcrateError('USAGE', `--trust-proxy "${a}" is not an IP address`, {
+        hint: 'give the address the proxy connects from, e.g. --trust-proxy 127.0.0.1 when the portal runs on this PC',
+        say: { id: 'bad-trust-proxy', args: { address: a } },
+      });
+    }
+  }
+  return new Set(addresses.map((a) => plainAddress(a.trim())));
+}
+
 export interface RunningServer {
+  /** Where the server listens (its root): http://host:port */
   url: string;
+  /** The base path its links start with ('' or '/library'). */
+  basePath: string;
   close(): Promise<void>;
 }
 
@@ -78,12 +122,17 @@ function checkId(s: string | undefined): string {
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const defaultLang: Lang = opts.lang ?? 'zh';
   const { host, port } = parseListen(opts.listen ?? '127.0.0.1:8080');
+  const basePath = checkBasePath(opts.basePath ?? '');
+  const trustedProxies = checkTrustedProxies(opts.trustedProxies ?? []);
   const store = await Store.open(opts.store, { readonly: true });
   const maxZips = opts.maxZips ?? 4;
   let zips = 0;
   const limitOpts: ClientLimitOptions = { ...DEFAULT_CLIENT_LIMITS, ...opts.clientLimits };
   const limits = new ClientLimits(limitOpts);
   const lastLogged = new Map<string, number>();
+  /** The client a request's limits count against: its reader, behind a trusted proxy too. */
+  const clientOf = (req: IncomingMessage): string =>
+    clientKey(readerAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustedProxies));
   /**
    * Counts a file or zip response against its client's downloads (a refusal is thrown as a 429):
    * the bytes it sent count against the quota while it streams, and are taken from it when it
@@ -91,7 +140,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
    */
   const startDownload = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.method === 'HEAD') return;
-    const client = clientKey(req.socket.remoteAddress);
+    const client = clientOf(req);
     const socket = req.socket;
     const before = socket.bytesWritten;
     const started = limits.download(client, () => socket.bytesWritten - before);
@@ -151,7 +200,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (!now) throw notFound();
     const parts = rawPath.split('/');
     parts[2] = String(now.id);
-    res.writeHead(302, { Location: parts.join('/') + (rawQuery ? `?${rawQuery}` : ''), 'Content-Length': 0 }).end();
+    res.writeHead(302, { Location: basePath + parts.join('/') + (rawQuery ? `?${rawQuery}` : ''), 'Content-Length': 0 }).end();
     return undefined;
   };
 
@@ -378,7 +427,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
     const raw = req.url ?? '/';
     const qi = raw.indexOf('?');
-    const rawPath = qi < 0 ? raw : raw.slice(0, qi);
+    let rawPath = qi < 0 ? raw : raw.slice(0, qi);
+    // Behind the portal: /library/r/… and /r/… are the same page (a proxy may strip its location or not).
+    if (basePath && (rawPath === basePath || rawPath.startsWith(basePath + '/'))) rawPath = rawPath.slice(basePath.length) || '/';
     const rawQuery = qi < 0 ? '' : raw.slice(qi + 1);
     let query: URLSearchParams;
     try {
@@ -390,9 +441,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const lang: Lang = isLang(asked) ? asked : defaultLang;
     // The language switch links back to this path: never one a browser would read as another host (//x, /\x).
     const selfPath = rawPath.length <= MAX_URL && /^\/(?![/\\])/.test(rawPath) && !/[\\\s]/.test(rawPath) ? rawPath : '/';
-    const ctx = pageCtx(lang, defaultLang, selfPath, query);
+    const ctx = pageCtx(lang, defaultLang, selfPath, query, basePath);
     try {
-      const refused = limits.request(clientKey(req.socket.remoteAddress));
+      const refused = limits.request(clientOf(req));
       if (refused) throw limited(refused);
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method');
       if (raw.length > MAX_URL || !rawPath.startsWith('/')) throw badRequest();
@@ -455,6 +506,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let closed = false;
   return {
     url: `http://${urlHost}:${actualPort}`,
+    basePath,
     async close() {
       if (closed) return;
       closed = true;

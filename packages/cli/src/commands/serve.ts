@@ -6,6 +6,7 @@ import { detectLang, messages } from '../i18n.js';
 /** Runs the readers' web server until SIGINT or SIGTERM, then closes it cleanly (open downloads end). */
 export async function serveCommand(flags: {
   store: string; listen: string; lang?: string; clientDownloads: string; clientQuota: string; clientRate: string;
+  basePath?: string; trustProxy?: string[];
 }): Promise<number> {
   // Pages default to Chinese whatever the server's own locale (often en_US on a Linux box): the
   // readers are Chinese; each page links to the English version.
@@ -24,11 +25,13 @@ export async function serveCommand(flags: {
     listen: flags.listen,
     lang,
     clientLimits,
+    ...(flags.basePath !== undefined ? { basePath: flags.basePath } : {}),
+    ...(flags.trustProxy ? { trustedProxies: flags.trustProxy } : {}),
     log: (line) => process.stderr.write(line + '\n'),
   });
   // The console speaks the librarian's language (the locale, or --lang), the pages the readers'.
   const m = messages(detectLang(flags.lang));
-  const urls = readerUrls(server.url, networkInterfaces());
+  const urls = readerUrls(server.url, networkInterfaces(), server.basePath);
   process.stderr.write((urls.everyAddress ? m.serveStartedNetwork(urls.list) : m.serveStarted(urls.list[0]!)) + '\n');
   const firewall = firewallRule(process.platform, urls.everyAddress, new URL(server.url).port);
   if (firewall) process.stderr.write(m.serveFirewall(firewall) + '\n');
@@ -45,15 +48,15 @@ export async function serveCommand(flags: {
  * Where readers reach the server: its own URL, or, listening on every address (0.0.0.0, ::), this
  * PC's network addresses (http://0.0.0.0:8080 opens nothing on a reader's phone).
  */
-export function readerUrls(url: string, interfaces: ReturnType<typeof networkInterfaces>): { list: string[]; everyAddress: boolean } {
+export function readerUrls(url: string, interfaces: ReturnType<typeof networkInterfaces>, basePath = ''): { list: string[]; everyAddress: boolean } {
   const u = new URL(url);
   const host = u.hostname.replace(/^\[|\]$/g, '');
-  if (host !== '0.0.0.0' && host !== '::') return { list: [url], everyAddress: false };
+  if (host !== '0.0.0.0' && host !== '::') return { list: [basePath ? `${url}${basePath}/` : url], everyAddress: false };
   const list: string[] = [];
   for (const addrs of Object.values(interfaces)) {
-    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) list.push(`http://${a.address}:${u.port}/`);
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) list.push(`http://${a.address}:${u.port}${basePath}/`);
   }
-  return { list: list.length > 0 ? list : [`http://127.0.0.1:${u.port}/`], everyAddress: true };
+  return { list: list.length > 0 ? list : [`http://127.0.0.1:${u.port}${basePath}/`], everyAddress: true };
 }
 
 /**

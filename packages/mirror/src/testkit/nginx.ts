@@ -29,7 +29,7 @@ export interface NginxServer {
 /** nginx config strings: quoted, so paths with spaces or semicolons stay one argument. */
 const q = (s: string): string => `"${s.replace(/["\\$]/g, (c) => `\\${c}`)}"`;
 
-function config(dir: string, rootDir: string, port: number): string {
+function config(dir: string, rootDir: string, port: number, locations = ''): string {
   return `daemon off;
 # One process, no privilege drop: the worker must read test folders that only root may read.
 master_process off;
@@ -56,6 +56,7 @@ http {
     listen 127.0.0.1:${port};
     root ${q(resolve(rootDir))};
     location ~ /\\. { deny all; }
+${locations}
   }
 }
 `;
@@ -94,7 +95,11 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-export async function startNginx(rootDir: string, opts: { port?: number } = {}): Promise<NginxServer> {
+/**
+ * `opts.locations`: more of the server block, as nginx config text (a test's reverse proxy:
+ * `location /library/ { proxy_pass http://127.0.0.1:8080; }`).
+ */
+export async function startNginx(rootDir: string, opts: { port?: number; locations?: string } = {}): Promise<NginxServer> {
   if (!nginxAvailable()) throw new Error(`${NGINX} not found (apt-get install -y --no-install-recommends nginx)`);
   const dir = await mkdtemp(join(tmpdir(), 'bookcrate-nginx-'));
   try {
@@ -102,7 +107,7 @@ export async function startNginx(rootDir: string, opts: { port?: number } = {}):
     for (let tries = 1; ; tries++) {
       const port = opts.port ?? (await freePort());
       const conf = join(dir, 'nginx.conf');
-      await writeFile(conf, config(dir, rootDir, port));
+      await writeFile(conf, config(dir, rootDir, port, opts.locations));
       await rm(join(dir, 'error.log'), { force: true });
       // -e: nginx opens its compiled-in error log (/var/log/nginx) before it reads the config.
       const child = spawn(NGINX, ['-p', dir + '/', '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
