@@ -91,7 +91,7 @@ const en = {
   statusRound: (id: number, started: string, outcome: string | null, version: number | null, size: string, upstream: string) =>
     `  #${id} ${started} ${outcome ?? 'running'} ${version !== null ? `v${version} ` : ''}${size} ${upstream}`,
   expectedActual: (expected: string, actual: string) => `expected ${expected}  actual ${actual}`,
-  progressPhase: (phase: string) => phase,
+  progressPhase: (phase: string) => ({ objects: 'check', tree: 'readers', rebuild: 'rebuild' } as Record<string, string>)[phase] ?? phase,
   progressFiles: (done: number, total: number) => (total ? `${done}/${total} files` : `${done} files`),
   progressEta: 'ETA',
   errorPrefix: 'bookcrate: ',
@@ -104,7 +104,23 @@ const en = {
       verify: 'The volume was not fully checked: run the command again to check it.',
       import: 'Nothing already imported is lost, and readers never see a half-imported version: run the same command again to continue.',
       publish: 'Nothing half-written is ever offered to the mirrors: run the same command again to finish.',
+      check: 'What was checked is kept: run the same command again to go on from there.',
     }[work],
+  checkHead: (dir: string) => `Check of the store ${dir}`,
+  checkCounts: (full: boolean, objects: number, size: string, secs: string, rate: string) => full
+    ? `  ${objects} file(s) of the store, ${size}, read back and hashed in ${secs} s (${rate}/s)`
+    : `  ${objects} file(s) of the store, ${size}: presence and sizes checked in ${secs} s (--fast: their bytes were not read)`,
+  checkResumed: (objects: number, size: string) => `  went on from the check stopped before: ${objects} file(s), ${size} of them, had been checked already`,
+  checkTree: (bundle: string, version: number, files: number) => `  readers' files of ${bundle} version ${version}: ${files} in place`,
+  checkTreeProblems: (bundle: string, version: number, n: number) => `  readers' files of ${bundle} version ${version}: ${n} missing or changed:`,
+  checkTreeRebuilt: '  the readers\' folder was built again from the store, without the damaged files',
+  checkOk: 'Result: OK. Every file of the store is what the catalog says, and the readers\' files are in place.',
+  checkOkFast: 'Result: OK (fast check: every file is there with its size; run without --fast to read every byte).',
+  checkBad: (n: number, files: number) => `Result: DAMAGED. ${n} file(s) of the store are not what they were; the ${files} file(s) readers had of them are recorded as damaged and no longer offered:`,
+  checkBadNext: 'The next mirror round fetches them again; without a network, import a disk that holds them (bookcrate import <disk> --store <this store>). `bookcrate status` lists them until then.',
+  checkTreeFixed: 'Result: the store\'s files are all good; the readers\' folder lacked or had other files, and was built again.',
+  statusChecks: 'Checks of the store (bookcrate check):',
+  statusCheck: (started: string, mode: string, state: string, objects: number, bad: number) => `  ${started} ${mode === 'fast' ? 'fast' : 'full'} ${state === 'running' ? 'stopped part way (run bookcrate check again to go on)' : 'finished'}: ${objects} file(s) checked, ${bad} bad`,
 };
 
 const zh: typeof en = {
@@ -134,6 +150,10 @@ const zh: typeof en = {
       hash: '内容损坏',
       missing: '缺失',
       unreadable: '无法读取',
+      'store-missing': '库中缺失',
+      'store-changed': '库中已变',
+      'store-unreadable': '库中读不出',
+      changed: '被改动',
     })[kind] ?? kind,
   confirmKey: (fp) => `这是本资源库的首次导入。本盘由以下中心密钥签名：\n  ${fp}\n请与国家中心公布的指纹核对。是否信任此密钥？[y/N] `,
   importHead: (i, n, title, version) => `已导入「${title}」（版本 ${version}）第 ${i} 盘，共 ${n} 盘`,
@@ -181,6 +201,7 @@ const zh: typeof en = {
     ({
       manifest: '读取清单', segments: '逐字节校验', locating: '定位损坏', import: '导入', publish: '发布',
       scan: '扫描', plan: '规划', write: '写入', finalize: '收尾', verify: '回读校验',
+      objects: '检查资源库', tree: '检查读者目录', rebuild: '重建读者目录',
     })[phase] ?? phase,
   progressFiles: (done, total) => (total ? `${done}/${total} 个文件` : `${done} 个文件`),
   progressEta: '剩余',
@@ -194,7 +215,23 @@ const zh: typeof en = {
       verify: '这张盘没有校验完：请重新运行该命令完成校验。',
       import: '已导入的内容不会丢失，读者也不会看到导入到一半的版本：再次运行同一命令即可继续。',
       publish: '镜像站不会看到写到一半的版本：再次运行同一命令即可完成。',
+      check: '已检查的部分会记下：再次运行同一命令即可从中断处继续。',
     }[work],
+  checkHead: (dir) => `资源库检查：${dir}`,
+  checkCounts: (full, objects, size, secs, rate) => full
+    ? `  资源库中的 ${objects} 个文件（共 ${size}）已逐字节读出并校验，用时 ${secs} 秒（${rate}/秒）`
+    : `  资源库中的 ${objects} 个文件（共 ${size}）：已检查是否齐全、大小是否相符，用时 ${secs} 秒（--fast：未读取内容）`,
+  checkResumed: (objects, size) => `  接着上次中断的检查继续：此前已检查 ${objects} 个文件（${size}）`,
+  checkTree: (bundle, version, files) => `  读者目录 ${bundle} 版本 ${version}：${files} 个文件完好`,
+  checkTreeProblems: (bundle, version, n) => `  读者目录 ${bundle} 版本 ${version}：${n} 个文件缺失或被改动：`,
+  checkTreeRebuilt: '  已根据资源库重新生成读者目录（不含损坏的文件）',
+  checkOk: '结论：完好。资源库中的每个文件都与目录数据库相符，读者目录中的文件齐全。',
+  checkOkFast: '结论：完好（快速检查：每个文件都在、大小相符；不加 --fast 运行可逐字节校验）。',
+  checkBad: (n, files) => `结论：有损坏。资源库中有 ${n} 个文件已不是原来的内容；读者用到的 ${files} 个文件已记为损坏，不再提供给读者：`,
+  checkBadNext: '下一轮镜像同步会重新获取它们；没有网络时，导入含有这些文件的盘即可（bookcrate import <盘> --store <本资源库>）。在此之前 bookcrate status 会列出它们。',
+  checkTreeFixed: '结论：资源库中的文件都完好；读者目录中有文件缺失或被改动，已重新生成。',
+  statusChecks: '资源库检查记录（bookcrate check）：',
+  statusCheck: (started, mode, state, objects, bad) => `  ${started} ${mode === 'fast' ? '快速' : '逐字节'}检查 ${state === 'running' ? '中途停止（再次运行 bookcrate check 即可继续）' : '已完成'}：检查 ${objects} 个文件，损坏 ${bad} 个`,
 };
 
 type Args = Record<string, string | number>;
@@ -383,6 +420,28 @@ those alone (readers see the version once they are in; the mirror fetches only t
       store: zh ? '资源库文件夹' : 'the library store',
       json: zh ? '以 JSON 输出' : 'the status as JSON',
       importRun: zh ? '显示第 n 次导入的完整报告（可打印存档）' : 'show the whole report of import #n (to print or file)',
+    },
+    check: {
+      description: zh ? '检查资源库本身：每个文件是否仍完好，读者目录是否齐全；损坏的文件记为损坏，之后由镜像或导入补齐' : 'check the store itself: every file still intact, the readers\' folder complete; bad files are recorded damaged, to be fetched again',
+      store: zh ? '资源库文件夹' : 'the library store',
+      fast: zh ? '只检查每个文件是否存在、大小是否相符（4 TB 也只需几分钟），不读取内容' : 'presence and sizes only (minutes, even for 4 TB); the bytes are not read',
+      restart: zh ? '从头开始，而不是接着上次中断的检查继续' : 'start from the beginning instead of going on from a check that was stopped',
+      wait: zh ? '另一个 bookcrate 正在写入同一资源库时，排队等候而不是退出' : 'wait for another bookcrate writing to the store instead of refusing',
+      json: zh ? '进度和报告以 JSON 行输出到标准输出' : 'progress and the report as JSON lines on stdout',
+      notes: zh
+        ? `资源库所在的硬盘会老化：出现坏道、数据线接触不良，或有人改动了读者目录里的文件（它和资源库中的文件是同一份）。
+check 把资源库中的每个文件读出来，按 SHA-256 与目录数据库核对；不符的文件记为损坏，读者网页不再提供，
+bookcrate status 会列出它们，下一轮镜像同步（或导入含有它们的盘）会补齐。读者目录中缺失或被改动的文件，
+会根据资源库重新生成。检查 4 TB 需要几个小时，可以随时中断（Ctrl-C、关机）：再次运行同一命令会从中断处继续。
+建议每季度运行一次（Windows 任务计划程序或 cron），--fast 可以更频繁。检查时读者网页照常可用。`
+        : `A store's disk ages: sectors go bad, a cable fails, someone changes a file in the readers' folder
+(which is the store's own file). check reads every file of the store back and compares it with
+its SHA-256 in the catalog; one that differs is recorded as damaged, no longer offered to readers,
+listed by bookcrate status, and fetched again by the next mirror round (or an import of a disk
+that holds it). Missing or changed files of the readers' folder are put back from the store.
+4 TB take hours; stop it any time (Ctrl-C, a shutdown) and run the same command again to go on
+from there. Run it every quarter (Task Scheduler or cron), --fast more often. Readers are served
+throughout.`,
     },
     examples: zh ? '示例：' : 'Examples:',
     example: zh ? '示例：' : 'Example:',

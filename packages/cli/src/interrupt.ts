@@ -3,7 +3,7 @@ import { messages, type Lang } from './i18n.js';
 import { stopAllProgress } from './progress.js';
 
 /** The commands that stop at once on a signal, each saying what it leaves behind. */
-export type InterruptedWork = 'pack' | 'pack-dry-run' | 'verify' | 'import' | 'publish';
+export type InterruptedWork = 'pack' | 'pack-dry-run' | 'verify' | 'import' | 'publish' | 'check';
 
 /**
  * The signals that mean "stop": Ctrl-C, a service manager's stop, Ctrl-Break. Not SIGHUP: a listener

@@ -44,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   const stoppable = (work: InterruptedWork, json: boolean, fn: () => Promise<number>) =>
     run(async () => {
       // only the librarian's commands speak Chinese
-      const off = exitOnInterrupt(work, work === 'verify' || work === 'import' ? lang : 'en', json);
+      const off = exitOnInterrupt(work, work === 'verify' || work === 'import' || work === 'check' ? lang : 'en', json);
       try {
         return await fn();
       } finally {
@@ -169,6 +169,24 @@ ${h.examples}
   bookcrate status --store /srv/library --import 3
 ${exitHelp}`)
     .action((o) => run(async () => (await import('./commands/status.js')).statusCommand(o))());
+
+  program
+    .command('check')
+    .description(h.check.description)
+    .requiredOption('--store <dir>', h.check.store)
+    .option('--fast', h.check.fast)
+    .option('--restart', h.check.restart)
+    .option('--wait', h.check.wait)
+    .option('--lang <lang>', h.lang)
+    .option('--json', h.check.json)
+    .addHelpText('after', `
+${h.examples}
+  bookcrate check --store /srv/library
+  bookcrate check --store D:\\library --fast
+
+${h.check.notes}
+${exitHelp}`)
+    .action((o) => stoppable('check', !!o.json, async () => (await import('./commands/check.js')).checkCommand(o))());
 
   program
     .command('serve')

@@ -541,7 +541,8 @@ const when = (s: string | null | undefined): Html | string => {
 export function statusPage(ctx: PageCtx, s: StatusView): string {
   const t = ctx.t;
   const titleOf = new Map(s.versions.map((x) => [x.v.id, `${x.v.title} v${x.v.version}`]));
-  const reason = (r: string) => (r === 'hash' ? t.reasonHash : r === 'missing' ? t.reasonMissing : r === 'unreadable' ? t.reasonUnreadable : r === 'header' ? t.reasonHeader : r);
+  const reason = (r: string) => (r === 'hash' ? t.reasonHash : r === 'missing' ? t.reasonMissing : r === 'unreadable' ? t.reasonUnreadable : r === 'header' ? t.reasonHeader
+    : r === 'store-changed' ? t.reasonStoreChanged : r === 'store-missing' ? t.reasonStoreMissing : r === 'store-unreadable' ? t.reasonStoreUnreadable : r);
   const importState = (st: string) => (st === 'done' ? t.importDone : st === 'failed' ? t.importFailed : st === 'running' ? t.importRunning : st);
   const body = html`<h1>${t.status}</h1>
 <h2>${t.versions}</h2>

@@ -7,3 +7,4 @@ export * from './parts.js';
 export * from './staging.js';
 export * from './tree-link.js';
 export * from './gc.js';
+export * from './check.js';

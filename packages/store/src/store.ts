@@ -44,6 +44,22 @@ export interface VersionRow {
   compared_with?: number | null;
 }
 
+/** Why a check found an object of the store bad (the reason its files are recorded damaged with). */
+export type StoreDamage = 'store-missing' | 'store-changed' | 'store-unreadable';
+
+export interface StoreCheckRow {
+  id: number;
+  mode: 'full' | 'fast';
+  started_at: string;
+  finished_at: string | null;
+  /** the last object checked and committed, in SHA-256 order */
+  cursor: string;
+  objects: number;
+  bytes: number;
+  bad: number;
+  report: string | null;
+}
+
 const now = (): string => new Date().toISOString();
 /**
  * A resource's files are read through this index, named in each statement (filesOf, matchingFiles,
@@ -583,8 +599,8 @@ export class Store {
   }
 
   /** Present files of a version in path order, streamed (for the browsable tree). */
-  *presentFiles(versionId: number): IterableIterator<{ path: string; type: string; sha256: string | null; mtime: number }> {
-    yield* this.db.prepare('SELECT path, type, sha256, mtime FROM files WHERE version_id = ? AND state = \'present\' ORDER BY path').iterate(versionId) as IterableIterator<never>;
+  *presentFiles(versionId: number): IterableIterator<{ path: string; type: string; sha256: string | null; mtime: number; size: number }> {
+    yield* this.db.prepare('SELECT path, type, sha256, mtime, size FROM files WHERE version_id = ? AND state = \'present\' ORDER BY path').iterate(versionId) as IterableIterator<never>;
   }
 
   damagedFiles(versionId?: number): { version_id: number; path: string; sha256: string | null; reason: string; detail: string }[] {
@@ -736,6 +752,70 @@ export class Store {
       }
     })();
     return expired;
+  }
+
+  // ---- checks of the store's own objects (schema 8; check.ts) ----
+
+  /** The newest check of the store, finished or not; undefined before schema 8 or before any check. */
+  lastCheck(): StoreCheckRow | undefined {
+    if (!this.hasTable('store_checks')) return undefined;
+    return this.db.prepare('SELECT * FROM store_checks ORDER BY id DESC LIMIT 1').get() as never;
+  }
+
+  checks(limit = 10): StoreCheckRow[] {
+    if (!this.hasTable('store_checks')) return [];
+    return this.db.prepare('SELECT * FROM store_checks ORDER BY id DESC LIMIT ?').all(limit) as never;
+  }
+
+  startCheck(mode: 'full' | 'fast'): number {
+    return Number(this.db.prepare('INSERT INTO store_checks (mode, started_at) VALUES (?, ?)').run(mode, now()).lastInsertRowid);
+  }
+
+  /** Objects and their bytes after `after` in SHA-256 order (what a check has still to do). */
+  objectTotals(after = ''): { objects: number; bytes: number } {
+    return this.db.prepare('SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM objects WHERE sha256 > ?').get(after) as never;
+  }
+
+  /** A page of durable objects after `after`, in SHA-256 order (the primary key's). */
+  objectsAfter(after: string, limit: number): { sha256: string; size: number }[] {
+    return this.db.prepare('SELECT sha256, size FROM objects WHERE sha256 > ? ORDER BY sha256 LIMIT ?').all(after, limit) as never;
+  }
+
+  /**
+   * Commits a page of a check, in one transaction: each bad object stops being durable (its row
+   * goes), every present file that used it becomes damaged with the reason (so `serve` no longer
+   * offers it, `status` lists it, and the next mirror round or an import of a disk that holds it
+   * brings it back), and the check's place moves past the page. The files that became damaged are
+   * returned (for the report, and the readers' trees of their versions). The bad files themselves are deleted by the caller after
+   * this commit: a crash in between leaves an object file with no row, which nothing trusts.
+   */
+  recordCheckedPage(checkId: number, cursor: string, done: { objects: number; bytes: number },
+    bad: { sha256: string; reason: StoreDamage; detail: string }[]): { versionId: number; path: string; sha256: string }[] {
+    const db = this.db;
+    const hit: { versionId: number; path: string; sha256: string }[] = [];
+    db.transaction(() => {
+      const files = db.prepare('SELECT version_id, path FROM files INDEXED BY files_by_sha WHERE sha256 = ? AND state = \'present\'');
+      const dam = db.prepare('UPDATE files SET state = \'damaged\' WHERE version_id = ? AND path = ?');
+      const damRow = db.prepare('INSERT OR REPLACE INTO damaged (version_id, path, sha256, reason, detail, import_id) VALUES (?, ?, ?, ?, ?, NULL)');
+      const delObj = db.prepare('DELETE FROM objects WHERE sha256 = ?');
+      const delCand = db.prepare('DELETE FROM gc_candidates WHERE sha256 = ?');
+      for (const b of bad) {
+        for (const f of files.all(b.sha256) as { version_id: number; path: string }[]) {
+          dam.run(f.version_id, f.path);
+          damRow.run(f.version_id, f.path, b.sha256, b.reason, b.detail);
+          hit.push({ versionId: f.version_id, path: f.path, sha256: b.sha256 });
+        }
+        delObj.run(b.sha256);
+        delCand.run(b.sha256);
+      }
+      db.prepare('UPDATE store_checks SET cursor = ?, objects = objects + ?, bytes = bytes + ?, bad = bad + ? WHERE id = ?')
+        .run(cursor, done.objects, done.bytes, bad.length, checkId);
+    })();
+    return hit;
+  }
+
+  finishCheck(checkId: number, report: unknown): void {
+    this.db.prepare('UPDATE store_checks SET finished_at = ?, report = ? WHERE id = ?').run(now(), JSON.stringify(report), checkId);
   }
 
   /** Whether an object is durable and its size (for serving it on to a lower tier). */

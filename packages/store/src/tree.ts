@@ -50,6 +50,11 @@ function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
+/** Where readers find a bundle's tree: library/<bundle> (a link to the version's folder, or the folder itself). */
+export function visibleTreeDir(store: Store, bundleId: string): string {
+  return join(store.paths.library, safeName(bundleId));
+}
+
 /** Where a version's browsable tree is built (`building`, hidden) and then shown (`target`). */
 export function versionTreePlace(store: Store, bundleId: string, version: number, setId: string): { target: string; building: string; name: string } {
   const name = `v${version}-${setId}`;

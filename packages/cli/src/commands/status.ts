@@ -23,9 +23,10 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     });
     const keys = store.trustedKeys().map((k) => ({ fingerprint: k.fingerprint, source: k.source, pinnedAt: k.pinned_at }));
     const imports = store.imports(10).map((i) => ({ id: i.id, volume: i.volume, source: i.source, state: i.state, started: i.started_at, finished: i.finished_at }));
+    const checks = store.checks(5).map((c) => ({ id: c.id, mode: c.mode, started: c.started_at, finished: c.finished_at, objects: c.objects, bytes: c.bytes, bad: c.bad }));
     const rounds = store.rounds(10).map((r) => ({ id: r.id, upstream: r.upstream, started: r.started_at, finished: r.finished_at, outcome: r.outcome, version: r.version, bytes: r.bytes, objects: r.objects }));
     if (flags.json) {
-      printJson({ event: 'result', store: flags.store, keys, versions, imports, mirror: { rounds } });
+      printJson({ event: 'result', store: flags.store, keys, versions, imports, mirror: { rounds }, checks });
       return 0;
     }
     const m = messages(detectLang(flags.lang));
@@ -57,6 +58,10 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     if (rounds.length) {
       out.push(m.statusRounds);
       for (const r of rounds) out.push(m.statusRound(r.id, localTime(r.started), r.outcome, r.version, formatSize(r.bytes), r.upstream));
+    }
+    if (checks.length) {
+      out.push(m.statusChecks);
+      for (const c of checks) out.push(m.statusCheck(localTime(c.started), c.mode, c.finished ? 'done' : 'running', c.objects, c.bad));
     }
     process.stdout.write(out.join('\n') + '\n');
     return 0;

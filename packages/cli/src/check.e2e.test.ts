@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Store } from '@bookcrate/store';
+import { buildTree, tempDir } from '../../../fixtures/tree.js';
+import { BIN, jsonLines, run } from './testkit.js';
+
+/** A store with one imported bundle of the given tree: where its disk, store and readers' folder are. */
+async function importedStore(prefix: string, spec: Parameters<typeof buildTree>[1]) {
+  const work = await tempDir(prefix);
+  const src = join(work, '老照片');
+  await buildTree(src, spec);
+  expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
+  const disk = join(work, 'disk');
+  expect((await run(['pack', src, '--key', join(work, 'center.key'), '--out', disk])).code).toBe(0);
+  const store = join(work, 'store');
+  const imp = await run(['import', disk, '--store', store, '--trust', join(work, 'center.pub')]);
+  expect(imp.code, imp.stderr).toBe(0);
+  const bundles = await readdir(join(store, 'library'));
+  const readers = join(store, 'library', bundles.find((b) => !b.startsWith('.'))!);
+  return { work, src, disk, store, readers };
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const objectPath = (store: string, bytes: Buffer) => { const h = sha256(bytes); return join(store, 'objects', h.slice(0, 2), h); };
+const exists = (p: string) => stat(p).then(() => true, () => false);
+
+describe('bookcrate check', () => {
+  it('finds the store\'s changed and missing files, records them damaged, puts the readers\' folder right; the disk brings them back', async () => {
+    const { src, disk, store, readers } = await importedStore('bookcrate-check-', {
+      天安门: { '1959.jpg': 20_000, '1976.jpg': 30_000 }, 颐和园: { '佛香阁.jpg': 25_000, '长廊.jpg': 15_000 },
+    });
+    const edited = '天安门/1959.jpg'; // someone edits a reader's file in place: the store's own file (a hard link)
+    const lost = '颐和园/佛香阁.jpg'; // the store's file is gone (a bad sector's file removed by fsck)
+    const removed = '颐和园/长廊.jpg'; // deleted from the readers' folder only
+    expect(await exists(join(readers, edited)), 'the readers\' folder holds the bundle\'s paths').toBe(true);
+
+    const clean = await run(['check', '--store', store, '--json']);
+    expect(clean.code, clean.stderr).toBe(0);
+    const first = jsonLines(clean.stdout).find((l) => l.event === 'result')!;
+    expect(first).toMatchObject({ mode: 'full', ok: true, badCount: 0, checked: { objects: 4 } });
+
+    const fh = await open(join(readers, edited), 'r+');
+    await fh.write(Buffer.from([0x42]), 0, 1, 1000);
+    await fh.close();
+    await unlink(objectPath(store, await readFile(join(src, lost))));
+    await unlink(join(readers, removed));
+
+    // --fast: sizes and presence. The lost file is found; the edited one keeps its size and is not.
+    const fast = await run(['check', '--store', store, '--fast'], { LANG: 'zh_CN.UTF-8' });
+    expect(fast.code, fast.stderr).toBe(1);
+    expect(fast.stdout).toContain('结论：有损坏。资源库中有 1 个文件已不是原来的内容');
+    expect(fast.stdout).toMatch(new RegExp(`库中缺失 +\\S+ v1 ${lost}`));
+    expect(fast.stdout).toContain('已根据资源库重新生成读者目录');
+    expect(await exists(join(readers, removed)), 'put back from the store').toBe(true);
+    expect(await exists(join(readers, lost)), 'no longer offered').toBe(false);
+
+    // In full every byte is read: the edited file is found, and taken out of the readers' folder.
+    const full = await run(['check', '--store', store, '--json']);
+    expect(full.code).toBe(1);
+    const found = jsonLines(full.stdout).find((l) => l.event === 'result') as { bad: { reason: string; files: { path: string }[] }[]; damagedFiles: number };
+    expect(found.bad.map((b) => [b.reason, b.files.map((f) => f.path)])).toEqual([['store-changed', [edited]]]);
+    expect(await exists(join(readers, edited))).toBe(false);
+    expect(await exists(objectPath(store, await readFile(join(src, edited)))), 'the bad bytes are deleted').toBe(false);
+
+    // status lists both, for the mirror or a disk to bring back; it also tells the checks.
+    const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { damagedFiles: { path: string; reason: string }[] }[]; checks: { mode: string; bad: number; finished: string | null }[] };
+    expect(status.versions[0]!.damagedFiles.map((d) => [d.path, d.reason]).sort()).toEqual([[lost, 'store-missing'], [edited, 'store-changed']].sort());
+    expect(status.checks.map((c) => [c.mode, c.bad, !!c.finished])).toEqual([['full', 1, true], ['fast', 1, true], ['full', 0, true]]);
+
+    // The disk that arrived last quarter brings them back, reading only them.
+    const again = await run(['import', disk, '--store', store]);
+    expect(again.code, again.stderr).toBe(0);
+    for (const p of [edited, lost, removed]) expect((await readFile(join(readers, p))).equals(await readFile(join(src, p))), p).toBe(true);
+    const after = await run(['check', '--store', store]);
+    expect(after.code, after.stdout).toBe(0);
+    expect(after.stdout).toContain('Result: OK.');
+  });
+
+  it('a check killed part way goes on from where it stopped, and every file is checked once', async () => {
+    const spec: Record<string, Record<string, number>> = {};
+    for (let d = 0; d < 12; d++) {
+      const files: Record<string, number> = {};
+      for (let f = 0; f < 250; f++) files[`${f}.jpg`] = 700 + ((d * 250 + f) % 300);
+      spec[`第${d}卷`] = files;
+    }
+    const { store } = await importedStore('bookcrate-check-kill-', spec);
+    let killedAt = 0;
+    for (let attempt = 0; attempt < 5 && killedAt === 0; attempt++) {
+      // Watch the check's place in the catalog; kill it once a page or more is committed.
+      const child = spawn(process.execPath, [BIN, 'check', '--store', store, '--restart'], { stdio: 'ignore' });
+      const exited = new Promise<void>((r) => child.on('exit', () => r()));
+      let gone = false;
+      void exited.then(() => (gone = true));
+      while (!gone) {
+        const s = await Store.open(store, { readonly: true }).catch(() => undefined);
+        const done = s?.lastCheck();
+        s?.close();
+        if (done && done.finished_at === null && done.objects >= 512) {
+          child.kill('SIGKILL');
+          killedAt = done.objects;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await exited;
+    }
+    expect(killedAt, 'the check was killed part way').toBeGreaterThan(0);
+    const resumed = await run(['check', '--store', store, '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const r = jsonLines(resumed.stdout).find((l) => l.event === 'result') as { resumed: { objects: number } | null; checked: { objects: number }; ok: boolean };
+    expect(r.resumed!.objects).toBeGreaterThanOrEqual(killedAt);
+    expect(r.checked.objects).toBe(3000);
+    expect(r.ok).toBe(true);
+    // --restart starts over.
+    const over = jsonLines((await run(['check', '--store', store, '--json', '--restart', '--fast'])).stdout).find((l) => l.event === 'result') as { resumed: unknown; checked: { objects: number } };
+    expect(over).toMatchObject({ resumed: null, checked: { objects: 3000 } });
+    await rm(store, { recursive: true, force: true });
+  });
+});

@@ -1,0 +1,59 @@
+import { formatSize } from '@bookcrate/format';
+import { checkStore, Store, type CheckReport } from '@bookcrate/store';
+import { EXIT } from '../exit-codes.js';
+import { detectLang, messages } from '../i18n.js';
+import { padColumns, printJson } from '../output.js';
+import { ProgressView } from '../progress.js';
+
+/** `bookcrate check`: the store's own files read back and hashed (store/check.ts); exit 1 when any was bad. */
+export async function checkCommand(flags: { store: string; fast?: boolean; restart?: boolean; wait?: boolean; json?: boolean; lang?: string }): Promise<number> {
+  const lang = detectLang(flags.lang);
+  const m = messages(lang);
+  const store = await Store.open(flags.store);
+  try {
+    const unlock = await store.lock('check', !!flags.wait);
+    let report: CheckReport;
+    const view = new ProgressView(ProgressView.modeFor(!!flags.json), lang);
+    try {
+      report = await checkStore(store, { fast: !!flags.fast, restart: !!flags.restart, onProgress: (p) => view.update({ ...p }) });
+    } finally {
+      view.stop();
+      await unlock();
+    }
+    if (flags.json) printJson({ event: 'result', ...report });
+    else process.stdout.write(reportLines(report, m).join('\n') + '\n');
+    return report.badCount > 0 ? EXIT.DAMAGE : EXIT.OK;
+  } finally {
+    store.close();
+  }
+}
+
+/** Bad objects listed on the screen (--json has the first thousand; `status` lists every damaged file). */
+const SHOWN = 200;
+
+function reportLines(r: CheckReport, m: ReturnType<typeof messages>): string[] {
+  const out = [m.checkHead(r.store)];
+  if (r.resumed) out.push(m.checkResumed(r.resumed.objects, formatSize(r.resumed.bytes)));
+  const thisRun = r.checked.bytes - (r.resumed?.bytes ?? 0);
+  out.push(m.checkCounts(r.mode === 'full', r.checked.objects, formatSize(r.checked.bytes), r.seconds.toFixed(1), formatSize(thisRun / Math.max(r.seconds, 0.001))));
+  for (const t of r.trees) {
+    if (t.problemCount === 0) out.push(m.checkTree(t.bundle, t.version, t.files));
+    else {
+      out.push(m.checkTreeProblems(t.bundle, t.version, t.problemCount));
+      for (const p of t.problems) out.push(`    ${padColumns(m.problem(p.reason), 10)} ${p.path}`);
+      if (t.problemCount > t.problems.length) out.push(`    ${m.more(t.problemCount - t.problems.length)}`);
+    }
+    if (t.rebuilt) out.push(m.checkTreeRebuilt);
+  }
+  if (r.badCount > 0) {
+    out.push(m.checkBad(r.badCount, r.damagedFiles));
+    for (const b of r.bad.slice(0, SHOWN)) {
+      const where = b.files.length > 0 ? b.files.map((f) => `${f.bundle} v${f.version} ${f.path}`).join('; ') : b.sha256;
+      out.push(`  ${padColumns(m.problem(b.reason), 12)} ${where}`);
+    }
+    if (r.badCount > SHOWN) out.push(`  ${m.more(r.badCount - SHOWN)}`);
+    out.push(m.checkBadNext);
+  } else if (r.trees.some((t) => t.problemCount > 0)) out.push(m.checkTreeFixed);
+  else out.push(r.mode === 'full' ? m.checkOk : m.checkOkFast);
+  return out;
+}

@@ -1,0 +1,332 @@
+import { createHash } from 'node:crypto';
+import { open, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AlignedBufferPool, BookcrateError } from '@bookcrate/format';
+import { storeIoError } from './objects.js';
+import type { Store, StoreDamage } from './store.js';
+import { publishTree, visibleTreeDir } from './tree.js';
+
+/**
+ * `bookcrate check`: whether the store still holds what its catalog says it does (docs/store.md,
+ * "Checking the store"). A county library keeps 4 TB on one disk for years; sectors go bad, a
+ * cable fails, someone edits a PDF in the readers' tree (a hard link: the object itself). Every
+ * object is read back and hashed (`fast`: only its presence and size), and each one that is not
+ * what its name says stops being trusted: its files become damaged, as a damaged disk's are, so
+ * `serve` stops offering them, `status` lists them and the next mirror round, or an import of a
+ * disk that holds them, brings them back. The readers' trees are checked too, and a bundle's tree
+ * that lost or changed files is built again from the objects.
+ *
+ * Objects go by in SHA-256 order, a page at a time; each page is committed with the check's place,
+ * so a check stopped after hours goes on where it was. Within a page they are read in the order of
+ * their inodes, which on ext4 and NTFS is close to where they lie on the disk: a hard disk reads
+ * them with short seeks instead of in random (hash) order.
+ */
+
+export interface CheckOptions {
+  /** presence and size only: minutes for a 4 TB store */
+  fast?: boolean;
+  /** start from the first object even if the last check of this mode was stopped part way */
+  restart?: boolean;
+  onProgress?: (p: CheckProgress) => void;
+}
+
+export interface CheckProgress {
+  phase: 'objects' | 'tree' | 'rebuild';
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface BadObject {
+  sha256: string;
+  size: number;
+  reason: StoreDamage;
+  detail: string;
+  /** the files it held for readers, now damaged (the first 100 of each object) */
+  files: { bundle: string; version: number; path: string }[];
+}
+
+export interface TreeCheck {
+  bundle: string;
+  version: number;
+  files: number;
+  /** a file readers see that is not there, or not the file the catalog has (the first 100) */
+  problems: { path: string; reason: 'missing' | 'changed' }[];
+  problemCount: number;
+  /** the tree was built again from the objects (it lost or changed files, or its version did) */
+  rebuilt: boolean;
+}
+
+export interface CheckReport {
+  store: string;
+  mode: 'full' | 'fast';
+  /** what the check stopped before this run had already done (objects, bytes), when it went on from there */
+  resumed: { objects: number; bytes: number } | null;
+  /** every object of the store, the ones done before a resume included */
+  checked: { objects: number; bytes: number };
+  /** the bad objects this run found (the first 1000) */
+  bad: BadObject[];
+  badCount: number;
+  /** files of any version this run recorded as damaged */
+  damagedFiles: number;
+  trees: TreeCheck[];
+  seconds: number;
+  ok: boolean;
+}
+
+/** Objects a page; each page is one commit of the check's place. */
+const PAGE = 512;
+/** Files at or above this are read alone (a hard disk serves one long read best); smaller ones four at once. */
+const LARGE = 8 << 20;
+const SMALL_AT_ONCE = 4;
+const SHOWN = 1000;
+/** Two aligned read buffers per file being hashed: one is read into while the other is hashed. */
+const buffers = new AlignedBufferPool(1 << 20);
+
+type Outcome = { ok: true; ino: number } | { ok: false; reason: StoreDamage; detail: string };
+
+/** Errors that say the store cannot be checked here at all (not that an object is bad). */
+function environmentError(e: unknown, path: string): BookcrateError | undefined {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new BookcrateError('IO', `cannot read ${path}: permission denied`, {
+      hint: 'run bookcrate check as the user that runs import and mirror (or as administrator / root)',
+      cause: e,
+      say: { id: 'store-unusable', args: { path, reason: (e as Error).message } },
+    });
+  }
+  return undefined;
+}
+
+/**
+ * SHA-256 of a file, the next megabyte read while this one is hashed. Returns the digest and the
+ * bytes read (a file cut short or grown since it was stored reads a size other than the catalog's).
+ */
+async function hashFile(path: string): Promise<{ sha256: string; bytes: number }> {
+  const h = createHash('sha256');
+  const fh = await open(path, 'r');
+  let reading = buffers.take();
+  let spare = buffers.take();
+  try {
+    let pos = 0;
+    let pending = fh.read(reading, 0, reading.length, 0);
+    for (;;) {
+      const { bytesRead } = await pending;
+      if (bytesRead === 0) break;
+      const filled = reading;
+      pos += bytesRead;
+      reading = spare;
+      pending = fh.read(reading, 0, reading.length, pos);
+      h.update(filled.subarray(0, bytesRead));
+      spare = filled;
+    }
+    return { sha256: h.digest('hex'), bytes: pos };
+  } finally {
+    // A read still under way must end before its buffer goes back to the pool.
+    buffers.give(spare);
+    buffers.give(reading);
+    await fh.close();
+  }
+}
+
+/** One object: there, its size, and (full) its bytes. */
+async function checkObject(path: string, o: { sha256: string; size: number }, full: boolean): Promise<Outcome> {
+  let ino: number;
+  try {
+    const st = await stat(path);
+    ino = st.ino;
+    if (!st.isFile()) return { ok: false, reason: 'store-changed', detail: `${path} is not a file` };
+    if (st.size !== o.size) return { ok: false, reason: 'store-changed', detail: `${path} holds ${st.size} bytes, the catalog says ${o.size}` };
+  } catch (e) {
+    const env = environmentError(e, path);
+    if (env) throw env;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ok: false, reason: 'store-missing', detail: `${path} is not there` };
+    return { ok: false, reason: 'store-unreadable', detail: `${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+  if (!full) return { ok: true, ino };
+  try {
+    const got = await hashFile(path);
+    if (got.bytes !== o.size) return { ok: false, reason: 'store-changed', detail: `${path} read ${got.bytes} bytes, the catalog says ${o.size}` };
+    if (got.sha256 !== o.sha256) return { ok: false, reason: 'store-changed', detail: `${path} hashes to ${got.sha256}` };
+    return { ok: true, ino };
+  } catch (e) {
+    const env = environmentError(e, path);
+    if (env) throw env;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ok: false, reason: 'store-missing', detail: `${path} is not there` };
+    return { ok: false, reason: 'store-unreadable', detail: `${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+}
+
+/**
+ * Runs `work` over `items` in their order: large ones alone, small ones up to SMALL_AT_ONCE at once.
+ */
+async function inDiskOrder<T extends { size: number }>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
+  const running = new Set<Promise<void>>();
+  let failed: unknown;
+  const start = (item: T): void => {
+    const p: Promise<void> = work(item).catch((e: unknown) => {
+      failed ??= e;
+    }).finally(() => running.delete(p));
+    running.add(p);
+  };
+  for (const item of items) {
+    if (failed) break;
+    if (item.size >= LARGE) {
+      await Promise.all(running);
+      if (failed) break;
+      await work(item);
+      continue;
+    }
+    if (running.size >= SMALL_AT_ONCE) await Promise.race(running);
+    start(item);
+  }
+  await Promise.all(running);
+  if (failed) throw failed;
+}
+
+export async function checkStore(store: Store, opts: CheckOptions = {}): Promise<CheckReport> {
+  const started = Date.now();
+  const full = !opts.fast;
+  const mode = full ? 'full' : 'fast';
+  // A store whose objects folder is gone is a disk not connected (or the wrong folder), not 4 TB of
+  // damage: marking every file damaged would have the mirror fetch them all again.
+  try {
+    const st = await stat(store.paths.objects);
+    if (!st.isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+  } catch (e) {
+    throw new BookcrateError('IO', `the store's objects folder ${store.paths.objects} cannot be opened: ${(e as Error).message}`, {
+      hint: 'check that the store\'s disk is connected and that --store names the store itself; nothing was changed',
+      cause: e,
+      say: { id: 'store-unusable', args: { path: store.paths.objects, reason: (e as Error).message } },
+    });
+  }
+
+  const last = store.lastCheck();
+  const resume = !opts.restart && last && last.finished_at === null && last.mode === mode ? last : undefined;
+  const checkId = resume ? resume.id : store.startCheck(mode);
+  let cursor = resume ? resume.cursor : '';
+  const before = resume ? { objects: resume.objects, bytes: resume.bytes } : { objects: 0, bytes: 0 };
+  const ahead = store.objectTotals(cursor);
+  const total = { objects: before.objects + ahead.objects, bytes: before.bytes + ahead.bytes };
+  const done = { ...before };
+  const bad: BadObject[] = [];
+  let badCount = 0;
+  let damagedFiles = 0;
+  const versionsHit = new Set<number>();
+  const progress = (phase: CheckProgress['phase'], filesDone: number, filesTotal: number, bytesDone: number, bytesTotal: number): void =>
+    opts.onProgress?.({ phase, filesDone, filesTotal, bytesDone, bytesTotal });
+  progress('objects', done.objects, total.objects, done.bytes, total.bytes);
+
+  const version = new Map<number, { bundle: string; version: number } | undefined>();
+  const versionOf = (id: number) => {
+    if (!version.has(id)) {
+      const v = store.versionById(id);
+      version.set(id, v && { bundle: v.bundle_id, version: v.version });
+    }
+    return version.get(id);
+  };
+
+  for (;;) {
+    const page = store.objectsAfter(cursor, PAGE);
+    if (page.length === 0) break;
+    // Inodes first (one stat each, several at once), then the reads in inode order.
+    const located = await Promise.all(page.map(async (o) => ({ ...o, path: store.paths.object(o.sha256), ino: await stat(store.paths.object(o.sha256)).then((s) => s.ino, () => 0) })));
+    located.sort((a, b) => a.ino - b.ino);
+    const pageBad: { sha256: string; size: number; reason: StoreDamage; detail: string }[] = [];
+    const pageDone = { objects: 0, bytes: 0 };
+    await inDiskOrder(located, async (o) => {
+      const outcome = await checkObject(o.path, o, full);
+      if (!outcome.ok) pageBad.push({ sha256: o.sha256, size: o.size, reason: outcome.reason, detail: outcome.detail });
+      pageDone.objects++;
+      pageDone.bytes += o.size;
+      progress('objects', done.objects + pageDone.objects, total.objects, done.bytes + pageDone.bytes, total.bytes);
+    });
+    cursor = page[page.length - 1]!.sha256;
+    const hit = store.recordCheckedPage(checkId, cursor, pageDone, pageBad);
+    done.objects += pageDone.objects;
+    done.bytes += pageDone.bytes;
+    for (const f of hit) {
+      versionsHit.add(f.versionId);
+      damagedFiles++;
+    }
+    for (const b of pageBad) {
+      badCount++;
+      if (bad.length < SHOWN) {
+        const files = hit.filter((f) => f.sha256 === b.sha256).slice(0, 100).flatMap((f) => {
+          const v = versionOf(f.versionId);
+          return v ? [{ ...v, path: f.path }] : [];
+        });
+        bad.push({ ...b, files });
+      }
+      // After the commit: its bytes are wrong, and the fetch that repairs it writes a new file. One
+      // that could not be read is left for that fetch to replace (the fault may be the cable's).
+      if (b.reason === 'store-changed') {
+        await unlink(store.paths.object(b.sha256)).catch(() => undefined);
+      }
+    }
+  }
+
+  // ---- the readers' trees ----
+  const trees: TreeCheck[] = [];
+  const shown = store.currentVersions().filter((v) => v.state === 'complete');
+  for (const v of shown) {
+    const t: TreeCheck = { bundle: v.bundle_id, version: v.version, files: 0, problems: [], problemCount: 0, rebuilt: false };
+    const dir = visibleTreeDir(store, v.bundle_id);
+    const filesTotal = v.files;
+    let seen = 0;
+    for (const f of store.presentFiles(v.id)) {
+      seen++;
+      if (seen % 1000 === 0) progress('tree', seen, filesTotal, 0, 0);
+      if (f.type !== 'file' || !f.sha256) continue;
+      t.files++;
+      const problem = await treeFileProblem(join(dir, f.path), store.paths.object(f.sha256), f.size, f.sha256, full);
+      if (problem) {
+        t.problemCount++;
+        if (t.problems.length < 100) t.problems.push({ path: f.path, reason: problem });
+      }
+    }
+    progress('tree', seen, filesTotal, 0, 0);
+    if (t.problemCount > 0 || versionsHit.has(v.id)) {
+      progress('rebuild', 0, v.files, 0, 0);
+      await publishTree(store, v.id);
+      t.rebuilt = true;
+    }
+    trees.push(t);
+  }
+
+  const report: CheckReport = {
+    store: store.dir, mode, resumed: resume ? before : null, checked: done, bad, badCount, damagedFiles, trees,
+    seconds: (Date.now() - started) / 1000,
+    ok: badCount === 0 && trees.every((t) => t.problemCount === 0),
+  };
+  store.finishCheck(checkId, { ...report, bad: report.bad.slice(0, 100) });
+  return report;
+}
+
+/**
+ * A file of the readers' tree: there, its size, and whether it is the object itself (a hard link,
+ * checked with the object) or a copy (exFAT, FAT32: hashed too, in a full check).
+ */
+async function treeFileProblem(path: string, objectPath: string, size: number, sha256: string, full: boolean): Promise<'missing' | 'changed' | undefined> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch (e) {
+    const env = environmentError(e, path);
+    if (env) throw env;
+    return 'missing';
+  }
+  if (!st.isFile() || st.size !== size) return 'changed';
+  const obj = await stat(objectPath).catch(() => undefined);
+  if (obj && obj.ino === st.ino && obj.dev === st.dev) return undefined; // the object itself, checked above
+  if (!full) return undefined;
+  try {
+    const got = await hashFile(path);
+    return got.sha256 === sha256 ? undefined : 'changed';
+  } catch (e) {
+    const env = environmentError(e, path);
+    if (env) throw env;
+    throw storeIoError(e, path);
+  }
+}
