@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Store } from '@bookcrate/store';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
@@ -77,6 +77,18 @@ describe('bookcrate check', () => {
     const after = await run(['check', '--store', store]);
     expect(after.code, after.stdout).toBe(0);
     expect(after.stdout).toContain('Result: OK.');
+  });
+
+  it('a store whose files folder is gone (a disk not connected) is not 4 TB of damage: nothing is recorded', async () => {
+    const { store } = await importedStore('bookcrate-check-gone-', { 天安门: { '1959.jpg': 2000 } });
+    await rename(join(store, 'objects'), join(store, 'objects.away'));
+    const r = await run(['check', '--store', store], { LANG: 'zh_CN.UTF-8' });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/^bookcrate：无法使用资源库中的 .*objects/);
+    await rename(join(store, 'objects.away'), join(store, 'objects'));
+    const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { damagedFiles: unknown[] }[] };
+    expect(status.versions[0]!.damagedFiles).toEqual([]);
+    expect((await run(['check', '--store', store])).code).toBe(0);
   });
 
   it('a check killed part way goes on from where it stopped, and every file is checked once', async () => {

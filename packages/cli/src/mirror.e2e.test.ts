@@ -280,6 +280,34 @@ describe('a store filled from disks', () => {
   });
 });
 
+describe('a store that bookcrate check found bad files in', () => {
+  it('the next round fetches them again, and the readers\' tree is whole', async () => {
+    await ensureV2();
+    const store = join(work, 'store-checked');
+    expect((await run(['import', disk, '--store', store, '--trust', pub])).code).toBe(0);
+    // A librarian opens a photo from the readers' folder and saves it: the store's own file changes.
+    const tree = await realpath(join(store, 'library', 'src'));
+    const photo = join(tree, '老照片', '照片020.jpg');
+    await flip(photo, 100);
+    const check = await run(['check', '--store', store, '--json']);
+    expect(check.code, check.stderr).toBe(1);
+    expect(await libraryOf(store)).not.toEqual(v1Snapshot); // the photo left the readers' folder
+    const repo1 = join(work, 'repo-v1-check');
+    await cp(repo, repo1, { recursive: true });
+    await writeFile(join(repo1, 'latest.json'), v1Pointer);
+    const n1 = await startNginx(repo1);
+    try {
+      const r = await mirror(n1.url, store, ['--trust', pub]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.end.outcome).toBe('repaired');
+      expect(await libraryOf(store)).toEqual(v1Snapshot);
+      expect((await run(['check', '--store', store])).code).toBe(0);
+    } finally {
+      await n1.stop();
+    }
+  });
+});
+
 describe('a store the network reached first, then the disk of the same version', () => {
   it('imports the disk into the version the mirror brought (its own root), bringing only what the store lacks; a disk of other content is still refused', async () => {
     // Found by hand: the two forms of one version have different roots (the disk's has a layout,
