@@ -5,7 +5,7 @@ import { open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promi
 import { join } from 'node:path';
 import { Store } from '@bookcrate/store';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
-import { BIN, jsonLines, run } from './testkit.js';
+import { BIN, jsonLines, run, startServe } from './testkit.js';
 
 /** A store with one imported bundle of the given tree: where its disk, store and readers' folder are. */
 async function importedStore(prefix: string, spec: Parameters<typeof buildTree>[1]) {
@@ -69,6 +69,17 @@ describe('bookcrate check', () => {
     const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { damagedFiles: { path: string; reason: string }[] }[]; checks: { mode: string; bad: number; finished: string | null }[] };
     expect(status.versions[0]!.damagedFiles.map((d) => [d.path, d.reason]).sort()).toEqual([[lost, 'store-missing'], [edited, 'store-changed']].sort());
     expect(status.checks.map((c) => [c.mode, c.bad, !!c.finished])).toEqual([['full', 1, true], ['fast', 1, true], ['full', 0, true]]);
+
+    // The status page of `serve` says the same, in the readers' language.
+    const served = await startServe(store);
+    try {
+      const page = await (await fetch(served.url + '/status')).text();
+      expect(page).toContain('资源库中的文件已损坏（bookcrate check 发现）');
+      expect(page).toContain('资源库中的文件不见了（bookcrate check 发现）');
+      expect(page.replace(/<[^>]+>/g, ' ')).toMatch(/资源库检查[\s\S]*逐字节 +已完成[\s\S]*快速（只查大小） +已完成/);
+    } finally {
+      served.child.kill('SIGTERM');
+    }
 
     // The disk that arrived last quarter brings them back, reading only them.
     const again = await run(['import', disk, '--store', store]);

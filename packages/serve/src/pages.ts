@@ -1,5 +1,5 @@
 import { formatSize, localTime } from '@bookcrate/format';
-import { searchWords, type FileRow, type ResourceRow, type VersionRow } from '@bookcrate/store';
+import { searchWords, type FileRow, type ResourceRow, type StoreCheckRow, type VersionRow } from '@bookcrate/store';
 import { inPageOrder, zipEntryNames, type DamagedRow } from './catalog.js';
 import { extension, kindOf, playsInBrowser } from './files.js';
 import type { SubtitleTrack } from './subtitles.js';
@@ -505,6 +505,8 @@ export interface StatusView {
   }[];
   imports: { id: number; version_id: number; volume: number; source: string; started_at: string; finished_at: string | null; state: string }[];
   damaged: { rows: DamagedRow[]; total: number };
+  /** the last checks of the store (`bookcrate check`; schema 8, absent before) */
+  checks?: StoreCheckRow[];
 }
 
 /** A cell of a path, which may break anywhere (a long path must not widen its column). */
@@ -560,7 +562,11 @@ ${s.imports.length === 0 ? html`<p>${t.none}</p>` : table('imports', ['#', t.bun
 <h2>${t.damagedList}</h2>
 ${s.damaged.total === 0 ? html`<p>${t.noDamaged}</p>` : html`${table('damaged', [t.bundle, t.path, t.reason],
   s.damaged.rows.map((d) => [titleOf.get(d.version_id) ?? d.version_id, path(d.path), html`${reason(d.reason)}<div class="meta">${d.detail}</div>`]))}
-${s.damaged.total > s.damaged.rows.length ? html`<p class="meta">${t.moreDamaged(s.damaged.total - s.damaged.rows.length)}</p>` : ''}`}`;
+${s.damaged.total > s.damaged.rows.length ? html`<p class="meta">${t.moreDamaged(s.damaged.total - s.damaged.rows.length)}</p>` : ''}`}
+<h2>${t.checks}</h2>
+${!s.checks || s.checks.length === 0 ? html`<p id="checks">${t.noChecks}</p>` : table('checks', [t.started, t.checkMode, t.state, t.files, t.checkBad],
+  s.checks.map((c) => [when(c.started_at), c.mode === 'fast' ? t.checkFast : t.checkFull, c.finished_at ? html`${t.checkFinished}<div class="meta">${when(c.finished_at)}</div>` : t.checkStopped,
+    html`<span class="nw">${c.objects}</span><div class="meta">${formatSize(c.bytes)}</div>`, c.bad]))}`;
   return layout(ctx, t.status, body);
 }
 

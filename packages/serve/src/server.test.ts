@@ -289,6 +289,7 @@ describe('pages', () => {
     expect(en.text).toContain('<div class="meta">against version 1: 126 new, 1 updated</div>');
     expect(en.text).toContain('content does not match its hash');
     expect(en.text).toContain('importing');
+    expect(r.text).toContain('<p id="checks">还没有检查过。运行 bookcrate check --store'); // the librarian learns the command exists
   });
 
   it('status counts the files again once another process changed the catalog, at once', async () => {

@@ -411,7 +411,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const versions = store.allVersions().reverse().map((v) => {
         return { v, counts: fileCountsOf(v.id), ...store.volumesOf(v), ...(v.is_current && v.state === 'complete' ? { brought: changesOf(v.id) } : {}) };
       });
-      return sendPage(req, res, 200, statusPage(ctx, { versions, imports: store.imports(20), damaged: damagedPage(store.db, 500) }));
+      return sendPage(req, res, 200, statusPage(ctx, { versions, imports: store.imports(20), damaged: damagedPage(store.db, 500), checks: store.checks(5) }));
     }
     if (head === 'favicon.ico' && segs.length === 1) {
       res.writeHead(204).end();

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open, stat, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { AlignedBufferPool, BookcrateError } from '@bookcrate/format';
 import { storeIoError } from './objects.js';
@@ -130,20 +131,21 @@ async function hashFile(path: string): Promise<{ sha256: string; bytes: number }
   }
 }
 
-/** One object: there, its size, and (full) its bytes. */
-async function checkObject(path: string, o: { sha256: string; size: number }, full: boolean): Promise<Outcome> {
-  let ino: number;
-  try {
-    const st = await stat(path);
-    ino = st.ino;
-    if (!st.isFile()) return { ok: false, reason: 'store-changed', detail: `${path} is not a file` };
-    if (st.size !== o.size) return { ok: false, reason: 'store-changed', detail: `${path} holds ${st.size} bytes, the catalog says ${o.size}` };
-  } catch (e) {
+type Located = { sha256: string; size: number; path: string; st: Stats | undefined; error: unknown };
+
+/** One object, as its `stat` found it: there, its size, and (full) its bytes. */
+async function checkObject(o: Located, full: boolean): Promise<Outcome> {
+  const { path, st } = o;
+  if (!st) {
+    const e = o.error;
     const env = environmentError(e, path);
     if (env) throw env;
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ok: false, reason: 'store-missing', detail: `${path} is not there` };
     return { ok: false, reason: 'store-unreadable', detail: `${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
   }
+  const ino = st.ino;
+  if (!st.isFile()) return { ok: false, reason: 'store-changed', detail: `${path} is not a file` };
+  if (st.size !== o.size) return { ok: false, reason: 'store-changed', detail: `${path} holds ${st.size} bytes, the catalog says ${o.size}` };
   if (!full) return { ok: true, ino };
   try {
     const got = await hashFile(path);
@@ -231,12 +233,15 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
     const page = store.objectsAfter(cursor, PAGE);
     if (page.length === 0) break;
     // Inodes first (one stat each, several at once), then the reads in inode order.
-    const located = await Promise.all(page.map(async (o) => ({ ...o, path: store.paths.object(o.sha256), ino: await stat(store.paths.object(o.sha256)).then((s) => s.ino, () => 0) })));
-    located.sort((a, b) => a.ino - b.ino);
+    const located: Located[] = await Promise.all(page.map(async (o) => {
+      const path = store.paths.object(o.sha256);
+      return stat(path).then((st) => ({ ...o, path, st, error: undefined }), (error: unknown) => ({ ...o, path, st: undefined, error }));
+    }));
+    located.sort((a, b) => (a.st?.ino ?? 0) - (b.st?.ino ?? 0));
     const pageBad: { sha256: string; size: number; reason: StoreDamage; detail: string }[] = [];
     const pageDone = { objects: 0, bytes: 0 };
     await inDiskOrder(located, async (o) => {
-      const outcome = await checkObject(o.path, o, full);
+      const outcome = await checkObject(o, full);
       if (!outcome.ok) pageBad.push({ sha256: o.sha256, size: o.size, reason: outcome.reason, detail: outcome.detail });
       pageDone.objects++;
       pageDone.bytes += o.size;
@@ -311,14 +316,15 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
 async function treeFileProblem(path: string, objectPath: string, size: number, sha256: string, full: boolean): Promise<'missing' | 'changed' | undefined> {
   let st;
   try {
-    st = await stat(path);
+    // bigint: an NTFS file id or a 64-bit XFS inode does not fit a double, and two would compare equal
+    st = await stat(path, { bigint: true });
   } catch (e) {
     const env = environmentError(e, path);
     if (env) throw env;
     return 'missing';
   }
-  if (!st.isFile() || st.size !== size) return 'changed';
-  const obj = await stat(objectPath).catch(() => undefined);
+  if (!st.isFile() || st.size !== BigInt(size)) return 'changed';
+  const obj = await stat(objectPath, { bigint: true }).catch(() => undefined);
   if (obj && obj.ino === st.ino && obj.dev === st.dev) return undefined; // the object itself, checked above
   if (!full) return undefined;
   try {
