@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Store } from '@bookcrate/store';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
@@ -35,6 +35,7 @@ describe('bookcrate check', () => {
     const edited = '天安门/1959.jpg'; // someone edits a reader's file in place: the store's own file (a hard link)
     const lost = '颐和园/佛香阁.jpg'; // the store's file is gone (a bad sector's file removed by fsck)
     const removed = '颐和园/长廊.jpg'; // deleted from the readers' folder only
+    const replaced = '天安门/1976.jpg'; // another file of the same size saved over it (a new file: the store's is untouched)
     expect(await exists(join(readers, edited)), 'the readers\' folder holds the bundle\'s paths').toBe(true);
 
     const clean = await run(['check', '--store', store, '--json']);
@@ -56,6 +57,10 @@ describe('bookcrate check', () => {
     expect(fast.stdout).toContain('已根据资源库重新生成读者目录');
     expect(await exists(join(readers, removed)), 'put back from the store').toBe(true);
     expect(await exists(join(readers, lost)), 'no longer offered').toBe(false);
+    // The fast check built the readers' folder again; now a file there is saved over with another.
+    await writeFile(join(readers, `${replaced}.new`), Buffer.alloc(30_000, 1));
+    await rename(join(readers, `${replaced}.new`), join(readers, replaced));
+    expect((await run(['check', '--store', store, '--fast'])).code, 'same size: --fast does not read it').toBe(0);
 
     // In full every byte is read: the edited file is found, and taken out of the readers' folder.
     const full = await run(['check', '--store', store, '--json']);
@@ -63,12 +68,15 @@ describe('bookcrate check', () => {
     const found = jsonLines(full.stdout).find((l) => l.event === 'result') as { bad: { reason: string; files: { path: string }[] }[]; damagedFiles: number };
     expect(found.bad.map((b) => [b.reason, b.files.map((f) => f.path)])).toEqual([['store-changed', [edited]]]);
     expect(await exists(join(readers, edited))).toBe(false);
+    // The replaced file is a copy of nothing the store has: read, found other, and put back.
+    expect((found as unknown as { trees: { problems: { path: string; reason: string }[]; rebuilt: boolean }[] }).trees[0]).toMatchObject({ problems: [{ path: replaced, reason: 'changed' }], rebuilt: true });
+    expect((await readFile(join(readers, replaced))).equals(await readFile(join(src, replaced)))).toBe(true);
     expect(await exists(objectPath(store, await readFile(join(src, edited)))), 'the bad bytes are deleted').toBe(false);
 
     // status lists both, for the mirror or a disk to bring back; it also tells the checks.
     const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { damagedFiles: { path: string; reason: string }[] }[]; checks: { mode: string; bad: number; finished: string | null }[] };
     expect(status.versions[0]!.damagedFiles.map((d) => [d.path, d.reason]).sort()).toEqual([[lost, 'store-missing'], [edited, 'store-changed']].sort());
-    expect(status.checks.map((c) => [c.mode, c.bad, !!c.finished])).toEqual([['full', 1, true], ['fast', 1, true], ['full', 0, true]]);
+    expect(status.checks.map((c) => [c.mode, c.bad, !!c.finished])).toEqual([['full', 1, true], ['fast', 0, true], ['fast', 1, true], ['full', 0, true]]);
 
     // The status page of `serve` says the same, in the readers' language.
     const served = await startServe(store);
@@ -84,7 +92,7 @@ describe('bookcrate check', () => {
     // The disk that arrived last quarter brings them back, reading only them.
     const again = await run(['import', disk, '--store', store]);
     expect(again.code, again.stderr).toBe(0);
-    for (const p of [edited, lost, removed]) expect((await readFile(join(readers, p))).equals(await readFile(join(src, p))), p).toBe(true);
+    for (const p of [edited, lost, removed, replaced]) expect((await readFile(join(readers, p))).equals(await readFile(join(src, p))), p).toBe(true);
     const after = await run(['check', '--store', store]);
     expect(after.code, after.stdout).toBe(0);
     expect(after.stdout).toContain('Result: OK.');

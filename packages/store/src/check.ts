@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open, stat, unlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { AlignedBufferPool, BookcrateError } from '@bookcrate/format';
 import { storeIoError } from './objects.js';
@@ -78,9 +78,18 @@ export interface CheckReport {
 
 /** Objects a page; each page is one commit of the check's place. */
 const PAGE = 512;
-/** Files at or above this are read alone (a hard disk serves one long read best); smaller ones four at once. */
+/** Files at or above this are read alone (a hard disk serves one long read best)… */
 const LARGE = 8 << 20;
-const SMALL_AT_ONCE = 4;
+/** …those below it and at or above SMALL four at once, through the thread pool… */
+const MEDIUM_AT_ONCE = 4;
+/**
+ * …and those below this (a photo, a page of a comic, most files of a big library) with one
+ * synchronous open, read and close each on this thread: a round trip through the thread pool per
+ * system call cost more than the read itself (200,000 files of 8–700 bytes: docs/performance.md, run BG).
+ */
+const SMALL = 256 << 10;
+/** The one buffer small files are read into: one byte more than the largest, so a file that grew reads longer. */
+const smallBuffer = Buffer.allocUnsafe(SMALL + 1);
 const SHOWN = 1000;
 /** Two aligned read buffers per file being hashed: one is read into while the other is hashed. */
 const buffers = new AlignedBufferPool(1 << 20);
@@ -133,6 +142,22 @@ async function hashFile(path: string): Promise<{ sha256: string; bytes: number }
 
 type Located = { sha256: string; size: number; path: string; st: Stats | undefined; error: unknown };
 
+/**
+ * SHA-256 of a small file of `size` bytes (its `stat` said so), read whole with one synchronous read
+ * (see SMALL): one byte more is asked for, so a read that returns `size` bytes has met the end and
+ * no second read is needed to see it. A shorter read goes on reading.
+ */
+function hashSmallFileSync(path: string, size: number): { sha256: string; bytes: number } {
+  const fd = openSync(path, 'r');
+  try {
+    let n = readSync(fd, smallBuffer, 0, Math.min(size + 1, smallBuffer.length), 0);
+    if (n < size) for (let r; n < smallBuffer.length && (r = readSync(fd, smallBuffer, n, smallBuffer.length - n, n)) > 0;) n += r;
+    return { sha256: createHash('sha256').update(smallBuffer.subarray(0, n)).digest('hex'), bytes: n };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** One object, as its `stat` found it: there, its size, and (full) its bytes. */
 async function checkObject(o: Located, full: boolean): Promise<Outcome> {
   const { path, st } = o;
@@ -148,7 +173,7 @@ async function checkObject(o: Located, full: boolean): Promise<Outcome> {
   if (st.size !== o.size) return { ok: false, reason: 'store-changed', detail: `${path} holds ${st.size} bytes, the catalog says ${o.size}` };
   if (!full) return { ok: true, ino };
   try {
-    const got = await hashFile(path);
+    const got = o.size < SMALL ? hashSmallFileSync(path, o.size) : await hashFile(path);
     if (got.bytes !== o.size) return { ok: false, reason: 'store-changed', detail: `${path} read ${got.bytes} bytes, the catalog says ${o.size}` };
     if (got.sha256 !== o.sha256) return { ok: false, reason: 'store-changed', detail: `${path} hashes to ${got.sha256}` };
     return { ok: true, ino };
@@ -161,7 +186,8 @@ async function checkObject(o: Located, full: boolean): Promise<Outcome> {
 }
 
 /**
- * Runs `work` over `items` in their order: large ones alone, small ones up to SMALL_AT_ONCE at once.
+ * Runs `work` over `items` in their order: large ones alone, medium ones up to MEDIUM_AT_ONCE at
+ * once, small ones one after another (their work is synchronous).
  */
 async function inDiskOrder<T extends { size: number }>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
   const running = new Set<Promise<void>>();
@@ -180,7 +206,11 @@ async function inDiskOrder<T extends { size: number }>(items: T[], work: (item: 
       await work(item);
       continue;
     }
-    if (running.size >= SMALL_AT_ONCE) await Promise.race(running);
+    if (item.size < SMALL) {
+      await work(item);
+      continue;
+    }
+    if (running.size >= MEDIUM_AT_ONCE) await Promise.race(running);
     start(item);
   }
   await Promise.all(running);
@@ -233,10 +263,15 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
     const page = store.objectsAfter(cursor, PAGE);
     if (page.length === 0) break;
     // Inodes first (one stat each, several at once), then the reads in inode order.
-    const located: Located[] = await Promise.all(page.map(async (o) => {
+    // Synchronous: a stat is a few microseconds here, a round trip through the thread pool more.
+    const located: Located[] = page.map((o) => {
       const path = store.paths.object(o.sha256);
-      return stat(path).then((st) => ({ ...o, path, st, error: undefined }), (error: unknown) => ({ ...o, path, st: undefined, error }));
-    }));
+      try {
+        return { ...o, path, st: statSync(path), error: undefined };
+      } catch (error) {
+        return { ...o, path, st: undefined, error };
+      }
+    });
     located.sort((a, b) => (a.st?.ino ?? 0) - (b.st?.ino ?? 0));
     const pageBad: { sha256: string; size: number; reason: StoreDamage; detail: string }[] = [];
     const pageDone = { objects: 0, bytes: 0 };
@@ -285,7 +320,7 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
       if (seen % 1000 === 0) progress('tree', seen, filesTotal, 0, 0);
       if (f.type !== 'file' || !f.sha256) continue;
       t.files++;
-      const problem = await treeFileProblem(join(dir, f.path), store.paths.object(f.sha256), f.size, f.sha256, full);
+      const problem = await treeFileProblem(join(dir, f.path), f.size, f.sha256, full);
       if (problem) {
         t.problemCount++;
         if (t.problems.length < 100) t.problems.push({ path: f.path, reason: problem });
@@ -313,22 +348,22 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
  * A file of the readers' tree: there, its size, and whether it is the object itself (a hard link,
  * checked with the object) or a copy (exFAT, FAT32: hashed too, in a full check).
  */
-async function treeFileProblem(path: string, objectPath: string, size: number, sha256: string, full: boolean): Promise<'missing' | 'changed' | undefined> {
+async function treeFileProblem(path: string, size: number, sha256: string, full: boolean): Promise<'missing' | 'changed' | undefined> {
   let st;
   try {
-    // bigint: an NTFS file id or a 64-bit XFS inode does not fit a double, and two would compare equal
-    st = await stat(path, { bigint: true });
+    st = statSync(path);
   } catch (e) {
     const env = environmentError(e, path);
     if (env) throw env;
     return 'missing';
   }
-  if (!st.isFile() || st.size !== BigInt(size)) return 'changed';
-  const obj = await stat(objectPath, { bigint: true }).catch(() => undefined);
-  if (obj && obj.ino === st.ino && obj.dev === st.dev) return undefined; // the object itself, checked above
+  if (!st.isFile() || st.size !== size) return 'changed';
+  // A file with a second name is the object (the tree's hard link; nothing else links into it),
+  // checked above. One stat, not two: a million files' tree is walked in seconds, not minutes.
+  if (st.nlink > 1) return undefined;
   if (!full) return undefined;
   try {
-    const got = await hashFile(path);
+    const got = size < SMALL ? hashSmallFileSync(path, size) : await hashFile(path);
     return got.sha256 === sha256 ? undefined : 'changed';
   } catch (e) {
     const env = environmentError(e, path);
