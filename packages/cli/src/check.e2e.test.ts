@@ -38,6 +38,8 @@ describe('bookcrate check', () => {
     const replaced = '天安门/1976.jpg'; // another file of the same size saved over it (a new file: the store's is untouched)
     expect(await exists(join(readers, edited)), 'the readers\' folder holds the bundle\'s paths').toBe(true);
 
+    // Until it is first checked, status tells the librarian the command.
+    expect((await run(['status', '--store', store])).stdout).toContain(`The store's files have never been read back: run bookcrate check --store ${store}`);
     const clean = await run(['check', '--store', store, '--json']);
     expect(clean.code, clean.stderr).toBe(0);
     const first = jsonLines(clean.stdout).find((l) => l.event === 'result')!;
@@ -76,6 +78,7 @@ describe('bookcrate check', () => {
     // status lists both, for the mirror or a disk to bring back; it also tells the checks.
     const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { damagedFiles: { path: string; reason: string }[] }[]; checks: { mode: string; bad: number; finished: string | null }[] };
     expect(status.versions[0]!.damagedFiles.map((d) => [d.path, d.reason]).sort()).toEqual([[lost, 'store-missing'], [edited, 'store-changed']].sort());
+    expect((await run(['status', '--store', store])).stdout).not.toContain('read back');
     expect(status.checks.map((c) => [c.mode, c.bad, !!c.finished])).toEqual([['full', 1, true], ['fast', 0, true], ['fast', 1, true], ['full', 0, true]]);
 
     // The status page of `serve` says the same, in the readers' language.

@@ -5,6 +5,9 @@ import { detectLang, messages } from '../i18n.js';
 import { padColumns, printJson } from '../output.js';
 import { printReport } from './import.js';
 
+/** How often a store's files should be read back (`bookcrate check`): a season, with some slack. */
+const CHECK_EVERY_DAYS = 100;
+
 /** What the store holds: versions, volumes in and awaited, damaged files, recent imports. */
 export async function statusCommand(flags: { store: string; json?: boolean; lang?: string; import?: string }): Promise<number> {
   const store = await Store.open(flags.store, { readonly: true });
@@ -62,6 +65,12 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     if (checks.length) {
       out.push(m.statusChecks);
       for (const c of checks) out.push(m.statusCheck(localTime(c.started), c.mode, c.finished ? 'done' : 'running', c.objects, c.bad));
+    }
+    // A store that holds a version and has not been read back in a season is told so, with the command.
+    const lastFull = checks.find((c) => c.mode === 'full' && c.finished);
+    const daysSince = lastFull ? Math.floor((Date.now() - Date.parse(lastFull.finished!)) / 86_400_000) : undefined;
+    if (versions.some((v) => v.state === 'complete') && (daysSince === undefined || daysSince > CHECK_EVERY_DAYS)) {
+      out.push(m.statusCheckDue(daysSince, flags.store));
     }
     process.stdout.write(out.join('\n') + '\n');
     return 0;
