@@ -802,3 +802,27 @@ describe.runIf(canMountExfat)('a store on an exFAT disk (no hard links, no symbo
     expect((await snapshot(lib)).get('课程/第2讲.pdf')!.equals(Buffer.alloc(210_000, 9))).toBe(true);
   });
 });
+
+describe('bundles packed from bare folders with Chinese names', () => {
+  it('two of them are two bundles in one store (both were "___" once), each in the readers\' folder', async () => {
+    const work = await tempDir('bookcrate-two-bundles-');
+    expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
+    const store = join(work, 'store');
+    for (const [name, spec] of [['老照片', { 天安门: { '1959.jpg': 3000 } }], ['地方戏', { 川剧: { '变脸.mp4': 4000 } }]] as const) {
+      await buildTree(join(work, name), spec);
+      const disk = join(work, `disk-${name}`);
+      const p = await run(['pack', join(work, name), '--key', join(work, 'center.key'), '--out', disk]);
+      expect(p.code, p.stderr).toBe(0);
+      const imp = await run(['import', disk, '--store', store, '--trust', join(work, 'center.pub')]);
+      expect(imp.code, imp.stderr).toBe(0);
+    }
+    const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { bundle: string; title: string; current: boolean; state: string }[] };
+    expect(status.versions.map((v) => [v.title, v.state, v.current]).sort()).toEqual([['地方戏', 'complete', true], ['老照片', 'complete', true]]);
+    expect(new Set(status.versions.map((v) => v.bundle)).size).toBe(2);
+    const trees = (await readdir(join(store, 'library'))).filter((n) => !n.startsWith('.'));
+    expect(trees).toHaveLength(2);
+    const files = new Set<string>();
+    for (const t of trees) for (const f of (await snapshot(join(store, 'library', t))).keys()) files.add(f);
+    expect([...files].sort()).toEqual(['天安门/1959.jpg', '川剧/变脸.mp4'].sort());
+  });
+});

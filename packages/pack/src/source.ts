@@ -57,6 +57,18 @@ async function catalogDigest(path: string): Promise<string> {
 }
 
 /**
+ * A bare folder's bundle id (a recipe names its own): the folder's name where that already is one
+ * (ASCII letters, digits, . _ -), else the ASCII it has and 8 hex digits of the name's SHA-256. The
+ * name with every other character made '_' gave 老照片 and 地方戏 the same id, "___": to a store
+ * they were one bundle, and the second disk was refused as another content of the same version.
+ */
+export function folderBundleId(name: string): string {
+  if (/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(name)) return name;
+  const ascii = name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-._]+|[-._]+$/g, '').slice(0, 100);
+  return `${ascii || 'folder'}-${createHash('sha256').update(name.normalize('NFC')).digest('hex').slice(0, 8)}`;
+}
+
+/**
  * A recipe file, or a bare directory whose top-level folders become collections (their names are
  * the titles) and whose resources are derived from the tree: each file or folder directly inside a
  * collection is one resource.
@@ -72,7 +84,7 @@ export async function loadSource(input: string): Promise<PackSource> {
   if (st.isDirectory()) {
     return {
       origin: abs,
-      bundle: { id: basename(abs).replace(/[^A-Za-z0-9._-]/g, '_') || 'bundle', title: basename(abs), version: 1 },
+      bundle: { id: folderBundleId(basename(abs)), title: basename(abs), version: 1 },
       collections: [{ id: '', title: '', path: '', dir: abs }],
     };
   }
