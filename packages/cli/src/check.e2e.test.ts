@@ -5,7 +5,7 @@ import { open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'no
 import { join } from 'node:path';
 import { Store } from '@bookcrate/store';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
-import { BIN, jsonLines, run, startServe } from './testkit.js';
+import { BIN, jsonLines, run, snapshot, startServe } from './testkit.js';
 
 /** A store with one imported bundle of the given tree: where its disk, store and readers' folder are. */
 async function importedStore(prefix: string, spec: Parameters<typeof buildTree>[1]) {
@@ -120,7 +120,19 @@ describe('bookcrate check', () => {
       for (let f = 0; f < 250; f++) files[`${f}.jpg`] = 700 + ((d * 250 + f) % 300);
       spec[`第${d}卷`] = files;
     }
-    const { store } = await importedStore('bookcrate-check-kill-', spec);
+    const { store, readers } = await importedStore('bookcrate-check-kill-', spec);
+    // The first object in SHA-256 order is damaged: the run that is killed finds it in its first page.
+    const objects = join(store, 'objects');
+    const first = (await readdir(objects)).sort()[0]!;
+    const firstObject = join(objects, first, (await readdir(join(objects, first))).sort()[0]!);
+    const fh = await open(firstObject, 'r+');
+    await fh.write(Buffer.from('X'), 0, 1, 10);
+    await fh.close();
+    const damagedPath = await (async () => {
+      const ino = (await stat(firstObject)).ino;
+      for (const [p] of await snapshot(readers)) if ((await stat(join(readers, p))).ino === ino) return p;
+      throw new Error('no reader file is the damaged object');
+    })();
     let killedAt = 0;
     for (let attempt = 0; attempt < 5 && killedAt === 0; attempt++) {
       // Watch the check's place in the catalog; kill it once a page or more is committed.
@@ -143,14 +155,19 @@ describe('bookcrate check', () => {
     }
     expect(killedAt, 'the check was killed part way').toBeGreaterThan(0);
     const resumed = await run(['check', '--store', store, '--json']);
-    expect(resumed.code, resumed.stderr).toBe(0);
-    const r = jsonLines(resumed.stdout).find((l) => l.event === 'result') as { resumed: { objects: number } | null; checked: { objects: number }; ok: boolean };
+    // What the killed run found still decides the exit code, and the readers' folder is put right.
+    expect(resumed.code, resumed.stderr).toBe(1);
+    const r = jsonLines(resumed.stdout).find((l) => l.event === 'result') as { resumed: { objects: number; bad: number } | null; checked: { objects: number }; ok: boolean; badCount: number; trees: { problems: { path: string; reason: string }[]; rebuilt: boolean }[] };
     expect(r.resumed!.objects).toBeGreaterThanOrEqual(killedAt);
+    expect(r.resumed!.bad).toBe(1);
+    expect(r.badCount).toBe(0);
     expect(r.checked.objects).toBe(3000);
-    expect(r.ok).toBe(true);
+    expect(r.ok).toBe(false);
+    expect(r.trees[0]).toMatchObject({ problems: [{ path: damagedPath, reason: 'damaged' }], rebuilt: true });
+    expect(await exists(join(readers, damagedPath))).toBe(false);
     // --restart starts over.
     const over = jsonLines((await run(['check', '--store', store, '--json', '--restart', '--fast'])).stdout).find((l) => l.event === 'result') as { resumed: unknown; checked: { objects: number } };
-    expect(over).toMatchObject({ resumed: null, checked: { objects: 3000 } });
+    expect(over).toMatchObject({ resumed: null, checked: { objects: 2999 } }); // the bad one is no longer the store's
     await rm(store, { recursive: true, force: true });
   });
 });

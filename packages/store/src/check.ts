@@ -52,8 +52,12 @@ export interface TreeCheck {
   bundle: string;
   version: number;
   files: number;
-  /** a file readers see that is not there, or not the file the catalog has (the first 100) */
-  problems: { path: string; reason: 'missing' | 'changed' }[];
+  /**
+   * a file readers should see that is not there, or not the file the catalog has, or one they
+   * should not see that is there (a damaged one: a check stopped before it put the tree right)
+   * (the first 100)
+   */
+  problems: { path: string; reason: 'missing' | 'changed' | 'damaged' }[];
   problemCount: number;
   /** the tree was built again from the objects (it lost or changed files, or its version did) */
   rebuilt: boolean;
@@ -62,8 +66,8 @@ export interface TreeCheck {
 export interface CheckReport {
   store: string;
   mode: 'full' | 'fast';
-  /** what the check stopped before this run had already done (objects, bytes), when it went on from there */
-  resumed: { objects: number; bytes: number } | null;
+  /** what the check stopped before this run had already done (objects, bytes, bad ones), when it went on from there */
+  resumed: { objects: number; bytes: number; bad: number } | null;
   /** every object of the store, the ones done before a resume included */
   checked: { objects: number; bytes: number };
   /** the bad objects this run found (the first 1000) */
@@ -94,7 +98,7 @@ const SHOWN = 1000;
 /** Two aligned read buffers per file being hashed: one is read into while the other is hashed. */
 const buffers = new AlignedBufferPool(1 << 20);
 
-type Outcome = { ok: true; ino: number } | { ok: false; reason: StoreDamage; detail: string };
+type Outcome = { ok: true } | { ok: false; reason: StoreDamage; detail: string };
 
 /** Errors that say the store cannot be checked here at all (not that an object is bad). */
 function environmentError(e: unknown, path: string): BookcrateError | undefined {
@@ -168,15 +172,14 @@ async function checkObject(o: Located, full: boolean): Promise<Outcome> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ok: false, reason: 'store-missing', detail: `${path} is not there` };
     return { ok: false, reason: 'store-unreadable', detail: `${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
   }
-  const ino = st.ino;
   if (!st.isFile()) return { ok: false, reason: 'store-changed', detail: `${path} is not a file` };
   if (st.size !== o.size) return { ok: false, reason: 'store-changed', detail: `${path} holds ${st.size} bytes, the catalog says ${o.size}` };
-  if (!full) return { ok: true, ino };
+  if (!full) return { ok: true };
   try {
     const got = o.size < SMALL ? hashSmallFileSync(path, o.size) : await hashFile(path);
     if (got.bytes !== o.size) return { ok: false, reason: 'store-changed', detail: `${path} read ${got.bytes} bytes, the catalog says ${o.size}` };
     if (got.sha256 !== o.sha256) return { ok: false, reason: 'store-changed', detail: `${path} hashes to ${got.sha256}` };
-    return { ok: true, ino };
+    return { ok: true };
   } catch (e) {
     const env = environmentError(e, path);
     if (env) throw env;
@@ -238,10 +241,10 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
   const resume = !opts.restart && last && last.finished_at === null && last.mode === mode ? last : undefined;
   const checkId = resume ? resume.id : store.startCheck(mode);
   let cursor = resume ? resume.cursor : '';
-  const before = resume ? { objects: resume.objects, bytes: resume.bytes } : { objects: 0, bytes: 0 };
+  const before = resume ? { objects: resume.objects, bytes: resume.bytes, bad: resume.bad } : { objects: 0, bytes: 0, bad: 0 };
   const ahead = store.objectTotals(cursor);
   const total = { objects: before.objects + ahead.objects, bytes: before.bytes + ahead.bytes };
-  const done = { ...before };
+  const done = { objects: before.objects, bytes: before.bytes };
   const bad: BadObject[] = [];
   let badCount = 0;
   let damagedFiles = 0;
@@ -262,8 +265,8 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
   for (;;) {
     const page = store.objectsAfter(cursor, PAGE);
     if (page.length === 0) break;
-    // Inodes first (one stat each, several at once), then the reads in inode order.
-    // Synchronous: a stat is a few microseconds here, a round trip through the thread pool more.
+    // Inodes first (one stat each), then the reads in inode order. Synchronous: a stat is a few
+    // microseconds, a round trip through the thread pool more.
     const located: Located[] = page.map((o) => {
       const path = store.paths.object(o.sha256);
       try {
@@ -327,6 +330,13 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
       }
     }
     progress('tree', seen, filesTotal, 0, 0);
+    // Damaged files must not be there: a check killed after it recorded them, before it rebuilt the
+    // tree, left them (hard links to bytes that are wrong). (This run's own are taken out below.)
+    if (!versionsHit.has(v.id)) for (const d of store.damagedFiles(v.id)) {
+      if (!statSync(join(dir, d.path), { throwIfNoEntry: false })) continue;
+      t.problemCount++;
+      if (t.problems.length < 100) t.problems.push({ path: d.path, reason: 'damaged' });
+    }
     if (t.problemCount > 0 || versionsHit.has(v.id)) {
       progress('rebuild', 0, v.files, 0, 0);
       await publishTree(store, v.id);
@@ -338,7 +348,8 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
   const report: CheckReport = {
     store: store.dir, mode, resumed: resume ? before : null, checked: done, bad, badCount, damagedFiles, trees,
     seconds: (Date.now() - started) / 1000,
-    ok: badCount === 0 && trees.every((t) => t.problemCount === 0),
+    // Bad objects the stopped run found count too: a scheduled check's exit code must not lose them.
+    ok: badCount + before.bad === 0 && trees.every((t) => t.problemCount === 0),
   };
   store.finishCheck(checkId, { ...report, bad: report.bad.slice(0, 100) });
   return report;

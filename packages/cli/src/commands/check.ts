@@ -22,7 +22,7 @@ export async function checkCommand(flags: { store: string; fast?: boolean; resta
     }
     if (flags.json) printJson({ event: 'result', ...report });
     else process.stdout.write(reportLines(report, m).join('\n') + '\n');
-    return report.badCount > 0 ? EXIT.DAMAGE : EXIT.OK;
+    return report.badCount + (report.resumed?.bad ?? 0) > 0 ? EXIT.DAMAGE : EXIT.OK;
   } finally {
     store.close();
   }
@@ -33,7 +33,7 @@ const SHOWN = 200;
 
 function reportLines(r: CheckReport, m: ReturnType<typeof messages>): string[] {
   const out = [m.checkHead(r.store)];
-  if (r.resumed) out.push(m.checkResumed(r.resumed.objects, formatSize(r.resumed.bytes)));
+  if (r.resumed) out.push(m.checkResumed(r.resumed.objects, formatSize(r.resumed.bytes), r.resumed.bad));
   const thisRun = r.checked.bytes - (r.resumed?.bytes ?? 0);
   out.push(m.checkCounts(r.mode === 'full', r.checked.objects, formatSize(r.checked.bytes), r.seconds.toFixed(1), formatSize(thisRun / Math.max(r.seconds, 0.001))));
   for (const t of r.trees) {
@@ -52,6 +52,9 @@ function reportLines(r: CheckReport, m: ReturnType<typeof messages>): string[] {
       out.push(`  ${padColumns(m.problem(b.reason), 12)} ${where}`);
     }
     if (r.badCount > SHOWN) out.push(`  ${m.more(r.badCount - SHOWN)}`);
+    out.push(m.checkBadNext);
+  } else if (r.resumed?.bad) {
+    out.push(m.checkBadBefore(r.resumed.bad));
     out.push(m.checkBadNext);
   } else if (r.trees.some((t) => t.problemCount > 0)) out.push(m.checkTreeFixed);
   else out.push(r.mode === 'full' ? m.checkOk : m.checkOkFast);
