@@ -52,7 +52,12 @@ describe('bookcrate check', () => {
     await unlink(join(readers, removed));
 
     // --fast: sizes and presence. The lost file is found; the edited one keeps its size and is not.
-    const fast = await run(['check', '--store', store, '--fast'], { LANG: 'zh_CN.UTF-8' });
+    const fast = await run(['check', '--store', store, '--fast', '--report', join(store, '..', '检查报告.txt')], { LANG: 'zh_CN.UTF-8' });
+    // The report for printing: the screen's words, with a BOM and CRLF for Notepad.
+    const saved = await readFile(join(store, '..', '检查报告.txt'), 'utf8');
+    expect(saved.startsWith('\ufeffbookcrate 资源库检查报告：')).toBe(true);
+    expect(saved).toContain(`库中缺失     folder-`);
+    expect(saved).toMatch(/\r\n结论：有损坏。/);
     expect(fast.code, fast.stderr).toBe(1);
     expect(fast.stdout).toContain('结论：有损坏。资源库中有 1 个文件已不是原来的内容');
     expect(fast.stdout).toMatch(new RegExp(`库中缺失 +\\S+ v1 ${lost}`));

@@ -37,7 +37,7 @@ function runtimeLocale(): string {
 }
 
 const en = {
-  reportHead: (what: 'verify' | 'import', target: string, when: string) => `bookcrate ${what} report: ${target}, ${when}`,
+  reportHead: (what: 'verify' | 'import' | 'check', target: string, when: string) => `bookcrate ${what} report: ${target}, ${when}`,
   reportSaved: (path: string) => `The report is saved in ${path} (for printing).`,
   volumeOf: (i: number, n: number, title: string, version: number, set: string) => `Volume ${i} of ${n} of "${title}" (version ${version}, set ${set})`,
   keyTrusted: (fp: string) => `Signed by the trusted key ${fp}.`,
@@ -126,7 +126,7 @@ const en = {
 };
 
 const zh: typeof en = {
-  reportHead: (what, target, when) => `bookcrate ${what === 'verify' ? '校验' : '导入'}报告：${target}，${when}`,
+  reportHead: (what, target, when) => `bookcrate ${what === 'verify' ? '校验' : what === 'check' ? '资源库检查' : '导入'}报告：${target}，${when}`,
   reportSaved: (path) => `报告已保存到 ${path}（可打印）。`,
   volumeOf: (i, n, title, version, set) => `「${title}」第 ${i} 盘，共 ${n} 盘（版本 ${version}，套号 ${set}）`,
   keyTrusted: (fp) => `签名密钥为已信任的 ${fp}。`,
@@ -433,6 +433,7 @@ those alone (readers see the version once they are in; the mirror fetches only t
       restart: zh ? '从头开始，而不是接着上次中断的检查继续' : 'start from the beginning instead of going on from a check that was stopped',
       wait: zh ? '另一个 bookcrate 正在写入同一资源库时，排队等候而不是退出' : 'wait for another bookcrate writing to the store instead of refusing',
       json: zh ? '进度和报告以 JSON 行输出到标准输出' : 'progress and the report as JSON lines on stdout',
+      report: zh ? '另把报告（每个损坏的文件都列出）存成文本文件，便于打印；Windows 记事本也能正确显示' : 'also save the report, every bad file listed, as a text file for printing (opens right in Windows Notepad)',
       notes: zh
         ? `资源库所在的硬盘会老化：出现坏道、数据线接触不良，或有人改动了读者目录里的文件（它和资源库中的文件是同一份）。
 check 把资源库中的每个文件读出来，按 SHA-256 与目录数据库核对；不符的文件记为损坏，读者网页不再提供，

@@ -179,6 +179,7 @@ ${exitHelp}`)
     .option('--wait', h.check.wait)
     .option('--lang <lang>', h.lang)
     .option('--json', h.check.json)
+    .option('--report <file.txt>', h.check.report)
     .addHelpText('after', `
 ${h.examples}
   bookcrate check --store /srv/library

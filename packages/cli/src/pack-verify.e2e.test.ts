@@ -157,7 +157,7 @@ describe('pack and verify a two-volume set', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/结论：完好/);
     // its --help too (and import's and status's), exit codes included; English otherwise
-    for (const [cmd, words] of [['verify', /按签名清单校验一张资源盘/], ['import', /把校验无误的资源盘导入本地资源库/], ['status', /查看资源库的内容/]] as const) {
+    for (const [cmd, words] of [['verify', /按签名清单校验一张资源盘/], ['import', /把校验无误的资源盘导入本地资源库/], ['status', /查看资源库的内容/], ['check', /检查资源库本身/]] as const) {
       const help = await run([cmd, '--help'], { LANG: 'zh_CN.UTF-8' });
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(words);

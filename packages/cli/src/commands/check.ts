@@ -2,11 +2,11 @@ import { formatSize } from '@bookcrate/format';
 import { checkStore, Store, type CheckReport } from '@bookcrate/store';
 import { EXIT } from '../exit-codes.js';
 import { detectLang, messages } from '../i18n.js';
-import { padColumns, printJson } from '../output.js';
+import { padColumns, printJson, reportTime, saveReport, saveReportWithError } from '../output.js';
 import { ProgressView } from '../progress.js';
 
 /** `bookcrate check`: the store's own files read back and hashed (store/check.ts); exit 1 when any was bad. */
-export async function checkCommand(flags: { store: string; fast?: boolean; restart?: boolean; wait?: boolean; json?: boolean; lang?: string }): Promise<number> {
+export async function checkCommand(flags: { store: string; fast?: boolean; restart?: boolean; wait?: boolean; json?: boolean; lang?: string; report?: string }): Promise<number> {
   const lang = detectLang(flags.lang);
   const m = messages(lang);
   const store = await Store.open(flags.store);
@@ -14,24 +14,32 @@ export async function checkCommand(flags: { store: string; fast?: boolean; resta
     const unlock = await store.lock('check', !!flags.wait);
     let report: CheckReport;
     const view = new ProgressView(ProgressView.modeFor(!!flags.json), lang);
+    const head = [m.reportHead('check', flags.store, reportTime()), ''];
     try {
       report = await checkStore(store, { fast: !!flags.fast, restart: !!flags.restart, onProgress: (p) => view.update({ ...p }) });
+    } catch (e) {
+      if (flags.report) await saveReportWithError(flags.report, head, e, lang, !!flags.json);
+      throw e;
     } finally {
       view.stop();
       await unlock();
     }
     if (flags.json) printJson({ event: 'result', ...report });
-    else process.stdout.write(reportLines(report, m).join('\n') + '\n');
+    else process.stdout.write(reportLines(report, m, SHOWN).join('\n') + '\n');
+    if (flags.report) {
+      await saveReport(flags.report, [...head, ...reportLines(report, m, Infinity)]);
+      if (!flags.json) process.stdout.write(m.reportSaved(flags.report) + '\n');
+    }
     return report.badCount + (report.resumed?.bad ?? 0) > 0 ? EXIT.DAMAGE : EXIT.OK;
   } finally {
     store.close();
   }
 }
 
-/** Bad objects listed on the screen (--json has the first thousand; `status` lists every damaged file). */
+/** Bad objects listed on the screen (--report and --json have the first thousand; `status` lists every damaged file). */
 const SHOWN = 200;
 
-function reportLines(r: CheckReport, m: ReturnType<typeof messages>): string[] {
+function reportLines(r: CheckReport, m: ReturnType<typeof messages>, limit: number): string[] {
   const out = [m.checkHead(r.store)];
   if (r.resumed) out.push(m.checkResumed(r.resumed.objects, formatSize(r.resumed.bytes), r.resumed.bad));
   const thisRun = r.checked.bytes - (r.resumed?.bytes ?? 0);
@@ -47,11 +55,12 @@ function reportLines(r: CheckReport, m: ReturnType<typeof messages>): string[] {
   }
   if (r.badCount > 0) {
     out.push(m.checkBad(r.badCount, r.damagedFiles));
-    for (const b of r.bad.slice(0, SHOWN)) {
+    for (const b of r.bad.slice(0, limit)) {
       const where = b.files.length > 0 ? b.files.map((f) => `${f.bundle} v${f.version} ${f.path}`).join('; ') : b.sha256;
       out.push(`  ${padColumns(m.problem(b.reason), 12)} ${where}`);
     }
-    if (r.badCount > SHOWN) out.push(`  ${m.more(r.badCount - SHOWN)}`);
+    const listed = Math.min(r.bad.length, limit);
+    if (r.badCount > listed) out.push(`  ${m.more(r.badCount - listed)}`);
     out.push(m.checkBadNext);
   } else if (r.resumed?.bad) {
     out.push(m.checkBadBefore(r.resumed.bad));
