@@ -792,6 +792,18 @@ describe.runIf(canMountExfat)('a store on an exFAT disk (no hard links, no symbo
     const st = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { version: number; current: boolean; damaged: number }[] };
     expect(st.versions.find((v) => v.current)).toMatchObject({ version: 2, damaged: 0 });
 
+    // bookcrate check here: the readers' files are copies, so a full check reads them too. One saved
+    // over with another of the same size is found (not by --fast, which reads no bytes) and put back,
+    // the folder replaced whole as at a version's switch.
+    await writeFile(join(lib, '课程', '封面.jpg'), Buffer.alloc(4000, 7));
+    expect((await run(['check', '--store', store, '--fast'])).code).toBe(0);
+    const checked = await run(['check', '--store', store, '--json']);
+    expect(checked.code, checked.stderr).toBe(0);
+    const found = jsonLines(checked.stdout).find((l) => l.event === 'result') as { trees: { problems: { path: string; reason: string }[]; rebuilt: boolean }[] };
+    expect(found.trees[0]).toMatchObject({ problems: [{ path: '课程/封面.jpg', reason: 'changed' }], rebuilt: true });
+    expect((await readFile(join(lib, '课程', '封面.jpg'))).equals(await readFile(join(source, '课程', '封面.jpg')))).toBe(true);
+    expect((await readdir(join(store, 'library'))).sort()).toEqual(['.versions', 'county-exfat']);
+
     // A 50 MB lecture on a disk with ~90 MB free: its object fits, but not a second copy of it in the
     // readers' tree. Said at the start, with the reason, and the store keeps version 2.
     await writeFile(join(source, '课程', '第4讲.mp4'), Buffer.alloc(50 << 20, 4));
