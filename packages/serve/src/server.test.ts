@@ -10,7 +10,8 @@ import { inReadersOrder, zipEntryNames } from './catalog.js';
 import { pageCtx, resourcePage } from './pages.js';
 import { Store, type FileRow, type ResourceRow, type VersionRow } from '@bookcrate/store';
 import { parseListen } from '@bookcrate/format';
-import { startServer, type RunningServer } from './server.js';
+import { acceptsGzip, startServer, type RunningServer } from './server.js';
+import { gunzipSync } from 'node:zlib';
 import { buildFixture, IDS, readZip, sha256, type Fixture } from './testkit.js';
 
 let fx: Fixture;
@@ -68,6 +69,30 @@ describe('pages', () => {
     expect(r.headers['referrer-policy']).toBe('no-referrer');
     expect(r.text).not.toMatch(/<script|https?:\/\/(?!www\.w3)/);
     expect(r.text).toContain('href="/?lang=en"');
+  });
+
+  it('sends pages gzipped to a browser that takes gzip, and plain to one that does not', async () => {
+    const search = `/search?q=${encodeURIComponent('讲')}`;
+    const plain = await http(search);
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.headers.vary).toBe('Accept-Encoding');
+    const zipped = await http(search, { headers: { 'Accept-Encoding': 'gzip, deflate, br' } });
+    expect(zipped.headers['content-encoding']).toBe('gzip');
+    expect(Number(zipped.headers['content-length'])).toBe(zipped.body.length);
+    expect(zipped.body.length).toBeLessThan(plain.body.length / 2);
+    expect(gunzipSync(zipped.body).toString('utf8')).toBe(plain.text);
+    expect((await http(search, { headers: { 'Accept-Encoding': 'gzip;q=0, deflate' } })).headers['content-encoding']).toBeUndefined();
+    const head = await http(search, { method: 'HEAD', headers: { 'Accept-Encoding': 'gzip' } });
+    expect(head.headers['content-encoding']).toBe('gzip');
+    expect(head.headers['content-length']).toBe(zipped.headers['content-length']);
+    expect(head.body.length).toBe(0);
+    // A file is sent as it is, whatever the browser takes (media is compressed already; Range needs the bytes).
+    const file = await http(fileUrl(fx.vid, MP4), { headers: { 'Accept-Encoding': 'gzip', Range: 'bytes=0-9' } });
+    expect(file.status).toBe(206);
+    expect(file.headers['content-encoding']).toBeUndefined();
+    for (const [header, takes] of [['gzip', true], ['GZIP;q=0.5', true], ['br, *', true], ['*;q=0', false], ['identity', false], ['deflate, br', false], ['*, gzip;q=0', false]] as const) {
+      expect(acceptsGzip(header), header).toBe(takes);
+    }
   });
 
   it('speaks English with ?lang=en and keeps the language in links', async () => {
