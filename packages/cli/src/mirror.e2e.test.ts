@@ -532,8 +532,16 @@ describe('tiers', () => {
       expect(await libraryOf(county)).toEqual(v2Snapshot);
       const status = await (await fetch(city + 'status')).json() as { current: { version: number }[] };
       expect(status.current[0]!.version).toBe(2);
+      // A check of the city's store beside its daemon shows in its metrics and status.
+      const checked = await run(['check', '--store', join(work, 'tier-city'), '--fast', '--wait']);
+      expect(checked.code, checked.stderr).toBe(0);
       const metrics = await (await fetch(city + 'metrics')).text();
       expect(metrics).toMatch(/bookcrate_mirror_current_version\{bundle="src"\} 2/);
+      expect(metrics).toMatch(/^bookcrate_store_damaged_files 0$/m);
+      expect(metrics).toMatch(/^bookcrate_store_check_finished_timestamp_seconds\{mode="fast"\} \d{10}$/m);
+      expect(metrics).toMatch(/^bookcrate_store_check_bad_objects\{mode="fast"\} 0$/m);
+      expect(metrics).not.toMatch(/mode="full"/);
+      expect((await (await fetch(city + 'status')).json() as { checks: { mode: string; bad: number }[] }).checks).toMatchObject([{ mode: 'fast', bad: 0 }]);
       expect(metrics).toMatch(/bookcrate_mirror_served_bytes_total [1-9]/);
     } finally {
       for (const c of children) c.kill('SIGTERM');

@@ -157,6 +157,9 @@ function statusDoc(store: Store, state: State): unknown {
     lastRound: state.lastRound ?? null, lastSuccess: state.lastSuccess ?? null, rounds: state.rounds,
     current: versions, servedPointer: pointer ? { bundle: pointer.bundle_id, version: pointer.version, expires: pointer.expires } : null,
     received: { bytes: state.receivedBytes, objects: state.objectsFetched },
+    // `bookcrate check` of this store, run beside the daemon (docs/store.md, "Checking the store")
+    damagedFiles: store.currentVersions().reduce((n, v) => n + store.damagedCount(v.id), 0),
+    checks: store.checks(3).map((c) => ({ mode: c.mode, started: c.started_at, finished: c.finished_at, objects: c.objects, bad: c.bad })),
   };
 }
 
@@ -178,6 +181,14 @@ function metricsText(store: Store, state: State, upstream: Upstream, server: Run
   const p = store.servedPointer();
   metric('bookcrate_mirror_pointer_expiry_timestamp_seconds', 'gauge', 'When the held pointer expires.', p ? [['', Math.floor(Date.parse(p.expires) / 1000)]] : []);
   metric('bookcrate_mirror_last_success_timestamp_seconds', 'gauge', 'End of the last round that ended on a verified version.', state.lastSuccess ? [['', Math.floor(Date.parse(state.lastSuccess) / 1000)]] : []);
+  // What `bookcrate check`, run beside the daemon, found: alert on bad objects, or on a store not read back for a season.
+  metric('bookcrate_store_damaged_files', 'gauge', 'Files of the versions readers see recorded as damaged (the next rounds fetch them).',
+    [['', cur.reduce((n, v) => n + store.damagedCount(v.id), 0)]]);
+  const lastChecks = (['full', 'fast'] as const).map((mode) => [mode, store.checks(20).find((c) => c.mode === mode && c.finished_at)] as const).filter(([, c]) => c);
+  metric('bookcrate_store_check_finished_timestamp_seconds', 'gauge', 'When the last bookcrate check of each mode finished.',
+    lastChecks.map(([mode, c]) => [`{mode="${mode}"}`, Math.floor(Date.parse(c!.finished_at!) / 1000)]));
+  metric('bookcrate_store_check_bad_objects', 'gauge', 'Bad objects the last bookcrate check of each mode found.',
+    lastChecks.map(([mode, c]) => [`{mode="${mode}"}`, c!.bad]));
   if (server) {
     metric('bookcrate_mirror_served_requests_total', 'counter', 'Requests served to the tier below.', [['', server.served.requests]]);
     metric('bookcrate_mirror_served_bytes_total', 'counter', 'Bytes served to the tier below.', [['', server.served.bytes]]);

@@ -411,6 +411,11 @@ export class Store {
 
   // ---- import journal ----
 
+  /** How many files of the version are recorded as damaged (off the damaged table's key: cheap). */
+  damagedCount(versionId: number): number {
+    return this.db.prepare('SELECT count(*) FROM damaged WHERE version_id = ?').pluck().get(versionId) as number;
+  }
+
   /** Whether some file of the version is recorded as damaged (a damaged disk's files, until a disk or the network brings them). */
   hasDamaged(versionId: number): boolean {
     return this.db.prepare('SELECT 1 FROM damaged WHERE version_id = ? LIMIT 1').get(versionId) !== undefined;
