@@ -199,6 +199,7 @@ ${exitHelp}`)
     .option('--client-quota <size>', 'bytes one computer may download in an hour, e.g. 20GB (0: no limit)', '20GB')
     .option('--client-rate <n>', 'requests a second one computer may make, with bursts of ten seconds\' worth (0: no limit)', '20')
     .option('--base-path <path>', 'behind the library\'s portal: the path it passes on to bookcrate, e.g. /library (every link then starts with it)')
+    .option('--access-log <file>', 'append a line per request to this file, in the Combined Log Format that log analyzers read (off by default: it holds readers\' addresses)')
     .option('--trust-proxy <address>', 'the address of a reverse proxy in front (repeatable): its X-Forwarded-For names the reader the limits count', collect)
     .addHelpText('after', `
 Examples:

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -902,6 +902,43 @@ describe('behind the library\'s portal (a reverse proxy)', () => {
     } finally {
       await one.close();
     }
+  });
+});
+
+describe('the access log (--access-log)', () => {
+  it('appends a Combined Log Format line per request: the reader, the request, the status, the bytes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bookcrate-accesslog-'));
+    const path = join(dir, 'access.log');
+    await writeFile(path, 'an earlier line\n');
+    const logged = await startServer({ store: fx.dir, listen: '127.0.0.1:0', accessLog: path, trustedProxies: ['127.0.0.9'] });
+    try {
+      const page = await getFrom('127.0.0.2', `${logged.url}/?lang=en`, { 'User-Agent': 'Mozilla/5.0 (reading room "PC 3")', Referer: 'http://portal/' });
+      expect(page.status).toBe(200);
+      const part = await getFrom('127.0.0.3', `${logged.url}${fileUrl(fx.vid, MP4)}`, { Range: 'bytes=0-99' });
+      expect(part.status).toBe(206);
+      expect((await getFrom('127.0.0.9', `${logged.url}/nothing-here`, { 'X-Forwarded-For': '192.168.1.20' })).status).toBe(404);
+    } finally {
+      await logged.close();
+    }
+    const lines = (await readFile(path, 'utf8')).split('\n');
+    expect(lines[0]).toBe('an earlier line'); // appended, never truncated
+    const line = /^(\S+) - - \[(\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "(\S+) (\S+) HTTP\/1\.1" (\d{3}) (\d+) "([^"]*)" "([^"]*)"$/;
+    const parsed = lines.slice(1, 4).map((l) => line.exec(l));
+    expect(parsed.every(Boolean), lines.join('\n')).toBe(true);
+    const [home, video, missing] = parsed as [RegExpExecArray, RegExpExecArray, RegExpExecArray];
+    expect([home[1], home[3], home[4], home[5], home[7], home[8]]).toEqual(['127.0.0.2', 'GET', '/?lang=en', '200', 'http://portal/', 'Mozilla/5.0 (reading room \\x22PC 3\\x22)']);
+    expect(Number(home[6])).toBeGreaterThan(1000);
+    expect([video[1], video[4], video[5]]).toEqual(['127.0.0.3', fileUrl(fx.vid, MP4), '206']);
+    expect(Number(video[6])).toBeGreaterThan(100); // the range and its headers
+    expect(Number(video[6])).toBeLessThan(2000);
+    expect([missing[1], missing[5], missing[7]]).toEqual(['192.168.1.20', '404', '-']); // the reader behind the proxy
+    expect(lines.slice(4)).toEqual(['']);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a log that cannot be written stops the server before it listens', async () => {
+    await expect(startServer({ store: fx.dir, listen: '127.0.0.1:0', accessLog: join(tmpdir(), 'no-such-folder-bookcrate', 'a.log') }))
+      .rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/cannot write the access log/) });
   });
 });
 

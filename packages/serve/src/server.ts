@@ -10,6 +10,7 @@ import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
 import { ClientLimits, clientKey, DEFAULT_CLIENT_LIMITS, plainAddress, readerAddress, type ClientLimitOptions, type Refusal } from './limits.js';
 import { isIP } from 'node:net';
+import { AccessLog } from './access-log.js';
 import {
   changesPage, collectionPage, errorPage, FILES_PER_PAGE, HOME_ARRIVALS, SEARCH_PER_PAGE, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
 } from './pages.js';
@@ -36,6 +37,8 @@ export interface ServeOptions {
    * of them is counted against the reader X-Forwarded-For names (limits.ts, readerAddress).
    */
   trustedProxies?: string[];
+  /** A file to append one line per request to, in the Combined Log Format (access-log.ts). Default: none. */
+  accessLog?: string;
   /** Receives one line per unexpected error (the reader only ever sees a friendly page). */
   log?: (line: string) => void;
 }
@@ -143,6 +146,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const basePath = checkBasePath(opts.basePath ?? '');
   const trustedProxies = checkTrustedProxies(opts.trustedProxies ?? []);
   const store = await Store.open(opts.store, { readonly: true });
+  let accessLog: AccessLog | undefined;
+  try {
+    accessLog = opts.accessLog ? await AccessLog.open(opts.accessLog, (line) => opts.log?.(line)) : undefined;
+  } catch (e) {
+    store.close();
+    throw e;
+  }
   const maxZips = opts.maxZips ?? 4;
   let zips = 0;
   const limitOpts: ClientLimitOptions = { ...DEFAULT_CLIENT_LIMITS, ...opts.clientLimits };
@@ -451,6 +461,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('Content-Security-Policy', PAGE_CSP);
     res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    if (accessLog) {
+      const log = accessLog;
+      const socket = req.socket;
+      const before = socket.bytesWritten;
+      const time = new Date();
+      res.once('close', () => log.write({
+        client: readerAddress(socket.remoteAddress, req.headers['x-forwarded-for'], trustedProxies) ?? '-', time,
+        method: req.method ?? '-', url: req.url ?? '-', httpVersion: req.httpVersion, status: res.statusCode,
+        bytes: socket.bytesWritten - before, referer: req.headers.referer, userAgent: req.headers['user-agent'],
+      }));
+    }
     const raw = req.url ?? '/';
     const qi = raw.indexOf('?');
     let rawPath = qi < 0 ? raw : raw.slice(0, qi);
@@ -517,6 +538,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     });
   } catch (e) {
     store.close();
+    await accessLog?.close();
     const code = (e as NodeJS.ErrnoException).code;
     const inUse = code === 'EADDRINUSE';
     const address = `${host}:${port}`;
@@ -543,6 +565,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         setTimeout(() => server.closeAllConnections(), 1000).unref();
       });
       store.close();
+      await accessLog?.close();
     },
   };
 }

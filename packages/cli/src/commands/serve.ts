@@ -6,7 +6,7 @@ import { detectLang, messages } from '../i18n.js';
 /** Runs the readers' web server until SIGINT or SIGTERM, then closes it cleanly (open downloads end). */
 export async function serveCommand(flags: {
   store: string; listen: string; lang?: string; clientDownloads: string; clientQuota: string; clientRate: string;
-  basePath?: string; trustProxy?: string[];
+  basePath?: string; trustProxy?: string[]; accessLog?: string;
 }): Promise<number> {
   // Pages default to Chinese whatever the server's own locale (often en_US on a Linux box): the
   // readers are Chinese; each page links to the English version.
@@ -27,6 +27,7 @@ export async function serveCommand(flags: {
     clientLimits,
     ...(flags.basePath !== undefined ? { basePath: flags.basePath } : {}),
     ...(flags.trustProxy ? { trustedProxies: flags.trustProxy } : {}),
+    ...(flags.accessLog ? { accessLog: flags.accessLog } : {}),
     log: (line) => process.stderr.write(line + '\n'),
   });
   // The console speaks the librarian's language (the locale, or --lang), the pages the readers'.
