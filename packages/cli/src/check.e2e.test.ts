@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Store } from '@bookcrate/store';
+import { Store, YieldingLock } from '@bookcrate/store';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
 import { BIN, jsonLines, run, snapshot, startServe } from './testkit.js';
 
@@ -116,6 +116,36 @@ describe('bookcrate check', () => {
     const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { damagedFiles: unknown[] }[] };
     expect(status.versions[0]!.damagedFiles).toEqual([]);
     expect((await run(['check', '--store', store])).code).toBe(0);
+  });
+
+  it('an import that comes while a check holds the store goes first, between two pages, instead of being refused', async () => {
+    const { work, store } = await importedStore('bookcrate-check-yield-', { 天安门: { '1959.jpg': 2000 } });
+    await buildTree(join(work, '地方戏'), { 川剧: { '变脸.mp4': 4000 } });
+    const disk2 = join(work, 'disk2');
+    expect((await run(['pack', join(work, '地方戏'), '--key', join(work, 'center.key'), '--out', disk2])).code).toBe(0);
+    // This process holds the store as a running check does.
+    const lock = await YieldingLock.acquire(join(store, 'lock'), 'check', false);
+    try {
+      const importing = run(['import', disk2, '--store', store]); // no --wait
+      // The import asks for the store instead of being refused…
+      for (const t0 = Date.now(); !(await exists(join(store, 'lock.wanted'))); await new Promise((r) => setTimeout(r, 20))) {
+        expect(Date.now() - t0, 'the import asks within 20 s').toBeLessThan(20_000);
+      }
+      // …and the check, at its next page, lets it go first, taking the store back once it is done.
+      expect(await lock.yieldIfWanted()).toBe(true);
+      const imp = await importing;
+      expect(imp.code, imp.stderr).toBe(0);
+      expect(lock.yielded).toBe(1);
+      expect(await exists(join(store, 'lock.wanted'))).toBe(false);
+      // Holding it again: another check is refused as ever (checks do not make each other wait).
+      const second = await run(['check', '--store', store]);
+      expect(second.code).toBe(6);
+      expect(second.stderr).toMatch(/another bookcrate \(check,/);
+    } finally {
+      await lock.unlock();
+    }
+    const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { title: string; current: boolean }[] };
+    expect(status.versions.map((v) => v.title).sort()).toEqual(['地方戏', '老照片'].sort());
   });
 
   it('a check killed part way goes on from where it stopped, and every file is checked once', async () => {

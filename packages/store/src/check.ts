@@ -29,6 +29,11 @@ export interface CheckOptions {
   /** start from the first object even if the last check of this mode was stopped part way */
   restart?: boolean;
   onProgress?: (p: CheckProgress) => void;
+  /**
+   * Called after each page is committed: the caller's lock lets an import or a mirror round that
+   * asked for the store go first (YieldingLock.yieldIfWanted), and this returns once it has it back.
+   */
+  between?: () => Promise<unknown>;
 }
 
 export interface CheckProgress {
@@ -308,6 +313,8 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
         await unlink(store.paths.object(b.sha256)).catch(() => undefined);
       }
     }
+    // A writer that asked for the store goes first; the check goes on after it (from the next page).
+    await opts.between?.();
   }
 
   // ---- the readers' trees ----

@@ -1,5 +1,5 @@
 import { link, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname, uptime } from 'node:os';
 import { BookcrateError } from '@bookcrate/format';
 
@@ -40,12 +40,25 @@ function alive(pid: number): boolean {
 }
 
 /**
+ * The holders that give the store up to another writer that asks (`bookcrate check`, which runs
+ * for hours and can go on later from where it was): an import or a mirror round that finds one of
+ * them holding the lock leaves `<lock>.wanted` and waits for it, instead of being refused for hours.
+ */
+export const YIELDING_HOLDERS: ReadonlySet<string> = new Set(['check']);
+/** How long a writer waits for a yielding holder to let go (it does so between two pages: under a second). */
+const YIELD_WAIT_MS = 60_000;
+
+export const wantedPath = (lockPath: string): string => `${lockPath}.wanted`;
+
+/**
  * One writer per store: an exclusive lock file holding the owner's pid, host and boot. A lock whose
  * process is gone (killed), or that was taken before the machine last started (power loss), is
  * taken over, so a crash never leaves a store locked.
- * A second writer waits (`wait`) or is refused with the owner named.
+ * A second writer waits (`wait`) or is refused with the owner named; one that finds a yielding
+ * holder (YIELDING_HOLDERS) asks it to let go and waits for that first.
  */
 export async function acquireLock(path: string, opts: { wait?: boolean; what: string }): Promise<() => Promise<void>> {
+  let askedSince: number | undefined;
   for (;;) {
     // The lock appears with its content already in it (written under a private name, then hard-
     // linked to `path`, which fails if `path` exists): another writer never reads a half-written
@@ -67,6 +80,8 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
       } finally {
         await unlink(mine).catch(() => undefined);
       }
+      // Taken: what this writer asked a yielding holder for is had.
+      if (askedSince !== undefined) await unlink(wantedPath(path)).catch(() => undefined);
       return async () => {
         await unlink(path).catch(() => undefined);
       };
@@ -91,6 +106,14 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
       await unlink(path).catch(() => undefined);
       continue;
     }
+    if (owner.what && YIELDING_HOLDERS.has(owner.what) && !YIELDING_HOLDERS.has(opts.what)) {
+      askedSince ??= Date.now();
+      if (Date.now() - askedSince < YIELD_WAIT_MS) {
+        await writeFile(wantedPath(path), JSON.stringify({ pid: process.pid, what: opts.what, since: new Date(askedSince).toISOString() })).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+    }
     if (!opts.wait) {
       throw new BookcrateError('BUSY', `another bookcrate (${owner.what ?? 'process'}, pid ${owner.pid} on ${owner.host}, since ${owner.since}) is writing to this store`, {
         hint: 'wait for it to finish and run the command again, or add --wait to queue behind it',
@@ -98,5 +121,50 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
       });
     }
     await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/**
+ * The lock of a writer that gives the store up when another asks (`bookcrate check`): between two
+ * units of its work it calls `yieldIfWanted`, which, when an import or a mirror round has left
+ * `<lock>.wanted`, lets go of the lock, waits until that writer has taken it (the marker is gone)
+ * and finished (the lock is free again), and takes it back. So a check of 4 TB pauses for the
+ * import of the disk that came in the morning instead of refusing it until the evening.
+ */
+export class YieldingLock {
+  private release: (() => Promise<void>) | undefined;
+  /** times it let another writer go first */
+  yielded = 0;
+
+  private constructor(private readonly path: string, private readonly what: string) {}
+
+  static async acquire(path: string, what: string, wait: boolean): Promise<YieldingLock> {
+    const l = new YieldingLock(path, what);
+    l.release = await acquireLock(path, { what, wait });
+    return l;
+  }
+
+  /** Whether another writer asked for the store. */
+  wanted(): boolean {
+    return existsSync(wantedPath(this.path));
+  }
+
+  async yieldIfWanted(): Promise<boolean> {
+    if (!this.wanted()) return false;
+    await this.release?.();
+    this.release = undefined;
+    this.yielded++;
+    // The asker takes the lock within a moment and then removes the marker. One that went away
+    // meanwhile (Ctrl-C) leaves it: after a while it is not waited for.
+    const since = Date.now();
+    while (this.wanted() && Date.now() - since < 2 * YIELD_WAIT_MS) await new Promise((r) => setTimeout(r, 100));
+    await unlink(wantedPath(this.path)).catch(() => undefined);
+    this.release = await acquireLock(this.path, { what: this.what, wait: true });
+    return true;
+  }
+
+  async unlock(): Promise<void> {
+    await this.release?.();
+    this.release = undefined;
   }
 }

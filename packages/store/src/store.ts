@@ -2,7 +2,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { BookcrateError, isJunkName, type CollectionInfo, type FileEntry, type ResourceEntry, type Root } from '@bookcrate/format';
 import { openCatalog, type DB } from './db.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, YieldingLock } from './lock.js';
 import { rowInserter } from './rows.js';
 import type { StagedBatch } from './staging.js';
 
@@ -201,6 +201,11 @@ export class Store {
 
   lock(what: string, wait = false): Promise<() => Promise<void>> {
     return acquireLock(this.paths.lock, { what, wait });
+  }
+
+  /** The store's lock for a writer that lets others go first when they ask (lock.ts, YieldingLock): `bookcrate check`. */
+  lockYielding(what: 'check', wait = false): Promise<YieldingLock> {
+    return YieldingLock.acquire(this.paths.lock, what, wait);
   }
 
   close(): void {

@@ -11,23 +11,25 @@ export async function checkCommand(flags: { store: string; fast?: boolean; resta
   const m = messages(lang);
   const store = await Store.open(flags.store);
   try {
-    const unlock = await store.lock('check', !!flags.wait);
+    // A yielding lock: an import or a mirror round that asks for the store goes first, between pages.
+    const lock = await store.lockYielding('check', !!flags.wait);
     let report: CheckReport;
     const view = new ProgressView(ProgressView.modeFor(!!flags.json), lang);
     const head = [m.reportHead('check', flags.store, reportTime()), ''];
     try {
-      report = await checkStore(store, { fast: !!flags.fast, restart: !!flags.restart, onProgress: (p) => view.update({ ...p }) });
+      report = await checkStore(store, { fast: !!flags.fast, restart: !!flags.restart, onProgress: (p) => view.update({ ...p }), between: () => lock.yieldIfWanted() });
     } catch (e) {
       if (flags.report) await saveReportWithError(flags.report, head, e, lang, !!flags.json);
       throw e;
     } finally {
       view.stop();
-      await unlock();
+      await lock.unlock();
     }
-    if (flags.json) printJson({ event: 'result', ...report });
-    else process.stdout.write(reportLines(report, m, SHOWN).join('\n') + '\n');
+    const lines = (limit: number) => [...reportLines(report, m, limit), ...(lock.yielded ? [m.checkYielded(lock.yielded)] : [])];
+    if (flags.json) printJson({ event: 'result', ...report, yielded: lock.yielded });
+    else process.stdout.write(lines(SHOWN).join('\n') + '\n');
     if (flags.report) {
-      await saveReport(flags.report, [...head, ...reportLines(report, m, Infinity)]);
+      await saveReport(flags.report, [...head, ...lines(Infinity)]);
       if (!flags.json) process.stdout.write(m.reportSaved(flags.report) + '\n');
     }
     return report.badCount + (report.resumed?.bad ?? 0) > 0 ? EXIT.DAMAGE : EXIT.OK;
