@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Store, YieldingLock } from '@bookcrate/store';
+import { checkStore, Store, YieldingLock } from '@bookcrate/store';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
 import { BIN, jsonLines, run, snapshot, startServe } from './testkit.js';
 
@@ -146,6 +146,20 @@ describe('bookcrate check', () => {
     }
     const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { title: string; current: boolean }[] };
     expect(status.versions.map((v) => v.title).sort()).toEqual(['地方戏', '老照片'].sort());
+    // A page reads at most pageBytes (1 GiB by default), one object at least: a writer that asks waits
+    // for the end of a page, never for a page of 512 films. Two objects of 2,000 and 4,000 bytes.
+    const s = await Store.open(store);
+    try {
+      let pages = 0;
+      const r = await checkStore(s, { pageBytes: 3000, restart: true, between: async () => pages++ });
+      expect(r).toMatchObject({ ok: true, checked: { objects: 2, bytes: 6000 } });
+      expect(pages).toBe(2);
+      pages = 0;
+      expect((await checkStore(s, { pageBytes: 6000, restart: true, between: async () => pages++ })).checked.objects).toBe(2);
+      expect(pages).toBe(1);
+    } finally {
+      s.close();
+    }
   });
 
   it('a check killed part way goes on from where it stopped, and every file is checked once', async () => {

@@ -29,6 +29,8 @@ export interface CheckOptions {
   /** start from the first object even if the last check of this mode was stopped part way */
   restart?: boolean;
   onProgress?: (p: CheckProgress) => void;
+  /** the most bytes a page reads (default 1 GiB; one object at least): how long a writer that asks may wait */
+  pageBytes?: number;
   /**
    * Called after each page is committed: the caller's lock lets an import or a mirror round that
    * asked for the store go first (YieldingLock.yieldIfWanted), and this returns once it has it back.
@@ -85,8 +87,13 @@ export interface CheckReport {
   ok: boolean;
 }
 
-/** Objects a page; each page is one commit of the check's place. */
+/** Objects a page; each page is one commit of the check's place… */
 const PAGE = 512;
+/**
+ * …and at most this many bytes (but one object at least): a writer that asks for the store waits
+ * for the end of the page, which on a hard disk is then seconds, not the hour a page of 512 films took.
+ */
+const PAGE_BYTES = 1 << 30;
 /** Files at or above this are read alone (a hard disk serves one long read best)… */
 const LARGE = 8 << 20;
 /** …those below it and at or above SMALL four at once, through the thread pool… */
@@ -268,8 +275,12 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
   };
 
   for (;;) {
-    const page = store.objectsAfter(cursor, PAGE);
-    if (page.length === 0) break;
+    const rows = store.objectsAfter(cursor, PAGE);
+    if (rows.length === 0) break;
+    let take = 1;
+    const most = opts.pageBytes ?? PAGE_BYTES;
+    for (let bytes = rows[0]!.size; take < rows.length && bytes + rows[take]!.size <= most; take++) bytes += rows[take]!.size;
+    const page = rows.slice(0, take);
     // Inodes first (one stat each), then the reads in inode order. Synchronous: a stat is a few
     // microseconds, a round trip through the thread pool more.
     const located: Located[] = page.map((o) => {

@@ -45,8 +45,11 @@ function alive(pid: number): boolean {
  * them holding the lock leaves `<lock>.wanted` and waits for it, instead of being refused for hours.
  */
 export const YIELDING_HOLDERS: ReadonlySet<string> = new Set(['check']);
-/** How long a writer waits for a yielding holder to let go (it does so between two pages: under a second). */
-const YIELD_WAIT_MS = 60_000;
+/**
+ * How long a writer waits for a yielding holder to let go. A check does so at the end of its page
+ * (1 GiB at most: seconds on a hard disk; a single 4 GB film on a slow USB disk, a minute or two).
+ */
+const YIELD_WAIT_MS = 120_000;
 
 export const wantedPath = (lockPath: string): string => `${lockPath}.wanted`;
 
