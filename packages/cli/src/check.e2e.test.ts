@@ -141,9 +141,15 @@ describe('bookcrate check', () => {
       const second = await run(['check', '--store', store]);
       expect(second.code).toBe(6);
       expect(second.stderr).toMatch(/another bookcrate \(check,/);
+      // status tells a check that runs now from one that was stopped.
+      const s0 = await Store.open(store);
+      s0.startCheck('full');
+      s0.close();
+      expect((await run(['status', '--store', store])).stdout).toMatch(/ full running now: 0 file\(s\) checked so far, 0 bad/);
     } finally {
       await lock.unlock();
     }
+    expect((await run(['status', '--store', store])).stdout).toMatch(/ full stopped part way \(run bookcrate check again to go on\)/);
     const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { title: string; current: boolean }[] };
     expect(status.versions.map((v) => v.title).sort()).toEqual(['地方戏', '老照片'].sort());
     // A page reads at most pageBytes (1 GiB by default), one object at least: a writer that asks waits

@@ -123,7 +123,7 @@ const en = {
   checkTreeFixed: 'Result: the store\'s files are all good; the readers\' folder lacked or had other files, and was built again.',
   statusChecks: 'Checks of the store (bookcrate check):',
   statusCheckDue: (days: number | undefined, store: string) => `${days === undefined ? 'The store\'s files have never been read back' : `The store's files were last read back ${days} days ago`}: run bookcrate check --store ${store} (hours for terabytes; readers are served meanwhile)`,
-  statusCheck: (started: string, mode: string, state: string, objects: number, bad: number) => `  ${started} ${mode === 'fast' ? 'fast' : 'full'} ${state === 'running' ? 'stopped part way (run bookcrate check again to go on)' : 'finished'}: ${objects} file(s) checked, ${bad} bad`,
+  statusCheck: (started: string, mode: string, state: 'done' | 'running' | 'stopped', objects: number, bad: number) => `  ${started} ${mode === 'fast' ? 'fast' : 'full'} ${state === 'running' ? 'running now' : state === 'stopped' ? 'stopped part way (run bookcrate check again to go on)' : 'finished'}: ${objects} file(s) checked${state === 'running' ? ' so far' : ''}, ${bad} bad`,
 };
 
 const zh: typeof en = {
@@ -238,7 +238,7 @@ const zh: typeof en = {
   checkTreeFixed: '结论：资源库中的文件都完好；读者目录中有文件缺失或被改动，已重新生成。',
   statusChecks: '资源库检查记录（bookcrate check）：',
   statusCheckDue: (days, store) => `${days === undefined ? '资源库中的文件还从未逐字节检查过' : `资源库中的文件上次逐字节检查是在 ${days} 天前`}：请运行 bookcrate check --store ${store}（数 TB 需要几个小时，期间读者照常访问）`,
-  statusCheck: (started, mode, state, objects, bad) => `  ${started} ${mode === 'fast' ? '快速' : '逐字节'}检查 ${state === 'running' ? '中途停止（再次运行 bookcrate check 即可继续）' : '已完成'}：检查 ${objects} 个文件，损坏 ${bad} 个`,
+  statusCheck: (started, mode, state, objects, bad) => `  ${started} ${mode === 'fast' ? '快速' : '逐字节'}检查 ${state === 'running' ? '正在进行' : state === 'stopped' ? '中途停止（再次运行 bookcrate check 即可继续）' : '已完成'}：${state === 'running' ? '已' : ''}检查 ${objects} 个文件，损坏 ${bad} 个`,
 };
 
 type Args = Record<string, string | number>;

@@ -507,6 +507,8 @@ export interface StatusView {
   damaged: { rows: DamagedRow[]; total: number };
   /** the last checks of the store (`bookcrate check`; schema 8, absent before) */
   checks?: StoreCheckRow[];
+  /** a check holds the store now: the newest unfinished one is running, not stopped */
+  checkRunning?: boolean;
 }
 
 /** A cell of a path, which may break anywhere (a long path must not widen its column). */
@@ -565,7 +567,8 @@ ${s.damaged.total === 0 ? html`<p>${t.noDamaged}</p>` : html`${table('damaged', 
 ${s.damaged.total > s.damaged.rows.length ? html`<p class="meta">${t.moreDamaged(s.damaged.total - s.damaged.rows.length)}</p>` : ''}`}
 <h2>${t.checks}</h2>
 ${!s.checks || s.checks.length === 0 ? html`<p id="checks">${t.noChecks}</p>` : table('checks', [t.started, t.checkMode, t.state, t.files, t.checkBad],
-  s.checks.map((c) => [when(c.started_at), c.mode === 'fast' ? t.checkFast : t.checkFull, c.finished_at ? html`${t.checkFinished}<div class="meta">${when(c.finished_at)}</div>` : t.checkStopped,
+  s.checks.map((c, i) => [when(c.started_at), c.mode === 'fast' ? t.checkFast : t.checkFull,
+    c.finished_at ? html`${t.checkFinished}<div class="meta">${when(c.finished_at)}</div>` : i === 0 && s.checkRunning ? t.checkRunning : t.checkStopped,
     html`<span class="nw">${c.objects}</span><div class="meta">${formatSize(c.bytes)}</div>`, c.bad]))}`;
   return layout(ctx, t.status, body);
 }

@@ -127,6 +127,17 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
   }
 }
 
+/** Who holds the store's lock now, if a live process on this machine does (for `status`: "a check is running"). */
+export function lockHolder(path: string): { what?: string; pid?: number; since?: string } | undefined {
+  try {
+    const owner = JSON.parse(readFileSync(path, 'utf8')) as { what?: string; pid?: number; host?: string; since?: string; boot?: string };
+    if (owner.host && owner.host !== hostname()) return owner; // another machine's: taken as live
+    return owner.pid && alive(owner.pid) && !bootedSince(owner, currentBoot()) ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The lock of a writer that gives the store up when another asks (`bookcrate check`): between two
  * units of its work it calls `yieldIfWanted`, which, when an import or a mirror round has left

@@ -1,6 +1,6 @@
 import { BookcrateError, formatFingerprint, formatSize, localTime } from '@bookcrate/format';
 import type { ImportReport } from '@bookcrate/importer';
-import { Store } from '@bookcrate/store';
+import { lockHolder, Store } from '@bookcrate/store';
 import { detectLang, messages } from '../i18n.js';
 import { padColumns, printJson } from '../output.js';
 import { printReport } from './import.js';
@@ -26,7 +26,12 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     });
     const keys = store.trustedKeys().map((k) => ({ fingerprint: k.fingerprint, source: k.source, pinnedAt: k.pinned_at }));
     const imports = store.imports(10).map((i) => ({ id: i.id, volume: i.volume, source: i.source, state: i.state, started: i.started_at, finished: i.finished_at }));
-    const checks = store.checks(5).map((c) => ({ id: c.id, mode: c.mode, started: c.started_at, finished: c.finished_at, objects: c.objects, bytes: c.bytes, bad: c.bad }));
+    // The newest unfinished check is running if a check holds the store now; else it was stopped.
+    const checking = lockHolder(store.paths.lock)?.what === 'check';
+    const checks = store.checks(5).map((c, i) => ({
+      id: c.id, mode: c.mode, started: c.started_at, finished: c.finished_at, objects: c.objects, bytes: c.bytes, bad: c.bad,
+      state: c.finished_at ? 'done' as const : i === 0 && checking ? 'running' as const : 'stopped' as const,
+    }));
     const rounds = store.rounds(10).map((r) => ({ id: r.id, upstream: r.upstream, started: r.started_at, finished: r.finished_at, outcome: r.outcome, version: r.version, bytes: r.bytes, objects: r.objects }));
     if (flags.json) {
       printJson({ event: 'result', store: flags.store, keys, versions, imports, mirror: { rounds }, checks });
@@ -64,7 +69,7 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     }
     if (checks.length) {
       out.push(m.statusChecks);
-      for (const c of checks) out.push(m.statusCheck(localTime(c.started), c.mode, c.finished ? 'done' : 'running', c.objects, c.bad));
+      for (const c of checks) out.push(m.statusCheck(localTime(c.started), c.mode, c.state, c.objects, c.bad));
     }
     // A store that holds a version and has not been read back in a season is told so, with the command.
     const lastFull = checks.find((c) => c.mode === 'full' && c.finished);
