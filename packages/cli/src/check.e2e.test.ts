@@ -135,6 +135,7 @@ describe('bookcrate check', () => {
       expect(await lock.yieldIfWanted()).toBe(true);
       const imp = await importing;
       expect(imp.code, imp.stderr).toBe(0);
+      expect(imp.stderr).toMatch(/\] waiting for the store check to pause/); // told, not silent
       expect(lock.yielded).toBe(1);
       expect(await exists(join(store, 'lock.wanted'))).toBe(false);
       // Holding it again: another check is refused as ever (checks do not make each other wait).

@@ -91,7 +91,7 @@ const en = {
   statusRound: (id: number, started: string, outcome: string | null, version: number | null, size: string, upstream: string) =>
     `  #${id} ${started} ${outcome ?? 'running'} ${version !== null ? `v${version} ` : ''}${size} ${upstream}`,
   expectedActual: (expected: string, actual: string) => `expected ${expected}  actual ${actual}`,
-  progressPhase: (phase: string) => ({ objects: 'check', tree: 'readers', rebuild: 'rebuild' } as Record<string, string>)[phase] ?? phase,
+  progressPhase: (phase: string) => ({ objects: 'check', tree: 'readers', rebuild: 'rebuild', waiting: 'waiting for the store check to pause' } as Record<string, string>)[phase] ?? phase,
   progressFiles: (done: number, total: number) => (total ? `${done}/${total} files` : `${done} files`),
   progressEta: 'ETA',
   errorPrefix: 'bookcrate: ',
@@ -205,7 +205,7 @@ const zh: typeof en = {
     ({
       manifest: '读取清单', segments: '逐字节校验', locating: '定位损坏', import: '导入', publish: '发布',
       scan: '扫描', plan: '规划', write: '写入', finalize: '收尾', verify: '回读校验',
-      objects: '检查资源库', tree: '检查读者目录', rebuild: '重建读者目录',
+      objects: '检查资源库', tree: '检查读者目录', rebuild: '重建读者目录', waiting: '等待资源库检查暂停',
     })[phase] ?? phase,
   progressFiles: (done, total) => (total ? `${done}/${total} 个文件` : `${done} 个文件`),
   progressEta: '剩余',

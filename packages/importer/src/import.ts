@@ -77,7 +77,8 @@ export interface ImportOptions {
 }
 
 export interface ImportProgress {
-  phase: 'manifest' | 'import' | 'publish';
+  /** waiting: for a `bookcrate check` that holds the store to pause (seconds) */
+  phase: 'waiting' | 'manifest' | 'import' | 'publish';
   /** bytes of the segments gone through: read, or passed over unread (`bytesSkipped` of them) */
   bytesDone: number;
   bytesSkipped?: number;
@@ -154,7 +155,8 @@ export async function importVolume(opts: ImportOptions): Promise<ImportReport> {
   const started = Date.now();
   await initHashing();
   const store = await Store.open(opts.store, { create: true });
-  const unlock = await store.lock('import', !!opts.wait);
+  // A check holding the store pauses for the import at the end of its page: the librarian is told it waits.
+  const unlock = await store.lock('import', !!opts.wait, () => opts.onProgress?.({ phase: 'waiting', bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: 0 }));
   try {
     // Under the lock no other writer exists: temp files left by a killed run are garbage.
     for (const n of await readdir(store.paths.tmp).catch(() => [] as string[])) if (n.startsWith('obj-')) await rm(join(store.paths.tmp, n), { force: true });

@@ -99,7 +99,7 @@ async function oneRound(o: MirrorOptions, store: Store, upstream: Upstream, stat
   }, o.progressEveryMs ?? 1000);
   heartbeat.unref();
   try {
-    release = await store.lock('bookcrate mirror');
+    release = await store.lock('bookcrate mirror', false, (holder) => log({ event: 'waiting', for: holder }));
     roundId = store.startRound(o.upstream);
     const report = await syncRound({
       upstream, store, trust: o.trust, concurrency: o.concurrency, gcAfterMs: o.gcAfterMs, now: o.now, signal: o.signal, log,

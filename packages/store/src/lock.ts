@@ -60,7 +60,7 @@ export const wantedPath = (lockPath: string): string => `${lockPath}.wanted`;
  * A second writer waits (`wait`) or is refused with the owner named; one that finds a yielding
  * holder (YIELDING_HOLDERS) asks it to let go and waits for that first.
  */
-export async function acquireLock(path: string, opts: { wait?: boolean; what: string }): Promise<() => Promise<void>> {
+export async function acquireLock(path: string, opts: { wait?: boolean; what: string; onYieldWait?: (holder: string) => void }): Promise<() => Promise<void>> {
   let askedSince: number | undefined;
   for (;;) {
     // The lock appears with its content already in it (written under a private name, then hard-
@@ -110,7 +110,10 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
       continue;
     }
     if (owner.what && YIELDING_HOLDERS.has(owner.what) && !YIELDING_HOLDERS.has(opts.what)) {
-      askedSince ??= Date.now();
+      if (askedSince === undefined) {
+        askedSince = Date.now();
+        opts.onYieldWait?.(owner.what); // said once: the command is waiting, not hung
+      }
       if (Date.now() - askedSince < YIELD_WAIT_MS) {
         await writeFile(wantedPath(path), JSON.stringify({ pid: process.pid, what: opts.what, since: new Date(askedSince).toISOString() })).catch(() => undefined);
         await new Promise((r) => setTimeout(r, 100));

@@ -199,8 +199,9 @@ export class Store {
     return new Store(dir, openCatalog(p.catalog, { readonly: !!opts.readonly }));
   }
 
-  lock(what: string, wait = false): Promise<() => Promise<void>> {
-    return acquireLock(this.paths.lock, { what, wait });
+  /** `onYieldWait`: called once if the store is held by a check that is asked to pause for this writer. */
+  lock(what: string, wait = false, onYieldWait?: (holder: string) => void): Promise<() => Promise<void>> {
+    return acquireLock(this.paths.lock, { what, wait, ...(onYieldWait ? { onYieldWait } : {}) });
   }
 
   /** The store's lock for a writer that lets others go first when they ask (lock.ts, YieldingLock): `bookcrate check`. */
