@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkStore, Store, YieldingLock } from '@bookcrate/store';
+import Database from 'better-sqlite3';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
 import { BIN, jsonLines, run, snapshot, startServe } from './testkit.js';
 
@@ -104,6 +105,28 @@ describe('bookcrate check', () => {
     const after = await run(['check', '--store', store]);
     expect(after.code, after.stdout).toBe(0);
     expect(after.stdout).toContain('Result: OK.');
+  });
+
+  it('reads the catalog itself too, and says a damaged one with what to do first', async () => {
+    const { store } = await importedStore('bookcrate-check-catalog-', { 天安门: { '1959.jpg': 2000, '1976.jpg': 3000 } });
+    // A bad sector under catalog.sqlite: the index of files by hash gets nonsense in its page header.
+    const db = new Database(join(store, 'catalog.sqlite'), { readonly: true });
+    const root = db.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'files_by_sha'").pluck().get() as number;
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.close();
+    const fh = await open(join(store, 'catalog.sqlite'), 'r+');
+    await fh.write(Buffer.from([0x7f, 0x7f, 0x00, 0x05]), 0, 4, (root - 1) * pageSize + 3);
+    await fh.close();
+    const r = await run(['check', '--store', store, '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    const res = jsonLines(r.stdout).find((l) => l.event === 'result') as { ok: boolean; badCount: number; catalog: { problems: string[] } };
+    expect(res).toMatchObject({ ok: false, badCount: 0 });
+    expect(res.catalog.problems.join('\n')).toMatch(/files_by_sha|btreeInitPage/);
+    const zh = await run(['check', '--store', store], { LANG: 'zh_CN.UTF-8' });
+    expect(zh.stdout).toContain('目录数据库（catalog.sqlite）已损坏');
+    expect(zh.stdout).toContain('结论：目录数据库已损坏。请先保持资源库原样，把整个资源库文件夹复制到安全的地方');
+    // --fast does not read the catalog's every page.
+    expect(jsonLines((await run(['check', '--store', store, '--fast', '--json'])).stdout).find((l) => l.event === 'result')).toMatchObject({ catalog: null, ok: true });
   });
 
   it('a store whose files folder is gone (a disk not connected) is not 4 TB of damage: nothing is recorded', async () => {

@@ -83,6 +83,11 @@ export interface CheckReport {
   /** files of any version this run recorded as damaged */
   damagedFiles: number;
   trees: TreeCheck[];
+  /**
+   * The catalog file itself (a full check: SQLite's quick_check, every page read): a bad sector
+   * under catalog.sqlite is worse than one under a film. null in a fast check.
+   */
+  catalog: { problems: string[] } | null;
   seconds: number;
   ok: boolean;
 }
@@ -249,6 +254,16 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
     });
   }
 
+  // The catalog first: a full check reads every page of it (seconds for a million files).
+  let catalog: CheckReport['catalog'] = null;
+  if (full) {
+    try {
+      catalog = { problems: store.catalogProblems() };
+    } catch (e) {
+      catalog = { problems: [(e as Error).message] }; // SQLITE_CORRUPT and the like: said, not thrown
+    }
+  }
+
   const last = store.lastCheck();
   const resume = !opts.restart && last && last.finished_at === null && last.mode === mode ? last : undefined;
   const checkId = resume ? resume.id : store.startCheck(mode);
@@ -364,10 +379,10 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
   }
 
   const report: CheckReport = {
-    store: store.dir, mode, resumed: resume ? before : null, checked: done, bad, badCount, damagedFiles, trees,
+    store: store.dir, mode, resumed: resume ? before : null, checked: done, bad, badCount, damagedFiles, trees, catalog,
     seconds: (Date.now() - started) / 1000,
     // Bad objects the stopped run found count too: a scheduled check's exit code must not lose them.
-    ok: badCount + before.bad === 0 && trees.every((t) => t.problemCount === 0),
+    ok: badCount + before.bad === 0 && trees.every((t) => t.problemCount === 0) && !catalog?.problems.length,
   };
   store.finishCheck(checkId, { ...report, bad: report.bad.slice(0, 100) });
   return report;

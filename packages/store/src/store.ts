@@ -778,6 +778,18 @@ export class Store {
     return this.db.prepare('SELECT * FROM store_checks ORDER BY id DESC LIMIT ?').all(limit) as never;
   }
 
+  /**
+   * SQLite's own check of the catalog file (`PRAGMA quick_check`: every page and record read, the
+   * indexes' order too, without comparing each index with its table): the problems it names, the
+   * first `limit`; none when the catalog is sound.
+   */
+  catalogProblems(limit = 20): string[] {
+    const rows = this.db.prepare(`PRAGMA quick_check(${Math.max(1, Math.floor(limit))})`).pluck().all() as string[];
+    if (rows.length === 1 && rows[0] === 'ok') return [];
+    // One line a problem, without SQLite's "*** in database main ***" heading.
+    return rows.flatMap((r) => r.split('\n')).map((l) => l.trim()).filter((l) => l && !/^\*\*\* in database \w+ \*\*\*$/.test(l));
+  }
+
   startCheck(mode: 'full' | 'fast'): number {
     return Number(this.db.prepare('INSERT INTO store_checks (mode, started_at) VALUES (?, ?)').run(mode, now()).lastInsertRowid);
   }

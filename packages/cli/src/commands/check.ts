@@ -32,7 +32,7 @@ export async function checkCommand(flags: { store: string; fast?: boolean; resta
       await saveReport(flags.report, [...head, ...lines(Infinity)]);
       if (!flags.json) process.stdout.write(m.reportSaved(flags.report) + '\n');
     }
-    return report.badCount + (report.resumed?.bad ?? 0) > 0 ? EXIT.DAMAGE : EXIT.OK;
+    return report.badCount + (report.resumed?.bad ?? 0) > 0 || report.catalog?.problems.length ? EXIT.DAMAGE : EXIT.OK;
   } finally {
     store.close();
   }
@@ -46,6 +46,10 @@ function reportLines(r: CheckReport, m: ReturnType<typeof messages>, limit: numb
   if (r.resumed) out.push(m.checkResumed(r.resumed.objects, formatSize(r.resumed.bytes), r.resumed.bad));
   const thisRun = r.checked.bytes - (r.resumed?.bytes ?? 0);
   out.push(m.checkCounts(r.mode === 'full', r.checked.objects, formatSize(r.checked.bytes), r.seconds.toFixed(1), formatSize(thisRun / Math.max(r.seconds, 0.001))));
+  if (r.catalog?.problems.length) {
+    out.push(m.checkCatalogBad(r.catalog.problems.length));
+    for (const p of r.catalog.problems.slice(0, 10)) out.push(`    ${p}`);
+  } else if (r.catalog) out.push(m.checkCatalogOk);
   for (const t of r.trees) {
     if (t.problemCount === 0) out.push(m.checkTree(t.bundle, t.version, t.files));
     else {
@@ -55,6 +59,7 @@ function reportLines(r: CheckReport, m: ReturnType<typeof messages>, limit: numb
     }
     if (t.rebuilt) out.push(m.checkTreeRebuilt);
   }
+  if (r.catalog?.problems.length) out.push(m.checkCatalogNext);
   if (r.badCount > 0) {
     out.push(m.checkBad(r.badCount, r.damagedFiles));
     for (const b of r.bad.slice(0, limit)) {
@@ -68,6 +73,6 @@ function reportLines(r: CheckReport, m: ReturnType<typeof messages>, limit: numb
     out.push(m.checkBadBefore(r.resumed.bad));
     out.push(m.checkBadNext);
   } else if (r.trees.some((t) => t.problemCount > 0)) out.push(m.checkTreeFixed);
-  else out.push(r.mode === 'full' ? m.checkOk : m.checkOkFast);
+  else if (!r.catalog?.problems.length) out.push(r.mode === 'full' ? m.checkOk : m.checkOkFast);
   return out;
 }
