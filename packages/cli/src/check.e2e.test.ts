@@ -127,6 +127,16 @@ describe('bookcrate check', () => {
     expect(zh.stdout).toContain('结论：目录数据库已损坏。请先保持资源库原样，把整个资源库文件夹复制到安全的地方');
     // --fast does not read the catalog's every page.
     expect(jsonLines((await run(['check', '--store', store, '--fast', '--json'])).stdout).find((l) => l.event === 'result')).toMatchObject({ catalog: null, ok: true });
+    // A catalog that is no database at all (its header gone): every command says so, with the way
+    // out, instead of "internal error: this is a bug".
+    const head = await open(join(store, 'catalog.sqlite'), 'r+');
+    await head.write(Buffer.from('not a database!!'), 0, 16, 0);
+    await head.close();
+    for (const args of [['status', '--store', store], ['check', '--store', store], ['serve', '--store', store, '--listen', '127.0.0.1:0']]) {
+      const bad = await run(args, { LANG: 'zh_CN.UTF-8' });
+      expect(bad.code, `${args[0]}: ${bad.stderr}`).toBe(4);
+      expect(bad.stderr).toMatch(/^bookcrate：资源库的目录数据库 catalog\.sqlite 已损坏（file is not a database）\n  处理办法：资源库所在的磁盘可能有问题：请先把整个资源库文件夹复制到安全的地方/);
+    }
   });
 
   it('a store whose files folder is gone (a disk not connected) is not 4 TB of damage: nothing is recorded', async () => {

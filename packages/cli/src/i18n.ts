@@ -285,6 +285,8 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'listen-not-host-port': (a) => [`--listen "${a.listen}" 不是"地址:端口"的形式`, '例如 --listen 127.0.0.1:8080（只有本机能访问），或 --listen 0.0.0.0:8080（图书馆局域网内都能访问）'],
   'listen-port-in-use': (a) => [`无法在 ${a.address} 上提供服务：这个端口已被占用`, '请先停止占用它的另一个服务，或用 --listen 换一个端口，例如 --listen 127.0.0.1:8081'],
   'listen-failed': (a) => [`无法在 ${a.address} 上提供服务：${a.reason}`, '请检查 --listen 的地址：必须是这台电脑自己的地址（或 0.0.0.0 表示所有地址）'],
+  'catalog-damaged': (a) => [`资源库的目录数据库 ${a.path} 已损坏（${a.reason}）`, '资源库所在的磁盘可能有问题：请先把整个资源库文件夹复制到安全的地方，再运行 bookcrate check --store <资源库>；必要时用盘或镜像同步建立新的资源库'],
+  'catalog-io': (a) => [`无法读写资源库的目录数据库 ${a.path}（${a.reason}）`, '资源库所在的磁盘读写出错：请检查磁盘及其连接线，然后重新运行同一命令'],
   'bad-base-path': (a) => [`--base-path "${a.path}" 不是 /library 这样的路径`, '请给出门户网站转交请求时用的路径，例如 --base-path /library（只用字母、数字和 . _ ~ -）'],
   'bad-trust-proxy': (a) => [`--trust-proxy "${a.address}" 不是 IP 地址`, '请给出反向代理连接本服务时用的地址，例如门户网站就在这台电脑上时用 --trust-proxy 127.0.0.1'],
   'inside-store': (a) => [`${a.dir} 在资源库 ${a.store} 里面，它本身不是资源库`, `请指定资源库自己的文件夹：--store ${a.store}`],

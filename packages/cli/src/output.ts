@@ -70,9 +70,36 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + '\n');
 }
 
+/**
+ * SQLite's own words for a disk fault under the catalog (better-sqlite3's SqliteError codes): a
+ * corrupt page, a file that is no database, a read or write the disk refused. Not a bug of
+ * bookcrate's, and the librarian needs the way out, not a stack trace.
+ */
+export function catalogFault(e: unknown): BookcrateError | undefined {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_') || e instanceof BookcrateError) return undefined;
+  const reason = (e as Error).message;
+  const path = 'catalog.sqlite';
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+    return new BookcrateError('IO', `the store's catalog (${path}) is damaged: ${reason}`, {
+      hint: 'the store\'s disk may be failing: copy the whole store folder somewhere safe first, then run bookcrate check --store <store>; if need be, make a new store from the disks or by a mirror round',
+      cause: e, say: { id: 'catalog-damaged', args: { path, reason } },
+    });
+  }
+  if (code.startsWith('SQLITE_IOERR')) {
+    return new BookcrateError('IO', `cannot read or write the store's catalog (${path}): ${reason}`, {
+      hint: 'the store\'s disk gave an error: check the disk and its cable, then run the same command again',
+      cause: e, say: { id: 'catalog-io', args: { path, reason } },
+    });
+  }
+  return undefined;
+}
+
 /** The one place that turns an error into text and an exit code, in the reader's language. */
 export function reportError(e: unknown, json: boolean, lang: Lang = 'en'): number {
   if (e instanceof ExitWith) return e.code;
+  const fault = catalogFault(e);
+  if (fault) return reportError(fault, json, lang);
   if (isBookcrateError(e)) {
     const code = exitCodeFor(e.code);
     if (json) {

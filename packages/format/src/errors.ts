@@ -63,6 +63,8 @@ export type MessageId =
   | 'listen-port-in-use' // address
   | 'listen-failed' // address, reason: not an address of this PC, or not allowed
   | 'bad-base-path' // path: serve's --base-path is not a path like /library
+  | 'catalog-damaged' // path, reason: SQLite says the store's catalog is corrupt or not a database
+  | 'catalog-io' // path, reason: SQLite could not read or write the catalog (a disk fault)
   | 'bad-trust-proxy' // address: serve's --trust-proxy is not an IP address
   | 'store-read-only' // path: the store's disk is mounted read-only
   | 'store-not-empty' // dir, names, suggestion: a new store asked for in a folder that holds other things
