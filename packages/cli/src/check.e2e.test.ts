@@ -171,6 +171,10 @@ describe('bookcrate check', () => {
       expect(imp.stderr).toMatch(/\] waiting for the store check to pause/); // told, not silent
       expect(lock.yielded).toBe(1);
       expect(await exists(join(store, 'lock.wanted'))).toBe(false);
+      // A marker its asker left when it was stopped (Ctrl-C) is not waited for.
+      await writeFile(join(store, 'lock.wanted'), JSON.stringify({ pid: 2 ** 22 + 12345, what: 'import' }));
+      expect(await lock.yieldIfWanted()).toBe(false);
+      expect(await exists(join(store, 'lock.wanted'))).toBe(false);
       // Holding it again: another check is refused as ever (checks do not make each other wait).
       const second = await run(['check', '--store', store]);
       expect(second.code).toBe(6);

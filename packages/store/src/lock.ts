@@ -1,5 +1,5 @@
 import { link, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { hostname, uptime } from 'node:os';
 import { BookcrateError } from '@bookcrate/format';
 
@@ -161,9 +161,20 @@ export class YieldingLock {
     return l;
   }
 
-  /** Whether another writer asked for the store. */
+  /** Whether another writer asked for the store (and is still there: a marker an asker stopped with Ctrl-C left is removed). */
   wanted(): boolean {
-    return existsSync(wantedPath(this.path));
+    const marker = wantedPath(this.path);
+    if (!existsSync(marker)) return false;
+    try {
+      const asker = JSON.parse(readFileSync(marker, 'utf8')) as { pid?: number };
+      if (asker.pid && asker.pid !== process.pid && !alive(asker.pid)) {
+        unlinkSync(marker);
+        return false;
+      }
+    } catch {
+      // being written right now, or gone: taken as asked while it is there
+    }
+    return existsSync(marker);
   }
 
   async yieldIfWanted(): Promise<boolean> {
