@@ -184,7 +184,7 @@ function metricsText(store: Store, state: State, upstream: Upstream, server: Run
   // What `bookcrate check`, run beside the daemon, found: alert on bad objects, or on a store not read back for a season.
   metric('bookcrate_store_damaged_files', 'gauge', 'Files of the versions readers see recorded as damaged (the next rounds fetch them).',
     [['', cur.reduce((n, v) => n + store.damagedCount(v.id), 0)]]);
-  const lastChecks = (['full', 'fast'] as const).map((mode) => [mode, store.checks(20).find((c) => c.mode === mode && c.finished_at)] as const).filter(([, c]) => c);
+  const lastChecks = (['full', 'fast'] as const).map((mode) => [mode, store.lastFinishedCheck(mode)] as const).filter(([, c]) => c);
   metric('bookcrate_store_check_finished_timestamp_seconds', 'gauge', 'When the last bookcrate check of each mode finished.',
     lastChecks.map(([mode, c]) => [`{mode="${mode}"}`, Math.floor(Date.parse(c!.finished_at!) / 1000)]));
   metric('bookcrate_store_check_bad_objects', 'gauge', 'Bad objects the last bookcrate check of each mode found.',

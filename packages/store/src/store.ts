@@ -773,6 +773,12 @@ export class Store {
     return this.db.prepare('SELECT * FROM store_checks ORDER BY id DESC LIMIT 1').get() as never;
   }
 
+  /** The newest finished check of a mode, however many of the other mode came after it. */
+  lastFinishedCheck(mode: 'full' | 'fast'): StoreCheckRow | undefined {
+    if (!this.hasTable('store_checks')) return undefined;
+    return this.db.prepare('SELECT * FROM store_checks WHERE mode = ? AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1').get(mode) as never;
+  }
+
   checks(limit = 10): StoreCheckRow[] {
     if (!this.hasTable('store_checks')) return [];
     return this.db.prepare('SELECT * FROM store_checks ORDER BY id DESC LIMIT ?').all(limit) as never;

@@ -72,8 +72,8 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
       for (const c of checks) out.push(m.statusCheck(localTime(c.started), c.mode, c.state, c.objects, c.bad));
     }
     // A store that holds a version and has not been read back in a season is told so, with the command.
-    const lastFull = checks.find((c) => c.mode === 'full' && c.finished);
-    const daysSince = lastFull ? Math.floor((Date.now() - Date.parse(lastFull.finished!)) / 86_400_000) : undefined;
+    const lastFull = store.lastFinishedCheck('full');
+    const daysSince = lastFull ? Math.floor((Date.now() - Date.parse(lastFull.finished_at!)) / 86_400_000) : undefined;
     if (versions.some((v) => v.state === 'complete') && (daysSince === undefined || daysSince > CHECK_EVERY_DAYS)) {
       out.push(m.statusCheckDue(daysSince, flags.store));
     }
