@@ -5,24 +5,8 @@ import { open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'no
 import { join } from 'node:path';
 import { checkStore, Store, YieldingLock } from '@bookcrate/store';
 import Database from 'better-sqlite3';
-import { buildTree, tempDir } from '../../../fixtures/tree.js';
-import { BIN, jsonLines, run, snapshot, startServe } from './testkit.js';
-
-/** A store with one imported bundle of the given tree: where its disk, store and readers' folder are. */
-async function importedStore(prefix: string, spec: Parameters<typeof buildTree>[1]) {
-  const work = await tempDir(prefix);
-  const src = join(work, '老照片');
-  await buildTree(src, spec);
-  expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
-  const disk = join(work, 'disk');
-  expect((await run(['pack', src, '--key', join(work, 'center.key'), '--out', disk])).code).toBe(0);
-  const store = join(work, 'store');
-  const imp = await run(['import', disk, '--store', store, '--trust', join(work, 'center.pub')]);
-  expect(imp.code, imp.stderr).toBe(0);
-  const bundles = await readdir(join(store, 'library'));
-  const readers = join(store, 'library', bundles.find((b) => !b.startsWith('.'))!);
-  return { work, src, disk, store, readers };
-}
+import { buildTree } from '../../../fixtures/tree.js';
+import { BIN, importedStore, jsonLines, run, snapshot, startServe } from './testkit.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const objectPath = (store: string, bytes: Buffer) => { const h = sha256(bytes); return join(store, 'objects', h.slice(0, 2), h); };

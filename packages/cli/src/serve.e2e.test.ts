@@ -3,20 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { nginxAvailable, startNginx } from '@bookcrate/mirror/testkit';
-import { buildTree, tempDir } from '../../../fixtures/tree.js';
-import { jsonLines, run, startServe } from './testkit.js';
+import { importedStore, jsonLines, run, startServe } from './testkit.js';
 
 describe('bookcrate serve', () => {
   it('serves an imported store in Chinese, streams a file with Range, and stops cleanly on SIGTERM', async () => {
-    const work = await tempDir('bookcrate-serve-cli-');
-    const src = join(work, '地方戏');
-    await buildTree(src, { 川剧: { '变脸.txt': 3000 } });
-    expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
-    const disk = join(work, 'disk');
-    expect((await run(['pack', src, '--key', join(work, 'center.key'), '--out', disk])).code).toBe(0);
-    const store = join(work, 'store');
-    const imp = await run(['import', disk, '--store', store, '--trust', join(work, 'center.pub')]);
-    expect(imp.code, imp.stderr).toBe(0);
+    const { src, store } = await importedStore('bookcrate-serve-cli-', { 川剧: { '变脸.txt': 3000 } }, '地方戏');
 
     const { child, url, stderr } = await startServe(store, { LANG: 'en_US.UTF-8', TZ: 'Asia/Shanghai' });
     try {
@@ -60,14 +51,7 @@ describe('bookcrate serve', () => {
   });
 
   it.skipIf(!nginxAvailable())('behind the portal\'s nginx: links under --base-path, and each reader counted by --trust-proxy', async () => {
-    const work = await tempDir('bookcrate-serve-proxy-');
-    const src = join(work, '地方戏');
-    await buildTree(src, { 川剧: { '变脸.txt': 3000 } });
-    expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
-    const disk = join(work, 'disk');
-    expect((await run(['pack', src, '--key', join(work, 'center.key'), '--out', disk])).code).toBe(0);
-    const store = join(work, 'store');
-    expect((await run(['import', disk, '--store', store, '--trust', join(work, 'center.pub')])).code).toBe(0);
+    const { work, src, store } = await importedStore('bookcrate-serve-proxy-', { 川剧: { '变脸.txt': 3000 } }, '地方戏');
 
     // A wrong flag is told in the librarian's language before anything starts.
     const bad = await run(['serve', '--store', store, '--base-path', 'library'], { LANG: 'zh_CN.UTF-8' });

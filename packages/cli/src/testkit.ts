@@ -3,6 +3,7 @@ import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, onTestFinished } from 'vitest';
+import { buildTree, tempDir, type TreeSpec } from '../../../fixtures/tree.js';
 
 export const BIN = fileURLToPath(new URL('../../../bin/bookcrate', import.meta.url));
 
@@ -124,4 +125,23 @@ export async function smallFilesystemForTest(dir: string, size: string): Promise
   const mnt = await smallFilesystem(dir, size);
   if (mnt) onTestFinished(() => void execFileSync('umount', [mnt]));
   return mnt;
+}
+
+/**
+ * A store with one bundle imported with the real CLI: the folder `name` (its tree `spec`) packed with
+ * a new center key and imported. Where its work folder, source, disk, store and readers' folder are.
+ */
+export async function importedStore(prefix: string, spec: TreeSpec, name = '老照片') {
+  const work = await tempDir(prefix);
+  const src = join(work, name);
+  await buildTree(src, spec);
+  expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
+  const disk = join(work, 'disk');
+  expect((await run(['pack', src, '--key', join(work, 'center.key'), '--out', disk])).code).toBe(0);
+  const store = join(work, 'store');
+  const imp = await run(['import', disk, '--store', store, '--trust', join(work, 'center.pub')]);
+  expect(imp.code, imp.stderr).toBe(0);
+  const bundles = await readdir(join(store, 'library'));
+  const readers = join(store, 'library', bundles.find((b) => !b.startsWith('.'))!);
+  return { work, src, disk, store, readers };
 }

@@ -179,16 +179,18 @@ function hashSmallFileSync(path: string, size: number): { sha256: string; bytes:
   }
 }
 
+/** An object its `stat` or read failed on: gone, or unreadable (a permission error stops the check: environmentError). */
+function readFailure(e: unknown, path: string): Outcome {
+  const env = environmentError(e, path);
+  if (env) throw env;
+  if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ok: false, reason: 'store-missing', detail: `${path} is not there` };
+  return { ok: false, reason: 'store-unreadable', detail: `${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+}
+
 /** One object, as its `stat` found it: there, its size, and (full) its bytes. */
 async function checkObject(o: Located, full: boolean): Promise<Outcome> {
   const { path, st } = o;
-  if (!st) {
-    const e = o.error;
-    const env = environmentError(e, path);
-    if (env) throw env;
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ok: false, reason: 'store-missing', detail: `${path} is not there` };
-    return { ok: false, reason: 'store-unreadable', detail: `${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
-  }
+  if (!st) return readFailure(o.error, path);
   if (!st.isFile()) return { ok: false, reason: 'store-changed', detail: `${path} is not a file` };
   if (st.size !== o.size) return { ok: false, reason: 'store-changed', detail: `${path} holds ${st.size} bytes, the catalog says ${o.size}` };
   if (!full) return { ok: true };
@@ -198,10 +200,7 @@ async function checkObject(o: Located, full: boolean): Promise<Outcome> {
     if (got.sha256 !== o.sha256) return { ok: false, reason: 'store-changed', detail: `${path} hashes to ${got.sha256}` };
     return { ok: true };
   } catch (e) {
-    const env = environmentError(e, path);
-    if (env) throw env;
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ok: false, reason: 'store-missing', detail: `${path} is not there` };
-    return { ok: false, reason: 'store-unreadable', detail: `${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+    return readFailure(e, path);
   }
 }
 

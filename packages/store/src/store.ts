@@ -769,8 +769,7 @@ export class Store {
 
   /** The newest check of the store, finished or not; undefined before schema 8 or before any check. */
   lastCheck(): StoreCheckRow | undefined {
-    if (!this.hasTable('store_checks')) return undefined;
-    return this.db.prepare('SELECT * FROM store_checks ORDER BY id DESC LIMIT 1').get() as never;
+    return this.checks(1)[0];
   }
 
   /** The newest finished check of a mode, however many of the other mode came after it. */
