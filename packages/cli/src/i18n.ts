@@ -91,7 +91,7 @@ const en = {
   statusRound: (id: number, started: string, outcome: string | null, version: number | null, size: string, upstream: string) =>
     `  #${id} ${started} ${outcome ?? 'running'} ${version !== null ? `v${version} ` : ''}${size} ${upstream}`,
   expectedActual: (expected: string, actual: string) => `expected ${expected}  actual ${actual}`,
-  progressPhase: (phase: string) => ({ objects: 'check', tree: 'readers', rebuild: 'rebuild', waiting: 'waiting for the store check to pause' } as Record<string, string>)[phase] ?? phase,
+  progressPhase: (phase: string) => ({ objects: 'check', tree: 'readers', rebuild: 'rebuild', waiting: 'waiting for the store check to pause', listing: 'list' } as Record<string, string>)[phase] ?? phase,
   progressFiles: (done: number, total: number) => (total ? `${done}/${total} files` : `${done} files`),
   progressEta: 'ETA',
   errorPrefix: 'bookcrate: ',
@@ -119,11 +119,27 @@ const en = {
   checkBad: (n: number, files: number) => `Result: DAMAGED. ${n} file(s) of the store are not what they were; the ${files} file(s) readers had of them are recorded as damaged and no longer offered:`,
   checkCatalogOk: '  the catalog (catalog.sqlite): every page read, sound',
   checkCatalogBad: (n: number) => `  the catalog (catalog.sqlite) is DAMAGED: SQLite's check names ${n} problem(s):`,
-  checkCatalogNext: 'Result: the CATALOG is damaged. Keep the store as it is and copy the whole store folder somewhere safe before anything else; then make a new store from the disks (bookcrate import <disk> --store <new folder>) or by a mirror round, and point serve at it.',
+  checkCatalogNext: 'Result: the CATALOG is damaged. Keep the store as it is and copy the whole store folder somewhere safe before anything else; then rebuild the catalog from what the store holds: bookcrate check --store <store> --rebuild-catalog (the damaged one is kept beside it).',
   checkYielded: (n: number) => `(paused ${n} time(s) to let an import or a mirror round go first)`,
   checkBadBefore: (n: number) => `Result: DAMAGED. This run found nothing more, but the part checked before it was stopped had ${n} bad file(s); they are recorded as damaged and no longer offered (bookcrate status lists them).`,
   checkBadNext: 'The next mirror round fetches them again; without a network, import a disk that holds them (bookcrate import <disk> --store <this store>). `bookcrate status` lists them until then.',
   checkTreeFixed: 'Result: the store\'s files are all good; the readers\' folder lacked or had other files, and was built again.',
+  rebuildHead: (dir: string) => `Rebuild of the catalog of the store ${dir}`,
+  rebuildOldCatalog: (problems: string[], versions: number) => problems.length
+    ? `  the old catalog: ${problems.length} problem(s) (${problems[0]})${versions ? `; ${versions} version(s) could still be read from it` : ''}`
+    : '  the old catalog: none (catalog.sqlite was not there)',
+  rebuildKey: (fingerprints: string[], from: string) => `  versions checked with the center key ${fingerprints.join(', ')} (${({ given: 'given with --trust', 'old-catalog': 'the one the old catalog trusted', store: 'the store\'s own copy of the key it trusted' } as Record<string, string>)[from] ?? from})`,
+  rebuildObjects: (n: number, size: string) => `  ${n} file(s) in the store's objects folder, ${size}`,
+  rebuildVersion: (bundle: string, version: number, files: number, state: string, current: boolean, missing: number) =>
+    `  ${bundle} version ${version}: ${files} entries, ${state === 'complete' ? (current ? 'complete, shown to readers' : 'complete') : 'not complete: the mirror fetches the rest'}${missing ? `; ${missing} file(s) no longer in the store, recorded as damaged` : ''}`,
+  rebuildIncomplete: (bundle: string, version: number, volumes: number) => `  ${bundle} version ${version} (${volumes} disk(s)) was not complete: import its disks again (what the store holds is not read again)`,
+  rebuildSkipped: (what: string, reason: string) => `  not rebuilt: ${what}: ${reason}`,
+  rebuildSuperseded: (bundle: string, version: number) => `  ${bundle} version ${version} was not complete and a newer version is shown: left out`,
+  recoveredFromTree: (n: number) => `  ${n} file(s) missing from the store's objects folder were whole in the readers' folder, and were put back`,
+  rebuildOldKept: (path: string) => `The old catalog is kept as ${path} (with its history of imports, mirror rounds and checks); delete it once you no longer need it.`,
+  rebuildResumed: '  (went on from a rebuild that was stopped)',
+  rebuildDone: 'Result: the catalog was rebuilt. Restart bookcrate serve (and the mirror) so that they open the new catalog.',
+  rebuildDoneDamaged: 'Result: the catalog was rebuilt, with damaged or missing files recorded (above). Restart bookcrate serve (and the mirror) so that they open the new catalog; the next mirror round, or an import of the disks, brings the missing files.',
   statusChecks: 'Checks of the store (bookcrate check):',
   statusCheckDue: (days: number | undefined, store: string) => `${days === undefined ? 'The store\'s files have never been read back' : `The store's files were last read back ${days} days ago`}: run bookcrate check --store ${store} (hours for terabytes; readers are served meanwhile)`,
   statusCheck: (started: string, mode: string, state: 'done' | 'running' | 'stopped', objects: number, bad: number) => `  ${started} ${mode === 'fast' ? 'fast' : 'full'} ${state === 'running' ? 'running now' : state === 'stopped' ? 'stopped part way (run bookcrate check again to go on)' : 'finished'}: ${objects} file(s) checked${state === 'running' ? ' so far' : ''}, ${bad} bad`,
@@ -208,7 +224,7 @@ const zh: typeof en = {
     ({
       manifest: '读取清单', segments: '逐字节校验', locating: '定位损坏', import: '导入', publish: '发布',
       scan: '扫描', plan: '规划', write: '写入', finalize: '收尾', verify: '回读校验',
-      objects: '检查资源库', tree: '检查读者目录', rebuild: '重建读者目录', waiting: '等待资源库检查暂停',
+      objects: '检查资源库', tree: '检查读者目录', rebuild: '重建读者目录', waiting: '等待资源库检查暂停', listing: '清点文件',
     })[phase] ?? phase,
   progressFiles: (done, total) => (total ? `${done}/${total} 个文件` : `${done} 个文件`),
   progressEta: '剩余',
@@ -237,11 +253,27 @@ const zh: typeof en = {
   checkBad: (n, files) => `结论：有损坏。资源库中有 ${n} 个文件已不是原来的内容；读者用到的 ${files} 个文件已记为损坏，不再提供给读者：`,
   checkCatalogOk: '  目录数据库（catalog.sqlite）：已逐页读出，完好',
   checkCatalogBad: (n) => `  目录数据库（catalog.sqlite）已损坏：SQLite 的检查发现 ${n} 处问题：`,
-  checkCatalogNext: '结论：目录数据库已损坏。请先保持资源库原样，把整个资源库文件夹复制到安全的地方；然后用盘（bookcrate import <盘> --store <新文件夹>）或镜像同步建立一个新的资源库，再让 serve 使用它。',
+  checkCatalogNext: '结论：目录数据库已损坏。请先保持资源库原样，把整个资源库文件夹复制到安全的地方；然后用资源库自己保存的内容重建目录数据库：bookcrate check --store <资源库> --rebuild-catalog（损坏的那份会保留在旁边）。',
   checkYielded: (n) => `（期间暂停了 ${n} 次，让导入或镜像同步先进行）`,
   checkBadBefore: (n) => `结论：有损坏。这次没有再发现问题，但中断前已检查的部分中有 ${n} 个文件损坏；它们已记为损坏，不再提供给读者（bookcrate status 会列出它们）。`,
   checkBadNext: '下一轮镜像同步会重新获取它们；没有网络时，导入含有这些文件的盘即可（bookcrate import <盘> --store <本资源库>）。在此之前 bookcrate status 会列出它们。',
   checkTreeFixed: '结论：资源库中的文件都完好；读者目录中有文件缺失或被改动，已重新生成。',
+  rebuildHead: (dir) => `重建资源库 ${dir} 的目录数据库`,
+  rebuildOldCatalog: (problems, versions) => problems.length
+    ? `  旧的目录数据库：${problems.length} 处问题（${problems[0]}）${versions ? `；仍能从中读出 ${versions} 个版本的记录` : ''}`
+    : '  旧的目录数据库：没有（catalog.sqlite 不在）',
+  rebuildKey: (fingerprints, from) => `  用国家中心公钥 ${fingerprints.join('、')} 核对各版本（${({ given: '由 --trust 给出', 'old-catalog': '旧目录数据库所信任的公钥', store: '资源库自己保存的所信任公钥' } as Record<string, string>)[from] ?? from}）`,
+  rebuildObjects: (n, size) => `  资源库的 objects 文件夹中有 ${n} 个文件，共 ${size}`,
+  rebuildVersion: (bundle, version, files, state, current, missing) =>
+    `  ${bundle} 版本 ${version}：${files} 个条目，${state === 'complete' ? (current ? '完整，已提供给读者' : '完整') : '不完整：镜像同步会补齐其余部分'}${missing ? `；其中 ${missing} 个文件已不在资源库中，记为损坏` : ''}`,
+  rebuildIncomplete: (bundle, version, volumes) => `  ${bundle} 版本 ${version}（共 ${volumes} 张盘）尚未导入完整：请再次导入它的盘（资源库中已有的内容不会重新读取）`,
+  rebuildSkipped: (what, reason) => `  未能重建：${what}：${reason}`,
+  rebuildSuperseded: (bundle, version) => `  ${bundle} 版本 ${version} 不完整，且已有更新的版本提供给读者：不再保留`,
+  recoveredFromTree: (n) => `  资源库 objects 文件夹中缺失的 ${n} 个文件在读者目录中仍完好，已放回`,
+  rebuildOldKept: (path) => `旧的目录数据库保留为 ${path}（其中有导入、同步和检查的历史记录）；不再需要时可以删除。`,
+  rebuildResumed: '  （接着上次中断的重建继续）',
+  rebuildDone: '结论：目录数据库已重建。请重新启动 bookcrate serve（以及镜像同步），让它们打开新的目录数据库。',
+  rebuildDoneDamaged: '结论：目录数据库已重建，损坏或缺失的文件已记下（见上文）。请重新启动 bookcrate serve（以及镜像同步），让它们打开新的目录数据库；下一轮镜像同步或再次导入盘会补齐缺失的文件。',
   statusChecks: '资源库检查记录（bookcrate check）：',
   statusCheckDue: (days, store) => `${days === undefined ? '资源库中的文件还从未逐字节检查过' : `资源库中的文件上次逐字节检查是在 ${days} 天前`}：请运行 bookcrate check --store ${store}（数 TB 需要几个小时，期间读者照常访问）`,
   statusCheck: (started, mode, state, objects, bad) => `  ${started} ${mode === 'fast' ? '快速' : '逐字节'}检查 ${state === 'running' ? '正在进行' : state === 'stopped' ? '中途停止（再次运行 bookcrate check 即可继续）' : '已完成'}：${state === 'running' ? '已' : ''}检查 ${objects} 个文件，损坏 ${bad} 个`,
@@ -285,7 +317,10 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'listen-not-host-port': (a) => [`--listen "${a.listen}" 不是"地址:端口"的形式`, '例如 --listen 127.0.0.1:8080（只有本机能访问），或 --listen 0.0.0.0:8080（图书馆局域网内都能访问）'],
   'listen-port-in-use': (a) => [`无法在 ${a.address} 上提供服务：这个端口已被占用`, '请先停止占用它的另一个服务，或用 --listen 换一个端口，例如 --listen 127.0.0.1:8081'],
   'listen-failed': (a) => [`无法在 ${a.address} 上提供服务：${a.reason}`, '请检查 --listen 的地址：必须是这台电脑自己的地址（或 0.0.0.0 表示所有地址）'],
-  'catalog-damaged': (a) => [`资源库的目录数据库 ${a.path} 已损坏（${a.reason}）`, '资源库所在的磁盘可能有问题：请先把整个资源库文件夹复制到安全的地方，再运行 bookcrate check --store <资源库>；必要时用盘或镜像同步建立新的资源库'],
+  'catalog-damaged': (a) => [`资源库的目录数据库 ${a.path} 已损坏（${a.reason}）`, '资源库所在的磁盘可能有问题：请先把整个资源库文件夹复制到安全的地方，再运行 bookcrate check --store <资源库> --rebuild-catalog，用资源库自己保存的内容重建目录数据库（旧的会保留）'],
+  'catalog-missing': (a) => [`资源库 ${a.dir} 的目录数据库 catalog.sqlite 不见了，但资源文件还在`, `运行 bookcrate check --store ${a.dir} --rebuild-catalog，用资源库自己保存的内容重建它`],
+  'catalog-sound': (a) => [`目录数据库 ${a.path} 能正常打开，SQLite 也没有发现问题：不需要重建`, '重建会丢失资源库的历史记录（导入、同步、检查）；要检查资源文件请运行 bookcrate check --store <资源库>，确实要重建请加 --force'],
+  'rebuild-no-key': (a) => [`没有可用来核对资源库中各版本的国家中心公钥：旧目录数据库读不出来，${a.dir} 的 roots 文件夹里也没有`, '请给出中心的公钥：bookcrate check --store <资源库> --rebuild-catalog --trust <center.pub>（中心寄来的每张盘上都有 center.pub）'],
   'catalog-io': (a) => [`无法读写资源库的目录数据库 ${a.path}（${a.reason}）`, '资源库所在的磁盘读写出错：请检查磁盘及其连接线，然后重新运行同一命令'],
   'bad-base-path': (a) => [`--base-path "${a.path}" 不是 /library 这样的路径`, '请给出门户网站转交请求时用的路径，例如 --base-path /library（只用字母、数字和 . _ ~ -）'],
   'bad-trust-proxy': (a) => [`--trust-proxy "${a.address}" 不是 IP 地址`, '请给出反向代理连接本服务时用的地址，例如门户网站就在这台电脑上时用 --trust-proxy 127.0.0.1'],
@@ -444,12 +479,19 @@ those alone (readers see the version once they are in; the mirror fetches only t
       wait: zh ? '另一个 bookcrate 正在写入同一资源库时，排队等候而不是退出' : 'wait for another bookcrate writing to the store instead of refusing',
       json: zh ? '进度和报告以 JSON 行输出到标准输出' : 'progress and the report as JSON lines on stdout',
       report: zh ? '另把报告（每个损坏的文件都列出）存成文本文件，便于打印；Windows 记事本也能正确显示' : 'also save the report, every bad file listed, as a text file for printing (opens right in Windows Notepad)',
+      rebuildCatalog: zh ? '目录数据库（catalog.sqlite）损坏或丢失时，用资源库自己保存的内容（签名的版本根、清单分片、资源文件）重建它；旧的会保留' : 'when the catalog (catalog.sqlite) is damaged or lost: rebuild it from what the store holds (the signed roots, the manifest parts, the files); the old one is kept',
+      trust: zh ? '重建时用来核对各版本签名的国家中心公钥（默认：旧目录数据库或资源库保存的那把）' : 'with --rebuild-catalog: the center key to check the versions with (default: the old catalog\'s, or the store\'s copy)',
+      force: zh ? '目录数据库完好时也重建（会丢失历史记录）' : 'with --rebuild-catalog: rebuild even a catalog SQLite finds nothing wrong in (its history is lost)',
       notes: zh
         ? `资源库所在的硬盘会老化：出现坏道、数据线接触不良，或有人改动了读者目录里的文件（它和资源库中的文件是同一份）。
 check 把资源库中的每个文件读出来，按 SHA-256 与目录数据库核对；不符的文件记为损坏，读者网页不再提供，
 bookcrate status 会列出它们，下一轮镜像同步（或导入含有它们的盘）会补齐。读者目录中缺失或被改动的文件，
 会根据资源库重新生成。检查 4 TB 需要几个小时，可以随时中断（Ctrl-C、关机）：再次运行同一命令会从中断处继续。
-建议每季度运行一次（Windows 任务计划程序或 cron），--fast 可以更频繁。检查时读者网页照常可用。`
+建议每季度运行一次（Windows 任务计划程序或 cron），--fast 可以更频繁。检查时读者网页照常可用。
+
+目录数据库 catalog.sqlite 损坏或丢失时，--rebuild-catalog 会重建它：依据资源库保存的各版本签名根（roots 文件夹，
+用中心公钥核对）、清单分片和资源文件（每个文件都读出并校验；--fast 只核对大小）。旧的目录数据库会保留；
+重建后请重新启动 serve。中途中断的话，再次运行同一命令即可继续。`
         : `A store's disk ages: sectors go bad, a cable fails, someone changes a file in the readers' folder
 (which is the store's own file). check reads every file of the store back and compares it with
 its SHA-256 in the catalog; one that differs is recorded as damaged, no longer offered to readers,
@@ -457,7 +499,12 @@ listed by bookcrate status, and fetched again by the next mirror round (or an im
 that holds it). Missing or changed files of the readers' folder are put back from the store.
 4 TB take hours; stop it any time (Ctrl-C, a shutdown) and run the same command again to go on
 from there. Run it every quarter (Task Scheduler or cron), --fast more often. Readers are served
-throughout.`,
+throughout.
+
+--rebuild-catalog makes a new catalog when catalog.sqlite is damaged or lost: from the signed
+roots of the versions (kept in roots/, checked with the center key), their manifest parts and
+the files of the store, every one of which is read back and hashed (--fast: sizes only). The old
+catalog is kept beside it; restart serve afterwards. Stopped, the same command goes on.`,
     },
     examples: zh ? '示例：' : 'Examples:',
     example: zh ? '示例：' : 'Example:',

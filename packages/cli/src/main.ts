@@ -180,10 +180,14 @@ ${exitHelp}`)
     .option('--lang <lang>', h.lang)
     .option('--json', h.check.json)
     .option('--report <file.txt>', h.check.report)
+    .option('--rebuild-catalog', h.check.rebuildCatalog)
+    .option('--trust <center.pub>', h.check.trust)
+    .option('--force', h.check.force)
     .addHelpText('after', `
 ${h.examples}
   bookcrate check --store /srv/library
   bookcrate check --store D:\\library --fast
+  bookcrate check --store /srv/library --rebuild-catalog
 
 ${h.check.notes}
 ${exitHelp}`)

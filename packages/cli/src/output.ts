@@ -82,7 +82,7 @@ export function catalogFault(e: unknown): BookcrateError | undefined {
   const path = 'catalog.sqlite';
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
     return new BookcrateError('IO', `the store's catalog (${path}) is damaged: ${reason}`, {
-      hint: 'the store\'s disk may be failing: copy the whole store folder somewhere safe first, then run bookcrate check --store <store>; if need be, make a new store from the disks or by a mirror round',
+      hint: 'the store\'s disk may be failing: copy the whole store folder somewhere safe first, then rebuild the catalog from what the store holds: bookcrate check --store <store> --rebuild-catalog (the damaged one is kept)',
       cause: e, say: { id: 'catalog-damaged', args: { path, reason } },
     });
   }

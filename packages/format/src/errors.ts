@@ -65,6 +65,9 @@ export type MessageId =
   | 'bad-base-path' // path: serve's --base-path is not a path like /library
   | 'catalog-damaged' // path, reason: SQLite says the store's catalog is corrupt or not a database
   | 'catalog-io' // path, reason: SQLite could not read or write the catalog (a disk fault)
+  | 'catalog-missing' // dir: a store's folders are there, its catalog.sqlite is not
+  | 'catalog-sound' // path: check --rebuild-catalog of a catalog SQLite finds nothing wrong in
+  | 'rebuild-no-key' // dir: check --rebuild-catalog has no trusted key to check the kept roots with
   | 'bad-trust-proxy' // address: serve's --trust-proxy is not an IP address
   | 'store-read-only' // path: the store's disk is mounted read-only
   | 'store-not-empty' // dir, names, suggestion: a new store asked for in a folder that holds other things

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { open, stat, unlink } from 'node:fs/promises';
-import { closeSync, openSync, readSync, statSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { closeSync, fsyncSync, linkSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { AlignedBufferPool, BookcrateError } from '@bookcrate/format';
 import { storeIoError } from './objects.js';
 import type { Store, StoreDamage } from './store.js';
@@ -82,6 +83,11 @@ export interface CheckReport {
   badCount: number;
   /** files of any version this run recorded as damaged */
   damagedFiles: number;
+  /**
+   * objects gone from objects/ whose bytes the readers' tree still held (a hard link keeps them
+   * after the object's name is deleted): checked against their hash and put back, not recorded bad
+   */
+  recovered: number;
   trees: TreeCheck[];
   /**
    * The catalog file itself (a full check: SQLite's quick_check, every page read): a bad sector
@@ -274,6 +280,7 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
   const bad: BadObject[] = [];
   let badCount = 0;
   let damagedFiles = 0;
+  let recovered = 0;
   const versionsHit = new Set<number>();
   const progress = (phase: CheckProgress['phase'], filesDone: number, filesTotal: number, bytesDone: number, bytesTotal: number): void =>
     opts.onProgress?.({ phase, filesDone, filesTotal, bytesDone, bytesTotal });
@@ -315,6 +322,14 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
       pageDone.bytes += o.size;
       progress('objects', done.objects + pageDone.objects, total.objects, done.bytes + pageDone.bytes, total.bytes);
     });
+    // An object whose name is gone may still be whole under a name in the readers' tree: the tree
+    // is hard links, and rebuilding it without that file would delete the last copy of good bytes.
+    for (let i = pageBad.length - 1; i >= 0; i--) {
+      const b = pageBad[i]!;
+      if (b.reason !== 'store-missing' || !(await recoverObjectFromTree(store, b.sha256, b.size))) continue;
+      pageBad.splice(i, 1);
+      recovered++;
+    }
     cursor = page[page.length - 1]!.sha256;
     const hit = store.recordCheckedPage(checkId, cursor, pageDone, pageBad);
     done.objects += pageDone.objects;
@@ -378,7 +393,7 @@ export async function checkStore(store: Store, opts: CheckOptions = {}): Promise
   }
 
   const report: CheckReport = {
-    store: store.dir, mode, resumed: resume ? before : null, checked: done, bad, badCount, damagedFiles, trees, catalog,
+    store: store.dir, mode, resumed: resume ? before : null, checked: done, bad, badCount, damagedFiles, recovered, trees, catalog,
     seconds: (Date.now() - started) / 1000,
     // Bad objects the stopped run found count too: a scheduled check's exit code must not lose them.
     ok: badCount + before.bad === 0 && trees.every((t) => t.problemCount === 0) && !catalog?.problems.length,
@@ -412,5 +427,57 @@ async function treeFileProblem(path: string, size: number, sha256: string, full:
     const env = environmentError(e, path);
     if (env) throw env;
     throw storeIoError(e, path);
+  }
+}
+
+/**
+ * Puts an object whose file is gone from objects/ back from the readers' tree, when a file there
+ * with its hash still holds its bytes: the tree's files are hard links to the objects, so deleting
+ * an object's name (by hand, or by a disk tool) leaves the bytes under the tree's. Each candidate is
+ * hashed first; a good one is linked back under the object's name (copied, then renamed, where the
+ * filesystem has no hard links). Returns whether the object is back.
+ */
+export async function recoverObjectFromTree(store: Store, sha256: string, size: number,
+  candidates: string[] = store.treePathsOf(sha256).map((f) => join(visibleTreeDir(store, f.bundle), f.path))): Promise<boolean> {
+  const target = store.paths.object(sha256);
+  for (const path of candidates) {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (!st?.isFile() || st.size !== size) continue;
+    try {
+      const got = size < SMALL ? hashSmallFileSync(path, size) : await hashFile(path);
+      if (got.sha256 !== sha256 || got.bytes !== size) continue;
+      await mkdir(dirname(target), { recursive: true });
+      try {
+        linkSync(path, target);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return true;
+        const tmp = join(store.paths.tmp, `recover-${process.pid}-${randomBytes(6).toString('hex')}`);
+        await copyFile(path, tmp);
+        const fd = openSync(tmp, 'r+');
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        await rename(tmp, target);
+      }
+      syncFolder(dirname(target));
+      return true;
+    } catch {
+      // this candidate cannot be read or linked: the next one, or the object stays missing
+    }
+  }
+  return false;
+}
+
+function syncFolder(path: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Windows cannot open a folder; NTFS journals the link
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -8,3 +8,5 @@ export * from './staging.js';
 export * from './tree-link.js';
 export * from './gc.js';
 export * from './check.js';
+export * from './kept-roots.js';
+export * from './rebuild.js';

@@ -2,7 +2,9 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { BookcrateError, isJunkName, type CollectionInfo, type FileEntry, type ResourceEntry, type Root } from '@bookcrate/format';
 import { openCatalog, type DB } from './db.js';
+import { forgetRootSync, keepKeySync, keepRootSync, keptRootHashes } from './kept-roots.js';
 import { acquireLock, YieldingLock } from './lock.js';
+import { storeIoError } from './objects.js';
 import { rowInserter } from './rows.js';
 import type { StagedBatch } from './staging.js';
 
@@ -147,6 +149,17 @@ async function mkdirStepwise(dir: string): Promise<void> {
  * This package is the only one that touches SQLite; every statement the importer, `status` and
  * `serve` need is a method here.
  */
+/**
+ * A store whose catalog is gone but whose kept roots are there lost its catalog (a rebuild stopped
+ * between its two renames, or a file deleted by hand): it is rebuilt, not started over.
+ */
+function refuseLostCatalog(dir: string): void {
+  if (keptRootHashes(dir).length === 0) return;
+  throw new BookcrateError('USAGE', `the store ${dir} has lost its catalog (catalog.sqlite is not there; the versions it held are)`, {
+    hint: `rebuild it from what the store holds: bookcrate check --store ${dir} --rebuild-catalog`, say: { id: 'catalog-missing', args: { dir } },
+  });
+}
+
 export class Store {
   readonly paths: ReturnType<typeof storePaths>;
   private constructor(readonly dir: string, readonly db: DB) {
@@ -158,6 +171,8 @@ export class Store {
     const p = storePaths(dir);
     if (opts.create) {
       if (!(await stat(p.catalog).then(() => true, () => false))) {
+        // A new catalog here would start the store over beside versions it still holds.
+        refuseLostCatalog(dir);
         await refuseInsideStore(dir);
         await refuseForeignFolder(dir);
       }
@@ -192,11 +207,42 @@ export class Store {
           hint: 'check the --store path (and that the store\'s disk is connected); a new store is made by `bookcrate import <disk> --store <dir>`', say: { id: 'no-such-store', args: { dir } },
         });
       }
+      refuseLostCatalog(dir);
       throw new BookcrateError('USAGE', `${dir} is not a bookcrate store (no catalog.sqlite)`, {
         hint: 'import a volume into it first: bookcrate import <disk> --store <dir>', say: { id: 'not-a-store', args: { dir } },
       });
     }
-    return new Store(dir, openCatalog(p.catalog, { readonly: !!opts.readonly }));
+    const store = new Store(dir, openCatalog(p.catalog, { readonly: !!opts.readonly }));
+    if (!opts.readonly) store.keepRecoveryCopies();
+    return store;
+  }
+
+  /**
+   * The catalog opened from another file of the store's folder: `bookcrate check --rebuild-catalog`
+   * builds the new catalog in tmp/ before it takes the damaged one's place (rebuild.ts).
+   */
+  static openCatalogFile(dir: string, catalogFile: string): Store {
+    return new Store(dir, openCatalog(catalogFile));
+  }
+
+  /**
+   * Writes the copies of the versions' signed roots and the trusted keys that a store made before
+   * they were kept (kept-roots.ts) lacks: what `check --rebuild-catalog` needs besides the parts
+   * and the objects. Best effort: a copy that cannot be written now is written by the next writer.
+   */
+  private keepRecoveryCopies(): void {
+    try {
+      for (const k of this.trustedKeys()) keepKeySync(this.dir, k.fingerprint, k.pem);
+      const kept = new Set(keptRootHashes(this.dir));
+      const rows = this.db.prepare('SELECT id, root_sha256 FROM versions').all() as { id: number; root_sha256: string }[];
+      for (const r of rows) {
+        if (kept.has(r.root_sha256)) continue;
+        const v = this.db.prepare('SELECT root_json, root_sig FROM versions WHERE id = ?').get(r.id) as { root_json: Buffer; root_sig: Buffer };
+        keepRootSync(this.dir, r.root_sha256, v.root_json, v.root_sig);
+      }
+    } catch {
+      // a read-only or full disk: the command itself says so when it writes
+    }
   }
 
   /** `onYieldWait`: called once if the store is held by a check that is asked to pause for this writer. */
@@ -220,6 +266,11 @@ export class Store {
   }
 
   pinKey(fingerprint: string, pem: string, source: string): void {
+    try {
+      keepKeySync(this.dir, fingerprint, pem);
+    } catch (e) {
+      throw storeIoError(e, this.dir);
+    }
     this.db.prepare('INSERT OR IGNORE INTO trusted_keys (fingerprint, pem, source, pinned_at) VALUES (?, ?, ?, ?)').run(fingerprint, pem, source, now());
   }
 
@@ -369,6 +420,13 @@ export class Store {
           WHERE u.version_id = ? GROUP BY r.rowid`).run(id);
       }
       db.pragma('synchronous = FULL');
+      // The signed root outside the catalog too, before the row that makes the version visible:
+      // with the parts and the objects it is what a damaged catalog is rebuilt from (kept-roots.ts).
+      try {
+        keepRootSync(this.dir, rootSha256, rootBytes, sigBytes);
+      } catch (e) {
+        throw storeIoError(e, this.dir);
+      }
       db.transaction(() => {
         const insCol = db.prepare('INSERT INTO collections (version_id, id, title, path, files, bytes, position) VALUES (?, ?, ?, ?, ?, ?, ?)');
         root.collections.forEach((c: CollectionInfo, i) => insCol.run(id, c.id, c.title, c.path, c.files, c.bytes, i));
@@ -609,6 +667,11 @@ export class Store {
     })();
   }
 
+  /** Marks a version complete without showing it (an older one than its bundle's current: a rebuilt catalog). */
+  markComplete(versionId: number): void {
+    this.db.prepare('UPDATE versions SET state = \'complete\', completed_at = coalesce(completed_at, ?) WHERE id = ?').run(now(), versionId);
+  }
+
   /** Present files of a version in path order, streamed (for the browsable tree). */
   *presentFiles(versionId: number): IterableIterator<{ path: string; type: string; sha256: string | null; mtime: number; size: number }> {
     yield* this.db.prepare('SELECT path, type, sha256, mtime, size FROM files WHERE version_id = ? AND state = \'present\' ORDER BY path').iterate(versionId) as IterableIterator<never>;
@@ -638,6 +701,19 @@ export class Store {
 
   versionByRoot(rootSha256: string): (VersionRow & { root_json: Buffer; root_sig: Buffer }) | undefined {
     return this.db.prepare('SELECT * FROM versions WHERE root_sha256 = ?').get(rootSha256) as never;
+  }
+
+  /** Deletes a version's rows (in the caller's transaction, or one of its own). Its kept root stays. */
+  forgetVersion(versionId: number): void {
+    this.db.transaction(() => {
+      for (const t of ['files', 'resources', ...VERSION_CHANGES, 'collections', 'volumes', 'import_segments', 'damaged']) this.db.prepare(`DELETE FROM ${t} WHERE version_id = ?`).run(versionId);
+      this.db.prepare('DELETE FROM imports WHERE version_id = ?').run(versionId);
+      this.db.prepare('DELETE FROM versions WHERE id = ?').run(versionId);
+    })();
+  }
+
+  private rootInUse(rootSha256: string): boolean {
+    return this.db.prepare('SELECT 1 FROM versions WHERE root_sha256 = ?').get(rootSha256) !== undefined;
   }
 
   currentVersion(bundleId: string): VersionRow | undefined {
@@ -731,13 +807,12 @@ export class Store {
     const keepIds = new Set([...keep.map((k) => k.id), ...(newest ? [newest.id] : [])]);
     const drop = (this.db.prepare('SELECT id FROM versions WHERE bundle_id = ?').all(bundleId) as { id: number }[]).map((r) => r.id).filter((id) => !keepIds.has(id));
     if (drop.length === 0) return [];
+    const roots = drop.map((id) => this.versionById(id)!.root_sha256);
     this.db.transaction(() => {
-      for (const id of drop) {
-        for (const t of ['files', 'resources', ...VERSION_CHANGES, 'collections', 'volumes', 'import_segments', 'damaged']) this.db.prepare(`DELETE FROM ${t} WHERE version_id = ?`).run(id);
-        this.db.prepare('DELETE FROM imports WHERE version_id = ?').run(id);
-        this.db.prepare('DELETE FROM versions WHERE id = ?').run(id);
-      }
+      for (const id of drop) this.forgetVersion(id);
     })();
+    // After the commit: a root kept without its version is only passed over by a rebuild.
+    for (const r of roots) if (!this.rootInUse(r)) forgetRootSync(this.dir, r);
     return drop;
   }
 
@@ -840,6 +915,48 @@ export class Store {
         .run(cursor, done.objects, done.bytes, bad.length, checkId);
     })();
     return hit;
+  }
+
+  /** Where readers' trees show an object: paths of the current versions' present or damaged files with its hash (the first few). */
+  treePathsOf(sha256: string): { bundle: string; path: string }[] {
+    return this.db.prepare(`SELECT v.bundle_id AS bundle, f.path FROM files f INDEXED BY files_by_sha JOIN versions v ON v.id = f.version_id
+      WHERE f.sha256 = ? AND v.is_current = 1 AND f.type = 'file' LIMIT 4`).all(sha256) as never;
+  }
+
+  // ---- rebuilding a damaged catalog (rebuild.ts) ----
+
+  /** Rows for object files found in objects/ (rebuild: each is hashed by the check that follows). */
+  addObjectRows(rows: readonly { sha256: string; size: number }[]): void {
+    const ins = this.db.prepare('INSERT OR IGNORE INTO objects (sha256, size, added_at) VALUES (?, ?, ?)');
+    const t = now();
+    this.db.transaction(() => {
+      for (const r of rows) ins.run(r.sha256, r.size, t);
+    })();
+  }
+
+  /** Forgets objects whose size is not the size a file of the version gives their hash: they cannot be that file. */
+  dropObjectsOfWrongSize(versionId: number): number {
+    return this.db.prepare(`DELETE FROM objects WHERE sha256 IN
+      (SELECT f.sha256 FROM files f WHERE f.version_id = ? AND f.type = 'file' AND f.size <> objects.size)`).run(versionId).changes;
+  }
+
+  /** Forgets objects no file of any version is (a fast rebuild trusts sizes, and these have none to compare). */
+  dropUnusedObjectRows(): number {
+    return this.db.prepare('DELETE FROM objects WHERE NOT EXISTS (SELECT 1 FROM files f INDEXED BY files_by_sha WHERE f.sha256 = objects.sha256)').run().changes;
+  }
+
+  /**
+   * The carried files of a version readers had whose object the store no longer holds: damaged
+   * (`store-missing`), as a check records them, so the mirror or a disk brings them back.
+   */
+  recordMissingAsDamaged(versionId: number, detail: string): number {
+    const db = this.db;
+    return db.transaction(() => {
+      db.prepare(`INSERT OR REPLACE INTO damaged (version_id, path, sha256, reason, detail, import_id)
+        SELECT version_id, path, sha256, 'store-missing', ?, NULL FROM files
+        WHERE version_id = ? AND type = 'file' AND state <> 'present' AND carried = 1`).run(detail, versionId);
+      return db.prepare(`UPDATE files SET state = 'damaged' WHERE version_id = ? AND type = 'file' AND state <> 'present' AND carried = 1`).run(versionId).changes;
+    })();
   }
 
   finishCheck(checkId: number, report: unknown): void {

@@ -1,5 +1,5 @@
 import { rmdirSync, unlinkSync } from 'node:fs';
-import { lstat, mkdir, opendir, readdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { lstat, mkdir, opendir, readdir, readlink, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { assertBundlePath } from '@bookcrate/format';
 import { linkOrCopy, renameFile, storeIoError } from './objects.js';
@@ -212,4 +212,20 @@ async function pointAt(visible: string, relTarget: string, windows: boolean): Pr
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   await rename(tmp, visible);
+}
+
+/**
+ * The version whose tree readers see for a bundle, from the link `library/<bundle>` alone (no
+ * catalog): `v<N>-<set>`, or `v<N>-<set>+k` when it was shown again after a repair. Undefined where
+ * the tree is the folder itself (exFAT, FAT32) or there is none. A rebuilt catalog takes it as
+ * proof that the version was complete (rebuild.ts).
+ */
+export async function shownVersionOnDisk(store: Store, bundleId: string): Promise<{ version: number; set: string } | undefined> {
+  try {
+    const target = await readlink(visibleTreeDir(store, bundleId));
+    const m = /^v(\d+)-(.+?)(\+\d+)?$/.exec(target.split(/[\\/]/).filter(Boolean).pop() ?? '');
+    return m ? { version: Number(m[1]), set: m[2]! } : undefined;
+  } catch {
+    return undefined;
+  }
 }
