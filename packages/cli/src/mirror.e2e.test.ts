@@ -308,6 +308,32 @@ describe('a store that bookcrate check found bad files in', () => {
   });
 });
 
+describe('a store whose catalog is lost', () => {
+  it('is rebuilt from its own files (a disk version and a network one), and the next round is a no-op', async () => {
+    await ensureV2();
+    const store = join(work, 'store-rebuilt');
+    expect((await run(['import', disk, '--store', store, '--trust', pub])).code).toBe(0);
+    const first = await mirror(nginx.url, store);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.end.outcome).toBe('updated');
+    const statusBefore = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: unknown[] };
+    for (const side of ['', '-wal', '-shm']) await rm(join(store, `catalog.sqlite${side}`), { force: true });
+
+    const r = await run(['check', '--store', store, '--rebuild-catalog', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = jsonLines(r.stdout).find((l) => l.event === 'result') as { versions: { version: number; origin: string; state: string; current: boolean }[] };
+    expect(report.versions.map((v) => [v.version, v.origin, v.state, v.current])).toEqual([[1, 'disk', 'complete', false], [2, 'network', 'complete', true]]);
+    expect(await libraryOf(store)).toEqual(v2Snapshot);
+    const statusAfter = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: unknown[] };
+    expect(statusAfter.versions).toEqual(statusBefore.versions);
+
+    // The next round finds the version whole: nothing is fetched but the pointer, which it serves on again.
+    const next = await mirror(nginx.url, store);
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.end).toMatchObject({ outcome: 'up-to-date', fetched: { objects: 0 } });
+  });
+});
+
 describe('a store the network reached first, then the disk of the same version', () => {
   it('imports the disk into the version the mirror brought (its own root), bringing only what the store lacks; a disk of other content is still refused', async () => {
     // Found by hand: the two forms of one version have different roots (the disk's has a layout,

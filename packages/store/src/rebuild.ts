@@ -3,7 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, opendirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BookcrateError, decodeFileEntry, decodeResourceEntry, decodeRoot, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, verifyRootSignature,
+  BookcrateError, decodeFileEntry, decodeResourceEntry, decodeRoot, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, segmentTable, verifyRootSignature,
   type PartRef, type Root,
 } from '@bookcrate/format';
 import { checkStore, recoverObjectFromTree, type CheckProgress, type CheckReport } from './check.js';
@@ -373,7 +373,7 @@ async function build(
   const versions: RebuiltVersion[] = [];
   const incompleteDiskVersions: RebuildReport['incompleteDiskVersions'] = [];
   const shown = new Map<string, { version: number; set: string } | undefined>();
-  const notComplete: { vid: number; bundle: string; version: number; set: string; volumes: number; files: number }[] = [];
+  const notComplete: { vid: number; bundle: string; version: number; set: string; volumes: number; files: number; root: Root }[] = [];
   const superseded: RebuildReport['superseded'] = [];
   let recovered = 0;
   /** Objects of a version missing from objects/, taken back from the readers' tree where whole (check.ts, recoverObjectFromTree). */
@@ -438,16 +438,13 @@ async function build(
       // Which of its volumes are in cannot be told, nor which volume holds a missing file: the version
       // is left out (below, once the bundle's newest complete version is known), and its disks,
       // imported again, pass over every file the store holds.
-      notComplete.push({ vid, bundle, version: root.bundle.version, set: setId, volumes: root.layout.volumes.length, files });
+      notComplete.push({ vid, bundle, version: root.bundle.version, set: setId, volumes: root.layout.volumes.length, files, root });
       continue;
     }
     let recorded = 0;
     if (complete) {
       if (missing > 0) recorded = store.recordMissingAsDamaged(vid, 'not in the store when its catalog was rebuilt');
-      for (let i = 1; i <= (root.layout?.volumes.length ?? 0); i++) {
-        store.startVolume(vid, i);
-        store.finishVolume(vid, i);
-      }
+      markVolumesIn(store, vid, root);
       store.makeCurrent(vid);
     }
     versions.push({ bundle, version: root.bundle.version, set: setId, origin: root.layout ? 'disk' : 'network', files, state: complete ? 'complete' : 'incomplete', current: false, missing: recorded });
@@ -456,10 +453,7 @@ async function build(
     // Objects a later version took back from the readers' tree may have completed it.
     store.markPresentFromObjects(v.vid);
     if (store.missingCount(v.vid) === 0) {
-      for (let i = 1; i <= v.volumes; i++) {
-        store.startVolume(v.vid, i);
-        store.finishVolume(v.vid, i);
-      }
+      markVolumesIn(store, v.vid, v.root);
       if ((store.currentVersion(v.bundle)?.version ?? 0) < v.version) store.makeCurrent(v.vid);
       else store.markComplete(v.vid);
       versions.push({ bundle: v.bundle, version: v.version, set: v.set, origin: 'disk', files: v.files, state: 'complete', current: false, missing: 0 });
@@ -480,6 +474,19 @@ async function build(
     key: { fingerprints: keys.map((k) => keyFingerprint(k)), from }, versions, skipped, incompleteDiskVersions, superseded, objects: { ...objects, recovered },
   };
   return report;
+}
+
+/**
+ * A complete disk version's volumes are all in, and its segments journaled: an import of one of its
+ * disks then reads nothing (unless a file of it is damaged: then the import goes through them again).
+ */
+function markVolumesIn(store: Store, versionId: number, root: Root): void {
+  if (!root.layout) return;
+  for (let i = 1; i <= root.layout.volumes.length; i++) {
+    store.startVolume(versionId, i);
+    store.finishVolume(versionId, i);
+  }
+  store.journalSegments(versionId, segmentTable(root).map((_, i) => i + 1));
 }
 
 function unlinkQuietly(path: string): void {

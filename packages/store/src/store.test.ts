@@ -9,6 +9,7 @@ import type { FileEntry, ResourceEntry, Root } from '@bookcrate/format';
 import { Store, resourceSortKey } from './store.js';
 import { catalogWriteError } from './objects.js';
 import { ImportStaging } from './staging.js';
+import { keptRootHashes } from './kept-roots.js';
 
 const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
@@ -290,8 +291,10 @@ describe('a version into the catalog, and the collections a library carries (imp
         const id = (await s.addVersion(root(v), Buffer.from(`root${v}`), Buffer.from('sig'), `${v}`.repeat(64), iter(entries), iter(resources))).id;
         s.db.prepare("UPDATE versions SET state = 'complete' WHERE id = ?").run(id);
       }
+      expect(keptRootHashes(s.dir), 'each version\'s signed root is kept outside the catalog too').toEqual(['1', '2', '3', '4'].map((d) => d.repeat(64)));
       expect(s.dropOldVersions('county')).toEqual([v1, v2]);
       expect(s.db.prepare('SELECT count(*) FROM new_resources WHERE version_id = ?').pluck().get(v2)).toBe(0);
+      expect(keptRootHashes(s.dir), 'and forgotten with it').toEqual(['3', '4'].map((d) => d.repeat(64)));
     } finally {
       s.close();
     }

@@ -667,6 +667,15 @@ export class Store {
     })();
   }
 
+  /** Journals segments as committed (a rebuilt catalog's complete disk version: an import of its disk then reads none of them). */
+  journalSegments(versionId: number, segments: Iterable<number>): void {
+    const ins = this.db.prepare('INSERT OR IGNORE INTO import_segments (version_id, segment, done_at) VALUES (?, ?, ?)');
+    const t = now();
+    this.db.transaction(() => {
+      for (const s of segments) ins.run(versionId, s, t);
+    })();
+  }
+
   /** Marks a version complete without showing it (an older one than its bundle's current: a rebuilt catalog). */
   markComplete(versionId: number): void {
     this.db.prepare('UPDATE versions SET state = \'complete\', completed_at = coalesce(completed_at, ?) WHERE id = ?').run(now(), versionId);
