@@ -247,14 +247,24 @@ export async function rebuildCatalog(dir: string, opts: RebuildOptions = {}): Pr
 
     // ---- the swap: the old catalog is kept under another name, the new one takes its place ----
     let oldCatalog: string | null = null;
-    if (statSync(paths.catalog, { throwIfNoEntry: false })) {
+    if (SQLITE_SIDE.some((side) => statSync(paths.catalog + side, { throwIfNoEntry: false }))) {
       oldCatalog = join(dir, `catalog.damaged-${stamp(new Date())}.sqlite`);
-      // The -wal must go with its database: left beside the new catalog, SQLite would apply it there.
-      for (const side of SQLITE_SIDE) {
+      // The -wal must go with its database: left beside the new catalog, SQLite would apply it
+      // there. It goes first, the database last: a rename refused half way leaves no WAL behind.
+      for (const side of ['-wal', '-shm', '']) {
         try {
           renameSync(paths.catalog + side, oldCatalog + side);
         } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') continue;
+          // Windows does not rename a file another program holds open.
+          if (code === 'EBUSY' || code === 'EPERM' || code === 'EACCES') {
+            throw new BookcrateError('BUSY', `the old catalog ${paths.catalog + side} is held open by another program, so the new one cannot take its place`, {
+              hint: 'stop bookcrate serve and the mirror on this PC, then run the same command again: the rebuilt catalog is kept and only put in place',
+              cause: e,
+            });
+          }
+          throw e;
         }
       }
     }
@@ -264,6 +274,9 @@ export async function rebuildCatalog(dir: string, opts: RebuildOptions = {}): Pr
       } catch {
         // closed cleanly: SQLite removed them
       }
+    }
+    if (SQLITE_SIDE.some((side) => statSync(paths.catalog + side, { throwIfNoEntry: false }))) {
+      throw new BookcrateError('IO', `${paths.catalog} or its -wal is still there after it was put aside`, { hint: 'run the same command again' });
     }
     renameSync(rebuildFile, paths.catalog);
     syncFolder(dir);
