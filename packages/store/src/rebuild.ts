@@ -229,6 +229,8 @@ export async function rebuildCatalog(dir: string, opts: RebuildOptions = {}): Pr
       removeCatalogFile(rebuildFile);
       store = Store.openCatalogFile(dir, rebuildFile);
       built = await build(store, dir, keys, from, salvage, !!opts.fast, progress);
+      // The rows into the main file before the check reads them back a page at a time.
+      store.db.pragma('wal_checkpoint(TRUNCATE)');
       writeDurably(builtNote, JSON.stringify(built), paths.tmp);
       resumed = false;
     }

@@ -945,8 +945,10 @@ export class Store {
 
   /** Forgets objects whose size is not the size a file of the version gives their hash: they cannot be that file. */
   dropObjectsOfWrongSize(versionId: number): number {
-    return this.db.prepare(`DELETE FROM objects WHERE sha256 IN
-      (SELECT f.sha256 FROM files f WHERE f.version_id = ? AND f.type = 'file' AND f.size <> objects.size)`).run(versionId).changes;
+    // One lookup of the hash index per object (a correlated IN ran the subquery over every file of
+    // the version for each object: hours for 200,000).
+    return this.db.prepare(`DELETE FROM objects WHERE EXISTS (SELECT 1 FROM files f INDEXED BY files_by_sha
+      WHERE f.sha256 = objects.sha256 AND f.version_id = ? AND f.type = 'file' AND f.size <> objects.size)`).run(versionId).changes;
   }
 
   /** Forgets objects no file of any version is (a fast rebuild trusts sizes, and these have none to compare). */
