@@ -138,8 +138,8 @@ const en = {
   recoveredFromTree: (n: number) => `  ${n} file(s) missing from the store's objects folder were whole in the readers' folder, and were put back`,
   rebuildOldKept: (path: string) => `The old catalog is kept as ${path} (with its history of imports, mirror rounds and checks); delete it once you no longer need it.`,
   rebuildResumed: '  (went on from a rebuild that was stopped)',
-  rebuildDone: 'Result: the catalog was rebuilt. Restart bookcrate serve (and the mirror) so that they open the new catalog.',
-  rebuildDoneDamaged: 'Result: the catalog was rebuilt, with damaged or missing files recorded (above). Restart bookcrate serve (and the mirror) so that they open the new catalog; the next mirror round, or an import of the disks, brings the missing files.',
+  rebuildDone: 'Result: the catalog was rebuilt. A running bookcrate serve opens it within seconds, a running mirror at its next round.',
+  rebuildDoneDamaged: 'Result: the catalog was rebuilt, with damaged or missing files recorded, or disks to import again (above). A running bookcrate serve opens it within seconds; the next mirror round, or an import of the disks, brings what is missing.',
   statusChecks: 'Checks of the store (bookcrate check):',
   statusCheckDue: (days: number | undefined, store: string) => `${days === undefined ? 'The store\'s files have never been read back' : `The store's files were last read back ${days} days ago`}: run bookcrate check --store ${store} (hours for terabytes; readers are served meanwhile)`,
   statusCheck: (started: string, mode: string, state: 'done' | 'running' | 'stopped', objects: number, bad: number) => `  ${started} ${mode === 'fast' ? 'fast' : 'full'} ${state === 'running' ? 'running now' : state === 'stopped' ? 'stopped part way (run bookcrate check again to go on)' : 'finished'}: ${objects} file(s) checked${state === 'running' ? ' so far' : ''}, ${bad} bad`,
@@ -272,8 +272,8 @@ const zh: typeof en = {
   recoveredFromTree: (n) => `  资源库 objects 文件夹中缺失的 ${n} 个文件在读者目录中仍完好，已放回`,
   rebuildOldKept: (path) => `旧的目录数据库保留为 ${path}（其中有导入、同步和检查的历史记录）；不再需要时可以删除。`,
   rebuildResumed: '  （接着上次中断的重建继续）',
-  rebuildDone: '结论：目录数据库已重建。请重新启动 bookcrate serve（以及镜像同步），让它们打开新的目录数据库。',
-  rebuildDoneDamaged: '结论：目录数据库已重建，损坏或缺失的文件已记下（见上文）。请重新启动 bookcrate serve（以及镜像同步），让它们打开新的目录数据库；下一轮镜像同步或再次导入盘会补齐缺失的文件。',
+  rebuildDone: '结论：目录数据库已重建。正在运行的 bookcrate serve 几秒内就会改用它，镜像同步在下一轮改用它。',
+  rebuildDoneDamaged: '结论：目录数据库已重建，损坏或缺失的文件或需要再次导入的盘已记下（见上文）。正在运行的 bookcrate serve 几秒内就会改用它；下一轮镜像同步或再次导入盘会补齐缺失的内容。',
   statusChecks: '资源库检查记录（bookcrate check）：',
   statusCheckDue: (days, store) => `${days === undefined ? '资源库中的文件还从未逐字节检查过' : `资源库中的文件上次逐字节检查是在 ${days} 天前`}：请运行 bookcrate check --store ${store}（数 TB 需要几个小时，期间读者照常访问）`,
   statusCheck: (started, mode, state, objects, bad) => `  ${started} ${mode === 'fast' ? '快速' : '逐字节'}检查 ${state === 'running' ? '正在进行' : state === 'stopped' ? '中途停止（再次运行 bookcrate check 即可继续）' : '已完成'}：${state === 'running' ? '已' : ''}检查 ${objects} 个文件，损坏 ${bad} 个`,
@@ -491,7 +491,7 @@ bookcrate status 会列出它们，下一轮镜像同步（或导入含有它们
 
 目录数据库 catalog.sqlite 损坏或丢失时，--rebuild-catalog 会重建它：依据资源库保存的各版本签名根（roots 文件夹，
 用中心公钥核对）、清单分片和资源文件（每个文件都读出并校验；--fast 只核对大小）。旧的目录数据库会保留；
-重建后请重新启动 serve。中途中断的话，再次运行同一命令即可继续。`
+正在运行的 serve 和镜像同步会自动改用新的。中途中断的话，再次运行同一命令即可继续。`
         : `A store's disk ages: sectors go bad, a cable fails, someone changes a file in the readers' folder
 (which is the store's own file). check reads every file of the store back and compares it with
 its SHA-256 in the catalog; one that differs is recorded as damaged, no longer offered to readers,
@@ -504,7 +504,8 @@ throughout.
 --rebuild-catalog makes a new catalog when catalog.sqlite is damaged or lost: from the signed
 roots of the versions (kept in roots/, checked with the center key), their manifest parts and
 the files of the store, every one of which is read back and hashed (--fast: sizes only). The old
-catalog is kept beside it; restart serve afterwards. Stopped, the same command goes on.`,
+catalog is kept beside it; a running serve and mirror open the new one by themselves. Stopped,
+the same command goes on.`,
     },
     examples: zh ? '示例：' : 'Examples:',
     example: zh ? '示例：' : 'Example:',

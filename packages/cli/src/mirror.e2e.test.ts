@@ -334,6 +334,50 @@ describe('a store whose catalog is lost', () => {
   });
 });
 
+describe('a mirror daemon running while its store\'s catalog is rebuilt', () => {
+  it('opens the new catalog at its next round and records its rounds there, not in the old file', async () => {
+    await ensureV2();
+    const store = join(work, 'store-daemon-rebuilt');
+    const first = await mirror(nginx.url, store, ['--trust', pub]);
+    expect(first.code, first.stderr).toBe(0);
+    const daemon = spawn(process.execPath, [BIN, 'mirror', '--upstream', nginx.url, '--store', store, '--interval', '1s', '--gc-after', '0s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    daemon.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const events = () => jsonLines(out);
+    const until = async (what: string, ok: () => boolean) => {
+      for (const t0 = Date.now(); !ok(); await new Promise((r) => setTimeout(r, 50))) {
+        if (Date.now() - t0 > 30_000) throw new Error(`no ${what} in 30 s: ${out.slice(-2000)}`);
+      }
+    };
+    try {
+      await until('first round', () => events().some((e) => e.event === 'round-end'));
+      const rebuilt = await run(['check', '--store', store, '--rebuild-catalog', '--force', '--wait', '--json']);
+      expect(rebuilt.code, rebuilt.stderr).toBe(0);
+      const ended = events().filter((e) => e.event === 'round-end').length;
+      await until('a round after the rebuild', () => events().filter((e) => e.event === 'round-end').length >= ended + 2);
+      expect(events().filter((e) => e.event === 'catalog-reopened')).toHaveLength(1);
+      expect(events().filter((e) => e.event === 'round-end').slice(ended).every((e) => e.outcome === 'up-to-date')).toBe(true);
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((r) => daemon.on('exit', r));
+    }
+    // The rounds after the rebuild are in the new catalog; the old file (kept) got none of them.
+    const count = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return db.prepare('SELECT count(*) FROM mirror_rounds').pluck().get() as number;
+      } finally {
+        db.close();
+      }
+    };
+    expect(count(join(store, 'catalog.sqlite'))).toBeGreaterThanOrEqual(2);
+    const old = (await readdir(store)).find((n) => n.startsWith('catalog.damaged-') && n.endsWith('.sqlite'))!;
+    const before = count(join(store, old));
+    expect(before).toBeGreaterThanOrEqual(2); // the --once round and the daemon's first
+    expect((await run(['check', '--store', store, '--fast'])).code).toBe(0);
+  });
+});
+
 describe('a store the network reached first, then the disk of the same version', () => {
   it('imports the disk into the version the mirror brought (its own root), bringing only what the store lacks; a disk of other content is still refused', async () => {
     // Found by hand: the two forms of one version have different roots (the disk's has a layout,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Store } from '@bookcrate/store';
 import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
-import { exists, jsonLines, killWhen, run, snapshot } from './testkit.js';
+import { exists, jsonLines, killWhen, run, snapshot, startServe } from './testkit.js';
 
 /**
  * `bookcrate check --rebuild-catalog`: a store whose catalog.sqlite is damaged or gone gets a new
@@ -66,7 +66,7 @@ async function center(work: string) {
 const TWO_DISKS = ['--disk-size', '16MB', '--segment-size', '4MiB'];
 
 describe('bookcrate check --rebuild-catalog', () => {
-  it('rebuilds a damaged catalog from the store\'s own files: the same versions, files, resources and search; the damaged file kept', async () => {
+  it('rebuilds a damaged catalog from the store\'s own files: the same versions, files, resources and search; the damaged catalog kept', async () => {
     const work = await tempDir('bookcrate-rebuild-');
     const { pack, pub } = await center(work);
     const v1 = join(work, 'v1');
@@ -147,10 +147,24 @@ describe('bookcrate check --rebuild-catalog', () => {
     const sound = await run(['check', '--store', store, '--rebuild-catalog'], { LANG: 'zh_CN.UTF-8' });
     expect(sound.code).toBe(2);
     expect(sound.stderr).toMatch(/能正常打开，SQLite 也没有发现问题：不需要重建/);
-    const forced = await run(['check', '--store', store, '--rebuild-catalog', '--force', '--trust', pub, '--json']);
-    expect(forced.code, forced.stderr).toBe(0);
-    expect(result(forced.stdout)).toMatchObject({ ok: true, key: { from: 'given' }, salvaged: { versions: 2, keys: 1 } });
-    expect(catalogFacts(store)).toEqual(before);
+    // A serve that runs meanwhile opens the new catalog by itself (no restart needed).
+    const served = await startServe(store);
+    try {
+      const statusPage = async () => (await fetch(`${served.url}/status`)).text();
+      expect(await statusPage(), 'the import after the first rebuild is in this catalog\'s history').toContain('disks-v2');
+      const forced = await run(['check', '--store', store, '--rebuild-catalog', '--force', '--trust', pub, '--json']);
+      expect(forced.code, forced.stderr).toBe(0);
+      expect(result(forced.stdout)).toMatchObject({ ok: true, key: { from: 'given' }, salvaged: { versions: 2, keys: 1 } });
+      expect(catalogFacts(store)).toEqual(before);
+      await new Promise((r) => setTimeout(r, 2100));
+      expect(await statusPage(), 'the new catalog has no imports').not.toContain('disks-v2');
+      expect(served.stderr()).toContain('the store\'s catalog was replaced (rebuilt)');
+      const search = await fetch(`${served.url}/search?q=${encodeURIComponent('梁祝')}`);
+      expect(search.status).toBe(200);
+      expect(await search.text()).toContain('梁祝');
+    } finally {
+      served.child.kill();
+    }
   });
 
   it('takes back from the readers\' folder what objects/ lost; records the rest damaged for the disk to bring; leaves an unfinished disk version to its disks', async () => {
@@ -191,13 +205,19 @@ describe('bookcrate check --rebuild-catalog', () => {
     }
     expect(await exists(join(store, 'catalog.sqlite'))).toBe(false);
 
+    // Without the old catalog or the store's copy of the key, the versions cannot be checked: the center's key is asked for.
+    const keyCopy = (await readdir(join(store, 'roots'))).find((n) => n.endsWith('.pub'))!;
+    await unlink(join(store, 'roots', keyCopy));
+    const noKey = await run(['check', '--store', store, '--rebuild-catalog'], { LANG: 'zh_CN.UTF-8' });
+    expect(noKey.code).toBe(3);
+    expect(noKey.stderr).toContain('请给出中心的公钥：bookcrate check --store <资源库> --rebuild-catalog --trust <center.pub>');
     const zh = await run(['check', '--store', store, '--rebuild-catalog', '--trust', pub, '--report', join(work, '重建报告.txt')], { LANG: 'zh_CN.UTF-8' });
     expect(zh.code, zh.stderr).toBe(1);
     expect(zh.stdout).toContain('旧的目录数据库：没有（catalog.sqlite 不在）');
     expect(zh.stdout).toContain('资源库 objects 文件夹中缺失的 1 个文件在读者目录中仍完好，已放回');
     expect(zh.stdout).toContain('county 版本 1：4 个条目，完整，已提供给读者；其中 1 个文件已不在资源库中，记为损坏');
     expect(zh.stdout).toContain('county 版本 2（共 2 张盘）尚未导入完整：请再次导入它的盘');
-    expect(zh.stdout).toContain('结论：目录数据库已重建，损坏或缺失的文件已记下');
+    expect(zh.stdout).toContain('结论：目录数据库已重建，损坏或缺失的文件或需要再次导入的盘已记下');
     expect((await readFile(join(work, '重建报告.txt'), 'utf8')).startsWith('\ufeff')).toBe(true);
     expect((await readFile(objectPath(store, await readFile(join(v1, kept))))).equals(await readFile(join(v1, kept))), 'put back from the readers\' folder').toBe(true);
 

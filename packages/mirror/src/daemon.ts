@@ -100,6 +100,8 @@ async function oneRound(o: MirrorOptions, store: Store, upstream: Upstream, stat
   heartbeat.unref();
   try {
     release = await store.lock('bookcrate mirror', false, (holder) => log({ event: 'waiting', for: holder }));
+    // A catalog rebuilt since the last round (check --rebuild-catalog) is a new file: this round writes there.
+    if (store.reopenIfReplaced()) log({ event: 'catalog-reopened', catalog: store.paths.catalog });
     roundId = store.startRound(o.upstream);
     const report = await syncRound({
       upstream, store, trust: o.trust, concurrency: o.concurrency, gcAfterMs: o.gcAfterMs, now: o.now, signal: o.signal, log,

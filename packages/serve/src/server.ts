@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { BookcrateError, bundlePathProblem, formatSize, parseListen } from '@bookcrate/format';
@@ -145,7 +146,35 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen ?? '127.0.0.1:8080');
   const basePath = checkBasePath(opts.basePath ?? '');
   const trustedProxies = checkTrustedProxies(opts.trustedProxies ?? []);
-  const store = await Store.open(opts.store, { readonly: true });
+  let store = await Store.open(opts.store, { readonly: true });
+  /**
+   * `bookcrate check --rebuild-catalog` puts a new catalog.sqlite in place of a damaged one (a new
+   * file: another inode). At most every two seconds a request looks, and the new one is opened;
+   * the old connection is closed a minute later, when the requests that were reading it are done.
+   * `generation` makes the values kept below (by version id) be read again: ids are new too.
+   */
+  let catalogInode = statSync(store.paths.catalog).ino;
+  let generation = 0;
+  let lookedAt = Date.now();
+  const followCatalog = async (): Promise<void> => {
+    const now = Date.now();
+    if (now - lookedAt < 2000) return;
+    lookedAt = now;
+    const ino = statSync(store.paths.catalog, { throwIfNoEntry: false })?.ino;
+    if (ino === undefined || ino === catalogInode) return;
+    let next: Store;
+    try {
+      next = await Store.open(opts.store, { readonly: true });
+    } catch {
+      return; // in the middle of the swap: the next request looks again
+    }
+    const old = store;
+    store = next;
+    catalogInode = ino;
+    generation++;
+    setTimeout(() => old.close(), 60_000).unref();
+    opts.log?.('serve: the store\'s catalog was replaced (rebuilt); serving from the new one');
+  };
   let accessLog: AccessLog | undefined;
   try {
     accessLog = opts.accessLog ? await AccessLog.open(opts.accessLog, (line) => opts.log?.(line)) : undefined;
@@ -197,15 +226,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
    * status page's counts on every view, since a librarian watches them move.
    */
   const keptUntilChanged = <T>(read: (vid: number) => T, staleFor: number): ((vid: number) => T) => {
-    const known = new Map<number, { value: T; at: number; counter: number }>();
+    const known = new Map<number, { value: T; at: number; counter: number; generation: number }>();
     return (vid) => {
       const now = Date.now();
       const counter = store.changeCounter();
       const k = known.get(vid);
-      if (k && (k.counter === counter || now - k.at < staleFor)) return k.value;
+      if (k && k.generation === generation && (k.counter === counter || now - k.at < staleFor)) return k.value;
       const value = read(vid);
       if (known.size > 100) known.clear();
-      known.set(vid, { value, at: now, counter });
+      known.set(vid, { value, at: now, counter, generation });
       return value;
     };
   };
@@ -490,6 +519,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const selfPath = rawPath.length <= MAX_URL && /^\/(?![/\\])/.test(rawPath) && !/[\\\s]/.test(rawPath) ? rawPath : '/';
     const ctx = pageCtx(lang, defaultLang, selfPath, query, basePath);
     try {
+      await followCatalog();
       const refused = limits.request(clientOf(req));
       if (refused) throw limited(refused);
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method');

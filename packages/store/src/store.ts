@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { BookcrateError, isJunkName, type CollectionInfo, type FileEntry, type ResourceEntry, type Root } from '@bookcrate/format';
@@ -162,8 +163,29 @@ function refuseLostCatalog(dir: string): void {
 
 export class Store {
   readonly paths: ReturnType<typeof storePaths>;
-  private constructor(readonly dir: string, readonly db: DB) {
+  /** the catalog file's inode when it was opened (reopenIfReplaced) */
+  private catalogInode: number | undefined;
+
+  private constructor(readonly dir: string, public db: DB, private readonly readonlyOpen = false) {
     this.paths = storePaths(dir);
+    this.catalogInode = statSync(this.paths.catalog, { throwIfNoEntry: false })?.ino;
+  }
+
+  /**
+   * Opens the catalog again when `catalog.sqlite` is another file than the one opened: `check
+   * --rebuild-catalog` put a rebuilt one in place of a damaged one. For a long-lived writer (the
+   * mirror daemon, between its rounds, under the lock), which would otherwise go on writing into
+   * the old file under its new name. Returns whether it did.
+   */
+  reopenIfReplaced(): boolean {
+    const ino = statSync(this.paths.catalog, { throwIfNoEntry: false })?.ino;
+    if (ino === undefined || ino === this.catalogInode) return false;
+    const next = openCatalog(this.paths.catalog, { readonly: this.readonlyOpen });
+    const old = this.db;
+    this.db = next;
+    this.catalogInode = ino;
+    old.close();
+    return true;
   }
 
   /** Opens (creating when asked) a store. Writers also take the store lock. */
@@ -212,7 +234,7 @@ export class Store {
         hint: 'import a volume into it first: bookcrate import <disk> --store <dir>', say: { id: 'not-a-store', args: { dir } },
       });
     }
-    const store = new Store(dir, openCatalog(p.catalog, { readonly: !!opts.readonly }));
+    const store = new Store(dir, openCatalog(p.catalog, { readonly: !!opts.readonly }), !!opts.readonly);
     if (!opts.readonly) store.keepRecoveryCopies();
     return store;
   }
