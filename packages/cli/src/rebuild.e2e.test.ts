@@ -294,6 +294,36 @@ describe('bookcrate check --rebuild-catalog', () => {
     expect(after).toEqual(before);
   });
 
+  it('a version whose manifest part the store lost is not rebuilt, and its disk brings it back', async () => {
+    const work = await tempDir('bookcrate-rebuild-part-');
+    const { pack, pub } = await center(work);
+    const src = join(work, 'v1');
+    await buildTree(src, { 老照片: { '天安门.jpg': 30_000, '长城.jpg': 40_000 }, 地方戏: { '变脸.mp4': 60_000 } });
+    const disk = await pack(1, src);
+    const vol = join(disk, (await readdir(disk))[0]!);
+    const store = join(work, 'store');
+    expect((await run(['import', vol, '--store', store, '--trust', pub])).code).toBe(0);
+    const before = catalogFacts(store);
+    // The files tree's one part (parts are a cache: not fsynced, a power cut may take one).
+    const root = JSON.parse(await readFile(join(store, 'roots', `${(before.versions[0] as { root_sha256: string }).root_sha256}.json`), 'utf8')) as { files: { parts: { sha256: string }[] } };
+    const part = root.files.parts[0]!.sha256;
+    await unlink(join(store, 'parts', part.slice(0, 2), `${part}.jsonl`));
+    for (const side of ['', '-wal', '-shm']) await rm(join(store, `catalog.sqlite${side}`), { force: true });
+    const r = await run(['check', '--store', store, '--rebuild-catalog', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    const report = result(r.stdout) as unknown as { versions: unknown[]; skipped: { version: number; reason: string }[] };
+    expect(report.versions).toEqual([]);
+    expect(report.skipped.map((x) => x.version)).toEqual([1]);
+    expect(report.skipped[0]!.reason).toContain(part);
+    expect(catalogFacts(store).files, 'nothing of the version is left half in').toEqual([]);
+    // Its disk brings the version back; the files the store holds are not written again.
+    const again = await run(['import', vol, '--store', store, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const after = catalogFacts(store);
+    expect(after.files).toEqual(before.files);
+    expect(after.versions).toEqual(before.versions);
+  });
+
   it('a check puts back an object whose name was deleted while the readers\' folder still holds its bytes', async () => {
     const work = await tempDir('bookcrate-check-putback-');
     const { pack, pub } = await center(work);

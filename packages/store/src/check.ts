@@ -4,6 +4,7 @@ import { copyFile, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { closeSync, fsyncSync, linkSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AlignedBufferPool, BookcrateError } from '@bookcrate/format';
+import { syncFolderSync } from './durable.js';
 import { storeIoError } from './objects.js';
 import type { Store, StoreDamage } from './store.js';
 import { publishTree, visibleTreeDir } from './tree.js';
@@ -461,23 +462,11 @@ export async function recoverObjectFromTree(store: Store, sha256: string, size: 
         }
         await rename(tmp, target);
       }
-      syncFolder(dirname(target));
+      syncFolderSync(dirname(target));
       return true;
     } catch {
       // this candidate cannot be read or linked: the next one, or the object stays missing
     }
   }
   return false;
-}
-
-function syncFolder(path: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Windows cannot open a folder; NTFS journals the link
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }

@@ -1,6 +1,7 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256Hex } from '@bookcrate/format';
+import { writeDurablySync } from './durable.js';
 
 /**
  * Copies, outside the catalog, of what a catalog cannot be rebuilt without (docs/store.md,
@@ -13,8 +14,8 @@ import { sha256Hex } from '@bookcrate/format';
  *   roots/<sha256 of root.json>.sig    its root.sig
  *   roots/key-<16 hex>.pub             a trusted key (PEM), named by a hash of its fingerprint
  *
- * Each is written to a temp name, fsynced and renamed, and the folder is fsynced: a few small files
- * per version, written before the version's row is committed.
+ * Each is written to a temp name, fsynced and renamed, and the folder is fsynced (durable.ts): a
+ * few small files per version, written before the version's row is committed.
  */
 export const keptRootPaths = (storeDir: string) => {
   const folder = join(storeDir, 'roots');
@@ -25,31 +26,6 @@ export const keptRootPaths = (storeDir: string) => {
     key: (fingerprint: string) => join(folder, `key-${sha256Hex(fingerprint).slice(0, 16)}.pub`),
   };
 };
-
-function writeDurably(path: string, bytes: Buffer | string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    const b = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
-    for (let at = 0; at < b.length;) at += writeSync(fd, b, at, b.length - at);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
-function syncFolder(folder: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(folder, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Windows cannot open a folder to sync it; its renames are journaled by NTFS.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
 
 function ensureFolder(folder: string): void {
   try {
@@ -66,9 +42,8 @@ export function keepRootSync(storeDir: string, rootSha256: string, rootBytes: Bu
   const p = keptRootPaths(storeDir);
   if (sameSize(p.root(rootSha256), rootBytes.length) && sameSize(p.sig(rootSha256), sigBytes.length)) return;
   ensureFolder(p.folder);
-  writeDurably(p.sig(rootSha256), sigBytes);
-  writeDurably(p.root(rootSha256), rootBytes);
-  syncFolder(p.folder);
+  writeDurablySync(p.sig(rootSha256), sigBytes);
+  writeDurablySync(p.root(rootSha256), rootBytes);
 }
 
 /** Keeps a trusted key (PEM). */
@@ -77,8 +52,7 @@ export function keepKeySync(storeDir: string, fingerprint: string, pem: string):
   const path = p.key(fingerprint);
   if (sameSize(path, Buffer.byteLength(pem))) return;
   ensureFolder(p.folder);
-  writeDurably(path, pem);
-  syncFolder(p.folder);
+  writeDurablySync(path, pem);
 }
 
 /** Deletes the kept root of a version the catalog no longer holds (best effort: a leftover is only skipped by a rebuild). */

@@ -1,11 +1,12 @@
 import Database from 'better-sqlite3';
 import type { KeyObject } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, opendirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Dirent } from 'node:fs';
+import { opendirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import {
   BookcrateError, decodeFileEntry, decodeResourceEntry, decodeRoot, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, segmentTable, verifyRootSignature,
   type PartRef, type Root,
 } from '@bookcrate/format';
+import { syncFolderSync, writeDurablySync } from './durable.js';
 import { checkStore, recoverObjectFromTree, type CheckProgress, type CheckReport } from './check.js';
 import { keptKeys, keptRootHashes, readKeptRoot } from './kept-roots.js';
 import { acquireLock } from './lock.js';
@@ -231,7 +232,7 @@ export async function rebuildCatalog(dir: string, opts: RebuildOptions = {}): Pr
       built = await build(store, dir, keys, from, salvage, !!opts.fast, progress);
       // The rows into the main file before the check reads them back a page at a time.
       store.db.pragma('wal_checkpoint(TRUNCATE)');
-      writeDurably(builtNote, JSON.stringify(built), paths.tmp);
+      writeDurablySync(builtNote, JSON.stringify(built));
       resumed = false;
     }
     const s = store!;
@@ -281,7 +282,7 @@ export async function rebuildCatalog(dir: string, opts: RebuildOptions = {}): Pr
       throw new BookcrateError('IO', `${paths.catalog} or its -wal is still there after it was put aside`, { hint: 'run the same command again' });
     }
     renameSync(rebuildFile, paths.catalog);
-    syncFolder(dir);
+    syncFolderSync(dir);
     unlinkQuietly(builtNote);
 
     const r = built;
@@ -293,33 +294,6 @@ export async function rebuildCatalog(dir: string, opts: RebuildOptions = {}): Pr
   } finally {
     await unlock();
   }
-}
-
-/** Makes a rename in `path` (a folder) durable: open it read-only and fsync (POSIX); NTFS journals renames. */
-function syncFolder(path: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Windows cannot open a folder
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-/** Writes a small file durably under its final name (temp, fsync, rename, fsync of the folder). */
-function writeDurably(path: string, text: string, folder: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  const fd = openSync(tmp, 'r+');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  syncFolder(folder);
 }
 
 /** Builds the catalog's rows from the kept roots, their parts and the objects folder (see rebuildCatalog). */
@@ -421,6 +395,8 @@ async function build(
     const wasComplete = salvage?.complete.has(`${bundle}\n${root.bundle.version}`) || (onDisk?.version === root.bundle.version && onDisk.set === setId);
     let vid: number;
     let files = 0;
+    // addVersion stages its rows under the next id and commits the version row last.
+    const stagedId = store.db.prepare('SELECT coalesce(max(id), 0) + 1 FROM versions').pluck().get() as number;
     try {
       const v = await store.addVersion(root, rootBytes, sigBytes, sha,
         // The store does not keep the members tree (which volume holds each file): volume 0, unknown.
@@ -437,6 +413,8 @@ async function build(
         });
       vid = v.id;
     } catch (e) {
+      // A part missing or damaged: the rows staged so far go (nothing else would take them away).
+      store.forgetVersion(stagedId);
       skipped.push({ ...where, reason: (e as Error).message });
       continue;
     }
