@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { encodeMemberHeader, encodeVolumeDoc, signRoot, sha256Hex } from '@bookcrate/format';
 import { storePaths } from '@bookcrate/store';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
-import { BIN, jsonLines, killWhen, run, smallFilesystemForTest, snapshot, start, startServe, exists } from './testkit.js';
+import { BIN, jsonLines, killWhen, run, smallFilesystemForTest, snapshot, start, startServe, exists, sameFiles } from './testkit.js';
 import { flip } from './testkit.js';
 
 const MiB = 1024 * 1024;
@@ -802,6 +802,22 @@ describe.runIf(canMountExfat)('a store on an exFAT disk (no hard links, no symbo
     const found = jsonLines(checked.stdout).find((l) => l.event === 'result') as { trees: { problems: { path: string; reason: string }[]; rebuilt: boolean }[] };
     expect(found.trees[0]).toMatchObject({ problems: [{ path: '课程/封面.jpg', reason: 'changed' }], rebuilt: true });
     expect((await readFile(join(lib, '课程', '封面.jpg'))).equals(await readFile(join(source, '课程', '封面.jpg')))).toBe(true);
+    expect((await readdir(join(store, 'library'))).sort()).toEqual(['.versions', 'county-exfat']);
+
+    // The catalog lost here, and an object of version 2 too: the readers' folder (copies, no link to
+    // name the version) still holds it. The rebuild knows version 2 was shown from the note kept
+    // beside the roots, copies the object back from the readers' file, and shows version 2 still.
+    const shownBefore = await snapshot(lib);
+    const lecture3 = createHash('sha256').update(await readFile(join(source, '课程', '第3讲.pdf'))).digest('hex');
+    await rm(join(store, 'objects', lecture3.slice(0, 2), lecture3));
+    for (const side of ['', '-wal', '-shm']) await rm(join(store, `catalog.sqlite${side}`), { force: true });
+    const rebuilt = await run(['check', '--store', store, '--rebuild-catalog', '--json']);
+    expect(rebuilt.code, rebuilt.stderr + rebuilt.stdout.slice(-2000)).toBe(0);
+    expect(jsonLines(rebuilt.stdout).find((l) => l.event === 'result')).toMatchObject({
+      ok: true, objects: { recovered: 1 }, versions: [{ version: 1, state: 'complete', current: false }, { version: 2, state: 'complete', current: true, missing: 0 }],
+    });
+    expect(await stat(join(store, 'objects', lecture3.slice(0, 2), lecture3))).toMatchObject({ size: 50_000 });
+    sameFiles(await snapshot(lib), shownBefore, 'the readers\' folder after the rebuild');
     expect((await readdir(join(store, 'library'))).sort()).toEqual(['.versions', 'county-exfat']);
 
     // A 50 MB lecture on a disk with ~90 MB free: its object fits, but not a second copy of it in the

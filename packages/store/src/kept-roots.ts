@@ -13,6 +13,8 @@ import { writeDurablySync } from './durable.js';
  *   roots/<sha256 of root.json>.json   the root's exact bytes (its name is their hash)
  *   roots/<sha256 of root.json>.sig    its root.sig
  *   roots/key-<16 hex>.pub             a trusted key (PEM), named by a hash of its fingerprint
+ *   roots/shown-<16 hex>.json          the version of a bundle readers are shown (named by a hash
+ *                                      of the bundle id): on exFAT the readers' folder cannot say
  *
  * Each is written to a temp name, fsynced and renamed, and the folder is fsynced (durable.ts): a
  * few small files per version, written before the version's row is committed.
@@ -24,8 +26,50 @@ export const keptRootPaths = (storeDir: string) => {
     root: (rootSha256: string) => join(folder, `${rootSha256}.json`),
     sig: (rootSha256: string) => join(folder, `${rootSha256}.sig`),
     key: (fingerprint: string) => join(folder, `key-${sha256Hex(fingerprint).slice(0, 16)}.pub`),
+    shown: (bundleId: string) => join(folder, `shown-${sha256Hex(bundleId).slice(0, 16)}.json`),
   };
 };
+
+/** Which version of a bundle readers are shown: proof for a rebuild that it was complete. */
+export interface ShownVersion {
+  bundle: string;
+  version: number;
+  root: string;
+}
+
+/** Notes the version readers are now shown (after makeCurrent commits; no-op when noted already). */
+export function keepShownSync(storeDir: string, shown: ShownVersion): void {
+  const p = keptRootPaths(storeDir);
+  const text = JSON.stringify(shown) + '\n';
+  try {
+    if (readFileSync(p.shown(shown.bundle), 'utf8') === text) return;
+  } catch {
+    // not noted yet
+  }
+  ensureFolder(p.folder);
+  writeDurablySync(p.shown(shown.bundle), text);
+}
+
+/** The versions noted as shown, by bundle id. */
+export function keptShown(storeDir: string): Map<string, ShownVersion> {
+  const p = keptRootPaths(storeDir);
+  const out = new Map<string, ShownVersion>();
+  let names: string[];
+  try {
+    names = readdirSync(p.folder);
+  } catch {
+    return out;
+  }
+  for (const n of names.filter((x) => /^shown-[0-9a-f]{16}\.json$/.test(x))) {
+    try {
+      const v = JSON.parse(readFileSync(join(p.folder, n), 'utf8')) as ShownVersion;
+      if (typeof v.bundle === 'string' && Number.isInteger(v.version) && typeof v.root === 'string') out.set(v.bundle, v);
+    } catch {
+      // damaged: no proof from it
+    }
+  }
+  return out;
+}
 
 function ensureFolder(folder: string): void {
   try {

@@ -8,7 +8,7 @@ import {
 } from '@bookcrate/format';
 import { syncFolderSync, writeDurablySync } from './durable.js';
 import { checkStore, recoverObjectFromTree, type CheckProgress, type CheckReport } from './check.js';
-import { keptKeys, keptRootHashes, readKeptRoot } from './kept-roots.js';
+import { keptKeys, keptRootHashes, keptShown, readKeptRoot } from './kept-roots.js';
 import { acquireLock } from './lock.js';
 import { readStoredPart } from './parts.js';
 import { Store, storePaths } from './store.js';
@@ -284,6 +284,9 @@ export async function rebuildCatalog(dir: string, opts: RebuildOptions = {}): Pr
     renameSync(rebuildFile, paths.catalog);
     syncFolderSync(dir);
     unlinkQuietly(builtNote);
+    // Now what the new catalog shows is what readers are shown: the notes beside the roots follow
+    // (a writer's open writes them, Store.keepRecoveryCopies).
+    (await Store.open(dir)).close();
 
     const r = built;
     const report: RebuildReport = {
@@ -362,6 +365,8 @@ async function build(
   const versions: RebuiltVersion[] = [];
   const incompleteDiskVersions: RebuildReport['incompleteDiskVersions'] = [];
   const shown = new Map<string, { version: number; set: string } | undefined>();
+  /** the versions readers were shown, as noted beside the roots (the only proof on exFAT, where the tree is no link) */
+  const noted = keptShown(dir);
   const notComplete: { vid: number; bundle: string; version: number; set: string; volumes: number; files: number; root: Root }[] = [];
   const superseded: RebuildReport['superseded'] = [];
   let recovered = 0;
@@ -392,7 +397,8 @@ async function build(
     const setId = root.layout?.set ?? sha.slice(0, 16);
     if (!shown.has(bundle)) shown.set(bundle, await shownVersionOnDisk(store, bundle));
     const onDisk = shown.get(bundle);
-    const wasComplete = salvage?.complete.has(`${bundle}\n${root.bundle.version}`) || (onDisk?.version === root.bundle.version && onDisk.set === setId);
+    const wasComplete = salvage?.complete.has(`${bundle}\n${root.bundle.version}`) || noted.get(bundle)?.root === sha
+      || (onDisk?.version === root.bundle.version && onDisk.set === setId);
     let vid: number;
     let files = 0;
     // addVersion stages its rows under the next id and commits the version row last.

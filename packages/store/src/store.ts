@@ -3,7 +3,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { BookcrateError, isJunkName, type CollectionInfo, type FileEntry, type ResourceEntry, type Root } from '@bookcrate/format';
 import { openCatalog, type DB } from './db.js';
-import { forgetRootSync, keepKeySync, keepRootSync, keptRootHashes } from './kept-roots.js';
+import { forgetRootSync, keepKeySync, keepRootSync, keepShownSync, keptRootHashes } from './kept-roots.js';
 import { acquireLock, YieldingLock } from './lock.js';
 import { storeIoError } from './objects.js';
 import { rowInserter } from './rows.js';
@@ -244,8 +244,15 @@ export class Store {
    * builds the new catalog in tmp/ before it takes the damaged one's place (rebuild.ts).
    */
   static openCatalogFile(dir: string, catalogFile: string): Store {
-    return new Store(dir, openCatalog(catalogFile));
+    const store = new Store(dir, openCatalog(catalogFile));
+    // Until it takes the old one's place, what it shows is not what readers are shown: the notes
+    // stay as they are (a rebuild killed part way reads them again).
+    store.notesShown = false;
+    return store;
   }
+
+  /** whether makeCurrent notes the version shown outside the catalog (kept-roots.ts) */
+  private notesShown = true;
 
   /**
    * Writes the copies of the versions' signed roots and the trusted keys that a store made before
@@ -255,6 +262,7 @@ export class Store {
   private keepRecoveryCopies(): void {
     try {
       for (const k of this.trustedKeys()) keepKeySync(this.dir, k.fingerprint, k.pem);
+      for (const v of this.currentVersions()) if (v.state === 'complete') keepShownSync(this.dir, { bundle: v.bundle_id, version: v.version, root: v.root_sha256 });
       const kept = new Set(keptRootHashes(this.dir));
       const rows = this.db.prepare('SELECT id, root_sha256 FROM versions').all() as { id: number; root_sha256: string }[];
       for (const r of rows) {
@@ -687,6 +695,12 @@ export class Store {
       this.db.prepare('UPDATE versions SET is_current = 0 WHERE bundle_id = ?').run(v.bundle_id);
       this.db.prepare('UPDATE versions SET state = \'complete\', is_current = 1, completed_at = coalesce(completed_at, ?) WHERE id = ?').run(now(), versionId);
     })();
+    // Outside the catalog too: a rebuild takes it as proof that the version was complete.
+    if (this.notesShown) try {
+      keepShownSync(this.dir, { bundle: v.bundle_id, version: v.version, root: v.root_sha256 });
+    } catch {
+      // best effort: the next writer's keepRecoveryCopies writes it
+    }
   }
 
   /** Journals segments as committed (a rebuilt catalog's complete disk version: an import of its disk then reads none of them). */
