@@ -88,8 +88,11 @@ describe('bookcrate check --rebuild-catalog', () => {
       expect(r.code, r.stderr).toBe(0);
     }
     // What a rebuild needs beside the parts and objects is kept outside the catalog.
-    expect((await readdir(join(store, 'roots'))).filter((n) => n.endsWith('.json'))).toHaveLength(2);
-    expect((await readdir(join(store, 'roots'))).filter((n) => n.endsWith('.pub'))).toHaveLength(1);
+    const kept = await readdir(join(store, 'roots'));
+    expect(kept.filter((n) => /^[0-9a-f]{64}\.json$/.test(n))).toHaveLength(2);
+    expect(kept.filter((n) => n.endsWith('.pub'))).toHaveLength(1);
+    const shownNote = kept.find((n) => n.startsWith('shown-'))!;
+    expect(JSON.parse(await readFile(join(store, 'roots', shownNote), 'utf8'))).toMatchObject({ bundle: 'county', version: 2 });
     const before = catalogFacts(store);
     const readersBefore = await readersDigests(store);
     const searchBefore = await (async () => {
