@@ -402,7 +402,7 @@ async function build(
     let vid: number;
     let files = 0;
     // addVersion stages its rows under the next id and commits the version row last.
-    const stagedId = store.db.prepare('SELECT coalesce(max(id), 0) + 1 FROM versions').pluck().get() as number;
+    const stagedId = store.nextVersionId();
     try {
       const v = await store.addVersion(root, rootBytes, sigBytes, sha,
         // The store does not keep the members tree (which volume holds each file): volume 0, unknown.

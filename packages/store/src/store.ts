@@ -146,11 +146,6 @@ async function mkdirStepwise(dir: string): Promise<void> {
 }
 
 /**
- * The local library store: objects by SHA-256 on disk, the SQLite catalog, the browsable tree.
- * This package is the only one that touches SQLite; every statement the importer, `status` and
- * `serve` need is a method here.
- */
-/**
  * A store whose catalog is gone but whose kept roots are there lost its catalog (a rebuild stopped
  * between its two renames, or a file deleted by hand): it is rebuilt, not started over.
  */
@@ -161,10 +156,17 @@ function refuseLostCatalog(dir: string): void {
   });
 }
 
+/**
+ * The local library store: objects by SHA-256 on disk, the SQLite catalog, the browsable tree.
+ * This package is the only one that touches SQLite; every statement the importer, `status` and
+ * `serve` need is a method here.
+ */
 export class Store {
   readonly paths: ReturnType<typeof storePaths>;
   /** the catalog file's inode when it was opened (reopenIfReplaced) */
   private catalogInode: number | undefined;
+  /** whether makeCurrent notes the version shown outside the catalog (kept-roots.ts) */
+  private notesShown = true;
 
   private constructor(readonly dir: string, public db: DB, private readonly readonlyOpen = false) {
     this.paths = storePaths(dir);
@@ -250,9 +252,6 @@ export class Store {
     store.notesShown = false;
     return store;
   }
-
-  /** whether makeCurrent notes the version shown outside the catalog (kept-roots.ts) */
-  private notesShown = true;
 
   /**
    * Writes the copies of the versions' signed roots and the trusted keys that a store made before
@@ -344,7 +343,7 @@ export class Store {
     const existing = this.version(root.bundle.id, root.bundle.version);
     if (existing) return existing;
     // A staging id: rows are written under it, and the version row that makes them visible comes last.
-    const id = ((db.prepare('SELECT max(id) AS m FROM versions').get() as { m: number | null }).m ?? 0) + 1;
+    const id = this.nextVersionId();
     db.prepare('DELETE FROM files WHERE version_id = ?').run(id);
     db.prepare('DELETE FROM resources WHERE version_id = ?').run(id);
     db.prepare('DELETE FROM collections WHERE version_id = ?').run(id);
@@ -473,6 +472,11 @@ export class Store {
       db.pragma('foreign_keys = ON');
     }
     return this.versionById(id)!;
+  }
+
+  /** The id the next addVersion stages its rows under. */
+  nextVersionId(): number {
+    return ((this.db.prepare('SELECT max(id) AS m FROM versions').get() as { m: number | null }).m ?? 0) + 1;
   }
 
   /**
