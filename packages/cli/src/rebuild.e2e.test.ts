@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { cp, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Store } from '@bookcrate/store';
 import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
-import { exists, jsonLines, killWhen, run, snapshot, startServe } from './testkit.js';
+import { exists, jsonLines, killWhen, run, smallFilesystemForTest, snapshot, startServe } from './testkit.js';
 
 /**
  * `bookcrate check --rebuild-catalog`: a store whose catalog.sqlite is damaged or gone gets a new
@@ -254,7 +255,8 @@ describe('bookcrate check --rebuild-catalog', () => {
     await buildTree(src, { 老照片: photos, 地方戏: { '变脸.mp4': 3_000_000 } });
     const disk = await pack(1, src);
     const store = join(work, 'store');
-    expect((await run(['import', join(disk, (await readdir(disk))[0]!), '--store', store, '--trust', pub])).code).toBe(0);
+    const imp = await run(['import', join(disk, (await readdir(disk))[0]!), '--store', store, '--trust', pub]);
+    expect(imp.code, imp.stderr).toBe(0);
     const before = catalogFacts(store);
     const fh = await open(join(store, 'catalog.sqlite'), 'r+');
     await fh.write(Buffer.from('not a database!!'), 0, 16, 0);
@@ -325,6 +327,34 @@ describe('bookcrate check --rebuild-catalog', () => {
     const after = catalogFacts(store);
     expect(after.files).toEqual(before.files);
     expect(after.versions).toEqual(before.versions);
+  });
+
+  it('a disk too full for the new catalog: said so, the old one untouched; with room, the same command finishes', async (ctx) => {
+    const work = await tempDir('bookcrate-rebuild-full-');
+    const mnt = await smallFilesystemForTest(join(work, 'smallfs'), '32m');
+    if (!mnt) return ctx.skip();
+    const { pack, pub } = await center(work);
+    const src = join(work, 'v1');
+    await buildTree(src, { 老照片: { '天安门.jpg': 30_000, '长城.jpg': 40_000 }, 地方戏: { '变脸.mp4': 60_000 } });
+    const disk = await pack(1, src);
+    const store = join(mnt, 'store');
+    const imp = await run(['import', join(disk, (await readdir(disk))[0]!), '--store', store, '--trust', pub]);
+    expect(imp.code, imp.stderr).toBe(0);
+    const before = catalogFacts(store);
+    const fh = await open(join(store, 'catalog.sqlite'), 'r+');
+    await fh.write(Buffer.from('not a database!!'), 0, 16, 0);
+    await fh.close();
+    // Everything but a few KiB taken by another file.
+    const free = () => Number(execFileSync('df', ['--output=avail', '-B1', mnt], { encoding: 'utf8' }).split('\n')[1]);
+    await writeFile(join(mnt, 'filler'), Buffer.alloc(Math.max(0, free() - 16 * 1024)));
+    const full = await run(['check', '--store', store, '--rebuild-catalog'], { LANG: 'zh_CN.UTF-8' });
+    expect(full.code, full.stderr).toBe(4);
+    expect(full.stderr).toMatch(/^bookcrate：资源库所在的磁盘已满/);
+    expect((await readFile(join(store, 'catalog.sqlite'))).subarray(0, 16).toString(), 'the old catalog is untouched').toBe('not a database!!');
+    await rm(join(mnt, 'filler'));
+    const r = await run(['check', '--store', store, '--rebuild-catalog', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(catalogFacts(store)).toEqual(before);
   });
 
   it('a check puts back an object whose name was deleted while the readers\' folder still holds its bytes', async () => {

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import type { KeyObject } from 'node:crypto';
-import { opendirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, type Dirent } from 'node:fs';
-import { join } from 'node:path';
+import { opendirSync, readdirSync, readFileSync, renameSync, statfsSync, statSync, unlinkSync, type Dirent } from 'node:fs';
+import { dirname, join } from 'node:path';
 import {
   BookcrateError, decodeFileEntry, decodeResourceEntry, decodeRoot, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, segmentTable, verifyRootSignature,
   type PartRef, type Root,
@@ -10,6 +10,7 @@ import { syncFolderSync, writeDurablySync } from './durable.js';
 import { checkStore, recoverObjectFromTree, type CheckProgress, type CheckReport } from './check.js';
 import { keptKeys, keptRootHashes, keptShown, readKeptRoot } from './kept-roots.js';
 import { acquireLock } from './lock.js';
+import { catalogWriteError, storeIoError } from './objects.js';
 import { readStoredPart } from './parts.js';
 import { Store, storePaths } from './store.js';
 import { shownVersionOnDisk, visibleTreeDir } from './tree.js';
@@ -225,27 +226,31 @@ export async function rebuildCatalog(dir: string, opts: RebuildOptions = {}): Pr
       }
     }
     let resumed = !!built;
-    if (!built || !store) {
-      unlinkQuietly(builtNote);
-      removeCatalogFile(rebuildFile);
-      store = Store.openCatalogFile(dir, rebuildFile);
-      built = await build(store, dir, keys, from, salvage, !!opts.fast, progress);
-      // The rows into the main file before the check reads them back a page at a time.
-      store.db.pragma('wal_checkpoint(TRUNCATE)');
-      writeDurablySync(builtNote, JSON.stringify(built));
-      resumed = false;
-    }
-    const s = store!;
     let check: CheckReport;
     try {
+      if (!built || !store) {
+        unlinkQuietly(builtNote);
+        removeCatalogFile(rebuildFile);
+        store = Store.openCatalogFile(dir, rebuildFile);
+        built = await build(store, dir, keys, from, salvage, !!opts.fast, progress);
+        // The rows into the main file before the check reads them back a page at a time.
+        store.db.pragma('wal_checkpoint(TRUNCATE)');
+        writeDurablySync(builtNote, JSON.stringify(built));
+        resumed = false;
+      }
       // A full check hashes every object the build found, and every bad one's files become
       // damaged; with fast, sizes only. It goes on where a killed run's stopped.
-      const last = s.lastCheck();
-      check = last?.finished_at ? (JSON.parse(last.report ?? '{}') as CheckReport) : await checkStore(s, { fast: !!opts.fast, onProgress: progress });
+      const last = store.lastCheck();
+      check = last?.finished_at ? (JSON.parse(last.report ?? '{}') as CheckReport) : await checkStore(store, { fast: !!opts.fast, onProgress: progress });
       // Its rows in WAL are put into the main file, and the file is closed whole, before it moves.
-      s.db.pragma('wal_checkpoint(TRUNCATE)');
+      store.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (e) {
+      // A full disk (the new catalog is about as large as the old) is the librarian's "free some
+      // space, run it again": the old catalog is untouched; the rerun goes on with the check, or
+      // builds again what was not finished.
+      throw rebuildWriteError(e, rebuildFile);
     } finally {
-      s.close();
+      store?.close();
     }
 
     // ---- the swap: the old catalog is kept under another name, the new one takes its place ----
@@ -486,6 +491,28 @@ function markVolumesIn(store: Store, versionId: number, root: Root): void {
     store.finishVolume(versionId, i);
   }
   store.journalSegments(versionId, segmentTable(root).map((_, i) => i + 1));
+}
+
+/** The disk's refusals while the new catalog is written, as the librarian meets them (the rest as they are). */
+function rebuildWriteError(e: unknown, path: string): unknown {
+  const sqlite = (e as { code?: string })?.code ?? '';
+  // SQLite says "disk I/O error" where the -shm or the WAL could not grow (tmpfs): on a disk with
+  // next to nothing free that is the same full disk.
+  if (sqlite === 'SQLITE_FULL' || (sqlite.startsWith('SQLITE_IOERR') && freeBytes(dirname(path)) < 4 << 20)) {
+    return catalogWriteError(Object.assign(e as Error, { code: 'SQLITE_FULL' }), path);
+  }
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code && ['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM'].includes(code)) return storeIoError(e, path);
+  return e;
+}
+
+function freeBytes(dir: string): number {
+  try {
+    const st = statfsSync(dir);
+    return st.bavail * st.bsize;
+  } catch {
+    return Infinity;
+  }
 }
 
 function unlinkQuietly(path: string): void {
