@@ -64,6 +64,19 @@ async function center(work: string) {
   return { pack, pub: join(work, 'center.pub') };
 }
 
+/** Imports the one volume a single-disk pack wrote into `store`, pinning the key. */
+async function importDisk(disk: string, store: string, pub: string): Promise<void> {
+  const r = await run(['import', join(disk, (await readdir(disk))[0]!), '--store', store, '--trust', pub]);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+/** A bad sector over the catalog's header: SQLite then says "file is not a database". */
+async function overwriteCatalogHeader(store: string): Promise<void> {
+  const fh = await open(join(store, 'catalog.sqlite'), 'r+');
+  await fh.write(Buffer.from('not a database!!'), 0, 16, 0);
+  await fh.close();
+}
+
 const TWO_DISKS = ['--disk-size', '16MB', '--segment-size', '4MiB'];
 
 describe('bookcrate check --rebuild-catalog', () => {
@@ -108,9 +121,7 @@ describe('bookcrate check --rebuild-catalog', () => {
     expect(searchBefore.every((hits) => hits.length > 0)).toBe(true);
 
     // A bad sector over the catalog's header: every command says it, and names the way out.
-    const fh = await open(join(store, 'catalog.sqlite'), 'r+');
-    await fh.write(Buffer.from('not a database!!'), 0, 16, 0);
-    await fh.close();
+    await overwriteCatalogHeader(store);
     const status = await run(['status', '--store', store]);
     expect(status.code).toBe(4);
     expect(status.stderr).toContain('bookcrate check --store <store> --rebuild-catalog');
@@ -255,12 +266,9 @@ describe('bookcrate check --rebuild-catalog', () => {
     await buildTree(src, { 老照片: photos, 地方戏: { '变脸.mp4': 3_000_000 } });
     const disk = await pack(1, src);
     const store = join(work, 'store');
-    const imp = await run(['import', join(disk, (await readdir(disk))[0]!), '--store', store, '--trust', pub]);
-    expect(imp.code, imp.stderr).toBe(0);
+    await importDisk(disk, store, pub);
     const before = catalogFacts(store);
-    const fh = await open(join(store, 'catalog.sqlite'), 'r+');
-    await fh.write(Buffer.from('not a database!!'), 0, 16, 0);
-    await fh.close();
+    await overwriteCatalogHeader(store);
 
     const building = join(store, 'tmp', 'catalog-rebuild.sqlite');
     const checkedSoFar = (): number => {
@@ -307,7 +315,7 @@ describe('bookcrate check --rebuild-catalog', () => {
     const disk = await pack(1, src);
     const vol = join(disk, (await readdir(disk))[0]!);
     const store = join(work, 'store');
-    expect((await run(['import', vol, '--store', store, '--trust', pub])).code).toBe(0);
+    await importDisk(disk, store, pub);
     const before = catalogFacts(store);
     // The files tree's one part (parts are a cache: not fsynced, a power cut may take one).
     const root = JSON.parse(await readFile(join(store, 'roots', `${(before.versions[0] as { root_sha256: string }).root_sha256}.json`), 'utf8')) as { files: { parts: { sha256: string }[] } };
@@ -338,12 +346,9 @@ describe('bookcrate check --rebuild-catalog', () => {
     await buildTree(src, { 老照片: { '天安门.jpg': 30_000, '长城.jpg': 40_000 }, 地方戏: { '变脸.mp4': 60_000 } });
     const disk = await pack(1, src);
     const store = join(mnt, 'store');
-    const imp = await run(['import', join(disk, (await readdir(disk))[0]!), '--store', store, '--trust', pub]);
-    expect(imp.code, imp.stderr).toBe(0);
+    await importDisk(disk, store, pub);
     const before = catalogFacts(store);
-    const fh = await open(join(store, 'catalog.sqlite'), 'r+');
-    await fh.write(Buffer.from('not a database!!'), 0, 16, 0);
-    await fh.close();
+    await overwriteCatalogHeader(store);
     // Everything but a few KiB taken by another file.
     const free = () => Number(execFileSync('df', ['--output=avail', '-B1', mnt], { encoding: 'utf8' }).split('\n')[1]);
     await writeFile(join(mnt, 'filler'), Buffer.alloc(Math.max(0, free() - 16 * 1024)));
@@ -364,7 +369,7 @@ describe('bookcrate check --rebuild-catalog', () => {
     await buildTree(src, { 老照片: { '天安门.jpg': 30_000, '长城.jpg': 300_000 }, 地方戏: { '变脸.mp4': 9_000_000 } });
     const disk = await pack(1, src);
     const store = join(work, 'store');
-    expect((await run(['import', join(disk, (await readdir(disk))[0]!), '--store', store, '--trust', pub])).code).toBe(0);
+    await importDisk(disk, store, pub);
     for (const p of ['老照片/天安门.jpg', '地方戏/变脸.mp4']) await unlink(objectPath(store, await readFile(join(src, p))));
     const r = await run(['check', '--store', store, '--json']);
     expect(r.code, r.stdout).toBe(0);
