@@ -210,6 +210,7 @@ export function decodeChunkEntry(line: string, where: string): ChunkEntry {
   } catch {
     return bad('is not JSON');
   }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) bad('is not a JSON object');
   if (typeof o.path !== 'string') bad('has no path');
   assertBundlePath(o.path as string, where);
   if (typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256)) bad('has a malformed sha256');

@@ -84,7 +84,7 @@ export function verifyPointerFile(bytes: Buffer, trusted: KeyObject, where: stri
     return bad('text is not JSON');
   }
   if (p?.format !== REPO_FORMAT) {
-    throw new BookcrateError('FORMAT', `${where}: the repository is in format "${String(p?.format)}"; this bookcrate reads ${REPO_FORMAT}`, { hint: 'install a newer bookcrate' });
+    throw new BookcrateError('FORMAT', `${where}: the repository is in format ${JSON.stringify(p?.format ?? null).slice(0, 100)}; this bookcrate reads ${REPO_FORMAT}`, { hint: 'install a newer bookcrate' });
   }
   if (typeof p.bundle !== 'string' || !Number.isSafeInteger(p.version) || p.version < 1 || typeof p.root !== 'object' || p.root === null ||
       typeof p.root.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(p.root.sha256) || !Number.isSafeInteger(p.root.size) || p.root.size <= 0 ||

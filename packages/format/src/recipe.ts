@@ -44,6 +44,7 @@ export function parseRecipe(text: string, where: string): Recipe {
   } catch (e) {
     bad(where, `is not valid JSON (${(e as Error).message})`);
   }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) bad(where, 'must be a JSON object with "bundle" and "collections"');
   const b = o.bundle as Record<string, unknown> | undefined;
   if (!b || typeof b !== 'object') bad(where, 'needs a "bundle" object with "id" and "title"');
   if (typeof b.id !== 'string' || !ID.test(b.id)) bad(where, `"bundle.id" must be letters, digits and . _ : / - (got ${JSON.stringify(b.id)})`);
@@ -59,6 +60,7 @@ export function parseRecipe(text: string, where: string): Recipe {
     if (typeof c.id !== 'string' || !ID.test(c.id)) bad(at, `"id" must be letters, digits and . _ : / - (got ${JSON.stringify(c.id)})`);
     if (typeof c.title !== 'string' || !c.title) bad(at, '"title" must be a non-empty string');
     if (typeof c.source !== 'string' || !c.source) bad(at, '"source" must name a directory');
+    if (c.path !== undefined && (typeof c.path !== 'string' || !c.path)) bad(at, '"path" must be a non-empty string (one folder name)');
     const path = ((c.path as string | undefined) ?? c.title).normalize('NFC');
     const problem = bundlePathProblem(path);
     if (problem || path.includes('/')) bad(at, `"path" ${JSON.stringify(path)} must be one folder name (${problem ?? 'contains "/"'})`);

@@ -67,7 +67,10 @@ export function decodeRoot(bytes: Buffer): Root {
   }
   if (typeof o !== 'object' || o === null) fail('is not an object');
   if (o.format !== FORMAT) {
-    throw new BookcrateError('FORMAT', `root.json: format "${String(o.format)}" is not supported by this bookcrate (it reads ${FORMAT})`, {
+    // unsigned yet (this only chooses the message): a hostile value is named, never called
+    const format: unknown = o.format;
+    if (typeof format !== 'string') fail('"format" is not a string');
+    throw new BookcrateError('FORMAT', `root.json: format "${format.slice(0, 100)}" is not supported by this bookcrate (it reads ${FORMAT})`, {
       hint: 'install a newer bookcrate',
     });
   }
@@ -89,7 +92,7 @@ export function decodeRoot(bytes: Buffer): Root {
   };
   if (o.layout !== undefined) {
     const l = o.layout;
-    if (typeof l.set !== 'string' || !isCount(l.segmentSize) || !Array.isArray(l.volumes)) fail('"layout" is malformed');
+    if (typeof l !== 'object' || l === null || typeof l.set !== 'string' || !isCount(l.segmentSize) || !Array.isArray(l.volumes)) fail('"layout" is malformed');
     l.volumes.forEach((v, i) => {
       if (!v || v.index !== i + 1 || !Array.isArray(v.segments)) fail(`volume ${i + 1} of "layout" is malformed`);
       for (const s of v.segments) {

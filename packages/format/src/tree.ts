@@ -150,6 +150,7 @@ function decodePartRef(line: string, where: string): PartRef {
     throw new BookcrateError('FORMAT', `${where}: index entry is not JSON`);
   }
   if (
+    typeof o !== 'object' || o === null ||
     typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256) ||
     !Number.isSafeInteger(o.size) || (o.size as number) < 0 ||
     !Number.isSafeInteger(o.count) || (o.count as number) < 0 ||

@@ -1,5 +1,5 @@
-import { close, open } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { close, constants, fstat, open } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import {
@@ -14,10 +14,13 @@ import { readAt } from './fsio.js';
  * Reads a small file whose size is known: one open, one read of size + 1 bytes (so a longer file
  * shows as longer), one close. fs/promises' readFile adds an fstat, a FileHandle and a read loop
  * per file, which for the thousands of manifest parts of a volume cost more than the reading.
+ * Never more than size + 1 bytes, whatever the file is (a hostile disk's link to /dev/zero).
+ * O_NONBLOCK: opening a FIFO (which a hostile ext4 disk can hold) would otherwise wait for a writer
+ * forever; it changes nothing for a regular file.
  */
 function readKnownSize(path: string, size: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    open(path, 'r', (err, fd) => {
+    open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0), (err, fd) => {
       if (err) return reject(err);
       const buf = Buffer.allocUnsafe(size + 1);
       readAt(fd, buf, buf.length, 0).then(
@@ -28,10 +31,47 @@ function readKnownSize(path: string, size: number): Promise<Buffer> {
   });
 }
 
-async function readOrThrow(path: string, what: string, size?: number): Promise<Buffer> {
+/** Thrown by readSmallFile for what is not a regular file, or is too long to be the document. */
+class NotTheDocument extends Error {}
+
+/**
+ * Reads a volume's own small document (volume.json, root.json, root.sig, center.pub), which must be
+ * a regular file of at most `max` bytes: a hostile disk's symlink to a device, a FIFO or a folder in
+ * its place, or a file of gigabytes, is refused before it is read, not read into memory forever.
+ */
+function readSmallFile(path: string, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0), (err, fd) => {
+      if (err) return reject(err);
+      const fail = (e: unknown) => close(fd, () => reject(e));
+      fstat(fd, (e, st) => {
+        if (e) return fail(e);
+        if (!st.isFile()) return fail(new NotTheDocument('it is not a file'));
+        if (st.size > max) return fail(new NotTheDocument(`it is ${st.size} bytes, more than such a file can be (${max})`));
+        const buf = Buffer.allocUnsafe(st.size + 1);
+        readAt(fd, buf, Math.min(buf.length, max + 1), 0).then(
+          (got) => (got > max ? fail(new NotTheDocument(`it is more than ${max} bytes`)) : close(fd, () => resolve(buf.subarray(0, got)))),
+          fail,
+        );
+      });
+    });
+  });
+}
+
+/** How long a volume's own documents can be (root.json lists every segment of the set: ~100 bytes each). */
+const DOCUMENT_MAX_BYTES = 64 << 10;
+const ROOT_MAX_BYTES = 64 << 20;
+
+async function readOrThrow(path: string, what: string, size?: number, max = DOCUMENT_MAX_BYTES): Promise<Buffer> {
   try {
-    return size === undefined ? await readFile(path) : await readKnownSize(path, size);
+    return size === undefined ? await readSmallFile(path, max) : await readKnownSize(path, size);
   } catch (e) {
+    if (e instanceof NotTheDocument) {
+      throw new BookcrateError('FORMAT', `${what} at ${path} cannot be read: ${e.message}`, {
+        hint: 'this volume is damaged or was tampered with: ask the center for a good copy of this disk',
+        say: { id: 'volume-file-unreadable', args: { what, path, reason: e.message } },
+      });
+    }
     const code = (e as NodeJS.ErrnoException).code;
     // Past volume.json the folder is a volume: what is missing makes it an incomplete one (a copy cut
     // short, a file deleted), not a folder that is no volume.
@@ -142,7 +182,7 @@ export interface OpenVolume {
 export async function openVolume(dir: string, opts: { trustedKey?: KeyObject } = {}): Promise<OpenVolume> {
   const p = volumePaths(dir);
   const docBytes = await readOrThrow(p.volume, 'volume.json');
-  const rootBytes = await readOrThrow(p.root, 'the manifest root (root.json)');
+  const rootBytes = await readOrThrow(p.root, 'the manifest root (root.json)', undefined, ROOT_MAX_BYTES);
   const sigBytes = await readOrThrow(p.sig, 'the signature (root.sig)');
   let key = opts.trustedKey;
   let source: 'trusted' | 'volume' = 'trusted';

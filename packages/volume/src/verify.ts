@@ -140,6 +140,13 @@ async function verifyWith(dir: string, opts: VerifyOptions, started: number, { h
     const info = table[i - 1]!.info;
     try {
       const st = await stat(segmentPath(i));
+      // A folder, a device or a FIFO in a segment's place (a hostile disk's link to /dev/zero would
+      // be read forever) is no segment: missing, as the import takes it.
+      if (!st.isFile()) {
+        absent.add(i);
+        add({ kind: 'segment-missing', segment: info.name, detail: `segment ${info.name} in ${volumePaths(dir).segments} is not a file` });
+        continue;
+      }
       report.checked.segments++; // its size (full mode then counts the segments it read)
       if (st.size !== info.size) {
         resized.add(i);
