@@ -18,8 +18,9 @@
  * `pnpm fuzz` runs many more seeds (FUZZ_ITERATIONS, FUZZ_SEED); a failure names the seed that
  * reproduces it: `FUZZ_SEED=<seed> FUZZ_ITERATIONS=1 pnpm fuzz`.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFile, cp, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, lstat, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isBookcrateError, loadPublicKey, type BookcrateError } from '@bookcrate/format';
@@ -119,6 +120,46 @@ function withTimeout<T>(p: Promise<T>, m: Mutation, what: string): Promise<T> {
   const limit = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} after "${m.what}" did not end within ${STEP_TIMEOUT_MS / 1000} s`)), STEP_TIMEOUT_MS); });
   return Promise.race([p, limit]).finally(() => clearTimeout(timer));
 }
+
+describe('a volume whose files are not files (found by the fuzzing: verify and import read /dev/zero forever)', () => {
+  const cases: { file: string; make: (path: string) => Promise<void>; what: string }[] = [
+    { file: 'bookcrate/root.json', make: (p) => symlink('/dev/zero', p), what: 'a link to /dev/zero' },
+    { file: 'bookcrate/root.sig', make: async (p) => void execFileSync('mkfifo', [p]), what: 'a FIFO' },
+    { file: 'bookcrate/volume.json', make: (p) => mkdir(p), what: 'a folder' },
+    { file: 'center.pub', make: (p) => symlink('/dev/urandom', p), what: 'a link to /dev/urandom' },
+  ];
+  for (const c of cases) {
+    it(`${c.file} as ${c.what}: a format error naming it, at once`, async () => {
+      const volume = join(await tempDir('not-a-file-'), 'volume');
+      await cp(goodVolume, volume, { recursive: true });
+      await rm(join(volume, c.file));
+      await c.make(join(volume, c.file));
+      const started = Date.now();
+      // center.pub is only read without a trusted key
+      const verified = verifyVolume(volume, c.file === 'center.pub' ? { mode: 'full' } : { mode: 'full', trustedKey: trust });
+      await expect(verified).rejects.toMatchObject({ code: 'FORMAT', message: expect.stringContaining('it is not a file') });
+      await expect(importVolume({ volume, store: join(volume, '..', 'store'), ...(c.file === 'center.pub' ? { yes: true } : { trust }) }))
+        .rejects.toMatchObject({ code: 'FORMAT', message: expect.stringMatching(new RegExp(`${c.file.split('/').pop()!}.*it is not a file`)) });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    });
+  }
+
+  it('a segment as a link to /dev/zero: verify finds it missing, import takes the rest, the good disk the missing', async () => {
+    const here = await tempDir('not-a-file-');
+    const volume = join(here, 'volume');
+    await cp(goodVolume, volume, { recursive: true });
+    await rm(join(volume, 'segments', 'v01-s000002.tar'));
+    await symlink('/dev/zero', join(volume, 'segments', 'v01-s000002.tar'));
+    const report = await verifyVolume(volume, { mode: 'full', trustedKey: trust });
+    expect(report.ok).toBe(false);
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'segment-missing', segment: 'v01-s000002.tar', detail: expect.stringContaining('is not a file') }));
+    const imported = await importVolume({ volume, store: join(here, 'store'), trust });
+    expect(imported.damaged.map((d) => d.path)).toEqual(['全部/国图公开课/第1讲.mp4']);
+    await shownIsSource(join(here, 'store'), 'without the lecture', ['国图公开课/第1讲.mp4']);
+    expect((await importVolume({ volume: goodVolume, store: join(here, 'store'), trust })).damaged).toEqual([]);
+    await shownIsSource(join(here, 'store'), 'after the good disk');
+  });
+});
 
 describe(`hostile volumes: ${SEEDS.length} seeded mutations from seed ${SEEDS[0]} (fixtures/hostile.ts)`, () => {
   for (const seed of SEEDS) {

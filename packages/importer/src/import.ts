@@ -8,7 +8,7 @@ import {
   type Root,
 } from '@bookcrate/format';
 import {
-  ChunkPool, HashThread, Outstanding, SegmentReadError, SegmentStream, SharedBufferPool, diskAnswers, type ThreadLink, openVolume, placedEntryBatches, readAhead, volumePaths, type OpenVolume, type PlacedEntry,
+  ChunkPool, HashThread, Outstanding, SegmentReadError, SegmentStream, SharedBufferPool, diskAnswers, type ThreadLink, openVolume, placedEntryBatches, readAhead, volumeKeyPem, volumePaths, type OpenVolume, type PlacedEntry,
 } from '@bookcrate/volume';
 import {
   ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, collectGarbage, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, sha256OfFile, showVersionTree, storeIoError, storeRoom, syncObjects, versionTreePlace,
@@ -196,10 +196,8 @@ async function establishTrust(store: Store, opts: ImportOptions): Promise<{ key:
   }
   if (opts.trust) return { key: opts.trust, pin: { pem: publicKeyPem(opts.trust), source: 'trust-flag' } };
   const pubPath = volumePaths(opts.volume).pubkey;
-  let pem: string;
-  try {
-    pem = await readFile(pubPath, 'utf8');
-  } catch {
+  const pem = await volumeKeyPem(opts.volume);
+  if (pem === undefined) {
     throw new BookcrateError('UNTRUSTED', `no center key is trusted yet, and the volume has none at ${pubPath}`, {
       hint: 'pass the center\'s public key: --trust center.pub', say: { id: 'no-key-on-volume', args: { path: pubPath } },
     });

@@ -62,16 +62,32 @@ function readSmallFile(path: string, max: number): Promise<Buffer> {
 const DOCUMENT_MAX_BYTES = 64 << 10;
 const ROOT_MAX_BYTES = 64 << 20;
 
+function notTheDocument(e: NotTheDocument, what: string, path: string): BookcrateError {
+  return new BookcrateError('FORMAT', `${what} at ${path} cannot be read: ${e.message}`, {
+    hint: 'this volume is damaged or was tampered with: ask the center for a good copy of this disk',
+    say: { id: 'volume-file-unreadable', args: { what, path, reason: e.message } },
+  });
+}
+
+/**
+ * The center key a volume carries (`center.pub`, PEM), or undefined where it has none or it cannot
+ * be read; a device, FIFO or folder in its place, or a file too long to be a key, is a format error.
+ */
+export async function volumeKeyPem(dir: string): Promise<string | undefined> {
+  const path = volumePaths(dir).pubkey;
+  try {
+    return (await readSmallFile(path, DOCUMENT_MAX_BYTES)).toString('utf8');
+  } catch (e) {
+    if (e instanceof NotTheDocument) throw notTheDocument(e, 'the center\'s public key (center.pub)', path);
+    return undefined;
+  }
+}
+
 async function readOrThrow(path: string, what: string, size?: number, max = DOCUMENT_MAX_BYTES): Promise<Buffer> {
   try {
     return size === undefined ? await readSmallFile(path, max) : await readKnownSize(path, size);
   } catch (e) {
-    if (e instanceof NotTheDocument) {
-      throw new BookcrateError('FORMAT', `${what} at ${path} cannot be read: ${e.message}`, {
-        hint: 'this volume is damaged or was tampered with: ask the center for a good copy of this disk',
-        say: { id: 'volume-file-unreadable', args: { what, path, reason: e.message } },
-      });
-    }
+    if (e instanceof NotTheDocument) throw notTheDocument(e, what, path);
     const code = (e as NodeJS.ErrnoException).code;
     // Past volume.json the folder is a volume: what is missing makes it an incomplete one (a copy cut
     // short, a file deleted), not a folder that is no volume.
