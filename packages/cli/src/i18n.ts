@@ -288,6 +288,10 @@ const zhErrors: Record<MessageId, (a: Args) => [string, string]> = {
   'folder-unreadable': (a) => [`无法读取 ${a.dir}：${a.reason}`, '请检查路径是否正确、硬盘是否已连接'],
   'no-such-path': (a) => [`${a.dir} 不存在`, '请检查路径是否正确；盘没有连接（或还没有挂载）时也没有这个路径：请连接好盘，使用它显示的路径（Windows 上是它的盘符，例如 E:\\）'],
   'not-a-folder': (a) => [`${a.dir} 是一个文件，不是文件夹`, '请指向硬盘本身，或指向包含 bookcrate/volume.json 的文件夹'],
+  'volume-file-not-a-file': (a) => [
+    a.size !== undefined ? `盘上的文件 ${a.path} 有 ${a.size} 字节，超出这种文件可能的大小（${a.max} 字节）` : `盘上的 ${a.path} 不是一个文件（而是文件夹、设备或指向设备的链接）`,
+    '这张盘已损坏或被改动过：请向国家中心索取这张盘的完好副本',
+  ],
   'volume-incomplete': (a) => [`盘上缺少文件：${a.path}`, '这张盘不完整（复制时中断，或有文件被删除）：请向国家中心索取这张盘的完好副本'],
   'volume-file-missing': (a) => [`盘上缺少文件：${a.path}`, '这是 bookcrate 资源盘吗？请指向包含 bookcrate/volume.json 的文件夹'],
   'volume-file-unreadable': (a) => [`无法读取盘上的文件 ${a.path}：${a.reason}`, '请检查硬盘是否已连接、能否正常读取'],

@@ -34,6 +34,7 @@ export type MessageId =
   | 'volume-file-missing' // what, path
   | 'volume-incomplete' // what, path: a file of a volume (past its volume.json) is missing
   | 'volume-file-unreadable' // what, path, reason
+  | 'volume-file-not-a-file' // what, path, and size and max when it is too long: a folder, device or FIFO (or a file far too long) where a volume's file should be
   | 'segment-unreadable' // path, reason: verify cannot go on reading a segment (the disk no longer answers; a bad place is read past)
   | 'volume-unreadable' // path, reason: the disk no longer answers while importing (unplugged, or dead)
   | 'newer-format' // format, reads

@@ -31,8 +31,12 @@ function readKnownSize(path: string, size: number): Promise<Buffer> {
   });
 }
 
-/** Thrown by readSmallFile for what is not a regular file, or is too long to be the document. */
-class NotTheDocument extends Error {}
+/** Thrown by readSmallFile for what is not a regular file, or is too long to be the document (its size). */
+class NotTheDocument extends Error {
+  constructor(message: string, readonly tooLong?: { size: number; max: number }) {
+    super(message);
+  }
+}
 
 /**
  * Reads a volume's own small document (volume.json, root.json, root.sig, center.pub), which must be
@@ -47,10 +51,11 @@ function readSmallFile(path: string, max: number): Promise<Buffer> {
       fstat(fd, (e, st) => {
         if (e) return fail(e);
         if (!st.isFile()) return fail(new NotTheDocument('it is not a file'));
-        if (st.size > max) return fail(new NotTheDocument(`it is ${st.size} bytes, more than such a file can be (${max})`));
+        if (st.size > max) return fail(new NotTheDocument(`it is ${st.size} bytes, more than such a file can be (${max})`, { size: st.size, max }));
         const buf = Buffer.allocUnsafe(st.size + 1);
         readAt(fd, buf, Math.min(buf.length, max + 1), 0).then(
-          (got) => (got > max ? fail(new NotTheDocument(`it is more than ${max} bytes`)) : close(fd, () => resolve(buf.subarray(0, got)))),
+          // grown since its fstat
+          (got) => (got > max ? fail(new NotTheDocument(`it is more than ${max} bytes`, { size: got, max })) : close(fd, () => resolve(buf.subarray(0, got)))),
           fail,
         );
       });
@@ -65,7 +70,7 @@ const ROOT_MAX_BYTES = 64 << 20;
 function notTheDocument(e: NotTheDocument, what: string, path: string): BookcrateError {
   return new BookcrateError('FORMAT', `${what} at ${path} cannot be read: ${e.message}`, {
     hint: 'this volume is damaged or was tampered with: ask the center for a good copy of this disk',
-    say: { id: 'volume-file-unreadable', args: { what, path, reason: e.message } },
+    say: { id: 'volume-file-not-a-file', args: { what, path, ...(e.tooLong ? { size: e.tooLong.size, max: e.tooLong.max } : {}) } },
   });
 }
 
@@ -89,6 +94,8 @@ async function readOrThrow(path: string, what: string, size?: number, max = DOCU
   } catch (e) {
     if (e instanceof NotTheDocument) throw notTheDocument(e, what, path);
     const code = (e as NodeJS.ErrnoException).code;
+    // a folder in a manifest part's place: the volume is damaged, the disk is not unreadable
+    if (code === 'EISDIR') throw notTheDocument(new NotTheDocument('it is not a file'), what, path);
     // Past volume.json the folder is a volume: what is missing makes it an incomplete one (a copy cut
     // short, a file deleted), not a folder that is no volume.
     if (code === 'ENOENT' && what !== 'volume.json') {
