@@ -81,6 +81,8 @@ const SIG_MAX_BYTES = 4096;
 const RANGE_MAX_BYTES = 512 * 1024;
 /** Tries before content that keeps arriving wrong is refused for this round. */
 const WRONG_BYTES_TRIES = 3;
+/** The pause before the objects that failed are asked for again, at the end of the round. */
+const RETRY_PASS_PAUSE_MS = 1000;
 
 /** The pointer moved on during the round and an object of the old version is gone: start over. */
 class PointerMoved extends Error {}
@@ -340,55 +342,76 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
     await syncObjects(store.dir, [marker]);
   }
   progress();
-  // Pages of the missing list (keyset by path) so a first sync of a million files stays in flat memory.
-  let after = '';
-  for (;;) {
-    const page = store.missingPage(version.id, after);
-    if (page.length === 0) break;
-    after = page[page.length - 1]!.path;
-    for (const miss of page) {
-      if (o.signal?.aborted || fatal) break;
-      if (batch.inFlight.has(miss.sha256)) continue;
-      batch.inFlight.add(miss.sha256);
-      const fetchOne = async (): Promise<void> => {
-        if (o.signal?.aborted || fatal) {
-          batch.inFlight.delete(miss.sha256);
-          return;
-        }
-        try {
-          const how = await fetchObject(o, miss, chunks && miss.size >= CHUNKED_MIN_SIZE ? chunkEntry : undefined, previous, adopt);
-          if (how.kind === 'chunked') {
-            fetched.chunkedFiles++;
-            fetched.reusedBytes += how.reused;
-          }
-          if (how.kind === 'adopted') fetched.adoptedObjects++;
-          else fetched.objects++;
-          await batch.add({ sha256: miss.sha256, size: miss.size, path: store.paths.object(miss.sha256) });
-          done.objects++;
-          done.bytes += miss.size;
-          progress();
-        } catch (e) {
-          batch.inFlight.delete(miss.sha256);
-          if (e instanceof PointerMoved || (isBookcrateError(e) && (e.code === 'NO_SPACE'))) {
-            fatal ??= e;
+  // Two passes: an object that failed in the first (an error page, a body of the wrong size, a
+  // redirect, a refusal: what a flaky proxy on a county's link produces once) is asked for once
+  // more at the end of the round, instead of failing the round and waiting for the next one (ten
+  // minutes, or a cron's day). Not one whose bytes were wrong WRONG_BYTES_TRIES times already
+  // (DAMAGED): an upstream that keeps sending wrong bytes costs no more than before.
+  const triedEnough = new Set<string>();
+  for (let pass = 1; pass <= 2; pass++) {
+    if (pass === 2) {
+      const again = failures.length - triedEnough.size;
+      if (again === 0 || fatal || o.signal?.aborted) break;
+      o.log?.({ event: 'retry-failed', objects: again });
+      const kept = failures.filter((e) => isBookcrateError(e, 'DAMAGED'));
+      failures.length = 0;
+      failures.push(...kept);
+      previousPage = [];
+      tasks = [];
+      await new Promise((r) => setTimeout(r, RETRY_PASS_PAUSE_MS));
+      if (o.signal?.aborted) break;
+    }
+    // Pages of the missing list (keyset by path) so a first sync of a million files stays in flat memory.
+    let after = '';
+    for (;;) {
+      const page = store.missingPage(version.id, after);
+      if (page.length === 0) break;
+      after = page[page.length - 1]!.path;
+      for (const miss of page) {
+        if (o.signal?.aborted || fatal) break;
+        if (batch.inFlight.has(miss.sha256) || triedEnough.has(miss.sha256)) continue;
+        batch.inFlight.add(miss.sha256);
+        const fetchOne = async (): Promise<void> => {
+          if (o.signal?.aborted || fatal) {
+            batch.inFlight.delete(miss.sha256);
             return;
           }
-          if ((e as Error).name === 'AbortError') return;
-          failures.push(e);
-          o.log?.({ event: 'object-failed', sha256: miss.sha256, path: miss.path, error: (e as Error).message });
-        }
-      };
-      tasks.push(miss.size >= LARGE_OBJECT ? largeLimit(() => limit(fetchOne)) : limit(fetchOne));
+          try {
+            const how = await fetchObject(o, miss, chunks && miss.size >= CHUNKED_MIN_SIZE ? chunkEntry : undefined, previous, adopt);
+            if (how.kind === 'chunked') {
+              fetched.chunkedFiles++;
+              fetched.reusedBytes += how.reused;
+            }
+            if (how.kind === 'adopted') fetched.adoptedObjects++;
+            else fetched.objects++;
+            await batch.add({ sha256: miss.sha256, size: miss.size, path: store.paths.object(miss.sha256) });
+            done.objects++;
+            done.bytes += miss.size;
+            progress();
+          } catch (e) {
+            batch.inFlight.delete(miss.sha256);
+            if (e instanceof PointerMoved || (isBookcrateError(e) && (e.code === 'NO_SPACE'))) {
+              fatal ??= e;
+              return;
+            }
+            if ((e as Error).name === 'AbortError') return;
+            failures.push(e);
+            if (isBookcrateError(e, 'DAMAGED')) triedEnough.add(miss.sha256);
+            o.log?.({ event: 'object-failed', sha256: miss.sha256, path: miss.path, error: (e as Error).message });
+          }
+        };
+        tasks.push(miss.size >= LARGE_OBJECT ? largeLimit(() => limit(fetchOne)) : limit(fetchOne));
+      }
+      // At most two pages are queued (the pool never idles at a page's end behind one large file),
+      // so in-flight state stays bounded however many files are missing.
+      await Promise.all(previousPage);
+      previousPage = tasks;
+      tasks = [];
+      if (o.signal?.aborted || fatal) break;
     }
-    // At most two pages are queued (the pool never idles at a page's end behind one large file),
-    // so in-flight state stays bounded however many files are missing.
-    await Promise.all(previousPage);
-    previousPage = tasks;
-    tasks = [];
-    if (o.signal?.aborted || fatal) break;
+    await Promise.all([...previousPage, ...tasks]);
+    await batch.flush();
   }
-  await Promise.all([...previousPage, ...tasks]);
-  await batch.flush();
   // every object this round renamed into objects/ is recorded now (a failed flush threw above)
   await rm(marker, { force: true });
   if (fatal) throw fatal;
