@@ -283,16 +283,23 @@ async function shown(store: string): Promise<'none' | 'v1' | 'v2' | 'a mix'> {
   return same(v1) ? 'v1' : same(v2) ? 'v2' : 'a mix';
 }
 
-describe('an object the upstream got wrong once (what the fuzzing met in half its rounds)', () => {
-  it('is asked for again at the end of the round, which then ends well; wrong every time, the round fails with the damage named', async () => {
-    for (const how of ['html', 'grow', 'redirect-loop', 'status-403']) {
-      const store = join(work, `once-${how}`);
+describe('an answer the upstream got wrong once (what the fuzzing met in half its rounds)', () => {
+  it('is asked for again, and the round ends well; an object wrong every time fails the round with the damage named', async () => {
+    const once: [Kind, string, string][] = [
+      ['object', 'html', '"event":"retry-failed","objects":1'], ['object', 'grow', '"event":"retry-failed","objects":1'],
+      ['object', 'redirect-loop', '"event":"retry-failed","objects":1'], ['object', 'status-403', '"event":"retry-failed","objects":1'],
+      // before: a one-time error page for the signature was "signature invalid", exit 3
+      ['sig', 'html', '"event":"wrong-answer"'], ['pointer', 'gzip-bomb', '"event":"wrong-answer"'],
+      ['pointer', 'status-403', '"event":"wrong-answer"'], ['part', 'redirect-loop', '"event":"wrong-answer"'],
+    ];
+    for (const [kind, how, said] of once) {
+      const store = join(work, `once-${kind}-${how}`);
       await mkdir(store);
-      server.arm([{ kind: 'object', nth: 2, persistent: false, how }], 1);
+      server.arm([{ kind, nth: 1, persistent: false, how }], 1);
       const r = await mirror(store);
-      expect(server.done.length, how).toBe(1);
-      expect(r.code, `${how}:\n${r.stderr}`).toBe(0);
-      expect(r.stderr).toContain('"event":"retry-failed","objects":1');
+      expect(server.done.length, `${kind} ${how}`).toBe(1);
+      expect(r.code, `${kind} ${how}:\n${r.stderr}`).toBe(0);
+      expect(r.stderr, `${kind} ${how}`).toContain(said);
       expect(await shown(store)).toBe('v2');
       await objectsSound(store);
     }

@@ -114,13 +114,15 @@ export async function syncRound(o: RoundOptions): Promise<RoundReport> {
   const { key, pin } = roundKey(o.store, o.trust);
   for (let attempt = 1; ; attempt++) {
     o.onProgress?.({ phase: 'pointer', objectsDone: 0, objectsTotal: 0, bytesDone: 0, bytesTotal: 0 });
-    const pointerBytes = await getMeta(o.upstream, meta, repoPaths.pointer, POINTER_MAX_BYTES, true);
-    if (!pointerBytes) {
-      throw new BookcrateError('IO', `the upstream has no ${repoPaths.pointer}`, {
-        hint: 'check --upstream: it must be the folder `bookcrate publish` writes (served by nginx or similar) or another mirror\'s --listen address',
-      });
-    }
-    const pointer = verifyPointerFile(pointerBytes, key, repoPaths.pointer);
+    const { pointerBytes, pointer } = await signedWithRetries(o, repoPaths.pointer, async () => {
+      const bytes = await getMeta(o.upstream, meta, repoPaths.pointer, POINTER_MAX_BYTES, true);
+      if (!bytes) {
+        throw new BookcrateError('IO', `the upstream has no ${repoPaths.pointer}`, {
+          hint: 'check --upstream: it must be the folder `bookcrate publish` writes (served by nginx or similar) or another mirror\'s --listen address',
+        });
+      }
+      return { pointerBytes: bytes, pointer: verifyPointerFile(bytes, key, repoPaths.pointer) };
+    });
     if (pin) o.store.pinKey(keyFingerprint(key), pin, 'mirror'); // only once something signed by it verified
     checkPointer(o.store, pointer, o.now?.() ?? Date.now());
     try {
@@ -179,9 +181,12 @@ async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, poin
   let root: Root | undefined;
   if (!version) {
     const rootBytes = await fetchChecked(o, meta, repoPaths.root(pointer.root.sha256), pointer.root.size, pointer.root.sha256, pointer.root.size, `the root of version ${pointer.version}`);
-    const sigBytes = await getMeta(o.upstream, meta, repoPaths.rootSig(pointer.root.sha256), SIG_MAX_BYTES);
-    if (!sigBytes) throw new PointerMoved();
-    verifyRootSignature(rootBytes, sigBytes, key);
+    const sigBytes = await signedWithRetries(o, repoPaths.rootSig(pointer.root.sha256), async () => {
+      const bytes = await getMeta(o.upstream, meta, repoPaths.rootSig(pointer.root.sha256), SIG_MAX_BYTES);
+      if (!bytes) throw new PointerMoved();
+      verifyRootSignature(rootBytes, bytes, key);
+      return bytes;
+    });
     root = decodeRoot(rootBytes);
     if (root.bundle.id !== pointer.bundle || root.bundle.version !== pointer.version || root.layout) {
       throw new BookcrateError('FORMAT', `the upstream's root does not describe version ${pointer.version} of "${pointer.bundle}" in the network form`, { hint: 'the upstream is misconfigured; tell its operator' });
@@ -229,11 +234,21 @@ async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, poin
 
 /**
  * A small document named by its hash: fetched again when the bytes do not match (a corrupting hop
- * is weather too), refused after three tries. A 404 means the pointer moved on.
+ * is weather too) or the answer was one the HTTP client does not retry, refused after three tries.
+ * A 404 means the pointer moved on.
  */
 async function fetchChecked(o: RoundOptions, meta: { bytes: number }, path: string, max: number, sha256: string, size: number, what: string): Promise<Buffer> {
   for (let attempt = 1; ; attempt++) {
-    const bytes = await getMeta(o.upstream, meta, path, max);
+    let bytes: Buffer | null;
+    try {
+      bytes = await getMeta(o.upstream, meta, path, max);
+    } catch (e) {
+      // an answer the HTTP client does not retry (a 403, a redirect loop, a gzip bomb): asked again
+      if (attempt >= WRONG_BYTES_TRIES || !isBookcrateError(e) || wasTriedEnough(e) || o.signal?.aborted) throw e;
+      o.log?.({ event: 'wrong-answer', path, error: e.message, attempt });
+      await new Promise((r) => setTimeout(r, RETRY_PASS_PAUSE_MS));
+      continue;
+    }
     if (!bytes) throw new PointerMoved();
     if (bytes.length === size && sha256Hex(bytes) === sha256) return bytes;
     o.log?.({ event: 'wrong-bytes', path, expected: sha256, got: sha256Hex(bytes), attempt });
@@ -345,15 +360,16 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
   // Two passes: an object that failed in the first (an error page, a body of the wrong size, a
   // redirect, a refusal: what a flaky proxy on a county's link produces once) is asked for once
   // more at the end of the round, instead of failing the round and waiting for the next one (ten
-  // minutes, or a cron's day). Not one whose bytes were wrong WRONG_BYTES_TRIES times already
-  // (DAMAGED): an upstream that keeps sending wrong bytes costs no more than before.
+  // minutes, or a cron's day). Not one tried enough already (triedEnough): wrong bytes
+  // WRONG_BYTES_TRIES times, or a network failure the HTTP client retried with backoff until it gave
+  // up: an upstream that is down or keeps sending wrong bytes costs no more than before.
   const triedEnough = new Set<string>();
   for (let pass = 1; pass <= 2; pass++) {
     if (pass === 2) {
       const again = failures.length - triedEnough.size;
       if (again === 0 || fatal || o.signal?.aborted) break;
       o.log?.({ event: 'retry-failed', objects: again });
-      const kept = failures.filter((e) => isBookcrateError(e, 'DAMAGED'));
+      const kept = failures.filter(wasTriedEnough);
       failures.length = 0;
       failures.push(...kept);
       previousPage = [];
@@ -396,7 +412,7 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
             }
             if ((e as Error).name === 'AbortError') return;
             failures.push(e);
-            if (isBookcrateError(e, 'DAMAGED')) triedEnough.add(miss.sha256);
+            if (wasTriedEnough(e)) triedEnough.add(miss.sha256);
             o.log?.({ event: 'object-failed', sha256: miss.sha256, path: miss.path, error: (e as Error).message });
           }
         };
@@ -421,6 +437,33 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
     throw e;
   }
   return failures;
+}
+
+/**
+ * An error after which asking again in the same round is no use: wrong bytes WRONG_BYTES_TRIES
+ * times (DAMAGED), or a failure the HTTP client already retried with backoff (`attempts`).
+ */
+function wasTriedEnough(e: unknown): boolean {
+  return isBookcrateError(e, 'DAMAGED') || (isBookcrateError(e) && (e.details as { attempts?: number } | undefined)?.attempts !== undefined);
+}
+
+/**
+ * A signed document of the round (the pointer, a root's signature) fetched and checked by `get`:
+ * an answer that does not pass (an error page, a redirect loop, a gzip bomb, bytes that do not
+ * verify) is asked for again after a second, WRONG_BYTES_TRIES times in all, so that a proxy's
+ * one bad answer does not refuse the round as if the center's signature were wrong. What the last
+ * try says stands; a failure the HTTP client already retried is not retried again.
+ */
+async function signedWithRetries<T>(o: RoundOptions, path: string, get: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await get();
+    } catch (e) {
+      if (attempt >= WRONG_BYTES_TRIES || !isBookcrateError(e) || wasTriedEnough(e) || o.signal?.aborted) throw e;
+      o.log?.({ event: 'wrong-answer', path, error: e.message, attempt });
+      await new Promise((r) => setTimeout(r, RETRY_PASS_PAUSE_MS));
+    }
+  }
 }
 
 /** NO_SPACE when the store's disk cannot hold the objects a version still lacks (storeRoom). */
