@@ -13,7 +13,7 @@ import { seededRandom } from '../../../fixtures/hostile.js';
 import {
   averageChunkSize, decodeCatalogText, decodeChunkEntry, decodeFileEntry, decodeMemberEntry, decodeResourceEntry, decodeRoot,
   decodeVolumeDoc, encodeChunkEntry, encodeFileEntry, encodeMemberEntry, encodePointerFile, encodeResourceEntry, encodeRoot,
-  encodeVolumeDoc, isBookcrateError, parseCsv, parseDuration, parseListen, parseRate, parseRecipe, parseSize, signRoot,
+  encodeVolumeDoc, isBookcrateError, parseCsv, resourceSpecFrom, parseDuration, parseListen, parseRate, parseRecipe, parseSize, signRoot,
   verifyPointerFile, verifyRootSignature, assertTreeRef, type Root,
 } from './index.js';
 
@@ -158,6 +158,13 @@ describe(`the format's decoders on hostile input (${ROUNDS} seeded variants each
     fuzz('parseRecipe', recipe, (t) => parseRecipe(t, 'recipe.json'), 11);
     const csv = 'id,title,creator,files\ncdoi:1,"中国古代书籍史, 第一讲",国家图书馆,第1讲\ncdoi:2,敦煌遗书,"王""某",第2讲;讲义.pdf\n';
     fuzz('parseCsv', csv, (t) => parseCsv(t, 'open.csv'), 12);
+    // a JSON Lines catalog's record, as pack reads each line (packages/pack/src/catalog.ts)
+    const record = JSON.stringify({ id: 'cdoi:1', title: '中国古代书籍史', creator: '国家图书馆', files: ['第1讲', '讲义.pdf'], date: '2026' });
+    fuzz('resourceSpecFrom', record, (t) => {
+      let o: unknown;
+      try { o = JSON.parse(t); } catch { return; }
+      resourceSpecFrom(o as Record<string, unknown>, 'open.jsonl record 1');
+    }, 19);
     fuzz('decodeCatalogText', csv, (t) => decodeCatalogText(Buffer.from(t, 'latin1'), 'open.csv'), 13);
     fuzz('decodeCatalogText (gb18030)', csv, (t) => decodeCatalogText(Buffer.from(t, 'latin1'), 'open.csv', 'gb18030'), 14);
     fuzz('parseSize', '"3.6TiB"', (t) => parseSize(t), 15);

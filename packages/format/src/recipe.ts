@@ -89,6 +89,8 @@ const RESOURCE_KEYS = ['title', 'creator', 'type', 'language', 'date', 'descript
 
 /** One metadata record (a CSV row or a JSON Lines object) into a ResourceSpec. */
 export function resourceSpecFrom(record: Record<string, unknown>, where: string): ResourceSpec {
+  // a JSON Lines line is any JSON value: `null`, an array or a string is no record
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) bad(where, 'must be a JSON object with id, title and files', 'every metadata record needs id, title and files');
   const id = record.id;
   if (typeof id !== 'string' || !id.trim()) bad(where, 'needs an "id" (the resource identifier, e.g. a CDOI)', 'every metadata record needs id, title and files');
   const title = record.title;
