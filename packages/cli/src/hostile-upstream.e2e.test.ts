@@ -332,6 +332,7 @@ describe.skipIf(SEEDS.length === 0)(`a hostile upstream: ${SEEDS.length} seeded 
       ]);
       const what = `seed ${seed}, ${fromV1 ? 'from version 1' : 'from nothing'}, attacks ${JSON.stringify(attacks)}, done: ${server.done.join('; ') || 'none met'}`;
       if (process.env.FUZZ_LOG) await appendFile(process.env.FUZZ_LOG, JSON.stringify({ test: 'upstream', seed, fromV1, exit: hostile.code, done: server.done }) + '\n');
+      if (process.env.FUZZ_DEBUG) console.log(hostile.stderr);
       expect(MEANINGFUL_EXITS, `${what}: exit ${hostile.code}\n${hostile.stderr}`).toContain(hostile.code);
       await objectsSound(store);
       expect(['none', 'v1', 'v2'], what).toContain(await shown(store));
