@@ -39,7 +39,10 @@ const STEP_TIMEOUT_MS = 60_000;
 
 let work: string;
 let goodVolume: string;
-let source: Map<string, Buffer>;
+let volumeSource: Map<string, Buffer>;
+/** a set of several volumes (12 MB disks): a lecture continues from one onto the next */
+let goodSet: string[];
+let setSource: Map<string, Buffer>;
 let trust: ReturnType<typeof loadPublicKey>;
 
 beforeAll(async () => {
@@ -54,7 +57,7 @@ beforeAll(async () => {
     老照片: { 北京街景: photos, '空白说明.txt': '', 待整理: {} },
     政府公开信息: { '2026年工作报告.txt': '县政府工作报告全文' },
   });
-  source = await snapshot(src);
+  volumeSource = await snapshot(src);
   expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
   trust = loadPublicKey(await readFile(join(work, 'center.pub'), 'utf8'), 'test key');
   await writeFile(join(work, 'recipe.json'), JSON.stringify({ bundle: { id: 'county', title: '县级资源包', version: 1 }, collections: [{ id: 'all', title: '全部', source: src }] }));
@@ -62,6 +65,15 @@ beforeAll(async () => {
   expect(packed.code, packed.stderr).toBe(0);
   goodVolume = join(work, 'disk', (await readdir(join(work, 'disk')))[0]!);
   expect((await readdir(join(goodVolume, 'segments'))).length).toBe(3);
+
+  const setSrc = join(work, 'set-src');
+  await buildTree(setSrc, { 学术讲座: { '长讲座.mp4': 20 * 1024 * 1024 + 4321, '讲义.pdf': 300_000 }, 老照片: photos });
+  setSource = await snapshot(setSrc);
+  await writeFile(join(work, 'set-recipe.json'), JSON.stringify({ bundle: { id: 'countyset', title: '分盘资源包', version: 1 }, collections: [{ id: 'all', title: '全部', source: setSrc }] }));
+  const set = await run(['pack', join(work, 'set-recipe.json'), '--key', join(work, 'center.key'), '--out', join(work, 'set'), '--disk-size', '12MB', '--segment-size', '4MiB', '--no-verify']);
+  expect(set.code, set.stderr).toBe(0);
+  goodSet = (await readdir(join(work, 'set'))).sort().map((n) => join(work, 'set', n));
+  expect(goodSet.length).toBeGreaterThanOrEqual(2);
 });
 
 type Outcome<T> = { ok: T } | { error: BookcrateError };
@@ -96,9 +108,9 @@ async function objectsSound(store: string): Promise<number> {
  * The readers' tree of the bundle is the source, byte for byte, but for the files an import found
  * damaged (a version is shown without them, and the mirror or a good disk brings them: docs/store.md).
  */
-async function shownIsSource(store: string, where: string, damaged: string[] = []): Promise<void> {
+async function shownIsSource(store: string, where: string, damaged: string[] = [], bundle = 'county', source = volumeSource): Promise<void> {
   // no folder: every file of the collection was damaged (one segment can hold them all)
-  const shown = await snapshot(join(store, 'library', 'county', '全部')).catch((e: NodeJS.ErrnoException) => {
+  const shown = await snapshot(join(store, 'library', bundle, '全部')).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return new Map<string, Buffer>();
     throw e;
   });
@@ -210,5 +222,75 @@ describe.skipIf(SEEDS.length === 0)(`hostile volumes: ${SEEDS.length} seeded mut
       // passed: its copies go now (a long campaign would fill the disk); a failure's stay to look at
       await rm(here, { recursive: true, force: true });
     }, STEP_TIMEOUT_MS * 4);
+  }
+});
+
+describe('a file spanning volumes, damaged on one of them (found by the fuzzing: the good copy of that disk did not bring it)', () => {
+  it('keeps the parts from the other disks, so that the good copy of the damaged one completes the file', async () => {
+    const here = await tempDir('spanning-');
+    const store = join(here, 'store');
+    const bad = join(here, 'volume2');
+    await cp(goodSet[1]!, bad, { recursive: true });
+    const first = join(bad, 'segments', (await readdir(join(bad, 'segments'))).sort()[0]!);
+    const bytes = await readFile(first);
+    bytes[8192] = bytes[8192]! ^ 0x10; // in the lecture's part that continues from volume 1
+    await writeFile(first, bytes);
+    const damaged: string[] = [];
+    for (const v of [goodSet[0]!, bad, ...goodSet.slice(2)]) damaged.push(...(await importVolume({ volume: v, store, trust })).damaged.map((d) => d.detail));
+    expect(damaged).toEqual([expect.stringMatching(/长讲座\.mp4, assembled from its parts on volumes 1, 2.*, does not match its SHA-256/)]);
+    // every part kept (the first volume's among them), the file shown without
+    expect((await readdir(join(store, 'tmp', 'parts'))).length).toBeGreaterThanOrEqual(2);
+    await shownIsSource(store, 'without the lecture', ['学术讲座/长讲座.mp4'], 'countyset', setSource);
+    const again = await importVolume({ volume: goodSet[1]!, store, trust });
+    expect(again.damaged).toEqual([]);
+    expect(again.imported.files).toBe(1);
+    await shownIsSource(store, 'after the good copy of volume 2', [], 'countyset', setSource);
+    expect(await readdir(join(store, 'tmp', 'parts'))).toEqual([]);
+  });
+});
+
+/** Half as many seeds for the set (three disks a seed): all of FUZZ_SEEDS when they are given. */
+const SET_SEEDS = process.env.FUZZ_SEEDS ? SEEDS : SEEDS.slice(0, Math.ceil(SEEDS.length / 2));
+
+describe.skipIf(SET_SEEDS.length === 0)(`hostile volumes of a set: ${SET_SEEDS.length} seeded mutations of one of its disks`, () => {
+  for (const seed of SET_SEEDS) {
+    it(`seed ${seed}`, async () => {
+      const here = join(work, `set-seed-${seed}`);
+      const store = join(here, 'store');
+      await mkdir(here);
+      const copies = goodSet.map((v, i) => join(here, `volume${i + 1}`));
+      for (const [i, v] of goodSet.entries()) await cp(v, copies[i]!, { recursive: true });
+      const bad = seed % copies.length;
+      const m = await mutateVolume(copies[bad]!, seed);
+      m.what = `volume ${bad + 1} of ${copies.length}: ${m.what}`;
+
+      for (const [i, v] of copies.entries()) {
+        const full = await withTimeout(outcome(() => verifyVolume(v, { mode: 'full', trustedKey: trust }), m, `verify of volume ${i + 1}`), m, 'verify');
+        const good = i !== bad || !m.signedContent;
+        expect('ok' in full ? full.ok.ok : full.error.message, `verify of volume ${i + 1} after "${m.what}"`).toBe(good ? true : ('ok' in full ? false : full.error.message));
+      }
+
+      // the disks in the seed's order, the hostile one among them; then a good copy of the bad one
+      const order = seed % 4 < 2 ? copies : [...copies].reverse();
+      let last: Outcome<ImportReport> | undefined;
+      const damaged: string[] = [];
+      for (const v of order) {
+        last = await withTimeout(outcome<ImportReport>(() => importVolume({ volume: v, store, trust }), m, 'import'), m, 'import');
+        if ('ok' in last) damaged.push(...last.ok.damaged.map((d) => d.path.replace(/^全部\//, '')));
+      }
+      expect(await escaped(), `written outside the store after "${m.what}"`).toEqual([]);
+      await objectsSound(store);
+      if (last && 'ok' in last && last.ok.current) await shownIsSource(store, `after the hostile set ("${m.what}")`, damaged, 'countyset', setSource);
+      if (process.env.FUZZ_LOG) {
+        await appendFile(process.env.FUZZ_LOG, JSON.stringify({ test: 'set', seed, mutation: m.what, lastImport: last && ('ok' in last ? (last.ok.versionComplete ? 'complete' : 'incomplete') : last.error.code) }) + '\n');
+      }
+      const again = await withTimeout(outcome(() => importVolume({ volume: goodSet[bad]!, store, trust }), m, 'the good disk\'s import'), m, 'the good disk\'s import');
+      expect('ok' in again ? again.ok.versionComplete : again.error.message, `the good copy of volume ${bad + 1} after "${m.what}"`).toBe(true);
+      if (process.env.FUZZ_DEBUG) console.log(JSON.stringify(again, null, 1).slice(0, 3000));
+      await shownIsSource(store, `after the good disk ("${m.what}")`, [], 'countyset', setSource);
+      await objectsSound(store);
+      expect(await readdir(join(store, 'tmp', 'parts')).catch(() => [])).toEqual([]);
+      await rm(here, { recursive: true, force: true });
+    }, STEP_TIMEOUT_MS * 6);
   }
 });

@@ -16,6 +16,15 @@ export const DEFAULT_GC_AFTER_MS = 7 * 86_400_000;
  */
 export async function collectGarbage(store: Store, bundle: string, retentionMs = DEFAULT_GC_AFTER_MS): Promise<void> {
   const dropped = store.dropOldVersions(bundle);
+  // The parts of files spanning volumes (tmp/parts/<sha256>-<offset>) that no version lacks any
+  // more: the file was assembled, came with the mirror, or its version left the catalog. A damaged
+  // assembly keeps its parts for the good copy of one disk (import.ts, assembleParts). Before the
+  // early return below: a store of one version has them too.
+  const partsDir = join(store.paths.tmp, 'parts');
+  for (const name of await readdir(partsDir).catch(() => [] as string[])) {
+    const sha = /^([0-9a-f]{64})-\d+$/.exec(name)?.[1];
+    if (sha && !store.lacksObject(sha)) await unlink(join(partsDir, name)).catch(() => undefined);
+  }
   // A store holding one version, with nothing waiting to expire, has nothing to collect: its first
   // import (of 200,000 files, ~0.3 s of queries and part reads) is spared the looking.
   if (dropped.length === 0 && store.allVersions().length === 1 && !store.db.prepare('SELECT 1 FROM gc_candidates LIMIT 1').get()) return;

@@ -1019,6 +1019,14 @@ export class Store {
     return this.db.prepare('SELECT size FROM objects WHERE sha256 = ?').get(sha256) as never;
   }
 
+  /**
+   * Whether a version in the catalog still lacks this content (a file pending or damaged): the parts
+   * of a file spanning volumes are kept in tmp/parts while it does (collectGarbage).
+   */
+  lacksObject(sha256: string): boolean {
+    return this.db.prepare(`SELECT 1 FROM files WHERE sha256 = ? AND state <> 'present' LIMIT 1`).get(sha256) !== undefined && !this.objectInfo(sha256);
+  }
+
   // ---- reading, for serve ----
 
   collections(versionId: number): { id: string; title: string; path: string; files: number; bytes: number; resources: number }[] {
