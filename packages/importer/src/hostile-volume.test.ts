@@ -20,14 +20,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFile, cp, lstat, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, cp, lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isBookcrateError, loadPublicKey, type BookcrateError } from '@bookcrate/format';
 import { verifyVolume } from '@bookcrate/volume';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
 import { mutateVolume, type Mutation } from '../../../fixtures/hostile.js';
-import { run, snapshot } from '../../cli/src/testkit.js';
+import { killWhen, run, snapshot } from '../../cli/src/testkit.js';
 import { importVolume, type ImportReport } from './import.js';
 
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 24);
@@ -245,6 +245,32 @@ describe('a file spanning volumes, damaged on one of them (found by the fuzzing:
     expect(again.damaged).toEqual([]);
     expect(again.imported.files).toBe(1);
     await shownIsSource(store, 'after the good copy of volume 2', [], 'countyset', setSource);
+    expect(await readdir(join(store, 'tmp', 'parts'))).toEqual([]);
+  });
+});
+
+describe('a file spanning volumes, assembled, and the import killed before its commit (found by the fuzzing)', () => {
+  it('keeps the parts until the commit records the object, so the same command again completes the file', async () => {
+    const here = await tempDir('spanning-kill-');
+    const store = join(here, 'store');
+    for (const v of goodSet.slice(0, -1)) await importVolume({ volume: v, store, trust });
+    const lecture = createHash('sha256').update(setSource.get('学术讲座/长讲座.mp4')!).digest('hex');
+    const object = join(store, 'objects', lecture.slice(0, 2), lecture);
+    const args = ['import', goodSet[goodSet.length - 1]!, '--store', store, '--trust', join(work, 'center.pub')];
+    // killed as soon as the assembled lecture is in objects/, before the commit that records it
+    let killed = false;
+    for (let tries = 0; tries < 5 && !killed; tries++) {
+      killed = await killWhen(args, {}, () => stat(object).then(() => true, () => false));
+      if (!killed) {
+        // finished first (a fast machine): start over from the two first disks
+        await rm(store, { recursive: true, force: true });
+        for (const v of goodSet.slice(0, -1)) await importVolume({ volume: v, store, trust });
+      }
+    }
+    expect(killed).toBe(true);
+    const again = await run(args);
+    expect(again.code, again.stderr).toBe(0);
+    await shownIsSource(store, 'after the import run again', [], 'countyset', setSource);
     expect(await readdir(join(store, 'tmp', 'parts'))).toEqual([]);
   });
 });

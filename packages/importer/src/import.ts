@@ -253,8 +253,17 @@ interface Pending {
   damaged: { path: string; sha256: string | null; reason: string; detail: string }[];
   /** Parts of split files written to tmp/parts (made durable by the commit's sync). */
   parts: string[];
+  /**
+   * Parts of split files assembled into objects since the last commit: deleted once the commit has
+   * recorded those objects, not before. An import that fails or is killed before it (the object
+   * unrecorded, removed or not adopted) finds them again and assembles the file once more.
+   */
+  assembled: string[];
 }
-const nothingPending = (): Pending => ({ segments: [], damaged: [], parts: [] });
+const nothingPending = (): Pending => ({ segments: [], damaged: [], parts: [], assembled: [] });
+const removeParts = async (paths: string[]): Promise<void> => {
+  for (const p of paths) await rm(p, { force: true }).catch(() => undefined);
+};
 
 async function run(store: Store, opts: ImportOptions, started: number, buffers: SharedBufferPool, hashes: HashThread, writing: ThreadLink): Promise<ImportReport> {
   const progress = (p: ImportProgress): void => opts.onProgress?.(p);
@@ -495,7 +504,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
         store.commitSegments(vid, segments, importId, batch, p.damaged);
         staging.recorded(batch);
         commitsRecorded++;
-      });
+      }).then(() => removeParts(p.assembled));
       done.catch(() => undefined); // awaited by the next commit, or at the end
       behind = { done };
       return true;
@@ -509,6 +518,7 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     });
     staging.recorded(batch);
     commitsRecorded++;
+    await removeParts(p.assembled);
     return true;
   };
   /** Whether every volume of the set is in and no file waits, and whether this version is to be shown. */
@@ -851,7 +861,8 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
           } else if (parts) {
             // A file split across volumes: its parts wait in tmp/parts until every volume holding one is in.
             const assembled = await assembleParts(store, entry, members);
-            if (assembled === 'present') {
+            if (Array.isArray(assembled)) {
+              pending.assembled.push(...assembled);
               linkNow(store.paths.object(entry.sha256!), entry.path);
               staging.add(entry.path, entry.sha256!, entry.size, true);
               report.imported.files++;
@@ -1065,14 +1076,16 @@ function unreadableDisk(path: string, reason: string, at: number): BookcrateErro
 }
 
 /**
- * Writes the object of a split file once all its parts are in tmp/parts; 'waiting' while some are
- * not. A whole that does not match its SHA-256 is 'damaged', and its parts stay: the manifest has no
- * hash per part, so which volume's part is bad is not known here, and the good copy of that volume
- * (whose import writes its parts again) must find the others' parts still there. Deleting them made
- * the file wait forever for volumes already in (found by the fuzz tests). Parts no version needs any
- * more are collected (collectGarbage).
+ * Writes the object of a split file once all its parts are in tmp/parts, and returns the parts'
+ * paths, which the caller deletes after the commit that records the object (deleted here, an import
+ * that then failed or was killed lost the file: the unrecorded object went, and so had its parts);
+ * 'waiting' while some parts are not there. A whole that does not match its SHA-256 is 'damaged',
+ * and its parts stay: the manifest has no hash per part, so which volume's part is bad is not known
+ * here, and the good copy of that volume (whose import writes its parts again) must find the
+ * others' parts still there. Both were found by the fuzz tests. Parts no version lacks any more are
+ * collected after each switch (collectGarbage).
  */
-async function assembleParts(store: Store, entry: FileEntry, members: MemberEntry[]): Promise<'present' | 'damaged' | 'waiting'> {
+async function assembleParts(store: Store, entry: FileEntry, members: MemberEntry[]): Promise<string[] | 'damaged' | 'waiting'> {
   const paths = members.map((m) => join(store.paths.tmp, 'parts', `${entry.sha256}-${m.at ?? 0}`));
   for (const p of paths) if (!(await stat(p).then(() => true, () => false))) return 'waiting';
   const obj = await ObjectWriter.create(store.paths.tmp, true);
@@ -1083,8 +1096,7 @@ async function assembleParts(store: Store, entry: FileEntry, members: MemberEntr
   }
   const path = store.paths.object(entry.sha256!);
   await obj.commit(path);
-  for (const p of paths) await rm(p, { force: true });
-  return 'present';
+  return paths; // the parts, for the caller to delete once the object is recorded
 }
 
 /** The ids of the collections `--only` names (by id, title or folder), or a usage error that lists them. */
