@@ -85,6 +85,7 @@ const en = {
   statusKey: (fp: string) => `Trusted center key: ${fp}`,
   statusImports: 'Recent imports (status --import <#> shows one\'s whole report):',
   importRunHead: (id: number, started: string, state: string, source: string) => `Import #${id}, started ${started} (${state}), from ${source}`,
+  importRunFailed: (error: string) => `  It stopped with: ${error}\n  What it finished is kept; once the cause is dealt with, run the same import command again.`,
   importRunNoReport: '  no report: this import did not finish (it was stopped, or it is running); run the same import command again to finish it',
   statusRounds: 'Recent mirror rounds:',
   statusImport: (id: number, started: string, state: string, volume: number, source: string) => `  #${id} ${started} ${state} volume ${volume} ${source}`,
@@ -214,6 +215,7 @@ const zh: typeof en = {
   statusImports: '最近的导入（用 status --import <编号> 查看某次导入的完整报告）：',
   importRunHead: (id, started, state, source) => `第 ${id} 次导入，开始于 ${started}（${({ done: '已完成', running: '进行中或已中断', failed: '失败' } as Record<string, string>)[state] ?? state}），来源：${source}`,
   importRunNoReport: '  没有报告：这次导入没有完成（被中断，或仍在进行）；重新运行同一导入命令即可完成',
+  importRunFailed: (error) => `  导入因以下错误停止：${error}\n  已完成的部分都已保留；排除原因后，重新运行同一导入命令即可。`,
   statusRounds: '最近的同步：',
   statusImport: (id, started, state, volume, source) =>
     `  #${id} ${started} ${({ done: '已完成', running: '进行中或已中断', failed: '失败' } as Record<string, string>)[state] ?? state} 第 ${volume} 盘 ${source}`,

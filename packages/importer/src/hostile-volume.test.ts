@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import { appendFile, cp, lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isBookcrateError, loadPublicKey, type BookcrateError } from '@bookcrate/format';
+import { BookcrateError, isBookcrateError, loadPublicKey } from '@bookcrate/format';
 import { verifyVolume } from '@bookcrate/volume';
 import { buildTree, tempDir } from '../../../fixtures/tree.js';
 import { mutateVolume, type Mutation } from '../../../fixtures/hostile.js';
@@ -272,6 +272,28 @@ describe('a file spanning volumes, assembled, and the import killed before its c
     expect(again.code, again.stderr).toBe(0);
     await shownIsSource(store, 'after the import run again', [], 'countyset', setSource);
     expect(await readdir(join(store, 'tmp', 'parts'))).toEqual([]);
+  });
+});
+
+describe('an import that fails part way (the fuzzing left such imports "running" in the store\'s list for ever)', () => {
+  it('is listed as failed, with what stopped it; the same command again finishes', async () => {
+    const store = join(await tempDir('failed-import-'), 'store');
+    // an error raised from inside the import's last commit, its first segments committed already
+    await expect(importVolume({
+      volume: goodVolume, store, trust,
+      onProgress: (p) => {
+        if (p.phase === 'publish') throw new BookcrateError('IO', 'the test pulled the plug');
+      },
+    })).rejects.toThrow('the test pulled the plug');
+    const status = await run(['status', '--store', store, '--json']);
+    const imports = (JSON.parse(status.stdout.split('\n')[0]!) as { imports: { id: number; state: string }[] }).imports;
+    expect(imports).toEqual([expect.objectContaining({ state: 'failed' })]);
+    const one = await run(['status', '--store', store, '--import', String(imports[0]!.id)]);
+    expect(one.stdout).toContain('It stopped with: the test pulled the plug');
+    const zh = await run(['status', '--store', store, '--import', String(imports[0]!.id)], { LANG: 'zh_CN.UTF-8' });
+    expect(zh.stdout).toMatch(/（失败）[\s\S]*导入因以下错误停止：the test pulled the plug/);
+    expect((await importVolume({ volume: goodVolume, store, trust })).versionComplete).toBe(true);
+    await shownIsSource(store, 'after the same command again');
   });
 });
 

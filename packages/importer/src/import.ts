@@ -904,6 +904,16 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
     }
   } catch (e) {
     failed = true;
+    // Said in the store's list of imports (status, the status page), not left "running" for ever.
+    // Best effort: a catalog that cannot be written (a full disk) keeps "running", which status
+    // reads as running or interrupted.
+    if (importId) {
+      try {
+        store.finishImport(importId, 'failed', { error: (e as Error).message, code: (e as BookcrateError).code ?? 'INTERNAL' });
+      } catch {
+        // as after a SIGKILL
+      }
+    }
     throw e;
   } finally {
     // On an error: the object being read is dropped, and writes still in flight finish (their temp

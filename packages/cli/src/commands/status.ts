@@ -96,14 +96,18 @@ function importRunReport(store: Store, n: string, flags: { json?: boolean; lang?
       hint: 'bookcrate status --store <dir> lists the recent imports with their numbers', say: { id: 'no-such-import', args: { n } },
     });
   }
-  const report = run.report ? (JSON.parse(run.report) as ImportReport) : undefined;
+  // a failed import keeps what stopped it ({ error, code }); a finished one its report
+  const saved = run.report ? (JSON.parse(run.report) as Record<string, unknown>) : undefined;
+  const failure = run.state === 'failed' && saved ? { error: String(saved.error), code: String(saved.code) } : undefined;
+  const report = failure ? undefined : (saved as ImportReport | undefined);
   if (flags.json) {
-    printJson({ event: 'result', id: run.id, source: run.source, state: run.state, started: run.started_at, finished: run.finished_at, report: report ?? null });
+    printJson({ event: 'result', id: run.id, source: run.source, state: run.state, started: run.started_at, finished: run.finished_at, report: report ?? null, ...(failure ? { failure } : {}) });
     return 0;
   }
   const m = messages(detectLang(flags.lang));
   process.stdout.write(m.importRunHead(run.id, localTime(run.started_at), run.state, run.source) + '\n');
   if (report) printReport(report, m, false);
+  else if (failure) process.stdout.write(m.importRunFailed(failure.error) + '\n');
   else process.stdout.write(m.importRunNoReport + '\n');
   return 0;
 }
