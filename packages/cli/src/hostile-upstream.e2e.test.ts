@@ -22,8 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { join, normalize } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '../../../fixtures/hostile.js';
-import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
+import { buildTree, pseudoRandomBytes, seededRandom, tempDir } from '../../../fixtures/tree.js';
 import { run, snapshot } from './testkit.js';
 
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 16);

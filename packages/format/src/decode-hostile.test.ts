@@ -9,7 +9,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { seededRandom } from '../../../fixtures/hostile.js';
+import { seededRandom } from '../../../fixtures/tree.js';
 import {
   averageChunkSize, decodeCatalogText, decodeChunkEntry, decodeFileEntry, decodeMemberEntry, decodeResourceEntry, decodeRoot,
   decodeVolumeDoc, encodeChunkEntry, encodeFileEntry, encodeMemberEntry, encodePointerFile, encodeResourceEntry, encodeRoot,

@@ -2,20 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../../fixtures/tree.js';
 import { FastHasher, initHashing } from './hash.js';
 import { SharedXxh64, XXH64_STATE_BYTES } from './xxh64-shared.js';
-
-// A seeded generator, so a failure repeats.
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 describe('SharedXxh64 (wasm/xxh64.wat, in place in a shared memory)', () => {
   const memory = new WebAssembly.Memory({ initial: 32, maximum: 32, shared: true });
@@ -42,7 +31,7 @@ describe('SharedXxh64 (wasm/xxh64.wat, in place in a shared memory)', () => {
   });
 
   it('matches xxhash-wasm for every length to 300 and random lengths, fed in random pieces', () => {
-    const r = rng(42);
+    const r = seededRandom(42);
     const state = 0;
     const dataAt = 4 * XXH64_STATE_BYTES;
     for (let t = 0; t < 700; t++) {

@@ -244,9 +244,7 @@ async function fetchChecked(o: RoundOptions, meta: { bytes: number }, path: stri
       bytes = await getMeta(o.upstream, meta, path, max);
     } catch (e) {
       // an answer the HTTP client does not retry (a 403, a redirect loop, a gzip bomb): asked again
-      if (attempt >= WRONG_BYTES_TRIES || !isBookcrateError(e) || wasTriedEnough(e) || o.signal?.aborted) throw e;
-      o.log?.({ event: 'wrong-answer', path, error: e.message, attempt });
-      await new Promise((r) => setTimeout(r, RETRY_PASS_PAUSE_MS));
+      if (!(await askAgainAfter(o, e, attempt, path))) throw e;
       continue;
     }
     if (!bytes) throw new PointerMoved();
@@ -374,7 +372,7 @@ async function fetchMissing(o: RoundOptions, version: VersionRow, root: Root | u
       failures.push(...kept);
       previousPage = [];
       tasks = [];
-      await new Promise((r) => setTimeout(r, RETRY_PASS_PAUSE_MS));
+      await pause(RETRY_PASS_PAUSE_MS);
       if (o.signal?.aborted) break;
     }
     // Pages of the missing list (keyset by path) so a first sync of a million files stays in flat memory.
@@ -459,12 +457,24 @@ async function signedWithRetries<T>(o: RoundOptions, path: string, get: () => Pr
     try {
       return await get();
     } catch (e) {
-      if (attempt >= WRONG_BYTES_TRIES || !isBookcrateError(e) || wasTriedEnough(e) || o.signal?.aborted) throw e;
-      o.log?.({ event: 'wrong-answer', path, error: e.message, attempt });
-      await new Promise((r) => setTimeout(r, RETRY_PASS_PAUSE_MS));
+      if (!(await askAgainAfter(o, e, attempt, path))) throw e;
     }
   }
 }
+
+/**
+ * After try `attempt` at `path` failed with `e`: whether to ask again, which is then logged
+ * (`wrong-answer`) and waited for. Not past WRONG_BYTES_TRIES, not for an error that is not
+ * bookcrate's own or was tried enough already, not when the round is stopping.
+ */
+async function askAgainAfter(o: RoundOptions, e: unknown, attempt: number, path: string): Promise<boolean> {
+  if (attempt >= WRONG_BYTES_TRIES || !isBookcrateError(e) || wasTriedEnough(e) || o.signal?.aborted) return false;
+  o.log?.({ event: 'wrong-answer', path, error: e.message, attempt });
+  await pause(RETRY_PASS_PAUSE_MS);
+  return true;
+}
+
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** NO_SPACE when the store's disk cannot hold the objects a version still lacks (storeRoom). */
 async function checkRoom(store: Store, lacking: { objects: number; bytes: number }, version: VersionRow): Promise<void> {

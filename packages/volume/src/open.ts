@@ -15,12 +15,10 @@ import { readAt } from './fsio.js';
  * shows as longer), one close. fs/promises' readFile adds an fstat, a FileHandle and a read loop
  * per file, which for the thousands of manifest parts of a volume cost more than the reading.
  * Never more than size + 1 bytes, whatever the file is (a hostile disk's link to /dev/zero).
- * O_NONBLOCK: opening a FIFO (which a hostile ext4 disk can hold) would otherwise wait for a writer
- * forever; it changes nothing for a regular file.
  */
 function readKnownSize(path: string, size: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0), (err, fd) => {
+    open(path, READ_FLAGS, (err, fd) => {
       if (err) return reject(err);
       const buf = Buffer.allocUnsafe(size + 1);
       readAt(fd, buf, buf.length, 0).then(
@@ -30,6 +28,12 @@ function readKnownSize(path: string, size: number): Promise<Buffer> {
     });
   });
 }
+
+/**
+ * O_NONBLOCK: opening a FIFO (which a hostile ext4 disk can hold) would otherwise wait for a writer
+ * forever; it changes nothing for a regular file.
+ */
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
 
 /** Thrown by readSmallFile for what is not a regular file, or is too long to be the document (its size). */
 class NotTheDocument extends Error {
@@ -45,19 +49,16 @@ class NotTheDocument extends Error {
  */
 function readSmallFile(path: string, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0), (err, fd) => {
+    open(path, READ_FLAGS, (err, fd) => {
       if (err) return reject(err);
       const fail = (e: unknown) => close(fd, () => reject(e));
       fstat(fd, (e, st) => {
         if (e) return fail(e);
         if (!st.isFile()) return fail(new NotTheDocument('it is not a file'));
         if (st.size > max) return fail(new NotTheDocument(`it is ${st.size} bytes, more than such a file can be (${max})`, { size: st.size, max }));
+        // one byte more: a file grown since its fstat reads longer, and fails its checks as such
         const buf = Buffer.allocUnsafe(st.size + 1);
-        readAt(fd, buf, Math.min(buf.length, max + 1), 0).then(
-          // grown since its fstat
-          (got) => (got > max ? fail(new NotTheDocument(`it is more than ${max} bytes`, { size: got, max })) : close(fd, () => resolve(buf.subarray(0, got)))),
-          fail,
-        );
+        readAt(fd, buf, buf.length, 0).then((got) => close(fd, () => resolve(buf.subarray(0, got))), fail);
       });
     });
   });
