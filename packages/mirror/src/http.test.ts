@@ -480,7 +480,8 @@ describe('against small node:http servers', () => {
     }
   })();
 
-  it.skipIf(!hasOpenssl)('https with a custom CA: refused without --ca, works with it', async () => {
+  /** A test CA and a certificate for 127.0.0.1 signed by it, made with openssl. */
+  async function testCertificates(): Promise<{ ca: Buffer; key: Buffer; cert: Buffer }> {
     const dir = await mkdtemp(join(tmpdir(), 'bookcrate-ca-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const ossl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
@@ -490,13 +491,22 @@ describe('against small node:http servers', () => {
     ossl('req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
     await writeFile(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
     ossl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext.cnf');
-    const srv = https.createServer({ key: await readFile(join(dir, 'srv.key')), cert: await readFile(join(dir, 'srv.pem')) }, (_req, res) => {
-      res.writeHead(200, { 'content-length': String(POINTER.length) });
-      res.end(POINTER);
-    });
+    return { ca: await readFile(join(dir, 'ca.pem')), key: await readFile(join(dir, 'srv.key')), cert: await readFile(join(dir, 'srv.pem')) };
+  }
+
+  async function tlsServer(tls: { key: Buffer; cert: Buffer }, handler: http.RequestListener): Promise<string> {
+    const srv = https.createServer({ key: tls.key, cert: tls.cert }, handler);
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
     cleanups.push(() => new Promise<void>((r) => (srv.closeAllConnections(), srv.close(() => r()))));
-    const url = `https://127.0.0.1:${(srv.address() as AddressInfo).port}/repo/`;
+    return `https://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+  }
+
+  it.skipIf(!hasOpenssl)('https with a custom CA: refused without --ca, works with it', async () => {
+    const tls = await testCertificates();
+    const url = `${await tlsServer(tls, (_req, res) => {
+      res.writeHead(200, { 'content-length': String(POINTER.length) });
+      res.end(POINTER);
+    })}/repo/`;
 
     const plain = upstream(url);
     const e = await rejection(plain.getSmall('latest.json', 4096));
@@ -505,8 +515,115 @@ describe('against small node:http servers', () => {
     expect(e.hint).toMatch(/--ca/);
     expect(plain.stats).toMatchObject({ requests: 1, retries: 0 });
 
-    const withCa = upstream(url, { ca: await readFile(join(dir, 'ca.pem')) });
+    const withCa = upstream(url, { ca: tls.ca });
     expect(await withCa.getSmall('latest.json', 4096)).toEqual(POINTER);
+  });
+
+  it.skipIf(!hasOpenssl)('a redirect from http to https is followed (with --ca); from https back to plain http is refused', async () => {
+    const tls = await testCertificates();
+    const plainHits: string[] = [];
+    const plain = await tinyServer((req, res) => {
+      plainHits.push(req.url ?? '');
+      res.writeHead(200, { 'content-length': String(POINTER.length) });
+      res.end(POINTER);
+    });
+    const secure = await tlsServer(tls, (req, res) => {
+      // /down/… leaves https; anything else is the repository
+      if (req.url?.startsWith('/down/')) return void res.writeHead(302, { location: `${plain.url}${req.url}`, 'content-length': '0' }).end();
+      res.writeHead(200, { 'content-length': String(POINTER.length) });
+      res.end(POINTER);
+    });
+    // what a portal that moved to https does: every http address answered with a 301 to the same path
+    const up = await tinyServer((req, res) => void res.writeHead(301, { location: `${secure}${req.url}`, 'content-length': '0' }).end());
+    const u = upstream(`${up.url}/repo/`, { ca: tls.ca });
+    expect(await u.getSmall('latest.json', 4096)).toEqual(POINTER);
+    expect(u.stats).toMatchObject({ requests: 2, retries: 0, failures: 0 });
+
+    const s = upstream(`${secure}/down/`, { ca: tls.ca, retries: 6 });
+    const e = await rejection(s.getSmall('latest.json', 4096));
+    expect(e.code).toBe('IO');
+    expect(e.message).toMatch(/redirected from https to plain http .*refused/);
+    expect(e.hint).toMatch(/https/);
+    expect(plainHits).toEqual([]); // nothing was asked of the plain address
+    expect(s.stats).toMatchObject({ requests: 1, retries: 0, failures: 1 });
+  });
+});
+
+describe('redirects', () => {
+  it('are followed to another origin with Range intact, the token kept for the upstream\'s own origin only, and logged once', async () => {
+    const seen: { url: string; range?: string; authorization?: string }[] = [];
+    const cdn = await tinyServer((req, res) => {
+      seen.push({ url: req.url ?? '', ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+      const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+      if (!m) return void res.writeHead(200, { 'content-length': String(BIG.length) }).end(BIG);
+      const start = Number(m[1]);
+      const end = m[2] ? Number(m[2]) + 1 : BIG.length;
+      res.writeHead(206, { 'content-length': String(end - start), 'content-range': `bytes ${start}-${end - 1}/${BIG.length}` });
+      res.end(BIG.subarray(start, end));
+    });
+    const origin = await tinyServer((req, res) => {
+      // a relative hop on the same origin, then a 307 to the CDN with a query (a signed URL)
+      if (req.url?.startsWith('/objects/')) return void res.writeHead(302, { location: `/cdn-redirect${req.url}` }).end('moved');
+      res.writeHead(307, { location: `${cdn.url}/store${req.url?.replace('/cdn-redirect', '')}?sig=abc#frag` }).end();
+    });
+    const events: Record<string, unknown>[] = [];
+    const u = upstream(`${origin.url}/`, { token: 's3cret', maxSockets: 1, log: (e) => events.push(e) });
+    const range = await u.getRange('objects/big.bin', 1000, 5000);
+    expect(sha256(range)).toBe(sha256(BIG.subarray(1000, 5000)));
+    const half = dest('redirected');
+    await writeFile(half, BIG.subarray(0, 3 * MiB));
+    const r = await u.download('objects/big.bin', half, BIG.length);
+    expect(r).toMatchObject({ sha256: BIG_SHA, resumedFrom: 3 * MiB, fetched: BIG.length - 3 * MiB });
+    expect(seen).toEqual([
+      { url: '/store/objects/big.bin?sig=abc', range: 'bytes=1000-4999' },
+      { url: '/store/objects/big.bin?sig=abc', range: `bytes=${3 * MiB}-` },
+    ]);
+    // the origin saw the token twice per call, the CDN never
+    expect(origin.hits.map((h) => h.authorization)).toEqual(Array(4).fill('Bearer s3cret'));
+    expect(u.stats).toMatchObject({ requests: 6, retries: 0, failures: 0 });
+    expect(events.map((e) => [e.event, e.status])).toEqual([['redirect', 302], ['redirect', 307]]);
+  });
+
+  it('a loop, a Location that is not http, or none: an IO error after at most five hops, not retried', async () => {
+    const s = await tinyServer((req, res) => {
+      if (req.url === '/loop') return void res.writeHead(302, { location: '/loop' }).end();
+      if (req.url === '/ftp') return void res.writeHead(301, { location: 'ftp://127.0.0.1/x' }).end();
+      res.writeHead(308).end();
+    });
+    const u = upstream(`${s.url}/`, { retries: 6, maxSockets: 1 });
+    const loop = await rejection(u.getSmall('loop', 4096));
+    expect(loop.code).toBe('IO');
+    expect(loop.message).toMatch(/redirected more than 5 times/);
+    expect(loop.hint).toMatch(/--upstream/);
+    expect(u.stats).toMatchObject({ requests: 6, retries: 0, failures: 1 });
+    await expect(u.getSmall('ftp', 4096)).rejects.toThrow(/redirected to ftp:/);
+    await expect(u.getSmall('none', 4096)).rejects.toThrow(/HTTP 308 without a Location/);
+    expect(u.stats).toMatchObject({ requests: 8, retries: 0, failures: 3 });
+  });
+
+  it('to a closed port: a connection failure retried like any other, naming where it was sent', async () => {
+    const s = await tinyServer((_req, res) => void res.writeHead(301, { location: 'http://127.0.0.1:9/elsewhere' }).end());
+    const u = upstream(`${s.url}/`, { retries: 2 });
+    const e = await rejection(u.getSmall('latest.json', 4096));
+    expect(e.message).toMatch(/ECONNREFUSED.*redirected to http:\/\/127\.0\.0\.1:9\/elsewhere.*after 2 attempts/);
+    expect(u.stats).toMatchObject({ requests: 4, retries: 1, failures: 1 });
+  });
+});
+
+describe('the keep-alive pool', () => {
+  it('gets back the socket of an answer whose body was not read (a 404, an error page)', async () => {
+    // Before: the 404's unread page held the only socket, and the next request waited for the stall timer.
+    const s = await tinyServer((req, res) => {
+      if (req.url === '/forbidden') return void res.writeHead(403, { 'content-length': '9' }).end('forbidden');
+      res.writeHead(404, { 'content-length': '9' }).end('not found');
+    });
+    const u = upstream(`${s.url}/`, { maxSockets: 1, stallMs: 2000 });
+    const t0 = performance.now();
+    for (let i = 0; i < 4; i++) expect(await u.getSmall(`missing-${i}`, 4096)).toBeNull();
+    expect((await rejection(u.getSmall('forbidden', 4096))).details).toMatchObject({ status: 403 });
+    expect(await u.getSmall('missing-again', 4096)).toBeNull();
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(u.stats).toMatchObject({ requests: 6, retries: 0 });
   });
 });
 

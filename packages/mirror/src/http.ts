@@ -65,6 +65,11 @@ export interface DownloadResult {
  * cannot make a chunk fetch download a whole video into memory. */
 const MAX_UNRANGED_BODY = 8 * 1024 * 1024;
 const MAX_SOCKETS = 16;
+/** Redirects the client follows (any method stays GET, which is all it sends). */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** Hops per request at most: a CDN needs one or two; more is a loop or a misconfiguration. */
+const MAX_REDIRECTS = 5;
+const HINT_REDIRECT = "check the upstream's redirects, or give --upstream the address they end at";
 const HINT_RETRY = 'check the network and the upstream; the next round will retry';
 const HINT_TOKEN = 'check --token-file: the upstream refused the credentials';
 const HINT_CA = "check --ca: the upstream's certificate is not trusted by the system CAs or the given CA";
@@ -185,7 +190,13 @@ type Body = AsyncGenerator<Buffer, void, undefined>;
 export class Upstream {
   readonly stats: UpstreamStats = { requests: 0, bytes: 0, retries: 0, failures: 0 };
   private readonly base: URL;
-  private readonly agent: http.Agent;
+  /** One keep-alive agent per scheme: a redirect may lead from http to https (never back). */
+  private readonly agents = new Map<string, http.Agent>();
+  private readonly agentOpts: http.AgentOptions;
+  private readonly ca: Buffer | undefined;
+  /** Redirects already logged (origin to origin, status): a CDN that redirects every object is
+   * said once, not a million times. */
+  private readonly redirectsLogged = new Set<string>();
   private readonly bucket: TokenBucket | undefined;
   private readonly stallMs: number;
   private readonly attempts: number;
@@ -211,12 +222,8 @@ export class Upstream {
     }
     if (!base.pathname.endsWith('/')) base.pathname += '/';
     this.base = base;
-    const agentOpts = { keepAlive: true, maxSockets: Math.max(1, opts.maxSockets ?? MAX_SOCKETS) };
-    // Node's `ca` replaces the system store rather than adding to it, hence the explicit union.
-    this.agent =
-      base.protocol === 'https:'
-        ? new https.Agent({ ...agentOpts, ...(opts.ca ? { ca: [...rootCertificates, opts.ca.toString('utf8')] } : {}) })
-        : new http.Agent(agentOpts);
+    this.agentOpts = { keepAlive: true, maxSockets: Math.max(1, opts.maxSockets ?? MAX_SOCKETS) };
+    this.ca = opts.ca;
     this.bucket = opts.bwlimit && opts.bwlimit > 0 ? new TokenBucket(opts.bwlimit) : undefined;
     this.stallMs = opts.stallMs ?? 30_000;
     this.attempts = Math.max(1, opts.retries ?? 6);
@@ -239,7 +246,21 @@ export class Upstream {
   /** Releases idle keep-alive sockets (they do not keep the process alive, but servers in tests
    * wait for them on close). */
   close(): void {
-    this.agent.destroy();
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+
+  private agentFor(protocol: string): http.Agent {
+    let agent = this.agents.get(protocol);
+    if (!agent) {
+      // Node's `ca` replaces the system store rather than adding to it, hence the explicit union.
+      agent =
+        protocol === 'https:'
+          ? new https.Agent({ ...this.agentOpts, ...(this.ca ? { ca: [...rootCertificates, this.ca.toString('utf8')] } : {}) })
+          : new http.Agent(this.agentOpts);
+      this.agents.set(protocol, agent);
+    }
+    return agent;
   }
 
   /** GET a small document (pointer, root, manifest part). null on 404. Refuses bodies over
@@ -462,34 +483,55 @@ export class Upstream {
     }
   }
 
-  /** One HTTP request. `handle` reads the response; whatever it leaves unread is discarded with the
-   * socket, because a half-read body would poison the next request on a kept-alive connection. */
+  /**
+   * One HTTP request, following up to MAX_REDIRECTS redirects (docs/repository.md, "Redirects"):
+   * `handle` gets the final answer and reads it; whatever it leaves unread is discarded with the
+   * socket, because a half-read body would poison the next request on a kept-alive connection.
+   * Where the bytes come from does not matter to their trust (every byte is checked against signed
+   * hashes); what does is that the token goes only to the upstream's own origin and that https is
+   * never left for plain http.
+   */
   private async attempt<T>(url: URL, headers: OutgoingHttpHeaders, handle: (res: IncomingMessage, body: Body) => Promise<T>): Promise<T> {
     const signal = this.signal;
     if (signal?.aborted) throw abortError(signal);
-    this.stats.requests++;
-    const lib = url.protocol === 'https:' ? https : http;
-    const req = lib.request(url, { method: 'GET', agent: this.agent, headers: { ...this.fixedHeaders, ...headers } });
-    // Errors reach us through the promises below; this keeps a late one from crashing the process.
-    req.on('error', () => {});
+    let req: http.ClientRequest | undefined;
     let stalled = false;
     const dog = new Watchdog(this.stallMs, () => {
       stalled = true;
-      req.destroy(new Error(`no data for ${this.stallMs} ms`));
+      req?.destroy(new Error(`no data for ${this.stallMs} ms`));
     });
     const onAbort = (): void => {
-      req.destroy(abortError(signal!));
+      req?.destroy(abortError(signal!));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     let res: IncomingMessage | undefined;
+    let at = url;
     let got = 0;
     try {
-      dog.arm();
-      res = await new Promise<IncomingMessage>((resolve, reject) => {
-        req.once('response', resolve);
-        req.once('error', reject);
-        req.end();
-      });
+      for (let hops = 0; ; hops++) {
+        this.stats.requests++;
+        const lib = at.protocol === 'https:' ? https : http;
+        const sent = { ...this.fixedHeaders, ...headers };
+        // As browsers do: credentials for the upstream are not handed to another origin.
+        if (at.origin !== this.base.origin) delete sent.authorization;
+        const r = lib.request(at, { method: 'GET', agent: this.agentFor(at.protocol), headers: sent });
+        req = r;
+        // Errors reach us through the promises below; this keeps a late one from crashing the process.
+        r.on('error', () => {});
+        dog.arm();
+        res = await new Promise<IncomingMessage>((resolve, reject) => {
+          r.once('response', resolve);
+          r.once('error', reject);
+          r.end();
+        });
+        dog.disarm();
+        const status = res.statusCode ?? 0;
+        if (!REDIRECT_STATUSES.has(status)) break;
+        const next = this.redirectTarget(url, at, res, hops);
+        release(r, res);
+        res = undefined;
+        at = next;
+      }
       dog.disarm();
       const r = res;
       const self = this;
@@ -513,20 +555,53 @@ export class Upstream {
       if (e instanceof Transient || e instanceof BookcrateError) throw e;
       if (signal?.aborted) throw abortError(signal);
       const where = res ? ` at body byte ${got}${contentLength(res) !== undefined ? ` of ${contentLength(res)}` : ''}` : '';
-      if (stalled) throw new Transient(`no data for ${this.stallMs} ms${where}`, res?.statusCode);
+      // A connection that failed at a redirect's target is named, so the log shows where it went.
+      const via = at === url ? '' : ` (redirected to ${at.href})`;
+      if (stalled) throw new Transient(`no data for ${this.stallMs} ms${where}${via}`, res?.statusCode);
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== undefined && (TRANSIENT_CODES.has(code) || code.startsWith('HPE_'))) {
-        throw new Transient(`${res ? 'connection lost' : 'connection failed'} (${code}: ${(e as Error).message})${where}`, res?.statusCode);
+        throw new Transient(`${res ? 'connection lost' : 'connection failed'} (${code}: ${(e as Error).message})${where}${via}`, res?.statusCode);
       }
       if (code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS/.test(code)) {
-        throw this.ioError(url, `TLS: ${(e as Error).message} (${code})`, {}, HINT_CA);
+        throw this.ioError(url, `TLS: ${(e as Error).message} (${code})${via}`, {}, HINT_CA);
       }
-      throw this.ioError(url, `${(e as Error).message}${code ? ` (${code})` : ''}`, {}, HINT_RETRY);
+      throw this.ioError(url, `${(e as Error).message}${code ? ` (${code})` : ''}${via}`, {}, HINT_RETRY);
     } finally {
       dog.disarm();
       signal?.removeEventListener('abort', onAbort);
-      if (!res?.complete) req.destroy();
+      if (res) release(req!, res);
+      else req?.destroy();
     }
+  }
+
+  /** Where a redirect leads, or the reason it is not followed (an error, not retried: the same
+   * request would be redirected the same way). */
+  private redirectTarget(url: URL, at: URL, res: IncomingMessage, hops: number): URL {
+    const status = res.statusCode ?? 0;
+    const location = res.headers.location;
+    if (!location) return this.fail(url, `answered HTTP ${status} without a Location`, { status }, HINT_REDIRECT);
+    if (hops >= MAX_REDIRECTS) return this.fail(url, `redirected more than ${MAX_REDIRECTS} times (the last to ${location})`, { status, redirects: hops + 1 }, HINT_REDIRECT);
+    let next: URL;
+    try {
+      next = new URL(location, at);
+    } catch {
+      return this.fail(url, `redirected to "${location}", which is not a URL`, { status }, HINT_REDIRECT);
+    }
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') return this.fail(url, `redirected to ${next.protocol} (${location}), which is not http or https`, { status }, HINT_REDIRECT);
+    if (at.protocol === 'https:' && next.protocol === 'http:') {
+      return this.fail(url, `redirected from https to plain http (${next.href}); refused`, { status, location: next.href }, 'give --upstream an https address whose redirects stay on https');
+    }
+    next.hash = '';
+    const key = `${status} ${at.origin} ${next.origin}`;
+    if (!this.redirectsLogged.has(key) && this.redirectsLogged.size < 100) {
+      this.redirectsLogged.add(key);
+      this.log({ event: 'redirect', url: at.href, status, to: next.href, note: 'followed; later redirects between these origins are not logged' });
+    }
+    return next;
+  }
+
+  private fail(url: URL, what: string, details: Record<string, unknown>, hint: string): never {
+    throw this.ioError(url, what, details, hint);
   }
 
   private statusError(status: number, url: URL, res: IncomingMessage): Error {
@@ -547,6 +622,17 @@ export class Upstream {
   private ioError(url: URL, what: string, details: Record<string, unknown>, hint: string): BookcrateError {
     return new BookcrateError('IO', `upstream ${url.href}: ${what}`, { hint, details: { url: url.href, ...details } });
   }
+}
+
+/**
+ * Ends a request whose answer the caller is done with. A body that has arrived whole but was not
+ * read (a 404's page, a redirect's) is drained, which hands the socket back to the keep-alive pool:
+ * left alone, it would hold one of the pool's sockets for good, and requests queued behind it would
+ * stall. Anything still arriving is cut off with its socket, whatever it was sending.
+ */
+function release(req: http.ClientRequest, res: IncomingMessage): void {
+  if (res.complete) res.resume();
+  else req.destroy();
 }
 
 function statusOf(e: unknown): unknown {
