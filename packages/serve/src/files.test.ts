@@ -1,9 +1,10 @@
 import { createServer, request, type Server } from 'node:http';
 import { writeFile } from 'node:fs/promises';
+import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../fixtures/tree.js';
-import { CHARSET_SNIFF_BYTES, presentEntries, sendObject, textCharset } from './files.js';
+import { CHARSET_SNIFF_BYTES, presentEntries, sendObject, sendZip, textCharset, whenClosed } from './files.js';
 
 /** GBK bytes of some Chinese text, as Notepad on a Chinese Windows saves "ANSI". */
 const GBK_NOTICE = Buffer.from('b9d8d3dabfaab7c5cdbccae9b9ddb5c4cda8d6aa0d0a', 'hex'); // 关于开放图书馆的通知\r\n (Python's str.encode('gbk'))
@@ -111,5 +112,38 @@ describe('presentEntries: the objects a zip can take', () => {
     const kept = await presentEntries(entries);
     expect(kept.map((e) => e.name)).toEqual(entries.filter((_, i) => i % 7 !== 3 && i % 11 !== 5).map((e) => e.name));
     expect(await presentEntries([])).toEqual([]);
+  });
+});
+
+describe('a reader who left while the handler awaited something', () => {
+  it("sendZip settles at once, and whenClosed runs, for a response whose connection has closed", async () => {
+    // What the hostile-reader test met: the connection closed while the handler looked up the
+    // zip's files (bytes that do not parse after the request make Node close it); the response's
+    // 'close' had come and gone, a listener added after never ran, and the zip's place was held.
+    const dir = await tempDir('bookcrate-left-');
+    const object = join(dir, 'page.jpg');
+    await writeFile(object, Buffer.alloc(1000, 7));
+    const outcome = new Promise<{ closedFirst: boolean; zipSettled: boolean; whenClosedRan: boolean }>((resolve) => {
+      const server = createServer(async (req, res) => {
+        await new Promise((r) => setTimeout(r, 150)); // the reader is gone by now
+        const closedFirst = res.closed;
+        let whenClosedRan = false;
+        whenClosed(res, () => (whenClosedRan = true));
+        const zipSettled = await Promise.race([
+          sendZip(req, res, 'x.zip', [{ objectPath: object, size: 1000, mtime: 1_700_000_000, name: 'page.jpg' }]).then(() => true),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 2000)),
+        ]);
+        await new Promise((r) => setTimeout(r, 10));
+        server.close();
+        resolve({ closedFirst, zipSettled, whenClosedRan });
+      });
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        const socket = connect(port, '127.0.0.1', () => socket.end('GET /zip HTTP/1.1\r\nHost: x\r\n\r\n\x01garbage\r\n\r\n'));
+        socket.on('error', () => {});
+        socket.resume();
+      });
+    });
+    expect(await outcome).toEqual({ closedFirst: true, zipSettled: true, whenClosedRan: true });
   });
 });

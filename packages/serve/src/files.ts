@@ -311,7 +311,20 @@ export async function presentEntries(entries: ZipEntry[]): Promise<ZipEntry[]> {
  * Entry times are written as local time (forceLocalTime): DOS timestamps carry no zone and Explorer
  * shows them as they are, and the library server and its readers share a time zone.
  */
+/**
+ * Runs `fn` once when the response is over: sent, or its connection gone. A reader whose
+ * connection closed while the handler awaited something (the catalog, the zip's files) has had
+ * its 'close' already, which a listener added after would never hear: a download's place, or a
+ * zip's, was then held until the server stopped (found by the hostile-reader test: after a few
+ * such readers every zip was "busy").
+ */
+export function whenClosed(res: ServerResponse, fn: () => void): void {
+  if (res.closed) queueMicrotask(fn);
+  else res.once('close', fn);
+}
+
 export async function sendZip(req: IncomingMessage, res: ServerResponse, zipName: string, entries: ZipEntry[], names: ZipNames = 'utf8'): Promise<void> {
+  if (res.closed) return; // the reader left while its files were looked up
   res.setHeader('Content-Type', 'application/zip');
   res.setHeader('Content-Disposition', contentDisposition('attachment', zipName));
   res.setHeader('Cache-Control', 'no-store');
@@ -336,7 +349,7 @@ export async function sendZip(req: IncomingMessage, res: ServerResponse, zipName
   res.on('close', () => {
     if (!res.writableFinished) fail();
   });
-  const done = new Promise<void>((resolve) => res.once('close', resolve));
+  const done = new Promise<void>((resolve) => whenClosed(res, resolve));
   archive.pipe(res);
   for (const e of entries) {
     const data: ZipEntryData = {

@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { BookcrateError, bundlePathProblem, formatSize, parseListen } from '@bookcrate/format';
 import { lockHolder, Store, type ResourceRow, type VersionRow } from '@bookcrate/store';
 import { damagedPage, inPageOrder, zipEntryNames } from './catalog.js';
-import { extension, kindOf, noneMatch, presentEntries, sendObject, sendZip, type ZipEntry } from './files.js';
+import { extension, kindOf, noneMatch, presentEntries, sendObject, sendZip, whenClosed, type ZipEntry } from './files.js';
 import { SUBTITLE_EXTENSIONS, SUBTITLE_MAX_BYTES, subtitlesFor, toWebVtt } from './subtitles.js';
 import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
@@ -213,7 +213,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       }
       throw limited(started);
     }
-    res.once('close', () => started(socket.bytesWritten - before));
+    whenClosed(res, () => started(socket.bytesWritten - before));
   };
 
   /**
@@ -552,11 +552,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const server = createServer({ requestTimeout: 60_000, headersTimeout: 30_000 }, (req, res) => {
     void handle(req, res);
   });
-  // A request Node cannot parse gets a bare 400 and the connection is closed.
-  server.on('clientError', (_e, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    else socket.destroy();
-  });
+  // A request Node cannot parse is left to Node's own answer (no 'clientError' listener): a bare
+  // 400, 431 or 408, and the connection closed. It writes nothing where an answer to an earlier
+  // request on the same connection is already under way, which a listener of our own did: bytes
+  // pipelined after a valid request put a 400 into the middle of a video (the hostile-reader test).
 
   try {
     await new Promise<void>((resolve, reject) => {
