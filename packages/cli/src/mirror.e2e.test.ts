@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cp, open, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { storePaths } from '@bookcrate/store';
@@ -571,6 +572,18 @@ describe('upstream faults are weather', () => {
   }, 60_000);
 });
 
+/** The repository's largest object, as its path there (objects/ab/<sha256>). */
+async function largestObject(repoDir: string): Promise<string> {
+  let best = { path: '', size: -1 };
+  for (const shard of await readdir(join(repoDir, 'objects'))) {
+    for (const name of await readdir(join(repoDir, 'objects', shard))) {
+      const { size } = await stat(join(repoDir, 'objects', shard, name));
+      if (size > best.size) best = { path: `objects/${shard}/${name}`, size };
+    }
+  }
+  return best.path;
+}
+
 describe('tiers', () => {
   it('province → municipality → county: each mirror serves the one below in the same layout', async () => {
     await ensureV2();
@@ -613,6 +626,27 @@ describe('tiers', () => {
       expect(metrics).not.toMatch(/mode="full"/);
       expect((await (await fetch(city + 'status')).json() as { checks: { mode: string; bad: number }[] }).checks).toMatchObject([{ mode: 'fast', bad: 0 }]);
       expect(metrics).toMatch(/bookcrate_mirror_served_bytes_total [1-9]/);
+
+      // Mirrors below that leave while their object is looked up (a county's link dropping; here
+      // bytes that do not parse after the request, which make Node close the connection) leave
+      // nothing open behind them: before, each held the object's file open, paused, for good.
+      const cityPid = children[1]!.pid!;
+      const video = await largestObject(repo);
+      const fds = async (): Promise<number> => (await readdir(`/proc/${cityPid}/fd`)).length;
+      const before = await fds();
+      const { hostname, port } = new URL(city);
+      for (let i = 0; i < 12; i++) {
+        await new Promise<void>((resolve) => {
+          const socket = connect(Number(port), hostname, () => socket.end(`GET /${video} HTTP/1.1\r\nHost: x\r\n\r\n\x01garbage\r\n\r\n`));
+          socket.on('error', () => {});
+          socket.on('close', () => resolve());
+          socket.resume();
+        });
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await fds()).toBeLessThanOrEqual(before + 2);
+      const whole = await fetch(city + video);
+      expect(createHash('sha256').update(Buffer.from(await whole.arrayBuffer())).digest('hex')).toBe(video.split('/').pop());
     } finally {
       for (const c of children) c.kill('SIGTERM');
       await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.on('exit', r)))));

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { BookcrateError, parseListen } from '@bookcrate/format';
 import { readStoredPart, savePart, type Store } from '@bookcrate/store';
@@ -154,9 +155,12 @@ function sendRange(req: IncomingMessage, res: ServerResponse, file: string, size
     res.end();
     return;
   }
+  // A mirror below that left while the object was looked up has had its 'close' already: nothing
+  // is opened for it. Otherwise pipeline ends the file stream however the answer ends; a pipe()
+  // into an answer already closed held the file open, paused, for good (one descriptor per such
+  // request, found by a test of readers who leave early).
+  if (res.closed) return;
   const stream = createReadStream(file, { start, end: end - 1, highWaterMark: 1 << 20 });
   stream.on('data', (c) => (served.bytes += c.length));
-  stream.on('error', () => res.destroy());
-  res.on('close', () => stream.destroy());
-  stream.pipe(res);
+  pipeline(stream, res, () => {}); // an error (the reader gone, the disk failing) ends both
 }
