@@ -285,6 +285,8 @@ Examples:
 Each round: the signed pointer (one small request when nothing changed), the manifest parts that
 changed, the content that is missing (changed ranges only for large files), then one atomic switch.
 Files an import recorded as damaged or missing are fetched too. SIGTERM ends the round cleanly.
+Redirects (a portal moved to https, a CDN) are followed, five at most; the --token-file token
+goes only to the --upstream host itself, and never from https to plain http.
 
 With --once the exit code says how the round ended:
   0   the store holds a verified version at least as new as the one it held
