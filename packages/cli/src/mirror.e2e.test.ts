@@ -884,3 +884,109 @@ describe('how many objects at once', () => {
     }
   }, 60_000);
 });
+
+describe('a daemon that runs for weeks', () => {
+  it('holds nothing open and keeps its memory round after round: new versions, a failing upstream, lower tiers asking and leaving', async () => {
+    // What a provincial mirror lives through between restarts, in a minute: seven versions
+    // published, rounds every second (most of them no-ops), a stretch of an upstream answering 500,
+    // and a tier below fetching whole objects, ranges, parts and status, and dropping requests.
+    const soakSrc = join(work, 'soak-src');
+    const soakRepo = join(work, 'soak-repo');
+    await buildTree(soakSrc, {
+      讲座: { '第1讲.mp4': 3 * MiB + 77 },
+      老照片: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`照片${i}.jpg`, 3000 + i * 101])),
+    });
+    await publish(soakSrc, soakRepo);
+    const up = await startNginx(soakRepo);
+    let failing = false;
+    const proxy = await startFaultProxy({ target: up.url, plan: (q) => (failing && q.path !== '/latest.json' ? { kind: 'status', status: 500 } : undefined) });
+    const store = join(work, 'soak-store');
+    const child = spawn(process.execPath, [BIN, 'mirror', '--upstream', proxy.url, '--store', store, '--trust', pub, '--listen', '127.0.0.1:0',
+      '--interval', '1s', '--gc-after', '0s', '--stall-timeout', '2s'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BOOKCRATE_BACKOFF_MS: '10' } });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const events = (): Record<string, unknown>[] => jsonLines(out);
+    const until = async (what: string, ok: (e: Record<string, unknown>[]) => boolean, ms = 30_000): Promise<void> => {
+      const t0 = Date.now();
+      while (!ok(events())) {
+        if (Date.now() - t0 > ms || child.exitCode !== null) throw new Error(`${what}: not within ${ms} ms; the log:\n${out.slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const roundsEnded = (): Record<string, unknown>[] => events().filter((e) => e.event === 'round-end');
+    const holds = (version: number) => (e: Record<string, unknown>[]): boolean =>
+      e.some((x) => x.event === 'round-end' && x.version === version && (x.outcome === 'updated' || x.outcome === 'up-to-date'));
+    const pid = child.pid!;
+    const fds = async (): Promise<number> => (await readdir(`/proc/${pid}/fd`)).length;
+    const rssMB = async (): Promise<number> => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+    try {
+      await until('the first version', holds(1));
+      const url = events().find((e) => e.event === 'listening')!.url as string;
+      const { hostname, port } = new URL(url);
+      /** A tier below: the pointer, its root and a part, every object whole and one in a range, status, metrics; and two that leave. */
+      const tierBelow = async (): Promise<void> => {
+        const pointer = JSON.parse(await (await fetch(url + 'latest.json')).text()) as { pointer: string };
+        const { root } = JSON.parse(pointer.pointer) as { root: { sha256: string } };
+        expect((await fetch(`${url}roots/${root.sha256}.json`)).status).toBe(200);
+        for (const shard of await readdir(join(soakRepo, 'objects'))) {
+          for (const name of await readdir(join(soakRepo, 'objects', shard))) {
+            const r = await fetch(`${url}objects/${shard}/${name}`, { headers: { range: 'bytes=0-99' } });
+            await r.arrayBuffer();
+            expect([206, 404]).toContain(r.status); // 404: an object of a version this mirror no longer holds
+          }
+        }
+        const video = await largestObject(soakRepo);
+        for (let i = 0; i < 2; i++) {
+          await new Promise<void>((resolve) => {
+            const socket = connect(Number(port), hostname, () => socket.end(`GET /${video} HTTP/1.1\r\nHost: x\r\n\r\n\x01garbage\r\n\r\n`));
+            socket.on('error', () => {});
+            socket.on('close', () => resolve());
+            socket.resume();
+          });
+        }
+        for (const path of ['status', 'metrics']) expect((await fetch(url + path)).status).toBe(200);
+      };
+      await tierBelow();
+      const baseline = { fds: await fds(), rss: await rssMB() };
+      const seen: { version: number; fds: number; rss: number }[] = [];
+      for (let version = 2; version <= 7; version++) {
+        // a photo replaced, one added, 64 KiB of the video rewritten
+        await writeFile(join(soakSrc, '老照片', `照片${version}.jpg`), pseudoRandomBytes(3500, 1000 + version));
+        await writeFile(join(soakSrc, '老照片', `新照片${version}.jpg`), pseudoRandomBytes(4200, 2000 + version));
+        const h = await open(join(soakSrc, '讲座', '第1讲.mp4'), 'r+');
+        await h.write(pseudoRandomBytes(65536, 3000 + version), 0, 65536, version * 300_000);
+        await h.close();
+        await publish(soakSrc, soakRepo);
+        if (version === 4) {
+          // the upstream fails for a while: rounds end failed, and the next ones bring the version
+          failing = true;
+          const before = roundsEnded().length;
+          await until('two failed rounds', () => roundsEnded().slice(before).filter((x) => x.outcome === 'failed').length >= 2);
+          failing = false;
+        }
+        await until(`version ${version}`, holds(version));
+        await tierBelow();
+        seen.push({ version, fds: await fds(), rss: await rssMB() });
+      }
+      // a few no-op rounds more
+      const ended = roundsEnded().length;
+      await until('three no-op rounds', () => roundsEnded().length >= ended + 3);
+      const end = { fds: await fds(), rss: await rssMB() };
+      const figures = `baseline ${JSON.stringify(baseline)}, after each version ${JSON.stringify(seen)}, at the end ${JSON.stringify(end)}`;
+      expect(end.fds, figures).toBeLessThanOrEqual(baseline.fds + 3);
+      expect(end.rss, figures).toBeLessThan(baseline.rss + 60);
+      expect(roundsEnded().length).toBeGreaterThan(10);
+      expect(await hashes(await realpath(join(store, 'library', 'soak-src')))).toEqual(await hashes(soakSrc));
+      if (process.env.BOOKCRATE_SOAK_FIGURES) console.log(figures);
+      // nothing left behind in tmp/ by rounds that ended, failed or not
+      expect((await readdir(join(store, 'tmp'))).filter((n) => n !== 'mirror-fetching')).toEqual([]);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(null) : child.on('exit', r)));
+      await proxy.close();
+      await up.stop();
+    }
+    expect(child.exitCode, out.slice(-2000)).toBe(0);
+  }, 120_000);
+});

@@ -20,6 +20,7 @@
  * A failure names its seed and the request. Many more seeds: `FUZZ_ONLY=reader pnpm fuzz`.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -388,6 +389,16 @@ function problemsOf(q: Request, a: Answer): string[] {
   return out;
 }
 
+/** This process's open descriptors (Linux; elsewhere 0, and the check passes). */
+function openDescriptors(): number {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return 0;
+  }
+}
+let fdsAfterFirstSeed: number | undefined;
+
 /** A line the server logs for an unexpected error (an exception's stack): never allowed. */
 const internalError = (l: string): boolean => /^serve: [A-Z]+ \S/.test(l) || /\n\s+at /.test(l);
 
@@ -437,6 +448,12 @@ describe.skipIf(SEEDS.length === 0)(`a hostile reader: ${SEEDS.length} seeds of 
           expect(zip.status, `seed ${seed}: a zip after the seed`).toBe(200);
         }
       }
+      // Nothing held open after the readers left (the servers run in this process): a file or a
+      // socket kept by an answer that never ended would add up, seed after seed.
+      await new Promise((res) => setTimeout(res, 20));
+      const open = openDescriptors();
+      fdsAfterFirstSeed ??= open;
+      expect(open, `seed ${seed}: descriptors open after the seed (after the first: ${fdsAfterFirstSeed})`).toBeLessThanOrEqual(fdsAfterFirstSeed + 8);
       // The portal's access log: one well-formed line per request that reached the server.
       await new Promise((res) => setTimeout(res, 50));
       const lines = (await readFile(accessLog, 'utf8')).slice(logBefore).split('\n').filter(Boolean);
