@@ -298,6 +298,18 @@ export async function presentEntries(entries: ZipEntry[]): Promise<ZipEntry[]> {
 }
 
 /**
+ * Runs `fn` once when the response is over: sent, or its connection gone. A reader whose
+ * connection closed while the handler awaited something (the catalog, the zip's files) has had
+ * its 'close' already, which a listener added after would never hear: a download's place, or a
+ * zip's, was then held until the server stopped (found by the hostile-reader test: after a few
+ * such readers every zip was "busy").
+ */
+export function whenClosed(res: ServerResponse, fn: () => void): void {
+  if (res.closed) queueMicrotask(fn);
+  else res.once('close', fn);
+}
+
+/**
  * Streams a zip of `entries` while it is built: nothing is staged on disk or held in memory, the
  * reader's download starts at once, and backpressure from a slow client pauses the file reads.
  *
@@ -311,18 +323,6 @@ export async function presentEntries(entries: ZipEntry[]): Promise<ZipEntry[]> {
  * Entry times are written as local time (forceLocalTime): DOS timestamps carry no zone and Explorer
  * shows them as they are, and the library server and its readers share a time zone.
  */
-/**
- * Runs `fn` once when the response is over: sent, or its connection gone. A reader whose
- * connection closed while the handler awaited something (the catalog, the zip's files) has had
- * its 'close' already, which a listener added after would never hear: a download's place, or a
- * zip's, was then held until the server stopped (found by the hostile-reader test: after a few
- * such readers every zip was "busy").
- */
-export function whenClosed(res: ServerResponse, fn: () => void): void {
-  if (res.closed) queueMicrotask(fn);
-  else res.once('close', fn);
-}
-
 export async function sendZip(req: IncomingMessage, res: ServerResponse, zipName: string, entries: ZipEntry[], names: ZipNames = 'utf8'): Promise<void> {
   if (res.closed) return; // the reader left while its files were looked up
   res.setHeader('Content-Type', 'application/zip');
