@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { BookcrateError, isBookcrateError } from '@bookcrate/format';
 import { Store } from '@bookcrate/store';
@@ -165,6 +166,15 @@ function statusDoc(store: Store, state: State): unknown {
   };
 }
 
+/** This process's open descriptors, where /proc tells (Linux). */
+function openDescriptors(): number | undefined {
+  try {
+    return readdirSync('/proc/self/fd').length - 1; // less the one readdir held
+  } catch {
+    return undefined;
+  }
+}
+
 function metricsText(store: Store, state: State, upstream: Upstream, server: RunningRepoServer | undefined): string {
   const lines: string[] = [];
   const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
@@ -191,6 +201,17 @@ function metricsText(store: Store, state: State, upstream: Upstream, server: Run
     lastChecks.map(([mode, c]) => [`{mode="${mode}"}`, Math.floor(Date.parse(c!.finished_at!) / 1000)]));
   metric('bookcrate_store_check_bad_objects', 'gauge', 'Bad objects the last bookcrate check of each mode found.',
     lastChecks.map(([mode, c]) => [`{mode="${mode}"}`, c!.bad]));
+  // The process itself, under the names Prometheus' own client libraries use: a daemon that runs for
+  // months is watched for memory and descriptors creeping up (the soak test in mirror.e2e.test.ts).
+  const mem = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  metric('process_start_time_seconds', 'gauge', 'Start time of the process since the Unix epoch.', [['', Math.floor(Date.now() / 1000 - process.uptime())]]);
+  metric('process_cpu_seconds_total', 'counter', 'User and system CPU time spent.', [['', (cpu.user + cpu.system) / 1e6]]);
+  metric('process_resident_memory_bytes', 'gauge', 'Resident memory size.', [['', mem.rss]]);
+  metric('nodejs_heap_size_used_bytes', 'gauge', 'JavaScript heap in use.', [['', mem.heapUsed]]);
+  metric('nodejs_external_memory_bytes', 'gauge', 'Memory outside the JavaScript heap held by its objects (buffers).', [['', mem.external]]);
+  const fds = openDescriptors();
+  metric('process_open_fds', 'gauge', 'Open file descriptors (Linux).', fds === undefined ? [] : [['', fds]]);
   if (server) {
     metric('bookcrate_mirror_served_requests_total', 'counter', 'Requests served to the tier below.', [['', server.served.requests]]);
     metric('bookcrate_mirror_served_bytes_total', 'counter', 'Bytes served to the tier below.', [['', server.served.bytes]]);
