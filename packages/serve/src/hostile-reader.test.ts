@@ -22,11 +22,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendRaw, type RawAnswer as Answer } from '../../../fixtures/raw-http.js';
 import { seededRandom } from '../../../fixtures/tree.js';
 import { startServer, type RunningServer } from './server.js';
 import { buildFixture, IDS, readZip, type Fixture } from './testkit.js';
@@ -77,7 +77,7 @@ beforeAll(async () => {
   for (const b of fx.bytes.values()) bySize.set(b.length, [...(bySize.get(b.length) ?? []), b]);
   plain = await startServer({
     store: fx.dir, listen: '127.0.0.1:0', log: (l) => logs.push(l),
-    clientLimits: { requestsPerSecond: 1e6, downloadsAtOnce: 1000, bytesPerHour: 0 }, ...(process.env.DBG ? { maxZips: 1 } : {}),
+    clientLimits: { requestsPerSecond: 1e6, downloadsAtOnce: 1000, bytesPerHour: 0 }
   });
   accessLog = join(fx.dir, '..', `bookcrate-access-${randomBytes(4).toString('hex')}.log`);
   canaryFiles.push(accessLog);
@@ -95,66 +95,6 @@ afterAll(async () => {
   for (const f of canaryFiles) await rm(f, { force: true });
   if (fx) await rm(fx.dir, { recursive: true, force: true });
 });
-
-interface Answer {
-  /** 0: the connection closed without an answer */
-  status: number;
-  headers: Map<string, string>;
-  body: Buffer;
-  ms: number;
-}
-
-/** Sends `head` (and `body`) exactly as given, with Connection: close, and reads the answer to the end. */
-function send(server: RunningServer, head: Buffer, body?: Buffer): Promise<Answer> {
-  const u = new URL(server.url);
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const socket = connect(Number(u.port), u.hostname);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no answer within ${ANSWER_TIMEOUT_MS} ms`));
-    }, ANSWER_TIMEOUT_MS);
-    socket.on('connect', () => {
-      socket.write(head);
-      if (body) socket.write(body);
-    });
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    // A reset after the answer (the server closed while we still sent) is still an answer.
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(parseAnswer(Buffer.concat(chunks), performance.now() - t0));
-    });
-  });
-}
-
-function parseAnswer(raw: Buffer, ms: number): Answer {
-  const end = raw.indexOf('\r\n\r\n');
-  if (end < 0) return { status: 0, headers: new Map(), body: Buffer.alloc(0), ms };
-  const lines = raw.subarray(0, end).toString('latin1').split('\r\n');
-  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!)?.[1] ?? 0);
-  const headers = new Map<string, string>();
-  for (const l of lines.slice(1)) {
-    const i = l.indexOf(':');
-    headers.set(l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim());
-  }
-  let body = raw.subarray(end + 4);
-  if (headers.get('transfer-encoding') === 'chunked') {
-    const out: Buffer[] = [];
-    let at = 0;
-    for (;;) {
-      const eol = body.indexOf('\r\n', at);
-      if (eol < 0) break;
-      const n = parseInt(body.subarray(at, eol).toString('latin1'), 16);
-      if (!(n > 0)) break;
-      out.push(body.subarray(eol + 2, eol + 2 + n));
-      at = eol + 2 + n + 2;
-    }
-    body = Buffer.concat(out);
-  }
-  return { status, headers, body, ms };
-}
 
 interface Request {
   server: 'plain' | 'portal';
@@ -418,11 +358,7 @@ describe.skipIf(SEEDS.length === 0)(`a hostile reader: ${SEEDS.length} seeds of 
       const met: Record<number, number> = {};
       for (let i = 0; i < REQUESTS_PER_SEED; i++) {
         const q = requestFor(r);
-        const a = await send(q.server === 'plain' ? plain : portal, headOf(q), q.body);
-        if (process.env.DBG && q.server === 'plain') {
-          const z = await send(plain, headOf({ server: 'plain', method: 'GET', target: `/zip/${fx.vid}/${encodeURIComponent(IDS.gates)}`, headers: [], malformed: false }));
-          if (z.status !== 200) { console.log('LEAK after', q.method, JSON.stringify(q.target), JSON.stringify(q.headers).slice(0, 300), q.body ? 'BODY' : '', a.status); throw new Error('leak'); }
-        }
+        const a = await sendRaw((q.server === 'plain' ? plain : portal).url, headOf(q), q.body, ANSWER_TIMEOUT_MS);
         met[a.status] = (met[a.status] ?? 0) + 1;
         if (q.server === 'portal' && a.headers.has('x-content-type-options')) answeredOnPortal++;
         else if (q.server === 'portal' && q.malformed) cutOnPortal++;
@@ -435,16 +371,16 @@ describe.skipIf(SEEDS.length === 0)(`a hostile reader: ${SEEDS.length} seeds of 
       // Still answering, both of them, and every download's place given back (the portal allows two at once).
       const photo = '老照片/北京老城门/前门 1900.jpg';
       for (const s of [plain, portal]) {
-        const home = await send(s, headOf({ server: 'plain', method: 'GET', target: '/', headers: [], malformed: false }));
+        const home = await sendRaw(s.url, headOf({ server: 'plain', method: 'GET', target: '/', headers: [], malformed: false }), undefined, ANSWER_TIMEOUT_MS);
         expect(home.status, `seed ${seed}: the home page after the seed`).toBe(200);
         for (let i = 0; i < 3; i++) {
-          const file = await send(s, headOf({ server: 'plain', method: 'GET', target: `/file/${fx.vid}/${enc(photo)}`, headers: [], malformed: false }));
+          const file = await sendRaw(s.url, headOf({ server: 'plain', method: 'GET', target: `/file/${fx.vid}/${enc(photo)}`, headers: [], malformed: false }), undefined, ANSWER_TIMEOUT_MS);
           expect(file.status, `seed ${seed}: a download after the seed`).toBe(200);
           expect(file.body.equals(fx.bytes.get(photo)!)).toBe(true);
         }
         // and every zip's place (four at once)
         for (let i = 0; i < 5; i++) {
-          const zip = await send(s, headOf({ server: 'plain', method: 'GET', target: `/zip/${fx.vid}/${encodeURIComponent(IDS.gates)}`, headers: [], malformed: false }));
+          const zip = await sendRaw(s.url, headOf({ server: 'plain', method: 'GET', target: `/zip/${fx.vid}/${encodeURIComponent(IDS.gates)}`, headers: [], malformed: false }), undefined, ANSWER_TIMEOUT_MS);
           expect(zip.status, `seed ${seed}: a zip after the seed`).toBe(200);
         }
       }
