@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync } from 'node:fs';
-import { chmod, cp, readFile, readdir, rm, stat, symlink, truncate, writeFile, mkdir, open } from 'node:fs/promises';
+import { cp, readFile, readdir, rm, stat, symlink, truncate, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
 import { BIN, run, jsonLines, snapshot, exists } from './testkit.js';

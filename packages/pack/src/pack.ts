@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, rmdir, stat, statfs, truncate, writeFile, type FileHandle } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, rmdir, stat, statfs, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -19,7 +19,6 @@ import { InventoryGrowth, followInventory, readInventory } from './inventory.js'
 import { volumeReadme } from './readme.js';
 import { SegmentWriter } from './segment-writer.js';
 import { SourceReader } from './source-reader.js';
-import { leadingPath } from './lines.js';
 import { TreeThread } from './tree-thread.js';
 import { loadSource, type PackSource } from './source.js';
 import { createdTime, fileEntryOf, scanSource, type SourceScan } from './scan.js';

@@ -3,7 +3,7 @@ import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypt
 import { mkdir, open, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { decodeRoot, repoPaths, type Root } from '@bookcrate/format';
+import { repoPaths } from '@bookcrate/format';
 import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
 import { publish, type PublishOptions, type PublishProgress, type PublishResult } from './publish.js';
 import { checkRepoFiles, checkVersionComplete, readVersion, setMtimes } from './testkit.js';
@@ -23,10 +23,6 @@ let pub: KeyObject;
 const photos = (n: number): Record<string, number> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`照片${String(i).padStart(4, '0')}.jpg`, 3000 + ((i * 7919) % 5000)]));
 
 const run = (extra: Partial<PublishOptions> = {}): Promise<PublishResult> => publish({ input: src, repo, key, ...extra });
-
-async function rootOf(r: PublishResult): Promise<Root> {
-  return decodeRoot(await readFile(join(repo, repoPaths.root(r.root.sha256))));
-}
 
 beforeAll(async () => {
   work = await tempDir('bookcrate-publish-');

@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { BookcrateError, bundlePathProblem, formatSize, parseListen } from '@bookcrate/format';
-import { lockHolder, Store, type ResourceRow, type VersionRow } from '@bookcrate/store';
+import { lockHolder, Store, type VersionRow } from '@bookcrate/store';
 import { damagedPage, inPageOrder, zipEntryNames } from './catalog.js';
 import { extension, kindOf, noneMatch, presentEntries, sendObject, sendZip, whenClosed, type ZipEntry } from './files.js';
 import { SUBTITLE_EXTENSIONS, SUBTITLE_MAX_BYTES, subtitlesFor, toWebVtt } from './subtitles.js';

@@ -1,5 +1,4 @@
 import { Worker } from 'node:worker_threads';
-import { BookcrateError } from '@bookcrate/format';
 import { segmentReadFailure } from './reader.js';
 
 /** Messages between SegmentHasher and its thread (segment-hash-worker.ts). */
