@@ -15,7 +15,6 @@
  * Many more seeds: `FUZZ_ONLY=tier pnpm fuzz`.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -23,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Upstream, startRepoServer, type RunningRepoServer } from '@bookcrate/mirror';
 import { startNginx, type NginxServer } from '@bookcrate/mirror/testkit';
 import { Store } from '@bookcrate/store';
-import { sendRaw, type RawAnswer } from '../../../fixtures/raw-http.js';
+import { openDescriptors, sendRaw, type RawAnswer } from '../../../fixtures/raw-http.js';
 import { buildTree, pseudoRandomBytes, seededRandom, tempDir } from '../../../fixtures/tree.js';
 import { run } from './testkit.js';
 
@@ -176,13 +175,6 @@ function problemsOf(q: Request, a: RawAnswer): string[] {
   return out;
 }
 
-function openDescriptors(): number {
-  try {
-    return readdirSync('/proc/self/fd').length;
-  } catch {
-    return 0;
-  }
-}
 let fdsAfterFirstSeed: number | undefined;
 
 describe.skipIf(SEEDS.length === 0)(`a hostile tier below: ${SEEDS.length} seeds of ${REQUESTS_PER_SEED} requests from seed ${SEEDS[0]}`, () => {

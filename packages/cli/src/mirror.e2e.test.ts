@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cp, open, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { storePaths } from '@bookcrate/store';
+import { askAndLeave } from '../../../fixtures/raw-http.js';
 import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
 import { nginxAvailable, startFaultProxy, startNginx, type NginxServer } from '@bookcrate/mirror/testkit';
 import { BIN, exists, flip, jsonLines, run, smallFilesystemForTest, snapshot, startServe } from './testkit.js';
@@ -634,15 +634,7 @@ describe('tiers', () => {
       const video = await largestObject(repo);
       const fds = async (): Promise<number> => (await readdir(`/proc/${cityPid}/fd`)).length;
       const before = await fds();
-      const { hostname, port } = new URL(city);
-      for (let i = 0; i < 12; i++) {
-        await new Promise<void>((resolve) => {
-          const socket = connect(Number(port), hostname, () => socket.end(`GET /${video} HTTP/1.1\r\nHost: x\r\n\r\n\x01garbage\r\n\r\n`));
-          socket.on('error', () => {});
-          socket.on('close', () => resolve());
-          socket.resume();
-        });
-      }
+      for (let i = 0; i < 12; i++) await askAndLeave(city, `/${video}`);
       await new Promise((r) => setTimeout(r, 300));
       expect(await fds()).toBeLessThanOrEqual(before + 2);
       const whole = await fetch(city + video);
@@ -927,7 +919,6 @@ describe('a daemon that runs for weeks', () => {
     try {
       await until('the first version', holds(1));
       url = events().find((e) => e.event === 'listening')!.url as string;
-      const { hostname, port } = new URL(url);
       /** A tier below: the pointer, its root and a part, every object whole and one in a range, status, metrics; and two that leave. */
       const tierBelow = async (): Promise<void> => {
         const pointer = JSON.parse(await (await fetch(url + 'latest.json')).text()) as { pointer: string };
@@ -941,14 +932,7 @@ describe('a daemon that runs for weeks', () => {
           }
         }
         const video = await largestObject(soakRepo);
-        for (let i = 0; i < 2; i++) {
-          await new Promise<void>((resolve) => {
-            const socket = connect(Number(port), hostname, () => socket.end(`GET /${video} HTTP/1.1\r\nHost: x\r\n\r\n\x01garbage\r\n\r\n`));
-            socket.on('error', () => {});
-            socket.on('close', () => resolve());
-            socket.resume();
-          });
-        }
+        for (let i = 0; i < 2; i++) await askAndLeave(url, `/${video}`);
         for (const path of ['status', 'metrics']) expect((await fetch(url + path)).status).toBe(200);
       };
       await tierBelow();

@@ -1,8 +1,9 @@
 import { createServer, request, type Server } from 'node:http';
 import { writeFile } from 'node:fs/promises';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { askAndLeave } from '../../../fixtures/raw-http.js';
 import { tempDir } from '../../../fixtures/tree.js';
 import { CHARSET_SNIFF_BYTES, presentEntries, sendObject, sendZip, textCharset, whenClosed } from './files.js';
 
@@ -138,10 +139,7 @@ describe('a reader who left while the handler awaited something', () => {
         resolve({ closedFirst, zipSettled, whenClosedRan });
       });
       server.listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as AddressInfo;
-        const socket = connect(port, '127.0.0.1', () => socket.end('GET /zip HTTP/1.1\r\nHost: x\r\n\r\n\x01garbage\r\n\r\n'));
-        socket.on('error', () => {});
-        socket.resume();
+        void askAndLeave(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, '/zip');
       });
     });
     expect(await outcome).toEqual({ closedFirst: true, zipSettled: true, whenClosedRan: true });

@@ -20,13 +20,12 @@
  * A failure names its seed and the request. Many more seeds: `FUZZ_ONLY=reader pnpm fuzz`.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendRaw, type RawAnswer as Answer } from '../../../fixtures/raw-http.js';
+import { openDescriptors, sendRaw, type RawAnswer as Answer } from '../../../fixtures/raw-http.js';
 import { seededRandom } from '../../../fixtures/tree.js';
 import { startServer, type RunningServer } from './server.js';
 import { buildFixture, IDS, readZip, type Fixture } from './testkit.js';
@@ -329,14 +328,6 @@ function problemsOf(q: Request, a: Answer): string[] {
   return out;
 }
 
-/** This process's open descriptors (Linux; elsewhere 0, and the check passes). */
-function openDescriptors(): number {
-  try {
-    return readdirSync('/proc/self/fd').length;
-  } catch {
-    return 0;
-  }
-}
 let fdsAfterFirstSeed: number | undefined;
 
 /** A line the server logs for an unexpected error (an exception's stack): never allowed. */

@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request, type IncomingMessage } from 'node:http';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { Store, type FileRow, type ResourceRow, type VersionRow } from '@bookcra
 import { parseListen } from '@bookcrate/format';
 import { acceptsGzip, startServer, type RunningServer } from './server.js';
 import { gunzipSync } from 'node:zlib';
+import { askAndLeave } from '../../../fixtures/raw-http.js';
 import { buildFixture, IDS, readZip, sha256, type Fixture } from './testkit.js';
 
 let fx: Fixture;
@@ -540,18 +540,10 @@ describe('a reader who leaves while the answer is being prepared', () => {
     // this test the whole path: however those requests end, the limits are not used up.
     const s = await startServer({ store: fx.dir, listen: '127.0.0.1:0', maxZips: 2, clientLimits: { downloadsAtOnce: 2, requestsPerSecond: 1e6 } });
     try {
-      const port = Number(new URL(s.url).port);
-      const leave = (path: string): Promise<void> =>
-        new Promise((resolve) => {
-          const socket = connect(port, '127.0.0.1', () => socket.end(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n\x01garbage\r\n\r\n`));
-          socket.on('error', () => {});
-          socket.on('close', () => resolve());
-          socket.resume();
-        });
       const zip = `/zip/${fx.vid}/${encodeURIComponent(IDS.gates)}`;
       for (let i = 0; i < 6; i++) {
-        await leave(zip);
-        await leave(fileUrl(fx.vid, MP4));
+        await askAndLeave(s.url, zip);
+        await askAndLeave(s.url, fileUrl(fx.vid, MP4));
       }
       const get = (path: string): Promise<Res> =>
         new Promise((resolve, reject) => {
