@@ -1,10 +1,6 @@
-import type { DB } from '@bookcrate/store';
 import { kindOf } from './files.js';
 
-/**
- * The few read-only queries `serve` needs beyond the Store's methods. They take the catalog
- * connection (opened read-only) and never write.
- */
+// How `serve` orders and names what the Store's methods give it (the catalog's queries are the Store's).
 
 /**
  * The order a reader expects a resource's files in: numbers by their value (第2集 before 第10集,
@@ -29,14 +25,6 @@ export function inPageOrder<T extends { path: string }>(files: T[]): T[] {
 
 const KIND_RANK: Record<string, number> = { video: 0, audio: 1, pdf: 2, image: 3, text: 4, other: 5 };
 
-export interface DamagedRow {
-  version_id: number;
-  path: string;
-  sha256: string | null;
-  reason: string;
-  detail: string;
-}
-
 /**
  * The names a resource's files take in its zip: their paths below the folder all of them share
  * (a course's episodes as 第1讲.mp4, not 国图公开课/敦煌壁画艺术/第1讲.mp4), in the order given.
@@ -52,13 +40,3 @@ export function zipEntryNames(paths: string[]): string[] {
   }
   return paths.map((p) => p.split('/').slice(common).join('/'));
 }
-
-/** Damaged or missing files of every version, the first `limit`, and how many there are in all. */
-export function damagedPage(db: DB, limit: number): { rows: DamagedRow[]; total: number } {
-  const rows = db.prepare(`SELECT version_id, path, sha256, reason, detail FROM damaged WHERE ${STILL_NEEDED} ORDER BY version_id DESC, path LIMIT ?`).all(limit) as DamagedRow[];
-  const total = (db.prepare(`SELECT count(*) AS n FROM damaged WHERE ${STILL_NEEDED}`).get() as { n: number }).n;
-  return { rows, total };
-}
-
-/** A damaged file of a version no newer complete version replaces (Store.volumesOf): one still to fetch. */
-const STILL_NEEDED = `NOT EXISTS (SELECT 1 FROM versions v JOIN versions n ON n.bundle_id = v.bundle_id AND n.version > v.version AND n.state = 'complete' WHERE v.id = damaged.version_id)`;

@@ -1,6 +1,6 @@
 import { formatSize, localTime } from '@bookcrate/format';
-import { searchWords, type FileRow, type ResourceRow, type StoreCheckRow, type VersionRow } from '@bookcrate/store';
-import { inPageOrder, zipEntryNames, type DamagedRow } from './catalog.js';
+import { searchWords, type DamagedRow, type FileRow, type ResourceRow, type StoreCheckRow, type VersionRow } from '@bookcrate/store';
+import { inPageOrder, zipEntryNames } from './catalog.js';
 import { extension, kindOf, playsInBrowser } from './files.js';
 import type { SubtitleTrack } from './subtitles.js';
 import type { ZipNames } from './zip-names.js';

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { gzipSync } from 'node:zlib';
 import { BookcrateError, bundlePathProblem, formatSize, parseListen } from '@bookcrate/format';
 import { lockHolder, Store, type VersionRow } from '@bookcrate/store';
-import { damagedPage, inPageOrder, zipEntryNames } from './catalog.js';
+import { inPageOrder, zipEntryNames } from './catalog.js';
 import { extension, kindOf, noneMatch, presentEntries, sendObject, sendZip, whenClosed, type ZipEntry } from './files.js';
 import { SUBTITLE_EXTENSIONS, SUBTITLE_MAX_BYTES, subtitlesFor, toWebVtt } from './subtitles.js';
 import { isLang, type Lang } from './i18n.js';
@@ -476,7 +476,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const versions = store.allVersions().reverse().map((v) => {
         return { v, counts: fileCountsOf(v.id), ...store.volumesOf(v), ...(v.is_current && v.state === 'complete' ? { brought: changesOf(v.id) } : {}) };
       });
-      return sendPage(req, res, 200, statusPage(ctx, { versions, imports: store.imports(20), damaged: damagedPage(store.db, 500), checks: store.checks(5), checkRunning: lockHolder(store.paths.lock)?.what === 'check' }));
+      return sendPage(req, res, 200, statusPage(ctx, { versions, imports: store.imports(20), damaged: store.damagedStillNeeded(500), checks: store.checks(5), checkRunning: lockHolder(store.paths.lock)?.what === 'check' }));
     }
     if (head === 'favicon.ico' && segs.length === 1) {
       res.writeHead(204).end();

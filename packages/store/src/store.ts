@@ -7,6 +7,7 @@ import { forgetRootSync, keepKeySync, keepRootSync, keepShownSync, keptRootHashe
 import { acquireLock, YieldingLock } from './lock.js';
 import { storeIoError } from './objects.js';
 import { rowInserter } from './rows.js';
+import { StatementCache } from './statements.js';
 import type { StagedBatch } from './staging.js';
 
 /** Paths inside a store directory (docs/store.md, "Layout"). */
@@ -62,6 +63,18 @@ export interface StoreCheckRow {
   bad: number;
   report: string | null;
 }
+
+/** A damaged or missing file as the catalog records it. */
+export interface DamagedRow {
+  version_id: number;
+  path: string;
+  sha256: string | null;
+  reason: string;
+  detail: string;
+}
+
+/** A damaged file (a row of `damaged`) of a version no newer complete version replaces: one still to fetch. */
+const STILL_NEEDED = `NOT EXISTS (SELECT 1 FROM versions v JOIN versions n ON n.bundle_id = v.bundle_id AND n.version > v.version AND n.state = 'complete' WHERE v.id = damaged.version_id)`;
 
 const now = (): string => new Date().toISOString();
 /**
@@ -167,9 +180,12 @@ export class Store {
   private catalogInode: number | undefined;
   /** whether makeCurrent notes the version shown outside the catalog (kept-roots.ts) */
   private notesShown = true;
+  /** the catalog's statements, prepared once per connection (statements.ts) */
+  private statements: StatementCache;
 
   private constructor(readonly dir: string, public db: DB, private readonly readonlyOpen = false) {
     this.paths = storePaths(dir);
+    this.statements = new StatementCache(db);
     this.catalogInode = statSync(this.paths.catalog, { throwIfNoEntry: false })?.ino;
   }
 
@@ -185,6 +201,7 @@ export class Store {
     const next = openCatalog(this.paths.catalog, { readonly: this.readonlyOpen });
     const old = this.db;
     this.db = next;
+    this.statements = new StatementCache(next);
     this.catalogInode = ino;
     old.close();
     return true;
@@ -263,10 +280,10 @@ export class Store {
       for (const k of this.trustedKeys()) keepKeySync(this.dir, k.fingerprint, k.pem);
       for (const v of this.currentVersions()) if (v.state === 'complete') keepShownSync(this.dir, { bundle: v.bundle_id, version: v.version, root: v.root_sha256 });
       const kept = new Set(keptRootHashes(this.dir));
-      const rows = this.db.prepare('SELECT id, root_sha256 FROM versions').all() as { id: number; root_sha256: string }[];
+      const rows = this.statements.sql('SELECT id, root_sha256 FROM versions').all() as { id: number; root_sha256: string }[];
       for (const r of rows) {
         if (kept.has(r.root_sha256)) continue;
-        const v = this.db.prepare('SELECT root_json, root_sig FROM versions WHERE id = ?').get(r.id) as { root_json: Buffer; root_sig: Buffer };
+        const v = this.statements.sql('SELECT root_json, root_sig FROM versions WHERE id = ?').get(r.id) as { root_json: Buffer; root_sig: Buffer };
         keepRootSync(this.dir, r.root_sha256, v.root_json, v.root_sig);
       }
     } catch {
@@ -291,7 +308,7 @@ export class Store {
   // ---- trust ----
 
   trustedKeys(): { fingerprint: string; pem: string; source: string; pinned_at: string }[] {
-    return this.db.prepare('SELECT fingerprint, pem, source, pinned_at FROM trusted_keys ORDER BY pinned_at').all() as never;
+    return this.statements.sql('SELECT fingerprint, pem, source, pinned_at FROM trusted_keys ORDER BY pinned_at').all() as never;
   }
 
   pinKey(fingerprint: string, pem: string, source: string): void {
@@ -300,29 +317,29 @@ export class Store {
     } catch (e) {
       throw storeIoError(e, this.dir);
     }
-    this.db.prepare('INSERT OR IGNORE INTO trusted_keys (fingerprint, pem, source, pinned_at) VALUES (?, ?, ?, ?)').run(fingerprint, pem, source, now());
+    this.statements.sql('INSERT OR IGNORE INTO trusted_keys (fingerprint, pem, source, pinned_at) VALUES (?, ?, ?, ?)').run(fingerprint, pem, source, now());
   }
 
   // ---- versions ----
 
   version(bundleId: string, version: number): VersionRow | undefined {
-    return this.db.prepare('SELECT * FROM versions WHERE bundle_id = ? AND version = ?').get(bundleId, version) as VersionRow | undefined;
+    return this.statements.sql('SELECT * FROM versions WHERE bundle_id = ? AND version = ?').get(bundleId, version) as VersionRow | undefined;
   }
 
   versionById(id: number): VersionRow | undefined {
-    return this.db.prepare('SELECT * FROM versions WHERE id = ?').get(id) as VersionRow | undefined;
+    return this.statements.sql('SELECT * FROM versions WHERE id = ?').get(id) as VersionRow | undefined;
   }
 
   newestVersion(bundleId: string): VersionRow | undefined {
-    return this.db.prepare('SELECT * FROM versions WHERE bundle_id = ? ORDER BY version DESC LIMIT 1').get(bundleId) as VersionRow | undefined;
+    return this.statements.sql('SELECT * FROM versions WHERE bundle_id = ? ORDER BY version DESC LIMIT 1').get(bundleId) as VersionRow | undefined;
   }
 
   currentVersions(): VersionRow[] {
-    return this.db.prepare('SELECT * FROM versions WHERE is_current = 1 ORDER BY bundle_id').all() as VersionRow[];
+    return this.statements.sql('SELECT * FROM versions WHERE is_current = 1 ORDER BY bundle_id').all() as VersionRow[];
   }
 
   allVersions(): VersionRow[] {
-    return this.db.prepare('SELECT * FROM versions ORDER BY bundle_id, version').all() as VersionRow[];
+    return this.statements.sql('SELECT * FROM versions ORDER BY bundle_id, version').all() as VersionRow[];
   }
 
   /**
@@ -344,10 +361,10 @@ export class Store {
     if (existing) return existing;
     // A staging id: rows are written under it, and the version row that makes them visible comes last.
     const id = this.nextVersionId();
-    db.prepare('DELETE FROM files WHERE version_id = ?').run(id);
-    db.prepare('DELETE FROM resources WHERE version_id = ?').run(id);
-    db.prepare('DELETE FROM collections WHERE version_id = ?').run(id);
-    for (const t of VERSION_CHANGES) db.prepare(`DELETE FROM ${t} WHERE version_id = ?`).run(id);
+    this.statements.sql('DELETE FROM files WHERE version_id = ?').run(id);
+    this.statements.sql('DELETE FROM resources WHERE version_id = ?').run(id);
+    this.statements.sql('DELETE FROM collections WHERE version_id = ?').run(id);
+    for (const t of VERSION_CHANGES) this.statements.sql(`DELETE FROM ${t} WHERE version_id = ?`).run(id);
     db.pragma('foreign_keys = OFF');
     db.pragma('synchronous = NORMAL');
     try {
@@ -385,19 +402,19 @@ export class Store {
       });
       // Each batch of resources gets its files' names (the files are in already) and its rows of
       // the search index, in the same transaction (sql/005-file-names-search.sql).
-      const newestResource = db.prepare('SELECT coalesce(max(rowid), 0) FROM resources').pluck();
+      const newestResource = this.statements.pluck('SELECT coalesce(max(rowid), 0) FROM resources');
       // The index named: without it SQLite reads the version's files by the primary key for each
       // resource (quadratic: 200,000 one-file resources did not finish in 14 minutes). MATERIALIZED:
       // otherwise the subquery is run again for the WHERE. Every entry of the resource, not only its
       // files: the index alone answers then (a folder names no resource when pack writes it), which
       // halves the names' cost (0.6 of 1.3 s for 200,000 files a hundred to a resource).
-      const addNames = db.prepare(`WITH batch AS MATERIALIZED (
+      const addNames = this.statements.sql(`WITH batch AS MATERIALIZED (
           SELECT r.rowid AS rowid, (SELECT bookcrate_search_names(f.path, r.title) FROM files f ${BY_RESOURCE}
                                     WHERE f.version_id = r.version_id AND f.resource = r.id) AS names
           FROM resources r WHERE r.rowid > ?
         )
         INSERT INTO resource_names (rowid, names) SELECT rowid, names FROM batch WHERE names IS NOT NULL`);
-      const addToIndex = db.prepare(`INSERT INTO resources_fts (rowid, title, creator, description, names)
+      const addToIndex = this.statements.sql(`INSERT INTO resources_fts (rowid, title, creator, description, names)
         SELECT r.rowid, r.title, r.creator, r.description, n.names
         FROM resources r LEFT JOIN resource_names n ON n.rowid = r.rowid WHERE r.rowid > ?`);
       const resBatch = batch((rows: ResourceEntry[]) => {
@@ -429,21 +446,21 @@ export class Store {
       resBatch(rbuf);
       // What this version brings: its resources the version readers have now lacks (by id). One
       // pass of the unique index, ~1 s for a million resources, once per version.
-      const before = db.prepare("SELECT id, version FROM versions WHERE bundle_id = ? AND is_current = 1 AND state = 'complete' AND version < ?")
+      const before = this.statements.sql("SELECT id, version FROM versions WHERE bundle_id = ? AND is_current = 1 AND state = 'complete' AND version < ?")
         .get(root.bundle.id, root.bundle.version) as { id: number; version: number } | undefined;
       if (before) {
-        db.prepare(`INSERT INTO new_resources (version_id, rowid) SELECT ?, r.rowid FROM resources r
+        this.statements.sql(`INSERT INTO new_resources (version_id, rowid) SELECT ?, r.rowid FROM resources r
           WHERE r.version_id = ? AND NOT EXISTS (SELECT 1 FROM resources p WHERE p.version_id = ? AND p.id = r.id)`).run(id, id, before.id);
         // And what it changed in the resources readers had (schema 7): their files that are new or
         // hold other content. One pass of the version's files by path, each looked up in the older
         // version's (an unchanged file stops there); the resources are asked about for the rest only:
         // 1.2 s for a million files. CROSS JOIN keeps the changed files first: left to choose, SQLite
         // walked every file of the version by resource for 1,500 changed ones (0.8 s instead of 12 ms).
-        db.prepare(`INSERT INTO updated_files (version_id, path) SELECT f.version_id, f.path FROM files f
+        this.statements.sql(`INSERT INTO updated_files (version_id, path) SELECT f.version_id, f.path FROM files f
           WHERE f.version_id = ? AND f.type = 'file' AND f.resource IS NOT NULL
             AND NOT EXISTS (SELECT 1 FROM files o WHERE o.version_id = ? AND o.path = f.path AND o.sha256 IS f.sha256)
             AND EXISTS (SELECT 1 FROM resources p WHERE p.version_id = ? AND p.id = f.resource)`).run(id, before.id, before.id);
-        db.prepare(`INSERT INTO updated_resources (version_id, rowid, files) SELECT u.version_id, r.rowid, count(*) FROM updated_files u
+        this.statements.sql(`INSERT INTO updated_resources (version_id, rowid, files) SELECT u.version_id, r.rowid, count(*) FROM updated_files u
           CROSS JOIN files f ON f.version_id = u.version_id AND f.path = u.path
           CROSS JOIN resources r ON r.version_id = f.version_id AND r.id = f.resource
           WHERE u.version_id = ? GROUP BY r.rowid`).run(id);
@@ -457,11 +474,11 @@ export class Store {
         throw storeIoError(e, this.dir);
       }
       db.transaction(() => {
-        const insCol = db.prepare('INSERT INTO collections (version_id, id, title, path, files, bytes, position) VALUES (?, ?, ?, ?, ?, ?, ?)');
+        const insCol = this.statements.sql('INSERT INTO collections (version_id, id, title, path, files, bytes, position) VALUES (?, ?, ?, ?, ?, ?, ?)');
         root.collections.forEach((c: CollectionInfo, i) => insCol.run(id, c.id, c.title, c.path, c.files, c.bytes, i));
         // A library that carries only some collections of this bundle carries the same ones of the new version.
         if (this.carriedCollections(root.bundle.id).length > 0) this.markCarried(root.bundle.id, id);
-        db.prepare(`INSERT INTO versions (id, bundle_id, version, set_id, title, created, root_sha256, root_json, root_sig, volumes, files, bytes, state, origin, compared_with)
+        this.statements.sql(`INSERT INTO versions (id, bundle_id, version, set_id, title, created, root_sha256, root_json, root_sig, volumes, files, bytes, state, origin, compared_with)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'importing', ?, ?)`).run(
           id, root.bundle.id, root.bundle.version, root.layout?.set ?? rootSha256.slice(0, 16), root.bundle.title, root.bundle.created, rootSha256,
           rootBytes, sigBytes, root.layout?.volumes.length ?? 0, root.totals.files + root.totals.dirs, root.totals.bytes, origin, before?.version ?? null,
@@ -476,7 +493,7 @@ export class Store {
 
   /** The id the next addVersion stages its rows under. */
   nextVersionId(): number {
-    return ((this.db.prepare('SELECT max(id) AS m FROM versions').get() as { m: number | null }).m ?? 0) + 1;
+    return ((this.statements.sql('SELECT max(id) AS m FROM versions').get() as { m: number | null }).m ?? 0) + 1;
   }
 
   /**
@@ -490,37 +507,37 @@ export class Store {
     const done = new Set(this.volumeStates(v.id).filter((x) => x.state === 'done').map((x) => x.volume));
     const all = Array.from({ length: v.volumes }, (_, i) => i + 1);
     const volumesIn = all.filter((i) => done.has(i));
-    const newer = this.db.prepare("SELECT max(version) FROM versions WHERE bundle_id = ? AND version > ? AND state = 'complete'").pluck().get(v.bundle_id, v.version) as number | null;
+    const newer = this.statements.pluck("SELECT max(version) FROM versions WHERE bundle_id = ? AND version > ? AND state = 'complete'").get(v.bundle_id, v.version) as number | null;
     if (v.state === 'complete') return { volumesIn, volumesAwaited: all.filter((i) => !done.has(i)), ...(newer ? { replacedBy: newer } : {}) };
     return newer ? { volumesIn, volumesAwaited: [], supersededBy: newer } : { volumesIn, volumesAwaited: all.filter((i) => !done.has(i)) };
   }
 
   volumeStates(versionId: number): { volume: number; state: string; imported_at: string | null }[] {
-    return this.db.prepare('SELECT volume, state, imported_at FROM volumes WHERE version_id = ? ORDER BY volume').all(versionId) as never;
+    return this.statements.sql('SELECT volume, state, imported_at FROM volumes WHERE version_id = ? ORDER BY volume').all(versionId) as never;
   }
 
   startVolume(versionId: number, volume: number): void {
-    this.db.prepare('INSERT OR IGNORE INTO volumes (version_id, volume, state) VALUES (?, ?, \'importing\')').run(versionId, volume);
+    this.statements.sql('INSERT OR IGNORE INTO volumes (version_id, volume, state) VALUES (?, ?, \'importing\')').run(versionId, volume);
   }
 
   finishVolume(versionId: number, volume: number): void {
-    this.db.prepare('UPDATE volumes SET state = \'done\', imported_at = ? WHERE version_id = ? AND volume = ?').run(now(), versionId, volume);
+    this.statements.sql('UPDATE volumes SET state = \'done\', imported_at = ? WHERE version_id = ? AND volume = ?').run(now(), versionId, volume);
   }
 
   // ---- import journal ----
 
   /** How many files of the version are recorded as damaged (off the damaged table's key: cheap). */
   damagedCount(versionId: number): number {
-    return this.db.prepare('SELECT count(*) FROM damaged WHERE version_id = ?').pluck().get(versionId) as number;
+    return this.statements.pluck('SELECT count(*) FROM damaged WHERE version_id = ?').get(versionId) as number;
   }
 
   /** Whether some file of the version is recorded as damaged (a damaged disk's files, until a disk or the network brings them). */
   hasDamaged(versionId: number): boolean {
-    return this.db.prepare('SELECT 1 FROM damaged WHERE version_id = ? LIMIT 1').get(versionId) !== undefined;
+    return this.statements.sql('SELECT 1 FROM damaged WHERE version_id = ? LIMIT 1').get(versionId) !== undefined;
   }
 
   segmentsDone(versionId: number): Set<number> {
-    const rows = this.db.prepare('SELECT segment FROM import_segments WHERE version_id = ?').all(versionId) as { segment: number }[];
+    const rows = this.statements.sql('SELECT segment FROM import_segments WHERE version_id = ?').all(versionId) as { segment: number }[];
     return new Set(rows.map((r) => r.segment));
   }
 
@@ -537,17 +554,17 @@ export class Store {
       // Set-based, from the batch's staging table (ImportStaging): each file is found by the
       // files primary key, and no row of the batch is ever in JavaScript. New objects go in by
       // SHA-256, the order of their table (docs/store.md, "Catalog").
-      db.prepare(`INSERT OR IGNORE INTO objects (sha256, size, added_at) SELECT sha256, size, ? FROM ${staged.table} WHERE sha256 IS NOT NULL ORDER BY sha256`).run(t);
+      this.statements.sql(`INSERT OR IGNORE INTO objects (sha256, size, added_at) SELECT sha256, size, ? FROM ${staged.table} WHERE sha256 IS NOT NULL ORDER BY sha256`).run(t);
       // OR FAIL: no statement journal for the batch's every row (docs/store.md, "Catalog"); this transaction undoes a failure.
-      db.prepare(`UPDATE OR FAIL files SET state = 'present' WHERE version_id = ? AND path IN (SELECT path FROM ${staged.table})`).run(versionId);
-      db.prepare(`DELETE FROM damaged WHERE version_id = ? AND path IN (SELECT path FROM ${staged.table} WHERE sha256 IS NOT NULL)`).run(versionId);
-      const dam = db.prepare('UPDATE files SET state = \'damaged\' WHERE version_id = ? AND path = ?');
-      const damRow = db.prepare('INSERT OR REPLACE INTO damaged (version_id, path, sha256, reason, detail, import_id) VALUES (?, ?, ?, ?, ?, ?)');
+      this.statements.sql(`UPDATE OR FAIL files SET state = 'present' WHERE version_id = ? AND path IN (SELECT path FROM ${staged.table})`).run(versionId);
+      this.statements.sql(`DELETE FROM damaged WHERE version_id = ? AND path IN (SELECT path FROM ${staged.table} WHERE sha256 IS NOT NULL)`).run(versionId);
+      const dam = this.statements.sql('UPDATE files SET state = \'damaged\' WHERE version_id = ? AND path = ?');
+      const damRow = this.statements.sql('INSERT OR REPLACE INTO damaged (version_id, path, sha256, reason, detail, import_id) VALUES (?, ?, ?, ?, ?, ?)');
       for (const d of damaged) {
         dam.run(versionId, d.path);
         damRow.run(versionId, d.path, d.sha256, d.reason, d.detail, importId);
       }
-      const seg = db.prepare('INSERT OR REPLACE INTO import_segments (version_id, segment, done_at) VALUES (?, ?, ?)');
+      const seg = this.statements.sql('INSERT OR REPLACE INTO import_segments (version_id, segment, done_at) VALUES (?, ?, ?)');
       for (const s of segments) seg.run(versionId, s, t);
     })();
   }
@@ -582,14 +599,14 @@ export class Store {
   /** Carried files by state, and how many files of the version are not carried (`import --only`). */
   fileCounts(versionId: number): { present: number; damaged: number; pending: number; notCarried: number } {
     const out = { present: 0, damaged: 0, pending: 0, notCarried: 0 };
-    for (const r of this.db.prepare('SELECT state, count(*) AS n FROM files WHERE version_id = ? AND carried = 1 GROUP BY state').all(versionId) as { state: 'present' | 'damaged' | 'pending'; n: number }[]) out[r.state] = r.n;
-    out.notCarried = (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND carried = 0').get(versionId) as { n: number }).n;
+    for (const r of this.statements.sql('SELECT state, count(*) AS n FROM files WHERE version_id = ? AND carried = 1 GROUP BY state').all(versionId) as { state: 'present' | 'damaged' | 'pending'; n: number }[]) out[r.state] = r.n;
+    out.notCarried = (this.statements.sql('SELECT count(*) AS n FROM files WHERE version_id = ? AND carried = 0').get(versionId) as { n: number }).n;
     return out;
   }
 
   /** Files and folders of this version that are present (what its browsable tree holds). */
   presentCount(versionId: number): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state = \'present\'').get(versionId) as { n: number }).n;
+    return (this.statements.sql('SELECT count(*) AS n FROM files WHERE version_id = ? AND state = \'present\'').get(versionId) as { n: number }).n;
   }
 
   /**
@@ -601,7 +618,7 @@ export class Store {
   bytesToAdmit(versionId: number, volume: number, folders?: string[]): { bytes: number; files: number } {
     const within = folders ? `AND (${folders.map(() => 'substr(path, 1, length(?)) = ?').join(' OR ')})` : 'AND carried = 1';
     const args = folders ? folders.flatMap((f) => [`${f}/`, `${f}/`]) : [];
-    const row = this.db.prepare(`
+    const row = this.statements.sql(`
       SELECT coalesce(sum(size), 0) AS bytes, count(*) AS files FROM (
         SELECT sha256, max(size) AS size FROM files
         WHERE version_id = ? AND volume = ? AND state = 'pending' AND type = 'file' ${within}
@@ -612,19 +629,19 @@ export class Store {
 
   /** Bytes of the carried files of a version, each path counted: what its readers' tree holds as copies where there are no hard links. */
   carriedBytes(versionId: number): number {
-    return (this.db.prepare('SELECT coalesce(sum(size), 0) AS n FROM files WHERE version_id = ? AND type = \'file\' AND carried = 1').get(versionId) as { n: number }).n;
+    return (this.statements.sql('SELECT coalesce(sum(size), 0) AS n FROM files WHERE version_id = ? AND type = \'file\' AND carried = 1').get(versionId) as { n: number }).n;
   }
 
   /** Carried files of this version still waiting for a volume. */
   pendingCount(versionId: number): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state = \'pending\' AND carried = 1').get(versionId) as { n: number }).n;
+    return (this.statements.sql('SELECT count(*) AS n FROM files WHERE version_id = ? AND state = \'pending\' AND carried = 1').get(versionId) as { n: number }).n;
   }
 
   // ---- carried collections (import --only) ----
 
   /** The collections of a bundle this library carries; empty: all of them. */
   carriedCollections(bundleId: string): string[] {
-    return (this.db.prepare('SELECT collection FROM carried_collections WHERE bundle_id = ? ORDER BY collection').all(bundleId) as { collection: string }[]).map((r) => r.collection);
+    return (this.statements.sql('SELECT collection FROM carried_collections WHERE bundle_id = ? ORDER BY collection').all(bundleId) as { collection: string }[]).map((r) => r.collection);
   }
 
   /**
@@ -640,18 +657,18 @@ export class Store {
       const before = this.carriedCollections(bundleId);
       if (add === 'all') {
         if (before.length === 0) return false;
-        db.prepare('DELETE FROM carried_collections WHERE bundle_id = ?').run(bundleId);
+        this.statements.sql('DELETE FROM carried_collections WHERE bundle_id = ?').run(bundleId);
       } else {
         // Carrying all already: a list would narrow it, which --only does only on a store that holds nothing of the bundle yet.
         if (before.length === 0 && this.anyFileIn(bundleId)) return false;
-        const ins = db.prepare('INSERT OR IGNORE INTO carried_collections (bundle_id, collection) VALUES (?, ?)');
+        const ins = this.statements.sql('INSERT OR IGNORE INTO carried_collections (bundle_id, collection) VALUES (?, ?)');
         for (const c of add) ins.run(bundleId, c);
       }
       let widened = false;
-      for (const { id } of db.prepare('SELECT id FROM versions WHERE bundle_id = ?').all(bundleId) as { id: number }[]) {
+      for (const { id } of this.statements.sql('SELECT id FROM versions WHERE bundle_id = ?').all(bundleId) as { id: number }[]) {
         if (this.markCarried(bundleId, id)) {
           widened = true;
-          db.prepare('DELETE FROM import_segments WHERE version_id = ?').run(id);
+          this.statements.sql('DELETE FROM import_segments WHERE version_id = ?').run(id);
         }
       }
       return widened;
@@ -660,7 +677,7 @@ export class Store {
 
   /** Whether the store already holds a file of the bundle (any version, any state but pending). */
   private anyFileIn(bundleId: string): boolean {
-    return this.db.prepare(`SELECT 1 FROM files f JOIN versions v ON v.id = f.version_id
+    return this.statements.sql(`SELECT 1 FROM files f JOIN versions v ON v.id = f.version_id
       WHERE v.bundle_id = ? AND f.state <> 'pending' LIMIT 1`).get(bundleId) !== undefined;
   }
 
@@ -670,13 +687,13 @@ export class Store {
    */
   private markCarried(bundleId: string, versionId: number): boolean {
     const db = this.db;
-    db.prepare(`UPDATE collections SET carried = (NOT EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle)
+    this.statements.sql(`UPDATE collections SET carried = (NOT EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle)
         OR EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle AND s.collection = collections.id))
       WHERE version_id = @version`).run({ bundle: bundleId, version: versionId });
-    const notCarried = db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND carried = 0');
+    const notCarried = this.statements.sql('SELECT count(*) AS n FROM files WHERE version_id = ? AND carried = 0');
     const notBefore = (notCarried.get(versionId) as { n: number }).n;
     // OR FAIL: no statement journal for a version's every row (docs/store.md, "Catalog"); the caller's transaction undoes a failure.
-    db.prepare(`UPDATE OR FAIL files SET carried = (NOT EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle)
+    this.statements.sql(`UPDATE OR FAIL files SET carried = (NOT EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle)
         OR EXISTS (SELECT 1 FROM collections c WHERE c.version_id = files.version_id AND c.carried = 1
           AND (c.path = '' OR files.path = c.path OR substr(files.path, 1, length(c.path) + 1) = c.path || '/')))
       WHERE version_id = @version`).run({ bundle: bundleId, version: versionId });
@@ -685,19 +702,19 @@ export class Store {
 
   /** `startedAt`: when the run began, if before now (an import records itself at its first commit). */
   startImport(versionId: number, volume: number, source: string, startedAt?: Date): number {
-    return Number(this.db.prepare('INSERT INTO imports (version_id, volume, source, started_at, state) VALUES (?, ?, ?, ?, \'running\')').run(versionId, volume, source, startedAt?.toISOString() ?? now()).lastInsertRowid);
+    return Number(this.statements.sql('INSERT INTO imports (version_id, volume, source, started_at, state) VALUES (?, ?, ?, ?, \'running\')').run(versionId, volume, source, startedAt?.toISOString() ?? now()).lastInsertRowid);
   }
 
   finishImport(id: number, state: 'done' | 'failed', report: unknown): void {
-    this.db.prepare('UPDATE imports SET finished_at = ?, state = ?, report = ? WHERE id = ?').run(now(), state, JSON.stringify(report), id);
+    this.statements.sql('UPDATE imports SET finished_at = ?, state = ?, report = ? WHERE id = ?').run(now(), state, JSON.stringify(report), id);
   }
 
   /** Marks a version complete and current (the previous current one of its bundle stops being so). */
   makeCurrent(versionId: number): void {
     const v = this.versionById(versionId)!;
     this.db.transaction(() => {
-      this.db.prepare('UPDATE versions SET is_current = 0 WHERE bundle_id = ?').run(v.bundle_id);
-      this.db.prepare('UPDATE versions SET state = \'complete\', is_current = 1, completed_at = coalesce(completed_at, ?) WHERE id = ?').run(now(), versionId);
+      this.statements.sql('UPDATE versions SET is_current = 0 WHERE bundle_id = ?').run(v.bundle_id);
+      this.statements.sql('UPDATE versions SET state = \'complete\', is_current = 1, completed_at = coalesce(completed_at, ?) WHERE id = ?').run(now(), versionId);
     })();
     // Outside the catalog too: a rebuild takes it as proof that the version was complete.
     if (this.notesShown) try {
@@ -709,7 +726,7 @@ export class Store {
 
   /** Journals segments as committed (a rebuilt catalog's complete disk version: an import of its disk then reads none of them). */
   journalSegments(versionId: number, segments: Iterable<number>): void {
-    const ins = this.db.prepare('INSERT OR IGNORE INTO import_segments (version_id, segment, done_at) VALUES (?, ?, ?)');
+    const ins = this.statements.sql('INSERT OR IGNORE INTO import_segments (version_id, segment, done_at) VALUES (?, ?, ?)');
     const t = now();
     this.db.transaction(() => {
       for (const s of segments) ins.run(versionId, s, t);
@@ -718,7 +735,7 @@ export class Store {
 
   /** Marks a version complete without showing it (an older one than its bundle's current: a rebuilt catalog). */
   markComplete(versionId: number): void {
-    this.db.prepare('UPDATE versions SET state = \'complete\', completed_at = coalesce(completed_at, ?) WHERE id = ?').run(now(), versionId);
+    this.statements.sql('UPDATE versions SET state = \'complete\', completed_at = coalesce(completed_at, ?) WHERE id = ?').run(now(), versionId);
   }
 
   /** Present files of a version in path order, streamed (for the browsable tree). */
@@ -726,66 +743,76 @@ export class Store {
     yield* this.db.prepare('SELECT path, type, sha256, mtime, size FROM files WHERE version_id = ? AND state = \'present\' ORDER BY path').iterate(versionId) as IterableIterator<never>;
   }
 
-  damagedFiles(versionId?: number): { version_id: number; path: string; sha256: string | null; reason: string; detail: string }[] {
+  /**
+   * Damaged or missing files still to be fetched (of a version no newer complete version replaces),
+   * the first `limit`, newest version first, and how many there are in all: `serve`'s status page.
+   */
+  damagedStillNeeded(limit: number): { rows: DamagedRow[]; total: number } {
+    const rows = this.statements.sql(`SELECT version_id, path, sha256, reason, detail FROM damaged WHERE ${STILL_NEEDED} ORDER BY version_id DESC, path LIMIT ?`).all(limit) as DamagedRow[];
+    const total = this.statements.pluck(`SELECT count(*) FROM damaged WHERE ${STILL_NEEDED}`).get() as number;
+    return { rows, total };
+  }
+
+  damagedFiles(versionId?: number): DamagedRow[] {
     return (versionId === undefined
-      ? this.db.prepare('SELECT * FROM damaged ORDER BY version_id, path').all()
-      : this.db.prepare('SELECT * FROM damaged WHERE version_id = ? ORDER BY path').all(versionId)) as never;
+      ? this.statements.sql('SELECT * FROM damaged ORDER BY version_id, path').all()
+      : this.statements.sql('SELECT * FROM damaged WHERE version_id = ? ORDER BY path').all(versionId)) as never;
   }
 
   /** One import run, by its number (`status --import <n>`). */
   importRun(id: number): { id: number; version_id: number; volume: number; source: string; started_at: string; finished_at: string | null; state: string; report: string | null } | undefined {
-    return this.db.prepare('SELECT * FROM imports WHERE id = ?').get(id) as never;
+    return this.statements.sql('SELECT * FROM imports WHERE id = ?').get(id) as never;
   }
 
   imports(limit = 50): { id: number; version_id: number; volume: number; source: string; started_at: string; finished_at: string | null; state: string; report: string | null }[] {
-    return this.db.prepare('SELECT * FROM imports ORDER BY id DESC LIMIT ?').all(limit) as never;
+    return this.statements.sql('SELECT * FROM imports ORDER BY id DESC LIMIT ?').all(limit) as never;
   }
 
   // ---- the network (mirror): pointers, missing content, rounds, collection ----
 
   /** A version's signed root, as received. */
   versionRootJson(versionId: number): Buffer {
-    return this.db.prepare('SELECT root_json FROM versions WHERE id = ?').pluck().get(versionId) as Buffer;
+    return this.statements.pluck('SELECT root_json FROM versions WHERE id = ?').get(versionId) as Buffer;
   }
 
   versionByRoot(rootSha256: string): (VersionRow & { root_json: Buffer; root_sig: Buffer }) | undefined {
-    return this.db.prepare('SELECT * FROM versions WHERE root_sha256 = ?').get(rootSha256) as never;
+    return this.statements.sql('SELECT * FROM versions WHERE root_sha256 = ?').get(rootSha256) as never;
   }
 
   /** Deletes a version's rows (in the caller's transaction, or one of its own). Its kept root stays. */
   forgetVersion(versionId: number): void {
     this.db.transaction(() => {
-      for (const t of ['files', 'resources', ...VERSION_CHANGES, 'collections', 'volumes', 'import_segments', 'damaged']) this.db.prepare(`DELETE FROM ${t} WHERE version_id = ?`).run(versionId);
-      this.db.prepare('DELETE FROM imports WHERE version_id = ?').run(versionId);
-      this.db.prepare('DELETE FROM versions WHERE id = ?').run(versionId);
+      for (const t of ['files', 'resources', ...VERSION_CHANGES, 'collections', 'volumes', 'import_segments', 'damaged']) this.statements.sql(`DELETE FROM ${t} WHERE version_id = ?`).run(versionId);
+      this.statements.sql('DELETE FROM imports WHERE version_id = ?').run(versionId);
+      this.statements.sql('DELETE FROM versions WHERE id = ?').run(versionId);
     })();
   }
 
   private rootInUse(rootSha256: string): boolean {
-    return this.db.prepare('SELECT 1 FROM versions WHERE root_sha256 = ?').get(rootSha256) !== undefined;
+    return this.statements.sql('SELECT 1 FROM versions WHERE root_sha256 = ?').get(rootSha256) !== undefined;
   }
 
   currentVersion(bundleId: string): VersionRow | undefined {
-    return this.db.prepare('SELECT * FROM versions WHERE bundle_id = ? AND is_current = 1').get(bundleId) as VersionRow | undefined;
+    return this.statements.sql('SELECT * FROM versions WHERE bundle_id = ? AND is_current = 1').get(bundleId) as VersionRow | undefined;
   }
 
   /** Keeps the newest verified pointer of a version (a renewed pointer replaces an older one). */
   savePointer(p: { bundle: string; version: number; issued: string; expires: string }, bytes: Buffer): void {
-    this.db.prepare(`INSERT INTO pointers (bundle_id, version, issued, expires, bytes, fetched_at) VALUES (?, ?, ?, ?, ?, ?)
+    this.statements.sql(`INSERT INTO pointers (bundle_id, version, issued, expires, bytes, fetched_at) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (bundle_id, version) DO UPDATE SET issued = excluded.issued, expires = excluded.expires, bytes = excluded.bytes, fetched_at = excluded.fetched_at
       WHERE excluded.issued > pointers.issued`).run(p.bundle, p.version, p.issued, p.expires, bytes, now());
   }
 
   /** The pointer a mirror serves on: the one of the bundle's current (complete) version. */
   servedPointer(bundleId?: string): { bundle_id: string; version: number; bytes: Buffer; expires: string } | undefined {
-    return this.db.prepare(`SELECT p.bundle_id, p.version, p.bytes, p.expires FROM pointers p
+    return this.statements.sql(`SELECT p.bundle_id, p.version, p.bytes, p.expires FROM pointers p
       JOIN versions v ON v.bundle_id = p.bundle_id AND v.version = p.version AND v.is_current = 1
       WHERE (? IS NULL OR p.bundle_id = ?) ORDER BY p.issued DESC LIMIT 1`).get(bundleId ?? null, bundleId ?? null) as never;
   }
 
   /** Files and empty folders whose object is already durable become present (renames cost nothing). */
   markPresentFromObjects(versionId: number): number {
-    return this.db.prepare(`UPDATE files SET state = 'present' WHERE version_id = ? AND state <> 'present' AND carried = 1
+    return this.statements.sql(`UPDATE files SET state = 'present' WHERE version_id = ? AND state <> 'present' AND carried = 1
       AND (type = 'dir' OR EXISTS (SELECT 1 FROM objects o WHERE o.sha256 = files.sha256))`).run(versionId).changes;
   }
 
@@ -794,18 +821,18 @@ export class Store {
    * pages keep a first sync of a million files in flat memory.
    */
   missingPage(versionId: number, after: string, limit = 500): { sha256: string; size: number; path: string }[] {
-    return this.db.prepare(`SELECT sha256, size, path FROM files WHERE version_id = ? AND type = 'file' AND state <> 'present' AND carried = 1 AND path > ?
+    return this.statements.sql(`SELECT sha256, size, path FROM files WHERE version_id = ? AND type = 'file' AND state <> 'present' AND carried = 1 AND path > ?
       ORDER BY path LIMIT ?`).all(versionId, after, limit) as never;
   }
 
   /** Distinct objects a version still lacks, and their bytes. */
   missingTotals(versionId: number): { objects: number; bytes: number } {
-    return this.db.prepare(`SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM
+    return this.statements.sql(`SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM
       (SELECT sha256, max(size) AS size FROM files WHERE version_id = ? AND type = 'file' AND state <> 'present' AND carried = 1 GROUP BY sha256)`).get(versionId) as never;
   }
 
   missingCount(versionId: number): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM files WHERE version_id = ? AND state <> \'present\' AND carried = 1').get(versionId) as { n: number }).n;
+    return (this.statements.sql('SELECT count(*) AS n FROM files WHERE version_id = ? AND state <> \'present\' AND carried = 1').get(versionId) as { n: number }).n;
   }
 
   /** Admits fetched objects (already synced to disk): their rows, every file of the version with their hash, no longer damaged. */
@@ -814,10 +841,10 @@ export class Store {
     const db = this.db;
     const t = now();
     db.transaction(() => {
-      const obj = db.prepare('INSERT OR IGNORE INTO objects (sha256, size, added_at) VALUES (?, ?, ?)');
-      const pres = db.prepare('UPDATE files SET state = \'present\' WHERE version_id = ? AND sha256 = ?');
-      const undam = db.prepare('DELETE FROM damaged WHERE version_id = ? AND sha256 = ?');
-      const ungc = db.prepare('DELETE FROM gc_candidates WHERE sha256 = ?');
+      const obj = this.statements.sql('INSERT OR IGNORE INTO objects (sha256, size, added_at) VALUES (?, ?, ?)');
+      const pres = this.statements.sql('UPDATE files SET state = \'present\' WHERE version_id = ? AND sha256 = ?');
+      const undam = this.statements.sql('DELETE FROM damaged WHERE version_id = ? AND sha256 = ?');
+      const ungc = this.statements.sql('DELETE FROM gc_candidates WHERE sha256 = ?');
       for (const o of objects) {
         obj.run(o.sha256, o.size, t);
         pres.run(versionId, o.sha256);
@@ -829,21 +856,21 @@ export class Store {
 
   /** The present file of a version at a path, if its object is durable (a mirror's seed for chunk reuse). */
   presentFile(versionId: number, path: string): { sha256: string; size: number } | undefined {
-    return this.db.prepare(`SELECT f.sha256, f.size FROM files f JOIN objects o ON o.sha256 = f.sha256
+    return this.statements.sql(`SELECT f.sha256, f.size FROM files f JOIN objects o ON o.sha256 = f.sha256
       WHERE f.version_id = ? AND f.path = ? AND f.type = 'file' AND f.state = 'present'`).get(versionId, path) as never;
   }
 
   startRound(upstream: string): number {
-    return Number(this.db.prepare('INSERT INTO mirror_rounds (upstream, started_at) VALUES (?, ?)').run(upstream, now()).lastInsertRowid);
+    return Number(this.statements.sql('INSERT INTO mirror_rounds (upstream, started_at) VALUES (?, ?)').run(upstream, now()).lastInsertRowid);
   }
 
   finishRound(id: number, r: { outcome: string; version: number | null; bytes: number; objects: number; report: unknown }): void {
-    this.db.prepare('UPDATE mirror_rounds SET finished_at = ?, outcome = ?, version = ?, bytes = ?, objects = ?, report = ? WHERE id = ?')
+    this.statements.sql('UPDATE mirror_rounds SET finished_at = ?, outcome = ?, version = ?, bytes = ?, objects = ?, report = ? WHERE id = ?')
       .run(now(), r.outcome, r.version, r.bytes, r.objects, JSON.stringify(r.report), id);
   }
 
   rounds(limit = 20): { id: number; upstream: string; started_at: string; finished_at: string | null; outcome: string | null; version: number | null; bytes: number; objects: number; report: string | null }[] {
-    return this.db.prepare('SELECT * FROM mirror_rounds ORDER BY id DESC LIMIT ?').all(limit) as never;
+    return this.statements.sql('SELECT * FROM mirror_rounds ORDER BY id DESC LIMIT ?').all(limit) as never;
   }
 
   /**
@@ -851,10 +878,10 @@ export class Store {
    * rows only; the browsable tree of a non-current version is already gone).
    */
   dropOldVersions(bundleId: string): number[] {
-    const keep = this.db.prepare(`SELECT id FROM versions WHERE bundle_id = ? AND state = 'complete' ORDER BY version DESC LIMIT 2`).all(bundleId) as { id: number }[];
+    const keep = this.statements.sql(`SELECT id FROM versions WHERE bundle_id = ? AND state = 'complete' ORDER BY version DESC LIMIT 2`).all(bundleId) as { id: number }[];
     const newest = this.newestVersion(bundleId);
     const keepIds = new Set([...keep.map((k) => k.id), ...(newest ? [newest.id] : [])]);
-    const drop = (this.db.prepare('SELECT id FROM versions WHERE bundle_id = ?').all(bundleId) as { id: number }[]).map((r) => r.id).filter((id) => !keepIds.has(id));
+    const drop = (this.statements.sql('SELECT id FROM versions WHERE bundle_id = ?').all(bundleId) as { id: number }[]).map((r) => r.id).filter((id) => !keepIds.has(id));
     if (drop.length === 0) return [];
     const roots = drop.map((id) => this.versionById(id)!.root_sha256);
     this.db.transaction(() => {
@@ -875,12 +902,12 @@ export class Store {
     const cutoff = new Date(Date.now() - retentionMs).toISOString();
     let expired: string[] = [];
     this.db.transaction(() => {
-      this.db.prepare(`INSERT OR IGNORE INTO gc_candidates (sha256, since)
+      this.statements.sql(`INSERT OR IGNORE INTO gc_candidates (sha256, since)
         SELECT o.sha256, ? FROM objects o WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = o.sha256)`).run(t);
-      this.db.prepare('DELETE FROM gc_candidates WHERE EXISTS (SELECT 1 FROM files f WHERE f.sha256 = gc_candidates.sha256)').run();
-      expired = (this.db.prepare('SELECT sha256 FROM gc_candidates WHERE since <= ?').all(cutoff) as { sha256: string }[]).map((r) => r.sha256);
-      const delObj = this.db.prepare('DELETE FROM objects WHERE sha256 = ?');
-      const delCand = this.db.prepare('DELETE FROM gc_candidates WHERE sha256 = ?');
+      this.statements.sql('DELETE FROM gc_candidates WHERE EXISTS (SELECT 1 FROM files f WHERE f.sha256 = gc_candidates.sha256)').run();
+      expired = (this.statements.sql('SELECT sha256 FROM gc_candidates WHERE since <= ?').all(cutoff) as { sha256: string }[]).map((r) => r.sha256);
+      const delObj = this.statements.sql('DELETE FROM objects WHERE sha256 = ?');
+      const delCand = this.statements.sql('DELETE FROM gc_candidates WHERE sha256 = ?');
       for (const sha of expired) {
         delObj.run(sha);
         delCand.run(sha);
@@ -899,12 +926,12 @@ export class Store {
   /** The newest finished check of a mode, however many of the other mode came after it. */
   lastFinishedCheck(mode: 'full' | 'fast'): StoreCheckRow | undefined {
     if (!this.hasTable('store_checks')) return undefined;
-    return this.db.prepare('SELECT * FROM store_checks WHERE mode = ? AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1').get(mode) as never;
+    return this.statements.sql('SELECT * FROM store_checks WHERE mode = ? AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1').get(mode) as never;
   }
 
   checks(limit = 10): StoreCheckRow[] {
     if (!this.hasTable('store_checks')) return [];
-    return this.db.prepare('SELECT * FROM store_checks ORDER BY id DESC LIMIT ?').all(limit) as never;
+    return this.statements.sql('SELECT * FROM store_checks ORDER BY id DESC LIMIT ?').all(limit) as never;
   }
 
   /**
@@ -913,24 +940,24 @@ export class Store {
    * first `limit`; none when the catalog is sound.
    */
   catalogProblems(limit = 20): string[] {
-    const rows = this.db.prepare(`PRAGMA quick_check(${Math.max(1, Math.floor(limit))})`).pluck().all() as string[];
+    const rows = this.statements.pluck(`PRAGMA quick_check(${Math.max(1, Math.floor(limit))})`).all() as string[];
     if (rows.length === 1 && rows[0] === 'ok') return [];
     // One line a problem, without SQLite's "*** in database main ***" heading.
     return rows.flatMap((r) => r.split('\n')).map((l) => l.trim()).filter((l) => l && !/^\*\*\* in database \w+ \*\*\*$/.test(l));
   }
 
   startCheck(mode: 'full' | 'fast'): number {
-    return Number(this.db.prepare('INSERT INTO store_checks (mode, started_at) VALUES (?, ?)').run(mode, now()).lastInsertRowid);
+    return Number(this.statements.sql('INSERT INTO store_checks (mode, started_at) VALUES (?, ?)').run(mode, now()).lastInsertRowid);
   }
 
   /** Objects and their bytes after `after` in SHA-256 order (what a check has still to do). */
   objectTotals(after = ''): { objects: number; bytes: number } {
-    return this.db.prepare('SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM objects WHERE sha256 > ?').get(after) as never;
+    return this.statements.sql('SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM objects WHERE sha256 > ?').get(after) as never;
   }
 
   /** A page of durable objects after `after`, in SHA-256 order (the primary key's). */
   objectsAfter(after: string, limit: number): { sha256: string; size: number }[] {
-    return this.db.prepare('SELECT sha256, size FROM objects WHERE sha256 > ? ORDER BY sha256 LIMIT ?').all(after, limit) as never;
+    return this.statements.sql('SELECT sha256, size FROM objects WHERE sha256 > ? ORDER BY sha256 LIMIT ?').all(after, limit) as never;
   }
 
   /**
@@ -946,11 +973,11 @@ export class Store {
     const db = this.db;
     const hit: { versionId: number; path: string; sha256: string }[] = [];
     db.transaction(() => {
-      const files = db.prepare('SELECT version_id, path FROM files INDEXED BY files_by_sha WHERE sha256 = ? AND state = \'present\'');
-      const dam = db.prepare('UPDATE files SET state = \'damaged\' WHERE version_id = ? AND path = ?');
-      const damRow = db.prepare('INSERT OR REPLACE INTO damaged (version_id, path, sha256, reason, detail, import_id) VALUES (?, ?, ?, ?, ?, NULL)');
-      const delObj = db.prepare('DELETE FROM objects WHERE sha256 = ?');
-      const delCand = db.prepare('DELETE FROM gc_candidates WHERE sha256 = ?');
+      const files = this.statements.sql('SELECT version_id, path FROM files INDEXED BY files_by_sha WHERE sha256 = ? AND state = \'present\'');
+      const dam = this.statements.sql('UPDATE files SET state = \'damaged\' WHERE version_id = ? AND path = ?');
+      const damRow = this.statements.sql('INSERT OR REPLACE INTO damaged (version_id, path, sha256, reason, detail, import_id) VALUES (?, ?, ?, ?, ?, NULL)');
+      const delObj = this.statements.sql('DELETE FROM objects WHERE sha256 = ?');
+      const delCand = this.statements.sql('DELETE FROM gc_candidates WHERE sha256 = ?');
       for (const b of bad) {
         for (const f of files.all(b.sha256) as { version_id: number; path: string }[]) {
           dam.run(f.version_id, f.path);
@@ -960,7 +987,7 @@ export class Store {
         delObj.run(b.sha256);
         delCand.run(b.sha256);
       }
-      db.prepare('UPDATE store_checks SET cursor = ?, objects = objects + ?, bytes = bytes + ?, bad = bad + ? WHERE id = ?')
+      this.statements.sql('UPDATE store_checks SET cursor = ?, objects = objects + ?, bytes = bytes + ?, bad = bad + ? WHERE id = ?')
         .run(cursor, done.objects, done.bytes, bad.length, checkId);
     })();
     return hit;
@@ -968,7 +995,7 @@ export class Store {
 
   /** Where readers' trees show an object: paths of the current versions' present or damaged files with its hash (the first few). */
   treePathsOf(sha256: string): { bundle: string; path: string }[] {
-    return this.db.prepare(`SELECT v.bundle_id AS bundle, f.path FROM files f INDEXED BY files_by_sha JOIN versions v ON v.id = f.version_id
+    return this.statements.sql(`SELECT v.bundle_id AS bundle, f.path FROM files f INDEXED BY files_by_sha JOIN versions v ON v.id = f.version_id
       WHERE f.sha256 = ? AND v.is_current = 1 AND f.type = 'file' LIMIT 4`).all(sha256) as never;
   }
 
@@ -976,7 +1003,7 @@ export class Store {
 
   /** Rows for object files found in objects/ (rebuild: each is hashed by the check that follows). */
   addObjectRows(rows: readonly { sha256: string; size: number }[]): void {
-    const ins = this.db.prepare('INSERT OR IGNORE INTO objects (sha256, size, added_at) VALUES (?, ?, ?)');
+    const ins = this.statements.sql('INSERT OR IGNORE INTO objects (sha256, size, added_at) VALUES (?, ?, ?)');
     const t = now();
     this.db.transaction(() => {
       for (const r of rows) ins.run(r.sha256, r.size, t);
@@ -987,13 +1014,13 @@ export class Store {
   dropObjectsOfWrongSize(versionId: number): number {
     // One lookup of the hash index per object (a correlated IN ran the subquery over every file of
     // the version for each object: hours for 200,000).
-    return this.db.prepare(`DELETE FROM objects WHERE EXISTS (SELECT 1 FROM files f INDEXED BY files_by_sha
+    return this.statements.sql(`DELETE FROM objects WHERE EXISTS (SELECT 1 FROM files f INDEXED BY files_by_sha
       WHERE f.sha256 = objects.sha256 AND f.version_id = ? AND f.type = 'file' AND f.size <> objects.size)`).run(versionId).changes;
   }
 
   /** Forgets objects no file of any version is (a fast rebuild trusts sizes, and these have none to compare). */
   dropUnusedObjectRows(): number {
-    return this.db.prepare('DELETE FROM objects WHERE NOT EXISTS (SELECT 1 FROM files f INDEXED BY files_by_sha WHERE f.sha256 = objects.sha256)').run().changes;
+    return this.statements.sql('DELETE FROM objects WHERE NOT EXISTS (SELECT 1 FROM files f INDEXED BY files_by_sha WHERE f.sha256 = objects.sha256)').run().changes;
   }
 
   /**
@@ -1003,20 +1030,20 @@ export class Store {
   recordMissingAsDamaged(versionId: number, detail: string): number {
     const db = this.db;
     return db.transaction(() => {
-      db.prepare(`INSERT OR REPLACE INTO damaged (version_id, path, sha256, reason, detail, import_id)
+      this.statements.sql(`INSERT OR REPLACE INTO damaged (version_id, path, sha256, reason, detail, import_id)
         SELECT version_id, path, sha256, 'store-missing', ?, NULL FROM files
         WHERE version_id = ? AND type = 'file' AND state <> 'present' AND carried = 1`).run(detail, versionId);
-      return db.prepare(`UPDATE files SET state = 'damaged' WHERE version_id = ? AND type = 'file' AND state <> 'present' AND carried = 1`).run(versionId).changes;
+      return this.statements.sql(`UPDATE files SET state = 'damaged' WHERE version_id = ? AND type = 'file' AND state <> 'present' AND carried = 1`).run(versionId).changes;
     })();
   }
 
   finishCheck(checkId: number, report: unknown): void {
-    this.db.prepare('UPDATE store_checks SET finished_at = ?, report = ? WHERE id = ?').run(now(), JSON.stringify(report), checkId);
+    this.statements.sql('UPDATE store_checks SET finished_at = ?, report = ? WHERE id = ?').run(now(), JSON.stringify(report), checkId);
   }
 
   /** Whether an object is durable and its size (for serving it on to a lower tier). */
   objectInfo(sha256: string): { size: number } | undefined {
-    return this.db.prepare('SELECT size FROM objects WHERE sha256 = ?').get(sha256) as never;
+    return this.statements.sql('SELECT size FROM objects WHERE sha256 = ?').get(sha256) as never;
   }
 
   /**
@@ -1024,24 +1051,24 @@ export class Store {
    * of a file spanning volumes are kept in tmp/parts while it does (collectGarbage).
    */
   lacksObject(sha256: string): boolean {
-    return this.db.prepare(`SELECT 1 FROM files WHERE sha256 = ? AND state <> 'present' LIMIT 1`).get(sha256) !== undefined && !this.objectInfo(sha256);
+    return this.statements.sql(`SELECT 1 FROM files WHERE sha256 = ? AND state <> 'present' LIMIT 1`).get(sha256) !== undefined && !this.objectInfo(sha256);
   }
 
   // ---- reading, for serve ----
 
   collections(versionId: number): { id: string; title: string; path: string; files: number; bytes: number; resources: number }[] {
-    return this.db.prepare(`SELECT c.id, c.title, c.path, c.files, c.bytes,
+    return this.statements.sql(`SELECT c.id, c.title, c.path, c.files, c.bytes,
         (SELECT count(*) FROM resources r WHERE r.version_id = c.version_id AND r.collection = c.id) AS resources
       FROM collections c WHERE c.version_id = ? AND c.carried = 1 ORDER BY c.position`).all(versionId) as never;
   }
 
   resources(versionId: number, collection: string, limit: number, offset: number): ResourceRow[] {
-    return this.db.prepare(`SELECT * FROM resources WHERE version_id = ? AND collection = ? AND ${CARRIED_RESOURCE}
+    return this.statements.sql(`SELECT * FROM resources WHERE version_id = ? AND collection = ? AND ${CARRIED_RESOURCE}
       ORDER BY sort_key, title LIMIT ? OFFSET ?`).all(versionId, collection, limit, offset) as ResourceRow[];
   }
 
   resource(versionId: number, id: string): ResourceRow | undefined {
-    return this.db.prepare(`SELECT * FROM resources WHERE version_id = ? AND id = ? AND ${CARRIED_RESOURCE}`).get(versionId, id) as ResourceRow | undefined;
+    return this.statements.sql(`SELECT * FROM resources WHERE version_id = ? AND id = ? AND ${CARRIED_RESOURCE}`).get(versionId, id) as ResourceRow | undefined;
   }
 
   /**
@@ -1050,7 +1077,7 @@ export class Store {
    * (180 ms a resource page in a store of a million files, against 0.3 ms).
    */
   filesOf(versionId: number, resource: string): FileRow[] {
-    return this.db.prepare(`SELECT path, type, size, mtime, sha256, state FROM files ${BY_RESOURCE}
+    return this.statements.sql(`SELECT path, type, size, mtime, sha256, state FROM files ${BY_RESOURCE}
       WHERE version_id = ? AND resource = ? ORDER BY path`).all(versionId, resource) as FileRow[];
   }
 
@@ -1060,23 +1087,22 @@ export class Store {
    * SQL cannot give (serve's inReadersOrder), fetched by filesAt.
    */
   filePathsOf(versionId: number, resource: string): string[] {
-    return this.db.prepare(`SELECT path FROM files ${BY_RESOURCE} WHERE version_id = ? AND resource = ?`).pluck().all(versionId, resource) as string[];
+    return this.statements.pluck(`SELECT path FROM files ${BY_RESOURCE} WHERE version_id = ? AND resource = ?`).all(versionId, resource) as string[];
   }
 
   /** Rows of the given paths of a version, in the order given (those it lacks left out). */
   filesAt(versionId: number, paths: readonly string[]): FileRow[] {
-    const one = this.db.prepare('SELECT path, type, size, mtime, sha256, state FROM files WHERE version_id = ? AND path = ?');
+    const one = this.statements.sql('SELECT path, type, size, mtime, sha256, state FROM files WHERE version_id = ? AND path = ?');
     return paths.map((p) => one.get(versionId, p) as FileRow | undefined).filter((f): f is FileRow => f !== undefined);
   }
 
   /** How many of a resource's files readers can have (present). */
   presentFileCount(versionId: number, resource: string): number {
-    return this.db.prepare(`SELECT count(*) FROM files ${BY_RESOURCE} WHERE version_id = ? AND resource = ? AND type = 'file' AND state = 'present'`)
-      .pluck().get(versionId, resource) as number;
+    return this.statements.pluck(`SELECT count(*) FROM files ${BY_RESOURCE} WHERE version_id = ? AND resource = ? AND type = 'file' AND state = 'present'`).get(versionId, resource) as number;
   }
 
   file(versionId: number, path: string): FileRow | undefined {
-    return this.db.prepare('SELECT path, type, size, mtime, sha256, state, resource FROM files WHERE version_id = ? AND path = ?').get(versionId, path) as FileRow | undefined;
+    return this.statements.sql('SELECT path, type, size, mtime, sha256, state, resource FROM files WHERE version_id = ? AND path = ?').get(versionId, path) as FileRow | undefined;
   }
 
   /**
@@ -1085,15 +1111,15 @@ export class Store {
    */
   newResources(versionId: number, limit: number, offset: number): ResourceRow[] {
     if (!this.hasTable('new_resources')) return [];
-    return this.db.prepare(`SELECT r.* FROM new_resources n JOIN resources r ON r.rowid = n.rowid
+    return this.statements.sql(`SELECT r.* FROM new_resources n JOIN resources r ON r.rowid = n.rowid
       WHERE n.version_id = ? AND ${CARRIED_R} ORDER BY n.rowid LIMIT ? OFFSET ?`).all(versionId, limit, offset) as ResourceRow[];
   }
 
   /** How many resources newResources lists for a version (read from the index). */
   newResourceCount(versionId: number): number {
     if (!this.hasTable('new_resources')) return 0; // a store of schema 5 or older, opened read-only by serve
-    return this.db.prepare(`SELECT count(*) FROM new_resources n JOIN resources r ON r.rowid = n.rowid
-      WHERE n.version_id = ? AND ${CARRIED_R}`).pluck().get(versionId) as number;
+    return this.statements.pluck(`SELECT count(*) FROM new_resources n JOIN resources r ON r.rowid = n.rowid
+      WHERE n.version_id = ? AND ${CARRIED_R}`).get(versionId) as number;
   }
 
   /**
@@ -1114,32 +1140,32 @@ export class Store {
    */
   updatedResources(versionId: number, limit: number, offset: number): (ResourceRow & { changedFiles: number })[] {
     if (!this.hasTable('updated_resources')) return [];
-    return this.db.prepare(`SELECT r.*, u.files AS changedFiles FROM updated_resources u JOIN resources r ON r.rowid = u.rowid
+    return this.statements.sql(`SELECT r.*, u.files AS changedFiles FROM updated_resources u JOIN resources r ON r.rowid = u.rowid
       WHERE u.version_id = ? AND ${CARRIED_R} ORDER BY u.rowid LIMIT ? OFFSET ?`).all(versionId, limit, offset) as never;
   }
 
   /** How many resources updatedResources lists for a version. */
   updatedResourceCount(versionId: number): number {
     if (!this.hasTable('updated_resources')) return 0; // a store of schema 6 or older, opened read-only by serve
-    return this.db.prepare(`SELECT count(*) FROM updated_resources u JOIN resources r ON r.rowid = u.rowid
-      WHERE u.version_id = ? AND ${CARRIED_R}`).pluck().get(versionId) as number;
+    return this.statements.pluck(`SELECT count(*) FROM updated_resources u JOIN resources r ON r.rowid = u.rowid
+      WHERE u.version_id = ? AND ${CARRIED_R}`).get(versionId) as number;
   }
 
   /** How many of a resource's files a version added or changed, the resource being one readers had (0: none, or a new one). */
   changedFileCount(versionId: number, resource: string): number {
     if (!this.hasTable('updated_resources')) return 0;
-    return (this.db.prepare(`SELECT u.files FROM resources r JOIN updated_resources u ON u.version_id = r.version_id AND u.rowid = r.rowid
-      WHERE r.version_id = ? AND r.id = ?`).pluck().get(versionId, resource) as number | undefined) ?? 0;
+    return (this.statements.pluck(`SELECT u.files FROM resources r JOIN updated_resources u ON u.version_id = r.version_id AND u.rowid = r.rowid
+      WHERE r.version_id = ? AND r.id = ?`).get(versionId, resource) as number | undefined) ?? 0;
   }
 
   /** Which of these resources (a page of a collection's) a version brought new, and which it updated (schemas 6 and 7). */
   changesAmong(versionId: number, ids: readonly string[]): Map<string, 'new' | 'updated'> {
     const out = new Map<string, 'new' | 'updated'>();
     if (ids.length === 0 || !this.hasTable('updated_resources')) return out;
-    const one = this.db.prepare(`SELECT CASE
+    const one = this.statements.pluck(`SELECT CASE
         WHEN EXISTS (SELECT 1 FROM new_resources n WHERE n.version_id = r.version_id AND n.rowid = r.rowid) THEN 'new'
         WHEN EXISTS (SELECT 1 FROM updated_resources u WHERE u.version_id = r.version_id AND u.rowid = r.rowid) THEN 'updated' END
-      FROM resources r WHERE r.version_id = ? AND r.id = ?`).pluck();
+      FROM resources r WHERE r.version_id = ? AND r.id = ?`);
     for (const id of ids) {
       const change = one.get(versionId, id) as 'new' | 'updated' | null | undefined;
       if (change) out.set(id, change);
@@ -1150,7 +1176,7 @@ export class Store {
   /** Which of these paths (a resource page's) a version changed in a resource readers already had. */
   changedAmong(versionId: number, paths: readonly string[]): Set<string> {
     if (paths.length === 0 || !this.hasTable('updated_files')) return new Set();
-    const one = this.db.prepare('SELECT 1 FROM updated_files WHERE version_id = ? AND path = ?').pluck();
+    const one = this.statements.pluck('SELECT 1 FROM updated_files WHERE version_id = ? AND path = ?');
     return new Set(paths.filter((p) => one.get(versionId, p) !== undefined));
   }
 
@@ -1186,17 +1212,17 @@ export class Store {
     if (long.length > 0) {
       const match = long.map((w) => '"' + w.replace(/"/g, '""') + '"').join(' AND ');
       const rank = names ? 'bm25(resources_fts, 1.0, 1.0, 1.0, 0.5)' : 'rank';
-      return this.db.prepare(`SELECT r.rowid FROM resources_fts f JOIN resources r ON r.rowid = f.rowid ${joinNames}
+      return this.statements.pluck(`SELECT r.rowid FROM resources_fts f JOIN resources r ON r.rowid = f.rowid ${joinNames}
         WHERE resources_fts MATCH ? AND r.version_id = ? AND ${CARRIED_R} ${likeSql}
-        ORDER BY ${rank} LIMIT ?`).pluck().all(match, versionId, ...likeArgs, limit) as number[];
+        ORDER BY ${rank} LIMIT ?`).all(match, versionId, ...likeArgs, limit) as number[];
     }
-    return this.db.prepare(`SELECT r.rowid FROM resources r ${joinNames} WHERE r.version_id = ? AND ${CARRIED_R} ${likeSql}
-      ORDER BY r.sort_key, r.title LIMIT ?`).pluck().all(versionId, ...likeArgs, limit) as number[];
+    return this.statements.pluck(`SELECT r.rowid FROM resources r ${joinNames} WHERE r.version_id = ? AND ${CARRIED_R} ${likeSql}
+      ORDER BY r.sort_key, r.title LIMIT ?`).all(versionId, ...likeArgs, limit) as number[];
   }
 
   /** Resources by their rowids, in that order (one that is gone is left out). */
   resourcesAt(rowids: readonly number[]): ResourceRow[] {
-    const one = this.db.prepare('SELECT * FROM resources WHERE rowid = ?');
+    const one = this.statements.sql('SELECT * FROM resources WHERE rowid = ?');
     return rowids.map((id) => one.get(id) as ResourceRow | undefined).filter((r): r is ResourceRow => r !== undefined);
   }
 
@@ -1236,7 +1262,7 @@ export class Store {
   }
 
   private hasTable(name: string): boolean {
-    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+    return this.statements.sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
   }
 }
 
