@@ -22,6 +22,26 @@ export interface AccessEntry {
   userAgent?: string | undefined;
 }
 
+/** What Node's HTTP server answers, on its own, to bytes that do not parse (its socketOnError). */
+function parserAnswer(code: string | undefined): number | undefined {
+  if (code === 'HPE_HEADER_OVERFLOW') return 431;
+  if (code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 413;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408;
+  return code?.startsWith('HPE_') ? 400 : undefined;
+}
+
+/**
+ * The status a line records for an answer that closed. Where nothing was sent, the reader left
+ * before the answer began: 499, nginx's "client closed request". Where bytes after the request
+ * did not parse, Node's HTTP server wrote its own answer (400, or 431, 413, 408) in place of the
+ * handler's and closed the connection: that status, which is what the reader got (the handler's
+ * went into a closed socket). Otherwise the handler's.
+ */
+export function loggedStatus(handlerStatus: number, bytesSent: number, socketErrorCode: string | undefined): number {
+  if (bytesSent === 0) return 499;
+  return parserAnswer(socketErrorCode) ?? handlerStatus;
+}
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const two = (n: number): string => String(n).padStart(2, '0');
 

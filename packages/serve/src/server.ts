@@ -11,7 +11,7 @@ import { isLang, type Lang } from './i18n.js';
 import { isZipNames, zipNamesFor } from './zip-names.js';
 import { ClientLimits, clientKey, DEFAULT_CLIENT_LIMITS, plainAddress, readerAddress, type ClientLimitOptions, type Refusal } from './limits.js';
 import { isIP } from 'node:net';
-import { AccessLog } from './access-log.js';
+import { AccessLog, loggedStatus } from './access-log.js';
 import {
   changesPage, collectionPage, errorPage, FILES_PER_PAGE, HOME_ARRIVALS, SEARCH_PER_PAGE, homePage, pageCtx, resourcePage, searchPage, statusPage, type PageCtx, type SearchResult,
 } from './pages.js';
@@ -495,11 +495,23 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const socket = req.socket;
       const before = socket.bytesWritten;
       const time = new Date();
-      res.once('close', () => log.write({
-        client: readerAddress(socket.remoteAddress, req.headers['x-forwarded-for'], trustedProxies) ?? '-', time,
-        method: req.method ?? '-', url: req.url ?? '-', httpVersion: req.httpVersion, status: res.statusCode,
-        bytes: socket.bytesWritten - before, referer: req.headers.referer, userAgent: req.headers['user-agent'],
-      }));
+      // Taken now: once the connection is gone, the socket no longer knows its peer.
+      const remote = socket.remoteAddress;
+      // Bytes after this request that do not parse make Node answer them itself (loggedStatus).
+      let socketError: string | undefined;
+      const onSocketError = (e: NodeJS.ErrnoException): void => {
+        socketError = e.code;
+      };
+      socket.on('error', onSocketError);
+      res.once('close', () => {
+        socket.off('error', onSocketError);
+        const bytes = socket.bytesWritten - before;
+        log.write({
+          client: readerAddress(remote, req.headers['x-forwarded-for'], trustedProxies) ?? '-', time,
+          method: req.method ?? '-', url: req.url ?? '-', httpVersion: req.httpVersion, status: loggedStatus(res.statusCode, bytes, socketError),
+          bytes, referer: req.headers.referer, userAgent: req.headers['user-agent'],
+        });
+      });
     }
     const raw = req.url ?? '/';
     const qi = raw.indexOf('?');
