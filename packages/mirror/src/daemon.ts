@@ -208,6 +208,7 @@ function metricsText(store: Store, state: State, upstream: Upstream, server: Run
   metric('process_start_time_seconds', 'gauge', 'Start time of the process since the Unix epoch.', [['', Math.floor(Date.now() / 1000 - process.uptime())]]);
   metric('process_cpu_seconds_total', 'counter', 'User and system CPU time spent.', [['', (cpu.user + cpu.system) / 1e6]]);
   metric('process_resident_memory_bytes', 'gauge', 'Resident memory size.', [['', mem.rss]]);
+  metric('nodejs_heap_size_total_bytes', 'gauge', 'JavaScript heap the process has taken from the system.', [['', mem.heapTotal]]);
   metric('nodejs_heap_size_used_bytes', 'gauge', 'JavaScript heap in use.', [['', mem.heapUsed]]);
   metric('nodejs_external_memory_bytes', 'gauge', 'Memory outside the JavaScript heap held by its objects (buffers).', [['', mem.external]]);
   const fds = openDescriptors();
@@ -215,6 +216,11 @@ function metricsText(store: Store, state: State, upstream: Upstream, server: Run
   if (server) {
     metric('bookcrate_mirror_served_requests_total', 'counter', 'Requests served to the tier below.', [['', server.served.requests]]);
     metric('bookcrate_mirror_served_bytes_total', 'counter', 'Bytes served to the tier below.', [['', server.served.bytes]]);
+    const parts = server.partsOnDemand;
+    if (parts) {
+      metric('bookcrate_mirror_parts_on_demand_total', 'counter', 'Manifest parts the tier below asked for and this store lacked, by what came of it.',
+        (['fetched', 'missing', 'failed', 'shared', 'rememberedMissing'] as const).map((k) => [`{result="${k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())}"}`, parts[k]]));
+    }
   }
   return lines.join('\n') + '\n';
 }

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { BookcrateError, parseListen } from '@bookcrate/format';
 import { readStoredPart, savePart, type Store } from '@bookcrate/store';
+import pLimit from 'p-limit';
 import type { Upstream } from './http.js';
 
 /**
@@ -14,7 +15,7 @@ import type { Upstream } from './http.js';
  * municipality syncs from the province. Nothing here needs trust: the lower tier checks every byte
  * against the center's signatures. Only what the store holds durably is served; a manifest part it
  * lacks (it came on disk, or was never needed) is fetched from its own upstream on demand — safe,
- * because the request names the part's hash and the bytes are checked against it.
+ * because the request names the part's hash and the bytes are checked against it (PartsOnDemand).
  *
  * Also `/status` (JSON) and `/metrics` (Prometheus text).
  */
@@ -30,18 +31,97 @@ export interface RepoServerOptions {
 export interface RunningRepoServer {
   url: string;
   served: { requests: number; bytes: number };
+  /** What came of the manifest parts fetched for the tier below (with an upstream). */
+  partsOnDemand: PartsOnDemand['counts'] | undefined;
   close(): Promise<void>;
 }
 
 const HEX = /^[0-9a-f]{64}$/;
 
+/** How many manifest parts are fetched from the upstream for the tier below at once. */
+const PARTS_AT_ONCE = 2;
+/** How long a part the upstream does not have is answered 404 without asking it again. */
+const MISSING_FOR_MS = 60_000;
+/** How many such parts are remembered (the oldest forgotten first). */
+const MISSING_KEPT = 10_000;
+/** A manifest part is small (docs/repository.md, "Layout"); a larger answer is not one. */
+const PART_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Manifest parts the tier below asks for and this store lacks, fetched from the upstream
+ * (docs/repository.md section 7, "A mirror's own repository"). The tier below decides what is
+ * asked, so what that costs the upstream and this daemon is bounded here, as a caching proxy
+ * bounds it: many askers of one part wait for one fetch; a part the upstream does not have is
+ * answered 404 for a minute without asking again; and at most PARTS_AT_ONCE fetches run at once,
+ * leaving the daemon's own connections to its round. A failed fetch (the upstream unreachable) is
+ * not remembered: the next ask tries again.
+ */
+export class PartsOnDemand {
+  private readonly inflight = new Map<string, Promise<Buffer | undefined>>();
+  /** sha256 → when the upstream may be asked again */
+  private readonly missing = new Map<string, number>();
+  private readonly limit = pLimit(PARTS_AT_ONCE);
+  readonly counts = { fetched: 0, missing: 0, failed: 0, shared: 0, rememberedMissing: 0 };
+
+  constructor(
+    private readonly store: Store,
+    private readonly upstream: Upstream,
+    private readonly log?: (event: Record<string, unknown>) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The part of this hash, checked and kept in the store; undefined when the upstream lacks it or cannot be reached. */
+  get(sha256: string, path: string): Promise<Buffer | undefined> {
+    const until = this.missing.get(sha256);
+    if (until !== undefined) {
+      if (until > this.now()) {
+        this.counts.rememberedMissing++;
+        return Promise.resolve(undefined);
+      }
+      this.missing.delete(sha256);
+    }
+    const running = this.inflight.get(sha256);
+    if (running) {
+      this.counts.shared++;
+      return running;
+    }
+    const fetching = this.limit(() => this.fetch(sha256, path)).finally(() => this.inflight.delete(sha256));
+    this.inflight.set(sha256, fetching);
+    return fetching;
+  }
+
+  private async fetch(sha256: string, path: string): Promise<Buffer | undefined> {
+    let got: Buffer | null;
+    try {
+      got = await this.upstream.getSmall(path, PART_MAX_BYTES);
+    } catch (e) {
+      this.counts.failed++;
+      this.log?.({ event: 'part-fetch-failed', part: sha256, error: (e as Error).message });
+      return undefined;
+    }
+    // Not there, or bytes that are not this part (the upstream's disk, or a hostile middlebox): the
+    // same to the tier below, which asked for exactly these bytes.
+    if (!got || createHash('sha256').update(got).digest('hex') !== sha256) {
+      this.counts.missing++;
+      if (this.missing.size >= MISSING_KEPT) this.missing.delete(this.missing.keys().next().value as string);
+      this.missing.set(sha256, this.now() + MISSING_FOR_MS);
+      return undefined;
+    }
+    this.counts.fetched++;
+    // Kept for the next ask; a store that cannot take it now (a full disk) still answers this one.
+    await savePart(this.store, sha256, got).catch((e: unknown) => this.log?.({ event: 'part-keep-failed', part: sha256, error: (e as Error).message }));
+    return got;
+  }
+}
+
 
 export async function startRepoServer(o: RepoServerOptions): Promise<RunningRepoServer> {
   const { host, port } = parseListen(o.listen);
   const served = { requests: 0, bytes: 0 };
+  const parts = o.upstream ? new PartsOnDemand(o.store, o.upstream, o.log) : undefined;
   const server = createServer((req, res) => {
     served.requests++;
-    handle(o, req, res, served).catch((e: unknown) => {
+    handle(o, parts, req, res, served).catch((e: unknown) => {
       o.log?.({ event: 'serve-error', url: req.url, error: (e as Error).message });
       if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
       else res.destroy();
@@ -55,6 +135,7 @@ export async function startRepoServer(o: RepoServerOptions): Promise<RunningRepo
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}/`,
     served,
+    partsOnDemand: parts?.counts,
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
@@ -78,7 +159,7 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
 
 const IMMUTABLE = { 'Cache-Control': 'public, max-age=31536000, immutable' };
 
-async function handle(o: RepoServerOptions, req: IncomingMessage, res: ServerResponse, served: { bytes: number }): Promise<void> {
+async function handle(o: RepoServerOptions, parts: PartsOnDemand | undefined, req: IncomingMessage, res: ServerResponse, served: { bytes: number }): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n', { Allow: 'GET, HEAD' });
   const path = (req.url ?? '/').split('?')[0]!;
   let m: RegExpExecArray | null;
@@ -99,13 +180,7 @@ async function handle(o: RepoServerOptions, req: IncomingMessage, res: ServerRes
     const sha = m[2]!;
     let bytes = await readStoredPart(o.store, sha);
     if (bytes && createHash('sha256').update(bytes).digest('hex') !== sha) bytes = undefined;
-    if (!bytes && o.upstream) {
-      const got = await o.upstream.getSmall(path.slice(1), 8 * 1024 * 1024).catch(() => null);
-      if (got && createHash('sha256').update(got).digest('hex') === sha) {
-        await savePart(o.store, sha, got);
-        bytes = got;
-      }
-    }
+    if (!bytes && parts) bytes = await parts.get(sha, path.slice(1));
     if (!bytes) return send(res, 404, 'text/plain', 'not found\n');
     served.bytes += bytes.length;
     return send(res, 200, 'application/x-ndjson', bytes, IMMUTABLE);
