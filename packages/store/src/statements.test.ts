@@ -79,6 +79,24 @@ describe('the catalog\'s statement cache', () => {
     }
   });
 
+  it('the change counter, a kept statement, still moves when another connection commits, and only then', async () => {
+    const dir = await tempDir('bookcrate-statements-');
+    const writer = await Store.open(dir, { create: true });
+    const reader = await Store.open(dir, { readonly: true });
+    try {
+      const first = reader.changeCounter();
+      reader.currentVersions();
+      expect(reader.changeCounter()).toBe(first);
+      writer.pinKey('cd'.repeat(16), '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n', 'test');
+      const second = reader.changeCounter();
+      expect(second).not.toBe(first);
+      expect(reader.changeCounter()).toBe(second);
+    } finally {
+      reader.close();
+      writer.close();
+    }
+  });
+
   it('prepares afresh on the connection a replaced catalog is reopened on', async () => {
     const dir = await tempDir('bookcrate-statements-');
     const store = await Store.open(dir, { create: true });
