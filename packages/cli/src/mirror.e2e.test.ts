@@ -426,6 +426,91 @@ describe('a store the network reached first, then the disk of the same version',
   });
 });
 
+describe('a mirror filled from disks serves the tier below', () => {
+  it('keeps the network root of the version its disks brought, once checked, and a county syncs that version from it', async () => {
+    // Until 2026-12-05 a store whose version came on disks had no pointer to serve (its root is the
+    // disk's): a municipal mirror filled from disks answered 404 for latest.json until the next
+    // version came over the network, and a county below it could not repair a damaged file.
+    const repo1 = join(work, 'repo-disk-first');
+    await cp(repo, repo1, { recursive: true });
+    await writeFile(join(repo1, 'latest.json'), v1Pointer);
+    const n1 = await startNginx(repo1);
+    const city = join(work, 'store-disk-city');
+    const vol = join(disk, (await readdir(disk))[0]!);
+    const imp = await run(['import', vol, '--store', city, '--trust', pub]);
+    expect(imp.code, imp.stderr).toBe(0);
+    const v1Root = (JSON.parse((JSON.parse(v1Pointer.toString()) as { pointer: string }).pointer) as { root: { sha256: string } }).root.sha256;
+    let daemon: ReturnType<typeof spawn> | undefined;
+    try {
+      // The first round finds the version whole; it asks for the pointer's root and signature, once.
+      let seen = (await servedBytes(n1)).lines;
+      const first = await mirror(n1.url, city);
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.end).toMatchObject({ outcome: 'up-to-date', fetched: { objects: 0 } });
+      expect((await servedBytes(n1, seen)).requests).toEqual(['200 /latest.json', `200 /roots/${v1Root}.json`, `200 /roots/${v1Root}.sig`]);
+      seen = (await servedBytes(n1)).lines;
+      const second = await mirror(n1.url, city);
+      expect(second.end).toMatchObject({ outcome: 'up-to-date' });
+      expect((await servedBytes(n1, seen)).requests).toEqual(['200 /latest.json']);
+
+      // The city serves the pointer, that root and the version's parts and objects to a county.
+      daemon = spawn(process.execPath, [BIN, 'mirror', '--upstream', n1.url, '--store', city, '--listen', '127.0.0.1:0', '--interval', '1h'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      const cityUrl = await new Promise<string>((resolve, reject) => {
+        daemon!.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const events = jsonLines(out);
+          const url = events.find((e) => e.event === 'listening')?.url as string | undefined;
+          if (url && events.some((e) => e.event === 'round-end')) resolve(url);
+        });
+        daemon!.on('exit', () => reject(new Error(`mirror exited: ${out}`)));
+      });
+      expect((await fetch(cityUrl + 'latest.json')).status).toBe(200);
+      const rootThere = await fetch(`${cityUrl}roots/${v1Root}.json`);
+      expect(rootThere.status).toBe(200);
+      expect(Buffer.from(await rootThere.arrayBuffer()).equals(await readFile(join(repo1, 'roots', `${v1Root}.json`)))).toBe(true);
+      const county = join(work, 'store-disk-county');
+      const c = await mirror(cityUrl, county, ['--trust', pub]);
+      expect(c.code, c.stderr).toBe(0);
+      expect(c.end).toMatchObject({ outcome: 'updated', version: 1 });
+      expect(await libraryOf(county)).toEqual(v1Snapshot);
+      expect((await run(['check', '--store', county])).code).toBe(0);
+    } finally {
+      daemon?.kill('SIGTERM');
+      if (daemon && daemon.exitCode === null) await new Promise((r) => daemon!.on('exit', r));
+      await n1.stop();
+    }
+  }, 60_000);
+
+  it('keeps no root that names other content than its disks, and serves no pointer for it', async () => {
+    // The center's versions are immutable, so this is an upstream that is wrong: the store keeps its
+    // version and its files, and says so in the log, once.
+    const other = join(work, 'other-v1', 'src'); // the same bundle ("src", from the folder's name), version 1
+    await buildTree(other, { 老照片: { '另一张.jpg': 2222 } });
+    const repo2 = join(work, 'repo-other-v1');
+    await publish(other, repo2);
+    const n2 = await startNginx(repo2);
+    const city = join(work, 'store-disk-city-other');
+    const vol = join(disk, (await readdir(disk))[0]!);
+    expect((await run(['import', vol, '--store', city, '--trust', pub])).code).toBe(0);
+    try {
+      const round = await run(['mirror', '--upstream', n2.url, '--store', city, '--once']);
+      expect(round.code, round.stderr).toBe(0);
+      expect(jsonLines(round.stdout).filter((e) => e.event === 'network-root-differs')).toHaveLength(1);
+      expect(await libraryOf(city)).toEqual(v1Snapshot);
+    } finally {
+      await n2.stop();
+    }
+    const db = new Database(join(city, 'catalog.sqlite'), { readonly: true });
+    try {
+      expect(db.prepare('SELECT count(*) FROM network_roots').pluck().get()).toBe(0);
+      expect(db.prepare('SELECT count(*) FROM pointers').pluck().get()).toBe(0);
+    } finally {
+      db.close();
+    }
+  }, 60_000);
+});
+
 describe('refusals: nothing wrong is admitted and the store keeps its version', () => {
   /** A copy of a store at v2: the first describe's, or (when a test runs alone) one mirrored for it. */
   async function storeAtV2(name: string): Promise<string> {

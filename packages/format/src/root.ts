@@ -58,6 +58,18 @@ export function encodeRoot(root: Root): Buffer {
   return Buffer.from(JSON.stringify(root, null, 1) + '\n', 'utf8');
 }
 
+/**
+ * Whether two signed roots of one bundle version describe the same content: the same files and
+ * resources trees (by their hashes), collections and totals. A version's disk form and network form
+ * have different roots (the disk's has a `layout`, the network's its `chunks` and its own `created`)
+ * for the same content; a store that holds one may stand in for the other.
+ */
+export function sameContent(a: Root, b: Root): boolean {
+  const same = (x: unknown, y: unknown): boolean => JSON.stringify(x) === JSON.stringify(y);
+  return a.bundle.id === b.bundle.id && a.bundle.version === b.bundle.version && a.bundle.title === b.bundle.title
+    && same(a.files, b.files) && same(a.resources, b.resources) && same(a.collections, b.collections) && same(a.totals, b.totals);
+}
+
 export function decodeRoot(bytes: Buffer): Root {
   let o: Root;
   try {

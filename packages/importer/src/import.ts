@@ -3,8 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import {
-  BookcrateError, assertBundlePath, memberHeaderView, formatFingerprint, formatSize, initHashing, keyFingerprint,
-  loadPublicKey, padTo512, publicKeyPem, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
+  BookcrateError, assertBundlePath, decodeRoot, memberHeaderView, formatFingerprint, formatSize, initHashing, keyFingerprint,
+  loadPublicKey, padTo512, publicKeyPem, sameContent, segmentTable, sha256Hex, treePartRefs, type FileEntry, type MemberEntry, type PartRef,
   type Root,
 } from '@bookcrate/format';
 import {
@@ -225,7 +225,7 @@ function checkVersion(store: Store, vol: OpenVolume): VersionRow | undefined {
   // The network form of a version has its own root (no layout, its own `created`), and a county
   // the mirror reached first then gets the disk of that same version: the same files and resources
   // trees, so the same content, which the disk can only complete.
-  if (existing && existing.root_sha256 !== sha256Hex(vol.rootBytes) && !(existing.origin === 'network' && sameContent(store.versionRootJson(existing.id), vol.root))) {
+  if (existing && existing.root_sha256 !== sha256Hex(vol.rootBytes) && !(existing.origin === 'network' && sameStoredContent(store.versionRootJson(existing.id), vol.root))) {
     throw new BookcrateError('STALE', `version ${b.version} of "${b.title}" in the store was signed with different content than this disk's`, {
       hint: 'two different disks claim the same version; ask the national center which one is right',
       say: { id: 'version-conflict', args: { title: b.title, version: b.version } },
@@ -234,17 +234,13 @@ function checkVersion(store: Store, vol: OpenVolume): VersionRow | undefined {
   return existing;
 }
 
-/** Whether two signed roots of one bundle version describe the same content (files, resources, collections). */
-function sameContent(storedRoot: Buffer, root: Root): boolean {
-  let other: Root;
+/** Whether a stored root (bytes) and a disk's root describe the same content (format's sameContent). */
+function sameStoredContent(storedRoot: Buffer, root: Root): boolean {
   try {
-    other = JSON.parse(storedRoot.toString('utf8')) as Root;
+    return sameContent(decodeRoot(storedRoot), root);
   } catch {
     return false;
   }
-  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-  return other.bundle.id === root.bundle.id && other.bundle.version === root.bundle.version && other.bundle.title === root.bundle.title
-    && same(other.files, root.files) && same(other.resources, root.resources) && same(other.collections, root.collections) && same(other.totals, root.totals);
 }
 
 /** What the next commit records beside the staged rows (ImportStaging): both stay small. */

@@ -170,8 +170,9 @@ async function handle(o: RepoServerOptions, parts: PartsOnDemand | undefined, re
     return send(res, 200, 'application/json', p.bytes, { 'Cache-Control': 'no-cache' });
   }
   if ((m = /^\/roots\/([0-9a-f]{64})\.(json|sig)$/.exec(path))) {
-    const v = o.store.versionByRoot(m[1]!);
-    if (!v || v.origin !== 'network') return send(res, 404, 'text/plain', 'not found\n');
+    // A version held from the network, or the network root kept for one held from disks.
+    const v = o.store.servableRoot(m[1]!);
+    if (!v) return send(res, 404, 'text/plain', 'not found\n');
     const body = m[2] === 'json' ? v.root_json : v.root_sig;
     served.bytes += body.length;
     return send(res, 200, m[2] === 'json' ? 'application/json' : 'application/json', body, IMMUTABLE);

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import {
   AlignedBufferPool, BookcrateError, CHUNKED_MIN_SIZE, ChunkListBuilder, POINTER_MAX_BYTES, TreeLookup, decodeChunkEntry, decodeFileEntry,
-  decodeResourceEntry, decodeRoot, formatSize, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sha256Hex,
+  decodeResourceEntry, decodeRoot, formatSize, isBookcrateError, keyFingerprint, loadPublicKey, publicKeyPem, readTreeLines, repoPaths, sameContent, sha256Hex,
   verifyPointerFile, verifyRootSignature, type ChunkEntry, type PartRef, type Pointer, type Root,
 } from '@bookcrate/format';
 import { DEFAULT_GC_AFTER_MS, Store, catalogWriteError, collectGarbage, publishTree, sha256OfFile, readStoredPart, renameFile, savePart, storeIoError, storeRoom, syncObjects, type VersionChanges, type VersionRow } from '@bookcrate/store';
@@ -171,26 +171,20 @@ async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, poin
   let version = store.version(pointer.bundle, pointer.version);
   const base = { bundle: pointer.bundle, version: pointer.version, previous: current?.version ?? null };
 
-  // A no-op round: the version is held, whole. One request, and the renewed pointer is kept.
+  // A no-op round: the version is held, whole. One request, and the renewed pointer is kept (for a
+  // version held from disks, once its network root is: two more, once).
   if (version?.is_current && store.missingCount(version.id) === 0) {
-    if (version.root_sha256 === pointer.root.sha256) store.savePointer(pointer, pointerBytes);
+    const servable = version.root_sha256 === pointer.root.sha256 || (await networkRootOfDiskVersion(o, key, pointer, meta, version)) !== undefined;
+    if (servable) store.savePointer(pointer, pointerBytes);
     return { ...base, outcome: 'up-to-date', fetched, presentBefore: version.files };
   }
 
   const loader = partLoader(o, meta);
   let root: Root | undefined;
   if (!version) {
-    const rootBytes = await fetchChecked(o, meta, repoPaths.root(pointer.root.sha256), pointer.root.size, pointer.root.sha256, pointer.root.size, `the root of version ${pointer.version}`);
-    const sigBytes = await signedWithRetries(o, repoPaths.rootSig(pointer.root.sha256), async () => {
-      const bytes = await getMeta(o.upstream, meta, repoPaths.rootSig(pointer.root.sha256), SIG_MAX_BYTES);
-      if (!bytes) throw new PointerMoved();
-      verifyRootSignature(rootBytes, bytes, key);
-      return bytes;
-    });
-    root = decodeRoot(rootBytes);
-    if (root.bundle.id !== pointer.bundle || root.bundle.version !== pointer.version || root.layout) {
-      throw new BookcrateError('FORMAT', `the upstream's root does not describe version ${pointer.version} of "${pointer.bundle}" in the network form`, { hint: 'the upstream is misconfigured; tell its operator' });
-    }
+    const fetchedRoot = await fetchRoot(o, key, pointer, meta);
+    const { rootBytes, sigBytes } = fetchedRoot;
+    root = fetchedRoot.root;
     o.onProgress?.({ phase: 'manifest', objectsDone: 0, objectsTotal: root.totals.files, bytesDone: 0, bytesTotal: 0 });
     const r = root;
     version = await store.addVersion(r, rootBytes, sigBytes, pointer.root.sha256,
@@ -203,8 +197,12 @@ async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, poin
       'network');
   } else if (version.root_sha256 === pointer.root.sha256) {
     root = decodeRoot((store.versionByRoot(version.root_sha256)!).root_json);
+  } else {
+    // The same version came on disks (another root, same signed files): only its missing files are
+    // fetched, and its network root, once checked, is kept to serve the tier below on.
+    root = await networkRootOfDiskVersion(o, key, pointer, meta, version);
   }
-  // else: the same version came on disks (another root, same signed files): only its missing files are fetched.
+  const servable = root !== undefined;
   const vid = version.id;
   store.markPresentFromObjects(vid);
   const presentBefore = version.files - store.missingCount(vid);
@@ -225,11 +223,62 @@ async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, poin
   const wasCurrent = version.is_current === 1;
   await publishTree(store, vid);
   store.makeCurrent(vid);
-  if (version.root_sha256 === pointer.root.sha256) store.savePointer(pointer, pointerBytes);
+  if (servable) store.savePointer(pointer, pointerBytes);
   await collectGarbage(store, pointer.bundle, o.gcAfterMs ?? DEFAULT_GC_AFTER_MS);
   const outcome = wasCurrent || current?.id === vid ? 'repaired' : 'updated';
   const brought = outcome === 'updated' ? store.brought(vid) : undefined;
   return { ...base, outcome, fetched, presentBefore, ...(brought ? { brought } : {}) };
+}
+
+/** The signed root the pointer names: fetched, checked against the pointer's hash and size and the center's signature. */
+async function fetchRoot(o: RoundOptions, key: KeyObject, pointer: Pointer, meta: { bytes: number }): Promise<{ rootBytes: Buffer; sigBytes: Buffer; root: Root }> {
+  const rootBytes = await fetchChecked(o, meta, repoPaths.root(pointer.root.sha256), pointer.root.size, pointer.root.sha256, pointer.root.size, `the root of version ${pointer.version}`);
+  const sigBytes = await signedWithRetries(o, repoPaths.rootSig(pointer.root.sha256), async () => {
+    const bytes = await getMeta(o.upstream, meta, repoPaths.rootSig(pointer.root.sha256), SIG_MAX_BYTES);
+    if (!bytes) throw new PointerMoved();
+    verifyRootSignature(rootBytes, bytes, key);
+    return bytes;
+  });
+  const root = decodeRoot(rootBytes);
+  if (root.bundle.id !== pointer.bundle || root.bundle.version !== pointer.version || root.layout) {
+    throw new BookcrateError('FORMAT', `the upstream's root does not describe version ${pointer.version} of "${pointer.bundle}" in the network form`, { hint: 'the upstream is misconfigured; tell its operator' });
+  }
+  return { rootBytes, sigBytes, root };
+}
+
+/** Network roots found to name other content than the disks of their version (asked once per process). */
+const differingNetworkRoots = new Set<string>();
+
+/**
+ * For a version the store holds from disks, named by the pointer with its network root: that root,
+ * kept beside the version (schema 9) once its signature checks and it names the same files,
+ * resources and collections as the disks' root (format's sameContent), so that this mirror serves
+ * the tier below on the pointer (docs/repository.md section 7, "Serving the tier below"). Two small
+ * requests, once per version. Undefined for a version that came over the network, for a root that
+ * names other content, and when it cannot be had this round: the store then goes on as before (it
+ * holds the version and fetches what it lacks by hash), without a pointer to serve. Only a moved
+ * pointer ends the round.
+ */
+async function networkRootOfDiskVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, meta: { bytes: number }, version: VersionRow): Promise<Root | undefined> {
+  if (version.origin !== 'disk' || differingNetworkRoots.has(pointer.root.sha256)) return undefined;
+  const kept = o.store.networkRootOf(version.id);
+  if (kept?.root_sha256 === pointer.root.sha256) return decodeRoot(kept.root_json);
+  let fetchedRoot: Awaited<ReturnType<typeof fetchRoot>>;
+  try {
+    fetchedRoot = await fetchRoot(o, key, pointer, meta);
+  } catch (e) {
+    if (e instanceof PointerMoved || o.signal?.aborted) throw e;
+    o.log?.({ event: 'network-root-failed', version: pointer.version, root: pointer.root.sha256, error: (e as Error).message });
+    return undefined;
+  }
+  if (!sameContent(decodeRoot(o.store.versionRootJson(version.id)), fetchedRoot.root)) {
+    differingNetworkRoots.add(pointer.root.sha256);
+    o.log?.({ event: 'network-root-differs', version: pointer.version, root: pointer.root.sha256 });
+    return undefined;
+  }
+  o.store.keepNetworkRoot(version.id, pointer.root.sha256, fetchedRoot.rootBytes, fetchedRoot.sigBytes);
+  o.log?.({ event: 'network-root-kept', version: pointer.version, root: pointer.root.sha256 });
+  return fetchedRoot.root;
 }
 
 /**

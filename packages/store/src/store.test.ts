@@ -338,6 +338,31 @@ describe('a version into the catalog, and the collections a library carries (imp
     }
   });
 
+  it('keeps the network root of a version held from disks, serves it by its hash, and forgets it with the version (schema 9)', async () => {
+    const dir = await tempDir();
+    const s = await Store.open(dir, { create: true });
+    try {
+      const v1 = (await add(s, 1)).id;
+      const net = 'e'.repeat(64);
+      expect(s.servableRoot(net)).toBeUndefined();
+      expect(s.servableRoot('1'.repeat(64)), 'a disk root is not served').toBeUndefined();
+      s.keepNetworkRoot(v1, net, Buffer.from('{"network":1}'), Buffer.from('sig-n'));
+      expect(s.networkRootOf(v1)).toMatchObject({ root_sha256: net });
+      expect(s.servableRoot(net)).toEqual({ root_json: Buffer.from('{"network":1}'), root_sig: Buffer.from('sig-n') });
+      // A renewed root for the same version (the center re-signed it) takes the old one's place.
+      s.keepNetworkRoot(v1, 'f'.repeat(64), Buffer.from('{"network":2}'), Buffer.from('sig-f'));
+      expect(s.servableRoot(net)).toBeUndefined();
+      s.forgetVersion(v1);
+      expect(s.servableRoot('f'.repeat(64))).toBeUndefined();
+      // The id comes back for the next version, without the forgotten one's network root.
+      const again = (await add(s, 2)).id;
+      expect(again).toBe(v1);
+      expect(s.networkRootOf(again)).toBeUndefined();
+    } finally {
+      s.close();
+    }
+  });
+
   it('bytesToAdmit: what an import of a volume still has to write, each content once, without what the store holds', async () => {
     const s = await Store.open(await tempDir(), { create: true });
     try {

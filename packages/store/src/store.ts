@@ -88,8 +88,12 @@ const BY_RESOURCE = 'INDEXED BY files_by_resource';
 const CARRIED_RESOURCE = 'NOT EXISTS (SELECT 1 FROM collections c WHERE c.version_id = resources.version_id AND c.id = resources.collection AND c.carried = 0)';
 /** The same, on a resource row named `r`. */
 const CARRIED_R = CARRIED_RESOURCE.replace(/\bresources\./g, 'r.');
-/** The tables of what each version brought and changed (schemas 6 and 7), cleared with their version. */
-const VERSION_CHANGES = ['new_resources', 'updated_resources', 'updated_files'] as const;
+/**
+ * Tables of a version's own that go with it: what it brought and changed (schemas 6 and 7), and the
+ * network root of a version held from disks (schema 9). Cleared too under a new version's id before
+ * its rows are written (an id can come back after a version was forgotten).
+ */
+const VERSION_CHANGES = ['new_resources', 'updated_resources', 'updated_files', 'network_roots'] as const;
 
 /**
  * A resource title as the catalog orders it for readers: each run of digits as its value in 12
@@ -795,6 +799,30 @@ export class Store {
 
   currentVersion(bundleId: string): VersionRow | undefined {
     return this.statements.sql('SELECT * FROM versions WHERE bundle_id = ? AND is_current = 1').get(bundleId) as VersionRow | undefined;
+  }
+
+  /**
+   * Keeps the network root of a version the store holds from disks (schema 9): the caller has checked
+   * its signature and that it names the same content as the version's own root (format's sameContent).
+   */
+  keepNetworkRoot(versionId: number, rootSha256: string, rootJson: Buffer, rootSig: Buffer): void {
+    this.statements.sql(`INSERT INTO network_roots (version_id, root_sha256, root_json, root_sig) VALUES (?, ?, ?, ?)
+      ON CONFLICT (version_id) DO UPDATE SET root_sha256 = excluded.root_sha256, root_json = excluded.root_json, root_sig = excluded.root_sig`)
+      .run(versionId, rootSha256, rootJson, rootSig);
+  }
+
+  /** The network root kept for a version held from disks, if any. */
+  networkRootOf(versionId: number): { root_sha256: string; root_json: Buffer; root_sig: Buffer } | undefined {
+    return this.statements.sql('SELECT root_sha256, root_json, root_sig FROM network_roots WHERE version_id = ?').get(versionId) as never;
+  }
+
+  /**
+   * A signed network root this store can serve, by its hash: a version it holds from the network,
+   * or the network root kept for one it holds from disks.
+   */
+  servableRoot(rootSha256: string): { root_json: Buffer; root_sig: Buffer } | undefined {
+    return this.statements.sql(`SELECT root_json, root_sig FROM versions WHERE root_sha256 = ? AND origin = 'network'
+      UNION ALL SELECT root_json, root_sig FROM network_roots WHERE root_sha256 = ? LIMIT 1`).get(rootSha256, rootSha256) as never;
   }
 
   /** Keeps the newest verified pointer of a version (a renewed pointer replaces an older one). */
