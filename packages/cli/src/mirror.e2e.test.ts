@@ -466,6 +466,7 @@ describe('a mirror filled from disks serves the tier below', () => {
         daemon!.on('exit', () => reject(new Error(`mirror exited: ${out}`)));
       });
       expect((await fetch(cityUrl + 'latest.json')).status).toBe(200);
+      expect(((await (await fetch(cityUrl + 'status')).json()) as { servedPointer: unknown }).servedPointer).toMatchObject({ bundle: 'src', version: 1 });
       const rootThere = await fetch(`${cityUrl}roots/${v1Root}.json`);
       expect(rootThere.status).toBe(200);
       expect(Buffer.from(await rootThere.arrayBuffer()).equals(await readFile(join(repo1, 'roots', `${v1Root}.json`)))).toBe(true);
