@@ -6,12 +6,17 @@
  * error statuses and HTML pages, a Range answered with the whole file or the wrong bytes, gzip that
  * is garbage or a bomb, a Content-Length of a terabyte, redirect loops. Once, or on every attempt.
  * The real `bookcrate mirror --once` runs against it, from an empty store or from one holding the
- * first version (so the large file is rebuilt from chunks with ranges). What must hold:
+ * first version (so the large file is rebuilt from chunks with ranges); and one seed in six from a
+ * store that imported the first version from a disk, against the repository as it was at the first
+ * version (the round fetches the network root that such a store serves the tier below on). What
+ * must hold:
  *
  * - the round ends (no hang) with an exit code that says what happened (0, 1, 3 or 4), never 70;
  * - every object in the store holds the bytes its name (SHA-256) says;
  * - readers see a whole version, the first or the second, byte for byte, never a mix;
- * - a round against the honest server then brings the second version whole.
+ * - a store filled from a disk keeps no network root but the one the center signed;
+ * - a round against the honest server then brings the second version whole (the disk-filled store:
+ *   keeps the first, and the center's network root of it).
  *
  * Many more seeds: `FUZZ_ITERATIONS=300 FUZZ_SEED=1000 pnpm fuzz` (fixtures/fuzz.mjs).
  */
@@ -22,6 +27,7 @@ import type { AddressInfo } from 'node:net';
 import { join, normalize } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { buildTree, pseudoRandomBytes, seededRandom, tempDir } from '../../../fixtures/tree.js';
 import { run, snapshot } from './testkit.js';
 
@@ -222,6 +228,9 @@ let repo: string;
 let v1: Map<string, string>;
 let v2: Map<string, string>;
 let server: HostileServer;
+/** the repository as it was at version 1, for the stores filled from a disk of version 1 */
+let serverAtV1: HostileServer;
+let v1NetworkRoot: { root_sha256: string; root_json: Buffer; root_sig: Buffer };
 
 async function hashes(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
@@ -241,6 +250,14 @@ beforeAll(async () => {
   expect((await run(['publish', src, '--repo', repo, '--key', join(work, 'center.key')])).code).toBe(0);
   v1 = await hashes(src);
   repo = await realpath(repo);
+  const v1Pointer = await readFile(join(repo, 'latest.json'));
+  const { root } = JSON.parse((JSON.parse(v1Pointer.toString()) as { pointer: string }).pointer) as { root: { sha256: string } };
+  v1NetworkRoot = { root_sha256: root.sha256, root_json: await readFile(join(repo, 'roots', `${root.sha256}.json`)), root_sig: await readFile(join(repo, 'roots', `${root.sha256}.sig`)) };
+  // version 1 on a disk, imported into the store that one seed in six starts from
+  const disk = join(work, 'disk-v1');
+  expect((await run(['pack', src, '--key', join(work, 'center.key'), '--out', disk])).code).toBe(0);
+  const imported = await run(['import', join(disk, (await readdir(disk))[0]!), '--store', join(work, 'v1-disk-store'), '--trust', pub]);
+  expect(imported.code, imported.stderr).toBe(0);
   server = await startHostileServer(repo);
   // the store of version 1, which half of the seeds start from (copied per seed)
   const first = await mirror(join(work, 'v1-store'));
@@ -254,13 +271,30 @@ beforeAll(async () => {
   await buildTree(src, { 老照片: { '新增1.jpg': 12_345, '新增2.jpg': 23_456 }, '说明.txt': '第二版' });
   expect((await run(['publish', src, '--repo', repo, '--key', join(work, 'center.key')])).code).toBe(0);
   v2 = await hashes(src);
+  const repoAtV1 = join(work, 'repo-at-v1');
+  await cp(repo, repoAtV1, { recursive: true });
+  await writeFile(join(repoAtV1, 'latest.json'), v1Pointer);
+  serverAtV1 = await startHostileServer(await realpath(repoAtV1));
 });
 
-afterAll(async () => server?.close());
+afterAll(async () => {
+  await server?.close();
+  await serverAtV1?.close();
+});
+
+/** The network root a store filled from disks keeps for its version (schema 9), or undefined. */
+function keptNetworkRoot(store: string): { root_sha256: string; root_json: Buffer; root_sig: Buffer } | undefined {
+  const db = new Database(join(store, 'catalog.sqlite'), { readonly: true });
+  try {
+    return db.prepare('SELECT root_sha256, root_json, root_sig FROM network_roots').get() as never;
+  } finally {
+    db.close();
+  }
+}
 
 /** `bookcrate mirror --once` into `store`, from the server (honest or armed). */
-async function mirror(store: string): Promise<{ code: number | null; stderr: string }> {
-  const r = await run(['mirror', '--upstream', server.url, '--store', store, '--trust', pub, '--once', '--gc-after', '0s', '--stall-timeout', '2s'], { BOOKCRATE_BACKOFF_MS: '10' });
+async function mirror(store: string, from: HostileServer = server): Promise<{ code: number | null; stderr: string }> {
+  const r = await run(['mirror', '--upstream', from.url, '--store', store, '--trust', pub, '--once', '--gc-after', '0s', '--stall-timeout', '2s'], { BOOKCRATE_BACKOFF_MS: '10' });
   return { code: r.code, stderr: r.stderr + r.stdout.slice(-3000) };
 }
 
@@ -323,26 +357,35 @@ describe.skipIf(SEEDS.length === 0)(`a hostile upstream: ${SEEDS.length} seeded 
     it(`seed ${seed}`, async () => {
       const store = join(work, `store-${seed}`);
       const fromV1 = seed % 2 === 0;
+      const fromDisk = seed % 6 === 5;
+      const upstream = fromDisk ? serverAtV1 : server;
       if (fromV1) await cp(join(work, 'v1-store'), store, { recursive: true, verbatimSymlinks: true });
+      else if (fromDisk) await cp(join(work, 'v1-disk-store'), store, { recursive: true, verbatimSymlinks: true });
       else await mkdir(store);
       const attacks = attacksFor(seed);
-      server.arm(attacks, seed);
+      upstream.arm(attacks, seed);
       const hostile = await Promise.race([
-        mirror(store),
+        mirror(store, upstream),
         new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`seed ${seed}: the round did not end within ${ROUND_TIMEOUT_MS / 1000} s (${JSON.stringify(attacks)})`)), ROUND_TIMEOUT_MS)),
       ]);
-      const what = `seed ${seed}, ${fromV1 ? 'from version 1' : 'from nothing'}, attacks ${JSON.stringify(attacks)}, done: ${server.done.join('; ') || 'none met'}`;
-      if (process.env.FUZZ_LOG) await appendFile(process.env.FUZZ_LOG, JSON.stringify({ test: 'upstream', seed, fromV1, exit: hostile.code, done: server.done }) + '\n');
+      const what = `seed ${seed}, ${fromV1 ? 'from version 1' : fromDisk ? 'from version 1 on a disk' : 'from nothing'}, attacks ${JSON.stringify(attacks)}, done: ${upstream.done.join('; ') || 'none met'}`;
+      if (process.env.FUZZ_LOG) await appendFile(process.env.FUZZ_LOG, JSON.stringify({ test: 'upstream', seed, fromV1, fromDisk, exit: hostile.code, done: upstream.done }) + '\n');
       if (process.env.FUZZ_DEBUG) console.log(hostile.stderr);
       expect(MEANINGFUL_EXITS, `${what}: exit ${hostile.code}\n${hostile.stderr}`).toContain(hostile.code);
       await objectsSound(store);
       expect(['none', 'v1', 'v2'], what).toContain(await shown(store));
-      if (!fromV1) expect(await shown(store), what).not.toBe('v1');
+      if (fromDisk) {
+        // its version stays shown; a network root is kept only as the center signed it
+        expect(await shown(store), what).toBe('v1');
+        const kept = keptNetworkRoot(store);
+        if (kept) expect(kept, what).toEqual(v1NetworkRoot);
+      } else if (!fromV1) expect(await shown(store), what).not.toBe('v1');
 
-      server.arm([], seed);
-      const honest = await mirror(store);
+      upstream.arm([], seed);
+      const honest = await mirror(store, upstream);
       expect(honest.code, `${what}; the honest round after it:\n${honest.stderr}`).toBe(0);
-      expect(await shown(store), what).toBe('v2');
+      expect(await shown(store), what).toBe(fromDisk ? 'v1' : 'v2');
+      if (fromDisk) expect(keptNetworkRoot(store), what).toEqual(v1NetworkRoot);
       await objectsSound(store);
       // passed: its store goes now (a long campaign would fill the disk); a failure's stays to look at
       await rm(store, { recursive: true, force: true });
