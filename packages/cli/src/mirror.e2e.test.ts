@@ -427,7 +427,7 @@ describe('a store the network reached first, then the disk of the same version',
 });
 
 describe('a mirror filled from disks serves the tier below', () => {
-  it('keeps the network root of the version its disks brought, once checked, and a county syncs that version from it', async () => {
+  it('keeps the network root of the version its disks brought, once checked; a county syncs that version from it, and another repairs from it the file its disk brought damaged', async () => {
     // Until 2026-12-05 a store whose version came on disks had no pointer to serve (its root is the
     // disk's): a municipal mirror filled from disks answered 404 for latest.json until the next
     // version came over the network, and a county below it could not repair a damaged file.
@@ -476,6 +476,22 @@ describe('a mirror filled from disks serves the tier below', () => {
       expect(c.end).toMatchObject({ outcome: 'updated', version: 1 });
       expect(await libraryOf(county)).toEqual(v1Snapshot);
       expect((await run(['check', '--store', county])).code).toBe(0);
+
+      // What it is for: a county whose own disk came with a damaged photo has it repaired from the city.
+      const damagedDisk = join(work, 'disk-damaged-for-city');
+      await cp(disk, damagedDisk, { recursive: true });
+      const damagedVol = join(damagedDisk, (await readdir(damagedDisk))[0]!);
+      const seg = join(damagedVol, 'segments', (await readdir(join(damagedVol, 'segments'))).sort().pop()!);
+      const photo = await readFile(join(work, 'v1-photo.jpg'));
+      const at = (await readFile(seg)).indexOf(photo.subarray(0, 256));
+      expect(at).toBeGreaterThan(0);
+      await flip(seg, at + 100);
+      const county2 = join(work, 'store-disk-county-damaged');
+      expect((await run(['import', damagedVol, '--store', county2, '--trust', pub])).code).toBe(1);
+      const repaired = await mirror(cityUrl, county2);
+      expect(repaired.code, repaired.stderr).toBe(0);
+      expect(repaired.end).toMatchObject({ outcome: 'repaired', version: 1, fetched: { objects: 1 } });
+      expect(await libraryOf(county2)).toEqual(v1Snapshot);
     } finally {
       daemon?.kill('SIGTERM');
       if (daemon && daemon.exitCode === null) await new Promise((r) => daemon!.on('exit', r));
