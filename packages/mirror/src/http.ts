@@ -264,8 +264,9 @@ export class Upstream {
   }
 
   /** GET a small document (pointer, root, manifest part). null on 404. Refuses bodies over
-   * `maxBytes` (error, no retry). */
-  async getSmall(path: string, maxBytes: number, opts: { noCache?: boolean; wire?: { bytes: number } } = {}): Promise<Buffer | null> {
+   * `maxBytes` (error, no retry). `attempts`: at most this many (fewer than the client's own) where a
+   * caller waits on the answer and would rather have a quick "not now" (a tier below's request). */
+  async getSmall(path: string, maxBytes: number, opts: { noCache?: boolean; wire?: { bytes: number }; attempts?: number } = {}): Promise<Buffer | null> {
     const url = this.url(path);
     // Manifests are JSON with hex hashes and repeated folder names: gzip takes them to about a
     // third, and they are most of what a small change costs. Content (objects, ranges) stays
@@ -298,7 +299,7 @@ export class Upstream {
           throw new Transient(`a gzip body that does not unzip (${(e as Error).message})`);
         }
       }),
-    );
+    () => false, opts.attempts);
   }
 
   /** Byte range [start, end) of a file: exactly end-start bytes or an error. A 200 with the whole
@@ -450,7 +451,8 @@ export class Upstream {
 
   /** Runs `run` until it succeeds, a non-transient error occurs, or attempts run out. `progressed`
    * says whether a failed attempt moved forward, in which case it does not count. */
-  private async retrying<T>(url: URL, run: () => Promise<T>, progressed: () => boolean = () => false): Promise<T> {
+  private async retrying<T>(url: URL, run: () => Promise<T>, progressed: () => boolean = () => false, attemptsAtMost?: number): Promise<T> {
+    const attempts = Math.max(1, Math.min(this.attempts, attemptsAtMost ?? this.attempts));
     let attempt = 0;
     let failed = 0;
     for (;;) {
@@ -465,7 +467,7 @@ export class Upstream {
           throw e;
         }
         failed = progressed() ? 1 : failed + 1;
-        if (failed >= this.attempts) {
+        if (failed >= attempts) {
           this.stats.failures++;
           this.log({ event: 'error', url: url.href, status: e.status, attempt, error: e.message });
           throw new BookcrateError('IO', `upstream ${url.href}: ${e.message} after ${attempt} attempts`, {

@@ -50,11 +50,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function mirrorBeside(upstreamUrl: string): Promise<{ server: RunningRepoServer; store: Store; logs: Record<string, unknown>[] }> {
+async function mirrorBeside(upstreamUrl: string, retries = 1): Promise<{ server: RunningRepoServer; store: Store; logs: Record<string, unknown>[] }> {
   const store = await Store.open(await tempDir('bookcrate-repo-server-'), { create: true });
   cleanups.push(() => store.close());
   const logs: Record<string, unknown>[] = [];
-  const upstream = new Upstream(upstreamUrl, { retries: 1, maxSockets: 8 });
+  const upstream = new Upstream(upstreamUrl, { retries, maxSockets: 8, backoffMs: 5, maxBackoffMs: 20 });
   const server = await startRepoServer({
     store, listen: '127.0.0.1:0', upstream, status: () => ({}), metrics: () => '', log: (e) => logs.push(e),
   });
@@ -124,14 +124,15 @@ describe('manifest parts a mirror lacks, fetched for the tier below', () => {
     expect(up.mostAtOnce()).toBe(2);
   });
 
-  it('does not remember an upstream that could not answer: the next ask tries again', async () => {
+  it('tries an upstream that cannot answer twice, not the daemon\'s six times, and does not remember it: the next ask tries again', async () => {
     const part = Buffer.from('{"path":"政府信息/公告.pdf"}\n');
     const sha = sha256(part);
     const up = await fakeUpstream(new Map([[partPath(sha), part]]), 0);
     cleanups.push(up.close);
-    const { server, logs } = await mirrorBeside(up.url);
+    const { server, logs } = await mirrorBeside(up.url, 6);
     up.state.down = true;
     expect((await ask(server.url, partPath(sha))).status).toBe(404);
+    expect(up.asked).toHaveLength(2);
     expect(logs).toContainEqual(expect.objectContaining({ event: 'part-fetch-failed', part: sha }));
     up.state.down = false;
     const again = await ask(server.url, partPath(sha));

@@ -93,7 +93,8 @@ export class PartsOnDemand {
   private async fetch(sha256: string, path: string): Promise<Buffer | undefined> {
     let got: Buffer | null;
     try {
-      got = await this.upstream.getSmall(path, PART_MAX_BYTES);
+      // Two tries at most: the tier below waits on this answer, and asks again itself.
+      got = await this.upstream.getSmall(path, PART_MAX_BYTES, { attempts: 2 });
     } catch (e) {
       this.counts.failed++;
       this.log?.({ event: 'part-fetch-failed', part: sha256, error: (e as Error).message });
