@@ -88,6 +88,8 @@ const en = {
   importRunFailed: (error: string) => `  It stopped with: ${error}\n  What it finished is kept; once the cause is dealt with, run the same import command again.`,
   importRunNoReport: '  no report: this import did not finish (it was stopped, or it is running); run the same import command again to finish it',
   statusRounds: 'Recent mirror rounds:',
+  statusServes: (version: number, expires: string) => `  serves the tier below (mirror --listen): version ${version}, its signed pointer valid until ${expires}`,
+  statusServesNone: '  serves no version to the tier below yet: no verified pointer of the version it holds (the next round gets one)',
   statusImport: (id: number, started: string, state: string, volume: number, source: string) => `  #${id} ${started} ${state} volume ${volume} ${source}`,
   statusRound: (id: number, started: string, outcome: string | null, version: number | null, size: string, upstream: string) =>
     `  #${id} ${started} ${outcome ?? 'running'} ${version !== null ? `v${version} ` : ''}${size} ${upstream}`,
@@ -217,6 +219,8 @@ const zh: typeof en = {
   importRunNoReport: '  没有报告：这次导入没有完成（被中断，或仍在进行）；重新运行同一导入命令即可完成',
   importRunFailed: (error) => `  导入因以下错误停止：${error}\n  已完成的部分都已保留；排除原因后，重新运行同一导入命令即可。`,
   statusRounds: '最近的同步：',
+  statusServes: (version, expires) => `  可供下级同步（mirror --listen）：版本 ${version}，其签名指针有效期至 ${expires}`,
+  statusServesNone: '  尚不能供下级同步：所持版本还没有已验证的指针（下一次同步会取得）',
   statusImport: (id, started, state, volume, source) =>
     `  #${id} ${started} ${({ done: '已完成', running: '进行中或已中断', failed: '失败' } as Record<string, string>)[state] ?? state} 第 ${volume} 盘 ${source}`,
   statusRound: (id, started, outcome, version, size, upstream) =>

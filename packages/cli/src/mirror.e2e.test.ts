@@ -452,6 +452,12 @@ describe('a mirror filled from disks serves the tier below', () => {
       const second = await mirror(n1.url, city);
       expect(second.end).toMatchObject({ outcome: 'up-to-date' });
       expect((await servedBytes(n1, seen)).requests).toEqual(['200 /latest.json']);
+      // `status` tells the city's operator that the counties can sync from it now.
+      const status = await run(['status', '--store', city, '--json']);
+      const result = jsonLines(status.stdout).find((e) => e.event === 'result') as { mirror: { servedPointer: unknown } };
+      expect(result.mirror.servedPointer).toMatchObject({ bundle: 'src', version: 1 });
+      expect((await run(['status', '--store', city, '--lang', 'en'])).stdout).toMatch(/serves the tier below \(mirror --listen\): version 1, its signed pointer valid until /);
+      expect((await run(['status', '--store', city, '--lang', 'zh'])).stdout).toContain('可供下级同步（mirror --listen）：版本 1');
 
       // The city serves the pointer, that root and the version's parts and objects to a county.
       daemon = spawn(process.execPath, [BIN, 'mirror', '--upstream', n1.url, '--store', city, '--listen', '127.0.0.1:0', '--interval', '1h'], { stdio: ['ignore', 'pipe', 'pipe'] });

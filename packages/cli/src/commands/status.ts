@@ -33,8 +33,11 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
       state: c.finished_at ? 'done' as const : i === 0 && checking ? 'running' as const : 'stopped' as const,
     }));
     const rounds = store.rounds(10).map((r) => ({ id: r.id, upstream: r.upstream, started: r.started_at, finished: r.finished_at, outcome: r.outcome, version: r.version, bytes: r.bytes, objects: r.objects }));
+    // What a mirror of this store serves the tier below on (its --listen): the pointer of the current version.
+    const pointer = store.servedPointer();
+    const servedPointer = pointer ? { bundle: pointer.bundle_id, version: pointer.version, expires: pointer.expires } : null;
     if (flags.json) {
-      printJson({ event: 'result', store: flags.store, keys, versions, imports, mirror: { rounds }, checks });
+      printJson({ event: 'result', store: flags.store, keys, versions, imports, mirror: { rounds, servedPointer }, checks });
       return 0;
     }
     const m = messages(detectLang(flags.lang));
@@ -66,6 +69,7 @@ export async function statusCommand(flags: { store: string; json?: boolean; lang
     if (rounds.length) {
       out.push(m.statusRounds);
       for (const r of rounds) out.push(m.statusRound(r.id, localTime(r.started), r.outcome, r.version, formatSize(r.bytes), r.upstream));
+      out.push(servedPointer ? m.statusServes(servedPointer.version, localTime(servedPointer.expires)) : m.statusServesNone);
     }
     if (checks.length) {
       out.push(m.statusChecks);
