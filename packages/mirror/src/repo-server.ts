@@ -14,8 +14,10 @@ import type { Upstream } from './http.js';
  * (docs/repository.md, "Layout"), so a county syncs from its municipal mirror exactly as the
  * municipality syncs from the province. Nothing here needs trust: the lower tier checks every byte
  * against the center's signatures. Only what the store holds durably is served; a manifest part it
- * lacks (it came on disk, or was never needed) is fetched from its own upstream on demand — safe,
- * because the request names the part's hash and the bytes are checked against it (PartsOnDemand).
+ * lacks (most often of a chunk list its own rounds never needed) is fetched from its own upstream
+ * on demand — safe, because the request names the part's hash and the bytes are checked against it
+ * (PartsOnDemand). A version the store holds from disks is served on the network root a round kept
+ * for it (Store.servableRoot; docs/repository.md section 7, "Serving the tier below").
  *
  * Also `/status` (JSON) and `/metrics` (Prometheus text).
  */
@@ -49,12 +51,12 @@ const PART_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
  * Manifest parts the tier below asks for and this store lacks, fetched from the upstream
- * (docs/repository.md section 7, "A mirror's own repository"). The tier below decides what is
+ * (docs/repository.md section 7, "Serving the tier below"). The tier below decides what is
  * asked, so what that costs the upstream and this daemon is bounded here, as a caching proxy
  * bounds it: many askers of one part wait for one fetch; a part the upstream does not have is
  * answered 404 for a minute without asking again; and at most PARTS_AT_ONCE fetches run at once,
- * leaving the daemon's own connections to its round. A failed fetch (the upstream unreachable) is
- * not remembered: the next ask tries again.
+ * leaving the daemon's own connections to its round. A failed fetch (the upstream unreachable,
+ * tried twice) is not remembered: the next ask tries again.
  */
 export class PartsOnDemand {
   private readonly inflight = new Map<string, Promise<Buffer | undefined>>();
