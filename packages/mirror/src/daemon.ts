@@ -3,7 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { BookcrateError, isBookcrateError } from '@bookcrate/format';
 import { Store } from '@bookcrate/store';
 import { Upstream, type UpstreamOptions } from './http.js';
-import { startRepoServer, type RunningRepoServer } from './repo-server.js';
+import { PARTS_AT_ONCE, startRepoServer, type RunningRepoServer } from './repo-server.js';
 import { DEFAULT_CONCURRENCY, syncRound, type RoundProgress, type RoundReport } from './sync.js';
 
 /**
@@ -58,8 +58,10 @@ function classify(e: unknown): 'refused' | 'failed' | 'busy' | 'aborted' {
 export async function runMirror(o: MirrorOptions): Promise<RoundOutcome> {
   const log = o.log ?? (() => {});
   const store = await Store.open(o.store, { create: true });
-  // A connection for every object fetched at once, and two for the manifest parts beside them.
-  const maxSockets = (o.concurrency ?? DEFAULT_CONCURRENCY) + 2;
+  // A connection for every object fetched at once, two for the manifest parts beside them, and with
+  // --listen those of the parts fetched for the tier below: a request of the round queued behind
+  // them for a connection would count its wait as a stall.
+  const maxSockets = (o.concurrency ?? DEFAULT_CONCURRENCY) + 2 + (o.listen ? PARTS_AT_ONCE : 0);
   const upstream = new Upstream(o.upstream, { maxSockets, ...o.http, signal: o.signal, log });
   const state: State = { started: new Date().toISOString(), upstream: o.upstream, rounds: {}, inRound: false, receivedBytes: 0, objectsFetched: 0 };
   let server: RunningRepoServer | undefined;

@@ -40,8 +40,8 @@ export interface RunningRepoServer {
 
 const HEX = /^[0-9a-f]{64}$/;
 
-/** How many manifest parts are fetched from the upstream for the tier below at once. */
-const PARTS_AT_ONCE = 2;
+/** How many manifest parts are fetched from the upstream for the tier below at once (the daemon adds as many connections). */
+export const PARTS_AT_ONCE = 2;
 /** How long a part the upstream does not have is answered 404 without asking it again. */
 const MISSING_FOR_MS = 60_000;
 /** How many such parts are remembered (the oldest forgotten first). */
