@@ -129,6 +129,50 @@ function ensureV2(): Promise<void> {
   return v2Published;
 }
 
+/** A copy of the repository whose pointer names version 1 again (as it was before v2), by name under work/. */
+async function repoAtV1(name: string): Promise<string> {
+  const dir = join(work, name);
+  await cp(repo, dir, { recursive: true });
+  await writeFile(join(dir, 'latest.json'), v1Pointer);
+  return dir;
+}
+
+/** A copy of the v1 disk, by name under work/, with one photo's bytes damaged where they sit in its segment; its volume folder. */
+async function damagedV1Disk(name: string): Promise<string> {
+  const copy = join(work, name);
+  await cp(disk, copy, { recursive: true });
+  const vol = join(copy, (await readdir(copy))[0]!);
+  const seg = join(vol, 'segments', (await readdir(join(vol, 'segments'))).sort().pop()!);
+  const photo = await readFile(join(work, 'v1-photo.jpg'));
+  const at = (await readFile(seg)).indexOf(photo.subarray(0, 256));
+  expect(at).toBeGreaterThan(0);
+  await flip(seg, at + 100);
+  return vol;
+}
+
+/**
+ * `bookcrate mirror --listen` on a free port, its process added to `children` (the caller stops
+ * them): its URL once it listens and its first round has ended as `outcome`.
+ */
+function startListening(upstream: string, store: string, extra: string[], outcome: string, children: ReturnType<typeof spawn>[]): Promise<string> {
+  const c = spawn(process.execPath, [BIN, 'mirror', '--upstream', upstream, '--store', store, '--listen', '127.0.0.1:0', '--interval', '1h', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(c);
+  let out = '';
+  return new Promise<string>((resolve, reject) => {
+    c.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const events = jsonLines(out);
+      const url = events.find((e) => e.event === 'listening')?.url as string | undefined;
+      const ended = events.find((e) => e.event === 'round-end');
+      if (url && ended) {
+        if (ended.outcome === outcome) resolve(url);
+        else reject(new Error(`the listening mirror's round: ${JSON.stringify(ended)}`));
+      }
+    });
+    c.on('exit', () => reject(new Error(`mirror exited: ${out}`)));
+  });
+}
+
 beforeAll(async () => {
   if (!nginxAvailable()) throw new Error('nginx is needed for these tests: apt-get install nginx');
   work = await tempDir('bookcrate-mirror-');
@@ -251,25 +295,15 @@ describe('a store filled from disks', () => {
 
   it('fetches the files an import recorded as damaged', async () => {
     await ensureV2();
-    // A repository holding only v1, and a disk of v1 with a damaged photo.
-    const repo1 = join(work, 'repo-v1');
-    await cp(disk, join(work, 'disk-damaged'), { recursive: true });
-    const vol = join(work, 'disk-damaged', (await readdir(join(work, 'disk-damaged')))[0]!);
-    // Damage one photo's bytes where they sit in the segment.
-    const seg = join(vol, 'segments', (await readdir(join(vol, 'segments'))).sort().pop()!);
-    const photo = await readFile(join(work, 'v1-photo.jpg'));
-    const at = (await readFile(seg)).indexOf(photo.subarray(0, 256));
-    expect(at).toBeGreaterThan(0);
-    await flip(seg, at + 100);
+    // A disk of v1 with a damaged photo.
+    const vol = await damagedV1Disk('disk-damaged');
     const store = join(work, 'store-damaged');
     const imp = await run(['import', vol, '--store', store, '--trust', pub]);
     expect(imp.code).toBe(1);
     const damagedBefore = JSON.parse((await run(['status', '--store', store, '--json'])).stdout.split('\n').find((l) => l.includes('"result"'))!) as { versions: { damaged: number }[] };
     expect(damagedBefore.versions[0]!.damaged).toBeGreaterThan(0);
     // v1 as published (same source as the disk): restore the v1 pointer in a copy of the repo.
-    await cp(repo, repo1, { recursive: true });
-    await writeFile(join(repo1, 'latest.json'), v1Pointer);
-    const n1 = await startNginx(repo1);
+    const n1 = await startNginx(await repoAtV1('repo-v1'));
     try {
       const r = await mirror(n1.url, store);
       expect(r.code, r.stderr).toBe(0);
@@ -293,10 +327,7 @@ describe('a store that bookcrate check found bad files in', () => {
     const check = await run(['check', '--store', store, '--json']);
     expect(check.code, check.stderr).toBe(1);
     expect(await libraryOf(store)).not.toEqual(v1Snapshot); // the photo left the readers' folder
-    const repo1 = join(work, 'repo-v1-check');
-    await cp(repo, repo1, { recursive: true });
-    await writeFile(join(repo1, 'latest.json'), v1Pointer);
-    const n1 = await startNginx(repo1);
+    const n1 = await startNginx(await repoAtV1('repo-v1-check'));
     try {
       const r = await mirror(n1.url, store, ['--trust', pub]);
       expect(r.code, r.stderr).toBe(0);
@@ -385,10 +416,7 @@ describe('a store the network reached first, then the disk of the same version',
     // the network's its chunks), and the import refused the disk as "two different disks claim
     // the same version", exit 3, though it held the very files the store had.
     await ensureV2();
-    const repo1 = join(work, 'repo-net-first');
-    await cp(repo, repo1, { recursive: true });
-    await writeFile(join(repo1, 'latest.json'), v1Pointer);
-    const n1 = await startNginx(repo1);
+    const n1 = await startNginx(await repoAtV1('repo-net-first'));
     const store = join(work, 'store-net-first');
     try {
       const r = await mirror(n1.url, store, ['--trust', pub]);
@@ -431,16 +459,14 @@ describe('a mirror filled from disks serves the tier below', () => {
     // Until 2026-12-05 a store whose version came on disks had no pointer to serve (its root is the
     // disk's): a municipal mirror filled from disks answered 404 for latest.json until the next
     // version came over the network, and a county below it could not repair a damaged file.
-    const repo1 = join(work, 'repo-disk-first');
-    await cp(repo, repo1, { recursive: true });
-    await writeFile(join(repo1, 'latest.json'), v1Pointer);
+    const repo1 = await repoAtV1('repo-disk-first');
     const n1 = await startNginx(repo1);
     const city = join(work, 'store-disk-city');
     const vol = join(disk, (await readdir(disk))[0]!);
     const imp = await run(['import', vol, '--store', city, '--trust', pub]);
     expect(imp.code, imp.stderr).toBe(0);
     const v1Root = (JSON.parse((JSON.parse(v1Pointer.toString()) as { pointer: string }).pointer) as { root: { sha256: string } }).root.sha256;
-    let daemon: ReturnType<typeof spawn> | undefined;
+    const children: ReturnType<typeof spawn>[] = [];
     try {
       // The first round finds the version whole; it asks for the pointer's root and signature, once.
       let seen = (await servedBytes(n1)).lines;
@@ -460,17 +486,7 @@ describe('a mirror filled from disks serves the tier below', () => {
       expect((await run(['status', '--store', city, '--lang', 'zh'])).stdout).toContain('可供下级同步（mirror --listen）：版本 1');
 
       // The city serves the pointer, that root and the version's parts and objects to a county.
-      daemon = spawn(process.execPath, [BIN, 'mirror', '--upstream', n1.url, '--store', city, '--listen', '127.0.0.1:0', '--interval', '1h'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      const cityUrl = await new Promise<string>((resolve, reject) => {
-        daemon!.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          const events = jsonLines(out);
-          const url = events.find((e) => e.event === 'listening')?.url as string | undefined;
-          if (url && events.some((e) => e.event === 'round-end')) resolve(url);
-        });
-        daemon!.on('exit', () => reject(new Error(`mirror exited: ${out}`)));
-      });
+      const cityUrl = await startListening(n1.url, city, [], 'up-to-date', children);
       expect((await fetch(cityUrl + 'latest.json')).status).toBe(200);
       expect(((await (await fetch(cityUrl + 'status')).json()) as { servedPointer: unknown }).servedPointer).toMatchObject({ bundle: 'src', version: 1 });
       const rootThere = await fetch(`${cityUrl}roots/${v1Root}.json`);
@@ -484,14 +500,7 @@ describe('a mirror filled from disks serves the tier below', () => {
       expect((await run(['check', '--store', county])).code).toBe(0);
 
       // What it is for: a county whose own disk came with a damaged photo has it repaired from the city.
-      const damagedDisk = join(work, 'disk-damaged-for-city');
-      await cp(disk, damagedDisk, { recursive: true });
-      const damagedVol = join(damagedDisk, (await readdir(damagedDisk))[0]!);
-      const seg = join(damagedVol, 'segments', (await readdir(join(damagedVol, 'segments'))).sort().pop()!);
-      const photo = await readFile(join(work, 'v1-photo.jpg'));
-      const at = (await readFile(seg)).indexOf(photo.subarray(0, 256));
-      expect(at).toBeGreaterThan(0);
-      await flip(seg, at + 100);
+      const damagedVol = await damagedV1Disk('disk-damaged-for-city');
       const county2 = join(work, 'store-disk-county-damaged');
       expect((await run(['import', damagedVol, '--store', county2, '--trust', pub])).code).toBe(1);
       const repaired = await mirror(cityUrl, county2);
@@ -499,8 +508,8 @@ describe('a mirror filled from disks serves the tier below', () => {
       expect(repaired.end).toMatchObject({ outcome: 'repaired', version: 1, fetched: { objects: 1 } });
       expect(await libraryOf(county2)).toEqual(v1Snapshot);
     } finally {
-      daemon?.kill('SIGTERM');
-      if (daemon && daemon.exitCode === null) await new Promise((r) => daemon!.on('exit', r));
+      for (const c of children) c.kill('SIGTERM');
+      await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.on('exit', r)))));
       await n1.stop();
     }
   }, 60_000);
@@ -696,24 +705,7 @@ describe('tiers', () => {
   it('province → municipality → county: each mirror serves the one below in the same layout', async () => {
     await ensureV2();
     const children: ReturnType<typeof spawn>[] = [];
-    const startTier = async (upstream: string, store: string, extra: string[]): Promise<string> => {
-      const c = spawn(process.execPath, [BIN, 'mirror', '--upstream', upstream, '--store', store, '--listen', '127.0.0.1:0', '--interval', '1h', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(c);
-      let out = '';
-      return new Promise<string>((resolve, reject) => {
-        c.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          const events = jsonLines(out);
-          const url = events.find((e) => e.event === 'listening')?.url as string | undefined;
-          const ended = events.find((e) => e.event === 'round-end');
-          if (url && ended) {
-            if (ended.outcome === 'updated') resolve(url);
-            else reject(new Error(`tier round: ${JSON.stringify(ended)}`));
-          }
-        });
-        c.on('exit', () => reject(new Error(`mirror exited: ${out}`)));
-      });
-    };
+    const startTier = (upstream: string, store: string, extra: string[]): Promise<string> => startListening(upstream, store, extra, 'updated', children);
     try {
       const province = await startTier(nginx.url, join(work, 'tier-province'), ['--trust', pub]);
       const city = await startTier(province, join(work, 'tier-city'), ['--trust', pub]);

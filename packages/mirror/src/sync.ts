@@ -196,7 +196,7 @@ async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, poin
       })(),
       'network');
   } else if (version.root_sha256 === pointer.root.sha256) {
-    root = decodeRoot((store.versionByRoot(version.root_sha256)!).root_json);
+    root = decodeRoot(store.versionRootJson(version.id));
   } else {
     // The same version came on disks (another root, same signed files): only its missing files are
     // fetched, and its network root, once checked, is kept to serve the tier below on.

@@ -691,7 +691,6 @@ export class Store {
    * folder of its collection; with no list, everything). Returns whether a file became carried.
    */
   private markCarried(bundleId: string, versionId: number): boolean {
-    const db = this.db;
     this.statements.sql(`UPDATE collections SET carried = (NOT EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle)
         OR EXISTS (SELECT 1 FROM carried_collections s WHERE s.bundle_id = @bundle AND s.collection = collections.id))
       WHERE version_id = @version`).run({ bundle: bundleId, version: versionId });
