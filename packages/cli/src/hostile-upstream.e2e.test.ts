@@ -217,7 +217,11 @@ async function startHostileServer(repo: string): Promise<HostileServer> {
 }
 
 let bombBytes: Buffer | undefined;
-/** 256 MiB of zeros in ~256 KiB of gzip. */
+/**
+ * 256 MiB of zeros in ~256 KiB of gzip. Made once in beforeAll, never inside an answer: making it
+ * takes a second of this process's thread (two on a busy CI machine), and an answer held that long
+ * reads to the mirror as a stall ("no data for 2000 ms", a retry), not as the bomb it is meant to meet.
+ */
 function bomb(): Buffer {
   return (bombBytes ??= gzipSync(Buffer.alloc(256 << 20), { level: 9 }));
 }
@@ -239,6 +243,7 @@ async function hashes(dir: string): Promise<Map<string, string>> {
 }
 
 beforeAll(async () => {
+  bomb();
   work = await tempDir('hostile-upstream-');
   const src = join(work, 'src');
   const photos: Record<string, number> = {};
