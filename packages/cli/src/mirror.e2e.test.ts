@@ -929,6 +929,102 @@ describe('a pointer that moves mid-round', () => {
   }, 60_000);
 });
 
+/**
+ * Every entry of a tree, as `path/` for a folder and `path <sha256>` for a file, sorted: the exact
+ * shape readers get, empty folders included.
+ */
+async function listing(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(d: string, rel: string): Promise<void> {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        out.push(`${r}/`);
+        await walk(join(d, e.name), r);
+      } else out.push(`${r} ${createHash('sha256').update(await readFile(join(d, e.name))).digest('hex')}`);
+    }
+  }
+  await walk(dir, '');
+  return out.sort();
+}
+
+describe('the readers\' tree of a new version is made from the one shown before (the spare)', () => {
+  it('changes the spare in place into exactly the new version, and builds from the catalog whenever the spare is not what it should be', async () => {
+    const treeSrc = join(work, 'spare-src');
+    const treeRepo = join(work, 'spare-repo');
+    const store = join(work, 'spare-store');
+    await buildTree(treeSrc, {
+      课程: { 第1讲: { 'a.pdf': 3000, 'b.pdf': 3100 }, 第2讲: { 'c.pdf': 3200, 深: { 'd.pdf': 3300 } }, 空目录: {} },
+      照片: Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`p${i}.jpg`, 1000 + i])),
+      '说明.txt': '第一版',
+    });
+    await publish(treeSrc, treeRepo);
+    const up = await startNginx(treeRepo);
+    try {
+      const versions = join(store, 'library', '.versions', 'spare-src');
+      const trees = async () => (await readdir(versions)).sort();
+      const inode = async (name: string) => (await stat(join(versions, name))).ino;
+      const shownName = async () => (await readlink(join(store, 'library', 'spare-src'))).split('/').pop()!;
+      const round = async (version: number): Promise<void> => {
+        await publish(treeSrc, treeRepo);
+        const r = await mirror(up.url, store, ['--trust', pub]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.end.version).toBe(version);
+        expect(await listing(join(store, 'library', 'spare-src')), `version ${version}`).toEqual(await listing(treeSrc));
+      };
+
+      // v1, then v2: no spare yet (the tree shown is never touched); after v2, v1's tree is the spare
+      const first = await mirror(up.url, store, ['--trust', pub]);
+      expect(first.code, first.stderr).toBe(0);
+      const v1Tree = await shownName();
+      await writeFile(join(treeSrc, '课程', '第1讲', 'a.pdf'), pseudoRandomBytes(3000, 41)); // changed
+      await rm(join(treeSrc, '照片', 'p0.jpg')); // gone
+      await round(2);
+      const v2Tree = await shownName();
+      expect(await trees()).toEqual([v1Tree, v2Tree].sort());
+      const spareInode = await inode(v1Tree);
+
+      // v3, from v1's tree: a folder that goes with everything in it, a file that becomes a folder,
+      // an empty folder that goes and one that comes, a file renamed, a file back to v1's content
+      await rm(join(treeSrc, '课程', '第2讲'), { recursive: true });
+      await rm(join(treeSrc, '说明.txt'));
+      await buildTree(treeSrc, { '说明.txt': { '第三版.txt': '第三版' }, 新目录: {}, 照片: { 'p0.jpg': pseudoRandomBytes(5000, 43) } });
+      await rm(join(treeSrc, '课程', '空目录'), { recursive: true });
+      await rename(join(treeSrc, '照片', 'p5.jpg'), join(treeSrc, '照片', 'p5-修复.jpg'));
+      await round(3);
+      const v3Tree = await shownName();
+      expect(await inode(v3Tree), 'version 3\'s tree is version 1\'s folder, changed in place').toBe(spareInode);
+      expect(await trees()).toEqual([v2Tree, v3Tree].sort());
+
+      // A spare with a file taken out and a stray one put in (the count still right): the change
+      // meets a file that is not there, and the tree is built from the catalog instead
+      await rm(join(versions, v2Tree, '课程', '第1讲', 'b.pdf'));
+      await writeFile(join(versions, v2Tree, 'stray.txt'), 'not of any version');
+      const v2Inode = await inode(v2Tree);
+      await writeFile(join(treeSrc, '课程', '第1讲', 'b.pdf'), pseudoRandomBytes(3100, 44));
+      await round(4);
+      const v4Tree = await shownName();
+      expect(await inode(v4Tree)).not.toBe(v2Inode);
+      expect(await trees()).toEqual([v3Tree, v4Tree].sort());
+
+      // A spare that lacks a file the next version keeps unchanged: its count is off, not used
+      const v3Inode = await inode(v3Tree);
+      await rm(join(versions, v3Tree, '照片', 'p7.jpg'));
+      await writeFile(join(treeSrc, '照片', 'p8.jpg'), pseudoRandomBytes(1008, 45));
+      await round(5);
+      expect(await inode(await shownName())).not.toBe(v3Inode);
+
+      // and the spare of version 4, whole, is used again
+      const v4Inode = await inode(v4Tree);
+      await writeFile(join(treeSrc, '照片', 'p9.jpg'), pseudoRandomBytes(1009, 46));
+      await round(6);
+      expect(await inode(await shownName())).toBe(v4Inode);
+    } finally {
+      await up.stop();
+    }
+  });
+});
+
 describe('how many objects at once', () => {
   it('by default up to 16 objects in flight, of which at most 4 of 1 MiB or more', async () => {
     // Many small files and a few large ones, behind an upstream 40 ms away that counts what is in flight.

@@ -71,6 +71,14 @@ export { DEFAULT_GC_AFTER_MS } from '@bookcrate/store';
  */
 export const DEFAULT_CONCURRENCY = 16;
 const LARGE_AT_ONCE = 4;
+/**
+ * Leaf parts of a manifest read at once while a new version goes into the catalog. Most are in the
+ * store already (the previous version's): one after the other, a cold disk's read of each left the
+ * round idle 11 of its 34 s for a million files (docs/performance.md, run BL). Never more than
+ * `--concurrency`: the pool has that many connections and two more, and a request waiting for one
+ * would count its wait as a stall.
+ */
+const PARTS_AHEAD = 8;
 const LARGE_OBJECT = 1 << 20;
 const COMMIT_EVERY_OBJECTS = 256;
 const COMMIT_EVERY_BYTES = 256 * 1024 * 1024;
@@ -187,12 +195,13 @@ async function toVersion(o: RoundOptions, key: KeyObject, pointer: Pointer, poin
     root = fetchedRoot.root;
     o.onProgress?.({ phase: 'manifest', objectsDone: 0, objectsTotal: root.totals.files, bytesDone: 0, bytesTotal: 0 });
     const r = root;
+    const ahead = Math.min(PARTS_AHEAD, o.concurrency ?? DEFAULT_CONCURRENCY);
     version = await store.addVersion(r, rootBytes, sigBytes, pointer.root.sha256,
       (async function* () {
-        for await (const line of readTreeLines(r.files, loader, 'files')) yield { entry: decodeFileEntry(line, 'files'), volume: 0 };
+        for await (const line of readTreeLines(r.files, loader, 'files', { ahead })) yield { entry: decodeFileEntry(line, 'files'), volume: 0 };
       })(),
       (async function* () {
-        for await (const line of readTreeLines(r.resources, loader, 'resources')) yield decodeResourceEntry(line, 'resources');
+        for await (const line of readTreeLines(r.resources, loader, 'resources', { ahead })) yield decodeResourceEntry(line, 'resources');
       })(),
       'network');
   } else if (version.root_sha256 === pointer.root.sha256) {

@@ -733,7 +733,7 @@ export async function storeRoom(store: Store, need: { bytes: number; files: numb
 }
 
 /** Hard link, or a copy where the filesystem makes none (FAT32, exFAT, some network shares) or no more to that file. */
-export async function linkOrCopy(from: string, to: string): Promise<'link' | 'copy'> {
+export async function linkOrCopy(from: string, to: string, opts: { exclusive?: boolean } = {}): Promise<'link' | 'copy'> {
   try {
     // A direct system call: a link is far cheaper than a trip through libuv's thread pool, and a
     // version's tree makes one per file.
@@ -741,13 +741,17 @@ export async function linkOrCopy(from: string, to: string): Promise<'link' | 'co
     return 'link';
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return 'link';
+    // Exclusive: something at `to` already is the caller's fault to handle (a tree changed in place).
+    if (code === 'EEXIST') {
+      if (opts.exclusive) throw e;
+      return 'link';
+    }
     // A missing object or folder is a fault. Any other refusal is the filesystem's: no hard links
     // (EPERM, ENOTSUP, ENOSYS; exFAT on Windows answers EISDIR), too many links to one file (EMLINK;
     // NTFS allows 1,023, and Windows reports that code as UNKNOWN), another disk (EXDEV): a copy.
     if (code === 'ENOENT') throw e;
-    const { copyFile } = await import('node:fs/promises');
-    await copyFile(from, to);
+    const { copyFile, constants } = await import('node:fs/promises');
+    await copyFile(from, to, opts.exclusive ? constants.COPYFILE_EXCL : 0);
     return 'copy';
   }
 }

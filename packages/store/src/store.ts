@@ -748,6 +748,36 @@ export class Store {
   }
 
   /**
+   * What a tree of version `from`'s present files must lose to become version `to`'s (tree.ts,
+   * the spare): `from`'s present entries that `to` does not hold present with the same path, type,
+   * content and time. Deepest paths first (a folder after what was in it). Streamed: one pass of
+   * `from` by its primary key, each row looked up in `to`'s.
+   */
+  *treeRemovals(from: number, to: number): IterableIterator<{ path: string; type: string }> {
+    yield* this.db.prepare(`SELECT s.path, s.type FROM files s WHERE s.version_id = ? AND s.state = 'present'
+      AND NOT EXISTS (SELECT 1 FROM files n WHERE n.version_id = ? AND n.path = s.path AND n.state = 'present'
+        AND n.type = s.type AND n.sha256 IS s.sha256 AND n.mtime = s.mtime)
+      ORDER BY s.path DESC`).iterate(from, to) as IterableIterator<never>;
+  }
+
+  /**
+   * What that tree must gain: `to`'s present entries `from` lacks (as treeRemovals compares them),
+   * and every folder `to` names (a folder is named only when empty; the removals may have taken
+   * it away with what was in it). In path order.
+   */
+  *treeAdditions(from: number, to: number): IterableIterator<{ path: string; type: string; sha256: string | null; mtime: number; size: number }> {
+    yield* this.db.prepare(`SELECT n.path, n.type, n.sha256, n.mtime, n.size FROM files n WHERE n.version_id = ? AND n.state = 'present'
+      AND (n.type = 'dir' OR NOT EXISTS (SELECT 1 FROM files s WHERE s.version_id = ? AND s.path = n.path AND s.state = 'present'
+        AND s.type = n.type AND s.sha256 IS n.sha256 AND s.mtime = n.mtime))
+      ORDER BY n.path`).iterate(to, from) as IterableIterator<never>;
+  }
+
+  /** Present files (not folders) of a version: what its readers' tree holds besides folders. */
+  presentFilesOfVersion(versionId: number): number {
+    return this.statements.pluck('SELECT count(*) FROM files WHERE version_id = ? AND state = \'present\' AND type = \'file\'').get(versionId) as number;
+  }
+
+  /**
    * Damaged or missing files still to be fetched (of a version no newer complete version replaces),
    * the first `limit`, newest version first, and how many there are in all: `serve`'s status page.
    */

@@ -55,7 +55,7 @@ describe('showVersionTree: the switch readers see', () => {
       await showVersionTree(store, await built(store, 2, 'two'), { windows: true });
       expect(await readlink(join(store.paths.library, 'county'))).toBe(join(store.paths.library, '.versions', 'county', 'v2-set1'));
       expect(await shown(store)).toBe('two');
-      expect(await trees(store)).toEqual(['v2-set1']);
+      expect(await trees(store)).toEqual(['v1-set1', 'v2-set1']); // the tree shown before stays, as the spare
       expect((await readdir(store.paths.library)).filter((n) => n.includes('.switch-'))).toEqual([]);
     } finally {
       store.close();
@@ -67,18 +67,20 @@ describe('showVersionTree: the switch readers see', () => {
     let mnt: string | undefined;
     try {
       await showVersionTree(store, await built(store, 1, 'one'));
-      // A folder of the old tree that cannot be removed: a mount point (EBUSY), as Windows refuses a
-      // folder whose file a reader has open.
+      await showVersionTree(store, await built(store, 2, 'two'));
+      expect(await trees(store)).toEqual(['v1-set1', 'v2-set1']); // v1's tree is the spare now
+      // A folder of the spare that cannot be removed once v3 replaces it as the spare: a mount point
+      // (EBUSY), as Windows refuses a folder whose file a reader has open.
       mnt = join(store.paths.library, '.versions', 'county', 'v1-set1', 'busy');
       await mkdir(mnt);
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { stdio: 'pipe' });
-      await showVersionTree(store, await built(store, 2, 'two'));
-      expect(await shown(store)).toBe('two');
-      expect(await trees(store)).toEqual(['v1-set1', 'v2-set1']);
+      await showVersionTree(store, await built(store, 3, 'three'));
+      expect(await shown(store)).toBe('three');
+      expect(await trees(store)).toEqual(['v1-set1', 'v2-set1', 'v3-set1']);
       execFileSync('umount', [mnt]);
       mnt = undefined;
-      await showVersionTree(store, await built(store, 3, 'three'));
-      expect(await trees(store)).toEqual(['v3-set1']);
+      await showVersionTree(store, await built(store, 4, 'four'));
+      expect(await trees(store)).toEqual(['v3-set1', 'v4-set1']);
     } finally {
       if (mnt) execFileSync('umount', [mnt]);
       store.close();

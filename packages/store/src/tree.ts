@@ -93,6 +93,8 @@ export async function buildVersionTree(store: Store, versionId: number): Promise
   const v = store.versionById(versionId)!;
   const { target, building, name } = versionTreePlace(store, v.bundle_id, v.version, v.set_id);
   await removeTree(building);
+  const fromSpare = await treeFromSpare(store, versionId, building);
+  if (fromSpare) return { bundleId: v.bundle_id, target, building, name, ...fromSpare };
   let links = 0;
   let copies = 0;
   try {
@@ -122,6 +124,131 @@ export async function buildVersionTree(store: Store, versionId: number): Promise
   return { bundleId: v.bundle_id, target, building, name, links, copies };
 }
 
+/** The spare could not be changed into the version's tree as expected: the tree is built from the catalog instead. */
+class SpareUnfit extends Error {}
+
+/**
+ * The spare (docs/store.md, "Import", step 7): the tree of a version shown before, which readers
+ * are no longer pointed at, kept by showVersionTree. Only one that holds exactly its version's
+ * present files: named for a complete version still in the catalog that lacks no file (a tree is
+ * shown only with every present file; a version no longer shown never gains present files, only
+ * damaged ones), holding as many files as that version has present.
+ */
+async function findSpare(store: Store, bundleId: string, forVersionId: number): Promise<{ dir: string; versionId: number } | undefined> {
+  const bundleDir = join(store.paths.versions, safeName(bundleId));
+  const shown = await shownTreeName(store, bundleId);
+  let best: { dir: string; versionId: number; version: number } | undefined;
+  for (const d of await readdir(bundleDir).catch(() => [] as string[])) {
+    const m = TREE_NAME.exec(d);
+    if (!m || d === shown || d.endsWith('.building')) continue;
+    const row = store.version(bundleId, Number(m[1]));
+    if (!row || row.set_id !== m[2] || row.id === forVersionId || row.state !== 'complete') continue;
+    if (!best || row.version > best.version) best = { dir: join(bundleDir, d), versionId: row.id, version: row.version };
+  }
+  if (!best || store.missingCount(best.versionId) !== 0) return undefined;
+  if ((await countFiles(best.dir)) !== store.presentFilesOfVersion(best.versionId)) return undefined;
+  return best;
+}
+
+/** Files (anything not a folder) under `dir`, a folder handle per level. */
+async function countFiles(dir: string): Promise<number> {
+  let n = 0;
+  for await (const e of await opendir(dir, { bufferSize: 256 })) n += e.isDirectory() ? await countFiles(join(dir, e.name)) : 1;
+  return n;
+}
+
+/**
+ * Makes the version's tree in `building` from the spare, if there is one fit for it: the spare is
+ * renamed there and changed in place — what the version does not hold unlinked (deepest first,
+ * then the folders that leaves empty), what it holds that the spare lacks linked in — so the work
+ * is that of the change between the two versions, not of the version's size. Undefined when there
+ * is no spare or it turned out unfit: `building` is then gone, and the caller builds from the catalog.
+ */
+async function treeFromSpare(store: Store, versionId: number, building: string): Promise<{ links: number; copies: number } | undefined> {
+  const v = store.versionById(versionId)!;
+  const spare = await findSpare(store, v.bundle_id, versionId).catch(() => undefined);
+  if (!spare) return undefined;
+  try {
+    await renameFile(spare.dir, building);
+  } catch {
+    return undefined; // Windows: a reader still has a file of it open
+  }
+  let links = 0;
+  let copies = 0;
+  try {
+    const emptied = new Set<string>();
+    for (const f of store.treeRemovals(spare.versionId, versionId)) {
+      assertBundlePath(f.path, 'catalog');
+      const p = join(building, f.path);
+      if (f.type === 'dir') {
+        try {
+          rmdirSync(p);
+        } catch (e) {
+          // still holds what the version keeps under it
+          if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        }
+      } else {
+        try {
+          unlinkSync(p);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new SpareUnfit(`${f.path} is not in the spare`);
+          throw e;
+        }
+      }
+      for (let d = dirname(f.path); d !== '.'; d = dirname(d)) emptied.add(d);
+    }
+    // The folders that held only what went: deepest first, so a folder emptied by its last
+    // subfolder's removal is empty when its turn comes. Those the version needs come back below.
+    for (const d of [...emptied].sort((a, b) => depth(b) - depth(a))) {
+      try {
+        rmdirSync(join(building, d));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw e;
+      }
+    }
+    const made = new Set<string>();
+    for (const f of store.treeAdditions(spare.versionId, versionId)) {
+      assertBundlePath(f.path, 'catalog');
+      const p = join(building, f.path);
+      const parent = dirname(p);
+      if (!made.has(parent)) {
+        await mkdir(parent, { recursive: true });
+        made.add(parent);
+      }
+      if (f.type === 'dir') {
+        await mkdir(p, { recursive: true });
+        continue;
+      }
+      const how = await linkOrCopy(store.paths.object(f.sha256!), p, { exclusive: true }).catch((e: unknown) => {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new SpareUnfit(`${f.path} is in the spare already`);
+        throw e;
+      });
+      if (how === 'link') links++;
+      else {
+        copies++;
+        await utimes(p, f.mtime, f.mtime);
+      }
+    }
+  } catch (e) {
+    await removeTree(building).catch(() => undefined);
+    if (e instanceof SpareUnfit) return undefined;
+    throw storeIoError(e, building);
+  }
+  return { links, copies };
+}
+
+const depth = (path: string): number => path.split('/').length;
+
+/** A version's tree folder: `v<N>-<set>`, or `v<N>-<set>+k` when it was shown again. */
+const TREE_NAME = /^v(\d+)-(.+?)(\+\d+)?$/;
+
+/** The name of the tree folder `library/<bundle>` links to, or undefined (none, or the tree is the folder itself). */
+async function shownTreeName(store: Store, bundleId: string): Promise<string | undefined> {
+  const target = await readlink(visibleTreeDir(store, bundleId)).catch(() => undefined);
+  return target?.split(/[\\/]/).filter(Boolean).pop();
+}
+
 /** Removes a built tree that will not be shown (its version's commit failed). */
 export async function discardVersionTree(built: BuiltTree): Promise<void> {
   await removeTree(built.building);
@@ -147,6 +274,7 @@ export async function showVersionTree(store: Store, built: BuiltTree, opts: { wi
     throw storeIoError(e, building);
   }
   const visible = join(store.paths.library, safeName(built.bundleId));
+  const replaced = await shownTreeName(store, built.bundleId);
   try {
     await pointAt(visible, join('.versions', safeName(built.bundleId), name), opts.windows ?? process.platform === 'win32');
   } catch (linkFailed) {
@@ -158,8 +286,11 @@ export async function showVersionTree(store: Store, built: BuiltTree, opts: { wi
       throw storeIoError(Object.assign(new Error(`${(linkFailed as Error).message}; moving the tree into place: ${(e as Error).message}`), { code: (e as NodeJS.ErrnoException).code }), visible);
     });
   }
+  // The tree readers were pointed at until now stays as the spare the next version's tree is made
+  // from (treeFromSpare), unless it is of this same version (a repair: it lacked files).
+  const spare = replaced && TREE_NAME.exec(replaced)?.[1] !== TREE_NAME.exec(name)?.[1] ? replaced : undefined;
   for (const d of await readdir(bundleDir)) {
-    if (d !== name && !d.endsWith('.building')) await removeTree(join(bundleDir, d)).catch(() => undefined);
+    if (d !== name && d !== spare && !d.endsWith('.building')) await removeTree(join(bundleDir, d)).catch(() => undefined);
   }
   return { dir: visible, links, copies };
 }
@@ -221,11 +352,6 @@ async function pointAt(visible: string, relTarget: string, windows: boolean): Pr
  * proof that the version was complete (rebuild.ts).
  */
 export async function shownVersionOnDisk(store: Store, bundleId: string): Promise<{ version: number; set: string } | undefined> {
-  try {
-    const target = await readlink(visibleTreeDir(store, bundleId));
-    const m = /^v(\d+)-(.+?)(\+\d+)?$/.exec(target.split(/[\\/]/).filter(Boolean).pop() ?? '');
-    return m ? { version: Number(m[1]), set: m[2]! } : undefined;
-  } catch {
-    return undefined;
-  }
+  const m = TREE_NAME.exec((await shownTreeName(store, bundleId)) ?? '');
+  return m ? { version: Number(m[1]), set: m[2]! } : undefined;
 }
