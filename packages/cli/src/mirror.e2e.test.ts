@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { storePaths } from '@bookcrate/store';
 import { askAndLeave } from '../../../fixtures/raw-http.js';
-import { buildTree, pseudoRandomBytes, tempDir } from '../../../fixtures/tree.js';
+import { buildTree, pseudoRandomBytes, seededRandom, tempDir } from '../../../fixtures/tree.js';
 import { nginxAvailable, startFaultProxy, startNginx, type NginxServer } from '@bookcrate/mirror/testkit';
 import { BIN, exists, flip, jsonLines, run, smallFilesystemForTest, snapshot, startServe } from './testkit.js';
 
@@ -1021,6 +1021,75 @@ describe('the readers\' tree of a new version is made from the one shown before 
       expect(await inode(await shownName())).toBe(v4Inode);
     } finally {
       await up.stop();
+    }
+  });
+});
+
+/** Seeds of the spare's random walk: BOOKCRATE_SPARE_SEEDS=1-40 runs forty (each 8 versions). */
+const SPARE_SEEDS = ((): number[] => {
+  const [a, b] = (process.env.BOOKCRATE_SPARE_SEEDS ?? '1').split('-').map(Number);
+  return Array.from({ length: (b ?? a!) - a! + 1 }, (_, i) => a! + i);
+})();
+
+describe.each(SPARE_SEEDS)('the spare over a random walk of versions (seed %i)', (seed) => {
+  it('each version\'s readers\' tree is exactly its source, whatever changed', async () => {
+    const rand = seededRandom(seed * 104729);
+    const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const dir = join(work, `walk-${seed}`);
+    const walkSrc = join(dir, 'src');
+    const walkRepo = join(dir, 'repo');
+    const store = join(dir, 'store');
+    const names = ['甲', '乙', 'c', 'd.pdf', 'e.jpg', '第1讲', 'f'];
+    await buildTree(walkSrc, { 课程: { 'a.pdf': 100, 第1讲: { 'b.pdf': 200 } }, 照片: { 'p.jpg': 300 } });
+    /** Every folder and file under the source, relative. */
+    const entries = async (): Promise<{ path: string; dir: boolean }[]> => {
+      const out: { path: string; dir: boolean }[] = [];
+      const walk = async (d: string, rel: string): Promise<void> => {
+        for (const e of await readdir(d, { withFileTypes: true })) {
+          const r = rel ? `${rel}/${e.name}` : e.name;
+          out.push({ path: r, dir: e.isDirectory() });
+          if (e.isDirectory()) await walk(join(d, e.name), r);
+        }
+      };
+      await walk(walkSrc, '');
+      return out;
+    };
+    let up: NginxServer | undefined;
+    const shownInodes: number[] = [];
+    try {
+      for (let version = 1; version <= 8; version++) {
+        if (version > 1) {
+          for (let k = 1 + Math.floor(rand() * 4); k > 0; k--) {
+            const all = await entries();
+            const at = all.length ? pick(all) : undefined;
+            const op = rand();
+            if (at && op < 0.25) await rm(join(walkSrc, at.path), { recursive: true }); // a file or a whole folder goes
+            else if (at && !at.dir && op < 0.45) await writeFile(join(walkSrc, at.path), pseudoRandomBytes(50 + Math.floor(rand() * 500), Math.floor(rand() * 1e6)));
+            else if (at && !at.dir && op < 0.55) { // a file becomes a folder of that name
+              await rm(join(walkSrc, at.path));
+              await buildTree(join(walkSrc, at.path), rand() < 0.5 ? {} : { [pick(names)]: 123 });
+            } else if (at && op < 0.65) await rename(join(walkSrc, at.path), join(walkSrc, `${at.path}-改`)).catch(() => undefined);
+            else {
+              const parent = at?.dir ? at.path : '';
+              const name = pick(names);
+              if (!(await exists(join(walkSrc, parent, name)))) await buildTree(join(walkSrc, parent), { [name]: rand() < 0.2 ? {} : Math.floor(rand() * 700) });
+            }
+          }
+        }
+        if ((await entries()).length === 0) await writeFile(join(walkSrc, '空.txt'), '');
+        await publish(walkSrc, walkRepo);
+        up ??= await startNginx(walkRepo);
+        const r = await mirror(up.url, store, ['--trust', pub]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(await listing(join(store, 'library', 'src')), `seed ${seed}, version ${version}`).toEqual(await listing(walkSrc));
+        if (r.end.outcome !== 'updated') continue; // nothing changed: publish renewed the version
+        // From the third version on, its tree is the folder of the one shown two versions before,
+        // changed in place (not built from the catalog after a fallback).
+        shownInodes.push((await stat(join(store, 'library', 'src', '.'))).ino);
+        if (shownInodes.length >= 3) expect(shownInodes.at(-1), `seed ${seed}, version ${version}: made from the spare`).toBe(shownInodes.at(-3));
+      }
+    } finally {
+      await up?.stop();
     }
   });
 });

@@ -78,7 +78,8 @@ export interface BuiltTree {
  * Builds the browsable tree of a complete version — readable paths hard-linked to the objects —
  * in a hidden folder, then switches `library/<bundle>` to it in one step (a symlink replaced by
  * rename, which is atomic), so a web server pointed at library/ only ever sees whole versions.
- * The previous version's tree is removed only after the switch.
+ * The tree readers were pointed at before is not touched until after the switch, and then kept
+ * as the spare the next version's tree is made from (treeFromSpare).
  */
 export async function publishTree(store: Store, versionId: number): Promise<{ dir: string; links: number; copies: number }> {
   return showVersionTree(store, await buildVersionTree(store, versionId));
@@ -88,6 +89,8 @@ export async function publishTree(store: Store, versionId: number): Promise<{ di
  * The first half of publishTree: the tree of the version's present files, in `<target>.building`,
  * which nothing shows. An import builds it while its last objects are being synced, inside the
  * transaction that marks them present (this connection sees those rows before the commit).
+ * Made from the spare when there is one fit for it (the change's links and unlinks), otherwise
+ * from the catalog (a link per file).
  */
 export async function buildVersionTree(store: Store, versionId: number): Promise<BuiltTree> {
   const v = store.versionById(versionId)!;
@@ -256,7 +259,8 @@ export async function discardVersionTree(built: BuiltTree): Promise<void> {
 
 /**
  * The second half of publishTree: the built tree takes its place under library/.versions/<bundle>/,
- * `library/<bundle>` is pointed at it, and the trees it replaces are removed.
+ * `library/<bundle>` is pointed at it, and the trees it replaces are removed — but the one shown
+ * until now, of another version, which stays as the spare.
  *
  * A version shown again (its damaged files repaired by a mirror round) gets a folder name of its
  * own (`v3-<set>+2`), so the tree readers are using is never emptied while they are still pointed
