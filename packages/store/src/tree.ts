@@ -178,6 +178,7 @@ async function treeFromSpare(store: Store, versionId: number, building: string):
   }
   let links = 0;
   let copies = 0;
+  // Removals first, each checked: the spare must hold what they name.
   try {
     const emptied = new Set<string>();
     for (const f of store.treeRemovals(spare.versionId, versionId)) {
@@ -235,13 +236,17 @@ async function treeFromSpare(store: Store, versionId: number, building: string):
     }
   } catch (e) {
     await removeTree(building).catch(() => undefined);
-    if (e instanceof SpareUnfit) return undefined;
-    throw storeIoError(e, building);
+    // A full or failing disk is said as such; anything else the spare met (a file where a folder
+    // was to be, a path refused) is the spare's doing, and the catalog's build says what remains.
+    if (!(e instanceof SpareUnfit) && DISK_FAULTS.has((e as NodeJS.ErrnoException).code ?? '')) throw storeIoError(e, building);
+    return undefined;
   }
   return { links, copies };
 }
 
 const depth = (path: string): number => path.split('/').length;
+
+const DISK_FAULTS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS']);
 
 /** A version's tree folder: `v<N>-<set>`, or `v<N>-<set>+k` when it was shown again. */
 const TREE_NAME = /^v(\d+)-(.+?)(\+\d+)?$/;
