@@ -96,39 +96,47 @@ export async function buildVersionTree(store: Store, versionId: number): Promise
   const v = store.versionById(versionId)!;
   const { target, building, name } = versionTreePlace(store, v.bundle_id, v.version, v.set_id);
   await removeTree(building);
-  const fromSpare = await treeFromSpare(store, versionId, building);
+  const fromSpare = await treeFromSpare(store, v.bundle_id, versionId, building);
   if (fromSpare) return { bundleId: v.bundle_id, target, building, name, ...fromSpare };
-  let links = 0;
-  let copies = 0;
   try {
     await mkdir(building, { recursive: true });
-    const made = new Set<string>();
-    for (const f of store.presentFiles(versionId)) {
-      assertBundlePath(f.path, 'catalog');
-      const p = join(building, f.path);
-      const parent = dirname(p);
-      if (!made.has(parent)) {
-        await mkdir(parent, { recursive: true });
-        made.add(parent);
-      }
-      if (f.type === 'dir') {
-        await mkdir(p, { recursive: true });
-        continue;
-      }
-      if ((await linkOrCopy(store.paths.object(f.sha256!), p)) === 'link') links++;
-      else {
-        copies++;
-        await utimes(p, f.mtime, f.mtime);
-      }
-    }
+    return { bundleId: v.bundle_id, target, building, name, ...(await linkEntries(store, building, store.presentFiles(versionId))) };
   } catch (e) {
     throw storeIoError(e, building);
   }
-  return { bundleId: v.bundle_id, target, building, name, links, copies };
 }
 
-/** The spare could not be changed into the version's tree as expected: the tree is built from the catalog instead. */
-class SpareUnfit extends Error {}
+/**
+ * Puts entries of the catalog into a tree under `building`: a folder made, a file hard-linked to its
+ * object (copied where the filesystem makes no link, with its time). Exclusive: an entry already
+ * there is an error (EEXIST), not taken for the link.
+ */
+async function linkEntries(
+  store: Store, building: string, entries: Iterable<{ path: string; type: string; sha256: string | null; mtime: number }>, opts: { exclusive?: boolean } = {},
+): Promise<{ links: number; copies: number }> {
+  let links = 0;
+  let copies = 0;
+  const made = new Set<string>();
+  for (const f of entries) {
+    assertBundlePath(f.path, 'catalog');
+    const p = join(building, f.path);
+    const parent = dirname(p);
+    if (!made.has(parent)) {
+      await mkdir(parent, { recursive: true });
+      made.add(parent);
+    }
+    if (f.type === 'dir') {
+      await mkdir(p, { recursive: true });
+      continue;
+    }
+    if ((await linkOrCopy(store.paths.object(f.sha256!), p, opts)) === 'link') links++;
+    else {
+      copies++;
+      await utimes(p, f.mtime, f.mtime);
+    }
+  }
+  return { links, copies };
+}
 
 /**
  * The spare (docs/store.md, "Import", step 7): the tree of a version shown before, which readers
@@ -167,18 +175,16 @@ async function countFiles(dir: string): Promise<number> {
  * is that of the change between the two versions, not of the version's size. Undefined when there
  * is no spare or it turned out unfit: `building` is then gone, and the caller builds from the catalog.
  */
-async function treeFromSpare(store: Store, versionId: number, building: string): Promise<{ links: number; copies: number } | undefined> {
-  const v = store.versionById(versionId)!;
-  const spare = await findSpare(store, v.bundle_id, versionId).catch(() => undefined);
+async function treeFromSpare(store: Store, bundleId: string, versionId: number, building: string): Promise<{ links: number; copies: number } | undefined> {
+  const spare = await findSpare(store, bundleId, versionId).catch(() => undefined);
   if (!spare) return undefined;
   try {
     await renameFile(spare.dir, building);
   } catch {
     return undefined; // Windows: a reader still has a file of it open
   }
-  let links = 0;
-  let copies = 0;
-  // Removals first, each checked: the spare must hold what they name.
+  // A file to unlink that is not there (ENOENT), or one to link that is there already (EEXIST):
+  // the spare is not what it should be, and the catch below falls back.
   try {
     const emptied = new Set<string>();
     for (const f of store.treeRemovals(spare.versionId, versionId)) {
@@ -191,14 +197,7 @@ async function treeFromSpare(store: Store, versionId: number, building: string):
           // still holds what the version keeps under it
           if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
         }
-      } else {
-        try {
-          unlinkSync(p);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new SpareUnfit(`${f.path} is not in the spare`);
-          throw e;
-        }
-      }
+      } else unlinkSync(p);
       for (let d = dirname(f.path); d !== '.'; d = dirname(d)) emptied.add(d);
     }
     // The folders that held only what went: deepest first, so a folder emptied by its last
@@ -211,37 +210,14 @@ async function treeFromSpare(store: Store, versionId: number, building: string):
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw e;
       }
     }
-    const made = new Set<string>();
-    for (const f of store.treeAdditions(spare.versionId, versionId)) {
-      assertBundlePath(f.path, 'catalog');
-      const p = join(building, f.path);
-      const parent = dirname(p);
-      if (!made.has(parent)) {
-        await mkdir(parent, { recursive: true });
-        made.add(parent);
-      }
-      if (f.type === 'dir') {
-        await mkdir(p, { recursive: true });
-        continue;
-      }
-      const how = await linkOrCopy(store.paths.object(f.sha256!), p, { exclusive: true }).catch((e: unknown) => {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new SpareUnfit(`${f.path} is in the spare already`);
-        throw e;
-      });
-      if (how === 'link') links++;
-      else {
-        copies++;
-        await utimes(p, f.mtime, f.mtime);
-      }
-    }
+    return await linkEntries(store, building, store.treeAdditions(spare.versionId, versionId), { exclusive: true });
   } catch (e) {
     await removeTree(building).catch(() => undefined);
     // A full or failing disk is said as such; anything else the spare met (a file where a folder
     // was to be, a path refused) is the spare's doing, and the catalog's build says what remains.
-    if (!(e instanceof SpareUnfit) && DISK_FAULTS.has((e as NodeJS.ErrnoException).code ?? '')) throw storeIoError(e, building);
+    if (DISK_FAULTS.has((e as NodeJS.ErrnoException).code ?? '')) throw storeIoError(e, building);
     return undefined;
   }
-  return { links, copies };
 }
 
 const depth = (path: string): number => path.split('/').length;
