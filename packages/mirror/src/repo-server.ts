@@ -8,6 +8,7 @@ import { BookcrateError, parseListen } from '@bookcrate/format';
 import { readStoredPart, savePart, type Store } from '@bookcrate/store';
 import pLimit from 'p-limit';
 import type { Upstream } from './http.js';
+import { PART_MAX_BYTES } from './sync.js';
 
 /**
  * A mirror's face to the tier below: its store served in the repository layout
@@ -46,8 +47,6 @@ export const PARTS_AT_ONCE = 2;
 const MISSING_FOR_MS = 60_000;
 /** How many such parts are remembered (the oldest forgotten first). */
 const MISSING_KEPT = 10_000;
-/** A manifest part is small (docs/repository.md, "Layout"); a larger answer is not one. */
-const PART_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
  * Manifest parts the tier below asks for and this store lacks, fetched from the upstream

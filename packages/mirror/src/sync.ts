@@ -83,7 +83,8 @@ const LARGE_OBJECT = 1 << 20;
 const COMMIT_EVERY_OBJECTS = 256;
 const COMMIT_EVERY_BYTES = 256 * 1024 * 1024;
 const COMMIT_EVERY_MS = 5_000;
-const PART_MAX_BYTES = 8 * 1024 * 1024;
+/** A manifest part is small (docs/repository.md, "Layout"); a larger answer is not one. */
+export const PART_MAX_BYTES = 8 * 1024 * 1024;
 const SIG_MAX_BYTES = 4096;
 /** Ranges are at most this long: what a kill can cost, and what one retry refetches. */
 const RANGE_MAX_BYTES = 512 * 1024;
