@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { encodeMemberHeader, encodeVolumeDoc, signRoot, sha256Hex } from '@bookcrate/format';
 import { storePaths } from '@bookcrate/store';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
-import { BIN, jsonLines, killWhen, run, smallFilesystemForTest, snapshot, start, startServe, exists, sameFiles } from './testkit.js';
+import { BIN, jsonLines, killWhen, listing, run, smallFilesystemForTest, snapshot, start, startServe, exists, sameFiles } from './testkit.js';
 import { flip } from './testkit.js';
 
 const MiB = 1024 * 1024;
@@ -313,6 +313,12 @@ describe('import', () => {
     await cp(tree, tree2, { recursive: true });
     await buildTree(tree2, { 戏曲: { 'd.pdf': 400_003 }, 照片: { 'f.jpg': 50_000 } }, { n: 7 });
     const v2 = await packed(2, tree2);
+    // The tree readers were shown until now: once version 2 is shown, it is the spare (below).
+    const treeFolder = async (): Promise<{ name: string; ino: number }> => {
+      const name = (await readlink(join(store, 'library', 'passed'))).split('/').pop()!;
+      return { name, ino: (await stat(join(store, 'library', '.versions', 'passed', name))).ino };
+    };
+    const v1Tree = await treeFolder();
     const next = await imported([v2.disk, '--store', store]);
     expect(next).toMatchObject({ imported: { files: 2 }, alreadyPresent: { files: 4 } });
     // What readers find new: the photo, and the opera collection's changed PDF.
@@ -327,6 +333,22 @@ describe('import', () => {
     expect((await run(['import', v2.disk, '--store', fresh, '--trust', pub])).code).toBe(0);
     expect(await digests(join(store, 'library', 'passed'))).toEqual(await digests(join(fresh, 'library', 'passed')));
     expect(await digests(join(store, 'library', 'passed'))).toEqual(await digests(tree2));
+
+    // A third version's disk: its tree is version 1's, the spare, changed in place by what differs
+    // (docs/store.md, "Import", step 7), not a link per file of the version as the import goes.
+    const tree3 = join(work, 'src-passed-3');
+    await cp(tree2, tree3, { recursive: true });
+    await rm(join(tree3, '照片', 'e.jpg'));
+    await rm(join(tree3, '戏曲', 'd.pdf'));
+    await buildTree(tree3, { 照片: { 新: { 'g.jpg': 20_000 } }, 戏曲: { 'd.pdf': 300_001 } }, { n: 9 });
+    const v3 = await packed(3, tree3);
+    const third = await imported([v3.disk, '--store', store]);
+    expect(third).toMatchObject({ imported: { files: 2 }, alreadyPresent: { files: 4 } });
+    expect(third.bytesRead).toBeLessThan(16 * MiB);
+    const v3Tree = await treeFolder();
+    expect(v3Tree.name).toMatch(/^v3-/);
+    expect(v3Tree.ino, 'version 3\'s tree is version 1\'s folder, changed in place').toBe(v1Tree.ino);
+    expect(await listing(join(store, 'library', 'passed'))).toEqual(await listing(tree3));
     // The librarian is told, in her language.
     const zh = await run(['import', v2.disk, '--store', join(work, 'store-passed-zh'), '--trust', pub, '--only', 'photos', '--lang', 'zh']);
     expect(zh.code, zh.stderr).toBe(0);

@@ -8,7 +8,7 @@ import { storePaths } from '@bookcrate/store';
 import { askAndLeave } from '../../../fixtures/raw-http.js';
 import { buildTree, pseudoRandomBytes, seededRandom, tempDir } from '../../../fixtures/tree.js';
 import { nginxAvailable, startFaultProxy, startNginx, type NginxServer } from '@bookcrate/mirror/testkit';
-import { BIN, exists, flip, jsonLines, run, smallFilesystemForTest, snapshot, startServe } from './testkit.js';
+import { BIN, exists, flip, jsonLines, listing, run, smallFilesystemForTest, snapshot, startServe } from './testkit.js';
 
 /**
  * The mirror end to end: the real CLI against a real nginx serving a repository written by the
@@ -929,24 +929,6 @@ describe('a pointer that moves mid-round', () => {
   }, 60_000);
 });
 
-/**
- * Every entry of a tree, as `path/` for a folder and `path <sha256>` for a file, sorted: the exact
- * shape readers get, empty folders included.
- */
-async function listing(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  async function walk(d: string, rel: string): Promise<void> {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) {
-        out.push(`${r}/`);
-        await walk(join(d, e.name), r);
-      } else out.push(`${r} ${createHash('sha256').update(await readFile(join(d, e.name))).digest('hex')}`);
-    }
-  }
-  await walk(dir, '');
-  return out.sort();
-}
 
 describe('the readers\' tree of a new version is made from the one shown before (the spare)', () => {
   it('changes the spare in place into exactly the new version, and builds from the catalog whenever the spare is not what it should be', async () => {

@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +70,25 @@ export async function snapshot(dir: string): Promise<Map<string, Buffer>> {
   }
   await walk(dir);
   return out;
+}
+
+/**
+ * Every entry of a tree, as `path/` for a folder and `path <sha256>` for a file, sorted: the exact
+ * shape readers get, empty folders included.
+ */
+export async function listing(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(d: string, rel: string): Promise<void> {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        out.push(`${r}/`);
+        await walk(join(d, e.name), r);
+      } else out.push(`${r} ${createHash('sha256').update(await readFile(join(d, e.name))).digest('hex')}`);
+    }
+  }
+  await walk(dir, '');
+  return out.sort();
 }
 
 export async function exists(p: string): Promise<boolean> {

@@ -11,7 +11,7 @@ import {
   ChunkPool, HashThread, Outstanding, SegmentReadError, SegmentStream, SharedBufferPool, diskAnswers, type ThreadLink, openVolume, placedEntryBatches, readAhead, volumeKeyPem, volumePaths, type OpenVolume, type PlacedEntry,
 } from '@bookcrate/volume';
 import {
-  ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, collectGarbage, discardVersionTree, durableObjects, linkIntoTree, publishTree, removeTree, savePart, sha256OfFile, showVersionTree, storeIoError, storeRoom, syncObjects, versionTreePlace,
+  ImportStaging, ObjectQueue, ObjectWriter, Store, buildVersionTree, catalogWriteError, collectGarbage, discardVersionTree, durableObjects, hasSpare, linkIntoTree, publishTree, removeTree, savePart, sha256OfFile, showVersionTree, storeIoError, storeRoom, syncObjects, versionTreePlace,
   type BuiltTree, type QueuedObject, type VersionChanges, type VersionRow,
 } from '@bookcrate/store';
 import { catalogInThread, type ToAdmit } from './catalog-thread.js';
@@ -386,9 +386,13 @@ async function run(store: Store, opts: ImportOptions, started: number, buffers: 
 
   // ---- the readers' tree, built as the import goes (docs/store.md, "Import", step 7) ----
   // Only by a run that can complete the version (every other volume in) and that starts with none
-  // of this volume's segments committed: then every present file passes through this run.
+  // of this volume's segments committed: then every present file passes through this run. Not
+  // where the bundle has a spare (a disk of a third version or later): changing the spare at the
+  // last commit costs the change's links and unlinks, where growing the tree costs a link per file
+  // of the version, and the removal of the spare it replaces an unlink per file.
   const volumesIn = existing ? new Map(store.volumeStates(existing.id).map((v) => [v.volume, v.state])) : new Map<number, string>();
-  const growTree = layout.volumes.every((v) => v.index === me || volumesIn.get(v.index) === 'done') && ![...mine].some((s) => done.has(s));
+  const growTree = layout.volumes.every((v) => v.index === me || volumesIn.get(v.index) === 'done') && ![...mine].some((s) => done.has(s))
+    && !(await hasSpare(store, vol.root.bundle.id, existing?.id));
   const tree = growTree ? { ...versionTreePlace(store, vol.root.bundle.id, vol.root.bundle.version, layout.set), links: 0, dirs: 0, broken: false, later: [] as [string, string][] } : undefined;
   if (tree) {
     // what a killed run linked may point at objects that never became durable

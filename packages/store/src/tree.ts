@@ -145,7 +145,9 @@ async function linkEntries(
  * shown only with every present file; a version no longer shown never gains present files, only
  * damaged ones), holding as many files as that version has present.
  */
-async function findSpare(store: Store, bundleId: string, forVersionId: number): Promise<{ dir: string; versionId: number } | undefined> {
+async function findSpare(
+  store: Store, bundleId: string, forVersionId: number | undefined, opts: { counted?: boolean } = {},
+): Promise<{ dir: string; versionId: number } | undefined> {
   const bundleDir = join(store.paths.versions, safeName(bundleId));
   const shown = await shownTreeName(store, bundleId);
   let best: { dir: string; versionId: number; version: number } | undefined;
@@ -157,8 +159,19 @@ async function findSpare(store: Store, bundleId: string, forVersionId: number): 
     if (!best || row.version > best.version) best = { dir: join(bundleDir, d), versionId: row.id, version: row.version };
   }
   if (!best || store.missingCount(best.versionId) !== 0) return undefined;
-  if ((await countFiles(best.dir)) !== store.presentFilesOfVersion(best.versionId)) return undefined;
+  if (opts.counted !== false && (await countFiles(best.dir)) !== store.presentFilesOfVersion(best.versionId)) return undefined;
   return best;
+}
+
+/**
+ * Whether the bundle has a spare a version's tree could be made from, by its name and the catalog
+ * alone (the spare's files are counted when it is used, by buildVersionTree). An import of a later
+ * version's disk asks before it starts: with a spare, it leaves the tree to the last commit (the
+ * change's links and unlinks) instead of linking every file of the version as it goes.
+ * `forVersionId`: the version being imported, if the catalog has it already (a spare of it is none).
+ */
+export async function hasSpare(store: Store, bundleId: string, forVersionId?: number): Promise<boolean> {
+  return (await findSpare(store, bundleId, forVersionId, { counted: false }).catch(() => undefined)) !== undefined;
 }
 
 /** Files (anything not a folder) under `dir`, a folder handle per level. */
