@@ -21,6 +21,9 @@ export interface ReadFailure {
 export interface ReadBatchDone {
   id: number;
   results: (ReadFailure | 0)[];
+  /** of the batch's files, how many the thread read itself and how many through libuv's pool */
+  here: number;
+  pooled: number;
 }
 
 interface Pending {
@@ -32,9 +35,10 @@ interface Pending {
  * Reads small source files on a thread of its own, into a shared ring the caller manages. Opening,
  * reading, checking and closing a 20 KiB photo are four trips through libuv's thread pool from the
  * main thread, and those trips, not the bytes, were most of pack's time on a folder of photos: here
- * the main thread only adds each file to a batch, and a batch of up to BATCH files is read there,
- * IN_FLIGHT files at a time, and answered in one message. The thread starts with the first small
- * file.
+ * the main thread only adds each file to a batch, and a batch of up to BATCH files is read there
+ * (one after the other while the page cache answers, IN_FLIGHT at a time through libuv's pool
+ * while the disk does: small-reader-worker.ts) and answered in one message. The thread starts
+ * with the first small file.
  */
 export class SmallReader {
   /**
@@ -58,13 +62,17 @@ export class SmallReader {
   private cur: Pending | undefined;
   private readonly inflight = new Map<number, Pending>();
   private nextId = 0;
+  /** files read so far on the thread itself (cached), and through libuv's pool (from the disk) */
+  readsHere = 0;
+  readsPooled = 0;
 
-  constructor(private readonly ring: SharedArrayBuffer) {}
+  /** `slowReadMs` (tests): a fixed time above which a read counts as one from the disk */
+  constructor(private readonly ring: SharedArrayBuffer, private readonly slowReadMs?: number) {}
 
   private start(): Worker {
     // Resolved from src/ (tests) and dist/ alike: the thread always runs from the built JavaScript.
     const w = new Worker(new URL('../dist/small-reader-worker.js', import.meta.url), {
-      workerData: { ring: this.ring, inFlight: SmallReader.IN_FLIGHT },
+      workerData: { ring: this.ring, inFlight: SmallReader.IN_FLIGHT, ...(this.slowReadMs === undefined ? {} : { slowRead: this.slowReadMs }) },
       // It only moves bytes into the ring: a small heap keeps its memory small.
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
     });
@@ -114,6 +122,8 @@ export class SmallReader {
     const p = this.inflight.get(m.id);
     if (!p) return;
     this.inflight.delete(m.id);
+    this.readsHere += m.here;
+    this.readsPooled += m.pooled;
     p.done.forEach((d, i) => d(m.results[i]!));
     // the thread has room: what gathered meanwhile goes now
     if (this.inflight.size < SmallReader.BATCHES_AHEAD) this.flush();

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBookcrateError } from '@bookcrate/format';
+import { dropCachedPages } from '@bookcrate/volume';
 import { tempDir } from '../../../fixtures/tree.js';
 import { RING_ALIGN, Ring, SourceReader } from './source-reader.js';
 import type { InventoryItem } from './walk.js';
@@ -99,6 +101,85 @@ describe('SourceReader (small files through the reader thread and the ring)', ()
       expect(isBookcrateError(e) && e.code).toBe('SOURCE_CHANGED');
       expect(String((e as Error).message)).toMatch(message);
     }
+  });
+});
+
+describe('the reader thread: here while reads are fast, through libuv\'s pool after a slow one (small-reader-worker.ts)', () => {
+  // slowReadMs -1: every read on the thread counts as slow (as on a cold disk); Infinity: none does
+  // (the page cache). Either way every file comes back whole and a changed one is named.
+  it.each([[-1, 'every read slow'], [Infinity, 'every read fast']])('slowReadMs %s (%s): the same bytes, the same reports', async (slowReadMs) => {
+    const items = await Promise.all([...files.keys()].map((n) => itemOf(n)));
+    const r = new SourceReader({ slowReadMs });
+    try {
+      let next = 0;
+      for (const item of items) {
+        while (next < items.length && r.hint(items[next]!)) next++;
+        expect((await readAll(r, item)).equals(files.get(item.src.toString().split('/').pop()!)!)).toBe(true);
+      }
+      const shrunk = await itemOf('f3', { size: 1000 + ((3 * 7919) % 60_000) + 9 });
+      expect(r.hint(shrunk)).toBe(true);
+      const e = await readAll(r, shrunk).then(() => undefined, (err: unknown) => err);
+      expect(isBookcrateError(e) && e.code).toBe('SOURCE_CHANGED');
+      expect(String((e as Error).message)).toMatch(/c\/f3 changed while it was being packed \(it became shorter\)/);
+      const { here, pooled } = r.smallReads;
+      expect(here + pooled).toBeGreaterThanOrEqual(items.length); // the empty file may not need the thread
+      if (slowReadMs === Infinity) {
+        expect(pooled).toBe(0);
+      } else {
+        // one read here, then a stretch through the pool of 8, 16, … 256, 256 files, each followed by one here to look
+        let left = here + pooled;
+        let looks = 0;
+        for (let stretch = 0; left > 0; left -= Math.min(left, stretch)) {
+          looks++;
+          left--;
+          stretch = stretch === 0 ? 8 : Math.min(2 * stretch, 256);
+        }
+        expect(here).toBe(looks);
+        expect(pooled).toBeGreaterThan(here);
+      }
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+describe('the reader thread\'s own rule: a read the page cache answered, or one the disk had to', () => {
+  it('reads files the disk must bring through the pool, and the same files once cached on the thread', async () => {
+    const dir = join(work, 'cold');
+    await mkdir(dir);
+    const cold = new Map<string, Buffer>();
+    for (let i = 0; i < 300; i++) {
+      const data = randomBytes(4096 + ((i * 7919) % 4096));
+      const path = join(dir, `p${i}.jpg`);
+      await writeFile(path, data);
+      cold.set(path, data);
+    }
+    execFileSync('sync', ['-f', dir]); // a dirty page cannot be dropped
+    const paths = [...cold.keys()];
+    for (let i = 0; i < paths.length; i += 16) {
+      expect(await Promise.all(paths.slice(i, i + 16).map(dropCachedPages))).toEqual(paths.slice(i, i + 16).map(() => true));
+    }
+    const items = await Promise.all([...cold.keys()].map((p) => itemOf(`cold/${p.split('/').pop()}`)));
+    const readAllOnce = async (): Promise<{ here: number; pooled: number }> => {
+      const r = new SourceReader();
+      try {
+        let next = 0;
+        for (const item of items) {
+          while (next < items.length && r.hint(items[next]!)) next++;
+          expect((await readAll(r, item)).equals(cold.get(item.src as string)!)).toBe(true);
+        }
+        return r.smallReads;
+      } finally {
+        await r.close();
+      }
+    };
+    const fromDisk = await readAllOnce();
+    expect(fromDisk.here + fromDisk.pooled).toBe(items.length);
+    // read here, the disk answered: 8 through the pool, then 16, 32, … 256 while it goes on answering
+    expect(fromDisk.here).toBeLessThan(10); // 6 where the disk answers each (by time alone: 41, from this VM's disk)
+    const fromCache = await readAllOnce();
+    expect(fromCache.here + fromCache.pooled).toBe(items.length);
+    expect(fromCache.here).toBeGreaterThan(fromCache.pooled); // a read slowed by a busy machine costs a stretch of 8
   });
 });
 

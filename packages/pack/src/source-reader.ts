@@ -143,8 +143,18 @@ export class SourceReader {
   static readonly RING = 8 << 20;
   private readonly small = new Map<string, Promise<SmallFile>>();
   private readonly ring = new Ring(SourceReader.RING);
-  private readonly reader = new SmallReader(this.ring.shared);
+  private readonly reader: SmallReader;
   bytesRead = 0;
+
+  /** `opts.slowReadMs` (tests): see SmallReader */
+  constructor(opts: { slowReadMs?: number } = {}) {
+    this.reader = new SmallReader(this.ring.shared, opts.slowReadMs);
+  }
+
+  /** small files read so far on the reader thread itself (from the page cache), and through libuv's pool (from the disk) */
+  get smallReads(): { here: number; pooled: number } {
+    return { here: this.reader.readsHere, pooled: this.reader.readsPooled };
+  }
 
   private key(item: InventoryItem): string {
     return typeof item.src === 'string' ? item.src : item.src.toString('hex');
