@@ -16,3 +16,4 @@ export * from './chunks.js';
 export * from './pointer.js';
 export * from './xxh64-shared.js';
 export * from './aligned.js';
+export * from './lines.js';

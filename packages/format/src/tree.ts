@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { BookcrateError } from './errors.js';
+import { utf8Lines } from './lines.js';
 import { compareKeys } from './paths.js';
 
 /**
@@ -107,7 +108,7 @@ export class PartTreeWriter {
   private async cut(i: number): Promise<void> {
     const lv = this.level(i);
     if (lv.lines.length === 0) return;
-    const bytes = Buffer.from(lv.lines.join('\n') + '\n', 'utf8');
+    const bytes = utf8Lines(lv.lines);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     await this.sink(bytes, sha256);
     const ref: PartRef = { sha256, size: bytes.length, count: lv.count, first: lv.first! };

@@ -2,7 +2,7 @@ import { closeSync, fsyncSync, openSync, readSync, writeFileSync, writeSync } fr
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  BookcrateError, CsvReader, compareBundlePaths, compareKeys, decodeCatalogText, encodeResourceEntry, resourceSpecFrom,
+  BookcrateError, CsvReader, utf8Lines, compareBundlePaths, compareKeys, decodeCatalogText, encodeResourceEntry, resourceSpecFrom,
   type ResourceEntry, type ResourceSpec,
 } from '@bookcrate/format';
 import type { PackSource, SourceCollection } from './source.js';
@@ -250,7 +250,7 @@ class LineWriter {
   }
   private flush(): void {
     if (this.pending.length === 0) return;
-    const data = Buffer.from(this.pending.join('\n') + '\n');
+    const data = utf8Lines(this.pending);
     this.pending = [];
     this.bytes = 0;
     for (let off = 0; off < data.length;) off += writeSync(this.fd, data, off, data.length - off);

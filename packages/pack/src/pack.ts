@@ -5,7 +5,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
   BookcrateError, FORMAT, VolumePlanner, checkSegmentSize, formatSize, isBookcrateError, encodeFileEntry, encodeMemberEntry,
-  memberHeaderView, encodeRoot, encodeVolumeDoc, keyFingerprint, padTo512,
+  memberHeaderView, encodeRoot, encodeVolumeDoc, keyFingerprint, padTo512, utf8Lines,
   publicKeyPem, sha256Hex, signRoot, volumeCapacity, metadataRoom, DEFAULT_SEGMENT_SIZE, MEMBERS_TREE_SHAPE,
   type CollectionInfo, type Digests, type LayoutOptions, type NameIssue, type NonUtf8Policy, type Placement, type Root,
   type SegmentInfo, type TreeRef, type VolumePlan,
@@ -187,26 +187,27 @@ async function readJournalPrefix(path: string): Promise<{ lines: JournalLine[]; 
   return { lines, bytes };
 }
 
-/** Appends lines in 1 MiB batches; `length` counts what `flush` wrote, `sync` makes it durable. */
+/** Appends lines in batches of ~1 MiB; `length` counts what `flush` wrote, `sync` makes it durable. */
 class LineLog {
   private pending: string[] = [];
-  private pendingBytes = 0;
+  /** UTF-16 code units pending: a line of Chinese names takes more bytes, of ASCII as many */
+  private pendingUnits = 0;
   length: number;
   constructor(readonly path: string, length: number) {
     this.length = length;
   }
   async add(line: string): Promise<void> {
     this.pending.push(line);
-    this.pendingBytes += Buffer.byteLength(line) + 1;
-    if (this.pendingBytes > 1 << 20) await this.flush();
+    this.pendingUnits += line.length + 1;
+    if (this.pendingUnits > 1 << 20) await this.flush();
   }
   async flush(): Promise<void> {
     if (this.pending.length === 0) return;
-    const text = this.pending.join('\n') + '\n';
+    const data = utf8Lines(this.pending);
     this.pending = [];
-    this.pendingBytes = 0;
-    await appendFile(this.path, text);
-    this.length += Buffer.byteLength(text);
+    this.pendingUnits = 0;
+    await appendFile(this.path, data);
+    this.length += data.length;
   }
   /** fsyncs the file: everything flushed before the call is durable after it. */
   async sync(): Promise<void> {

@@ -1,7 +1,7 @@
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import {
-  BookcrateError, type CollectionInfo, type Digests, type FileEntry, type NameIssue, type NonUtf8Policy,
+  BookcrateError, utf8Lines, type CollectionInfo, type Digests, type FileEntry, type NameIssue, type NonUtf8Policy,
 } from '@bookcrate/format';
 import { IssueLog, encodeInventoryItem, tallyItem, type CollectionTally } from './inventory.js';
 import type { PackSource } from './source.js';
@@ -90,8 +90,7 @@ async function walkInto(
   let bytes = 0;
   let written = 0;
   const write = async (lines: string[]): Promise<void> => {
-    const text = lines.join('\n') + '\n';
-    const data = Buffer.from(text);
+    const data = utf8Lines(lines);
     for (let off = 0; off < data.length; ) off += (await h.write(data, off, data.length - off)).bytesWritten;
     written += data.length;
     opts.onWritten?.(written);
