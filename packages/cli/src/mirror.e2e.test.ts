@@ -929,7 +929,6 @@ describe('a pointer that moves mid-round', () => {
   }, 60_000);
 });
 
-
 describe('the readers\' tree of a new version is made from the one shown before (the spare)', () => {
   it('changes the spare in place into exactly the new version, and builds from the catalog whenever the spare is not what it should be', async () => {
     const treeSrc = join(work, 'spare-src');
