@@ -23,6 +23,9 @@ export type OutputMode = 'tty' | 'plain' | 'json';
  */
 const loadCliProgress = (): typeof cliProgressModule => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
 
+/** A phase's rate and ETA are shown once it has run this long (before, they would be noise or 0). */
+const RATE_AFTER_SECONDS = 1;
+
 /** Every bar on the screen now: an interrupted command stops them so the terminal gets its cursor back. */
 const drawn = new Set<ProgressView>();
 
@@ -76,15 +79,18 @@ export class ProgressView {
     const seconds = Math.max(0.001, (now - this.phaseStart) / 1000);
     const skipped = (e.bytesSkipped ?? 0) - this.phaseSkipped;
     // The rate shown is the disk's (bytes read); the ETA goes by everything gone through, passed over too.
+    // Neither is known in a phase's first second: its first line said "0 B/s" of a phase that had
+    // not yet had time to move a byte (a log read later took that for a stalled disk).
+    const measured = seconds >= RATE_AFTER_SECONDS;
     const rate = (e.bytesDone - this.phaseBytes - skipped) / seconds;
     const through = (e.bytesDone - this.phaseBytes) / seconds;
-    const eta = through > 0 && e.bytesTotal > 0 ? (e.bytesTotal - e.bytesDone) / through : NaN;
+    const eta = measured && through > 0 && e.bytesTotal > 0 ? (e.bytesTotal - e.bytesDone) / through : NaN;
     const phase = this.m.progressPhase(e.phase);
     const payload = {
       phase: phase.padEnd(8),
       bytes: `${formatSize(e.bytesDone)}/${formatSize(e.bytesTotal)}`,
       files: this.m.progressFiles(e.filesDone, e.filesTotal),
-      rate: `${formatSize(rate)}/s`,
+      rate: measured ? `${formatSize(rate)}/s` : '--',
       etaText: Number.isFinite(eta) ? formatDuration(eta) : '--',
     };
     if (this.mode === 'tty') {
