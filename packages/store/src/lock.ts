@@ -70,16 +70,18 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
     const body = JSON.stringify({ pid: process.pid, host: hostname(), what: opts.what, since: new Date().toISOString(), ...(boot.id ? { boot: boot.id } : {}) });
     const mine = `${path}.${process.pid}`;
     try {
-      await writeFile(mine, body);
+      // Synced before it is linked: after a power cut the lock is either absent or names its dead
+      // writer. Unsynced, ext4 brought it back empty (its data not yet allocated when the link was
+      // journaled), and an empty lock counts as a writer starting up: the librarian's rerun was
+      // refused as busy (found by the power-cut tests, packages/cli/src/powercut.e2e.test.ts).
+      await writeSynced(mine, body, 'w');
       try {
         await link(mine, path);
       } catch (e) {
         // Held: the owner is looked at below. Any other refusal is a filesystem without hard links
         // (EPERM, ENOTSUP, ENOSYS; exFAT on Windows answers EISDIR): the lock is created in place.
         if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw e;
-        const h = await open(path, 'wx');
-        await h.writeFile(body);
-        await h.close();
+        await writeSynced(path, body, 'wx');
       } finally {
         await unlink(mine).catch(() => undefined);
       }
@@ -127,6 +129,17 @@ export async function acquireLock(path: string, opts: { wait?: boolean; what: st
       });
     }
     await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Writes a small file and fsyncs it before closing. */
+async function writeSynced(path: string, body: string, flags: 'w' | 'wx'): Promise<void> {
+  const h = await open(path, flags);
+  try {
+    await h.writeFile(body);
+    await h.sync();
+  } finally {
+    await h.close();
   }
 }
 

@@ -1,0 +1,207 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { sha256Hex } from '@bookcrate/format';
+import { storePaths } from '@bookcrate/store';
+import { buildTree, tempDir, type TreeSpec } from '../../../fixtures/tree.js';
+import { PowerCutDisk } from '../../../fixtures/powercut.js';
+import { BIN, jsonLines, run, snapshot } from './testkit.js';
+
+// A power cut, not a SIGKILL: the store is on a disk that loses every write no flush made durable
+// (fixtures/powercut.ts). What an import, a pack or a check relies on must have been synced before
+// it relied on it, or these tests find it missing or damaged after the machine comes back.
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const EPOCH = { SOURCE_DATE_EPOCH: '1764374400' };
+
+let work: string;
+let key: string;
+let pub: string;
+let src: string;
+let volume: string;
+let reference: string;
+let disk: PowerCutDisk | undefined;
+
+/** Photos, scanned comics and two videos: small objects written in batches, large ones through temp files. */
+function sourceTree(): TreeSpec {
+  const photos: TreeSpec = {};
+  for (let i = 0; i < 240; i++) photos[`照片${String(i).padStart(3, '0')}.jpg`] = 2 * KiB + ((i * 7919) % (40 * KiB));
+  const comics: TreeSpec = {};
+  for (let i = 0; i < 16; i++) comics[`第${i + 1}册.pdf`] = 150 * KiB + i * 9 * KiB;
+  return { 老照片: photos, 中华连环画: comics, 国图公开课: { '第一讲.mp4': 5 * MiB + 17, '第二讲.mp4': 3 * MiB + 5 }, 空目录: {} };
+}
+
+/** The catalog's view of a store, to compare two stores: versions, volumes, files and their states, objects, damage. */
+function catalog(store: string): unknown {
+  const db = new Database(join(store, 'catalog.sqlite'), { readonly: true });
+  try {
+    return {
+      versions: db.prepare('SELECT bundle_id, version, set_id, state, is_current, files, bytes FROM versions ORDER BY id').all(),
+      volumes: db.prepare('SELECT volume, state FROM volumes ORDER BY volume').all(),
+      files: db.prepare('SELECT path, type, size, sha256, state FROM files ORDER BY path').all(),
+      objects: db.prepare('SELECT sha256, size FROM objects ORDER BY sha256').all(),
+      damaged: db.prepare('SELECT path, reason FROM damaged ORDER BY path').all(),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * What the catalog promises and the disk does not hold: an object recorded whose file is missing,
+ * of another size or other bytes. After a power cut this is the fault that matters: a commit
+ * recorded before the bytes it names were durable.
+ */
+async function promisesBroken(store: string): Promise<string[]> {
+  const db = new Database(join(store, 'catalog.sqlite'), { readonly: true });
+  try {
+    const out: string[] = [];
+    for (const o of db.prepare('SELECT sha256, size FROM objects').all() as { sha256: string; size: number }[]) {
+      const path = storePaths(store).object(o.sha256);
+      const size = await stat(path).then((s) => s.size, () => -1);
+      if (size !== o.size) out.push(`object ${o.sha256}: ${size < 0 ? 'missing' : `${size} bytes, the catalog says ${o.size}`}`);
+      else if (sha256Hex(await readFile(path)) !== o.sha256) out.push(`object ${o.sha256}: other bytes`);
+    }
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+async function digests(dir: string): Promise<Map<string, string>> {
+  return new Map([...(await snapshot(dir))].map(([p, b]) => [p, sha256Hex(b)]));
+}
+
+/** The store holds what an import that was never interrupted made: catalog, objects, readers' tree; and a full check finds it whole. */
+async function sameAsReference(store: string): Promise<void> {
+  expect(catalog(store)).toEqual(catalog(reference));
+  expect(await digests(join(store, 'objects'))).toEqual(await digests(join(reference, 'objects')));
+  expect(await digests(join(store, 'library', 'src'))).toEqual(await digests(src));
+  const check = await run(['check', '--store', store]);
+  expect(check.code, check.stdout + check.stderr).toBe(0);
+}
+
+/** When to cut: when the command's progress (--json) first shows a phase, when a file appears, or right after it ended well. */
+type CutAt = { phase: string } | { file: string } | 'exit';
+
+/**
+ * Runs the CLI with `args` (writing to the power-cut disk) and cuts the power at `at`, killing the
+ * command as the cut would have, then switches the machine on again. Returns whether the cut came
+ * before the command ended.
+ */
+async function runUntilCut(args: string[], at: CutAt, keepUnflushed: number, seed: number): Promise<boolean> {
+  const child = spawn(process.execPath, [BIN, ...args, '--json'], { env: { ...process.env, LANG: 'C', ...EPOCH }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let code: number | null | undefined;
+  const closed = new Promise<void>((r) => child.on('close', (c) => { code = c; r(); }));
+  let cutWhileRunning = false;
+  const cutNow = () => {
+    if (cutWhileRunning) return;
+    cutWhileRunning = child.exitCode === null && child.signalCode === null;
+    disk!.cut({ seed, keepUnflushed });
+    child.kill('SIGKILL');
+  };
+  let seen = '';
+  // A phase is looked for as its line arrives, so the cut comes before the command can go further.
+  child.stdout!.on('data', (b: Buffer) => {
+    seen += b.toString('utf8');
+    if (typeof at === 'object' && 'phase' in at && seen.includes(`"phase":"${at.phase}"`)) cutNow();
+  });
+  child.stderr!.on('data', () => undefined);
+  if (typeof at === 'object' && 'file' in at) {
+    while (code === undefined && !cutWhileRunning) {
+      if (existsSync(at.file)) cutNow();
+      else await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+  await closed;
+  if (at === 'exit') {
+    expect(code, seen).toBe(0);
+    disk!.cut({ seed, keepUnflushed });
+  }
+  disk!.powerOn();
+  return cutWhileRunning;
+}
+
+beforeAll(async () => {
+  work = await tempDir('bookcrate-powercut-');
+  src = join(work, 'src');
+  await buildTree(src, sourceTree());
+  expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
+  key = join(work, 'center.key');
+  pub = join(work, 'center.pub');
+  const out = join(work, 'disks');
+  expect((await run(['pack', src, '--key', key, '--out', out, '--segment-size', '4MiB'], EPOCH)).code).toBe(0);
+  volume = join(out, (await readdir(out))[0]!);
+  reference = join(work, 'store-ref');
+  const r = await run(['import', volume, '--store', reference, '--trust', pub]);
+  expect(r.code, r.stderr).toBe(0);
+  disk = PowerCutDisk.create(join(work, 'powercut'), 96);
+});
+
+afterAll(() => disk?.close());
+
+describe('import, and the power cut', () => {
+  // [when, share of the writes since the last flush that the disk's cache had written anyway]
+  const cases: [string, number][] = [['manifest', 0], ['import', 0.5], ['import', 0], ['publish', 1], ['publish', 0], ['exit', 0]];
+  cases.forEach(([phase, keep], i) => {
+    it(`at "${phase}", keeping ${keep * 100}% of the unflushed writes: the catalog never names what the disk lost, and the same command finishes the import`, async (ctx) => {
+      if (!disk) return ctx.skip();
+      const store = join(disk.mnt, `store-${i}`);
+      const cutWhileRunning = await runUntilCut(['import', volume, '--store', store, '--trust', pub], phase === 'exit' ? 'exit' : { phase }, keep, 7 + i);
+      expect(cutWhileRunning).toBe(phase !== 'exit');
+      // The catalog may hold less than the import had done, never more than the disk kept.
+      expect(await promisesBroken(store)).toEqual([]);
+      if (phase === 'exit') {
+        // An import that said it was done is done: nothing of it waits in a cache.
+        await sameAsReference(store);
+        const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { files: number }[] };
+        expect(status.versions).toMatchObject([{ state: 'complete', current: true, present: status.versions[0]!.files, damaged: 0, pending: 0 }]);
+      }
+      const again = await run(['import', volume, '--store', store, '--json']);
+      expect(again.code, again.stderr).toBe(0);
+      await sameAsReference(store);
+      await rm(store, { recursive: true, force: true });
+    });
+  });
+});
+
+describe('pack, and the power cut', () => {
+  const args = (out: string) => ['pack', src, '--key', key, '--out', out, '--segment-size', '4MiB'];
+  let expected: Map<string, string>;
+  beforeAll(async () => {
+    const out = join(work, 'pack-ref');
+    expect((await run(args(out), EPOCH)).code).toBe(0);
+    expected = await digests(out);
+  });
+
+  // [when, share of the unflushed writes kept]: segments 1 and 3 just finished (the next one begun),
+  // the read-back under way, and just after the pack said it was done
+  const segment = (out: string, n: number) => ({ file: join(out, 'src-vol1-of-1', 'segments', `v01-s${String(n).padStart(6, '0')}.tar.partial`) });
+  const cases: [string, (out: string) => CutAt, number][] = [
+    ['segment 2 begun', (out) => segment(out, 2), 0],
+    ['segment 4 begun', (out) => segment(out, 4), 0.5],
+    ['the read-back', () => ({ phase: 'verify' }), 0],
+    ['exit', () => 'exit', 0],
+  ];
+  cases.forEach(([when, at, keep], i) => {
+    it(`at ${when}, keeping ${keep * 100}% of the unflushed writes: the same command finishes a volume byte-identical to an uninterrupted pack's`, async (ctx) => {
+      if (!disk) return ctx.skip();
+      const out = join(disk.mnt, `pack-${i}`);
+      expect(await runUntilCut(args(out), at(out), keep, 101 + i)).toBe(when !== 'exit');
+      if (when === 'exit') {
+        // A pack that said the disk is ready has it on the disk: it is shipped as it is.
+        expect(await digests(out)).toEqual(expected);
+      }
+      const again = await run(args(out), EPOCH);
+      expect(again.code, again.stderr).toBe(0);
+      expect(await digests(out)).toEqual(expected);
+      const verify = await run(['verify', out, '--pubkey', pub]);
+      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+      await rm(out, { recursive: true, force: true });
+    });
+  });
+});
