@@ -24,6 +24,7 @@ let work: string;
 let key: string;
 let pub: string;
 let src: string;
+let srcV2: string;
 let volume: string;
 let reference: string;
 let disk: PowerCutDisk | undefined;
@@ -151,6 +152,12 @@ beforeAll(async () => {
   reference = join(work, 'store-ref');
   const r = await run(['import', volume, '--store', reference, '--trust', pub]);
   expect(r.code, r.stderr).toBe(0);
+  // The next version of the same bundle (its id is the folder's name): a new video, photos changed and removed.
+  srcV2 = join(work, 'v2', 'src');
+  await cp(src, srcV2, { recursive: true });
+  await writeFile(join(srcV2, '国图公开课', '第三讲.mp4'), pseudoRandomBytes(3 * MiB + 3, 31));
+  for (let i = 0; i < 8; i++) await writeFile(join(srcV2, '老照片', `照片${String(i).padStart(3, '0')}.jpg`), pseudoRandomBytes(9 * KiB + i, 40 + i));
+  await rm(join(srcV2, '老照片', '照片100.jpg'));
   disk = PowerCutDisk.create(join(work, 'powercut'), 96);
 });
 
@@ -222,18 +229,12 @@ describe('a mirror round, and the power cut', () => {
   // v1 upstream on one server; v1 then v2 (a new video, photos changed and removed) on another.
   let v1: NginxServer | undefined;
   let v2: NginxServer | undefined;
-  let srcV2: string;
   beforeAll(async () => {
     if (!disk || !nginxAvailable()) return;
     const repo1 = join(work, 'repo1');
     const repo2 = join(work, 'repo2');
     expect((await run(['publish', src, '--repo', repo1, '--key', key])).code).toBe(0);
     await cp(repo1, repo2, { recursive: true });
-    srcV2 = join(work, 'v2', 'src'); // the same bundle: its id is the folder's name
-    await cp(src, srcV2, { recursive: true });
-    await writeFile(join(srcV2, '国图公开课', '第三讲.mp4'), pseudoRandomBytes(3 * MiB + 3, 31));
-    for (let i = 0; i < 8; i++) await writeFile(join(srcV2, '老照片', `照片${String(i).padStart(3, '0')}.jpg`), pseudoRandomBytes(9 * KiB + i, 40 + i));
-    await rm(join(srcV2, '老照片', '照片100.jpg'));
     expect((await run(['publish', srcV2, '--repo', repo2, '--key', key])).code).toBe(0);
     v1 = await startNginx(repo1);
     v2 = await startNginx(repo2);
@@ -282,6 +283,55 @@ describe('a mirror round, and the power cut', () => {
       const check = await run(['check', '--store', store]);
       expect(check.code, check.stdout + check.stderr).toBe(0);
       await rm(store, { recursive: true, force: true });
+    });
+  });
+});
+
+describe('publish, and the power cut', () => {
+  /** A mirror round from `repo` (served by nginx) into a fresh store: what readers would get from it. */
+  async function mirroredFrom(repo: string, name: string): Promise<{ code: number | null; tree: Map<string, string> }> {
+    const server = await startNginx(repo);
+    try {
+      const store = join(work, `from-${name}`);
+      const r = await run(['mirror', '--upstream', server.url, '--store', store, '--trust', pub, '--once']);
+      return { code: r.code, tree: r.code === 0 ? await digests(join(store, 'library', 'src')) : new Map() };
+    } finally {
+      await server.stop();
+    }
+  }
+
+  // [what is cut, when, share of the unflushed writes kept]
+  const cases: [string, CutAt, number][] = [
+    ['the first version, writing content', { phase: 'write' }, 0],
+    ['the first version, right after it ended', 'exit', 0],
+    ['the second version, writing content', { phase: 'write' }, 0.5],
+    ['the second version, right after it ended', 'exit', 0],
+  ];
+  cases.forEach(([what, at, keep], i) => {
+    it(`${what}, keeping ${keep * 100}% of the unflushed writes: what the pointer names is whole, and the same command finishes`, async (ctx) => {
+      if (!disk || !nginxAvailable()) return ctx.skip();
+      const repo = join(disk.mnt, `repo-${i}`);
+      const second = i >= 2;
+      if (second) expect((await run(['publish', src, '--repo', repo, '--key', key])).code).toBe(0);
+      const source = second ? srcV2 : src;
+      expect(await runUntilCut(['publish', source, '--repo', repo, '--key', key], at, keep, 301 + i)).toBe(at !== 'exit');
+      // The mirrors may fetch at any moment: whatever the pointer names after the cut is there, whole.
+      if (existsSync(join(repo, 'latest.json'))) {
+        const got = await mirroredFrom(repo, `cut-${i}`);
+        expect(got.code).toBe(0);
+        const expected = [await digests(src), ...(second ? [await digests(srcV2)] : [])];
+        expect(expected.some((t) => isDeepStrictEqual(t, got.tree)), 'a mirror fetched neither version whole').toBe(true);
+        // A publish that said it was done has its version out, without a rerun.
+        if (at === 'exit') expect(got.tree).toEqual(await digests(source));
+      } else {
+        expect(second || at === 'exit').toBe(false);
+      }
+      const again = await run(['publish', source, '--repo', repo, '--key', key]);
+      expect(again.code, again.stderr).toBe(0);
+      const after = await mirroredFrom(repo, `after-${i}`);
+      expect(after.code).toBe(0);
+      expect(after.tree).toEqual(await digests(source));
+      await rm(repo, { recursive: true, force: true });
     });
   });
 });
