@@ -27,6 +27,9 @@ let src: string;
 let srcV2: string;
 let volume: string;
 let reference: string;
+/** the same tree packed as a set of two volumes, and a store that imported both */
+let set: string[];
+let setReference: string;
 let disk: PowerCutDisk | undefined;
 
 /** Photos, scanned comics and two videos: small objects written in batches, large ones through temp files. */
@@ -82,10 +85,13 @@ async function digests(dir: string): Promise<Map<string, string>> {
   return new Map([...(await snapshot(dir))].map(([p, b]) => [p, sha256Hex(b)]));
 }
 
-/** The store holds what an import that was never interrupted made: catalog, objects, readers' tree; and a full check finds it whole. */
-async function sameAsReference(store: string): Promise<void> {
-  expect(catalog(store)).toEqual(catalog(reference));
-  expect(await digests(join(store, 'objects'))).toEqual(await digests(join(reference, 'objects')));
+/**
+ * The store holds what imports that were never interrupted made (`reference`: of the one volume,
+ * by default): catalog, objects, readers' tree; and a full check finds it whole.
+ */
+async function sameAsReference(store: string, ref = reference): Promise<void> {
+  expect(catalog(store)).toEqual(catalog(ref));
+  expect(await digests(join(store, 'objects'))).toEqual(await digests(join(ref, 'objects')));
   expect(await digests(join(store, 'library', 'src'))).toEqual(await digests(src));
   const check = await run(['check', '--store', store]);
   expect(check.code, check.stdout + check.stderr).toBe(0);
@@ -158,6 +164,12 @@ beforeAll(async () => {
   reference = join(work, 'store-ref');
   const r = await run(['import', volume, '--store', reference, '--trust', pub]);
   expect(r.code, r.stderr).toBe(0);
+  const setOut = join(work, 'set');
+  expect((await run(['pack', src, '--key', key, '--out', setOut, '--segment-size', '4MiB', '--disk-size', '18MB'], EPOCH)).code).toBe(0);
+  set = (await readdir(setOut)).sort().map((n) => join(setOut, n));
+  expect(set.length).toBe(2);
+  setReference = join(work, 'store-set-ref');
+  for (const v of set) expect((await run(['import', v, '--store', setReference, '--trust', pub])).code).toBe(0);
   // The next version of the same bundle (its id is the folder's name): a new video, photos changed and removed.
   srcV2 = join(work, 'v2', 'src');
   await cp(src, srcV2, { recursive: true });
@@ -227,21 +239,48 @@ interface Scenario {
 
 const round = (upstream: NginxServer, store: string, slow = false) => ['mirror', '--upstream', upstream.url, '--store', store, '--trust', pub, '--once', ...(slow ? ['--bwlimit', '4MB/s'] : [])];
 
-const importArgs = (store: string) => ['import', volume, '--store', store, '--trust', pub];
-const importScenario: Scenario = {
-  args: importArgs,
-  async afterCut(store, ended) {
-    // The catalog may hold less than the import had done, never more than the disk kept.
+/** The import of a disk (`disks` of one), or of a set's last disk after the ones before it went in uncut. */
+function importScenario(disks: () => string[], ref: () => string): Scenario {
+  const importArgs = (store: string) => ['import', disks().at(-1)!, '--store', store, '--trust', pub];
+  return {
+    prepare: async (store) => {
+      for (const v of disks().slice(0, -1)) expect((await run(['import', v, '--store', store, '--trust', pub])).code).toBe(0);
+    },
+    args: importArgs,
+    async afterCut(store, ended) {
+      // The catalog may hold less than the import had done, never more than the disk kept.
+      expect(await promisesBroken(store)).toEqual([]);
+      if (!ended) return;
+      // An import that said it was done is done: nothing of it waits in a cache.
+      await sameAsReference(store, ref());
+      const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { files: number }[] };
+      expect(status.versions).toMatchObject([{ state: 'complete', current: true, present: status.versions[0]!.files, damaged: 0, pending: 0 }]);
+    },
+    async finish(store) {
+      const again = await run(importArgs(store));
+      expect(again.code, again.stderr).toBe(0);
+      await sameAsReference(store, ref());
+    },
+  };
+}
+const importOne = importScenario(() => [volume], () => reference);
+const importSet = importScenario(() => set, () => setReference);
+
+/** A full check of a store the volume was imported into. */
+const checkScenario: Scenario = {
+  prepare: async (store) => {
+    expect((await run(['import', volume, '--store', store, '--trust', pub])).code).toBe(0);
+  },
+  args: (store) => ['check', '--store', store],
+  async afterCut(store) {
+    // A check cut short has found nothing bad in a sound store, and recorded nothing the disk lost.
     expect(await promisesBroken(store)).toEqual([]);
-    if (!ended) return;
-    // An import that said it was done is done: nothing of it waits in a cache.
-    await sameAsReference(store);
-    const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { files: number }[] };
-    expect(status.versions).toMatchObject([{ state: 'complete', current: true, present: status.versions[0]!.files, damaged: 0, pending: 0 }]);
+    const status = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: unknown[] };
+    expect(status.versions).toMatchObject([{ state: 'complete', current: true, damaged: 0 }]);
   },
   async finish(store) {
-    const again = await run(importArgs(store));
-    expect(again.code, again.stderr).toBe(0);
+    const again = await run(['check', '--store', store]);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
     await sameAsReference(store);
   },
 };
@@ -350,12 +389,17 @@ const segmentBegun = (n: number) => (out: string): CutAt => ({ file: join(out, '
 // [command, scenario, what is cut, when, share of the writes since the last flush that the disk's
 // cache had written anyway]
 const cases: [string, Scenario, string, When, number][] = [
-  ['import', importScenario, 'at its manifest', { phase: 'manifest' }, 0],
-  ['import', importScenario, 'among its segments', { phase: 'import' }, 0.5],
-  ['import', importScenario, 'among its segments', { phase: 'import' }, 0],
-  ['import', importScenario, 'in its last commit', { phase: 'publish' }, 1],
-  ['import', importScenario, 'in its last commit', { phase: 'publish' }, 0],
-  ['import', importScenario, 'right after it said it was done', 'exit', 0],
+  ['import', importOne, 'at its manifest', { phase: 'manifest' }, 0],
+  ['import', importOne, 'among its segments', { phase: 'import' }, 0.5],
+  ['import', importOne, 'among its segments', { phase: 'import' }, 0],
+  ['import', importOne, 'in its last commit', { phase: 'publish' }, 1],
+  ['import', importOne, 'in its last commit', { phase: 'publish' }, 0],
+  ['import', importOne, 'right after it said it was done', 'exit', 0],
+  ['import', importSet, 'the set\'s second disk, among its segments', { phase: 'import' }, 0.5],
+  ['import', importSet, 'the set\'s second disk, in the last commit that completes the version', { phase: 'publish' }, 0],
+  ['import', importSet, 'the set\'s second disk, right after it said the version is complete', 'exit', 0],
+  ['check', checkScenario, 'reading the objects back', { phase: 'objects' }, 0.5],
+  ['check', checkScenario, 'right after it said all is well', 'exit', 0],
   ['pack', packScenario, 'as segment 2 begins', segmentBegun(2), 0],
   ['pack', packScenario, 'as segment 4 begins', segmentBegun(4), 0.5],
   ['pack', packScenario, 'during the read-back', { phase: 'verify' }, 0],
@@ -406,7 +450,7 @@ describe('power cuts at random moments', () => {
   const iterations = Number(process.env.POWERCUT_ITERATIONS ?? 4);
   const first = Number(process.env.FUZZ_SEED ?? 1);
   const seeds = process.env.FUZZ_SEEDS ? process.env.FUZZ_SEEDS.split(',').map(Number) : Array.from({ length: iterations }, (_, i) => first + i);
-  const scenarios: [string, Scenario][] = [['import', importScenario], ['pack', packScenario], ['mirror to v1', mirrorScenario(1)], ['mirror to v2', mirrorScenario(2)], ['publish v1', publishScenario(1)], ['publish v2', publishScenario(2)]];
+  const scenarios: [string, Scenario][] = [['import', importOne], ['import of a set\'s second disk', importSet], ['check', checkScenario], ['pack', packScenario], ['mirror to v1', mirrorScenario(1)], ['mirror to v2', mirrorScenario(2)], ['publish v1', publishScenario(1)], ['publish v2', publishScenario(2)]];
   for (const seed of seeds) {
     it(`seed ${seed}`, async (ctx) => {
       if (!disk) return ctx.skip();
