@@ -12,9 +12,10 @@ import { buildTree, pseudoRandomBytes, seededRandom, tempDir, type TreeSpec } fr
 import { PowerCutDisk } from '../../../fixtures/powercut.js';
 import { BIN, jsonLines, run, snapshot } from './testkit.js';
 
-// A power cut, not a SIGKILL: the store is on a disk that loses every write no flush made durable
-// (fixtures/powercut.ts). What an import, a pack or a check relies on must have been synced before
-// it relied on it, or these tests find it missing or damaged after the machine comes back.
+// A power cut, not a SIGKILL: what a command writes to (a store, a pack's target, a repository) is
+// on a disk that loses every write no flush made durable (fixtures/powercut.ts). What a command
+// relies on (a catalog row, a journal line, a pointer, its "done") must have been synced before it
+// relied on it, or these tests find it missing or damaged after the machine comes back.
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
