@@ -154,6 +154,8 @@ async function runUntilCut(args: string[], at: CutAt, keepUnflushed: number, see
 
 beforeAll(async () => {
   work = await tempDir('bookcrate-powercut-');
+  disk = PowerCutDisk.create(join(work, 'powercut'), 96);
+  if (!disk) return; // not root, or no FUSE or loop devices here: every test skips
   src = join(work, 'src');
   await buildTree(src, sourceTree());
   expect((await run(['keygen', '--out', join(work, 'center')])).code).toBe(0);
@@ -177,11 +179,10 @@ beforeAll(async () => {
   await writeFile(join(srcV2, '国图公开课', '第三讲.mp4'), pseudoRandomBytes(3 * MiB + 3, 31));
   for (let i = 0; i < 8; i++) await writeFile(join(srcV2, '老照片', `照片${String(i).padStart(3, '0')}.jpg`), pseudoRandomBytes(9 * KiB + i, 40 + i));
   await rm(join(srcV2, '老照片', '照片100.jpg'));
-  disk = PowerCutDisk.create(join(work, 'powercut'), 96);
   const packed = join(work, 'pack-ref');
   expect((await run(packArgs(packed), EPOCH)).code).toBe(0);
   packedDigests = await digests(packed);
-  if (!disk || !nginxAvailable()) return;
+  if (!nginxAvailable()) return;
   // The network: v1 on one server; v1 then v2 on another (a copy of the first, one publish on).
   const repo1 = join(work, 'repo1');
   const repo2 = join(work, 'repo2');
@@ -231,6 +232,7 @@ async function mirroredFrom(repo: string): Promise<{ code: number | null; tree: 
  * Each works under its own folder `dir` on the power-cut disk.
  */
 interface Scenario {
+  /** needs the upstream repositories (nginx) */
   network?: boolean;
   prepare?(dir: string): Promise<void>;
   args(dir: string, slow: boolean): string[];
