@@ -29,7 +29,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { buildTree, pseudoRandomBytes, seededRandom, tempDir } from '../../../fixtures/tree.js';
-import { run, snapshot } from './testkit.js';
+import { digests, run } from './testkit.js';
 
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 16);
 const FIRST_SEED = Number(process.env.FUZZ_SEED ?? 1);
@@ -236,12 +236,6 @@ let server: HostileServer;
 let serverAtV1: HostileServer;
 let v1NetworkRoot: { root_sha256: string; root_json: Buffer; root_sig: Buffer };
 
-async function hashes(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const [k, v] of await snapshot(dir)) out.set(k, createHash('sha256').update(v).digest('hex'));
-  return out;
-}
-
 beforeAll(async () => {
   bomb();
   work = await tempDir('hostile-upstream-');
@@ -253,7 +247,7 @@ beforeAll(async () => {
   pub = join(work, 'center.pub');
   repo = join(work, 'repo');
   expect((await run(['publish', src, '--repo', repo, '--key', join(work, 'center.key')])).code).toBe(0);
-  v1 = await hashes(src);
+  v1 = await digests(src);
   repo = await realpath(repo);
   const v1Pointer = await readFile(join(repo, 'latest.json'));
   const { root } = JSON.parse((JSON.parse(v1Pointer.toString()) as { pointer: string }).pointer) as { root: { sha256: string } };
@@ -275,7 +269,7 @@ beforeAll(async () => {
   await writeFile(join(src, '老照片', '照片3.jpg'), pseudoRandomBytes(7000, 98));
   await buildTree(src, { 老照片: { '新增1.jpg': 12_345, '新增2.jpg': 23_456 }, '说明.txt': '第二版' });
   expect((await run(['publish', src, '--repo', repo, '--key', join(work, 'center.key')])).code).toBe(0);
-  v2 = await hashes(src);
+  v2 = await digests(src);
   const repoAtV1 = join(work, 'repo-at-v1');
   await cp(repo, repoAtV1, { recursive: true });
   await writeFile(join(repoAtV1, 'latest.json'), v1Pointer);
@@ -316,7 +310,7 @@ async function objectsSound(store: string): Promise<void> {
 async function shown(store: string): Promise<'none' | 'v1' | 'v2' | 'a mix'> {
   const dir = await realpath(join(store, 'library', 'src')).catch(() => undefined);
   if (!dir) return 'none';
-  const seen = await hashes(dir);
+  const seen = await digests(dir);
   const same = (v: Map<string, string>) => seen.size === v.size && [...v].every(([p, h]) => seen.get(p) === h);
   return same(v1) ? 'v1' : same(v2) ? 'v2' : 'a mix';
 }

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { encodeMemberHeader, encodeVolumeDoc, signRoot, sha256Hex } from '@bookcrate/format';
 import { storePaths } from '@bookcrate/store';
 import { buildTree, tempDir, SAMPLE_TREE } from '../../../fixtures/tree.js';
-import { BIN, jsonLines, killWhen, listing, run, smallFilesystemForTest, snapshot, start, startServe, exists, sameFiles } from './testkit.js';
+import { BIN, catalogView, digests, jsonLines, killWhen, listing, run, smallFilesystemForTest, snapshot, start, startServe, exists, sameFiles } from './testkit.js';
 import { flip } from './testkit.js';
 
 const MiB = 1024 * 1024;
@@ -17,23 +17,6 @@ let src: string;
 let key: string;
 let pub: string;
 let vols: string[];
-
-/** The catalog's view of a store, for comparing two stores: versions, files and their states, damaged. */
-function catalog(store: string): unknown {
-  const db = new Database(join(store, 'catalog.sqlite'), { readonly: true });
-  try {
-    return {
-      versions: db.prepare('SELECT bundle_id, version, set_id, state, is_current, files, bytes FROM versions ORDER BY id').all(),
-      volumes: db.prepare('SELECT volume, state FROM volumes ORDER BY volume').all(),
-      files: db.prepare('SELECT path, type, size, sha256, resource, volume, state FROM files ORDER BY path').all(),
-      resources: db.prepare('SELECT id, collection, title, creator FROM resources ORDER BY id').all(),
-      objects: db.prepare('SELECT sha256, size FROM objects ORDER BY sha256').all(),
-      damaged: db.prepare('SELECT path, reason FROM damaged ORDER BY path').all(),
-    };
-  } finally {
-    db.close();
-  }
-}
 
 /** Objects the catalog lists whose file is missing or of another size; files marked present without their object. */
 async function rowsWithoutObjects(store: string): Promise<string[]> {
@@ -257,7 +240,7 @@ describe('import', () => {
     expect((await status(store)).versions[0]).toMatchObject({ carried: 'all', notCarried: 0, pending: 0 });
     const whole = join(work, 'store-partial-whole');
     expect((await run(['import', disks, '--store', whole, '--trust', pub])).code).toBe(0);
-    expect(catalog(store)).toEqual(catalog(whole));
+    expect(catalogView(store)).toEqual(catalogView(whole));
     expect(await snapshot(join(store, 'library', 'partial'))).toEqual(await snapshot(join(whole, 'library', 'partial')));
   });
 
@@ -286,7 +269,6 @@ describe('import', () => {
       return r.report as unknown as Report;
     };
     // The trees compared by their files' SHA-256 (a failed comparison of 20 MiB buffers would print them).
-    const digests = async (dir: string) => new Map([...(await snapshot(dir))].map(([p, b]) => [p, sha256Hex(b)]));
     const v1 = await packed(1, tree);
     const store = join(work, 'store-passed');
 
@@ -305,7 +287,7 @@ describe('import', () => {
     const whole = join(work, 'store-passed-whole');
     const all = await imported([v1.disk, '--store', whole, '--trust', pub]);
     expect(all.bytesSkipped).toBe(0);
-    expect(catalog(store)).toEqual(catalog(whole));
+    expect(catalogView(store)).toEqual(catalogView(whole));
     expect(await digests(join(store, 'library', 'passed'))).toEqual(await digests(join(whole, 'library', 'passed')));
 
     // The next version's disk (a changed PDF, a new photo): it reads little more than what changed.
@@ -570,7 +552,7 @@ describe('hostile input', () => {
     expect(await exists(join(work, 'escaped.txt'))).toBe(false);
     expect(await exists(join(disk, 'escaped.txt'))).toBe(false);
     expect(await filesUnder(join(store, 'objects'))).toEqual([]);
-    expect((catalog(store) as { versions: unknown[] }).versions).toEqual([]);
+    expect((catalogView(store) as { versions: unknown[] }).versions).toEqual([]);
   });
 
   it('a tampered manifest root is refused', async () => {
@@ -599,7 +581,7 @@ describe('import killed with SIGKILL, then run again', () => {
       const r = await run(['import', vols[vols.length - 1]!, '--store', store]);
       expect(r.code, r.stderr).toBe(0);
       const ref = join(work, 'store-ref');
-      expect(catalog(store)).toEqual(catalog(ref));
+      expect(catalogView(store)).toEqual(catalogView(ref));
       const a = await snapshot(join(store, 'objects'));
       const b = await snapshot(join(ref, 'objects'));
       expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
@@ -631,9 +613,8 @@ describe('import killed after a large object went into objects/, before the comm
     expect(report.bytesSkipped).toBeGreaterThan(12 * MiB);
     const whole = join(work, 'store-adopt-whole');
     expect((await run(['import', volume, '--store', whole, '--trust', pub])).code).toBe(0);
-    expect(catalog(store)).toEqual(catalog(whole));
+    expect(catalogView(store)).toEqual(catalogView(whole));
     expect(await rowsWithoutObjects(store)).toEqual([]);
-    const digests = async (dir: string) => new Map([...(await snapshot(dir))].map(([p, b]) => [p, sha256Hex(b)]));
     expect(await digests(join(store, 'objects'))).toEqual(await digests(join(whole, 'objects')));
     expect(await digests(join(store, 'library', 'src-adopt'))).toEqual(await digests(tree));
   });
@@ -664,7 +645,7 @@ describe('import killed while it shows the version', () => {
     const r = await run(['import', vols[vols.length - 1]!, '--store', store]);
     expect(r.code, r.stderr).toBe(0);
     const ref = join(work, 'store-ref');
-    expect(catalog(store)).toEqual(catalog(ref));
+    expect(catalogView(store)).toEqual(catalogView(ref));
     const objects = await snapshot(join(store, 'objects'));
     expect([...objects.keys()].sort()).toEqual([...(await snapshot(join(ref, 'objects'))).keys()].sort());
     const lib = await snapshot(join(store, 'library', 'src'));
@@ -708,7 +689,7 @@ describe('a full disk', () => {
     expect(r.stderr).toMatch(/what to do/);
     // The objects it wrote and could not commit are removed (the next run writes them again): the
     // full disk is not left fuller. Every object file left is one the catalog lists.
-    const listed = new Set((catalog(store) as { objects: { sha256: string }[] }).objects.map((o) => storePaths(store).object(o.sha256)));
+    const listed = new Set((catalogView(store) as { objects: { sha256: string }[] }).objects.map((o) => storePaths(store).object(o.sha256)));
     const unlisted = (await filesUnder(join(store, 'objects'))).map((f) => join(store, 'objects', f)).filter((f) => !listed.has(f));
     expect(unlisted).toEqual([]);
     const before = jsonLines((await run(['status', '--store', store, '--json'])).stdout)[0] as { versions: { present: number }[] };
@@ -732,7 +713,7 @@ describe('a store too small for the volume', () => {
     expect(r.stderr).toMatch(/the store's disk has [\d.]+ [KM]i?B free; this volume still needs about [\d.]+ MiB there \(\d+ file\(s\) the store does not hold yet, and room for the catalog\)/);
     expect(r.stderr).toMatch(/what to do: free at least [\d.]+ [KM]i?B on the library server's disk/);
     // refused before the first commit: nothing recorded, and what was written is gone again
-    const c = catalog(store) as { objects: unknown[]; volumes: unknown[] };
+    const c = catalogView(store) as { objects: unknown[]; volumes: unknown[] };
     expect(c.objects).toEqual([]);
     expect(await filesUnder(join(store, 'objects'))).toEqual([]);
     // the version is in the catalog now: a second try is refused before a byte is read

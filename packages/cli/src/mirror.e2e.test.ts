@@ -8,7 +8,7 @@ import { storePaths } from '@bookcrate/store';
 import { askAndLeave } from '../../../fixtures/raw-http.js';
 import { buildTree, pseudoRandomBytes, seededRandom, tempDir } from '../../../fixtures/tree.js';
 import { nginxAvailable, startFaultProxy, startNginx, type NginxServer } from '@bookcrate/mirror/testkit';
-import { BIN, exists, flip, jsonLines, listing, run, smallFilesystemForTest, snapshot, startServe } from './testkit.js';
+import { BIN, digests, exists, flip, jsonLines, listing, run, smallFilesystemForTest, startServe } from './testkit.js';
 
 /**
  * The mirror end to end: the real CLI against a real nginx serving a repository written by the
@@ -50,7 +50,7 @@ async function libraryOf(store: string): Promise<Map<string, string>> {
   for (;;) {
     const dir = await realpath(link);
     try {
-      const seen = await hashes(dir);
+      const seen = await digests(dir);
       // Switched while it was walked: the tree walked may have been the old one being removed
       // (a folder emptied before it goes shows no error, only fewer files). Read the new one.
       if ((await realpath(link)) === dir) return seen;
@@ -58,13 +58,6 @@ async function libraryOf(store: string): Promise<Map<string, string>> {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
   }
-}
-
-/** Relative path → SHA-256 of every file under dir (compact to compare, and to print on a mismatch). */
-async function hashes(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const [k, v] of await snapshot(dir)) out.set(k, createHash('sha256').update(v).digest('hex'));
-  return out;
 }
 
 /** nginx's access log: body bytes sent per request, since `from` lines. */
@@ -124,7 +117,7 @@ function ensureV2(): Promise<void> {
   v2Published ??= (async () => {
     ({ changedBytes } = await changeToV2(src));
     await publish(src, repo);
-    v2Snapshot = await hashes(src);
+    v2Snapshot = await digests(src);
   })();
   return v2Published;
 }
@@ -190,7 +183,7 @@ beforeAll(async () => {
   await publish(src, repo);
   v1Pointer = await readFile(join(repo, 'latest.json'));
   await cp(join(src, '老照片', '照片020.jpg'), join(work, 'v1-photo.jpg'));
-  v1Snapshot = await hashes(src);
+  v1Snapshot = await digests(src);
   nginx = await startNginx(repo);
 }, 120_000);
 
@@ -888,7 +881,7 @@ describe('a pointer that moves mid-round', () => {
     await writeFile(join(src3, '国图公开课', '第1讲', '讲义.pdf'), pseudoRandomBytes(310_000, 4343));
     const r3 = await run(['publish', src3, '--repo', repo3, '--key', key]);
     expect(r3.code, r3.stderr).toBe(0);
-    const v3Snapshot = await hashes(src3);
+    const v3Snapshot = await digests(src3);
     const v2Pdf = v2Snapshot.get('国图公开课/第1讲/讲义.pdf')!;
     await rm(join(repo3, 'objects', v2Pdf.slice(0, 2), v2Pdf));
 
@@ -1086,7 +1079,7 @@ describe('how many objects at once', () => {
     });
     const repoMany = join(work, 'repo-many');
     await publish(dir, repoMany);
-    const large = new Set([...(await hashes(dir))].filter(([p]) => p.startsWith('视频/')).map(([, h]) => h));
+    const large = new Set([...(await digests(dir))].filter(([p]) => p.startsWith('视频/')).map(([, h]) => h));
     const { createServer } = await import('node:http');
     const inFlight = { all: 0, large: 0, maxAll: 0, maxLarge: 0 };
     const server = createServer(async (req, res) => {
@@ -1116,7 +1109,7 @@ describe('how many objects at once', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.end.outcome).toBe('updated');
       expect((r.end.fetched as { objects: number }).objects).toBe(56);
-      expect(await hashes(join(store, 'library', 'many'))).toEqual(await hashes(dir));
+      expect(await digests(join(store, 'library', 'many'))).toEqual(await digests(dir));
       expect(inFlight.maxLarge).toBeGreaterThanOrEqual(2);
       expect(inFlight.maxLarge).toBeLessThanOrEqual(4);
       expect(inFlight.maxAll).toBeGreaterThan(8);
@@ -1250,7 +1243,7 @@ describe('a daemon that runs for weeks', () => {
       expect(end.rss, figures).toBeLessThan(baseline.rss + (last <= 7 ? 60 : 80));
       if (seen.length >= 200) expect(end.rss - seen[Math.floor(seen.length / 2)]!.rss, figures).toBeLessThan(15);
       expect(roundsEnded().length).toBeGreaterThan(10);
-      expect(await hashes(await realpath(join(store, 'library', 'soak-src')))).toEqual(await hashes(soakSrc));
+      expect(await digests(await realpath(join(store, 'library', 'soak-src')))).toEqual(await digests(soakSrc));
       if (process.env.BOOKCRATE_SOAK_FIGURES) console.log(figures);
       // nothing left behind in tmp/ by rounds that ended, failed or not
       expect((await readdir(join(store, 'tmp'))).filter((n) => n !== 'mirror-fetching')).toEqual([]);

@@ -10,7 +10,7 @@ import { storePaths } from '@bookcrate/store';
 import { nginxAvailable, startNginx, type NginxServer } from '@bookcrate/mirror/testkit';
 import { buildTree, pseudoRandomBytes, seededRandom, tempDir, type TreeSpec } from '../../../fixtures/tree.js';
 import { PowerCutDisk } from '../../../fixtures/powercut.js';
-import { BIN, jsonLines, run, snapshot } from './testkit.js';
+import { BIN, catalogView, digests, jsonLines, run } from './testkit.js';
 
 // A power cut, not a SIGKILL: what a command writes to (a store, a pack's target, a repository) is
 // on a disk that loses every write no flush made durable (fixtures/powercut.ts). What a command
@@ -42,22 +42,6 @@ function sourceTree(): TreeSpec {
   return { 老照片: photos, 中华连环画: comics, 国图公开课: { '第一讲.mp4': 5 * MiB + 17, '第二讲.mp4': 3 * MiB + 5 }, 空目录: {} };
 }
 
-/** The catalog's view of a store, to compare two stores: versions, volumes, files and their states, objects, damage. */
-function catalog(store: string): unknown {
-  const db = new Database(join(store, 'catalog.sqlite'), { readonly: true });
-  try {
-    return {
-      versions: db.prepare('SELECT bundle_id, version, set_id, state, is_current, files, bytes FROM versions ORDER BY id').all(),
-      volumes: db.prepare('SELECT volume, state FROM volumes ORDER BY volume').all(),
-      files: db.prepare('SELECT path, type, size, sha256, state FROM files ORDER BY path').all(),
-      objects: db.prepare('SELECT sha256, size FROM objects ORDER BY sha256').all(),
-      damaged: db.prepare('SELECT path, reason FROM damaged ORDER BY path').all(),
-    };
-  } finally {
-    db.close();
-  }
-}
-
 /**
  * What the catalog promises and the disk does not hold: an object recorded whose file is missing,
  * of another size or other bytes. After a power cut this is the fault that matters: a commit
@@ -82,16 +66,12 @@ async function promisesBroken(store: string): Promise<string[]> {
   }
 }
 
-async function digests(dir: string): Promise<Map<string, string>> {
-  return new Map([...(await snapshot(dir))].map(([p, b]) => [p, sha256Hex(b)]));
-}
-
 /**
  * The store holds what imports that were never interrupted made (`reference`: of the one volume,
  * by default): catalog, objects, readers' tree; and a full check finds it whole.
  */
 async function sameAsReference(store: string, ref = reference): Promise<void> {
-  expect(catalog(store)).toEqual(catalog(ref));
+  expect(catalogView(store)).toEqual(catalogView(ref));
   expect(await digests(join(store, 'objects'))).toEqual(await digests(join(ref, 'objects')));
   expect(await digests(join(store, 'library', 'src'))).toEqual(await digests(src));
   const check = await run(['check', '--store', store]);

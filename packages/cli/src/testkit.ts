@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { expect, onTestFinished } from 'vitest';
 import { buildTree, tempDir, type TreeSpec } from '../../../fixtures/tree.js';
 
@@ -70,6 +71,33 @@ export async function snapshot(dir: string): Promise<Map<string, Buffer>> {
   }
   await walk(dir);
   return out;
+}
+
+/** Every regular file under dir, relative path → SHA-256 of its bytes (compact to compare, and to print on a mismatch). */
+export async function digests(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const [k, v] of await snapshot(dir)) out.set(k, createHash('sha256').update(v).digest('hex'));
+  return out;
+}
+
+/**
+ * The catalog's view of a store, for comparing two stores: versions, volumes, files and their
+ * states, resources, objects, damaged files.
+ */
+export function catalogView(store: string): unknown {
+  const db = new Database(join(store, 'catalog.sqlite'), { readonly: true });
+  try {
+    return {
+      versions: db.prepare('SELECT bundle_id, version, set_id, state, is_current, files, bytes FROM versions ORDER BY id').all(),
+      volumes: db.prepare('SELECT volume, state FROM volumes ORDER BY volume').all(),
+      files: db.prepare('SELECT path, type, size, sha256, resource, volume, state FROM files ORDER BY path').all(),
+      resources: db.prepare('SELECT id, collection, title, creator FROM resources ORDER BY id').all(),
+      objects: db.prepare('SELECT sha256, size FROM objects ORDER BY sha256').all(),
+      damaged: db.prepare('SELECT path, reason FROM damaged ORDER BY path').all(),
+    };
+  } finally {
+    db.close();
+  }
 }
 
 /**
