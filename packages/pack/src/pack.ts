@@ -2,7 +2,6 @@ import type { KeyObject } from 'node:crypto';
 import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, rmdir, stat, statfs, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import {
   BookcrateError, FORMAT, VolumePlanner, checkSegmentSize, formatSize, isBookcrateError, encodeFileEntry, encodeMemberEntry,
   memberHeaderView, encodeRoot, encodeVolumeDoc, keyFingerprint, padTo512, utf8Lines,
@@ -11,7 +10,7 @@ import {
   type SegmentInfo, type TreeRef, type VolumePlan,
 } from '@bookcrate/format';
 import {
-  HashThread, SharedBufferPool, directReadWorks, dropCachedPages, segmentName, verifyVolume, volumeDirName, volumePaths, type VerifyReport,
+  HashThread, SharedBufferPool, directReadWorks, dropCachedPages, syncFilesystem, segmentName, verifyVolume, volumeDirName, volumePaths, type VerifyReport,
 } from '@bookcrate/volume';
 import { asIoError, fsyncDir, readJson, writeFileAtomic } from './fsutil.js';
 import { StateCopy } from './state-copy.js';
@@ -896,8 +895,7 @@ async function truncateOrCreate(path: string, length: number): Promise<void> {
 
 /** Makes a folder of freshly written small files durable: syncfs through `sync -f`, else fsync each. */
 async function flushTree(dir: string): Promise<void> {
-  // not on Windows: no syncfs there, and a `sync.exe` on its PATH would not mean it (syncFilesystem)
-  if (process.platform !== 'win32' && spawnSync('sync', ['-f', dir], { stdio: 'ignore' }).status === 0) return;
+  if (await syncFilesystem(dir)) return;
   for (const n of await readdir(dir).catch(() => [] as string[])) {
     // Windows fsyncs only through a handle that may write (FSYNC_OPEN in @bookcrate/store)
     const h = await open(join(dir, n), process.platform === 'win32' ? 'r+' : 'r');

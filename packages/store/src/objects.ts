@@ -1,9 +1,11 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { close as fsClose, linkSync, open as fsOpen, rename as fsRename, unlink as fsUnlink, writev as fsWritev } from 'node:fs';
 import { mkdir, open, readdir, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AlignedBufferPool, FastHasher, writeError } from '@bookcrate/format';
+import { syncFilesystem } from '@bookcrate/volume/disk-commands';
+
+export { syncFilesystem };
 import type { Store } from './store.js';
 import { linkIntoTree } from './tree-link.js';
 
@@ -631,21 +633,6 @@ export async function syncObjects(dir: string, paths: Iterable<string>, ioError:
  * on a file without write permission.
  */
 export const FSYNC_OPEN = process.platform === 'win32' ? 'r+' : 'r';
-
-/**
- * `sync -f dir` (syncfs of the filesystem holding `dir`) in a child process; false where it did not
- * succeed (no GNU coreutils, e.g. Windows, or a write-back error), and the caller falls back.
- */
-export function syncFilesystem(dir: string): Promise<boolean> {
-  // Windows has no syncfs, and a `sync.exe` found on its PATH (Sysinternals' Sync, an MSYS one)
-  // would be trusted on an exit code that does not mean the files are on the disk.
-  if (process.platform === 'win32') return Promise.resolve(false);
-  return new Promise((res) => {
-    const child = spawn('sync', ['-f', dir], { stdio: 'ignore' });
-    child.on('error', () => res(false));
-    child.on('close', (code) => res(code === 0));
-  });
-}
 
 /**
  * How long a rename is retried on Windows. There a file just written is often held open for a moment

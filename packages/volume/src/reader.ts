@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { BookcrateError } from '@bookcrate/format';
 import { diskAnswers } from './bad-place.js';
 
@@ -29,15 +28,4 @@ export function segmentReadFailure(message: string): BookcrateError {
   });
 }
 
-/**
- * Asks the kernel to drop a file's cached pages (posix_fadvise DONTNEED through dd). Best effort.
- * Dirty pages are not dropped but their writeback is started, without waiting for it: pack uses
- * this to keep the disk writing behind a segment (see SegmentWriter.writeBack).
- */
-export async function dropCachedPages(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const dd = spawn('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none'], { stdio: 'ignore' });
-    dd.on('error', () => resolve(false));
-    dd.on('close', (code) => resolve(code === 0));
-  });
-}
+export { dropCachedPages } from './disk-commands.js';
