@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
 
 /**
  * The two things node cannot ask of the kernel itself, run as the small commands that can:
@@ -38,7 +39,9 @@ type Verb = 'sync' | 'dd';
 const argsOf = (verb: Verb, path: string): string[] =>
   verb === 'sync' ? ['-f', path] : [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none'];
 
-function run(verb: Verb, path: string): Promise<boolean> {
+function run(verb: Verb, given: string): Promise<boolean> {
+  // The shell keeps the working folder it started in: a relative path is made whole here.
+  const path = resolve(given);
   // A request is a line: a path with a line break in it cannot be one.
   const shell = path.includes('\n') ? undefined : commandShell();
   return shell ? shell.run(verb, path) : inChild(verb, path);
