@@ -42,8 +42,8 @@ const argsOf = (verb: Verb, path: string): string[] =>
 function run(verb: Verb, given: string): Promise<boolean> {
   // The shell keeps the working folder it started in: a relative path is made whole here.
   const path = resolve(given);
-  // A request is a line: a path with a line break in it cannot be one.
-  const shell = path.includes('\n') ? undefined : commandShell();
+  // A request is a line: a path with a line break in it cannot be one. Windows has no /bin/sh.
+  const shell = path.includes('\n') || process.platform === 'win32' ? undefined : commandShell();
   return shell ? shell.run(verb, path) : inChild(verb, path);
 }
 
