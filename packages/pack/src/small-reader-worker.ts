@@ -7,45 +7,26 @@
  * Files are read here, one after the other with plain system calls, while the page cache answers
  * them (a tree read before, or packed again): each read takes microseconds, where a trip through
  * libuv's pool cost this thread ~30 µs of CPU a file, and pack ~3 s of ~22 on 200,000 small files
- * (docs/performance.md, run BN). A read the disk had to answer (fromDisk, below) is a cold small
+ * (docs/performance.md, run BN). A read the disk had to answer is a cold small
  * file: one disk request whose wait is mostly latency, and one at a time the disk idles between
  * them (runs AE and AF). The next files then go through libuv's pool, up to `inFlight` at once
  * across batches (the open, the check and the close stay plain calls: the scan's lstat left the
  * inode in memory), and the one after them is read here again, to see whether the disk still
- * answers (FIRST_STRETCH, LONGEST_STRETCH). A batch is answered when its last file is in, with how
- * many of its files were read each way.
+ * answers. A batch is answered when its last file is in, with how
+ * many of its files were read each way. The rule is @bookcrate/volume's CacheAwareReads, which a
+ * volume's manifest parts are read by too.
  */
 import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ReadBatch, ReadBatchDone, ReadFailure } from './small-reader.js';
 import { mtimeOf } from './mtime.js';
+import { CacheAwareReads } from '@bookcrate/volume/cache-aware';
 
 const { ring: ringBuffer, inFlight, slowRead } = workerData as { ring: SharedArrayBuffer; inFlight: number; slowRead?: number };
 const ring = new Uint8Array(ringBuffer);
 
-/**
- * Whether a read went to the disk: the kernel counts the process's block reads (getrusage's
- * ru_inblock, `fsRead`), which grow with a read the page cache could not answer and not otherwise
- * (one call, ~2 µs). Time alone does not tell: a small file from this VM's disk took 40–50 µs, a
- * cached one 3 µs alone but often over 20 µs while both cores were busy (docs/performance.md, run
- * BN). Where the count does not grow (a network share, Windows), a read slower than slowReadMs did
- * wait. Another thread's block read in between (the writer's large files, the scan's inodes) only
- * makes a cached read look like one from the disk, which costs a short stretch through the pool.
- * `slowRead` (tests): time alone, against that many ms.
- */
-const slowReadMs = (size: number): number => 0.1 + size / 2e6;
-let blockReads = process.resourceUsage().fsRead;
-/**
- * Files read through the pool after a slow read, before one is read here again to look: FIRST_STRETCH
- * after a fast stretch, twice the last one (up to LONGEST_STRETCH) while the disk goes on answering,
- * so a lone slow read costs little and a cold tree is looked at once in hundreds of files.
- */
-const FIRST_STRETCH = 8;
-const LONGEST_STRETCH = 256;
-/** the last stretch through the pool (0: the last read here was fast), and what is left of it */
-let stretch = 0;
-let pooledLeft = 0;
+/** When a file is read here and when through the pool (`slowRead`, tests: time alone, against that many ms). */
+const reads = new CacheAwareReads(slowRead);
 
 interface BatchState {
   batch: ReadBatch;
@@ -101,8 +82,7 @@ function readHere(b: BatchState, i: number): void {
   if (fd === undefined) return;
   b.here++;
   let r: ReadFailure | 0 | undefined;
-  if (stretch > 0) blockReads = process.resourceUsage().fsRead; // the pool's reads since the last read here were counted
-  const t = performance.now();
+  const started = reads.beginHere();
   try {
     for (let got = 0; got < size;) {
       const n = readSync(fd, ring, at + got, size - got, got);
@@ -115,16 +95,7 @@ function readHere(b: BatchState, i: number): void {
   } catch (e) {
     r = ioFailure(e);
   }
-  const took = performance.now() - t;
-  const before = blockReads;
-  blockReads = process.resourceUsage().fsRead;
-  const fromDisk = slowRead === undefined ? blockReads !== before || took > slowReadMs(size) : took > slowRead;
-  if (fromDisk) {
-    stretch = stretch === 0 ? FIRST_STRETCH : Math.min(2 * stretch, LONGEST_STRETCH);
-    pooledLeft = stretch;
-  } else {
-    stretch = 0;
-  }
+  reads.endHere(started, size);
   r ??= check(fd, size, b.batch.mtimes[i]!);
   try {
     closeSync(fd);
@@ -164,14 +135,14 @@ function readPooled(b: BatchState, i: number): void {
 
 function pump(): void {
   while (waiting.length > 0) {
-    if (pooledLeft === 0) {
+    if (reads.readsHere) {
       const [b, i] = waiting.shift()!;
       readHere(b, i);
       continue;
     }
     if (reading >= inFlight) return;
     const [b, i] = waiting.shift()!;
-    pooledLeft--;
+    reads.sendToPool();
     readPooled(b, i);
   }
 }

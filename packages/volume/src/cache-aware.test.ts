@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../../fixtures/tree.js';
+import { CacheAwareReads } from './cache-aware.js';
+import { dropCachedPages, syncFilesystem } from './disk-commands.js';
+
+/** Reads every file in order the way readKnownSize does: here while the policy says so, else through the pool. */
+async function readAll(paths: string[], reads: CacheAwareReads): Promise<Buffer[]> {
+  const pending: Promise<Buffer>[] = [];
+  for (const p of paths) {
+    if (reads.readsHere) {
+      const started = reads.beginHere();
+      const bytes = readFileSync(p);
+      reads.endHere(started, bytes.length);
+      pending.push(Promise.resolve(bytes));
+    } else {
+      reads.sendToPool();
+      pending.push(readFile(p));
+    }
+  }
+  return Promise.all(pending);
+}
+
+describe('CacheAwareReads: small files read on the thread while the page cache answers them', () => {
+  it('reads cached files here, and after a read the disk answered sends growing stretches through the pool', async (ctx) => {
+    const dir = await tempDir('cache-aware-');
+    const paths = Array.from({ length: 60 }, (_, i) => join(dir, `part-${i}.jsonl`));
+    for (const [i, p] of paths.entries()) await writeFile(p, `{"path":"第${i}讲.mp4"}\n`.repeat(200));
+    expect(await syncFilesystem(dir)).toBe(true);
+
+    const warm = new CacheAwareReads();
+    const first = await readAll(paths, warm);
+    expect(warm.here + warm.pooled).toBe(60);
+    expect(warm.here).toBeGreaterThan(warm.pooled); // a read slowed by a busy machine costs a stretch of 8
+
+    // Their pages gone (clean after the sync, so dropped): every read here waits for the disk.
+    for (const p of paths) expect(await dropCachedPages(p)).toBe(true);
+    const cold = new CacheAwareReads();
+    const again = await readAll(paths, cold);
+    if (cold.here === 60) ctx.skip(); // a filesystem whose reads the kernel does not count, and fast: nothing to tell
+    // here, 8 through the pool, here, 16, here, 32 (the rest): three reads here where the disk
+    // answers each (by time alone, on a VM whose disk answers from the host's memory, most of them)
+    expect(cold.here + cold.pooled).toBe(60);
+    expect(cold.here).toBeLessThan(10);
+    expect(again).toEqual(first);
+
+    // Cached again: every file here.
+    const cached = new CacheAwareReads();
+    await readAll(paths, cached);
+    expect(cached.here + cached.pooled).toBe(60);
+    expect(cached.here).toBeGreaterThan(cached.pooled);
+  });
+
+  it('with time alone (where the kernel counts no reads): a read slower than the limit starts a stretch', () => {
+    const reads = new CacheAwareReads(0);
+    expect(reads.readsHere).toBe(true);
+    const started = reads.beginHere();
+    while (performance.now() - started < 2) { /* a read that took 2 ms */ }
+    reads.endHere(started, 100);
+    const order: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      if (reads.readsHere) {
+        order.push('here');
+        reads.endHere(reads.beginHere() - 5, 100); // slow again: the next stretch is twice as long
+      } else {
+        order.push('pool');
+        reads.sendToPool();
+      }
+    }
+    expect(order).toEqual(['pool', 'pool', 'pool', 'pool', 'pool', 'pool', 'pool', 'pool', 'here', 'pool']);
+    expect(reads.readsHere).toBe(false);
+  });
+});
