@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { CacheAwareReads } from '@bookcrate/volume/cache-aware';
 import { storeIoError } from './objects.js';
 import type { Store } from './store.js';
 import { renameMakingFolder } from './tree-link.js';
@@ -58,9 +59,27 @@ export function keepCheckedPartSync(store: Store, sha256: string, bytes: Buffer)
 }
 
 export async function readStoredPart(store: Store, sha256: string): Promise<Buffer | undefined> {
+  const path = store.paths.part(sha256);
+  // A mirror round reads every part of the new version its store already holds (tens of thousands
+  // for a million files): on this thread while the page cache answers, as a volume's parts are
+  // read (@bookcrate/volume's CacheAwareReads), else through libuv's pool.
+  if (storedPartReads.readsHere) {
+    const started = storedPartReads.beginHere();
+    let bytes: Buffer | undefined;
+    try {
+      bytes = readFileSync(path);
+    } catch {
+      bytes = undefined;
+    }
+    storedPartReads.endHere(started, bytes?.length ?? 0);
+    return bytes;
+  }
+  storedPartReads.sendToPool();
   try {
-    return await readFile(store.paths.part(sha256));
+    return await readFile(path);
   } catch {
     return undefined;
   }
 }
+
+const storedPartReads = new CacheAwareReads();
