@@ -7,14 +7,13 @@
  * Files are read here, one after the other with plain system calls, while the page cache answers
  * them (a tree read before, or packed again): each read takes microseconds, where a trip through
  * libuv's pool cost this thread ~30 µs of CPU a file, and pack ~3 s of ~22 on 200,000 small files
- * (docs/performance.md, run BN). A read the disk had to answer is a cold small
- * file: one disk request whose wait is mostly latency, and one at a time the disk idles between
- * them (runs AE and AF). The next files then go through libuv's pool, up to `inFlight` at once
- * across batches (the open, the check and the close stay plain calls: the scan's lstat left the
- * inode in memory), and the one after them is read here again, to see whether the disk still
- * answers. A batch is answered when its last file is in, with how
- * many of its files were read each way. The rule is @bookcrate/volume's CacheAwareReads, which a
- * volume's manifest parts are read by too.
+ * (docs/performance.md, run BN). A read the disk had to answer is a cold small file: one disk
+ * request whose wait is mostly latency, and one at a time the disk idles between them (runs AE and
+ * AF). The next files then go through libuv's pool, up to `inFlight` at once across batches (the
+ * open, the check and the close stay plain calls: the scan's lstat left the inode in memory), and
+ * the one after them is read here again, to see whether the disk still answers (the rule, shared
+ * with the reading of manifest parts, is @bookcrate/volume's CacheAwareReads). A batch is answered
+ * when its last file is in, with how many of its files were read each way.
  */
 import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
