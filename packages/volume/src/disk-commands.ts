@@ -43,8 +43,8 @@ function run(verb: Verb, given: string): Promise<boolean> {
   // The shell keeps the working folder it started in: a relative path is made whole here.
   const path = resolve(given);
   // A request is a line: a path with a line break in it cannot be one. Windows has no /bin/sh.
-  const shell = path.includes('\n') || process.platform === 'win32' ? undefined : commandShell();
-  return shell ? shell.run(verb, path) : inChild(verb, path);
+  if (path.includes('\n') || process.platform === 'win32') return inChild(verb, path);
+  return commandShell().run(verb, path);
 }
 
 /** The command as a child process of this one. */
@@ -147,7 +147,7 @@ const refOf = (stream: unknown): { ref(): void; unref(): void } => stream as { r
 
 let shell: CommandShell | undefined;
 
-function commandShell(): CommandShell | undefined {
+function commandShell(): CommandShell {
   if (shell && (shell.broken || shell.path !== process.env.PATH)) {
     shell.close();
     shell = undefined;
