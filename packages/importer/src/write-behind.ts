@@ -1,5 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
-import { syncFilesystem } from '@bookcrate/store';
+import { syncFilesystem } from '@bookcrate/volume';
 
 /**
  * Whether two paths lie on the same disk: the same filesystem, or two filesystems (partitions) of

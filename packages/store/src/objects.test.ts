@@ -4,7 +4,8 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../fixtures/tree.js';
-import { FSYNC_OPEN, ObjectQueue, makesHardLinks, renameFile, syncFilesystem, syncObjects } from './objects.js';
+import { syncFilesystem } from '@bookcrate/volume/disk-commands';
+import { FSYNC_OPEN, ObjectQueue, makesHardLinks, renameFile, syncObjects } from './objects.js';
 import { linkIntoTree } from './tree-link.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

@@ -4,8 +4,6 @@ import { mkdir, open, readdir, statfs, unlink, type FileHandle } from 'node:fs/p
 import { dirname, join } from 'node:path';
 import { AlignedBufferPool, FastHasher, writeError } from '@bookcrate/format';
 import { syncFilesystem } from '@bookcrate/volume/disk-commands';
-
-export { syncFilesystem };
 import type { Store } from './store.js';
 import { linkIntoTree } from './tree-link.js';
 

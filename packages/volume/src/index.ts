@@ -1,6 +1,6 @@
 export * from './layout.js';
 export * from './reader.js';
-export { syncFilesystem } from './disk-commands.js';
+export { dropCachedPages, syncFilesystem } from './disk-commands.js';
 export * from './open.js';
 export * from './verify.js';
 export * from './buffer-pool.js';

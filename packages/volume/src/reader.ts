@@ -27,5 +27,3 @@ export function segmentReadFailure(message: string): BookcrateError {
     ...(m ? { say: { id: 'segment-unreadable' as const, args: { path: m[1]!, reason: m[2]! } } } : {}),
   });
 }
-
-export { dropCachedPages } from './disk-commands.js';
