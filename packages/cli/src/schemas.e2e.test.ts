@@ -54,7 +54,8 @@ beforeAll(async () => {
   work = await tempDir('bookcrate-schemas-e2e-');
   const src = join(work, 'ndlp-2026');
   // 5,000 photos: a files tree of more than 256 leaf parts, so it has index parts; a 14 MiB
-  // lecture split over 4 MiB segments and two disks, and chunked in the repository; an empty folder.
+  // lecture split over 4 MiB segments and several 16 MB disks, and chunked in the repository; an
+  // empty folder; a file at the top, outside any collection folder.
   await buildTree(src, {
     学术讲座: { '长讲座 第1集.mp4': 14 * MiB + 4321, 空目录: {} },
     老照片: Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`照片${String(i).padStart(4, '0')}.jpg`, 100 + (i % 50)])),
