@@ -63,20 +63,8 @@ export async function readStoredPart(store: Store, sha256: string): Promise<Buff
   // A mirror round reads every part of the new version its store already holds (tens of thousands
   // for a million files): on this thread while the page cache answers, as a volume's parts are
   // read (@bookcrate/volume's CacheAwareReads), else through libuv's pool.
-  if (storedPartReads.readsHere) {
-    const started = storedPartReads.beginHere();
-    let bytes: Buffer | undefined;
-    try {
-      bytes = readFileSync(path);
-    } catch {
-      bytes = undefined;
-    }
-    storedPartReads.endHere(started, bytes?.length ?? 0);
-    return bytes;
-  }
-  storedPartReads.sendToPool();
   try {
-    return await readFile(path);
+    return await storedPartReads.read(() => readFileSync(path), () => readFile(path), (bytes) => bytes?.length ?? 0);
   } catch {
     return undefined;
   }

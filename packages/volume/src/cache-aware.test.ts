@@ -6,21 +6,9 @@ import { tempDir } from '../../../fixtures/tree.js';
 import { CacheAwareReads } from './cache-aware.js';
 import { dropCachedPages, syncFilesystem } from './disk-commands.js';
 
-/** Reads every file in order the way readKnownSize does: here while the policy says so, else through the pool. */
+/** Reads every file in order as readKnownSize does (CacheAwareReads.read): here while the rule says so, else through the pool. */
 async function readAll(paths: string[], reads: CacheAwareReads): Promise<Buffer[]> {
-  const pending: Promise<Buffer>[] = [];
-  for (const p of paths) {
-    if (reads.readsHere) {
-      const started = reads.beginHere();
-      const bytes = readFileSync(p);
-      reads.endHere(started, bytes.length);
-      pending.push(Promise.resolve(bytes));
-    } else {
-      reads.sendToPool();
-      pending.push(readFile(p));
-    }
-  }
-  return Promise.all(pending);
+  return Promise.all(paths.map((p) => reads.read(() => readFileSync(p), () => readFile(p), (bytes) => bytes?.length ?? 0)));
 }
 
 /**

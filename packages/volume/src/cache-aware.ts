@@ -51,6 +51,28 @@ export class CacheAwareReads {
     return performance.now();
   }
 
+  /**
+   * One whole read by the rule: `here` (synchronous) on this thread, or `pooled` through libuv's
+   * pool. `sizeOf` gives the bytes read (from `here`'s result, undefined when it threw), for the
+   * timing rule where the block count does not tell. A throw of `here` rejects.
+   */
+  read<T>(here: () => T, pooled: () => Promise<T>, sizeOf: (result: T | undefined) => number): Promise<T> {
+    if (!this.readsHere) {
+      this.sendToPool();
+      return pooled();
+    }
+    const started = this.beginHere();
+    let result: T | undefined;
+    try {
+      result = here();
+      return Promise.resolve(result);
+    } catch (e) {
+      return Promise.reject(e);
+    } finally {
+      this.endHere(started, sizeOf(result));
+    }
+  }
+
   /** After a read here of `size` bytes begun at `started`. */
   endHere(started: number, size: number): void {
     const took = performance.now() - started;

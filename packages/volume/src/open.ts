@@ -21,17 +21,10 @@ import { CacheAwareReads } from './cache-aware.js';
  * parts cost verify --fast 1.5 s of asynchronous opens alone (docs/performance.md, run BP).
  */
 function readKnownSize(path: string, size: number): Promise<Buffer> {
-  if (partReads.readsHere) {
-    const started = partReads.beginHere();
-    try {
-      return Promise.resolve(readKnownSizeHere(path, size));
-    } catch (e) {
-      return Promise.reject(e);
-    } finally {
-      partReads.endHere(started, size);
-    }
-  }
-  partReads.sendToPool();
+  return partReads.read(() => readKnownSizeHere(path, size), () => readKnownSizePooled(path, size), () => size);
+}
+
+function readKnownSizePooled(path: string, size: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     open(path, READ_FLAGS, (err, fd) => {
       if (err) return reject(err);
